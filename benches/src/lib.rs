@@ -1,0 +1,1 @@
+//! Shared helpers for minibit's benchmarks and simulator binaries.

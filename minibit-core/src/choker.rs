@@ -1,0 +1,1 @@
+//! SKELETON: choker (to be filled in).

@@ -1,0 +1,31 @@
+//! # minibit-core
+//!
+//! The sans-IO heart of minibit, a BitTorrent v1 (BEP 3) swarm library: no
+//! sockets, files, clocks, threads or OS randomness. Time enters as an
+//! argument, randomness from a seeded RNG, bytes as `bytes::Bytes`.
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`metainfo`] | `.torrent` parse and build, [`metainfo::InfoHash`], path sanitising |
+//! | [`piece`] | [`piece::Layout`]: piece/block geometry and the mapping onto files |
+//! | [`bitfield`] | [`bitfield::Bitfield`]: which pieces a peer has, and its wire form |
+//! | [`wire`] | the peer wire protocol: handshake, messages, incremental decoder |
+//! | [`picker`] | rarest-first piece selection |
+//! | [`choker`] | tit-for-tat choking |
+//! | [`rate`] | transfer rate estimators |
+//! | [`torrent`] | the [`torrent::Torrent`] state machine for one info-hash |
+//! | [`tracker`] | announce/scrape encoding and the tracker's swarm registry |
+//! | `sim` | a deterministic swarm simulator (cargo feature `sim`) |
+#![warn(missing_docs)]
+
+pub mod bitfield;
+pub mod choker;
+pub mod metainfo;
+pub mod picker;
+pub mod piece;
+pub mod rate;
+#[cfg(feature = "sim")]
+pub mod sim;
+pub mod torrent;
+pub mod tracker;
+pub mod wire;

@@ -1,0 +1,1 @@
+//! SKELETON: picker (to be filled in).

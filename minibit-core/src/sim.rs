@@ -1,0 +1,1 @@
+//! SKELETON: sim (to be filled in).

@@ -1,0 +1,1 @@
+//! SKELETON: tracker (to be filled in).

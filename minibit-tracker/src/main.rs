@@ -1,0 +1,3 @@
+//! `minibit-tracker FILE...`: track, catalogue and seed.
+
+fn main() {}
