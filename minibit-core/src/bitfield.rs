@@ -124,12 +124,16 @@ impl Bitfield {
 
     /// The pieces held, in increasing order.
     pub fn iter_set(&self) -> impl Iterator<Item = PieceIndex> + '_ {
-        self.bits.iter_ones().map(|i| PieceIndex::new_unchecked(i as u32))
+        self.bits
+            .iter_ones()
+            .map(|i| PieceIndex::new_unchecked(i as u32))
     }
 
     /// The pieces missing, in increasing order.
     pub fn iter_unset(&self) -> impl Iterator<Item = PieceIndex> + '_ {
-        self.bits.iter_zeros().map(|i| PieceIndex::new_unchecked(i as u32))
+        self.bits
+            .iter_zeros()
+            .map(|i| PieceIndex::new_unchecked(i as u32))
     }
 
     /// Whether `other` holds a piece that `self` lacks (interest, BEP 3).
@@ -167,7 +171,10 @@ mod tests {
         field.set(idx(0));
         field.set(idx(9));
         assert_eq!(field.to_wire(), vec![0b1000_0000, 0b0100_0000]);
-        assert_eq!(Bitfield::from_wire(&[0b1000_0000, 0b0100_0000], 10), Ok(field));
+        assert_eq!(
+            Bitfield::from_wire(&[0b1000_0000, 0b0100_0000], 10),
+            Ok(field)
+        );
     }
 
     #[test]
@@ -184,7 +191,11 @@ mod tests {
             Bitfield::from_wire(&[0xFF, 0b0010_0000], 10),
             Err(BitfieldError::SpareBitsSet { pieces: 10 })
         );
-        assert!(Bitfield::from_wire(&[0xFF, 0b1100_0000], 10).unwrap().is_complete());
+        assert!(
+            Bitfield::from_wire(&[0xFF, 0b1100_0000], 10)
+                .unwrap()
+                .is_complete()
+        );
     }
 
     #[test]

@@ -111,7 +111,9 @@ pub enum LayoutError {
         count: u32,
     },
     /// A block that is empty, longer than [`BLOCK_SIZE`], or runs past the end of its piece.
-    #[error("block at offset {offset} with length {length} does not fit in piece {piece} of {piece_size} bytes")]
+    #[error(
+        "block at offset {offset} with length {length} does not fit in piece {piece} of {piece_size} bytes"
+    )]
     BadBlock {
         /// The piece index.
         piece: u32,
@@ -284,22 +286,23 @@ impl Layout {
         // The first file whose range contains `offset`: the last start <= offset
         // among non-empty files.
         let first = self.file_starts[1..].partition_point(|&file_end| file_end <= offset);
-        (first..self.file_count()).map_while(move |file| {
-            let start = self.file_starts[file];
-            let file_end = self.file_starts[file + 1];
-            if start >= end {
-                return None;
-            }
-            let from = offset.max(start);
-            let to = end.min(file_end);
-            Some((file, from, to, start))
-        })
-        .filter(|&(_, from, to, _)| to > from)
-        .map(|(file, from, to, start)| FileSpan {
-            file,
-            offset: from - start,
-            length: to - from,
-        })
+        (first..self.file_count())
+            .map_while(move |file| {
+                let start = self.file_starts[file];
+                let file_end = self.file_starts[file + 1];
+                if start >= end {
+                    return None;
+                }
+                let from = offset.max(start);
+                let to = end.min(file_end);
+                Some((file, from, to, start))
+            })
+            .filter(|&(_, from, to, _)| to > from)
+            .map(|(file, from, to, start)| FileSpan {
+                file,
+                offset: from - start,
+                length: to - from,
+            })
     }
 
     /// The file spans holding `piece`.
@@ -378,16 +381,32 @@ mod tests {
         assert_eq!(
             spans,
             vec![
-                FileSpan { file: 0, offset: 8, length: 2 },
-                FileSpan { file: 2, offset: 0, length: 4 },
-                FileSpan { file: 3, offset: 0, length: 4 },
+                FileSpan {
+                    file: 0,
+                    offset: 8,
+                    length: 2
+                },
+                FileSpan {
+                    file: 2,
+                    offset: 0,
+                    length: 4
+                },
+                FileSpan {
+                    file: 3,
+                    offset: 0,
+                    length: 4
+                },
             ]
         );
         let last = layout.piece_index(2).unwrap();
         assert_eq!(layout.piece_size(last), 2);
         assert_eq!(
             layout.piece_spans(last).collect::<Vec<_>>(),
-            vec![FileSpan { file: 3, offset: 18, length: 2 }]
+            vec![FileSpan {
+                file: 3,
+                offset: 18,
+                length: 2
+            }]
         );
     }
 

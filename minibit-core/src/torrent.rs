@@ -23,6 +23,7 @@ use bytes::Bytes;
 
 use crate::bitfield::Bitfield;
 use crate::metainfo::InfoHash;
+pub use crate::picker::PickerStrategy;
 use crate::piece::{BlockRef, Layout, PieceIndex};
 use crate::wire::{Handshake, Message, PeerId};
 
@@ -180,19 +181,6 @@ pub enum Event {
     },
 }
 
-/// Which piece-selection strategy to use (rarest first is the default; the
-/// others exist so the simulator can show what rarest-first buys).
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub enum PickerStrategy {
-    /// Rarest first with random tie-break (BEP 3 recommendation).
-    #[default]
-    RarestFirst,
-    /// Uniformly random among the pieces the peer has and we lack.
-    Random,
-    /// Lowest index first.
-    Sequential,
-}
-
 /// Tunables of a [`Torrent`]. `Default` gives the values real clients use.
 #[derive(Clone, Debug)]
 pub struct TorrentConfig {
@@ -315,7 +303,12 @@ impl Torrent {
 
     /// A tracker answered an [`Action::Announce`]: re-announce after
     /// `interval`, and consider `peers` for connection.
-    pub fn handle_announce_response(&mut self, now: Instant, interval: Duration, peers: &[SocketAddr]) {
+    pub fn handle_announce_response(
+        &mut self,
+        now: Instant,
+        interval: Duration,
+        peers: &[SocketAddr],
+    ) {
         let _ = (now, interval, peers);
         todo!("swarm-brain work")
     }

@@ -14,7 +14,11 @@ pub struct PeerId(pub [u8; 20]);
 
 impl std::fmt::Debug for PeerId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PeerId({})", String::from_utf8_lossy(&self.0).escape_debug())
+        write!(
+            f,
+            "PeerId({})",
+            String::from_utf8_lossy(&self.0).escape_debug()
+        )
     }
 }
 
