@@ -78,13 +78,13 @@ impl Pex {
     /// ([`ExtensionError::PexFieldLength`]).
     pub fn decode(payload: &[u8]) -> Result<Self, ExtensionError> {
         let dict = decode_dict(payload)?;
-        let added = contacts(&dict, "added", v4)?;
-        let added6 = contacts(&dict, "added6", v6)?;
+        let added = contacts(&dict, "added", V4_LEN, v4)?;
+        let added6 = contacts(&dict, "added6", V6_LEN, v6)?;
         Ok(Self {
             added: with_flags(&dict, "added.f", added)?,
             added6: with_flags(&dict, "added6.f", added6)?,
-            dropped: contacts(&dict, "dropped", v4)?,
-            dropped6: contacts(&dict, "dropped6", v6)?,
+            dropped: contacts(&dict, "dropped", V4_LEN, v4)?,
+            dropped6: contacts(&dict, "dropped6", V6_LEN, v6)?,
         })
     }
 
@@ -114,26 +114,26 @@ fn field<'a>(dict: &'a Dict, key: &'static str) -> Result<&'a [u8], ExtensionErr
     }
 }
 
-/// The compact contacts of field `key`, `N` bytes each, parsed by `parse`.
-fn contacts<const N: usize, A>(
+/// The compact contacts of field `key`, `size` bytes each, parsed by `parse`.
+fn contacts<A>(
     dict: &Dict,
     key: &'static str,
-    parse: fn(&[u8; N]) -> A,
+    size: usize,
+    parse: fn(&[u8]) -> A,
 ) -> Result<Vec<A>, ExtensionError> {
     let raw = field(dict, key)?;
-    let (chunks, rest) = raw.as_chunks::<N>();
-    if !rest.is_empty() {
+    if raw.len() % size != 0 {
         return Err(ExtensionError::PexFieldLength {
             field: key,
             len: raw.len(),
-            expected: if N == 6 {
+            expected: if size == V4_LEN {
                 "a multiple of 6"
             } else {
                 "a multiple of 18"
             },
         });
     }
-    Ok(chunks.iter().map(parse).collect())
+    Ok(raw.chunks_exact(size).map(parse).collect())
 }
 
 /// Pairs `addrs` with the flags field `key` (all clear when absent).
@@ -162,16 +162,27 @@ fn with_flags<A>(
         .collect())
 }
 
-fn v4(raw: &[u8; 6]) -> SocketAddrV4 {
-    let [a, b, c, d, p0, p1] = *raw;
-    SocketAddrV4::new(Ipv4Addr::new(a, b, c, d), u16::from_be_bytes([p0, p1]))
+/// Compact IPv4 contact length: address then port, big-endian.
+const V4_LEN: usize = 6;
+/// Compact IPv6 contact length.
+const V6_LEN: usize = 18;
+
+/// Parses one [`V4_LEN`]-byte contact.
+fn v4(raw: &[u8]) -> SocketAddrV4 {
+    let ip = Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3]);
+    SocketAddrV4::new(ip, u16::from_be_bytes([raw[4], raw[5]]))
 }
 
-fn v6(raw: &[u8; 18]) -> SocketAddrV6 {
-    let (ip, port) = raw.split_at(16);
-    let ip: [u8; 16] = ip.try_into().unwrap_or_default();
-    let port = u16::from_be_bytes([port[0], port[1]]);
-    SocketAddrV6::new(Ipv6Addr::from(ip), port, 0, 0)
+/// Parses one [`V6_LEN`]-byte contact.
+fn v6(raw: &[u8]) -> SocketAddrV6 {
+    let mut ip = [0u8; 16];
+    ip.copy_from_slice(&raw[..16]);
+    SocketAddrV6::new(
+        Ipv6Addr::from(ip),
+        u16::from_be_bytes([raw[16], raw[17]]),
+        0,
+        0,
+    )
 }
 
 fn v4_bytes(addr: &SocketAddrV4) -> impl Iterator<Item = u8> {
