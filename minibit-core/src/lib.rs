@@ -24,6 +24,7 @@ pub mod metainfo;
 pub mod picker;
 pub mod piece;
 pub mod rate;
+pub mod superseed;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod torrent;
