@@ -234,14 +234,26 @@ mod tests {
         field.set(idx(0));
         field.set(idx(1));
         // Peer 0 has 0 and 1: offered 2.
-        assert_eq!(seeder.peer_connected(PeerKey(0), &field), vec![Offer { peer: PeerKey(0), piece: idx(2) }]);
+        assert_eq!(
+            seeder.peer_connected(PeerKey(0), &field),
+            vec![Offer {
+                peer: PeerKey(0),
+                piece: idx(2)
+            }]
+        );
         // Peer 2 has 0 and 1 too: 2 is locked, nothing free for it.
         assert!(seeder.peer_connected(PeerKey(2), &field).is_empty());
         // Peer 1 has nothing: 0 and 1 have two copies each, 2 is locked.
         let offer = seeder.peer_connected(PeerKey(1), &Bitfield::new(3));
         assert!(offer[0].piece == idx(0) || offer[0].piece == idx(1));
         // Peer 0 leaves: 2 is free again, peer 2 gets it.
-        assert_eq!(seeder.peer_disconnected(PeerKey(0)), vec![Offer { peer: PeerKey(2), piece: idx(2) }]);
+        assert_eq!(
+            seeder.peer_disconnected(PeerKey(0)),
+            vec![Offer {
+                peer: PeerKey(2),
+                piece: idx(2)
+            }]
+        );
         // A complete newcomer holds every offered piece: both are released.
         let released = seeder.peer_connected(PeerKey(3), &Bitfield::full(3));
         assert_eq!(seeder.offered(PeerKey(3)), None);
