@@ -1092,6 +1092,7 @@ mod tests {
 
     /// The reference model: peers' bitfields, block requests and receipts by brute force.
     struct Model {
+        strategy: PickerStrategy,
         layout: Layout,
         have: Bitfield,
         peers: Vec<Option<(Bitfield, bool)>>,
@@ -1190,13 +1191,19 @@ mod tests {
                         .all(|b| model.received.contains(&b) || model.requests.contains_key(&b))
                 });
                 prop_assert!(finished, "new piece before partial {:?}", open_before);
-                if model.have.count() >= RANDOM_FIRST_PIECES {
-                    let min = eligible
-                        .iter()
-                        .map(|&e| model.availability(e))
-                        .min()
-                        .unwrap();
-                    prop_assert_eq!(model.availability(block.piece), min);
+                match model.strategy {
+                    PickerStrategy::RarestFirst if model.have.count() >= RANDOM_FIRST_PIECES => {
+                        let min = eligible
+                            .iter()
+                            .map(|&e| model.availability(e))
+                            .min()
+                            .unwrap();
+                        prop_assert_eq!(model.availability(block.piece), min);
+                    }
+                    PickerStrategy::Sequential => {
+                        prop_assert_eq!(Some(&block.piece), eligible.iter().min());
+                    }
+                    _ => {}
                 }
                 eligible.swap_remove(pos);
             }
@@ -1254,7 +1261,13 @@ mod tests {
         Ok(())
     }
 
-    fn run(pieces: u32, blocks: u64, have: &[bool], ops: Vec<Op>) -> Result<(), TestCaseError> {
+    fn run(
+        strategy: PickerStrategy,
+        pieces: u32,
+        blocks: u64,
+        have: &[bool],
+        ops: Vec<Op>,
+    ) -> Result<(), TestCaseError> {
         let total = u64::from(pieces) * blocks * B - B / 2;
         let layout = Layout::new(blocks * B, &[total]).unwrap();
         let mut have_bits = Bitfield::new(pieces);
@@ -1263,8 +1276,9 @@ mod tests {
                 have_bits.set(idx(i as u32));
             }
         }
-        let mut picker = PiecePicker::new(&layout, &have_bits, PickerStrategy::RarestFirst, 99);
+        let mut picker = PiecePicker::new(&layout, &have_bits, strategy, 99);
         let mut model = Model {
+            strategy,
             layout: layout.clone(),
             have: have_bits,
             peers: Vec::new(),
@@ -1343,7 +1357,16 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(512))]
         #[test]
         fn picker_matches_brute_force_reference((pieces, blocks, have, ops) in scenario()) {
-            run(pieces, blocks, &have, ops)?;
+            run(PickerStrategy::RarestFirst, pieces, blocks, &have, ops)?;
+        }
+
+        #[test]
+        fn other_strategies_keep_the_invariants(
+            (pieces, blocks, have, ops) in scenario(),
+            sequential in any::<bool>(),
+        ) {
+            let strategy = if sequential { PickerStrategy::Sequential } else { PickerStrategy::Random };
+            run(strategy, pieces, blocks, &have, ops)?;
         }
     }
 }
