@@ -65,18 +65,23 @@ pub enum BlockReceived {
 ///
 /// # Cost
 /// A HAVE is O(1); a bitfield is O(pieces it has); a pick does not scan
-/// every piece: the pieces we lack are kept in a vector sorted by
-/// availability with bucket boundaries (libtorrent's "writing a fast piece
-/// picker"), and a pick walks from the rarest bucket until it found a piece
-/// the peer has. A HAVE swaps the piece with the last element of its bucket
-/// and moves the boundary by one. Verifying a piece removes it from the
-/// vector in O(number of buckets), once per piece.
+/// every piece. The pieces we lack are kept in one vector sorted into
+/// buckets with boundaries (libtorrent's "writing a fast piece picker"):
+/// two buckets per availability level, the pieces in progress then the
+/// fresh ones. A HAVE moves a piece up one level: it swaps with the last
+/// element of its bucket and the boundary moves by one, twice. A pick for a
+/// new piece walks only the fresh buckets, from the rarest non-empty one
+/// (a hint skips the empty low levels), and stops at the first piece the
+/// peer has; for a seeder that is the first probe. Verifying a piece
+/// removes it from the vector in O(number of buckets), once per piece.
 ///
 /// # Random tie-break
 /// The vector is shuffled at construction, and each pick starts at a random
-/// position inside the rarest bucket and walks the bucket cyclically, so
-/// among equally rare pieces the one picked is random (uniform when every
-/// piece of the bucket is eligible) without scanning the bucket.
+/// position inside the bucket and walks it cyclically, so among equally
+/// rare pieces the one picked is random (uniform when every piece of the
+/// bucket is eligible) without scanning the bucket. With the random-first
+/// rule and [`PickerStrategy::Random`] the walk covers the whole vector
+/// from a random start, which for a peer with few pieces may visit many.
 ///
 /// # Block state and endgame
 /// A piece is *fresh* (nothing requested or received), *in progress* (some
