@@ -24,9 +24,9 @@ pub mod metainfo;
 pub mod picker;
 pub mod piece;
 pub mod rate;
-pub mod superseed;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod superseed;
 pub mod torrent;
 pub mod tracker;
 pub mod wire;
