@@ -88,7 +88,13 @@ impl Torrent {
                 }
                 self.request_from(now, key);
             }
-            Message::Interested => self.peers[key.0].interested_in_us = true,
+            Message::Interested => {
+                let peer = &mut self.peers[key.0];
+                if !peer.interested_in_us {
+                    peer.interested_in_us = true;
+                    self.rechoke_if_slot_free(now);
+                }
+            }
             Message::NotInterested => self.peers[key.0].interested_in_us = false,
             Message::Have { piece } => self.on_have(now, key, piece)?,
             Message::Bitfield(bytes) => self.on_bitfield(now, key, &bytes)?,
