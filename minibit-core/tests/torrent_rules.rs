@@ -191,7 +191,7 @@ fn interest_follows_the_bitfields() {
     assert!(Harness::sent_to(&actions, a).contains(&Message::NotInterested));
     assert!(!Harness::sent_to(&actions, a).contains(&Message::Have { piece: 1 }));
     assert_eq!(Harness::sent_to(&actions, b), [], "b had piece 1: no have");
-    assert_eq!(h.events(), [Event::PieceCompleted { piece }]);
+    assert_eq!(h.events().last(), Some(&Event::PieceCompleted { piece }));
 }
 
 #[test]
