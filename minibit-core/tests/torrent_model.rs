@@ -6,6 +6,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
+use bytes::Bytes;
 use minibit_core::bitfield::Bitfield;
 use minibit_core::piece::{BlockRef, PieceIndex};
 use minibit_core::torrent::{Action, Event, PeerKey, TorrentConfig};
@@ -143,30 +144,66 @@ impl Model {
         self.delivery = None;
         self.passed = None;
         match *op {
-            Op::Connect { n, fast, pieces } => {
-                let Ok(key) = self.h.try_connect(n, fast) else {
+            Op::Connect { n, fast, pieces } => self.connect(n, fast, pieces),
+            Op::Verify { which, ok } => self.verify(which, ok),
+            Op::ReadDone { which } => {
+                if self.reads.is_empty() {
+                    return;
+                }
+                let (key, block) = self.reads.remove(which % self.reads.len());
+                let data = self.h.content.block(block);
+                self.h
+                    .torrent
+                    .handle_block_read(self.h.now, key, block, data);
+            }
+            Op::Disconnect { peer } => {
+                let Some(key) = self.peer_key(peer) else {
                     return;
                 };
-                let has: BTreeSet<u32> = (0..PIECES).filter(|i| pieces & (1 << i) != 0).collect();
-                self.peers.insert(
-                    key,
-                    PeerModel {
-                        fast,
-                        has: has.clone(),
-                        chokes_us: true,
-                        ..PeerModel::default()
-                    },
-                );
-                let opening = match (fast, has.len()) {
-                    (true, 0) => Message::HaveNone,
-                    (true, n) if n == PIECES as usize => Message::HaveAll,
-                    _ => {
-                        let set: Vec<u32> = has.into_iter().collect();
-                        support::bitfield_message(&self.h.content.layout, &set)
-                    }
-                };
-                self.send(key, opening);
+                self.forget(key);
             }
+            Op::Advance { secs: by } => {
+                self.h.now += secs(by);
+                let now = self.h.now;
+                let timeout = config(0).request_timeout;
+                for model in self.peers.values_mut() {
+                    model.outstanding.retain(|&(_, sent)| sent + timeout > now);
+                }
+                self.h.torrent.handle_timeout(now);
+            }
+            _ => self.apply_peer_message(op),
+        }
+    }
+
+    fn connect(&mut self, n: u8, fast: bool, pieces: u8) {
+        let Ok(key) = self.h.try_connect(n, fast) else {
+            return;
+        };
+        let has: BTreeSet<u32> = (0..PIECES).filter(|i| pieces & (1 << i) != 0).collect();
+        self.peers.insert(
+            key,
+            PeerModel {
+                fast,
+                has: has.clone(),
+                chokes_us: true,
+                ..PeerModel::default()
+            },
+        );
+        let opening = match (fast, has.len()) {
+            (true, 0) => Message::HaveNone,
+            (true, n) if n == PIECES as usize => Message::HaveAll,
+            _ => {
+                let set: Vec<u32> = has.into_iter().collect();
+                support::bitfield_message(&self.h.content.layout, &set)
+            }
+        };
+        self.send(key, opening);
+    }
+
+    /// Ops that make a connected peer send a message.
+    #[allow(clippy::too_many_lines)] // one arm per message: a flat table reads best
+    fn apply_peer_message(&mut self, op: &Op) {
+        match *op {
             Op::Have { peer, piece } => {
                 let Some(key) = self.peer_key(peer) else {
                     return;
@@ -283,45 +320,22 @@ impl Model {
                     },
                 );
             }
-            Op::Verify { which, ok } => {
-                if self.verifies.is_empty() {
-                    return;
-                }
-                let piece = self.verifies.remove(which % self.verifies.len());
-                if ok {
-                    self.verified.insert(piece);
-                    self.passed = Some(piece);
-                } else {
-                    self.written.retain(|b| b.piece != piece);
-                }
-                self.h.torrent.handle_piece_verified(self.h.now, piece, ok);
-            }
-            Op::ReadDone { which } => {
-                if self.reads.is_empty() {
-                    return;
-                }
-                let (key, block) = self.reads.remove(which % self.reads.len());
-                let data = self.h.content.block(block);
-                self.h
-                    .torrent
-                    .handle_block_read(self.h.now, key, block, data);
-            }
-            Op::Disconnect { peer } => {
-                let Some(key) = self.peer_key(peer) else {
-                    return;
-                };
-                self.forget(key);
-            }
-            Op::Advance { secs: by } => {
-                self.h.now += secs(by);
-                let now = self.h.now;
-                let timeout = config(0).request_timeout;
-                for model in self.peers.values_mut() {
-                    model.outstanding.retain(|&(_, sent)| sent + timeout > now);
-                }
-                self.h.torrent.handle_timeout(now);
-            }
+            _ => {}
         }
+    }
+
+    fn verify(&mut self, which: usize, ok: bool) {
+        if self.verifies.is_empty() {
+            return;
+        }
+        let piece = self.verifies.remove(which % self.verifies.len());
+        if ok {
+            self.verified.insert(piece);
+            self.passed = Some(piece);
+        } else {
+            self.written.retain(|b| b.piece != piece);
+        }
+        self.h.torrent.handle_piece_verified(self.h.now, piece, ok);
     }
 
     fn deliver(&mut self, key: PeerKey, block: BlockRef) {
@@ -380,108 +394,8 @@ impl Model {
     }
 
     fn check_action(&mut self, action: Action) -> Result<(), TestCaseError> {
-        let max_pipeline = config(0).max_pipeline;
         match action {
-            Action::Send { peer, message } => {
-                let Some(model) = self.peers.get_mut(&peer) else {
-                    return Err(TestCaseError::fail("send to an unknown peer"));
-                };
-                match message {
-                    Message::Request {
-                        piece,
-                        offset,
-                        length,
-                    } => {
-                        let block = self
-                            .h
-                            .content
-                            .layout
-                            .block_ref(piece, offset, length)
-                            .unwrap();
-                        prop_assert!(
-                            model.has.contains(&piece),
-                            "requested a piece the peer lacks"
-                        );
-                        prop_assert!(
-                            !model.chokes_us || model.allowed_fast.contains(&piece),
-                            "requested from a peer that chokes us"
-                        );
-                        prop_assert!(
-                            !model.outstanding.iter().any(|(b, _)| *b == block),
-                            "same block requested twice from one peer"
-                        );
-                        prop_assert!(
-                            !self.h.torrent.have().has(block.piece),
-                            "requested a piece we have"
-                        );
-                        model.outstanding.push((block, self.h.now));
-                        model.ever_requested.insert(block);
-                        prop_assert!(
-                            model.outstanding.len() <= max_pipeline,
-                            "pipeline over the cap"
-                        );
-                    }
-                    Message::Cancel {
-                        piece,
-                        offset,
-                        length,
-                    } => {
-                        let block = self
-                            .h
-                            .content
-                            .layout
-                            .block_ref(piece, offset, length)
-                            .unwrap();
-                        model.outstanding.retain(|(b, _)| *b != block);
-                    }
-                    Message::Choke => {
-                        model.unchoked = false;
-                        model.its_requests.clear();
-                    }
-                    Message::Unchoke => model.unchoked = true,
-                    Message::Piece {
-                        piece,
-                        offset,
-                        data,
-                    } => {
-                        let length = data.len() as u32;
-                        let block = self
-                            .h
-                            .content
-                            .layout
-                            .block_ref(piece, offset, length)
-                            .unwrap();
-                        prop_assert!(model.unchoked, "served a choked peer");
-                        prop_assert!(
-                            model.its_requests.remove(&block),
-                            "served an unrequested block"
-                        );
-                        prop_assert_eq!(data, self.h.content.block(block));
-                    }
-                    Message::Reject {
-                        piece,
-                        offset,
-                        length,
-                    } => {
-                        prop_assert!(model.fast, "reject without BEP 6");
-                        let block = self
-                            .h
-                            .content
-                            .layout
-                            .block_ref(piece, offset, length)
-                            .unwrap();
-                        model.its_requests.remove(&block);
-                    }
-                    Message::Have { piece } => {
-                        let piece = self.h.content.layout.piece_index(piece).unwrap();
-                        prop_assert!(
-                            self.verified.contains(&piece),
-                            "have for an unverified piece"
-                        );
-                    }
-                    _ => {}
-                }
-            }
+            Action::Send { peer, message } => self.check_send(peer, message)?,
             Action::ReadBlock { peer, block } => {
                 let model = &self.peers[&peer];
                 prop_assert!(model.unchoked, "read for a choked peer");
@@ -491,18 +405,7 @@ impl Model {
                 );
                 self.reads.push((peer, block));
             }
-            Action::WriteBlock { block, data } => {
-                let Some((from, delivered)) = self.delivery else {
-                    return Err(TestCaseError::fail("write without a delivery"));
-                };
-                prop_assert_eq!(block, delivered);
-                prop_assert!(
-                    self.peers[&from].ever_requested.contains(&block),
-                    "wrote a block never requested from its sender"
-                );
-                prop_assert!(self.written.insert(block), "block written twice");
-                prop_assert_eq!(data, self.h.content.block(block));
-            }
+            Action::WriteBlock { block, data } => self.check_write(block, data)?,
             Action::VerifyPiece { piece } => {
                 let layout = &self.h.content.layout;
                 prop_assert!(
@@ -518,6 +421,125 @@ impl Model {
             }
             Action::Connect { .. } | Action::Announce { .. } => {}
         }
+        Ok(())
+    }
+
+    /// Checks one message we send against the model and updates it.
+    #[allow(clippy::too_many_lines)] // one arm per message: a flat table reads best
+    fn check_send(&mut self, peer: PeerKey, message: Message) -> Result<(), TestCaseError> {
+        let max_pipeline = config(0).max_pipeline;
+        let Some(model) = self.peers.get_mut(&peer) else {
+            return Err(TestCaseError::fail("send to an unknown peer"));
+        };
+        match message {
+            Message::Request {
+                piece,
+                offset,
+                length,
+            } => {
+                let block = self
+                    .h
+                    .content
+                    .layout
+                    .block_ref(piece, offset, length)
+                    .unwrap();
+                prop_assert!(
+                    model.has.contains(&piece),
+                    "requested a piece the peer lacks"
+                );
+                prop_assert!(
+                    !model.chokes_us || model.allowed_fast.contains(&piece),
+                    "requested from a peer that chokes us"
+                );
+                prop_assert!(
+                    !model.outstanding.iter().any(|(b, _)| *b == block),
+                    "same block requested twice from one peer"
+                );
+                prop_assert!(
+                    !self.h.torrent.have().has(block.piece),
+                    "requested a piece we have"
+                );
+                model.outstanding.push((block, self.h.now));
+                model.ever_requested.insert(block);
+                prop_assert!(
+                    model.outstanding.len() <= max_pipeline,
+                    "pipeline over the cap"
+                );
+            }
+            Message::Cancel {
+                piece,
+                offset,
+                length,
+            } => {
+                let block = self
+                    .h
+                    .content
+                    .layout
+                    .block_ref(piece, offset, length)
+                    .unwrap();
+                model.outstanding.retain(|(b, _)| *b != block);
+            }
+            Message::Choke => {
+                model.unchoked = false;
+                model.its_requests.clear();
+            }
+            Message::Unchoke => model.unchoked = true,
+            Message::Piece {
+                piece,
+                offset,
+                data,
+            } => {
+                let length = data.len() as u32;
+                let block = self
+                    .h
+                    .content
+                    .layout
+                    .block_ref(piece, offset, length)
+                    .unwrap();
+                prop_assert!(model.unchoked, "served a choked peer");
+                prop_assert!(
+                    model.its_requests.remove(&block),
+                    "served an unrequested block"
+                );
+                prop_assert_eq!(data, self.h.content.block(block));
+            }
+            Message::Reject {
+                piece,
+                offset,
+                length,
+            } => {
+                prop_assert!(model.fast, "reject without BEP 6");
+                let block = self
+                    .h
+                    .content
+                    .layout
+                    .block_ref(piece, offset, length)
+                    .unwrap();
+                model.its_requests.remove(&block);
+            }
+            Message::Have { piece } => {
+                let piece = self.h.content.layout.piece_index(piece).unwrap();
+                prop_assert!(
+                    self.verified.contains(&piece),
+                    "have for an unverified piece"
+                );
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn check_write(&mut self, block: BlockRef, data: Bytes) -> Result<(), TestCaseError> {
+        let Some((from, delivered)) = self.delivery else {
+            return Err(TestCaseError::fail("write without a delivery"));
+        };
+        prop_assert_eq!(block, delivered);
+        prop_assert!(
+            self.peers[&from].ever_requested.contains(&block),
+            "wrote a block never requested from its sender"
+        );
+        prop_assert!(self.written.insert(block), "block written twice");
+        prop_assert_eq!(data, self.h.content.block(block));
         Ok(())
     }
 }
