@@ -139,9 +139,9 @@ impl Choker {
         let interested: Vec<&PeerStats> = peers.iter().filter(|p| p.interested).collect();
         let keep_optimistic = self.optimistic.filter(|&key| {
             interested.iter().any(|p| p.peer == key)
-                && self
-                    .optimistic_since
-                    .is_some_and(|since| now.saturating_duration_since(since) < self.config.optimistic_interval)
+                && self.optimistic_since.is_some_and(|since| {
+                    now.saturating_duration_since(since) < self.config.optimistic_interval
+                })
         });
 
         let mut regular: Vec<&PeerStats> = interested
@@ -295,6 +295,10 @@ mod tests {
         Duration::from_secs(s)
     }
 
+    fn ago(now: Instant, s: u64) -> Instant {
+        now.checked_sub(secs(s)).unwrap()
+    }
+
     fn peer(key: usize, t0: Instant, rate: f64) -> PeerStats {
         PeerStats {
             peer: PeerKey(key),
@@ -354,22 +358,26 @@ mod tests {
         for p in &mut peers[3..] {
             // Fast on paper, but nothing for 61 s while they let us download.
             p.download_rate = 1e6;
-            p.can_download_since = Some(now - secs(120));
-            p.last_block_at = Some(now - secs(61));
+            p.can_download_since = Some(ago(now, 120));
+            p.last_block_at = Some(ago(now, 61));
         }
         // Peer 2 unchoked us 70 s ago but sent a block 10 s ago: not snubbed.
-        peers[2].can_download_since = Some(now - secs(70));
-        peers[2].last_block_at = Some(now - secs(10));
+        peers[2].can_download_since = Some(ago(now, 70));
+        peers[2].last_block_at = Some(ago(now, 10));
         assert!(choker.is_snubbed(now, &peers[3]));
         assert!(!choker.is_snubbed(now, &peers[2]));
-        assert!(!choker.is_snubbed(now - secs(2), &peers[3]));
+        assert!(!choker.is_snubbed(ago(now, 2), &peers[3]));
         let changes = choker.rechoke(now, false, &peers);
         apply(&mut peers, &changes);
         let open = unchoked(&peers);
         for key in [0, 1, 2] {
             assert!(open.contains(&PeerKey(key)));
         }
-        assert_eq!(open.iter().filter(|k| k.0 >= 3).count(), 1, "only the optimistic one");
+        assert_eq!(
+            open.iter().filter(|k| k.0 >= 3).count(),
+            1,
+            "only the optimistic one"
+        );
     }
 
     #[test]
@@ -407,8 +415,11 @@ mod tests {
             // Peers 0 and 1 always just connected; 2..10 are old.
             let peers: Vec<PeerStats> = (0..10)
                 .map(|i| {
-                    let connected = if i < 2 { now - secs(5) } else { t0 };
-                    PeerStats { connected_at: connected, ..peer(i, t0, 0.0) }
+                    let connected = if i < 2 { ago(now, 5) } else { t0 };
+                    PeerStats {
+                        connected_at: connected,
+                        ..peer(i, t0, 0.0)
+                    }
                 })
                 .collect();
             // slots = 1: only the optimistic slot, so every rechoke rotates it.
@@ -419,7 +430,10 @@ mod tests {
         let new = f64::from(counts[&PeerKey(0)] + counts[&PeerKey(1)]) / 2.0;
         let old = f64::from((2..10).map(|i| counts[&PeerKey(i)]).sum::<u32>()) / 8.0;
         let ratio = new / old;
-        assert!((2.3..4.0).contains(&ratio), "new/old ratio {ratio}, counts {counts:?}");
+        assert!(
+            (2.3..4.0).contains(&ratio),
+            "new/old ratio {ratio}, counts {counts:?}"
+        );
     }
 
     #[test]
@@ -450,11 +464,23 @@ mod tests {
     #[test]
     fn zero_slots_chokes_everyone() {
         let t0 = epoch();
-        let mut choker = Choker::new(ChokerConfig { slots: 0, ..ChokerConfig::default() }, 1);
+        let mut choker = Choker::new(
+            ChokerConfig {
+                slots: 0,
+                ..ChokerConfig::default()
+            },
+            1,
+        );
         let mut peers: Vec<PeerStats> = (0..3).map(|i| peer(i, t0, 1.0)).collect();
         peers[0].choked = false;
         let changes = choker.rechoke(t0, false, &peers);
-        assert_eq!(changes, ChokeChanges { unchoke: vec![], choke: vec![PeerKey(0)] });
+        assert_eq!(
+            changes,
+            ChokeChanges {
+                unchoke: vec![],
+                choke: vec![PeerKey(0)]
+            }
+        );
     }
 
     proptest! {
@@ -477,8 +503,8 @@ mod tests {
                     p.interested = interested;
                     p.download_rate = f64::from(down);
                     p.upload_rate = f64::from(up);
-                    p.can_download_since = can.then_some(now - secs(200));
-                    p.last_block_at = Some(now - secs(quiet));
+                    p.can_download_since = can.then_some(ago(now, 200));
+                    p.last_block_at = Some(ago(now, quiet));
                 }
                 let changes = choker.rechoke(now, seeding, &peers);
                 for key in &changes.unchoke {

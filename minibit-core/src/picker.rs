@@ -587,7 +587,13 @@ impl PiecePicker {
     }
 
     /// Requests free blocks of `piece` for `peer` until `out` holds `goal` blocks.
-    fn take_free_blocks(&mut self, piece: u32, peer: PeerKey, goal: usize, out: &mut Vec<BlockRef>) {
+    fn take_free_blocks(
+        &mut self,
+        piece: u32,
+        peer: PeerKey,
+        goal: usize,
+        out: &mut Vec<BlockRef>,
+    ) {
         let slot = self.partial_slot(piece);
         let partial = &mut self.partials[slot];
         for (index, state) in partial.blocks.iter_mut().enumerate() {
@@ -720,7 +726,11 @@ mod tests {
             assert_eq!(fresh, self.fresh as usize);
             for (slot, partial) in self.partials.iter().enumerate() {
                 assert_eq!(self.pieces[partial.piece as usize].partial as usize, slot);
-                let free = partial.blocks.iter().filter(|b| **b == BlockState::Free).count();
+                let free = partial
+                    .blocks
+                    .iter()
+                    .filter(|b| **b == BlockState::Free)
+                    .count();
                 let received = partial
                     .blocks
                     .iter()
@@ -807,7 +817,8 @@ mod tests {
     #[test]
     fn random_first_pieces_then_rarest() {
         let layout = Layout::new(B, &[32 * B]).unwrap();
-        let mut picker = PiecePicker::new(&layout, &Bitfield::new(32), PickerStrategy::RarestFirst, 3);
+        let mut picker =
+            PiecePicker::new(&layout, &Bitfield::new(32), PickerStrategy::RarestFirst, 3);
         // Piece 0 is the only rare one: 1 copy; the rest have 2.
         picker.peer_bitfield(&Bitfield::full(32));
         let mut other = Bitfield::full(32);
@@ -818,7 +829,13 @@ mod tests {
             let mut out = Vec::new();
             picker.pick(PeerKey(0), PeerHas::All, 1, &[], &mut out);
             let block = out[0];
-            assert!(matches!(picker.block_received(PeerKey(0), block), BlockReceived::New { piece_complete: true, .. }));
+            assert!(matches!(
+                picker.block_received(PeerKey(0), block),
+                BlockReceived::New {
+                    piece_complete: true,
+                    ..
+                }
+            ));
             picker.piece_verified(block.piece);
             picked.push(block.piece.get());
             if round >= 4 {
@@ -857,7 +874,13 @@ mod tests {
     fn preferred_pieces_come_first() {
         let (mut picker, peers) = small_swarm();
         let mut out = Vec::new();
-        picker.pick(PeerKey(2), PeerHas::Pieces(&peers[2]), 2, &[idx(5), idx(1)], &mut out);
+        picker.pick(
+            PeerKey(2),
+            PeerHas::Pieces(&peers[2]),
+            2,
+            &[idx(5), idx(1)],
+            &mut out,
+        );
         // 5 is ours, so only 1 is preferred; then the rarest.
         assert_eq!(out[0].piece.get(), 1);
         assert_ne!(out[1].piece.get(), 1);
@@ -866,7 +889,8 @@ mod tests {
     #[test]
     fn endgame_duplicates_and_cancels() {
         let layout = Layout::new(2 * B, &[2 * B]).unwrap();
-        let mut picker = PiecePicker::new(&layout, &Bitfield::new(1), PickerStrategy::RarestFirst, 1);
+        let mut picker =
+            PiecePicker::new(&layout, &Bitfield::new(1), PickerStrategy::RarestFirst, 1);
         picker.peer_have_all();
         picker.peer_have_all();
         let mut out = Vec::new();
@@ -882,13 +906,22 @@ mod tests {
         assert_eq!(again, out);
         assert_eq!(
             picker.block_received(PeerKey(1), out[0]),
-            BlockReceived::New { cancel: Some(PeerKey(0)), piece_complete: false }
+            BlockReceived::New {
+                cancel: Some(PeerKey(0)),
+                piece_complete: false
+            }
         );
-        assert_eq!(picker.block_received(PeerKey(0), out[0]), BlockReceived::Duplicate);
+        assert_eq!(
+            picker.block_received(PeerKey(0), out[0]),
+            BlockReceived::Duplicate
+        );
         picker.request_dropped(PeerKey(1), out[1]);
         assert_eq!(
             picker.block_received(PeerKey(0), out[1]),
-            BlockReceived::New { cancel: None, piece_complete: true }
+            BlockReceived::New {
+                cancel: None,
+                piece_complete: true
+            }
         );
         picker.piece_failed(out[0].piece);
         assert!(!picker.is_endgame());
@@ -937,7 +970,10 @@ mod tests {
         picker.peer_bitfield(&peer);
         let mut out = Vec::new();
         picker.pick(PeerKey(0), PeerHas::Pieces(&peer), 3, &[], &mut out);
-        assert_eq!(out.iter().map(|b| b.piece.get()).collect::<Vec<_>>(), [2, 3, 4]);
+        assert_eq!(
+            out.iter().map(|b| b.piece.get()).collect::<Vec<_>>(),
+            [2, 3, 4]
+        );
         picker.request_dropped(PeerKey(0), out[0]);
         out.clear();
         picker.pick(PeerKey(1), PeerHas::All, 1, &[], &mut out);
@@ -945,7 +981,8 @@ mod tests {
 
         let mut seen = HashSet::new();
         for seed in 0..10 {
-            let mut picker = PiecePicker::new(&layout, &Bitfield::new(10), PickerStrategy::Random, seed);
+            let mut picker =
+                PiecePicker::new(&layout, &Bitfield::new(10), PickerStrategy::Random, seed);
             let mut out = Vec::new();
             picker.pick(PeerKey(0), PeerHas::Pieces(&peer), 1, &[], &mut out);
             assert!(peer.has(out[0].piece));
@@ -961,8 +998,8 @@ mod tests {
         Have(usize, u32),
         Disconnect(usize),
         Pick(usize, usize),
-        Receive(usize, usize),
-        Drop(usize, usize),
+        Receive(usize),
+        Drop(usize),
         Verify(usize, bool),
     }
 
@@ -973,8 +1010,8 @@ mod tests {
             4 => (any::<usize>(), 0..pieces).prop_map(|(p, i)| Op::Have(p, i)),
             1 => any::<usize>().prop_map(Op::Disconnect),
             6 => (any::<usize>(), 1usize..6).prop_map(|(p, n)| Op::Pick(p, n)),
-            5 => (any::<usize>(), any::<usize>()).prop_map(|(p, b)| Op::Receive(p, b)),
-            2 => (any::<usize>(), any::<usize>()).prop_map(|(p, b)| Op::Drop(p, b)),
+            5 => any::<usize>().prop_map(Op::Receive),
+            2 => any::<usize>().prop_map(Op::Drop),
             2 => (any::<usize>(), proptest::bool::weighted(0.8)).prop_map(|(p, ok)| Op::Verify(p, ok)),
         ]
     }
@@ -1001,10 +1038,17 @@ mod tests {
 
     impl Model {
         fn availability(&self, piece: PieceIndex) -> u32 {
-            self.peers.iter().flatten().filter(|(f, _)| f.has(piece)).count() as u32
+            self.peers
+                .iter()
+                .flatten()
+                .filter(|(f, _)| f.has(piece))
+                .count() as u32
         }
         fn in_progress(&self, piece: PieceIndex) -> bool {
-            self.requests.keys().chain(&self.received).any(|b| b.piece == piece)
+            self.requests
+                .keys()
+                .chain(&self.received)
+                .any(|b| b.piece == piece)
         }
         fn lacked(&self) -> Vec<PieceIndex> {
             self.have.iter_unset().collect()
@@ -1019,9 +1063,132 @@ mod tests {
                 })
         }
         fn live(&self, n: usize) -> Option<usize> {
-            let live: Vec<usize> = (0..self.peers.len()).filter(|&i| self.peers[i].is_some()).collect();
+            let live: Vec<usize> = (0..self.peers.len())
+                .filter(|&i| self.peers[i].is_some())
+                .collect();
             (!live.is_empty()).then(|| live[n % live.len()])
         }
+    }
+
+    fn check_pick(
+        picker: &mut PiecePicker,
+        model: &mut Model,
+        n: usize,
+        max: usize,
+    ) -> Result<(), TestCaseError> {
+        let Some(p) = model.live(n) else {
+            return Ok(());
+        };
+        let key = PeerKey(p);
+        let (field, seed) = model.peers[p].clone().unwrap();
+        let has = if seed {
+            PeerHas::All
+        } else {
+            PeerHas::Pieces(&field)
+        };
+        let open_before: Vec<PieceIndex> = model
+            .lacked()
+            .into_iter()
+            .filter(|&piece| {
+                model.in_progress(piece)
+                    && field.has(piece)
+                    && model
+                        .layout
+                        .blocks(piece)
+                        .any(|b| !model.received.contains(&b) && !model.requests.contains_key(&b))
+            })
+            .collect();
+        let mut eligible: Vec<PieceIndex> = model
+            .lacked()
+            .into_iter()
+            .filter(|&piece| field.has(piece) && !model.in_progress(piece))
+            .collect();
+        let mut out = Vec::new();
+        picker.pick(key, has, max, &[], &mut out);
+        prop_assert!(out.len() <= max);
+        for block in &out {
+            prop_assert!(field.has(block.piece), "peer lacks {:?}", block);
+            prop_assert!(!model.have.has(block.piece), "we have {:?}", block);
+            prop_assert!(!model.received.contains(block));
+            let requesters = model.requests.entry(*block).or_default();
+            prop_assert!(!requesters.contains(&key), "{:?} already requested", block);
+            prop_assert!(requesters.len() <= 1);
+            if !requesters.is_empty() {
+                prop_assert!(picker.is_endgame(), "duplicate outside endgame");
+            }
+            requesters.push(key);
+            if let Some(pos) = eligible.iter().position(|&e| e == block.piece) {
+                // A new piece: only when no piece in progress the peer has had a free
+                // block, and the rarest among the eligible ones (random first aside).
+                let finished = open_before.iter().all(|&piece| {
+                    model
+                        .layout
+                        .blocks(piece)
+                        .all(|b| model.received.contains(&b) || model.requests.contains_key(&b))
+                });
+                prop_assert!(finished, "new piece before partial {:?}", open_before);
+                if model.have.count() >= RANDOM_FIRST_PIECES {
+                    let min = eligible
+                        .iter()
+                        .map(|&e| model.availability(e))
+                        .min()
+                        .unwrap();
+                    prop_assert_eq!(model.availability(block.piece), min);
+                }
+                eligible.swap_remove(pos);
+            }
+        }
+        if out.len() < max {
+            // Nothing left for this peer: no eligible piece, and endgame exhausted.
+            prop_assert!(eligible.is_empty());
+        }
+        Ok(())
+    }
+
+    fn check_flight(
+        picker: &mut PiecePicker,
+        model: &mut Model,
+        n: usize,
+        drop: bool,
+    ) -> Result<(), TestCaseError> {
+        let mut flights: Vec<(BlockRef, PeerKey)> = model
+            .requests
+            .iter()
+            .flat_map(|(block, r)| r.iter().map(move |k| (*block, *k)))
+            .collect();
+        flights.sort();
+        if flights.is_empty() {
+            return Ok(());
+        }
+        let (block, key) = flights[n % flights.len()];
+        let requesters = model.requests.remove(&block).unwrap();
+        if drop {
+            picker.request_dropped(key, block);
+            let rest: Vec<_> = requesters.into_iter().filter(|&k| k != key).collect();
+            if !rest.is_empty() {
+                model.requests.insert(block, rest);
+            }
+        } else {
+            let got = picker.block_received(key, block);
+            model.received.insert(block);
+            let complete = model
+                .layout
+                .blocks(block.piece)
+                .all(|b| model.received.contains(&b));
+            let other = requesters.iter().copied().find(|&k| k != key);
+            prop_assert_eq!(
+                got,
+                BlockReceived::New {
+                    cancel: other,
+                    piece_complete: complete
+                }
+            );
+            prop_assert_eq!(picker.block_received(key, block), BlockReceived::Duplicate);
+            if let Some(other) = other {
+                picker.request_dropped(other, block);
+            }
+        }
+        Ok(())
     }
 
     fn run(pieces: u32, blocks: u64, have: &[bool], ops: Vec<Op>) -> Result<(), TestCaseError> {
@@ -1077,94 +1244,9 @@ mod tests {
                     }
                     model.requests.retain(|_, r| !r.is_empty());
                 }
-                Op::Pick(n, max) => {
-                    let Some(p) = model.live(n) else { continue };
-                    let key = PeerKey(p);
-                    let (field, seed) = model.peers[p].clone().unwrap();
-                    let has = if seed { PeerHas::All } else { PeerHas::Pieces(&field) };
-                    let open_before: Vec<PieceIndex> = model
-                        .lacked()
-                        .into_iter()
-                        .filter(|&piece| {
-                            model.in_progress(piece)
-                                && field.has(piece)
-                                && model.layout.blocks(piece).any(|b| {
-                                    !model.received.contains(&b) && !model.requests.contains_key(&b)
-                                })
-                        })
-                        .collect();
-                    let mut eligible: Vec<PieceIndex> = model
-                        .lacked()
-                        .into_iter()
-                        .filter(|&piece| field.has(piece) && !model.in_progress(piece))
-                        .collect();
-                    let mut out = Vec::new();
-                    picker.pick(key, has, max, &[], &mut out);
-                    prop_assert!(out.len() <= max);
-                    let mut opened = Vec::new();
-                    for block in &out {
-                        prop_assert!(field.has(block.piece), "peer lacks {:?}", block);
-                        prop_assert!(!model.have.has(block.piece), "we have {:?}", block);
-                        prop_assert!(!model.received.contains(block));
-                        let requesters = model.requests.entry(*block).or_default();
-                        prop_assert!(!requesters.contains(&key), "{:?} already requested", block);
-                        prop_assert!(requesters.len() <= 1);
-                        if !requesters.is_empty() {
-                            prop_assert!(picker.is_endgame(), "duplicate outside endgame");
-                        }
-                        requesters.push(key);
-                        if let Some(pos) = eligible.iter().position(|&e| e == block.piece) {
-                            // A new piece: only when no piece in progress the peer has had a free
-                            // block, and the rarest among the eligible ones (random first aside).
-                            let finished = open_before.iter().all(|&piece| {
-                                model.layout.blocks(piece).all(|b| {
-                                    model.received.contains(&b) || model.requests.contains_key(&b)
-                                })
-                            });
-                            prop_assert!(finished, "new piece before partial {:?}", open_before);
-                            if model.have.count() >= RANDOM_FIRST_PIECES {
-                                let min = eligible.iter().map(|&e| model.availability(e)).min().unwrap();
-                                prop_assert_eq!(model.availability(block.piece), min);
-                            }
-                            eligible.swap_remove(pos);
-                            opened.push(block.piece);
-                        }
-                    }
-                    if out.len() < max {
-                        // Nothing left for this peer: no eligible piece, and endgame exhausted.
-                        prop_assert!(eligible.is_empty());
-                    }
-                }
-                Op::Receive(n, b) | Op::Drop(n, b) => {
-                    let mut flights: Vec<(BlockRef, PeerKey)> = model
-                        .requests
-                        .iter()
-                        .flat_map(|(block, r)| r.iter().map(move |k| (*block, *k)))
-                        .collect();
-                    flights.sort();
-                    if flights.is_empty() {
-                        continue;
-                    }
-                    let (block, key) = flights[(n ^ b) % flights.len()];
-                    let requesters = model.requests.remove(&block).unwrap();
-                    if matches!(op, Op::Drop(..)) {
-                        picker.request_dropped(key, block);
-                        let rest: Vec<_> = requesters.into_iter().filter(|&k| k != key).collect();
-                        if !rest.is_empty() {
-                            model.requests.insert(block, rest);
-                        }
-                    } else {
-                        let got = picker.block_received(key, block);
-                        model.received.insert(block);
-                        let complete = model.layout.blocks(block.piece).all(|b| model.received.contains(&b));
-                        let other = requesters.iter().copied().find(|&k| k != key);
-                        prop_assert_eq!(got, BlockReceived::New { cancel: other, piece_complete: complete });
-                        prop_assert_eq!(picker.block_received(key, block), BlockReceived::Duplicate);
-                        if let Some(other) = other {
-                            picker.request_dropped(other, block);
-                        }
-                    }
-                }
+                Op::Pick(n, max) => check_pick(&mut picker, &mut model, n, max)?,
+                Op::Receive(n) => check_flight(&mut picker, &mut model, n, false)?,
+                Op::Drop(n) => check_flight(&mut picker, &mut model, n, true)?,
                 Op::Verify(n, ok) => {
                     let complete: Vec<PieceIndex> = model
                         .lacked()
