@@ -106,3 +106,36 @@ fn a_peer_serving_corrupt_data_is_banned_and_the_download_still_completes() {
     assert_eq!(swarm.nodes[leecher].storage, swarm.content.data);
     assert!(swarm.connect(leecher, liar).is_err());
 }
+
+#[test]
+fn a_super_seed_offers_pieces_one_at_a_time_and_the_swarm_completes() {
+    let content = Content::new(12 * 32_768, 32_768, 6);
+    let mut swarm = Swarm::new(content);
+    let seed = swarm.add(
+        TorrentConfig {
+            super_seed: true,
+            ..config(1)
+        },
+        true,
+    );
+    let leechers: Vec<usize> = (2..5).map(|i| swarm.add(config(i), false)).collect();
+    for (i, &a) in leechers.iter().enumerate() {
+        swarm.connect(a, seed).unwrap();
+        for &b in &leechers[..i] {
+            swarm.connect(a, b).unwrap();
+        }
+    }
+    let all = leechers.clone();
+    assert!(swarm.run_until(secs(3600), |s| all.iter().all(|&n| complete(s, n))));
+    for &n in &leechers {
+        assert_eq!(swarm.nodes[n].storage, swarm.content.data);
+    }
+    // The seed uploaded each piece about once instead of once per leecher
+    // (without super-seeding this swarm takes three copies).
+    let uploaded = swarm.nodes[seed].torrent.stats().uploaded;
+    let total = swarm.content.layout.total_length();
+    assert!(
+        uploaded < 2 * total,
+        "super-seed uploaded {uploaded} bytes for {total} bytes of content"
+    );
+}
