@@ -9,8 +9,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use minibit_core::bitfield::Bitfield;
 use minibit_core::piece::{BlockRef, PieceIndex};
-use minibit_core::torrent::{Action, Event, PeerKey, TorrentConfig};
-use minibit_core::wire::Message;
+use minibit_core::torrent::{Action, Direction, Event, PeerKey, TorrentConfig};
+use minibit_core::wire::{ExtendedHandshake, Message};
 use proptest::prelude::*;
 use support::{Content, Harness, secs};
 
@@ -34,27 +34,72 @@ fn config(seed: u64) -> TorrentConfig {
 /// connected peers / pending items modulo their count.
 #[derive(Clone, Debug)]
 enum Op {
-    Connect { n: u8, fast: bool, pieces: u8 },
-    Have { peer: usize, piece: u32 },
-    Unchoke { peer: usize },
-    Choke { peer: usize },
-    Interested { peer: usize, yes: bool },
-    AllowedFast { peer: usize, piece: u32 },
-    DeliverRequested { peer: usize, which: usize },
-    DeliverAny { peer: usize, piece: u32, block: u32 },
-    Request { peer: usize, piece: u32, block: u32 },
-    Cancel { peer: usize, piece: u32, block: u32 },
-    Reject { peer: usize, which: usize },
-    Verify { which: usize, ok: bool },
-    ReadDone { which: usize },
-    Disconnect { peer: usize },
-    Advance { secs: u64 },
+    Connect {
+        n: u8,
+        fast: bool,
+        pieces: u8,
+        reqq: Option<u8>,
+    },
+    Have {
+        peer: usize,
+        piece: u32,
+    },
+    Unchoke {
+        peer: usize,
+    },
+    Choke {
+        peer: usize,
+    },
+    Interested {
+        peer: usize,
+        yes: bool,
+    },
+    AllowedFast {
+        peer: usize,
+        piece: u32,
+    },
+    DeliverRequested {
+        peer: usize,
+        which: usize,
+    },
+    DeliverAny {
+        peer: usize,
+        piece: u32,
+        block: u32,
+    },
+    Request {
+        peer: usize,
+        piece: u32,
+        block: u32,
+    },
+    Cancel {
+        peer: usize,
+        piece: u32,
+        block: u32,
+    },
+    Reject {
+        peer: usize,
+        which: usize,
+    },
+    Verify {
+        which: usize,
+        ok: bool,
+    },
+    ReadDone {
+        which: usize,
+    },
+    Disconnect {
+        peer: usize,
+    },
+    Advance {
+        secs: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     let peer = 0usize..4;
     prop_oneof![
-        2 => (1u8..7, any::<bool>(), any::<u8>()).prop_map(|(n, fast, pieces)| Op::Connect { n, fast, pieces }),
+        2 => (1u8..7, any::<bool>(), any::<u8>(), prop::option::of(1u8..5)).prop_map(|(n, fast, pieces, reqq)| Op::Connect { n, fast, pieces, reqq }),
         2 => (peer.clone(), 0u32..7).prop_map(|(peer, piece)| Op::Have { peer, piece }),
         3 => peer.clone().prop_map(|peer| Op::Unchoke { peer }),
         1 => peer.clone().prop_map(|peer| Op::Choke { peer }),
@@ -76,6 +121,8 @@ fn op() -> impl Strategy<Value = Op> {
 #[derive(Debug, Default)]
 struct PeerModel {
     fast: bool,
+    /// Its BEP 10 `reqq` (`usize::MAX` when it gave none).
+    reqq: usize,
     has: BTreeSet<u32>,
     chokes_us: bool,
     allowed_fast: BTreeSet<u32>,
@@ -144,7 +191,12 @@ impl Model {
         self.delivery = None;
         self.passed = None;
         match *op {
-            Op::Connect { n, fast, pieces } => self.connect(n, fast, pieces),
+            Op::Connect {
+                n,
+                fast,
+                pieces,
+                reqq,
+            } => self.connect(n, fast, pieces, reqq),
             Op::Verify { which, ok } => self.verify(which, ok),
             Op::ReadDone { which } => {
                 if self.reads.is_empty() {
@@ -175,8 +227,18 @@ impl Model {
         }
     }
 
-    fn connect(&mut self, n: u8, fast: bool, pieces: u8) {
-        let Ok(key) = self.h.try_connect(n, fast) else {
+    /// Peer `n` connects; with `reqq` it speaks BEP 10 and sends that limit first.
+    fn connect(&mut self, n: u8, fast: bool, pieces: u8, reqq: Option<u8>) {
+        let mut theirs = support::handshake(support::peer_id(n), fast);
+        if reqq.is_some() {
+            theirs = theirs.with_extensions();
+        }
+        let Ok(key) = self.h.torrent.handle_handshake(
+            self.h.now,
+            support::addr(n),
+            Direction::Inbound,
+            &theirs,
+        ) else {
             return;
         };
         let has: BTreeSet<u32> = (0..PIECES).filter(|i| pieces & (1 << i) != 0).collect();
@@ -186,9 +248,17 @@ impl Model {
                 fast,
                 has: has.clone(),
                 chokes_us: true,
+                reqq: reqq.map_or(usize::MAX, usize::from),
                 ..PeerModel::default()
             },
         );
+        if let Some(reqq) = reqq {
+            let limits = ExtendedHandshake {
+                reqq: Some(u32::from(reqq)),
+                ..ExtendedHandshake::default()
+            };
+            self.send(key, limits.to_message());
+        }
         let opening = match (fast, has.len()) {
             (true, 0) => Message::HaveNone,
             (true, n) if n == PIECES as usize => Message::HaveAll,
@@ -462,8 +532,8 @@ impl Model {
                 model.outstanding.push((block, self.h.now));
                 model.ever_requested.insert(block);
                 prop_assert!(
-                    model.outstanding.len() <= max_pipeline,
-                    "pipeline over the cap"
+                    model.outstanding.len() <= max_pipeline.min(model.reqq),
+                    "pipeline over the cap (or the peer's reqq)"
                 );
             }
             Message::Cancel {

@@ -8,7 +8,7 @@ use minibit_core::piece::BLOCK_SIZE;
 use minibit_core::torrent::{
     Action, AnnounceEvent, Direction, DisconnectReason, Event, HandshakeRejection, TorrentConfig,
 };
-use minibit_core::wire::Message;
+use minibit_core::wire::{ExtendedHandshake, Message};
 use support::{
     Content, Harness, addr, bitfield_message, disconnect_reason, handshake, peer_id, request, secs,
 };
@@ -98,12 +98,64 @@ fn opening_message_depends_on_pieces_and_fast_extension() {
         Harness::sent_to(&actions, peer),
         [bitfield_message(&partial.content.layout, &[2])]
     );
-    assert_eq!(partial.torrent.handshake().reserved[7] & 0x04, 0x04);
-    assert_eq!(
-        partial.torrent.handshake().reserved[5] & 0x10,
-        0,
-        "no BEP 10 yet"
+    assert!(partial.torrent.handshake().supports_fast());
+    assert!(partial.torrent.handshake().supports_extensions());
+}
+
+#[test]
+fn extended_handshake_is_exchanged_and_reqq_caps_the_pipeline() {
+    let mut h = Harness::new(
+        Content::new(8 * u64::from(BLOCK_SIZE), u64::from(BLOCK_SIZE), 2),
+        &[],
+        TorrentConfig::default(),
     );
+    let theirs = handshake(peer_id(1), true).with_extensions();
+    let peer = h.connect_with(1, &theirs);
+    let sent = Harness::sent_to(&h.actions(), peer);
+    assert_eq!(sent[0], Message::HaveNone, "bitfield-class message first");
+    let Message::Extended { id: 0, payload } = &sent[1] else {
+        panic!("no extended handshake: {sent:?}");
+    };
+    let ours = ExtendedHandshake::decode(payload).unwrap();
+    assert_eq!(ours.reqq, Some(256));
+    assert!(ours.v.unwrap().starts_with("minibit"));
+
+    let limits = ExtendedHandshake {
+        reqq: Some(2),
+        ..ExtendedHandshake::default()
+    };
+    h.recv(peer, limits.to_message());
+    h.recv(peer, Message::HaveAll);
+    h.recv(peer, Message::Unchoke);
+    assert_eq!(
+        h.take_requests(peer).len(),
+        2,
+        "reqq 2 caps the default pipeline of 4"
+    );
+    h.recv(
+        peer,
+        Message::Extended {
+            id: 3,
+            payload: Bytes::from_static(b"x"),
+        },
+    );
+    assert_eq!(h.actions(), [], "unknown extension ids are ignored");
+    h.recv(
+        peer,
+        Message::Extended {
+            id: 0,
+            payload: Bytes::from_static(b"i1e"),
+        },
+    );
+    assert!(
+        violation(&h.actions(), peer),
+        "extended handshake must be a dictionary"
+    );
+
+    let plain = h.connect(2, true);
+    assert_eq!(Harness::sent_to(&h.actions(), plain), [Message::HaveNone]);
+    h.recv(plain, limits.to_message());
+    assert!(violation(&h.actions(), plain), "BEP 10 not negotiated");
 }
 
 #[test]

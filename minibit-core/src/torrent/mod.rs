@@ -47,7 +47,7 @@ use crate::picker::PiecePicker;
 use crate::piece::{BlockRef, Layout, PieceIndex};
 use crate::rate::{DEFAULT_WINDOW, RateEstimator};
 use crate::superseed::SuperSeeder;
-use crate::wire::{Handshake, Message, PeerId};
+use crate::wire::{ExtendedHandshake, Handshake, Message, PeerId};
 
 use announce::AnnounceSchedule;
 pub use config::{PickerStrategy, TorrentConfig};
@@ -60,8 +60,8 @@ pub use types::{
     TorrentStats,
 };
 
-/// BEP 6: `reserved[7] & 0x04` announces the fast extension.
-const FAST_EXTENSION: (usize, u8) = (7, 0x04);
+/// Client name and version sent in the BEP 10 extended handshake (`v`).
+const CLIENT_VERSION: &str = concat!("minibit ", env!("CARGO_PKG_VERSION"));
 
 /// The state machine of one torrent.
 #[derive(Debug)]
@@ -158,22 +158,32 @@ impl Torrent {
         torrent
     }
 
-    /// Our handshake: this torrent's info-hash, our peer id, and the BEP 6
-    /// fast-extension bit (`reserved[7] & 0x04`). The BEP 10 bit is left
-    /// clear: no extension message is implemented.
+    /// Our handshake: this torrent's info-hash, our peer id, the BEP 6
+    /// fast-extension bit (`reserved[7] & 0x04`) and the BEP 10
+    /// extension-protocol bit (`reserved[5] & 0x10`; only the extended
+    /// handshake is used, for `reqq`).
     pub fn handshake(&self) -> Handshake {
-        let mut reserved = [0u8; 8];
-        reserved[FAST_EXTENSION.0] |= FAST_EXTENSION.1;
-        Handshake {
-            reserved,
-            info_hash: self.info_hash,
-            peer_id: self.peer_id,
+        Handshake::new(self.info_hash, self.peer_id)
+            .with_fast()
+            .with_extensions()
+    }
+
+    /// Our BEP 10 extended handshake: no extension messages, our client
+    /// name, how many requests we queue per peer, and our listen port.
+    fn extended_handshake(&self) -> Message {
+        ExtendedHandshake {
+            v: Some(CLIENT_VERSION.to_owned()),
+            reqq: u32::try_from(self.config.max_queued_requests).ok(),
+            p: self.config.listen_addr.map(|addr| addr.port()),
+            ..ExtendedHandshake::default()
         }
+        .to_message()
     }
 
     /// Accepts or refuses a peer once its handshake arrived. On success the
     /// peer gets our bitfield (BEP 3), or have-all / have-none when both
-    /// sides speak BEP 6, or nothing when we have no piece and no BEP 6.
+    /// sides speak BEP 6, or nothing when we have no piece and no BEP 6;
+    /// then our extended handshake when both sides speak BEP 10.
     ///
     /// # Errors
     /// A [`HandshakeRejection`] says why the connection must be closed.
@@ -222,11 +232,15 @@ impl Torrent {
     }
 
     fn accept_peer(&mut self, now: Instant, addr: SocketAddr, theirs: &Handshake) -> PeerKey {
-        let fast = theirs.reserved[FAST_EXTENSION.0] & FAST_EXTENSION.1 != 0;
+        let fast = theirs.supports_fast();
+        let extended = theirs
+            .supports_extensions()
+            .then(|| self.extended_handshake());
         let entry = self.peers.vacant_entry();
         let key = PeerKey(entry.key());
         let pieces = self.layout.piece_count();
         let peer = entry.insert(Peer::new(key, addr, theirs.peer_id, fast, pieces, now));
+        peer.extensions = extended.is_some();
         self.out.report(Event::PeerConnected { peer: key, addr });
         let first = if self.super_seeder.is_some() {
             fast.then_some(Message::HaveNone)
@@ -239,7 +253,7 @@ impl Torrent {
         } else {
             Some(Message::Bitfield(Bytes::from(self.have.to_wire())))
         };
-        if let Some(message) = first {
+        for message in first.into_iter().chain(extended) {
             peer.send(&mut self.out, now, message);
         }
         self.super_seed_connected(now, key);

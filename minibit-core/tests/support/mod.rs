@@ -184,6 +184,13 @@ impl Harness {
         )
     }
 
+    /// Accepts peer `n` sending `theirs` as its handshake.
+    pub fn connect_with(&mut self, n: u8, theirs: &Handshake) -> PeerKey {
+        self.torrent
+            .handle_handshake(self.now, addr(n), Direction::Inbound, theirs)
+            .unwrap()
+    }
+
     /// Delivers `message` from `peer`.
     pub fn recv(&mut self, peer: PeerKey, message: Message) {
         self.torrent.handle_message(self.now, peer, message);
