@@ -624,22 +624,28 @@ fn tracker_peers_are_dialled_up_to_the_limit_never_ourselves() {
         },
     );
     let connected = h.connect(1, true);
-    let _ = connected;
     h.actions();
-    h.torrent
-        .handle_announce_response(h.now, secs(60), &[own, addr(2), addr(2), addr(3), addr(4)]);
+    let listed = [own, addr(1), addr(2), addr(2), addr(3), addr(4)];
+    h.torrent.handle_announce_response(h.now, secs(60), &listed);
     assert_eq!(
         h.actions(),
         [
             Action::Connect { addr: addr(2) },
             Action::Connect { addr: addr(3) }
-        ]
+        ],
+        "not ourselves, not the connected peer, no duplicates, up to max_peers"
     );
     h.torrent.handle_connect_failed(h.now, addr(2));
     assert_eq!(h.actions(), [Action::Connect { addr: addr(4) }]);
-    h.torrent
-        .handle_announce_response(h.now, secs(60), &[addr(3), addr(4), addr(2)]);
-    assert_eq!(h.actions(), [], "nothing new");
+    h.torrent.handle_announce_response(h.now, secs(60), &listed);
+    assert_eq!(
+        h.actions(),
+        [],
+        "no room: one peer and two dials in progress"
+    );
+    // The failed address was listed again: it is dialled once there is room.
+    h.torrent.handle_peer_disconnected(h.now, connected);
+    assert_eq!(h.actions(), [Action::Connect { addr: addr(2) }]);
 }
 
 #[test]

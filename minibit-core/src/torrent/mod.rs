@@ -120,16 +120,18 @@ impl Torrent {
         };
         // Independent streams for the parts that draw random numbers.
         let mut seeds = ChaCha8Rng::seed_from_u64(config.rng_seed);
+        let (picker_seed, choker_seed, super_seed) =
+            (seeds.next_u64(), seeds.next_u64(), seeds.next_u64());
         let choker_config = ChokerConfig {
             slots: config.unchoke_slots,
             snub_timeout: config.snub_timeout,
             ..ChokerConfig::default()
         };
-        let super_seeder = (config.super_seed && have.is_complete())
-            .then(|| SuperSeeder::new(pieces, seeds.next_u64()));
+        let super_seeder =
+            (config.super_seed && have.is_complete()).then(|| SuperSeeder::new(pieces, super_seed));
         let mut torrent = Self {
-            picker: PiecePicker::new(&layout, &have, config.picker, seeds.next_u64()),
-            choker: Choker::new(choker_config, seeds.next_u64()),
+            picker: PiecePicker::new(&layout, &have, config.picker, picker_seed),
+            choker: Choker::new(choker_config, choker_seed),
             super_seeder,
             sources: PieceSources::default(),
             announce: AnnounceSchedule::new(
@@ -280,7 +282,8 @@ impl Torrent {
     }
 
     /// `peer`'s connection closed (for any reason); `peer` is invalid afterwards.
-    /// Its outstanding requests go back to other peers.
+    /// Its outstanding requests go back to other peers, and its address may
+    /// be dialled again when a later announce lists it (unless banned).
     pub fn handle_peer_disconnected(&mut self, now: Instant, peer: PeerKey) {
         let now = self.clock(now);
         if !self.peers.contains(peer.0) {
@@ -290,16 +293,19 @@ impl Torrent {
         let state = self.peers.remove(peer.0);
         self.picker.peer_removed(&state.bitfield);
         self.choker.remove_peer(peer);
+        self.addresses.forget(state.addr);
         self.out.report(Event::PeerDisconnected { peer });
         self.super_seed_left(now, peer);
         self.dial_more();
         self.request_from_all(now);
     }
 
-    /// An [`Action::Connect`] to `addr` failed or timed out.
+    /// An [`Action::Connect`] to `addr` failed or timed out. The address may
+    /// be dialled again when a later announce lists it.
     pub fn handle_connect_failed(&mut self, now: Instant, addr: SocketAddr) {
         self.clock(now);
         self.addresses.dial_ended(addr);
+        self.addresses.forget(addr);
         self.dial_more();
     }
 
