@@ -712,3 +712,25 @@ fn stats_count_verified_pieces_only() {
     assert_eq!(stats.pieces_have, 1);
     assert!(stats.download_rate > 0.0);
 }
+
+#[test]
+fn time_going_backwards_is_ignored() {
+    let mut h = leecher();
+    let peer = h.connect(1, true);
+    h.actions();
+    h.advance(secs(60));
+    let deadline = h.torrent.poll_timeout();
+    let earlier = h.now.checked_sub(secs(50)).unwrap();
+    h.torrent.handle_timeout(earlier);
+    h.torrent.handle_message(earlier, peer, Message::KeepAlive);
+    assert_eq!(h.actions(), []);
+    assert_eq!(h.torrent.poll_timeout(), deadline);
+    // The keep-alive from the peer counts at the latest instant seen.
+    h.advance(secs(170));
+    assert_eq!(disconnect_reason(&h.actions(), peer), None);
+    h.advance(secs(10));
+    assert_eq!(
+        disconnect_reason(&h.actions(), peer),
+        Some(DisconnectReason::Timeout)
+    );
+}
