@@ -734,3 +734,25 @@ fn time_going_backwards_is_ignored() {
         Some(DisconnectReason::Timeout)
     );
 }
+
+#[test]
+fn suggestions_are_preferred_and_allowed_fast_pieces_requested_while_choked() {
+    // Over several seeds, so a random pick cannot pass by luck.
+    for rng_seed in 0..8 {
+        let config = TorrentConfig {
+            rng_seed,
+            ..TorrentConfig::default()
+        };
+        let mut h = Harness::new(content(), &[], config);
+        let peer = h.connect(1, true);
+        h.recv(peer, Message::HaveAll);
+        h.recv(peer, Message::AllowedFast { piece: 2 });
+        let asked = h.take_requests(peer);
+        assert!(!asked.is_empty(), "allowed fast while choked");
+        assert!(asked.iter().all(|b| b.piece.get() == 2), "{asked:?}");
+        h.recv(peer, Message::Suggest { piece: 3 });
+        h.recv(peer, Message::Unchoke);
+        let asked = h.take_requests(peer);
+        assert_eq!(asked.first().map(|b| b.piece.get()), Some(3), "{asked:?}");
+    }
+}
