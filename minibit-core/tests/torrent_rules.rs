@@ -241,8 +241,12 @@ fn interest_follows_the_bitfields() {
     h.torrent.handle_piece_verified(h.now, piece, true);
     let actions = h.actions();
     assert!(Harness::sent_to(&actions, a).contains(&Message::NotInterested));
-    assert!(!Harness::sent_to(&actions, a).contains(&Message::Have { piece: 1 }));
-    assert_eq!(Harness::sent_to(&actions, b), [], "b had piece 1: no have");
+    assert!(Harness::sent_to(&actions, a).contains(&Message::Have { piece: 1 }));
+    assert_eq!(
+        Harness::sent_to(&actions, b),
+        [Message::Have { piece: 1 }],
+        "b still has piece 2 for us: still interested"
+    );
     assert_eq!(h.events().last(), Some(&Event::PieceCompleted { piece }));
 }
 
