@@ -359,8 +359,9 @@ impl Torrent {
     }
 
     /// A tracker answered an [`Action::Announce`]: re-announce after
-    /// `interval`, and consider `peers` for connection (never our own
-    /// listen address, a banned one, or one already known).
+    /// `interval` (clamped to 15 s ..= 24 h), and consider `peers` for
+    /// connection (never our own listen address, a banned one, or one
+    /// already known).
     pub fn handle_announce_response(
         &mut self,
         now: Instant,

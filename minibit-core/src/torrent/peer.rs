@@ -225,7 +225,7 @@ impl Peer {
         }
         let rate = self.download.rate(now);
         let extra = (rate * target.as_secs_f64() / f64::from(BLOCK_SIZE)) as usize;
-        (min + extra)
+        min.saturating_add(extra)
             .min(max)
             .min(self.reqq.unwrap_or(usize::MAX))
             .max(1)
