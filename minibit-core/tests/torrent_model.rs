@@ -631,3 +631,105 @@ proptest! {
         }
     }
 }
+
+/// Any message at all, with arbitrary numbers and payloads.
+fn any_message() -> impl Strategy<Value = Message> {
+    let index = prop_oneof![0u32..8, any::<u32>()];
+    let length = prop_oneof![Just(16_384u32), 0u32..20_000, any::<u32>()];
+    let bytes = prop::collection::vec(any::<u8>(), 0..40).prop_map(Bytes::from);
+    prop_oneof![
+        Just(Message::KeepAlive),
+        Just(Message::Choke),
+        Just(Message::Unchoke),
+        Just(Message::Interested),
+        Just(Message::NotInterested),
+        Just(Message::HaveAll),
+        Just(Message::HaveNone),
+        index.clone().prop_map(|piece| Message::Have { piece }),
+        index.clone().prop_map(|piece| Message::Suggest { piece }),
+        index
+            .clone()
+            .prop_map(|piece| Message::AllowedFast { piece }),
+        bytes.clone().prop_map(Message::Bitfield),
+        any::<u16>().prop_map(Message::Port),
+        (any::<u8>(), bytes.clone()).prop_map(|(id, payload)| Message::Extended { id, payload }),
+        (index.clone(), length.clone(), length.clone()).prop_map(|(piece, offset, length)| {
+            Message::Request {
+                piece,
+                offset,
+                length,
+            }
+        }),
+        (index.clone(), length.clone(), length.clone()).prop_map(|(piece, offset, length)| {
+            Message::Cancel {
+                piece,
+                offset,
+                length,
+            }
+        }),
+        (index.clone(), length.clone(), length.clone()).prop_map(|(piece, offset, length)| {
+            Message::Reject {
+                piece,
+                offset,
+                length,
+            }
+        }),
+        (index, length, 0usize..20_000).prop_map(|(piece, offset, len)| Message::Piece {
+            piece,
+            offset,
+            data: Bytes::from(vec![7u8; len]),
+        }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Whatever peers send, the torrent never panics, and every action it
+    /// takes refers to a peer it accepted.
+    #[test]
+    fn arbitrary_peer_input_never_panics(
+        seed in any::<u64>(),
+        have in any::<u8>(),
+        steps in prop::collection::vec(
+            (0u8..4, any::<bool>(), any_message(), 0u64..30),
+            1..80,
+        ),
+    ) {
+        let mut model = Model::new(have & 0b11_1111, seed);
+        let mut keys: BTreeMap<u8, PeerKey> = BTreeMap::new();
+        for (n, fast, message, wait) in steps {
+            let key = match keys.get(&n) {
+                Some(&key) => key,
+                None => match model.h.try_connect(n + 1, fast) {
+                    Ok(key) => {
+                        keys.insert(n, key);
+                        key
+                    }
+                    Err(_) => continue,
+                },
+            };
+            model.h.recv(key, message);
+            if wait > 20 {
+                model.h.advance(secs(wait));
+            }
+            for action in model.h.actions() {
+                let peer = match action {
+                    Action::Send { peer, .. }
+                    | Action::ReadBlock { peer, .. }
+                    | Action::Disconnect { peer, .. } => peer,
+                    Action::VerifyPiece { piece } => {
+                        model.h.torrent.handle_piece_verified(model.h.now, piece, seed % 2 == 0);
+                        continue;
+                    }
+                    _ => continue,
+                };
+                prop_assert!(keys.values().any(|&k| k == peer));
+                if matches!(action, Action::Disconnect { .. }) {
+                    model.h.torrent.handle_peer_disconnected(model.h.now, peer);
+                    keys.retain(|_, &mut k| k != peer);
+                }
+            }
+        }
+    }
+}
