@@ -26,6 +26,7 @@ fn config(seed: u64) -> TorrentConfig {
         max_queued_requests: 3,
         max_reads_in_flight: 2,
         max_strikes: 2,
+        allowed_fast_count: 1,
         ..TorrentConfig::default()
     }
 }
@@ -132,6 +133,8 @@ struct PeerModel {
     ever_requested: BTreeSet<BlockRef>,
     /// We unchoke it.
     unchoked: bool,
+    /// Pieces we allowed it while choked (BEP 6 allowed fast).
+    allowed_out: BTreeSet<u32>,
     /// Its requests that we may still answer with a block.
     its_requests: BTreeSet<BlockRef>,
 }
@@ -348,7 +351,8 @@ impl Model {
                 };
                 let ours = self.h.torrent.have().has(block.piece);
                 let model = self.peers.get_mut(&key).unwrap();
-                if model.unchoked && ours {
+                let allowed = model.allowed_out.contains(&block.piece.get());
+                if (model.unchoked || allowed) && ours {
                     model.its_requests.insert(block);
                 }
                 self.send(key, support::request(block));
@@ -468,7 +472,10 @@ impl Model {
             Action::Send { peer, message } => self.check_send(peer, message)?,
             Action::ReadBlock { peer, block } => {
                 let model = &self.peers[&peer];
-                prop_assert!(model.unchoked, "read for a choked peer");
+                prop_assert!(
+                    model.unchoked || model.allowed_out.contains(&block.piece.get()),
+                    "read for a choked peer"
+                );
                 prop_assert!(
                     model.its_requests.contains(&block),
                     "read for an unrequested block"
@@ -566,7 +573,10 @@ impl Model {
                     .layout
                     .block_ref(piece, offset, length)
                     .unwrap();
-                prop_assert!(model.unchoked, "served a choked peer");
+                prop_assert!(
+                    model.unchoked || model.allowed_out.contains(&piece),
+                    "served a choked peer"
+                );
                 prop_assert!(
                     model.its_requests.remove(&block),
                     "served an unrequested block"
@@ -593,6 +603,10 @@ impl Model {
                     self.verified.contains(&piece),
                     "have for an unverified piece"
                 );
+            }
+            Message::AllowedFast { piece } => {
+                prop_assert!(model.fast, "allowed fast without BEP 6");
+                model.allowed_out.insert(piece);
             }
             _ => {}
         }

@@ -68,6 +68,8 @@ pub(super) struct Peer {
     pub(super) outstanding: Vec<Outstanding>,
     /// Pieces the peer lets us request while choked (BEP 6 allowed fast).
     pub(super) allowed_fast: BTreeSet<PieceIndex>,
+    /// Pieces we let the peer request while we choke it (BEP 6 allowed fast).
+    pub(super) allowed_fast_out: BTreeSet<PieceIndex>,
     /// Pieces the peer suggested (BEP 6), newest last: picked first.
     pub(super) suggested: VecDeque<PieceIndex>,
     /// Requests from the peer waiting for a [`Action::ReadBlock`].
@@ -124,6 +126,7 @@ impl Peer {
             outstanding: Vec::new(),
             allowed_fast: BTreeSet::new(),
             suggested: VecDeque::new(),
+            allowed_fast_out: BTreeSet::new(),
             queued: VecDeque::new(),
             reading: Vec::new(),
             connected_at: now,
