@@ -19,6 +19,7 @@
 
 pub mod catalogue;
 pub mod http;
+pub mod seed;
 
 pub use catalogue::{Catalogue, CatalogueEntry, CatalogueError};
 pub use http::{TrackerState, router, serve};
