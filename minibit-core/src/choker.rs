@@ -139,9 +139,9 @@ impl Choker {
         let interested: Vec<&PeerStats> = peers.iter().filter(|p| p.interested).collect();
         let keep_optimistic = self.optimistic.filter(|&key| {
             interested.iter().any(|p| p.peer == key)
-                && self
-                    .optimistic_since
-                    .is_some_and(|since| now.saturating_duration_since(since) < self.config.optimistic_interval)
+                && self.optimistic_since.is_some_and(|since| {
+                    now.saturating_duration_since(since) < self.config.optimistic_interval
+                })
         });
 
         let mut regular: Vec<&PeerStats> = interested
@@ -369,7 +369,11 @@ mod tests {
         for key in [0, 1, 2] {
             assert!(open.contains(&PeerKey(key)));
         }
-        assert_eq!(open.iter().filter(|k| k.0 >= 3).count(), 1, "only the optimistic one");
+        assert_eq!(
+            open.iter().filter(|k| k.0 >= 3).count(),
+            1,
+            "only the optimistic one"
+        );
     }
 
     #[test]
@@ -408,7 +412,10 @@ mod tests {
             let peers: Vec<PeerStats> = (0..10)
                 .map(|i| {
                     let connected = if i < 2 { now - secs(5) } else { t0 };
-                    PeerStats { connected_at: connected, ..peer(i, t0, 0.0) }
+                    PeerStats {
+                        connected_at: connected,
+                        ..peer(i, t0, 0.0)
+                    }
                 })
                 .collect();
             // slots = 1: only the optimistic slot, so every rechoke rotates it.
@@ -419,7 +426,10 @@ mod tests {
         let new = f64::from(counts[&PeerKey(0)] + counts[&PeerKey(1)]) / 2.0;
         let old = f64::from((2..10).map(|i| counts[&PeerKey(i)]).sum::<u32>()) / 8.0;
         let ratio = new / old;
-        assert!((2.3..4.0).contains(&ratio), "new/old ratio {ratio}, counts {counts:?}");
+        assert!(
+            (2.3..4.0).contains(&ratio),
+            "new/old ratio {ratio}, counts {counts:?}"
+        );
     }
 
     #[test]
@@ -450,11 +460,23 @@ mod tests {
     #[test]
     fn zero_slots_chokes_everyone() {
         let t0 = epoch();
-        let mut choker = Choker::new(ChokerConfig { slots: 0, ..ChokerConfig::default() }, 1);
+        let mut choker = Choker::new(
+            ChokerConfig {
+                slots: 0,
+                ..ChokerConfig::default()
+            },
+            1,
+        );
         let mut peers: Vec<PeerStats> = (0..3).map(|i| peer(i, t0, 1.0)).collect();
         peers[0].choked = false;
         let changes = choker.rechoke(t0, false, &peers);
-        assert_eq!(changes, ChokeChanges { unchoke: vec![], choke: vec![PeerKey(0)] });
+        assert_eq!(
+            changes,
+            ChokeChanges {
+                unchoke: vec![],
+                choke: vec![PeerKey(0)]
+            }
+        );
     }
 
     proptest! {

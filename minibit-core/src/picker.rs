@@ -587,7 +587,13 @@ impl PiecePicker {
     }
 
     /// Requests free blocks of `piece` for `peer` until `out` holds `goal` blocks.
-    fn take_free_blocks(&mut self, piece: u32, peer: PeerKey, goal: usize, out: &mut Vec<BlockRef>) {
+    fn take_free_blocks(
+        &mut self,
+        piece: u32,
+        peer: PeerKey,
+        goal: usize,
+        out: &mut Vec<BlockRef>,
+    ) {
         let slot = self.partial_slot(piece);
         let partial = &mut self.partials[slot];
         for (index, state) in partial.blocks.iter_mut().enumerate() {
@@ -720,7 +726,11 @@ mod tests {
             assert_eq!(fresh, self.fresh as usize);
             for (slot, partial) in self.partials.iter().enumerate() {
                 assert_eq!(self.pieces[partial.piece as usize].partial as usize, slot);
-                let free = partial.blocks.iter().filter(|b| **b == BlockState::Free).count();
+                let free = partial
+                    .blocks
+                    .iter()
+                    .filter(|b| **b == BlockState::Free)
+                    .count();
                 let received = partial
                     .blocks
                     .iter()
@@ -807,7 +817,8 @@ mod tests {
     #[test]
     fn random_first_pieces_then_rarest() {
         let layout = Layout::new(B, &[32 * B]).unwrap();
-        let mut picker = PiecePicker::new(&layout, &Bitfield::new(32), PickerStrategy::RarestFirst, 3);
+        let mut picker =
+            PiecePicker::new(&layout, &Bitfield::new(32), PickerStrategy::RarestFirst, 3);
         // Piece 0 is the only rare one: 1 copy; the rest have 2.
         picker.peer_bitfield(&Bitfield::full(32));
         let mut other = Bitfield::full(32);
@@ -818,7 +829,13 @@ mod tests {
             let mut out = Vec::new();
             picker.pick(PeerKey(0), PeerHas::All, 1, &[], &mut out);
             let block = out[0];
-            assert!(matches!(picker.block_received(PeerKey(0), block), BlockReceived::New { piece_complete: true, .. }));
+            assert!(matches!(
+                picker.block_received(PeerKey(0), block),
+                BlockReceived::New {
+                    piece_complete: true,
+                    ..
+                }
+            ));
             picker.piece_verified(block.piece);
             picked.push(block.piece.get());
             if round >= 4 {
@@ -857,7 +874,13 @@ mod tests {
     fn preferred_pieces_come_first() {
         let (mut picker, peers) = small_swarm();
         let mut out = Vec::new();
-        picker.pick(PeerKey(2), PeerHas::Pieces(&peers[2]), 2, &[idx(5), idx(1)], &mut out);
+        picker.pick(
+            PeerKey(2),
+            PeerHas::Pieces(&peers[2]),
+            2,
+            &[idx(5), idx(1)],
+            &mut out,
+        );
         // 5 is ours, so only 1 is preferred; then the rarest.
         assert_eq!(out[0].piece.get(), 1);
         assert_ne!(out[1].piece.get(), 1);
@@ -866,7 +889,8 @@ mod tests {
     #[test]
     fn endgame_duplicates_and_cancels() {
         let layout = Layout::new(2 * B, &[2 * B]).unwrap();
-        let mut picker = PiecePicker::new(&layout, &Bitfield::new(1), PickerStrategy::RarestFirst, 1);
+        let mut picker =
+            PiecePicker::new(&layout, &Bitfield::new(1), PickerStrategy::RarestFirst, 1);
         picker.peer_have_all();
         picker.peer_have_all();
         let mut out = Vec::new();
@@ -882,13 +906,22 @@ mod tests {
         assert_eq!(again, out);
         assert_eq!(
             picker.block_received(PeerKey(1), out[0]),
-            BlockReceived::New { cancel: Some(PeerKey(0)), piece_complete: false }
+            BlockReceived::New {
+                cancel: Some(PeerKey(0)),
+                piece_complete: false
+            }
         );
-        assert_eq!(picker.block_received(PeerKey(0), out[0]), BlockReceived::Duplicate);
+        assert_eq!(
+            picker.block_received(PeerKey(0), out[0]),
+            BlockReceived::Duplicate
+        );
         picker.request_dropped(PeerKey(1), out[1]);
         assert_eq!(
             picker.block_received(PeerKey(0), out[1]),
-            BlockReceived::New { cancel: None, piece_complete: true }
+            BlockReceived::New {
+                cancel: None,
+                piece_complete: true
+            }
         );
         picker.piece_failed(out[0].piece);
         assert!(!picker.is_endgame());
@@ -937,7 +970,10 @@ mod tests {
         picker.peer_bitfield(&peer);
         let mut out = Vec::new();
         picker.pick(PeerKey(0), PeerHas::Pieces(&peer), 3, &[], &mut out);
-        assert_eq!(out.iter().map(|b| b.piece.get()).collect::<Vec<_>>(), [2, 3, 4]);
+        assert_eq!(
+            out.iter().map(|b| b.piece.get()).collect::<Vec<_>>(),
+            [2, 3, 4]
+        );
         picker.request_dropped(PeerKey(0), out[0]);
         out.clear();
         picker.pick(PeerKey(1), PeerHas::All, 1, &[], &mut out);
@@ -945,7 +981,8 @@ mod tests {
 
         let mut seen = HashSet::new();
         for seed in 0..10 {
-            let mut picker = PiecePicker::new(&layout, &Bitfield::new(10), PickerStrategy::Random, seed);
+            let mut picker =
+                PiecePicker::new(&layout, &Bitfield::new(10), PickerStrategy::Random, seed);
             let mut out = Vec::new();
             picker.pick(PeerKey(0), PeerHas::Pieces(&peer), 1, &[], &mut out);
             assert!(peer.has(out[0].piece));
@@ -1001,10 +1038,17 @@ mod tests {
 
     impl Model {
         fn availability(&self, piece: PieceIndex) -> u32 {
-            self.peers.iter().flatten().filter(|(f, _)| f.has(piece)).count() as u32
+            self.peers
+                .iter()
+                .flatten()
+                .filter(|(f, _)| f.has(piece))
+                .count() as u32
         }
         fn in_progress(&self, piece: PieceIndex) -> bool {
-            self.requests.keys().chain(&self.received).any(|b| b.piece == piece)
+            self.requests
+                .keys()
+                .chain(&self.received)
+                .any(|b| b.piece == piece)
         }
         fn lacked(&self) -> Vec<PieceIndex> {
             self.have.iter_unset().collect()
@@ -1019,7 +1063,9 @@ mod tests {
                 })
         }
         fn live(&self, n: usize) -> Option<usize> {
-            let live: Vec<usize> = (0..self.peers.len()).filter(|&i| self.peers[i].is_some()).collect();
+            let live: Vec<usize> = (0..self.peers.len())
+                .filter(|&i| self.peers[i].is_some())
+                .collect();
             (!live.is_empty()).then(|| live[n % live.len()])
         }
     }
@@ -1081,7 +1127,11 @@ mod tests {
                     let Some(p) = model.live(n) else { continue };
                     let key = PeerKey(p);
                     let (field, seed) = model.peers[p].clone().unwrap();
-                    let has = if seed { PeerHas::All } else { PeerHas::Pieces(&field) };
+                    let has = if seed {
+                        PeerHas::All
+                    } else {
+                        PeerHas::Pieces(&field)
+                    };
                     let open_before: Vec<PieceIndex> = model
                         .lacked()
                         .into_iter()
@@ -1123,7 +1173,11 @@ mod tests {
                             });
                             prop_assert!(finished, "new piece before partial {:?}", open_before);
                             if model.have.count() >= RANDOM_FIRST_PIECES {
-                                let min = eligible.iter().map(|&e| model.availability(e)).min().unwrap();
+                                let min = eligible
+                                    .iter()
+                                    .map(|&e| model.availability(e))
+                                    .min()
+                                    .unwrap();
                                 prop_assert_eq!(model.availability(block.piece), min);
                             }
                             eligible.swap_remove(pos);
@@ -1156,10 +1210,22 @@ mod tests {
                     } else {
                         let got = picker.block_received(key, block);
                         model.received.insert(block);
-                        let complete = model.layout.blocks(block.piece).all(|b| model.received.contains(&b));
+                        let complete = model
+                            .layout
+                            .blocks(block.piece)
+                            .all(|b| model.received.contains(&b));
                         let other = requesters.iter().copied().find(|&k| k != key);
-                        prop_assert_eq!(got, BlockReceived::New { cancel: other, piece_complete: complete });
-                        prop_assert_eq!(picker.block_received(key, block), BlockReceived::Duplicate);
+                        prop_assert_eq!(
+                            got,
+                            BlockReceived::New {
+                                cancel: other,
+                                piece_complete: complete
+                            }
+                        );
+                        prop_assert_eq!(
+                            picker.block_received(key, block),
+                            BlockReceived::Duplicate
+                        );
                         if let Some(other) = other {
                             picker.request_dropped(other, block);
                         }

@@ -60,7 +60,9 @@ fn http_client() -> Result<reqwest::Client> {
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Some(Command::Search { tracker, query }) => search(&tracker, query.as_deref().unwrap_or("")).await,
+        Some(Command::Search { tracker, query }) => {
+            search(&tracker, query.as_deref().unwrap_or("")).await
+        }
         Some(Command::Info { torrent }) => info(&torrent),
         None => download(cli.download, cli.quiet).await,
     }
@@ -116,7 +118,9 @@ fn info(path: &std::path::Path) -> Result<()> {
 
 async fn download(args: DownloadArgs, quiet: bool) -> Result<()> {
     let Some(source) = args.source else {
-        bail!("a SOURCE is required (a .torrent file, a .torrent URL, or a tracker URL and a NAME)");
+        bail!(
+            "a SOURCE is required (a .torrent file, a .torrent URL, or a tracker URL and a NAME)"
+        );
     };
     let source = Source::parse(&source, args.name.as_deref())?;
     let bytes = source.load(&http_client()?).await?;
@@ -141,19 +145,28 @@ async fn download(args: DownloadArgs, quiet: bool) -> Result<()> {
             let progress = handle.progress().borrow().clone();
             let elapsed = started.elapsed();
             if initially.complete {
-                println!("{}: already complete ({})", path.display(), HumanBytes(progress.total_bytes));
+                println!(
+                    "{}: already complete ({})",
+                    path.display(),
+                    HumanBytes(progress.total_bytes)
+                );
             } else {
                 println!(
                     "{}: {} in {}, average {}/s",
                     path.display(),
                     HumanBytes(progress.total_bytes),
                     HumanDuration(elapsed),
-                    HumanBytes((progress.downloaded as f64 / elapsed.as_secs_f64().max(1e-3)) as u64)
+                    HumanBytes(
+                        (progress.downloaded as f64 / elapsed.as_secs_f64().max(1e-3)) as u64
+                    )
                 );
             }
             if !args.exit_on_complete {
                 if !quiet {
-                    eprintln!("seeding on port {}; Ctrl-C to stop", handle.local_addr().port());
+                    eprintln!(
+                        "seeding on port {}; Ctrl-C to stop",
+                        handle.local_addr().port()
+                    );
                 }
                 tokio::select! {
                     () = handle.wait_ended() => {}

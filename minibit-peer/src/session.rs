@@ -168,35 +168,9 @@ impl Session {
     /// [`SessionError`] for file, resume, listener or HTTP client failures.
     pub async fn start(config: SessionConfig) -> Result<SessionHandle, SessionError> {
         let metainfo = &config.metainfo;
-        let files: Vec<FileEntry> = metainfo
-            .info()
-            .files()
-            .iter()
-            .enumerate()
-            .map(|(i, f)| FileEntry {
-                path: metainfo.relative_path(i),
-                length: f.length,
-            })
-            .collect();
-        let layout = metainfo.layout().clone();
-        let dir = config.output_dir.clone();
-        let open_dir = dir.clone();
-        let (storage, report) = blocking(move || Storage::open(&open_dir, &files, layout))
-            .await
-            .map_err(|source| SessionError::Storage { dir, source })?;
         let hashes: Arc<[PieceHash]> = metainfo.info().pieces().into();
-        let have = if report.had_data {
-            resume::verify_existing(&storage, Arc::clone(&hashes))
-                .await
-                .map_err(SessionError::Resume)?
-        } else {
-            Bitfield::new(metainfo.layout().piece_count())
-        };
-        info!(
-            pieces = have.count(),
-            of = have.len(),
-            "resume: verified pieces on disk"
-        );
+        let (storage, have) =
+            open_and_resume(metainfo, &config.output_dir, Arc::clone(&hashes)).await?;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -275,6 +249,46 @@ impl Session {
             task,
         })
     }
+}
+
+/// Opens (creating and preallocating) the torrent's files under `dir` and
+/// verifies the pieces already there against `hashes`.
+async fn open_and_resume(
+    metainfo: &Metainfo,
+    dir: &Path,
+    hashes: Arc<[PieceHash]>,
+) -> Result<(Storage, Bitfield), SessionError> {
+    let files: Vec<FileEntry> = metainfo
+        .info()
+        .files()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| FileEntry {
+            path: metainfo.relative_path(i),
+            length: f.length,
+        })
+        .collect();
+    let layout = metainfo.layout().clone();
+    let open_dir = dir.to_owned();
+    let (storage, report) = blocking(move || Storage::open(&open_dir, &files, layout))
+        .await
+        .map_err(|source| SessionError::Storage {
+            dir: dir.to_owned(),
+            source,
+        })?;
+    let have = if report.had_data {
+        resume::verify_existing(&storage, hashes)
+            .await
+            .map_err(SessionError::Resume)?
+    } else {
+        Bitfield::new(metainfo.layout().piece_count())
+    };
+    info!(
+        pieces = have.count(),
+        of = have.len(),
+        "resume: verified pieces on disk"
+    );
+    Ok((storage, have))
 }
 
 /// The address other peers reach us at, as far as we can tell: an

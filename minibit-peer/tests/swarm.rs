@@ -34,7 +34,11 @@ async fn tracker_stub() -> (String, Log) {
                 assert!(n > 0, "request cut short");
                 request.extend_from_slice(&buf[..n]);
             }
-            let line = String::from_utf8_lossy(&request).lines().next().unwrap().to_owned();
+            let line = String::from_utf8_lossy(&request)
+                .lines()
+                .next()
+                .unwrap()
+                .to_owned();
             let target = line.split(' ').nth(1).unwrap();
             let query = target.split_once('?').unwrap().1;
             let announce = AnnounceRequest::parse_query(query).unwrap();
@@ -98,6 +102,16 @@ fn make_torrent(root: &Path, announce: &str) -> Metainfo {
         .unwrap()
 }
 
+/// Logs to the test output when `RUST_LOG` is set (e.g. `RUST_LOG=debug`).
+fn init_logging() {
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 fn local_config(metainfo: &Metainfo, dir: &Path, seed: u64) -> SessionConfig {
     let mut config = SessionConfig::new(metainfo.clone(), dir);
     config.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
@@ -107,6 +121,7 @@ fn local_config(metainfo: &Metainfo, dir: &Path, seed: u64) -> SessionConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leecher_downloads_a_multi_file_torrent_from_a_seeder() {
+    init_logging();
     let seed_dir = tempfile::tempdir().unwrap();
     let leech_dir = tempfile::tempdir().unwrap();
     let (announce, log) = tracker_stub().await;
@@ -115,7 +130,10 @@ async fn a_leecher_downloads_a_multi_file_torrent_from_a_seeder() {
     let seeder = Session::start(local_config(&metainfo, seed_dir.path(), 1))
         .await
         .unwrap();
-    assert!(seeder.progress().borrow().complete, "the seeder resumed every piece");
+    assert!(
+        seeder.progress().borrow().complete,
+        "the seeder resumed every piece"
+    );
     // Let the seeder's `started` announce reach the stub first.
     while log.lock().unwrap().is_empty() {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -169,7 +187,9 @@ async fn a_restarted_leecher_keeps_only_verified_pieces() {
     assert_eq!(progress.have_bytes, 15 * 64 * 1024);
     assert!(!progress.complete);
     // The files were preallocated to their full length.
-    let len = std::fs::metadata(dir.path().join("album/a.bin")).unwrap().len();
+    let len = std::fs::metadata(dir.path().join("album/a.bin"))
+        .unwrap()
+        .len();
     assert_eq!(len, original.len() as u64);
     session.shutdown().await.unwrap();
 }
