@@ -38,26 +38,26 @@ impl Handshake {
         }
     }
 
-    /// The same handshake announcing the BEP 6 fast extension (reserved[7] |= 0x04).
+    /// The same handshake announcing the BEP 6 fast extension (`reserved[7] |= 0x04`).
     #[must_use]
     pub fn with_fast(mut self) -> Self {
         self.reserved[FAST.0] |= FAST.1;
         self
     }
 
-    /// The same handshake announcing the BEP 10 extension protocol (reserved[5] |= 0x10).
+    /// The same handshake announcing the BEP 10 extension protocol (`reserved[5] |= 0x10`).
     #[must_use]
     pub fn with_extensions(mut self) -> Self {
         self.reserved[EXTENSIONS.0] |= EXTENSIONS.1;
         self
     }
 
-    /// Whether the sender supports the BEP 6 fast extension (reserved[7] & 0x04).
+    /// Whether the sender supports the BEP 6 fast extension (`reserved[7] & 0x04`).
     pub fn supports_fast(&self) -> bool {
         self.reserved[FAST.0] & FAST.1 != 0
     }
 
-    /// Whether the sender supports the BEP 10 extension protocol (reserved[5] & 0x10).
+    /// Whether the sender supports the BEP 10 extension protocol (`reserved[5] & 0x10`).
     pub fn supports_extensions(&self) -> bool {
         self.reserved[EXTENSIONS.0] & EXTENSIONS.1 != 0
     }
