@@ -54,11 +54,14 @@ pub enum BuildError {
     /// A file changed length while it was being hashed.
     #[error("{0}: file changed while it was being hashed")]
     FileChanged(PathBuf),
+    /// The file or folder holds no byte of content.
+    #[error("{0}: no content to share (zero bytes)")]
+    Empty(PathBuf),
     /// The requested piece length is not a power of two in
     /// [`MIN_BUILD_PIECE_LENGTH`]..=[`MAX_BUILD_PIECE_LENGTH`].
     #[error("piece length {0} is not a power of two from 16 KiB to 16 MiB")]
     BadPieceLength(u32),
-    /// The result is not a valid torrent (e.g. no byte of content, or too large).
+    /// The result is not a valid torrent (e.g. larger than [`super::MAX_TORRENT_SIZE`]).
     #[error(transparent)]
     Metainfo(#[from] MetainfoError),
 }
@@ -189,7 +192,8 @@ pub struct MetainfoBuilder {
 }
 
 impl MetainfoBuilder {
-    /// A builder for the file or folder at `path`; its last component becomes `name`.
+    /// A builder for the file or folder at `path`; the last component of
+    /// its canonical form becomes `name`.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
             root: path.into(),
@@ -262,8 +266,7 @@ impl MetainfoBuilder {
     ///
     /// # Errors
     /// [`BuildError`]: unreadable files, unusable names, a bad piece length,
-    /// a file changing while hashed, or empty content
-    /// ([`MetainfoError::Layout`]).
+    /// a file changing while hashed, or empty content.
     pub fn build_with_progress(
         self,
         mut progress: impl FnMut(u64, u64),
@@ -275,8 +278,10 @@ impl MetainfoBuilder {
                 return Err(BuildError::BadPieceLength(length));
             }
         }
-        let name = name_of(&self.root)?;
-        let meta = std::fs::metadata(&self.root).map_err(io_error(&self.root))?;
+        // Canonical, so that `.` or `dir/..` still yield a real name.
+        let canonical = std::fs::canonicalize(&self.root).map_err(io_error(&self.root))?;
+        let name = name_of(&canonical)?;
+        let meta = std::fs::metadata(&canonical).map_err(io_error(&self.root))?;
         let (files, multi) = if meta.is_dir() {
             let mut files = Vec::new();
             walk(&self.root, &[], &mut files)?;
@@ -293,6 +298,9 @@ impl MetainfoBuilder {
             return Err(BuildError::NotFileOrFolder(self.root));
         };
         let total = files.iter().map(|f| f.length).sum();
+        if total == 0 {
+            return Err(BuildError::Empty(self.root));
+        }
         let piece_length = self
             .piece_length
             .unwrap_or_else(|| auto_piece_length(total));
