@@ -90,7 +90,7 @@ impl SessionConfig {
 #[derive(Debug, Error)]
 pub enum SessionError {
     /// Creating or opening the files failed.
-    #[error("cannot open the files under {dir}: {source}")]
+    #[error("cannot open the files under {}", dir.display())]
     Storage {
         /// The output folder.
         dir: PathBuf,
@@ -98,10 +98,10 @@ pub enum SessionError {
         source: io::Error,
     },
     /// Verifying the existing files failed.
-    #[error("cannot verify existing data: {0}")]
-    Resume(io::Error),
+    #[error("cannot verify existing data")]
+    Resume(#[source] io::Error),
     /// Binding the listener failed.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Listen {
         /// The address.
         addr: SocketAddr,
@@ -109,13 +109,13 @@ pub enum SessionError {
         source: io::Error,
     },
     /// The HTTP client could not be built.
-    #[error("HTTP client: {0}")]
+    #[error("cannot build the HTTP client")]
     Http(#[from] reqwest::Error),
     /// Reading or writing a piece failed while running.
-    #[error("disk error: {0}")]
-    Disk(io::Error),
+    #[error("disk error")]
+    Disk(#[source] io::Error),
     /// The session task panicked or was cancelled.
-    #[error("session task failed: {0}")]
+    #[error("the session task failed")]
     Task(#[from] tokio::task::JoinError),
 }
 
@@ -539,7 +539,7 @@ impl Driver {
                 self.torrent.handle_announce_response(now, interval, &peers);
             }
             Err(e) => {
-                warn!("{e}");
+                warn!("{}", chain(&e));
                 self.torrent.handle_announce_failed(now);
             }
         }
@@ -666,6 +666,18 @@ impl Driver {
             changed
         });
     }
+}
+
+/// `error: cause: cause...`, for the log.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn report(event: &Event) {

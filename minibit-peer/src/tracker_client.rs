@@ -21,7 +21,7 @@ const NUMWANT: u32 = 50;
 #[derive(Debug, Error)]
 pub enum AnnounceError {
     /// The HTTP request failed.
-    #[error("announce to {url}: {source}")]
+    #[error("announce to {url}")]
     Fetch {
         /// The tracker.
         url: String,
@@ -29,7 +29,7 @@ pub enum AnnounceError {
         source: FetchError,
     },
     /// The tracker's answer was a failure or could not be decoded.
-    #[error("announce to {url}: {source}")]
+    #[error("announce to {url}")]
     Response {
         /// The tracker.
         url: String,
