@@ -295,6 +295,10 @@ mod tests {
         Duration::from_secs(s)
     }
 
+    fn ago(now: Instant, s: u64) -> Instant {
+        now.checked_sub(secs(s)).unwrap()
+    }
+
     fn peer(key: usize, t0: Instant, rate: f64) -> PeerStats {
         PeerStats {
             peer: PeerKey(key),
@@ -354,15 +358,15 @@ mod tests {
         for p in &mut peers[3..] {
             // Fast on paper, but nothing for 61 s while they let us download.
             p.download_rate = 1e6;
-            p.can_download_since = Some(now - secs(120));
-            p.last_block_at = Some(now - secs(61));
+            p.can_download_since = Some(ago(now, 120));
+            p.last_block_at = Some(ago(now, 61));
         }
         // Peer 2 unchoked us 70 s ago but sent a block 10 s ago: not snubbed.
-        peers[2].can_download_since = Some(now - secs(70));
-        peers[2].last_block_at = Some(now - secs(10));
+        peers[2].can_download_since = Some(ago(now, 70));
+        peers[2].last_block_at = Some(ago(now, 10));
         assert!(choker.is_snubbed(now, &peers[3]));
         assert!(!choker.is_snubbed(now, &peers[2]));
-        assert!(!choker.is_snubbed(now - secs(2), &peers[3]));
+        assert!(!choker.is_snubbed(ago(now, 2), &peers[3]));
         let changes = choker.rechoke(now, false, &peers);
         apply(&mut peers, &changes);
         let open = unchoked(&peers);
@@ -411,7 +415,7 @@ mod tests {
             // Peers 0 and 1 always just connected; 2..10 are old.
             let peers: Vec<PeerStats> = (0..10)
                 .map(|i| {
-                    let connected = if i < 2 { now - secs(5) } else { t0 };
+                    let connected = if i < 2 { ago(now, 5) } else { t0 };
                     PeerStats {
                         connected_at: connected,
                         ..peer(i, t0, 0.0)
@@ -499,8 +503,8 @@ mod tests {
                     p.interested = interested;
                     p.download_rate = f64::from(down);
                     p.upload_rate = f64::from(up);
-                    p.can_download_since = can.then_some(now - secs(200));
-                    p.last_block_at = Some(now - secs(quiet));
+                    p.can_download_since = can.then_some(ago(now, 200));
+                    p.last_block_at = Some(ago(now, quiet));
                 }
                 let changes = choker.rechoke(now, seeding, &peers);
                 for key in &changes.unchoke {

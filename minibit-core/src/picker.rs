@@ -998,8 +998,8 @@ mod tests {
         Have(usize, u32),
         Disconnect(usize),
         Pick(usize, usize),
-        Receive(usize, usize),
-        Drop(usize, usize),
+        Receive(usize),
+        Drop(usize),
         Verify(usize, bool),
     }
 
@@ -1010,8 +1010,8 @@ mod tests {
             4 => (any::<usize>(), 0..pieces).prop_map(|(p, i)| Op::Have(p, i)),
             1 => any::<usize>().prop_map(Op::Disconnect),
             6 => (any::<usize>(), 1usize..6).prop_map(|(p, n)| Op::Pick(p, n)),
-            5 => (any::<usize>(), any::<usize>()).prop_map(|(p, b)| Op::Receive(p, b)),
-            2 => (any::<usize>(), any::<usize>()).prop_map(|(p, b)| Op::Drop(p, b)),
+            5 => any::<usize>().prop_map(Op::Receive),
+            2 => any::<usize>().prop_map(Op::Drop),
             2 => (any::<usize>(), proptest::bool::weighted(0.8)).prop_map(|(p, ok)| Op::Verify(p, ok)),
         ]
     }
@@ -1070,6 +1070,127 @@ mod tests {
         }
     }
 
+    fn check_pick(
+        picker: &mut PiecePicker,
+        model: &mut Model,
+        n: usize,
+        max: usize,
+    ) -> Result<(), TestCaseError> {
+        let Some(p) = model.live(n) else {
+            return Ok(());
+        };
+        let key = PeerKey(p);
+        let (field, seed) = model.peers[p].clone().unwrap();
+        let has = if seed {
+            PeerHas::All
+        } else {
+            PeerHas::Pieces(&field)
+        };
+        let open_before: Vec<PieceIndex> = model
+            .lacked()
+            .into_iter()
+            .filter(|&piece| {
+                model.in_progress(piece)
+                    && field.has(piece)
+                    && model
+                        .layout
+                        .blocks(piece)
+                        .any(|b| !model.received.contains(&b) && !model.requests.contains_key(&b))
+            })
+            .collect();
+        let mut eligible: Vec<PieceIndex> = model
+            .lacked()
+            .into_iter()
+            .filter(|&piece| field.has(piece) && !model.in_progress(piece))
+            .collect();
+        let mut out = Vec::new();
+        picker.pick(key, has, max, &[], &mut out);
+        prop_assert!(out.len() <= max);
+        for block in &out {
+            prop_assert!(field.has(block.piece), "peer lacks {:?}", block);
+            prop_assert!(!model.have.has(block.piece), "we have {:?}", block);
+            prop_assert!(!model.received.contains(block));
+            let requesters = model.requests.entry(*block).or_default();
+            prop_assert!(!requesters.contains(&key), "{:?} already requested", block);
+            prop_assert!(requesters.len() <= 1);
+            if !requesters.is_empty() {
+                prop_assert!(picker.is_endgame(), "duplicate outside endgame");
+            }
+            requesters.push(key);
+            if let Some(pos) = eligible.iter().position(|&e| e == block.piece) {
+                // A new piece: only when no piece in progress the peer has had a free
+                // block, and the rarest among the eligible ones (random first aside).
+                let finished = open_before.iter().all(|&piece| {
+                    model
+                        .layout
+                        .blocks(piece)
+                        .all(|b| model.received.contains(&b) || model.requests.contains_key(&b))
+                });
+                prop_assert!(finished, "new piece before partial {:?}", open_before);
+                if model.have.count() >= RANDOM_FIRST_PIECES {
+                    let min = eligible
+                        .iter()
+                        .map(|&e| model.availability(e))
+                        .min()
+                        .unwrap();
+                    prop_assert_eq!(model.availability(block.piece), min);
+                }
+                eligible.swap_remove(pos);
+            }
+        }
+        if out.len() < max {
+            // Nothing left for this peer: no eligible piece, and endgame exhausted.
+            prop_assert!(eligible.is_empty());
+        }
+        Ok(())
+    }
+
+    fn check_flight(
+        picker: &mut PiecePicker,
+        model: &mut Model,
+        n: usize,
+        drop: bool,
+    ) -> Result<(), TestCaseError> {
+        let mut flights: Vec<(BlockRef, PeerKey)> = model
+            .requests
+            .iter()
+            .flat_map(|(block, r)| r.iter().map(move |k| (*block, *k)))
+            .collect();
+        flights.sort();
+        if flights.is_empty() {
+            return Ok(());
+        }
+        let (block, key) = flights[n % flights.len()];
+        let requesters = model.requests.remove(&block).unwrap();
+        if drop {
+            picker.request_dropped(key, block);
+            let rest: Vec<_> = requesters.into_iter().filter(|&k| k != key).collect();
+            if !rest.is_empty() {
+                model.requests.insert(block, rest);
+            }
+        } else {
+            let got = picker.block_received(key, block);
+            model.received.insert(block);
+            let complete = model
+                .layout
+                .blocks(block.piece)
+                .all(|b| model.received.contains(&b));
+            let other = requesters.iter().copied().find(|&k| k != key);
+            prop_assert_eq!(
+                got,
+                BlockReceived::New {
+                    cancel: other,
+                    piece_complete: complete
+                }
+            );
+            prop_assert_eq!(picker.block_received(key, block), BlockReceived::Duplicate);
+            if let Some(other) = other {
+                picker.request_dropped(other, block);
+            }
+        }
+        Ok(())
+    }
+
     fn run(pieces: u32, blocks: u64, have: &[bool], ops: Vec<Op>) -> Result<(), TestCaseError> {
         let total = u64::from(pieces) * blocks * B - B / 2;
         let layout = Layout::new(blocks * B, &[total]).unwrap();
@@ -1123,114 +1244,9 @@ mod tests {
                     }
                     model.requests.retain(|_, r| !r.is_empty());
                 }
-                Op::Pick(n, max) => {
-                    let Some(p) = model.live(n) else { continue };
-                    let key = PeerKey(p);
-                    let (field, seed) = model.peers[p].clone().unwrap();
-                    let has = if seed {
-                        PeerHas::All
-                    } else {
-                        PeerHas::Pieces(&field)
-                    };
-                    let open_before: Vec<PieceIndex> = model
-                        .lacked()
-                        .into_iter()
-                        .filter(|&piece| {
-                            model.in_progress(piece)
-                                && field.has(piece)
-                                && model.layout.blocks(piece).any(|b| {
-                                    !model.received.contains(&b) && !model.requests.contains_key(&b)
-                                })
-                        })
-                        .collect();
-                    let mut eligible: Vec<PieceIndex> = model
-                        .lacked()
-                        .into_iter()
-                        .filter(|&piece| field.has(piece) && !model.in_progress(piece))
-                        .collect();
-                    let mut out = Vec::new();
-                    picker.pick(key, has, max, &[], &mut out);
-                    prop_assert!(out.len() <= max);
-                    let mut opened = Vec::new();
-                    for block in &out {
-                        prop_assert!(field.has(block.piece), "peer lacks {:?}", block);
-                        prop_assert!(!model.have.has(block.piece), "we have {:?}", block);
-                        prop_assert!(!model.received.contains(block));
-                        let requesters = model.requests.entry(*block).or_default();
-                        prop_assert!(!requesters.contains(&key), "{:?} already requested", block);
-                        prop_assert!(requesters.len() <= 1);
-                        if !requesters.is_empty() {
-                            prop_assert!(picker.is_endgame(), "duplicate outside endgame");
-                        }
-                        requesters.push(key);
-                        if let Some(pos) = eligible.iter().position(|&e| e == block.piece) {
-                            // A new piece: only when no piece in progress the peer has had a free
-                            // block, and the rarest among the eligible ones (random first aside).
-                            let finished = open_before.iter().all(|&piece| {
-                                model.layout.blocks(piece).all(|b| {
-                                    model.received.contains(&b) || model.requests.contains_key(&b)
-                                })
-                            });
-                            prop_assert!(finished, "new piece before partial {:?}", open_before);
-                            if model.have.count() >= RANDOM_FIRST_PIECES {
-                                let min = eligible
-                                    .iter()
-                                    .map(|&e| model.availability(e))
-                                    .min()
-                                    .unwrap();
-                                prop_assert_eq!(model.availability(block.piece), min);
-                            }
-                            eligible.swap_remove(pos);
-                            opened.push(block.piece);
-                        }
-                    }
-                    if out.len() < max {
-                        // Nothing left for this peer: no eligible piece, and endgame exhausted.
-                        prop_assert!(eligible.is_empty());
-                    }
-                }
-                Op::Receive(n, b) | Op::Drop(n, b) => {
-                    let mut flights: Vec<(BlockRef, PeerKey)> = model
-                        .requests
-                        .iter()
-                        .flat_map(|(block, r)| r.iter().map(move |k| (*block, *k)))
-                        .collect();
-                    flights.sort();
-                    if flights.is_empty() {
-                        continue;
-                    }
-                    let (block, key) = flights[(n ^ b) % flights.len()];
-                    let requesters = model.requests.remove(&block).unwrap();
-                    if matches!(op, Op::Drop(..)) {
-                        picker.request_dropped(key, block);
-                        let rest: Vec<_> = requesters.into_iter().filter(|&k| k != key).collect();
-                        if !rest.is_empty() {
-                            model.requests.insert(block, rest);
-                        }
-                    } else {
-                        let got = picker.block_received(key, block);
-                        model.received.insert(block);
-                        let complete = model
-                            .layout
-                            .blocks(block.piece)
-                            .all(|b| model.received.contains(&b));
-                        let other = requesters.iter().copied().find(|&k| k != key);
-                        prop_assert_eq!(
-                            got,
-                            BlockReceived::New {
-                                cancel: other,
-                                piece_complete: complete
-                            }
-                        );
-                        prop_assert_eq!(
-                            picker.block_received(key, block),
-                            BlockReceived::Duplicate
-                        );
-                        if let Some(other) = other {
-                            picker.request_dropped(other, block);
-                        }
-                    }
-                }
+                Op::Pick(n, max) => check_pick(&mut picker, &mut model, n, max)?,
+                Op::Receive(n) => check_flight(&mut picker, &mut model, n, false)?,
+                Op::Drop(n) => check_flight(&mut picker, &mut model, n, true)?,
                 Op::Verify(n, ok) => {
                     let complete: Vec<PieceIndex> = model
                         .lacked()

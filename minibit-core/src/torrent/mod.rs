@@ -47,7 +47,7 @@ use crate::picker::PiecePicker;
 use crate::piece::{BlockRef, Layout, PieceIndex};
 use crate::rate::{DEFAULT_WINDOW, RateEstimator};
 use crate::superseed::SuperSeeder;
-use crate::wire::{Handshake, Message, PeerId};
+use crate::wire::{ExtendedHandshake, Handshake, Message, PeerId};
 
 use announce::AnnounceSchedule;
 pub use config::{PickerStrategy, TorrentConfig};
@@ -60,8 +60,8 @@ pub use types::{
     TorrentStats,
 };
 
-/// BEP 6: `reserved[7] & 0x04` announces the fast extension.
-const FAST_EXTENSION: (usize, u8) = (7, 0x04);
+/// Client name and version sent in the BEP 10 extended handshake (`v`).
+const CLIENT_VERSION: &str = concat!("minibit ", env!("CARGO_PKG_VERSION"));
 
 /// The state machine of one torrent.
 #[derive(Debug)]
@@ -120,16 +120,18 @@ impl Torrent {
         };
         // Independent streams for the parts that draw random numbers.
         let mut seeds = ChaCha8Rng::seed_from_u64(config.rng_seed);
+        let (picker_seed, choker_seed, super_seed) =
+            (seeds.next_u64(), seeds.next_u64(), seeds.next_u64());
         let choker_config = ChokerConfig {
             slots: config.unchoke_slots,
             snub_timeout: config.snub_timeout,
             ..ChokerConfig::default()
         };
-        let super_seeder = (config.super_seed && have.is_complete())
-            .then(|| SuperSeeder::new(pieces, seeds.next_u64()));
+        let super_seeder =
+            (config.super_seed && have.is_complete()).then(|| SuperSeeder::new(pieces, super_seed));
         let mut torrent = Self {
-            picker: PiecePicker::new(&layout, &have, config.picker, seeds.next_u64()),
-            choker: Choker::new(choker_config, seeds.next_u64()),
+            picker: PiecePicker::new(&layout, &have, config.picker, picker_seed),
+            choker: Choker::new(choker_config, choker_seed),
             super_seeder,
             sources: PieceSources::default(),
             announce: AnnounceSchedule::new(
@@ -158,22 +160,32 @@ impl Torrent {
         torrent
     }
 
-    /// Our handshake: this torrent's info-hash, our peer id, and the BEP 6
-    /// fast-extension bit (`reserved[7] & 0x04`). The BEP 10 bit is left
-    /// clear: no extension message is implemented.
+    /// Our handshake: this torrent's info-hash, our peer id, the BEP 6
+    /// fast-extension bit (`reserved[7] & 0x04`) and the BEP 10
+    /// extension-protocol bit (`reserved[5] & 0x10`; only the extended
+    /// handshake is used, for `reqq`).
     pub fn handshake(&self) -> Handshake {
-        let mut reserved = [0u8; 8];
-        reserved[FAST_EXTENSION.0] |= FAST_EXTENSION.1;
-        Handshake {
-            reserved,
-            info_hash: self.info_hash,
-            peer_id: self.peer_id,
+        Handshake::new(self.info_hash, self.peer_id)
+            .with_fast()
+            .with_extensions()
+    }
+
+    /// Our BEP 10 extended handshake: no extension messages, our client
+    /// name, how many requests we queue per peer, and our listen port.
+    fn extended_handshake(&self) -> Message {
+        ExtendedHandshake {
+            v: Some(CLIENT_VERSION.to_owned()),
+            reqq: u32::try_from(self.config.max_queued_requests).ok(),
+            p: self.config.listen_addr.map(|addr| addr.port()),
+            ..ExtendedHandshake::default()
         }
+        .to_message()
     }
 
     /// Accepts or refuses a peer once its handshake arrived. On success the
     /// peer gets our bitfield (BEP 3), or have-all / have-none when both
-    /// sides speak BEP 6, or nothing when we have no piece and no BEP 6.
+    /// sides speak BEP 6, or nothing when we have no piece and no BEP 6;
+    /// then our extended handshake when both sides speak BEP 10.
     ///
     /// # Errors
     /// A [`HandshakeRejection`] says why the connection must be closed.
@@ -222,11 +234,15 @@ impl Torrent {
     }
 
     fn accept_peer(&mut self, now: Instant, addr: SocketAddr, theirs: &Handshake) -> PeerKey {
-        let fast = theirs.reserved[FAST_EXTENSION.0] & FAST_EXTENSION.1 != 0;
+        let fast = theirs.supports_fast();
+        let extended = theirs
+            .supports_extensions()
+            .then(|| self.extended_handshake());
         let entry = self.peers.vacant_entry();
         let key = PeerKey(entry.key());
         let pieces = self.layout.piece_count();
         let peer = entry.insert(Peer::new(key, addr, theirs.peer_id, fast, pieces, now));
+        peer.extensions = extended.is_some();
         self.out.report(Event::PeerConnected { peer: key, addr });
         let first = if self.super_seeder.is_some() {
             fast.then_some(Message::HaveNone)
@@ -239,7 +255,7 @@ impl Torrent {
         } else {
             Some(Message::Bitfield(Bytes::from(self.have.to_wire())))
         };
-        if let Some(message) = first {
+        for message in first.into_iter().chain(extended) {
             peer.send(&mut self.out, now, message);
         }
         self.super_seed_connected(now, key);
@@ -266,7 +282,8 @@ impl Torrent {
     }
 
     /// `peer`'s connection closed (for any reason); `peer` is invalid afterwards.
-    /// Its outstanding requests go back to other peers.
+    /// Its outstanding requests go back to other peers, and its address may
+    /// be dialled again when a later announce lists it (unless banned).
     pub fn handle_peer_disconnected(&mut self, now: Instant, peer: PeerKey) {
         let now = self.clock(now);
         if !self.peers.contains(peer.0) {
@@ -276,16 +293,19 @@ impl Torrent {
         let state = self.peers.remove(peer.0);
         self.picker.peer_removed(&state.bitfield);
         self.choker.remove_peer(peer);
+        self.addresses.forget(state.addr);
         self.out.report(Event::PeerDisconnected { peer });
         self.super_seed_left(now, peer);
         self.dial_more();
         self.request_from_all(now);
     }
 
-    /// An [`Action::Connect`] to `addr` failed or timed out.
+    /// An [`Action::Connect`] to `addr` failed or timed out. The address may
+    /// be dialled again when a later announce lists it.
     pub fn handle_connect_failed(&mut self, now: Instant, addr: SocketAddr) {
         self.clock(now);
         self.addresses.dial_ended(addr);
+        self.addresses.forget(addr);
         self.dial_more();
     }
 

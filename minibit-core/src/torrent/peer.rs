@@ -39,6 +39,10 @@ pub(super) struct Peer {
     pub(super) id: PeerId,
     /// We asked the driver to close the connection: ignore the peer.
     pub(super) closing: bool,
+    /// Both sides set the BEP 10 extension-protocol bit.
+    pub(super) extensions: bool,
+    /// Most outstanding requests the peer queues (BEP 10 `reqq`), if it said.
+    pub(super) reqq: Option<usize>,
     /// Both sides set the BEP 6 fast-extension bit.
     pub(super) fast: bool,
     /// Pieces the peer has.
@@ -100,6 +104,8 @@ impl Peer {
             addr,
             id,
             closing: false,
+            extensions: false,
+            reqq: None,
             fast,
             bitfield: Bitfield::new(pieces),
             started: false,
@@ -180,7 +186,7 @@ impl Peer {
 
     /// How many requests the pipeline to this peer should hold: `min`
     /// plus what the peer's download rate covers in `target`, capped at
-    /// `max`; one block while snubbed.
+    /// `max` and at the peer's `reqq`; one block while snubbed.
     pub(super) fn pipeline_cap(
         &self,
         now: Instant,
@@ -193,7 +199,10 @@ impl Peer {
         }
         let rate = self.download.rate(now);
         let extra = (rate * target.as_secs_f64() / f64::from(BLOCK_SIZE)) as usize;
-        (min + extra).min(max).max(1)
+        (min + extra)
+            .min(max)
+            .min(self.reqq.unwrap_or(usize::MAX))
+            .max(1)
     }
 
     /// When the oldest outstanding request times out after `timeout`.

@@ -138,6 +138,9 @@ impl Torrent {
                 if let Some(other) = other {
                     self.cancel_request(now, other, block);
                 }
+                if self.picker.is_endgame() {
+                    self.cancel_everywhere(now, block);
+                }
                 if piece_complete {
                     self.sources.start_verifying(block.piece);
                     self.out.act(Action::VerifyPiece { piece: block.piece });
@@ -157,6 +160,20 @@ impl Torrent {
             peer.remember_dropped(block);
             peer.send(&mut self.out, now, cancel(block));
             self.picker.request_dropped(key, block);
+        }
+    }
+
+    /// Endgame: withdraws `block` from every peer it is still requested from
+    /// (the picker names one duplicate; a late answer may leave more).
+    fn cancel_everywhere(&mut self, now: Instant, block: BlockRef) {
+        let holders: Vec<PeerKey> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.outstanding.iter().any(|o| o.block == block))
+            .map(|(_, p)| p.key)
+            .collect();
+        for key in holders {
+            self.cancel_request(now, key, block);
         }
     }
 
