@@ -106,7 +106,7 @@ async fn downloads_by_name_from_a_tracker_catalogue_and_exits_when_complete() {
         .lock()
         .unwrap()
         .iter()
-        .filter(|&&(port, _)| port != seeder_port)
+        .filter(|&&(addr, _)| addr.port() != seeder_port)
         .map(|&(_, event)| event)
         .collect();
     assert_eq!(

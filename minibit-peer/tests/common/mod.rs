@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -15,8 +15,8 @@ use percent_encoding::percent_decode_str;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Every announce the stub received: (listen port, event).
-pub type Log = Arc<Mutex<Vec<(u16, AnnounceEvent)>>>;
+/// Every announce the stub received: (the peer's address, event).
+pub type Log = Arc<Mutex<Vec<(SocketAddr, AnnounceEvent)>>>;
 
 /// The torrents a stub's catalogue lists.
 type Catalogue = Arc<Mutex<Vec<Metainfo>>>;
@@ -47,18 +47,23 @@ impl Stub {
             .lock()
             .unwrap()
             .iter()
-            .filter(|&&(p, _)| p == port)
+            .filter(|&&(addr, _)| addr.port() == port)
             .map(|&(_, e)| e)
             .collect()
     }
 }
 
-/// Starts the stub. `/announce` remembers every announcing peer (as
-/// 127.0.0.1:port) and answers with the others in compact form;
+/// Starts the stub on 127.0.0.1; see [`start_stub_on`].
+pub async fn start_stub() -> Stub {
+    start_stub_on(IpAddr::V4(Ipv4Addr::LOCALHOST)).await
+}
+
+/// Starts the stub on `ip`. `/announce` remembers every announcing peer (its
+/// IP and announced port) and answers with the others in compact form;
 /// `/torrents?q=` lists `catalogue` entries whose name contains q (JSON);
 /// `/torrents/NAME.torrent` serves the torrent of that name.
-pub async fn start_stub() -> Stub {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+pub async fn start_stub_on(ip: IpAddr) -> Stub {
+    let listener = TcpListener::bind((ip, 0)).await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let log: Log = Arc::default();
     let seen = Arc::clone(&log);
@@ -66,8 +71,13 @@ pub async fn start_stub() -> Stub {
     let listed = Arc::clone(&catalogue);
     tokio::spawn(async move {
         loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            tokio::spawn(serve(stream, Arc::clone(&seen), Arc::clone(&listed)));
+            let (stream, from) = listener.accept().await.unwrap();
+            tokio::spawn(serve(
+                stream,
+                from.ip(),
+                Arc::clone(&seen),
+                Arc::clone(&listed),
+            ));
         }
     });
     Stub {
@@ -77,7 +87,7 @@ pub async fn start_stub() -> Stub {
     }
 }
 
-async fn serve(mut stream: TcpStream, seen: Log, catalogue: Catalogue) {
+async fn serve(mut stream: TcpStream, from: IpAddr, seen: Log, catalogue: Catalogue) {
     let mut request = Vec::new();
     let mut buf = [0u8; 1024];
     while !request.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -96,7 +106,7 @@ async fn serve(mut stream: TcpStream, seen: Log, catalogue: Catalogue) {
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
     let catalogue = catalogue.lock().unwrap().clone();
     let (status, body) = if path == "/announce" {
-        ("200 OK", announce(query, &seen))
+        ("200 OK", announce(query, from, &seen))
     } else if path == "/torrents" {
         let q = query.strip_prefix("q=").unwrap_or("");
         let q = percent_decode_str(q).decode_utf8().unwrap();
@@ -121,19 +131,20 @@ async fn serve(mut stream: TcpStream, seen: Log, catalogue: Catalogue) {
     let _ = stream.write_all(&body).await;
 }
 
-fn announce(query: &str, seen: &Log) -> Vec<u8> {
+fn announce(query: &str, from: IpAddr, seen: &Log) -> Vec<u8> {
     let announce = AnnounceRequest::parse_query(query).unwrap();
+    let me = SocketAddr::new(from, announce.port);
     let peers = {
         let mut seen = seen.lock().unwrap();
-        seen.push((announce.port, announce.event));
-        let mut ports: Vec<u16> = seen.iter().map(|&(p, _)| p).collect();
-        ports.sort_unstable();
-        ports.dedup();
-        ports
+        seen.push((me, announce.event));
+        let mut addrs: Vec<SocketAddr> = seen.iter().map(|&(a, _)| a).collect();
+        addrs.sort_unstable();
+        addrs.dedup();
+        addrs
             .into_iter()
-            .filter(|&p| p != announce.port)
-            .map(|p| TrackerPeer {
-                addr: SocketAddr::from((Ipv4Addr::LOCALHOST, p)),
+            .filter(|&a| a != me)
+            .map(|addr| TrackerPeer {
+                addr,
                 peer_id: None,
             })
             .collect()
@@ -210,8 +221,13 @@ pub fn make_single(root: &Path, name: &str, len: usize, announce: &str) -> Metai
 
 /// A session config on 127.0.0.1 with a fixed RNG seed.
 pub fn local_config(metainfo: &Metainfo, dir: &Path, seed: u64) -> SessionConfig {
+    config_on(IpAddr::V4(Ipv4Addr::LOCALHOST), metainfo, dir, seed)
+}
+
+/// A session config listening on `ip` with a fixed RNG seed.
+pub fn config_on(ip: IpAddr, metainfo: &Metainfo, dir: &Path, seed: u64) -> SessionConfig {
     let mut config = SessionConfig::new(metainfo.clone(), dir);
-    config.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    config.listen = SocketAddr::new(ip, 0);
     config.torrent.rng_seed = seed;
     config
 }
