@@ -26,7 +26,7 @@ use minibit_core::torrent::{
 use minibit_core::tracker::AnnounceResponse;
 use minibit_core::wire::{Message, PeerId};
 use thiserror::Error;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
@@ -64,12 +64,16 @@ pub struct SessionConfig {
     /// Capacity of each peer's outgoing message queue; a peer that lets it
     /// fill up is disconnected.
     pub outgoing_capacity: usize,
+    /// Most connections (connected or still handshaking, both directions)
+    /// before incoming connections are refused.
+    pub max_connections: usize,
 }
 
 impl SessionConfig {
     /// Defaults: listen on every interface on a free port, the metainfo's
     /// tracker, 5 s connect timeout, 10 s handshake timeout, 15 s tracker
-    /// timeout, 64 MiB of buffered blocks, 512 queued messages per peer.
+    /// timeout, 64 MiB of buffered blocks, 256 queued messages per peer,
+    /// 100 connections.
     pub fn new(metainfo: Metainfo, output_dir: impl Into<PathBuf>) -> Self {
         Self {
             metainfo,
@@ -81,7 +85,8 @@ impl SessionConfig {
             handshake_timeout: Duration::from_secs(10),
             tracker_timeout: Duration::from_secs(15),
             max_buffered_bytes: 64 * 1024 * 1024,
-            outgoing_capacity: 512,
+            outgoing_capacity: 256,
+            max_connections: 100,
         }
     }
 }
@@ -235,6 +240,7 @@ impl Session {
             by_conn: HashMap::new(),
             dialing: HashMap::new(),
             conn_tasks: JoinSet::new(),
+            max_connections: config.max_connections,
             jobs: JoinSet::new(),
             announces: JoinSet::new(),
             progress: progress_tx,
@@ -385,6 +391,8 @@ struct Driver {
     /// Outbound connections whose handshake has not arrived yet.
     dialing: HashMap<ConnId, SocketAddr>,
     conn_tasks: JoinSet<()>,
+    /// Most connection tasks before incoming connections are refused.
+    max_connections: usize,
     jobs: JoinSet<JobDone>,
     announces: JoinSet<Result<AnnounceResponse, AnnounceError>>,
     progress: watch::Sender<Progress>,
@@ -413,13 +421,7 @@ impl Driver {
                 Some(done) = self.jobs.join_next() => self.on_job(done?)?,
                 Some(answer) = self.announces.join_next() => self.on_announce(answer?),
                 accepted = self.listener.accept() => match accepted {
-                    Ok((stream, addr)) => {
-                        let id = self.conn_id();
-                        let config = self.conn_config.clone();
-                        let events = self.events_tx.clone();
-                        self.conn_tasks
-                            .spawn(connection::run_inbound(config, id, stream, addr, events));
-                    }
+                    Ok((stream, addr)) => self.accept(stream, addr),
                     Err(e) => warn!("accept failed: {e}"),
                 },
                 Some(_) = self.conn_tasks.join_next() => {}
@@ -441,6 +443,20 @@ impl Driver {
         self.peers.clear();
         self.conn_tasks.shutdown().await;
         self.jobs.shutdown().await;
+    }
+
+    /// Starts the task of an incoming connection, unless there are already
+    /// `max_connections` connection tasks (connected or handshaking).
+    fn accept(&mut self, stream: TcpStream, addr: SocketAddr) {
+        if self.conn_tasks.len() >= self.max_connections {
+            debug!(%addr, "too many connections: incoming connection dropped");
+            return;
+        }
+        let id = self.conn_id();
+        let config = self.conn_config.clone();
+        let events = self.events_tx.clone();
+        self.conn_tasks
+            .spawn(connection::run_inbound(config, id, stream, addr, events));
     }
 
     fn conn_id(&mut self) -> ConnId {

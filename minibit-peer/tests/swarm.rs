@@ -56,6 +56,48 @@ async fn a_leecher_downloads_a_multi_file_torrent_from_a_seeder() {
     assert_eq!(events.last(), Some(&AnnounceEvent::Stopped));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leechers_share_pieces_and_a_tiny_block_buffer_spills_to_disk() {
+    init_logging();
+    let seed_dir = tempfile::tempdir().unwrap();
+    let stub = start_stub().await;
+    let metainfo = make_album(seed_dir.path(), &stub.announce_url());
+    let seeder = Session::start(local_config(&metainfo, seed_dir.path(), 10))
+        .await
+        .unwrap();
+    while stub.log.lock().unwrap().is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut leechers = Vec::new();
+    for seed in 11..14 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = local_config(&metainfo, dir.path(), seed);
+        // Less than two blocks in memory: most blocks go to disk unverified
+        // and are read back for verification.
+        config.max_buffered_bytes = 20_000;
+        let session = Session::start(config).await.unwrap();
+        leechers.push((dir, session));
+    }
+    for (_, session) in &leechers {
+        let done = tokio::time::timeout(Duration::from_secs(120), session.wait_complete()).await;
+        assert_eq!(done, Ok(true), "every leecher completed");
+    }
+    let seeder_uploaded = seeder.progress().borrow().uploaded;
+    let mut leechers_uploaded = 0;
+    for (dir, session) in leechers {
+        leechers_uploaded += session.progress().borrow().uploaded;
+        session.shutdown().await.unwrap();
+        for file in ALBUM_FILES {
+            let original = std::fs::read(seed_dir.path().join("album").join(file)).unwrap();
+            let copy = std::fs::read(dir.path().join("album").join(file)).unwrap();
+            assert!(original == copy, "{file} differs");
+        }
+    }
+    seeder.shutdown().await.unwrap();
+    // Three copies left the swarm's uploaders in total.
+    assert!(seeder_uploaded + leechers_uploaded >= 3 * metainfo.total_length());
+}
+
 #[tokio::test]
 async fn a_restarted_leecher_keeps_only_verified_pieces() {
     let seed_dir = tempfile::tempdir().unwrap();
