@@ -337,8 +337,10 @@ impl SessionHandle {
         while progress.changed().await.is_ok() {}
     }
 
-    /// Stops the session: waits (bounded) for pending announces, announces
-    /// `stopped`, disconnects every peer, and returns how the session ended.
+    /// Stops the session: publishes a last progress snapshot (the final
+    /// counters, still readable from a [`SessionHandle::progress`] receiver),
+    /// waits (bounded) for pending announces, announces `stopped`,
+    /// disconnects every peer, and returns how the session ended.
     ///
     /// # Errors
     /// The [`SessionError`] that ended the session, if one did.
@@ -349,6 +351,10 @@ impl SessionHandle {
         (&mut self.task).await?
     }
 }
+
+/// Interval between two progress snapshots (computing one walks the
+/// missing pieces, so it is not done on every message).
+const PUBLISH_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Most time spent on announces while shutting down.
 const SHUTDOWN_ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -407,6 +413,8 @@ impl Driver {
 
     async fn event_loop(&mut self, stop: &mut oneshot::Receiver<()>) -> Result<(), SessionError> {
         self.drain();
+        let mut publish = tokio::time::interval(PUBLISH_INTERVAL);
+        publish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let deadline = self.torrent.poll_timeout();
             let sleep = async {
@@ -425,6 +433,7 @@ impl Driver {
                     Err(e) => warn!("accept failed: {e}"),
                 },
                 Some(_) = self.conn_tasks.join_next() => {}
+                _ = publish.tick() => self.publish(),
                 () = sleep => self.torrent.handle_timeout(Instant::now()),
             }
             self.drain();
@@ -434,6 +443,8 @@ impl Driver {
     /// Announces already under way finish (bounded), then `stopped` is
     /// announced and every connection closed.
     async fn shutdown(&mut self) {
+        // The last snapshot, with the final counters, before peers go.
+        self.publish();
         let announces = async { while self.announces.join_next().await.is_some() {} };
         let _ = tokio::time::timeout(SHUTDOWN_ANNOUNCE_TIMEOUT, announces).await;
         self.torrent.stop(Instant::now());
@@ -568,8 +579,10 @@ impl Driver {
         }
         while let Some(event) = self.torrent.poll_event() {
             report(&event);
+            if event == Event::DownloadCompleted {
+                self.publish();
+            }
         }
-        self.publish();
     }
 
     fn act(&mut self, action: Action) {
