@@ -97,10 +97,10 @@ pub struct PiecePicker {
     have_count: u32,
     /// Per piece: availability, position in `order`, slot in `partials`.
     pieces: Vec<PieceEntry>,
-    /// Pieces we lack, sorted by per-piece availability.
+    /// Pieces we lack, sorted by bucket key (see [`PiecePicker::key`]).
     order: Vec<u32>,
-    /// Bucket `a` (availability `a`) is `order[bounds[a]..bounds[a + 1]]`;
-    /// the last entry is `order.len()`.
+    /// Bucket `k` is `order[bounds[k]..bounds[k + 1]]`; the last entry is
+    /// `order.len()`.
     bounds: Vec<u32>,
     seeds: u32,
     /// Pieces in progress.
@@ -186,7 +186,7 @@ impl PiecePicker {
             have_count: have_bits.count(),
             have: have_bits,
             pieces,
-            bounds: vec![0, fresh],
+            bounds: vec![0, 0, fresh],
             order,
             seeds: 0,
             partials: Vec::new(),
@@ -438,54 +438,65 @@ impl PiecePicker {
         }
     }
 
-    /// One more copy of `piece`: it moves to the end of its bucket, which
-    /// then ends one position earlier. O(1).
-    fn increment(&mut self, piece: u32) {
-        let entry = &mut self.pieces[piece as usize];
-        let avail = entry.avail as usize;
-        entry.avail += 1;
-        let pos = entry.pos;
-        if pos == NONE {
-            return;
-        }
-        if self.bounds.len() < avail + 3 {
-            self.bounds.push(self.order.len() as u32);
-        }
-        let last = self.bounds[avail + 1] - 1;
-        self.swap_positions(pos, last);
-        self.bounds[avail + 1] = last;
+    /// The bucket of a piece in `order`: `2 * availability` while it is in
+    /// progress, `2 * availability + 1` while fresh. So each availability
+    /// level holds its pieces in progress first, then its fresh pieces, and
+    /// a pick for a new piece looks only at the fresh half of each level.
+    fn key(&self, piece: u32) -> usize {
+        let entry = self.pieces[piece as usize];
+        2 * entry.avail as usize + usize::from(entry.partial == NONE)
     }
 
-    /// One copy fewer of `piece`: it moves to the start of its bucket, which
-    /// then starts one position later. O(1).
-    fn decrement(&mut self, piece: u32) {
-        let entry = &mut self.pieces[piece as usize];
-        if entry.avail == 0 {
-            return;
-        }
-        let avail = entry.avail as usize;
-        entry.avail -= 1;
-        let pos = entry.pos;
+    /// Moves `piece` (in `order`) from bucket `from` to bucket `to`, one
+    /// boundary at a time: going up, it swaps with the last element of its
+    /// bucket and that bucket ends one position earlier; going down, with
+    /// the first element, and the bucket starts one position later. O(|to - from|).
+    fn move_bucket(&mut self, piece: u32, from: usize, to: usize) {
+        let mut pos = self.pieces[piece as usize].pos;
         if pos == NONE {
             return;
         }
-        let first = self.bounds[avail];
-        self.swap_positions(pos, first);
-        self.bounds[avail] = first + 1;
+        while self.bounds.len() < to + 2 {
+            self.bounds.push(self.order.len() as u32);
+        }
+        for bucket in from..to {
+            let last = self.bounds[bucket + 1] - 1;
+            self.swap_positions(pos, last);
+            self.bounds[bucket + 1] = last;
+            pos = last;
+        }
+        for bucket in (to + 1..=from).rev() {
+            let first = self.bounds[bucket];
+            self.swap_positions(pos, first);
+            self.bounds[bucket] = first + 1;
+            pos = first;
+        }
+    }
+
+    /// One more copy of `piece`. O(1).
+    fn increment(&mut self, piece: u32) {
+        let from = self.key(piece);
+        self.pieces[piece as usize].avail += 1;
+        self.move_bucket(piece, from, from + 2);
+    }
+
+    /// One copy fewer of `piece`. O(1).
+    fn decrement(&mut self, piece: u32) {
+        if self.pieces[piece as usize].avail == 0 {
+            return;
+        }
+        let from = self.key(piece);
+        self.pieces[piece as usize].avail -= 1;
+        self.move_bucket(piece, from, from - 2);
     }
 
     /// Removes `piece` from `order` by walking it up through every higher
-    /// bucket to the end. O(number of buckets).
+    /// bucket to the end. O(number of buckets), once per piece.
     fn remove_from_order(&mut self, piece: u32) {
-        let entry = self.pieces[piece as usize];
-        let mut pos = entry.pos;
-        for bound in &mut self.bounds[entry.avail as usize + 1..] {
-            let last = *bound - 1;
-            self.order.swap(pos as usize, last as usize);
-            self.pieces[self.order[pos as usize] as usize].pos = pos;
-            pos = last;
-            *bound = last;
-        }
+        // A bucket past the last one: the piece ends as its only element, at the end.
+        let past = self.bounds.len() - 1;
+        self.move_bucket(piece, self.key(piece), past);
+        self.bounds.pop();
         self.order.pop();
         self.pieces[piece as usize].pos = NONE;
     }
@@ -531,17 +542,20 @@ impl PiecePicker {
         self.scan_from_random(0, self.order.len() as u32, has)
     }
 
-    /// Walks the buckets from the rarest; inside a bucket, from a random
-    /// position cyclically. For a peer counted per piece, every piece it has
-    /// has a per-piece count of at least one, so bucket 0 (pieces only
+    /// Walks the fresh buckets from the rarest; inside a bucket, from a
+    /// random position cyclically. For a peer counted per piece, every piece
+    /// it has has a per-piece count of at least one, so level 0 (pieces only
     /// seeders have) is skipped after one probe.
     fn pick_rarest(&mut self, has: PeerHas<'_>) -> Option<u32> {
-        for bucket in 0..self.bounds.len() - 1 {
+        for bucket in (1..self.bounds.len() - 1).step_by(2) {
             let (start, end) = (self.bounds[bucket], self.bounds[bucket + 1]);
             if start == end {
                 continue;
             }
-            if bucket == 0 && matches!(has, PeerHas::Pieces(_)) && !has.has(self.order[0]) {
+            if bucket == 1
+                && matches!(has, PeerHas::Pieces(_))
+                && !has.has(self.order[start as usize])
+            {
                 continue;
             }
             if let Some(piece) = self.scan_from_random(start, end, has) {
@@ -580,7 +594,9 @@ impl PiecePicker {
             received: 0,
             open_pos: NONE,
         });
+        let from = self.key(piece);
         self.pieces[piece as usize].partial = slot as u32;
+        self.move_bucket(piece, from, from - 1);
         self.fresh -= 1;
         self.reopen(slot);
         slot
@@ -672,7 +688,9 @@ impl PiecePicker {
     fn remove_partial(&mut self, slot: usize) {
         self.close(slot);
         let removed = self.partials.swap_remove(slot);
+        let from = self.key(removed.piece);
         self.pieces[removed.piece as usize].partial = NONE;
+        self.move_bucket(removed.piece, from, from + 1);
         if let Some(moved) = self.partials.get(slot) {
             self.pieces[moved.piece as usize].partial = slot as u32;
         }
@@ -714,7 +732,7 @@ mod tests {
                 assert!(start <= end);
                 for pos in start..end {
                     let piece = self.order[pos as usize];
-                    assert_eq!(self.pieces[piece as usize].avail as usize, bucket);
+                    assert_eq!(self.key(piece), bucket);
                     assert_eq!(self.pieces[piece as usize].pos, pos);
                 }
             }

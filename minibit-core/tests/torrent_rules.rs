@@ -712,3 +712,47 @@ fn stats_count_verified_pieces_only() {
     assert_eq!(stats.pieces_have, 1);
     assert!(stats.download_rate > 0.0);
 }
+
+#[test]
+fn time_going_backwards_is_ignored() {
+    let mut h = leecher();
+    let peer = h.connect(1, true);
+    h.actions();
+    h.advance(secs(60));
+    let deadline = h.torrent.poll_timeout();
+    let earlier = h.now.checked_sub(secs(50)).unwrap();
+    h.torrent.handle_timeout(earlier);
+    h.torrent.handle_message(earlier, peer, Message::KeepAlive);
+    assert_eq!(h.actions(), []);
+    assert_eq!(h.torrent.poll_timeout(), deadline);
+    // The keep-alive from the peer counts at the latest instant seen.
+    h.advance(secs(170));
+    assert_eq!(disconnect_reason(&h.actions(), peer), None);
+    h.advance(secs(10));
+    assert_eq!(
+        disconnect_reason(&h.actions(), peer),
+        Some(DisconnectReason::Timeout)
+    );
+}
+
+#[test]
+fn suggestions_are_preferred_and_allowed_fast_pieces_requested_while_choked() {
+    // Over several seeds, so a random pick cannot pass by luck.
+    for rng_seed in 0..8 {
+        let config = TorrentConfig {
+            rng_seed,
+            ..TorrentConfig::default()
+        };
+        let mut h = Harness::new(content(), &[], config);
+        let peer = h.connect(1, true);
+        h.recv(peer, Message::HaveAll);
+        h.recv(peer, Message::AllowedFast { piece: 2 });
+        let asked = h.take_requests(peer);
+        assert!(!asked.is_empty(), "allowed fast while choked");
+        assert!(asked.iter().all(|b| b.piece.get() == 2), "{asked:?}");
+        h.recv(peer, Message::Suggest { piece: 3 });
+        h.recv(peer, Message::Unchoke);
+        let asked = h.take_requests(peer);
+        assert_eq!(asked.first().map(|b| b.piece.get()), Some(3), "{asked:?}");
+    }
+}

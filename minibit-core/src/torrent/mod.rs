@@ -17,6 +17,39 @@
 //!     while let Some(event) = torrent.poll_event() { report it }
 //! }
 //! ```
+//!
+//! Driver duties:
+//! - Carry out actions in order: every [`Action::WriteBlock`] of a piece
+//!   comes before its [`Action::VerifyPiece`] and must be visible to it.
+//! - After an [`Action::Disconnect`] (or when the socket closes on its own)
+//!   call [`Torrent::handle_peer_disconnected`]; messages that still arrive
+//!   from a peer being disconnected are ignored.
+//! - Answer every [`Action::Announce`] with
+//!   [`Torrent::handle_announce_response`] or
+//!   [`Torrent::handle_announce_failed`]; the next announce is scheduled
+//!   from that answer.
+//! - Answer every [`Action::Connect`] with [`Torrent::handle_handshake`]
+//!   (direction [`Direction::Outbound`]) or [`Torrent::handle_connect_failed`].
+//!
+//! # Behaviour
+//! - After a handshake the peer gets our bitfield, or BEP 6 have-all /
+//!   have-none, then our BEP 10 extended handshake when both sides set the bit.
+//! - We are interested in a peer exactly while it has a piece we lack.
+//! - Requests: the [`crate::picker::PiecePicker`] chooses blocks (rarest
+//!   first, endgame); each peer gets a pipeline of
+//!   `min_pipeline + download rate x pipeline_target / 16 KiB` requests,
+//!   capped by `max_pipeline` and the peer's BEP 10 `reqq` (one while
+//!   snubbed). Requests unanswered after `request_timeout` go back to the
+//!   picker; endgame duplicates are cancelled when the block arrives.
+//! - A piece counts (have bit, HAVE to peers that lack it, stats) only
+//!   after [`Torrent::handle_piece_verified`] says its SHA-1 matched; a
+//!   failed piece gives every sender a strike, `max_strikes` bans the address.
+//! - Choking: every `rechoke_interval` (and at once when a slot is free)
+//!   the [`crate::choker::Choker`] picks who is unchoked. Only unchoked
+//!   peers are served; requests must be for pieces we have and inside the
+//!   piece; at most `max_queued_requests` wait per peer.
+//! - Keep-alives after `keep_alive_interval` of silence towards a peer;
+//!   peers silent for `peer_timeout` are dropped; two seeds disconnect.
 
 mod announce;
 mod config;
