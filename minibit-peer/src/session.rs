@@ -28,7 +28,7 @@ use crate::driver::{Driver, Parts};
 use crate::hasher::PieceHash;
 use crate::resume;
 use crate::storage::{FileEntry, Storage, blocking};
-use crate::tracker_client::TrackerClient;
+use crate::tracker_client::{TrackerClient, pick_tracker_url};
 
 /// How a [`Session`] runs.
 #[derive(Clone, Debug)]
@@ -40,7 +40,8 @@ pub struct SessionConfig {
     pub output_dir: PathBuf,
     /// Address to listen on for incoming peers; port 0 picks a free port.
     pub listen: SocketAddr,
-    /// Tracker URL to announce to instead of the metainfo's `announce`.
+    /// Tracker URL to announce to instead of the metainfo's (see
+    /// [`pick_tracker_url`]).
     pub announce_url: Option<String>,
     /// The core's tunables (RNG seed, slots, super-seeding, ...).
     pub torrent: TorrentConfig,
@@ -185,7 +186,7 @@ impl Session {
         let tracker = config
             .announce_url
             .clone()
-            .or_else(|| metainfo.announce().map(str::to_owned))
+            .or_else(|| pick_tracker_url(metainfo))
             .map(|url| {
                 TrackerClient::new(
                     url,
