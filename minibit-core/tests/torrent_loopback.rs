@@ -65,6 +65,7 @@ fn run_swarm(seed: u64) -> (Vec<Vec<Event>>, std::time::Duration) {
     assert!(swarm.run_until(secs(3600), |s| all.iter().all(|&n| complete(s, n))));
     for &n in &leechers {
         assert_eq!(swarm.nodes[n].storage, swarm.content.data);
+        assert_eq!(swarm.nodes[n].torrent.stats().peers, 0, "seeds part");
     }
     let elapsed = swarm.now - start;
     (swarm.nodes.into_iter().map(|n| n.events).collect(), elapsed)

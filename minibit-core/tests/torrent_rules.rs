@@ -241,8 +241,12 @@ fn interest_follows_the_bitfields() {
     h.torrent.handle_piece_verified(h.now, piece, true);
     let actions = h.actions();
     assert!(Harness::sent_to(&actions, a).contains(&Message::NotInterested));
-    assert!(!Harness::sent_to(&actions, a).contains(&Message::Have { piece: 1 }));
-    assert_eq!(Harness::sent_to(&actions, b), [], "b had piece 1: no have");
+    assert!(Harness::sent_to(&actions, a).contains(&Message::Have { piece: 1 }));
+    assert_eq!(
+        Harness::sent_to(&actions, b),
+        [Message::Have { piece: 1 }],
+        "b still has piece 2 for us: still interested"
+    );
     assert_eq!(h.events().last(), Some(&Event::PieceCompleted { piece }));
 }
 
@@ -755,4 +759,57 @@ fn suggestions_are_preferred_and_allowed_fast_pieces_requested_while_choked() {
         let asked = h.take_requests(peer);
         assert_eq!(asked.first().map(|b| b.piece.get()), Some(3), "{asked:?}");
     }
+}
+
+#[test]
+fn two_seeds_disconnect() {
+    let mut s = seed();
+    let peer = s.connect(1, true);
+    s.recv(peer, Message::HaveAll);
+    assert_eq!(
+        disconnect_reason(&s.actions(), peer),
+        Some(DisconnectReason::BothSeeding)
+    );
+    let plain = s.connect(2, false);
+    s.recv(
+        plain,
+        bitfield_message(&s.content.layout.clone(), &[0, 1, 2]),
+    );
+    assert_eq!(disconnect_reason(&s.actions(), plain), None);
+    s.recv(plain, Message::Have { piece: 3 });
+    assert_eq!(
+        disconnect_reason(&s.actions(), plain),
+        Some(DisconnectReason::BothSeeding)
+    );
+}
+
+#[test]
+fn a_plain_choke_drops_our_requests_back_to_the_picker() {
+    let mut h = Harness::new(
+        Content::new(2 * u64::from(BLOCK_SIZE), u64::from(BLOCK_SIZE), 3),
+        &[],
+        TorrentConfig::default(),
+    );
+    let first = h.connect(1, false);
+    let second = h.connect(2, false);
+    for peer in [first, second] {
+        h.recv(peer, bitfield_message(&h.content.layout.clone(), &[0, 1]));
+    }
+    h.recv(first, Message::Unchoke);
+    let asked = h.take_requests(first);
+    assert_eq!(asked.len(), 2);
+    h.recv(second, Message::Unchoke);
+    assert_eq!(h.take_requests(second).len(), 2, "endgame duplicates");
+    // Without BEP 6 a choke drops the requests: `second` keeps its own,
+    // and nothing is re-requested from `first` while it chokes us.
+    h.recv(first, Message::Choke);
+    let actions = h.actions();
+    assert_eq!(h.requests_to(&actions, first), []);
+    // When `first` unchokes again, the blocks are pickable for it again.
+    h.recv(first, Message::Unchoke);
+    let mut again = h.take_requests(first);
+    again.sort();
+    let mut expected = asked;
+    expected.sort();
+    assert_eq!(again, expected);
 }
