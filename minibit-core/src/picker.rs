@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::bitfield::Bitfield;
-use crate::piece::{BlockRef, Layout, PieceIndex};
+use crate::piece::{BLOCK_SIZE, BlockRef, Layout, PieceIndex};
 use crate::torrent::PeerKey;
 
 /// Which piece-selection strategy to use (rarest first is the default; the
@@ -102,6 +102,10 @@ pub struct PiecePicker {
     /// Bucket `k` is `order[bounds[k]..bounds[k + 1]]`; the last entry is
     /// `order.len()`.
     bounds: Vec<u32>,
+    /// No fresh bucket below this (odd) bucket holds a piece: picks start
+    /// here instead of walking the empty low levels. Lowered when a piece
+    /// enters a lower fresh bucket, raised lazily by picks.
+    first_fresh: usize,
     seeds: u32,
     /// Pieces in progress.
     partials: Vec<Partial>,
@@ -109,11 +113,17 @@ pub struct PiecePicker {
     open: Vec<u32>,
     /// Lacked pieces that are not in progress.
     fresh: u32,
+    /// Block-state vectors of finished pieces, reused for new pieces in
+    /// progress (at most [`SPARE_BLOCK_VECTORS`]), so a pick rarely allocates.
+    spare_blocks: Vec<Vec<BlockState>>,
     /// Every piece below this index is had (sequential strategy).
     sequential_cursor: u32,
 }
 
 const NONE: u32 = u32::MAX;
+
+/// Most block-state vectors kept for reuse.
+const SPARE_BLOCK_VECTORS: usize = 256;
 
 #[derive(Copy, Clone, Debug)]
 struct PieceEntry {
@@ -187,11 +197,13 @@ impl PiecePicker {
             have: have_bits,
             pieces,
             bounds: vec![0, 0, fresh],
+            first_fresh: 1,
             order,
             seeds: 0,
             partials: Vec::new(),
             open: Vec::new(),
             fresh,
+            spare_blocks: Vec::new(),
             sequential_cursor: 0,
         }
     }
@@ -459,6 +471,9 @@ impl PiecePicker {
         while self.bounds.len() < to + 2 {
             self.bounds.push(self.order.len() as u32);
         }
+        if to % 2 == 1 {
+            self.first_fresh = self.first_fresh.min(to);
+        }
         for bucket in from..to {
             let last = self.bounds[bucket + 1] - 1;
             self.swap_positions(pos, last);
@@ -547,7 +562,12 @@ impl PiecePicker {
     /// it has has a per-piece count of at least one, so level 0 (pieces only
     /// seeders have) is skipped after one probe.
     fn pick_rarest(&mut self, has: PeerHas<'_>) -> Option<u32> {
-        for bucket in (1..self.bounds.len() - 1).step_by(2) {
+        while self.first_fresh + 1 < self.bounds.len()
+            && self.bounds[self.first_fresh] == self.bounds[self.first_fresh + 1]
+        {
+            self.first_fresh += 2;
+        }
+        for bucket in (self.first_fresh..self.bounds.len() - 1).step_by(2) {
             let (start, end) = (self.bounds[bucket], self.bounds[bucket + 1]);
             if start == end {
                 continue;
@@ -585,10 +605,13 @@ impl PiecePicker {
             return entry.partial as usize;
         }
         let blocks = self.layout.block_count(PieceIndex::new_unchecked(piece));
+        let mut states = self.spare_blocks.pop().unwrap_or_default();
+        states.clear();
+        states.resize(blocks as usize, BlockState::Free);
         let slot = self.partials.len();
         self.partials.push(Partial {
             piece,
-            blocks: vec![BlockState::Free; blocks as usize],
+            blocks: states,
             free: blocks,
             requested: 0,
             received: 0,
@@ -611,8 +634,13 @@ impl PiecePicker {
         out: &mut Vec<BlockRef>,
     ) {
         let slot = self.partial_slot(piece);
+        let index = PieceIndex::new_unchecked(piece);
+        let size = self.layout.piece_size(index);
         let partial = &mut self.partials[slot];
-        for (index, state) in partial.blocks.iter_mut().enumerate() {
+        for (offset, state) in (0..size)
+            .step_by(BLOCK_SIZE as usize)
+            .zip(&mut partial.blocks)
+        {
             if out.len() >= goal || partial.free == 0 {
                 break;
             }
@@ -620,12 +648,11 @@ impl PiecePicker {
                 *state = BlockState::Requested(peer, None);
                 partial.free -= 1;
                 partial.requested += 1;
-                if let Some(block) = self
-                    .layout
-                    .block(PieceIndex::new_unchecked(piece), index as u32)
-                {
-                    out.push(block);
-                }
+                out.push(BlockRef {
+                    piece: index,
+                    offset,
+                    length: (size - offset).min(BLOCK_SIZE),
+                });
             }
         }
         if partial.free == 0 {
@@ -691,6 +718,9 @@ impl PiecePicker {
         let from = self.key(removed.piece);
         self.pieces[removed.piece as usize].partial = NONE;
         self.move_bucket(removed.piece, from, from + 1);
+        if self.spare_blocks.len() < SPARE_BLOCK_VECTORS {
+            self.spare_blocks.push(removed.blocks);
+        }
         if let Some(moved) = self.partials.get(slot) {
             self.pieces[moved.piece as usize].partial = slot as u32;
         }
@@ -704,7 +734,6 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::piece::BLOCK_SIZE;
 
     const B: u64 = BLOCK_SIZE as u64;
 
@@ -726,6 +755,14 @@ mod tests {
             let count = self.layout.piece_count() as usize;
             assert_eq!(self.order.len() + self.have_count as usize, count);
             assert_eq!(*self.bounds.last().unwrap() as usize, self.order.len());
+            assert_eq!(self.first_fresh % 2, 1);
+            for bucket in (1..self.first_fresh.min(self.bounds.len() - 1)).step_by(2) {
+                assert_eq!(
+                    self.bounds[bucket],
+                    self.bounds[bucket + 1],
+                    "fresh bucket {bucket} below the hint"
+                );
+            }
             assert_eq!(self.bounds[0], 0);
             for bucket in 0..self.bounds.len() - 1 {
                 let (start, end) = (self.bounds[bucket], self.bounds[bucket + 1]);
