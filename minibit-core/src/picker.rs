@@ -554,7 +554,7 @@ impl PiecePicker {
     }
 
     fn pick_random(&mut self, has: PeerHas<'_>) -> Option<u32> {
-        self.scan_from_random(0, self.order.len() as u32, has)
+        self.scan_from_random(0, self.order.len() as u32, has, true)
     }
 
     /// Walks the fresh buckets from the rarest; inside a bucket, from a
@@ -578,16 +578,24 @@ impl PiecePicker {
             {
                 continue;
             }
-            if let Some(piece) = self.scan_from_random(start, end, has) {
+            // A fresh bucket holds only fresh pieces: no need to check.
+            if let Some(piece) = self.scan_from_random(start, end, has, false) {
                 return Some(piece);
             }
         }
         None
     }
 
-    /// The first fresh piece `has` lists in `order[start..end]`, walking
-    /// cyclically from a random position.
-    fn scan_from_random(&mut self, start: u32, end: u32, has: PeerHas<'_>) -> Option<u32> {
+    /// The first piece `has` lists in `order[start..end]` (skipping pieces
+    /// in progress when `skip_in_progress`), walking cyclically from a
+    /// random position.
+    fn scan_from_random(
+        &mut self,
+        start: u32,
+        end: u32,
+        has: PeerHas<'_>,
+        skip_in_progress: bool,
+    ) -> Option<u32> {
         if start >= end {
             return None;
         }
@@ -595,7 +603,7 @@ impl PiecePicker {
         (first..end)
             .chain(start..first)
             .map(|pos| self.order[pos as usize])
-            .find(|&piece| self.is_fresh(piece) && has.has(piece))
+            .find(|&piece| (!skip_in_progress || self.is_fresh(piece)) && has.has(piece))
     }
 
     /// The slot of `piece` in `partials`, creating it (fresh -> in progress).

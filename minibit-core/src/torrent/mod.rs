@@ -46,11 +46,13 @@
 //!   failed piece gives every sender a strike, `max_strikes` bans the address.
 //! - Choking: every `rechoke_interval` (and at once when a slot is free)
 //!   the [`crate::choker::Choker`] picks who is unchoked. Only unchoked
-//!   peers are served; requests must be for pieces we have and inside the
-//!   piece; at most `max_queued_requests` wait per peer.
+//!   peers are served (and, BEP 6, a starting peer's allowed-fast
+//!   pieces); requests must be for pieces we have and inside the piece; at
+//!   most `max_queued_requests` wait per peer.
 //! - Keep-alives after `keep_alive_interval` of silence towards a peer;
 //!   peers silent for `peer_timeout` are dropped; two seeds disconnect.
 
+mod allowed_fast;
 mod announce;
 mod config;
 mod messages;
@@ -291,8 +293,30 @@ impl Torrent {
         for message in first.into_iter().chain(extended) {
             peer.send(&mut self.out, now, message);
         }
+        self.offer_allowed_fast(now, key);
         self.super_seed_connected(now, key);
         key
+    }
+
+    /// BEP 6: gives a fast-extension peer with an IPv4 address its
+    /// allowed-fast set, when the torrent has at least four times as many
+    /// pieces as the set (so the set stays a small part) and we are not
+    /// super-seeding.
+    fn offer_allowed_fast(&mut self, now: Instant, key: PeerKey) {
+        let k = self.config.allowed_fast_count;
+        let pieces = self.layout.piece_count();
+        let peer = &mut self.peers[key.0];
+        let SocketAddr::V4(v4) = peer.addr else {
+            return;
+        };
+        if !peer.fast || k == 0 || (pieces as usize) < 4 * k || self.super_seeder.is_some() {
+            return;
+        }
+        for index in allowed_fast::allowed_fast_set(*v4.ip(), &self.info_hash, pieces, k) {
+            peer.allowed_fast_out
+                .insert(PieceIndex::new_unchecked(index));
+            peer.send(&mut self.out, now, Message::AllowedFast { piece: index });
+        }
     }
 
     /// A message from `peer`. Protocol violations become [`Action::Disconnect`].
@@ -359,8 +383,9 @@ impl Torrent {
     }
 
     /// A tracker answered an [`Action::Announce`]: re-announce after
-    /// `interval`, and consider `peers` for connection (never our own
-    /// listen address, a banned one, or one already known).
+    /// `interval` (clamped to 15 s ..= 24 h), and consider `peers` for
+    /// connection (never our own listen address, a banned one, or one
+    /// already known).
     pub fn handle_announce_response(
         &mut self,
         now: Instant,
@@ -402,7 +427,7 @@ impl Torrent {
     /// Shut down: announce `stopped` and disconnect every peer with
     /// [`DisconnectReason::Shutdown`]. No timer fires afterwards.
     pub fn stop(&mut self, now: Instant) {
-        let now = self.clock(now);
+        self.clock(now);
         if self.stopped {
             return;
         }
@@ -413,7 +438,6 @@ impl Torrent {
         for key in keys {
             self.disconnect(key, DisconnectReason::Shutdown);
         }
-        let _ = now;
     }
 
     /// The next thing to do, or `None` when there is nothing left.

@@ -68,6 +68,8 @@ pub(super) struct Peer {
     pub(super) outstanding: Vec<Outstanding>,
     /// Pieces the peer lets us request while choked (BEP 6 allowed fast).
     pub(super) allowed_fast: BTreeSet<PieceIndex>,
+    /// Pieces we let the peer request while we choke it (BEP 6 allowed fast).
+    pub(super) allowed_fast_out: BTreeSet<PieceIndex>,
     /// Pieces the peer suggested (BEP 6), newest last: picked first.
     pub(super) suggested: VecDeque<PieceIndex>,
     /// Requests from the peer waiting for a [`Action::ReadBlock`].
@@ -124,6 +126,7 @@ impl Peer {
             outstanding: Vec::new(),
             allowed_fast: BTreeSet::new(),
             suggested: VecDeque::new(),
+            allowed_fast_out: BTreeSet::new(),
             queued: VecDeque::new(),
             reading: Vec::new(),
             connected_at: now,
@@ -163,6 +166,12 @@ impl Peer {
     /// `true` when it is new.
     pub(super) fn allow_fast(&mut self, piece: PieceIndex) -> bool {
         self.allowed_fast.len() < MAX_ALLOWED_FAST && self.allowed_fast.insert(piece)
+    }
+
+    /// BEP 6: whether the peer may get `piece` while we choke it: the piece
+    /// is in its allowed-fast set and it holds fewer than `k` pieces.
+    pub(super) fn may_fetch_choked(&self, piece: PieceIndex, k: usize) -> bool {
+        self.allowed_fast_out.contains(&piece) && (self.bitfield.count() as usize) < k
     }
 
     /// Whether the peer has every piece of a torrent of `pieces` pieces.
@@ -225,7 +234,7 @@ impl Peer {
         }
         let rate = self.download.rate(now);
         let extra = (rate * target.as_secs_f64() / f64::from(BLOCK_SIZE)) as usize;
-        (min + extra)
+        min.saturating_add(extra)
             .min(max)
             .min(self.reqq.unwrap_or(usize::MAX))
             .max(1)
