@@ -290,6 +290,14 @@ impl Registry {
             .unwrap_or_default()
     }
 
+    /// The addresses of the peers recorded for `info_hash` (none if unknown).
+    pub fn peer_addrs<'a>(&'a self, info_hash: &InfoHash) -> impl Iterator<Item = SocketAddr> + 'a {
+        self.swarms
+            .get(info_hash)
+            .into_iter()
+            .flat_map(|s| s.peers.keys().map(|k| k.addr))
+    }
+
     /// Scrape (BEP 48): the counts of each requested swarm, zero for unknown ones.
     pub fn scrape(&self, info_hashes: &[InfoHash]) -> ScrapeResponse {
         ScrapeResponse {
@@ -326,5 +334,298 @@ fn is_local(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
         IpAddr::V6(v6) => v6.is_loopback() || v6.is_unique_local() || v6.is_unicast_link_local(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::net::Ipv4Addr;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// An arbitrary origin for the virtual clock (`Instant` has no other constructor).
+    #[allow(clippy::disallowed_methods)]
+    fn origin() -> Instant {
+        Instant::now()
+    }
+
+    const HASH: InfoHash = InfoHash([7; 20]);
+
+    fn id(n: u32) -> PeerId {
+        let mut id = [b'-'; 20];
+        id[16..].copy_from_slice(&n.to_be_bytes());
+        PeerId(id)
+    }
+
+    /// A regular announce of peer `n` at 10.0.x.y:6881 from its own address.
+    fn req(n: u32, left: u64) -> AnnounceRequest {
+        AnnounceRequest {
+            info_hash: HASH,
+            peer_id: id(n),
+            port: 6881,
+            uploaded: 0,
+            downloaded: 0,
+            left,
+            event: AnnounceEvent::None,
+            compact: true,
+            numwant: None,
+            ip: None,
+            key: None,
+        }
+    }
+
+    fn ip(n: u32) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::from(0x5000_0000 + n))
+    }
+
+    fn announce(reg: &mut Registry, now: Instant, r: &AnnounceRequest, n: u32) -> AnnounceResponse {
+        reg.announce(now, r, ip(n))
+    }
+
+    /// A registry with leechers 0..leechers and seeders after them.
+    fn populated(now: Instant, leechers: u32, seeders: u32) -> Registry {
+        let mut reg = Registry::new(RegistryConfig::default());
+        for n in 0..leechers + seeders {
+            let left = if n < leechers { 100 } else { 0 };
+            announce(&mut reg, now, &req(n, left), n);
+        }
+        reg
+    }
+
+    #[test]
+    fn numwant_has_a_default_and_a_cap() {
+        let now = origin();
+        let mut reg = populated(now, 300, 0);
+        let caller = 1000;
+        let mut r = req(caller, 5);
+        assert_eq!(announce(&mut reg, now, &r, caller).peers.len(), 50);
+        r.numwant = Some(1_000_000);
+        assert_eq!(announce(&mut reg, now, &r, caller).peers.len(), 200);
+        r.numwant = Some(3);
+        assert_eq!(announce(&mut reg, now, &r, caller).peers.len(), 3);
+        r.numwant = Some(0);
+        assert!(announce(&mut reg, now, &r, caller).peers.is_empty());
+    }
+
+    #[test]
+    fn counts_seeders_and_leechers() {
+        let now = origin();
+        let mut reg = populated(now, 4, 3);
+        let resp = announce(&mut reg, now, &req(100, 1), 100);
+        assert_eq!((resp.complete, resp.incomplete), (3, 5));
+        assert_eq!(resp.interval, 300);
+        assert_eq!(resp.min_interval, Some(30));
+        let stats = reg.scrape(&[HASH, InfoHash([0; 20])]);
+        assert_eq!(
+            stats.files[&HASH],
+            ScrapeStats {
+                complete: 3,
+                downloaded: 0,
+                incomplete: 5
+            }
+        );
+        assert_eq!(stats.files[&InfoHash([0; 20])], ScrapeStats::default());
+    }
+
+    #[test]
+    fn seeder_gets_only_leechers() {
+        let now = origin();
+        let mut reg = populated(now, 5, 5);
+        let mut r = req(100, 0);
+        r.numwant = Some(200);
+        let resp = announce(&mut reg, now, &r, 100);
+        let got: HashSet<_> = resp.peers.iter().map(|p| p.peer_id.unwrap()).collect();
+        assert_eq!(got, (0..5).map(id).collect());
+    }
+
+    #[test]
+    fn stopped_removes_and_completed_counts_once() {
+        let now = origin();
+        let mut reg = populated(now, 2, 0);
+        let mut r = req(0, 0);
+        r.event = AnnounceEvent::Completed;
+        announce(&mut reg, now, &r, 0);
+        announce(&mut reg, now, &r, 0);
+        assert_eq!(
+            reg.stats(&HASH),
+            ScrapeStats {
+                complete: 1,
+                downloaded: 1,
+                incomplete: 1
+            }
+        );
+        r.event = AnnounceEvent::Stopped;
+        let resp = announce(&mut reg, now, &r, 0);
+        assert!(resp.peers.is_empty());
+        assert_eq!(
+            reg.stats(&HASH),
+            ScrapeStats {
+                complete: 0,
+                downloaded: 1,
+                incomplete: 1
+            }
+        );
+    }
+
+    #[test]
+    fn stale_peers_expire_lazily_and_on_expire() {
+        let t0 = origin();
+        let mut reg = populated(t0, 3, 0);
+        let timeout = reg.peer_timeout();
+        assert_eq!(timeout, Duration::from_secs(660));
+        let t1 = t0 + timeout;
+        announce(&mut reg, t1, &req(0, 1), 0);
+        assert_eq!(
+            reg.stats(&HASH).incomplete,
+            3,
+            "not yet stale at exactly the timeout"
+        );
+        let t2 = t0 + timeout + Duration::from_secs(1);
+        let resp = announce(&mut reg, t2, &req(0, 1), 0);
+        assert!(resp.peers.is_empty());
+        assert_eq!(reg.stats(&HASH).incomplete, 1);
+        reg.expire(t2 + timeout + Duration::from_secs(1));
+        assert_eq!(reg.swarm_count(), 0);
+    }
+
+    #[test]
+    fn time_going_backwards_expires_nobody() {
+        let t0 = origin() + Duration::from_secs(1000);
+        let mut reg = populated(t0, 3, 0);
+        reg.expire(origin());
+        assert_eq!(reg.stats(&HASH).incomplete, 3);
+    }
+
+    #[test]
+    fn local_seeder_never_expires_and_is_handed_out() {
+        let t0 = origin();
+        let mut reg = Registry::new(RegistryConfig::default());
+        let addr: SocketAddr = "127.0.0.1:6881".parse().unwrap();
+        assert!(reg.register_local_seeder(t0, HASH, id(9), addr));
+        let later = t0 + Duration::from_secs(100_000);
+        reg.expire(later);
+        let resp = announce(&mut reg, later, &req(1, 10), 1);
+        assert_eq!(
+            resp.peers,
+            vec![TrackerPeer {
+                addr,
+                peer_id: Some(id(9))
+            }]
+        );
+        assert_eq!((resp.complete, resp.incomplete), (1, 1));
+    }
+
+    #[test]
+    fn claimed_ip_is_trusted_only_from_local_networks() {
+        let now = origin();
+        let mut reg = Registry::new(RegistryConfig::default());
+        let mut r = req(1, 0);
+        r.ip = Some("192.0.2.1".parse().unwrap());
+        reg.announce(now, &r, "127.0.0.1".parse().unwrap());
+        let mut r2 = req(2, 0);
+        r2.ip = Some("192.0.2.2".parse().unwrap());
+        reg.announce(now, &r2, "203.0.113.9".parse().unwrap());
+        let resp = announce(&mut reg, now, &req(3, 5), 3);
+        let addrs: HashSet<SocketAddr> = resp.addrs().collect();
+        let mut recorded: HashSet<SocketAddr> = reg.peer_addrs(&HASH).collect();
+        assert!(recorded.remove(&SocketAddr::new(ip(3), 6881)));
+        assert_eq!(recorded, addrs);
+        assert_eq!(reg.peer_addrs(&InfoHash([0; 20])).count(), 0);
+        let want: HashSet<SocketAddr> = ["192.0.2.1:6881", "203.0.113.9:6881"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        assert_eq!(addrs, want);
+    }
+
+    #[test]
+    fn a_full_swarm_table_refuses_new_torrents_until_expiry() {
+        let t0 = origin();
+        let config = RegistryConfig {
+            max_swarms: 2,
+            ..RegistryConfig::default()
+        };
+        let mut reg = Registry::new(config);
+        for h in 0..2u8 {
+            let r = AnnounceRequest {
+                info_hash: InfoHash([h; 20]),
+                ..req(1, 5)
+            };
+            assert_eq!(announce(&mut reg, t0, &r, 1).warning, None);
+        }
+        let third = AnnounceRequest {
+            info_hash: InfoHash([2; 20]),
+            ..req(1, 5)
+        };
+        let resp = announce(&mut reg, t0, &third, 1);
+        assert_eq!(resp.warning.as_deref(), Some(WARNING_TRACKER_FULL));
+        assert_eq!(reg.swarm_count(), 2);
+        let later = t0 + reg.peer_timeout() + Duration::from_secs(1);
+        assert_eq!(announce(&mut reg, later, &third, 1).warning, None);
+        assert_eq!(reg.swarm_count(), 1);
+    }
+
+    #[test]
+    fn a_full_swarm_still_answers_but_does_not_list_the_newcomer() {
+        let now = origin();
+        let config = RegistryConfig {
+            max_peers_per_swarm: 3,
+            ..RegistryConfig::default()
+        };
+        let mut reg = Registry::new(config);
+        for n in 0..3 {
+            announce(&mut reg, now, &req(n, 5), n);
+        }
+        let resp = announce(&mut reg, now, &req(3, 5), 3);
+        assert_eq!(resp.warning.as_deref(), Some(WARNING_SWARM_FULL));
+        assert_eq!(resp.peers.len(), 3);
+        assert_eq!(reg.stats(&HASH).incomplete, 3);
+        // Known peers can still re-announce.
+        assert_eq!(announce(&mut reg, now, &req(0, 5), 0).warning, None);
+    }
+
+    #[test]
+    fn same_seed_same_answers() {
+        let now = origin();
+        let run = || {
+            let mut reg = populated(now, 100, 0);
+            (0..5)
+                .map(|_| announce(&mut reg, now, &req(500, 1), 500))
+                .collect::<Vec<_>>()
+        };
+        let a = run();
+        assert_eq!(a, run());
+        assert_ne!(a[0].peers, a[1].peers, "successive answers are shuffled");
+    }
+
+    proptest! {
+        #[test]
+        fn never_returns_the_caller(
+            peers in proptest::collection::vec((0u32..20, 0u32..20, any::<bool>()), 1..60),
+            caller in (0u32..20, 0u32..20, any::<bool>()),
+        ) {
+            let now = origin();
+            let mut reg = Registry::new(RegistryConfig::default());
+            // Peer ids and addresses collide on purpose.
+            for (pid, host, seeder) in peers {
+                reg.announce(now, &req(pid, u64::from(!seeder)), ip(host));
+            }
+            let (pid, host, seeder) = caller;
+            let mut r = req(pid, u64::from(!seeder));
+            r.numwant = Some(200);
+            let resp = reg.announce(now, &r, ip(host));
+            let me = SocketAddr::new(ip(host), 6881);
+            prop_assert!(resp.peers.len() <= 200);
+            for p in &resp.peers {
+                prop_assert_ne!(p.peer_id, Some(id(pid)));
+                prop_assert_ne!(p.addr, me);
+            }
+            let unique: HashSet<_> = resp.peers.iter().collect();
+            prop_assert_eq!(unique.len(), resp.peers.len());
+            prop_assert!(reg.stats(&HASH).complete + reg.stats(&HASH).incomplete <= 61);
+        }
     }
 }

@@ -116,3 +116,97 @@ impl ScrapeResponse {
         Ok(Self { files })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn encoding_matches_bep_48() {
+        let mut files = BTreeMap::new();
+        let stats = ScrapeStats {
+            complete: 5,
+            downloaded: 50,
+            incomplete: 10,
+        };
+        files.insert(InfoHash([b'x'; 20]), stats);
+        let body = ScrapeResponse { files }.encode();
+        let want = format!(
+            "d5:filesd20:{}d8:completei5e10:downloadedi50e10:incompletei10eeee",
+            "x".repeat(20)
+        );
+        assert_eq!(body, want.as_bytes());
+    }
+
+    #[test]
+    fn query_parsing_checks_count_and_length() {
+        let hash = "%AA".repeat(20);
+        let req = ScrapeRequest::parse_query(&format!(
+            "info_hash={hash}&x=1&info_hash={}",
+            "b".repeat(20)
+        ))
+        .unwrap();
+        assert_eq!(
+            req.info_hashes,
+            vec![InfoHash([0xAA; 20]), InfoHash([b'b'; 20])]
+        );
+        assert_eq!(
+            ScrapeRequest::parse_query("x=1"),
+            Err(QueryError::Missing("info_hash"))
+        );
+        assert_eq!(
+            ScrapeRequest::parse_query("info_hash=abc"),
+            Err(QueryError::NotTwentyBytes {
+                param: "info_hash",
+                len: 3
+            })
+        );
+        let many = vec![format!("info_hash={hash}"); MAX_SCRAPE_HASHES + 1].join("&");
+        assert_eq!(
+            ScrapeRequest::parse_query(&many),
+            Err(QueryError::TooManyHashes)
+        );
+    }
+
+    #[test]
+    fn decode_rejects_bad_shapes() {
+        assert_eq!(
+            ScrapeResponse::decode(b"de"),
+            Err(TrackerResponseError::MissingKey("files"))
+        );
+        assert_eq!(
+            ScrapeResponse::decode(b"d5:filesd3:abcdeee"),
+            Err(TrackerResponseError::BadValue("files"))
+        );
+        assert_eq!(
+            ScrapeResponse::decode(b"d14:failure reason4:nopee"),
+            Err(TrackerResponseError::Failure("nope".into()))
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn request_round_trips(hashes in proptest::collection::vec(any::<[u8; 20]>(), 1..=MAX_SCRAPE_HASHES)) {
+            let req = ScrapeRequest { info_hashes: hashes.into_iter().map(InfoHash).collect() };
+            prop_assert_eq!(ScrapeRequest::parse_query(&req.to_query()), Ok(req));
+        }
+
+        #[test]
+        fn response_round_trips(files in proptest::collection::btree_map(
+            any::<[u8; 20]>().prop_map(InfoHash),
+            (any::<u32>(), 0..=i64::MAX as u64, any::<u32>())
+                .prop_map(|(complete, downloaded, incomplete)| ScrapeStats { complete, downloaded, incomplete }),
+            0..20,
+        )) {
+            let resp = ScrapeResponse { files };
+            prop_assert_eq!(ScrapeResponse::decode(&resp.encode()), Ok(resp));
+        }
+
+        #[test]
+        fn decode_never_panics(body in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = ScrapeResponse::decode(&body);
+        }
+    }
+}
