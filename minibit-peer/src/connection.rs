@@ -8,12 +8,15 @@
 //! bounded per-peer channel the session fills with `try_send`.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use futures::{SinkExt, StreamExt};
 use minibit_core::torrent::Direction;
 use minibit_core::wire::{Handshake, Message};
+use thiserror::Error;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -48,7 +51,7 @@ pub enum ConnEvent {
         /// The peer's handshake.
         handshake: Handshake,
         /// The per-peer outgoing queue.
-        outgoing: mpsc::Sender<Message>,
+        outgoing: Outgoing,
     },
     /// A message from the peer.
     Message {
@@ -77,8 +80,60 @@ pub struct ConnConfig {
     pub connect_timeout: Duration,
     /// Longest wait for the peer's handshake.
     pub handshake_timeout: Duration,
-    /// Capacity of each per-peer outgoing queue, in messages.
-    pub outgoing_capacity: usize,
+    /// Most bytes of encoded messages queued for one peer and not yet
+    /// handed to its socket.
+    pub max_queued_bytes: usize,
+}
+
+/// A peer's outgoing queue, bounded by the bytes it holds: control messages
+/// are tiny, but a peer that stops reading must not make us buffer blocks
+/// without end.
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    queue: mpsc::UnboundedSender<Message>,
+    queued_bytes: Arc<AtomicUsize>,
+    max_queued_bytes: usize,
+}
+
+/// The peer is not reading: its queue already holds the most bytes allowed.
+#[derive(Debug, Error)]
+#[error("peer is not reading: {queued} bytes already queued (limit {limit})")]
+pub struct QueueFull {
+    /// Bytes queued.
+    pub queued: usize,
+    /// The limit.
+    pub limit: usize,
+}
+
+impl Outgoing {
+    fn new(max_queued_bytes: usize) -> (Self, mpsc::UnboundedReceiver<Message>, Arc<AtomicUsize>) {
+        let (queue, receiver) = mpsc::unbounded_channel();
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let outgoing = Self {
+            queue,
+            queued_bytes: Arc::clone(&queued_bytes),
+            max_queued_bytes,
+        };
+        (outgoing, receiver, queued_bytes)
+    }
+
+    /// Queues `message`; a closed connection drops it silently.
+    ///
+    /// # Errors
+    /// [`QueueFull`] when the peer already has `max_queued_bytes` waiting.
+    pub fn send(&self, message: Message) -> Result<(), QueueFull> {
+        let len = message.encoded_len();
+        let queued = self.queued_bytes.load(Ordering::Relaxed);
+        if queued + len > self.max_queued_bytes {
+            return Err(QueueFull {
+                queued,
+                limit: self.max_queued_bytes,
+            });
+        }
+        self.queued_bytes.fetch_add(len, Ordering::Relaxed);
+        let _ = self.queue.send(message);
+        Ok(())
+    }
 }
 
 /// Dials `addr` (bounded by the connect timeout) and runs the connection.
@@ -141,7 +196,7 @@ async fn serve(
         Ok(None) => return Ok("closed before the handshake"),
         Ok(Some(handshake)) => handshake?,
     };
-    let (outgoing, queue) = mpsc::channel(config.outgoing_capacity);
+    let (outgoing, queue, queued_bytes) = Outgoing::new(config.max_queued_bytes);
     let event = ConnEvent::Handshake {
         id,
         addr,
@@ -156,7 +211,7 @@ async fn serve(
     let writer = FramedWrite::new(write, MessageCodec::new(config.piece_count));
     tokio::select! {
         result = read_loop(id, reader, events) => result,
-        result = write_loop(writer, queue) => result,
+        result = write_loop(writer, queue, &queued_bytes) => result,
     }
 }
 
@@ -180,15 +235,19 @@ async fn read_loop(
 
 async fn write_loop(
     mut writer: FramedWrite<OwnedWriteHalf, MessageCodec>,
-    mut queue: mpsc::Receiver<Message>,
+    mut queue: mpsc::UnboundedReceiver<Message>,
+    queued_bytes: &AtomicUsize,
 ) -> Result<&'static str, CodecError> {
     while let Some(message) = queue.recv().await {
+        let mut fed = message.encoded_len();
         writer.feed(message).await?;
         // Batch whatever else is queued into the same flush.
         while let Ok(message) = queue.try_recv() {
+            fed += message.encoded_len();
             writer.feed(message).await?;
         }
         writer.flush().await?;
+        queued_bytes.fetch_sub(fed, Ordering::Relaxed);
     }
     Ok("closed by us")
 }

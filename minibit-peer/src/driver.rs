@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use crate::connection::{self, ConnConfig, ConnEvent, ConnId};
+use crate::connection::{self, ConnConfig, ConnEvent, ConnId, Outgoing};
 use crate::hasher::PieceHash;
 use crate::inflight::InFlight;
 use crate::session::{Progress, SessionError};
@@ -52,7 +52,7 @@ const SHUTDOWN_ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(5);
 
 struct PeerConn {
     id: ConnId,
-    outgoing: mpsc::Sender<Message>,
+    outgoing: Outgoing,
 }
 
 /// A finished disk or hash job.
@@ -359,8 +359,8 @@ impl Driver {
         let Some(conn) = self.peers.get(&peer) else {
             return;
         };
-        if let Err(mpsc::error::TrySendError::Full(_)) = conn.outgoing.try_send(message) {
-            let reason = DisconnectReason::ProtocolViolation("send queue full".into());
+        if let Err(full) = conn.outgoing.send(message) {
+            let reason = DisconnectReason::ProtocolViolation(full.to_string());
             self.disconnect(peer, &reason);
         }
     }

@@ -54,9 +54,10 @@ pub struct SessionConfig {
     /// Most bytes of unverified blocks kept in memory before blocks are
     /// spilled to disk.
     pub max_buffered_bytes: usize,
-    /// Capacity of each peer's outgoing message queue; a peer that lets it
-    /// fill up is disconnected.
-    pub outgoing_capacity: usize,
+    /// Most bytes queued for one peer and not yet written to its socket; a
+    /// peer that stops reading until the queue holds this much is
+    /// disconnected.
+    pub max_queued_bytes: usize,
     /// Most connections (connected or still handshaking, both directions)
     /// before incoming connections are refused.
     pub max_connections: usize,
@@ -65,7 +66,7 @@ pub struct SessionConfig {
 impl SessionConfig {
     /// Defaults: listen on every interface on a free port, the metainfo's
     /// tracker, 5 s connect timeout, 10 s handshake timeout, 15 s tracker
-    /// timeout, 64 MiB of buffered blocks, 256 queued messages per peer,
+    /// timeout, 64 MiB of buffered blocks, 8 MiB queued per peer,
     /// 100 connections.
     pub fn new(metainfo: Metainfo, output_dir: impl Into<PathBuf>) -> Self {
         Self {
@@ -78,7 +79,7 @@ impl SessionConfig {
             handshake_timeout: Duration::from_secs(10),
             tracker_timeout: Duration::from_secs(15),
             max_buffered_bytes: 64 * 1024 * 1024,
-            outgoing_capacity: 256,
+            max_queued_bytes: 8 * 1024 * 1024,
             max_connections: 100,
         }
     }
@@ -212,7 +213,7 @@ impl Session {
             piece_count: metainfo.layout().piece_count(),
             connect_timeout: config.connect_timeout,
             handshake_timeout: config.handshake_timeout,
-            outgoing_capacity: config.outgoing_capacity,
+            max_queued_bytes: config.max_queued_bytes,
         };
         let (progress_tx, progress) = watch::channel(Progress::default());
         let (stop, stop_rx) = oneshot::channel();
