@@ -1,6 +1,12 @@
 //! minibit-tracker: an HTTP BitTorrent tracker (BEP 3 announce with compact
 //! BEP 23 / BEP 7 peers, BEP 48 scrape) with a searchable catalogue of the
-//! torrents it serves.
+//! torrents it serves, and an embedded seeder.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`http`] | the axum routes over the shared [`TrackerState`] |
+//! | [`catalogue`] | the torrents listed at `/torrents` and served as `.torrent` files |
+//! | [`seed`] | hash a file, build and catalogue its torrent, seed it with `minibit-peer` |
 //!
 //! The protocol and the swarm bookkeeping live in
 //! [`minibit_core::tracker`]; this crate puts them behind axum:

@@ -103,6 +103,9 @@ async fn seed_files(
     state: &TrackerState,
     seeding: &mut Vec<Seeding>,
 ) -> anyhow::Result<()> {
+    if addr.ip().is_unspecified() && !cli.files.is_empty() {
+        tracing::warn!(%addr, "torrents will announce to an unspecified address; bind a concrete IP for remote peers");
+    }
     for (n, path) in cli.files.iter().enumerate() {
         let port = match cli.peer_port {
             0 => 0,

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use minibit_core::metainfo::{BuildError, InfoHash, MetainfoBuilder};
 use minibit_peer::{Session, SessionConfig, SessionError, SessionHandle};
@@ -70,8 +71,32 @@ pub struct Seeding {
     pub session: SessionHandle,
 }
 
+/// How long [`seed`] waits for the session's first announce to reach the registry.
+const ANNOUNCE_WAIT: Duration = Duration::from_secs(5);
+
+/// Waits (at most [`ANNOUNCE_WAIT`]) until the registry lists a peer on
+/// `port` for `info_hash`: the session's `started` announce has arrived,
+/// so leechers from now on are told about the seeder.
+async fn announced(state: &TrackerState, info_hash: InfoHash, port: u16) -> bool {
+    let listed = || {
+        state
+            .registry()
+            .peer_addrs(&info_hash)
+            .any(|a| a.port() == port)
+    };
+    let deadline = tokio::time::Instant::now() + ANNOUNCE_WAIT;
+    while !listed() {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    true
+}
+
 /// Hashes `path` (calling `progress(bytes_hashed, total_bytes)`), builds
-/// and catalogues its torrent, and starts seeding it.
+/// and catalogues its torrent, and starts seeding it; returns once the
+/// seeder's first announce has reached this tracker (or after 5 s).
 ///
 /// # Errors
 /// [`SeedError`]: the path, the build, the catalogue or the session failed,
@@ -117,6 +142,9 @@ pub async fn seed(
         // Best effort: the error to report is `e`, not how the session ended.
         let _ = session.shutdown().await;
         return Err(e);
+    }
+    if !announced(state, info_hash, session.local_addr().port()).await {
+        tracing::warn!(%name, "the seeder has not announced to this tracker yet");
     }
     Ok(Seeding {
         torrent_url: format!(
