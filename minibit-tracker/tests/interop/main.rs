@@ -214,6 +214,38 @@ fn minibit_downloads_folder_from_transmission() {
     minibit_downloads_from_real_client(Client::Transmission, Maker::TransmissionCreate, true);
 }
 
+// The harness itself: two real clients swap a file through a pure
+// minibit-tracker (Transmission added first: it only accepts connections,
+// so libtorrent must hear of it when it announces).
+
+#[test]
+fn transmission_downloads_from_libtorrent_through_minibit_tracker() {
+    let tmp = tempdir();
+    let seed_dir = tmp.path().join("seed");
+    let source = seed_dir.join("Holiday Movie.bin");
+    random_file(&source, FILE_LEN);
+    let (tracker, _) = Tracker::start(&[]);
+    let torrent = tmp.path().join("content.torrent");
+    make_torrent(
+        Maker::TransmissionCreate,
+        &source,
+        &tracker.announce_url(),
+        &torrent,
+    );
+
+    let dir = tmp.path().join("transmission");
+    let leecher = Client::Transmission.download(&torrent, &dir, &tmp.path().join("tr-home"));
+    tracker.wait_for_peers(info_hash(&torrent), 1, TRANSFER);
+    let seeder =
+        Client::Libtorrent.seed(&torrent, &seed_dir, &tmp.path().join("lt-home"), TRANSFER);
+    wait_same(
+        &source,
+        &dir.join("Holiday Movie.bin"),
+        "Transmission downloading from libtorrent",
+        || format!("{}\n---\n{}", leecher.describe(), seeder.describe()),
+    );
+}
+
 // 3. a mixed swarm.
 
 /// The seeding tracker, two minibit-peers, libtorrent and `other` start
@@ -232,6 +264,9 @@ fn mixed_swarm(other: Client) {
     // (Transmission never dials loopback peers), libtorrent last, so it
     // hears of everyone.
     let other_client = other.download(&torrent, &dir("other"), &dir("other-home"));
+    let hash = info_hash(&torrent);
+    // The seeder and `other`.
+    tracker.wait_for_peers(hash, 2, TRANSFER);
     let ports = [free_port(), free_port()];
     let peers: Vec<_> = ports
         .iter()
@@ -246,6 +281,7 @@ fn mixed_swarm(other: Client) {
             )
         })
         .collect();
+    tracker.wait_for_peers(hash, 4, TRANSFER);
     let libtorrent = Client::Libtorrent.download(&torrent, &dir("libtorrent"), &dir("lt-home"));
 
     let copies = [
@@ -269,7 +305,7 @@ fn mixed_swarm(other: Client) {
 
     // Who sent what: libtorrent counts blocks per peer id; the tracker maps
     // the minibit-peers' listen ports to their peer ids.
-    let (swarm, _) = tracker.swarm(info_hash(&torrent));
+    let (swarm, _) = tracker.swarm(hash);
     let ids: Vec<_> = swarm
         .iter()
         .filter(|(addr, _)| ports.contains(&addr.port()))

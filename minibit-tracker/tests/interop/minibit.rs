@@ -105,6 +105,16 @@ impl Tracker {
         .unwrap_or_else(|| self.proc.fail("no seeder announced"));
     }
 
+    /// Waits until the swarm of `info_hash` has at least `n` peers (its
+    /// own seeder included). Peers announce once at start, so a peer that
+    /// only accepts connections must be listed before the others start.
+    pub fn wait_for_peers(&self, info_hash: InfoHash, n: usize, timeout: Duration) {
+        wait_until(timeout, &format!("{n} peers to announce"), || {
+            (self.swarm(info_hash).0.len() >= n).then_some(())
+        })
+        .unwrap_or_else(|| self.proc.fail(&format!("fewer than {n} peers announced")));
+    }
+
     fn announce(&self, request: &AnnounceRequest) -> AnnounceResponse {
         let url = format!("{}/announce?{}", self.base, request.to_query());
         AnnounceResponse::decode(&http_get(&url))
