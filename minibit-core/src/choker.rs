@@ -151,7 +151,7 @@ impl Choker {
             .filter(|p| seeding || !self.is_snubbed(now, p))
             .collect();
         if seeding {
-            regular.sort_by(|a, b| self.seed_rank(now, a, b));
+            regular = self.seed_order(now, regular);
         } else {
             regular.sort_by(|a, b| {
                 b.download_rate
@@ -205,26 +205,34 @@ impl Choker {
         })
     }
 
-    /// Seeding order: turn holders by upload rate, then the longest waiting.
-    fn seed_rank(&self, now: Instant, a: &PeerStats, b: &PeerStats) -> Ordering {
-        let turn = |p: &PeerStats| {
-            !p.choked
-                && self
-                    .unchoked_at
-                    .get(&p.peer)
-                    .is_some_and(|&at| now.saturating_duration_since(at) < self.config.seed_turn)
-        };
-        match (turn(a), turn(b)) {
-            (true, false) => Ordering::Less,
-            (false, true) => Ordering::Greater,
-            (true, true) => b.upload_rate.total_cmp(&a.upload_rate),
-            (false, false) => self
-                .unchoked_at
-                .get(&a.peer)
-                .cmp(&self.unchoked_at.get(&b.peer))
-                .then(b.upload_rate.total_cmp(&a.upload_rate)),
-        }
-        .then(a.peer.cmp(&b.peer))
+    /// Seeding order: turn holders by upload rate, then the longest
+    /// waiting (never unchoked first), ties by upload rate then key.
+    fn seed_order<'a>(&self, now: Instant, peers: Vec<&'a PeerStats>) -> Vec<&'a PeerStats> {
+        let mut ranked: Vec<(bool, Option<Instant>, &PeerStats)> = peers
+            .into_iter()
+            .map(|p| {
+                let at = self.unchoked_at.get(&p.peer).copied();
+                let turn = !p.choked
+                    && at.is_some_and(|at| {
+                        now.saturating_duration_since(at) < self.config.seed_turn
+                    });
+                (turn, at, p)
+            })
+            .collect();
+        ranked.sort_by(|(a_turn, a_at, a), (b_turn, b_at, b)| {
+            b_turn
+                .cmp(a_turn)
+                .then_with(|| {
+                    if *a_turn {
+                        Ordering::Equal
+                    } else {
+                        a_at.cmp(b_at)
+                    }
+                })
+                .then(b.upload_rate.total_cmp(&a.upload_rate))
+                .then(a.peer.cmp(&b.peer))
+        });
+        ranked.into_iter().map(|(_, _, p)| p).collect()
     }
 
     /// A random interested peer outside `unchoked` and other than `exclude`,
@@ -295,6 +303,10 @@ mod tests {
         Duration::from_secs(s)
     }
 
+    fn ago(now: Instant, s: u64) -> Instant {
+        now.checked_sub(secs(s)).unwrap()
+    }
+
     fn peer(key: usize, t0: Instant, rate: f64) -> PeerStats {
         PeerStats {
             peer: PeerKey(key),
@@ -354,15 +366,15 @@ mod tests {
         for p in &mut peers[3..] {
             // Fast on paper, but nothing for 61 s while they let us download.
             p.download_rate = 1e6;
-            p.can_download_since = Some(now - secs(120));
-            p.last_block_at = Some(now - secs(61));
+            p.can_download_since = Some(ago(now, 120));
+            p.last_block_at = Some(ago(now, 61));
         }
         // Peer 2 unchoked us 70 s ago but sent a block 10 s ago: not snubbed.
-        peers[2].can_download_since = Some(now - secs(70));
-        peers[2].last_block_at = Some(now - secs(10));
+        peers[2].can_download_since = Some(ago(now, 70));
+        peers[2].last_block_at = Some(ago(now, 10));
         assert!(choker.is_snubbed(now, &peers[3]));
         assert!(!choker.is_snubbed(now, &peers[2]));
-        assert!(!choker.is_snubbed(now - secs(2), &peers[3]));
+        assert!(!choker.is_snubbed(ago(now, 2), &peers[3]));
         let changes = choker.rechoke(now, false, &peers);
         apply(&mut peers, &changes);
         let open = unchoked(&peers);
@@ -411,7 +423,7 @@ mod tests {
             // Peers 0 and 1 always just connected; 2..10 are old.
             let peers: Vec<PeerStats> = (0..10)
                 .map(|i| {
-                    let connected = if i < 2 { now - secs(5) } else { t0 };
+                    let connected = if i < 2 { ago(now, 5) } else { t0 };
                     PeerStats {
                         connected_at: connected,
                         ..peer(i, t0, 0.0)
@@ -499,8 +511,8 @@ mod tests {
                     p.interested = interested;
                     p.download_rate = f64::from(down);
                     p.upload_rate = f64::from(up);
-                    p.can_download_since = can.then_some(now - secs(200));
-                    p.last_block_at = Some(now - secs(quiet));
+                    p.can_download_since = can.then_some(ago(now, 200));
+                    p.last_block_at = Some(ago(now, quiet));
                 }
                 let changes = choker.rechoke(now, seeding, &peers);
                 for key in &changes.unchoke {

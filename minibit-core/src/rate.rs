@@ -64,7 +64,7 @@ impl RateEstimator {
             .filter(|&s| s + len > self.head)
             .map(|s| self.buckets[(s % len) as usize])
             .sum();
-        let span = elapsed - Duration::from_secs(first);
+        let span = elapsed.saturating_sub(Duration::from_secs(first));
         bytes as f64 / span.as_secs_f64().max(1.0)
     }
 
@@ -107,8 +107,9 @@ mod tests {
         let mut rate = RateEstimator::new(Duration::from_secs(5), t0);
         rate.record(t0 + Duration::from_millis(500), 50_000);
         assert!(rate.rate(t0 + Duration::from_secs(2)) > 20_000.0);
-        assert!(rate.rate(t0 + Duration::from_secs(5)) > 0.0);
-        assert!(rate.rate(t0 + Duration::from_secs(6)).abs() < f64::EPSILON);
+        assert!(rate.rate(t0 + Duration::from_millis(4_900)) > 0.0);
+        assert!(rate.rate(t0 + Duration::from_secs(5)).abs() < f64::EPSILON);
+
         // A long silence then new traffic: only the new traffic counts.
         rate.record(t0 + Duration::from_secs(100), 5_000);
         let r = rate.rate(t0 + Duration::from_millis(100_500));

@@ -35,7 +35,7 @@ pub struct CatalogueEntry {
 #[derive(Debug, Error)]
 pub enum CatalogueError {
     /// The HTTP request failed.
-    #[error("{url}: {source}")]
+    #[error("{url}")]
     Fetch {
         /// The URL.
         url: String,
@@ -43,7 +43,7 @@ pub enum CatalogueError {
         source: FetchError,
     },
     /// The listing is not the expected JSON.
-    #[error("{url}: bad catalogue listing: {source}")]
+    #[error("{url}: bad catalogue listing")]
     Json {
         /// The URL.
         url: String,

@@ -14,10 +14,10 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum CodecError {
     /// The socket failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] io::Error),
     /// The peer sent malformed bytes (fatal for the connection).
-    #[error("{0}")]
+    #[error(transparent)]
     Wire(#[from] WireError),
 }
 

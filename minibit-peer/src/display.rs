@@ -11,7 +11,7 @@ use tokio::sync::watch;
 /// Interval between plain progress lines.
 const LINE_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Shows `progress` until the session ends (or the task is aborted).
+/// Shows `progress` until the download completes or the session ends.
 pub async fn show(progress: watch::Receiver<Progress>) {
     if std::io::stderr().is_terminal() {
         bar(progress).await;
@@ -41,22 +41,27 @@ async fn bar(mut progress: watch::Receiver<Progress>) {
     );
     bar.enable_steady_tick(Duration::from_millis(500));
     loop {
-        {
+        let complete = {
             let p = progress.borrow_and_update();
             bar.set_position(p.have_bytes);
             bar.set_message(rates(&p));
-        }
-        if progress.changed().await.is_err() {
+            p.complete
+        };
+        if complete || progress.changed().await.is_err() {
             break;
         }
     }
     bar.finish_and_clear();
 }
 
-async fn lines(progress: watch::Receiver<Progress>) {
+async fn lines(mut progress: watch::Receiver<Progress>) {
     let mut tick = tokio::time::interval(LINE_INTERVAL);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            // Completion (or the session ending) prints at once.
+            _ = progress.wait_for(|p| p.complete) => {}
+        }
         let p = progress.borrow().clone();
         let percent = if p.total_bytes == 0 {
             100.0
@@ -69,7 +74,7 @@ async fn lines(progress: watch::Receiver<Progress>) {
             HumanBytes(p.total_bytes),
             rates(&p)
         );
-        if progress.has_changed().is_err() {
+        if p.complete || progress.has_changed().is_err() {
             break;
         }
     }

@@ -7,7 +7,8 @@
 //! | [`inflight`] | blocks of pieces being downloaded, verified before they reach the disk |
 //! | [`codec`] | tokio-util codecs over the core's wire encoding |
 //! | [`connection`] | one task per peer connection: handshake, then frames both ways |
-//! | [`session`] | the task that owns the core `Torrent` and runs everything else |
+//! | [`session`] | start a session (files, resume, listener) and control it |
+//! | `driver` | the session task: owns the core `Torrent`, runs everything else |
 //! | [`resume`] | which pieces are already on disk (verified) |
 //! | [`http`] | bounded HTTP GETs |
 //! | [`tracker_client`] | HTTP announces |
@@ -17,6 +18,7 @@
 pub mod catalogue;
 pub mod codec;
 pub mod connection;
+mod driver;
 pub mod hasher;
 pub mod http;
 pub mod inflight;

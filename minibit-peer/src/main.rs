@@ -3,6 +3,7 @@
 mod cli;
 mod display;
 
+use std::io::IsTerminal;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -48,6 +49,7 @@ fn init_logging(quiet: bool, verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 
@@ -137,8 +139,13 @@ async fn download(args: DownloadArgs, quiet: bool) -> Result<()> {
         complete = handle.wait_complete() => Some(complete),
         _ = tokio::signal::ctrl_c() => None,
     };
-    if let Some(display) = &display {
-        display.abort();
+    if let Some(display) = display {
+        if outcome.is_some() {
+            // It stops by itself once the download completed or the session ended.
+            let _ = display.await;
+        } else {
+            display.abort();
+        }
     }
     match outcome {
         Some(true) => {

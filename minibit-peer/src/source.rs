@@ -34,7 +34,7 @@ pub enum SourceError {
     #[error("NAME {0:?} only goes with a tracker URL")]
     UnexpectedName(String),
     /// Reading the file failed.
-    #[error("{path}: {source}")]
+    #[error("{}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
@@ -42,7 +42,7 @@ pub enum SourceError {
         source: std::io::Error,
     },
     /// Fetching the URL failed.
-    #[error("{url}: {source}")]
+    #[error("{url}")]
     Fetch {
         /// The URL.
         url: String,

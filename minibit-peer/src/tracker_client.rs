@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use minibit_core::metainfo::InfoHash;
+use minibit_core::metainfo::{InfoHash, Metainfo};
 use minibit_core::torrent::AnnounceEvent;
 use minibit_core::tracker::{
     AnnounceRequest, AnnounceResponse, MAX_RESPONSE_BYTES, TrackerResponseError,
@@ -17,11 +17,29 @@ use crate::http::{FetchError, get_bounded};
 /// Peers asked for in each announce (`numwant`).
 const NUMWANT: u32 = 50;
 
+/// The tracker to announce to: the first `http://` or `https://` URL among
+/// `announce` and then the `announce-list` tiers (BEP 12), in order. Other
+/// schemes (`udp://`, BEP 15) are skipped: only HTTP trackers are spoken.
+pub fn pick_tracker_url(metainfo: &Metainfo) -> Option<String> {
+    metainfo
+        .announce()
+        .into_iter()
+        .chain(
+            metainfo
+                .announce_list()
+                .iter()
+                .flatten()
+                .map(String::as_str),
+        )
+        .find(|url| url.starts_with("http://") || url.starts_with("https://"))
+        .map(str::to_owned)
+}
+
 /// Why an announce failed.
 #[derive(Debug, Error)]
 pub enum AnnounceError {
     /// The HTTP request failed.
-    #[error("announce to {url}: {source}")]
+    #[error("announce to {url}")]
     Fetch {
         /// The tracker.
         url: String,
@@ -29,7 +47,7 @@ pub enum AnnounceError {
         source: FetchError,
     },
     /// The tracker's answer was a failure or could not be decoded.
-    #[error("announce to {url}: {source}")]
+    #[error("announce to {url}")]
     Response {
         /// The tracker.
         url: String,
@@ -125,6 +143,34 @@ impl TrackerClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_http_tracker_is_picked() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"content").unwrap();
+        let build = |announce: &str, list: Vec<Vec<String>>| {
+            minibit_core::metainfo::MetainfoBuilder::new(dir.path().join("f"))
+                .announce(announce)
+                .announce_list(list)
+                .build()
+                .unwrap()
+        };
+        let plain = build("http://a/announce", Vec::new());
+        assert_eq!(
+            pick_tracker_url(&plain).as_deref(),
+            Some("http://a/announce")
+        );
+        let udp_first = build(
+            "udp://b:80",
+            vec![vec!["udp://c:80".into()], vec!["https://d/announce".into()]],
+        );
+        assert_eq!(
+            pick_tracker_url(&udp_first).as_deref(),
+            Some("https://d/announce")
+        );
+        let udp_only = build("udp://b:80", Vec::new());
+        assert_eq!(pick_tracker_url(&udp_only), None);
+    }
 
     #[test]
     fn announce_url_carries_port_event_and_compact() {

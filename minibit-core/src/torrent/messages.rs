@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use crate::bitfield::{Bitfield, BitfieldError};
 use crate::piece::LayoutError;
-use crate::wire::Message;
+use crate::wire::{ExtendedHandshake, ExtensionError, Message};
 
 use super::Torrent;
 use super::types::{DisconnectReason, PeerKey};
@@ -29,9 +29,12 @@ pub(super) enum Violation {
     /// BEP 6 messages need the fast-extension bit on both sides.
     #[error("{0} without the fast extension")]
     FastNotNegotiated(&'static str),
-    /// BEP 10 messages need the extension-protocol bit on both sides (we do not set it).
+    /// BEP 10 messages need the extension-protocol bit on both sides.
     #[error("extended message without the extension protocol")]
     ExtendedNotNegotiated,
+    /// A BEP 10 extended handshake that is not a bencoded dictionary.
+    #[error("bad extended handshake: {0}")]
+    ExtendedHandshake(#[from] ExtensionError),
     /// The peer asked for a piece we never announced.
     #[error("request for piece {0}, which we do not have")]
     RequestForMissingPiece(u32),
@@ -78,7 +81,7 @@ impl Torrent {
         }
         match message {
             Message::KeepAlive | Message::Port(_) | Message::HaveNone => {}
-            Message::Extended { .. } => return Err(Violation::ExtendedNotNegotiated),
+            Message::Extended { id, payload } => self.on_extended(key, id, &payload)?,
             Message::Choke => self.on_choke(now, key),
             Message::Unchoke => {
                 let peer = &mut self.peers[key.0];
@@ -88,7 +91,13 @@ impl Torrent {
                 }
                 self.request_from(now, key);
             }
-            Message::Interested => self.peers[key.0].interested_in_us = true,
+            Message::Interested => {
+                let peer = &mut self.peers[key.0];
+                if !peer.interested_in_us {
+                    peer.interested_in_us = true;
+                    self.rechoke_if_slot_free(now);
+                }
+            }
             Message::NotInterested => self.peers[key.0].interested_in_us = false,
             Message::Have { piece } => self.on_have(now, key, piece)?,
             Message::Bitfield(bytes) => self.on_bitfield(now, key, &bytes)?,
@@ -117,13 +126,30 @@ impl Torrent {
                 length,
             } => self.on_reject(now, key, piece, offset, length)?,
             Message::Suggest { piece } => {
-                // Advisory (BEP 6): the rarest-first picker decides; only the index is checked.
-                self.layout.piece_index(piece)?;
+                let piece = self.layout.piece_index(piece)?;
+                self.peers[key.0].suggest(piece);
             }
             Message::AllowedFast { piece } => {
                 let piece = self.layout.piece_index(piece)?;
-                self.peers[key.0].allowed_fast.insert(piece);
-                self.request_from(now, key);
+                if self.peers[key.0].allow_fast(piece) {
+                    self.request_from(now, key);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// BEP 10: the extended handshake (id 0) gives the peer's `reqq`; we
+    /// advertise no extension message, so other ids are ignored.
+    fn on_extended(&mut self, key: PeerKey, id: u8, payload: &[u8]) -> Result<(), Violation> {
+        let peer = &mut self.peers[key.0];
+        if !peer.extensions {
+            return Err(Violation::ExtendedNotNegotiated);
+        }
+        if id == 0 {
+            let handshake = ExtendedHandshake::decode(payload)?;
+            if let Some(reqq) = handshake.reqq {
+                peer.reqq = Some((reqq as usize).max(1));
             }
         }
         Ok(())

@@ -17,7 +17,42 @@
 //!     while let Some(event) = torrent.poll_event() { report it }
 //! }
 //! ```
+//!
+//! Driver duties:
+//! - Carry out actions in order: every [`Action::WriteBlock`] of a piece
+//!   comes before its [`Action::VerifyPiece`] and must be visible to it.
+//! - After an [`Action::Disconnect`] (or when the socket closes on its own)
+//!   call [`Torrent::handle_peer_disconnected`]; messages that still arrive
+//!   from a peer being disconnected are ignored.
+//! - Answer every [`Action::Announce`] with
+//!   [`Torrent::handle_announce_response`] or
+//!   [`Torrent::handle_announce_failed`]; the next announce is scheduled
+//!   from that answer.
+//! - Answer every [`Action::Connect`] with [`Torrent::handle_handshake`]
+//!   (direction [`Direction::Outbound`]) or [`Torrent::handle_connect_failed`].
+//!
+//! # Behaviour
+//! - After a handshake the peer gets our bitfield, or BEP 6 have-all /
+//!   have-none, then our BEP 10 extended handshake when both sides set the bit.
+//! - We are interested in a peer exactly while it has a piece we lack.
+//! - Requests: the [`crate::picker::PiecePicker`] chooses blocks (rarest
+//!   first, endgame); each peer gets a pipeline of
+//!   `min_pipeline + download rate x pipeline_target / 16 KiB` requests,
+//!   capped by `max_pipeline` and the peer's BEP 10 `reqq` (one while
+//!   snubbed). Requests unanswered after `request_timeout` go back to the
+//!   picker; endgame duplicates are cancelled when the block arrives.
+//! - A piece counts (have bit, HAVE to peers that lack it, stats) only
+//!   after [`Torrent::handle_piece_verified`] says its SHA-1 matched; a
+//!   failed piece gives every sender a strike, `max_strikes` bans the address.
+//! - Choking: every `rechoke_interval` (and at once when a slot is free)
+//!   the [`crate::choker::Choker`] picks who is unchoked. Only unchoked
+//!   peers are served (and, BEP 6, a starting peer's allowed-fast
+//!   pieces); requests must be for pieces we have and inside the piece; at
+//!   most `max_queued_requests` wait per peer.
+//! - Keep-alives after `keep_alive_interval` of silence towards a peer;
+//!   peers silent for `peer_timeout` are dropped; two seeds disconnect.
 
+mod allowed_fast;
 mod announce;
 mod config;
 mod messages;
@@ -47,7 +82,7 @@ use crate::picker::PiecePicker;
 use crate::piece::{BlockRef, Layout, PieceIndex};
 use crate::rate::{DEFAULT_WINDOW, RateEstimator};
 use crate::superseed::SuperSeeder;
-use crate::wire::{Handshake, Message, PeerId};
+use crate::wire::{ExtendedHandshake, Handshake, Message, PeerId};
 
 use announce::AnnounceSchedule;
 pub use config::{PickerStrategy, TorrentConfig};
@@ -60,8 +95,8 @@ pub use types::{
     TorrentStats,
 };
 
-/// BEP 6: `reserved[7] & 0x04` announces the fast extension.
-const FAST_EXTENSION: (usize, u8) = (7, 0x04);
+/// Client name and version sent in the BEP 10 extended handshake (`v`).
+const CLIENT_VERSION: &str = concat!("minibit ", env!("CARGO_PKG_VERSION"));
 
 /// The state machine of one torrent.
 #[derive(Debug)]
@@ -120,16 +155,18 @@ impl Torrent {
         };
         // Independent streams for the parts that draw random numbers.
         let mut seeds = ChaCha8Rng::seed_from_u64(config.rng_seed);
+        let (picker_seed, choker_seed, super_seed) =
+            (seeds.next_u64(), seeds.next_u64(), seeds.next_u64());
         let choker_config = ChokerConfig {
             slots: config.unchoke_slots,
             snub_timeout: config.snub_timeout,
             ..ChokerConfig::default()
         };
-        let super_seeder = (config.super_seed && have.is_complete())
-            .then(|| SuperSeeder::new(pieces, seeds.next_u64()));
+        let super_seeder =
+            (config.super_seed && have.is_complete()).then(|| SuperSeeder::new(pieces, super_seed));
         let mut torrent = Self {
-            picker: PiecePicker::new(&layout, &have, config.picker, seeds.next_u64()),
-            choker: Choker::new(choker_config, seeds.next_u64()),
+            picker: PiecePicker::new(&layout, &have, config.picker, picker_seed),
+            choker: Choker::new(choker_config, choker_seed),
             super_seeder,
             sources: PieceSources::default(),
             announce: AnnounceSchedule::new(
@@ -158,22 +195,32 @@ impl Torrent {
         torrent
     }
 
-    /// Our handshake: this torrent's info-hash, our peer id, and the BEP 6
-    /// fast-extension bit (`reserved[7] & 0x04`). The BEP 10 bit is left
-    /// clear: no extension message is implemented.
+    /// Our handshake: this torrent's info-hash, our peer id, the BEP 6
+    /// fast-extension bit (`reserved[7] & 0x04`) and the BEP 10
+    /// extension-protocol bit (`reserved[5] & 0x10`; only the extended
+    /// handshake is used, for `reqq`).
     pub fn handshake(&self) -> Handshake {
-        let mut reserved = [0u8; 8];
-        reserved[FAST_EXTENSION.0] |= FAST_EXTENSION.1;
-        Handshake {
-            reserved,
-            info_hash: self.info_hash,
-            peer_id: self.peer_id,
+        Handshake::new(self.info_hash, self.peer_id)
+            .with_fast()
+            .with_extensions()
+    }
+
+    /// Our BEP 10 extended handshake: no extension messages, our client
+    /// name, how many requests we queue per peer, and our listen port.
+    fn extended_handshake(&self) -> Message {
+        ExtendedHandshake {
+            v: Some(CLIENT_VERSION.to_owned()),
+            reqq: u32::try_from(self.config.max_queued_requests).ok(),
+            p: self.config.listen_addr.map(|addr| addr.port()),
+            ..ExtendedHandshake::default()
         }
+        .to_message()
     }
 
     /// Accepts or refuses a peer once its handshake arrived. On success the
     /// peer gets our bitfield (BEP 3), or have-all / have-none when both
-    /// sides speak BEP 6, or nothing when we have no piece and no BEP 6.
+    /// sides speak BEP 6, or nothing when we have no piece and no BEP 6;
+    /// then our extended handshake when both sides speak BEP 10.
     ///
     /// # Errors
     /// A [`HandshakeRejection`] says why the connection must be closed.
@@ -222,11 +269,15 @@ impl Torrent {
     }
 
     fn accept_peer(&mut self, now: Instant, addr: SocketAddr, theirs: &Handshake) -> PeerKey {
-        let fast = theirs.reserved[FAST_EXTENSION.0] & FAST_EXTENSION.1 != 0;
+        let fast = theirs.supports_fast();
+        let extended = theirs
+            .supports_extensions()
+            .then(|| self.extended_handshake());
         let entry = self.peers.vacant_entry();
         let key = PeerKey(entry.key());
         let pieces = self.layout.piece_count();
         let peer = entry.insert(Peer::new(key, addr, theirs.peer_id, fast, pieces, now));
+        peer.extensions = extended.is_some();
         self.out.report(Event::PeerConnected { peer: key, addr });
         let first = if self.super_seeder.is_some() {
             fast.then_some(Message::HaveNone)
@@ -239,11 +290,33 @@ impl Torrent {
         } else {
             Some(Message::Bitfield(Bytes::from(self.have.to_wire())))
         };
-        if let Some(message) = first {
+        for message in first.into_iter().chain(extended) {
             peer.send(&mut self.out, now, message);
         }
+        self.offer_allowed_fast(now, key);
         self.super_seed_connected(now, key);
         key
+    }
+
+    /// BEP 6: gives a fast-extension peer with an IPv4 address its
+    /// allowed-fast set, when the torrent has at least four times as many
+    /// pieces as the set (so the set stays a small part) and we are not
+    /// super-seeding.
+    fn offer_allowed_fast(&mut self, now: Instant, key: PeerKey) {
+        let k = self.config.allowed_fast_count;
+        let pieces = self.layout.piece_count();
+        let peer = &mut self.peers[key.0];
+        let SocketAddr::V4(v4) = peer.addr else {
+            return;
+        };
+        if !peer.fast || k == 0 || (pieces as usize) < 4 * k || self.super_seeder.is_some() {
+            return;
+        }
+        for index in allowed_fast::allowed_fast_set(*v4.ip(), &self.info_hash, pieces, k) {
+            peer.allowed_fast_out
+                .insert(PieceIndex::new_unchecked(index));
+            peer.send(&mut self.out, now, Message::AllowedFast { piece: index });
+        }
     }
 
     /// A message from `peer`. Protocol violations become [`Action::Disconnect`].
@@ -266,7 +339,8 @@ impl Torrent {
     }
 
     /// `peer`'s connection closed (for any reason); `peer` is invalid afterwards.
-    /// Its outstanding requests go back to other peers.
+    /// Its outstanding requests go back to other peers, and its address may
+    /// be dialled again when a later announce lists it (unless banned).
     pub fn handle_peer_disconnected(&mut self, now: Instant, peer: PeerKey) {
         let now = self.clock(now);
         if !self.peers.contains(peer.0) {
@@ -276,16 +350,19 @@ impl Torrent {
         let state = self.peers.remove(peer.0);
         self.picker.peer_removed(&state.bitfield);
         self.choker.remove_peer(peer);
+        self.addresses.forget(state.addr);
         self.out.report(Event::PeerDisconnected { peer });
         self.super_seed_left(now, peer);
         self.dial_more();
         self.request_from_all(now);
     }
 
-    /// An [`Action::Connect`] to `addr` failed or timed out.
+    /// An [`Action::Connect`] to `addr` failed or timed out. The address may
+    /// be dialled again when a later announce lists it.
     pub fn handle_connect_failed(&mut self, now: Instant, addr: SocketAddr) {
         self.clock(now);
         self.addresses.dial_ended(addr);
+        self.addresses.forget(addr);
         self.dial_more();
     }
 
@@ -306,8 +383,9 @@ impl Torrent {
     }
 
     /// A tracker answered an [`Action::Announce`]: re-announce after
-    /// `interval`, and consider `peers` for connection (never our own
-    /// listen address, a banned one, or one already known).
+    /// `interval` (clamped to 15 s ..= 24 h), and consider `peers` for
+    /// connection (never our own listen address, a banned one, or one
+    /// already known).
     pub fn handle_announce_response(
         &mut self,
         now: Instant,
@@ -349,7 +427,7 @@ impl Torrent {
     /// Shut down: announce `stopped` and disconnect every peer with
     /// [`DisconnectReason::Shutdown`]. No timer fires afterwards.
     pub fn stop(&mut self, now: Instant) {
-        let now = self.clock(now);
+        self.clock(now);
         if self.stopped {
             return;
         }
@@ -360,7 +438,6 @@ impl Torrent {
         for key in keys {
             self.disconnect(key, DisconnectReason::Shutdown);
         }
-        let _ = now;
     }
 
     /// The next thing to do, or `None` when there is nothing left.

@@ -19,6 +19,12 @@ use super::types::{Action, PeerKey};
 /// still accepted).
 const MAX_DROPPED: usize = 64;
 
+/// Most BEP 6 allowed-fast pieces kept per peer (BEP 6 suggests k = 10).
+const MAX_ALLOWED_FAST: usize = 32;
+
+/// Most BEP 6 suggestions kept per peer (the newest win).
+const MAX_SUGGESTED: usize = 16;
+
 /// One block request we sent to the peer.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(super) struct Outstanding {
@@ -39,6 +45,10 @@ pub(super) struct Peer {
     pub(super) id: PeerId,
     /// We asked the driver to close the connection: ignore the peer.
     pub(super) closing: bool,
+    /// Both sides set the BEP 10 extension-protocol bit.
+    pub(super) extensions: bool,
+    /// Most outstanding requests the peer queues (BEP 10 `reqq`), if it said.
+    pub(super) reqq: Option<usize>,
     /// Both sides set the BEP 6 fast-extension bit.
     pub(super) fast: bool,
     /// Pieces the peer has.
@@ -58,6 +68,10 @@ pub(super) struct Peer {
     pub(super) outstanding: Vec<Outstanding>,
     /// Pieces the peer lets us request while choked (BEP 6 allowed fast).
     pub(super) allowed_fast: BTreeSet<PieceIndex>,
+    /// Pieces we let the peer request while we choke it (BEP 6 allowed fast).
+    pub(super) allowed_fast_out: BTreeSet<PieceIndex>,
+    /// Pieces the peer suggested (BEP 6), newest last: picked first.
+    pub(super) suggested: VecDeque<PieceIndex>,
     /// Requests from the peer waiting for a [`Action::ReadBlock`].
     pub(super) queued: VecDeque<BlockRef>,
     /// Requests from the peer with a [`Action::ReadBlock`] in flight.
@@ -100,6 +114,8 @@ impl Peer {
             addr,
             id,
             closing: false,
+            extensions: false,
+            reqq: None,
             fast,
             bitfield: Bitfield::new(pieces),
             started: false,
@@ -109,6 +125,8 @@ impl Peer {
             interested_in_us: false,
             outstanding: Vec::new(),
             allowed_fast: BTreeSet::new(),
+            suggested: VecDeque::new(),
+            allowed_fast_out: BTreeSet::new(),
             queued: VecDeque::new(),
             reading: Vec::new(),
             connected_at: now,
@@ -131,6 +149,29 @@ impl Peer {
             peer: self.key,
             message,
         });
+    }
+
+    /// Records a BEP 6 suggestion, forgetting the oldest beyond [`MAX_SUGGESTED`].
+    pub(super) fn suggest(&mut self, piece: PieceIndex) {
+        if self.suggested.contains(&piece) {
+            return;
+        }
+        if self.suggested.len() == MAX_SUGGESTED {
+            self.suggested.pop_front();
+        }
+        self.suggested.push_back(piece);
+    }
+
+    /// Records a BEP 6 allowed-fast piece (at most [`MAX_ALLOWED_FAST`]);
+    /// `true` when it is new.
+    pub(super) fn allow_fast(&mut self, piece: PieceIndex) -> bool {
+        self.allowed_fast.len() < MAX_ALLOWED_FAST && self.allowed_fast.insert(piece)
+    }
+
+    /// BEP 6: whether the peer may get `piece` while we choke it: the piece
+    /// is in its allowed-fast set and it holds fewer than `k` pieces.
+    pub(super) fn may_fetch_choked(&self, piece: PieceIndex, k: usize) -> bool {
+        self.allowed_fast_out.contains(&piece) && (self.bitfield.count() as usize) < k
     }
 
     /// Whether the peer has every piece of a torrent of `pieces` pieces.
@@ -180,7 +221,7 @@ impl Peer {
 
     /// How many requests the pipeline to this peer should hold: `min`
     /// plus what the peer's download rate covers in `target`, capped at
-    /// `max`; one block while snubbed.
+    /// `max` and at the peer's `reqq`; one block while snubbed.
     pub(super) fn pipeline_cap(
         &self,
         now: Instant,
@@ -193,7 +234,10 @@ impl Peer {
         }
         let rate = self.download.rate(now);
         let extra = (rate * target.as_secs_f64() / f64::from(BLOCK_SIZE)) as usize;
-        (min + extra).min(max).max(1)
+        min.saturating_add(extra)
+            .min(max)
+            .min(self.reqq.unwrap_or(usize::MAX))
+            .max(1)
     }
 
     /// When the oldest outstanding request times out after `timeout`.

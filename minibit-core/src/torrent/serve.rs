@@ -24,8 +24,9 @@ fn reject(block: BlockRef) -> Message {
 
 impl Torrent {
     /// A request from `key`. A bad range or a piece we lack is a protocol
-    /// violation; a request while choked or past the queue cap is rejected
-    /// (BEP 6) or dropped (BEP 3); anything else is queued for reading.
+    /// violation; a request while choked (outside the BEP 6 allowed-fast
+    /// set of a starting peer) or past the queue cap is rejected (BEP 6) or
+    /// dropped (BEP 3); anything else is queued for reading.
     pub(super) fn on_request(
         &mut self,
         now: Instant,
@@ -43,7 +44,10 @@ impl Torrent {
             return Ok(());
         }
         let full = peer.queued.len() + peer.reading.len() >= self.config.max_queued_requests;
-        if peer.am_choking || full {
+        // BEP 6: a choked peer may still get its allowed-fast pieces while
+        // it is starting (fewer pieces than the set holds).
+        let allowed = peer.may_fetch_choked(block.piece, self.config.allowed_fast_count);
+        if (peer.am_choking && !allowed) || full {
             if peer.fast {
                 peer.send(&mut self.out, now, reject(block));
             }
@@ -119,7 +123,8 @@ impl Torrent {
     }
 
     /// Chokes `key`: its pending requests are dropped (BEP 3) and, with
-    /// BEP 6, each is rejected after the choke.
+    /// BEP 6, each is rejected after the choke, except those for the
+    /// allowed-fast pieces of a starting peer.
     pub(super) fn choke(&mut self, now: Instant, key: PeerKey) {
         let peer = &mut self.peers[key.0];
         if peer.am_choking || peer.closing {
@@ -127,16 +132,22 @@ impl Torrent {
         }
         peer.am_choking = true;
         peer.send(&mut self.out, now, Message::Choke);
+        let k = self.config.allowed_fast_count;
         let dropped: Vec<BlockRef> = peer
             .queued
-            .drain(..)
-            .chain(peer.reading.drain(..))
+            .iter()
+            .chain(&peer.reading)
+            .filter(|b| !peer.may_fetch_choked(b.piece, k))
+            .copied()
             .collect();
+        peer.queued.retain(|b| !dropped.contains(b));
+        peer.reading.retain(|b| !dropped.contains(b));
         if peer.fast {
             for block in dropped {
                 peer.send(&mut self.out, now, reject(block));
             }
         }
+        self.issue_reads(key);
     }
 
     /// Unchokes `key`.

@@ -16,11 +16,12 @@ impl Torrent {
     /// A new peer in super-seed mode: offer it a first piece.
     pub(super) fn super_seed_connected(&mut self, now: Instant, key: PeerKey) {
         let empty = Bitfield::new(self.layout.piece_count());
-        let offer = self
+        let offers = self
             .super_seeder
             .as_mut()
-            .and_then(|seeder| seeder.peer_connected(key, &empty));
-        self.send_offers(now, offer);
+            .map(|seeder| seeder.peer_connected(key, &empty))
+            .unwrap_or_default();
+        self.send_offers(now, offers);
     }
 
     /// `key` reported `piece` (HAVE, or its opening bitfield).

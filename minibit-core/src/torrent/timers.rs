@@ -57,6 +57,19 @@ impl Torrent {
         }
     }
 
+    /// Rechokes at once when an upload slot is free (a newly interested
+    /// peer need not wait for the next 10 s round).
+    pub(super) fn rechoke_if_slot_free(&mut self, now: Instant) {
+        let unchoked = self
+            .peers
+            .iter()
+            .filter(|(_, p)| !p.closing && !p.am_choking)
+            .count();
+        if unchoked < self.config.unchoke_slots {
+            self.rechoke(now);
+        }
+    }
+
     /// The earliest instant a timer is due.
     pub(super) fn next_deadline(&self) -> Option<Instant> {
         let peers = self
