@@ -44,7 +44,9 @@ impl Client {
                 Running::Transmission(t)
             }
             Self::Aria2 => Running::Aria2(aria2(torrent, dir)),
-            Self::Libtorrent => Running::Libtorrent(Libtorrent::start(torrent, dir, "--download")),
+            Self::Libtorrent => {
+                Running::Libtorrent(Libtorrent::start(torrent, dir, "--download", 0))
+            }
         }
     }
 
@@ -65,7 +67,7 @@ impl Client {
                 Running::Aria2(p)
             }
             Self::Libtorrent => {
-                let lt = Libtorrent::start(torrent, dir, "--seed");
+                let lt = Libtorrent::start(torrent, dir, "--seed", 0);
                 lt.wait_complete(timeout);
                 Running::Libtorrent(lt)
             }
@@ -79,15 +81,7 @@ impl Running {
         match self {
             Self::Transmission(t) => t.describe(),
             Self::Aria2(p) => p.lines().join("\n"),
-            Self::Libtorrent(lt) => lt.proc.lines().join("\n"),
-        }
-    }
-
-    /// The libtorrent witness, if this is libtorrent.
-    pub fn libtorrent(&self) -> Option<&Libtorrent> {
-        match self {
-            Self::Libtorrent(lt) => Some(lt),
-            _ => None,
+            Self::Libtorrent(lt) => lt.describe(),
         }
     }
 }
@@ -239,7 +233,12 @@ pub struct Libtorrent {
 }
 
 impl Libtorrent {
-    fn start(torrent: &Path, dir: &Path, mode: &str) -> Self {
+    /// Downloads `torrent` into `dir` at most `limit` bytes/s, then seeds.
+    pub fn download_throttled(torrent: &Path, dir: &Path, limit: u32) -> Self {
+        Self::start(torrent, dir, "--download", limit)
+    }
+
+    fn start(torrent: &Path, dir: &Path, mode: &str, download_limit: u32) -> Self {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/lt_client.py");
         let mut command = Command::new("/usr/bin/python3");
         command
@@ -248,7 +247,8 @@ impl Libtorrent {
             .arg(torrent)
             .arg("--dir")
             .arg(dir)
-            .args(["--port", &free_port().to_string(), mode, "--keep-seeding"]);
+            .args(["--port", &free_port().to_string(), mode, "--keep-seeding"])
+            .args(["--download-limit", &download_limit.to_string()]);
         Self {
             proc: Proc::spawn("libtorrent", command),
         }
@@ -257,6 +257,24 @@ impl Libtorrent {
     fn wait_complete(&self, timeout: Duration) {
         self.proc
             .wait_line(timeout, |l| (l == "complete").then_some(()));
+    }
+
+    /// Waits until at least `ppm` parts per million are verified.
+    pub fn wait_progress(&self, ppm: u32, timeout: Duration) {
+        self.proc.wait_line(timeout, |l| {
+            let done: u32 = l
+                .strip_prefix("progress ")?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()?;
+            (done >= ppm).then_some(())
+        });
+    }
+
+    /// What it printed.
+    pub fn describe(&self) -> String {
+        self.proc.lines().join("\n")
     }
 
     /// Blocks received from and sent to each peer id so far.

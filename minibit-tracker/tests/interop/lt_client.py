@@ -10,10 +10,13 @@ libtorrent behave on loopback, and reports on stdout, one line each:
     peer PEER_ID_HEX down=BLOCKS up=BLOCKS
         blocks (of up to 16 KiB) received from / sent to that peer id so
         far, over all its connections (printed whenever they change)
+    state PEER_ID_HEX interested=0|1 choked=0|1 seed=0|1
+        whether we are interested in that peer, whether it chokes us and
+        whether it is a seed (printed whenever that changes)
     error TEXT                       (tracker, file or peer errors)
 
 `--download` exits 0 after `complete` unless `--keep-seeding`; a seeder
-runs until it is killed.
+runs until it is killed. `--download-limit` caps the download rate.
 """
 
 import argparse
@@ -23,8 +26,9 @@ import time
 import libtorrent as lt
 
 
-def settings(port):
+def settings(port, download_limit):
     return {
+        "download_rate_limit": download_limit,
         "listen_interfaces": "127.0.0.1:%d" % port,
         "outgoing_interfaces": "127.0.0.1",
         "listen_system_port_fallback": False,
@@ -70,9 +74,16 @@ def main():
     mode.add_argument("--seed", action="store_true")
     mode.add_argument("--download", action="store_true")
     parser.add_argument("--keep-seeding", action="store_true", help="after completing a download, keep seeding")
+    parser.add_argument("--download-limit", type=int, default=0, help="bytes/s, 0: unlimited")
     args = parser.parse_args()
 
-    session = lt.session(settings(args.port))
+    session = lt.session(settings(args.port, args.download_limit))
+    if args.download_limit:
+        # Loopback peers are in the unlimited local peer class: put every
+        # address in the global class so the limit applies to them.
+        everyone = lt.ip_filter()
+        everyone.add_rule("0.0.0.0", "255.255.255.255", 1 << lt.session.global_peer_class_id)
+        session.set_peer_class_filter(everyone)
     say("listening", session.listen_port())
     params = lt.add_torrent_params()
     params.ti = lt.torrent_info(args.torrent)
@@ -84,6 +95,7 @@ def main():
     # peer id -> [blocks received from it, blocks sent to it]
     blocks = {}
     last_progress = None
+    last_state = {}
     completed = False
     while True:
         changed = set()
@@ -100,6 +112,16 @@ def main():
                 say("error", alert.message())
         for pid in sorted(changed):
             say("peer", pid, "down=%d" % blocks[pid][0], "up=%d" % blocks[pid][1])
+        for peer in handle.get_peer_info():
+            pid = peer.pid.to_bytes().hex()
+            state = (
+                int(bool(peer.flags & lt.peer_info.interesting)),
+                int(bool(peer.flags & lt.peer_info.remote_choked)),
+                int(bool(peer.flags & lt.peer_info.seed)),
+            )
+            if last_state.get(pid) != state:
+                last_state[pid] = state
+                say("state", pid, "interested=%d" % state[0], "choked=%d" % state[1], "seed=%d" % state[2])
         status = handle.status()
         line = (status.progress_ppm, str(status.state), status.num_peers)
         if line != last_progress:
