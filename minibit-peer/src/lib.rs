@@ -1,5 +1,26 @@
 //! minibit-peer: the tokio driver for [`minibit_core::torrent::Torrent`].
 //!
+//! A [`Session`] downloads one torrent into a folder, verifying every piece
+//! (SHA-1) before it counts, then seeds it; pieces already on disk are
+//! verified and kept (resume). A seeder is a session whose folder already
+//! holds the files.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use minibit_core::metainfo::Metainfo;
+//! use minibit_peer::{Session, SessionConfig};
+//!
+//! let metainfo = Metainfo::from_bytes(&std::fs::read("album.torrent")?)?;
+//! let session = Session::start(SessionConfig::new(metainfo, "downloads")).await?;
+//! println!("listening on {}", session.local_addr());
+//! if session.wait_complete().await {
+//!     println!("every piece verified: {:?}", session.paths());
+//! }
+//! session.shutdown().await?; // announces `stopped`, closes connections
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! | module | job |
 //! |---|---|
 //! | [`storage`] | the torrent's files: preallocated, positional reads and writes |

@@ -302,7 +302,9 @@ impl SessionHandle {
         &self.paths
     }
 
-    /// A receiver of progress snapshots.
+    /// A receiver of progress snapshots (updated every 250 ms, on
+    /// completion and at shutdown). Do not hold a `borrow()` guard across an
+    /// `.await`: the session task blocks while publishing until it is dropped.
     pub fn progress(&self) -> watch::Receiver<Progress> {
         self.progress.clone()
     }

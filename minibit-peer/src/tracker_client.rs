@@ -144,6 +144,66 @@ impl TrackerClient {
 mod tests {
     use super::*;
 
+    /// Serves one HTTP response with `body` on 127.0.0.1 and returns the
+    /// announce URL.
+    async fn answer_once(body: &'static [u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/announce", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = stream.read(&mut buf).await.unwrap();
+                request.extend_from_slice(&buf[..n]);
+            }
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+            stream.write_all(head.as_bytes()).await.unwrap();
+            stream.write_all(body).await.unwrap();
+        });
+        url
+    }
+
+    fn client(url: String) -> TrackerClient {
+        TrackerClient::new(
+            url,
+            InfoHash([1; 20]),
+            PeerId(*b"-MB0001-abcdefghijkl"),
+            6881,
+            Duration::from_secs(30),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn compact_peers_are_decoded() {
+        let url = answer_once(b"d8:intervali900e5:peers6:\x7f\x00\x00\x01\x1a\xe1e").await;
+        let response = client(url)
+            .announce(AnnounceEvent::Started, 0, 0, 10)
+            .await
+            .unwrap();
+        assert_eq!(response.interval, 900);
+        let peers: Vec<std::net::SocketAddr> = response.addrs().collect();
+        assert_eq!(peers, ["127.0.0.1:6881".parse().unwrap()]);
+    }
+
+    #[tokio::test]
+    async fn a_failure_reason_is_an_error() {
+        let url = answer_once(b"d14:failure reason12:unregisterede").await;
+        let err = client(url)
+            .announce(AnnounceEvent::None, 0, 0, 10)
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            AnnounceError::Response {
+                source: TrackerResponseError::Failure(ref reason),
+                ..
+            } if reason == "unregistered"
+        ));
+    }
+
     #[test]
     fn the_first_http_tracker_is_picked() {
         let dir = tempfile::tempdir().unwrap();
