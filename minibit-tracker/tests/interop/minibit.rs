@@ -1,0 +1,190 @@
+//! The minibit side: the `minibit-tracker` and `minibit-peer` binaries, and
+//! a look into the tracker's swarm through its own announce protocol.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use minibit_core::metainfo::{InfoHash, Metainfo};
+use minibit_core::torrent::AnnounceEvent;
+use minibit_core::tracker::{AnnounceRequest, AnnounceResponse};
+use minibit_core::wire::PeerId;
+
+use crate::process::{Proc, run, wait_until};
+
+/// How long the tracker may take to start and hash what it seeds.
+const START: Duration = Duration::from_secs(60);
+
+/// A running `minibit-tracker`.
+pub struct Tracker {
+    proc: Proc,
+    base: String,
+}
+
+/// One torrent the tracker seeds, as it printed it.
+pub struct Seeded {
+    /// Where its `.torrent` is served.
+    pub torrent_url: String,
+}
+
+impl Tracker {
+    /// Starts `minibit-tracker --bind 127.0.0.1:0 FILE...`: a pure tracker
+    /// when `files` is empty, else a tracker seeding each of them.
+    pub fn start(files: &[&Path]) -> (Self, Vec<Seeded>) {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_minibit-tracker"));
+        command.args(["--bind", "127.0.0.1:0", "-q"]).args(files);
+        let proc = Proc::spawn("minibit-tracker", command);
+        let base = proc.wait_line(START, |l| {
+            l.strip_prefix("tracker listening on ").map(str::to_owned)
+        });
+        let seeded = wait_until(START, "every file to be seeded", || {
+            let urls: Vec<_> = proc
+                .lines()
+                .iter()
+                .filter(|l| l.starts_with("seeding "))
+                .filter_map(|l| l.split(" torrent=").nth(1).map(str::to_owned))
+                .collect();
+            (urls.len() == files.len()).then_some(urls)
+        })
+        .unwrap_or_else(|| proc.fail("did not print a `seeding` line for every file"));
+        let seeded = seeded
+            .into_iter()
+            .map(|torrent_url| Seeded { torrent_url })
+            .collect();
+        (Self { proc, base }, seeded)
+    }
+
+    /// The announce URL real clients are given.
+    pub fn announce_url(&self) -> String {
+        format!("{}/announce", self.base)
+    }
+
+    /// Downloads `url` (a `.torrent` the tracker serves) into `to`.
+    pub fn fetch(&self, url: &str, to: &Path) {
+        let body = http_get(url);
+        Metainfo::from_bytes(&body)
+            .unwrap_or_else(|e| self.proc.fail(&format!("{url} is not a torrent: {e}")));
+        std::fs::write(to, body).unwrap();
+    }
+
+    /// The swarm of `info_hash` as the tracker sees it: each peer's
+    /// address and id, and the number of seeders. Learned by announcing
+    /// as a leecher on port 1 and leaving again at once.
+    pub fn swarm(&self, info_hash: InfoHash) -> (Vec<(SocketAddr, PeerId)>, u32) {
+        let mut request = AnnounceRequest {
+            info_hash,
+            peer_id: PeerId(*b"-XX0000-interop-spy-"),
+            port: 1,
+            uploaded: 0,
+            downloaded: 0,
+            left: 1,
+            event: AnnounceEvent::Started,
+            compact: false,
+            numwant: Some(50),
+            ip: None,
+            key: None,
+        };
+        let response = self.announce(&request);
+        request.event = AnnounceEvent::Stopped;
+        self.announce(&request);
+        let peers = response
+            .peers
+            .iter()
+            .filter_map(|p| Some((p.addr, p.peer_id?)))
+            .collect();
+        (peers, response.complete)
+    }
+
+    /// Waits until the tracker knows at least one seeder of `info_hash`.
+    pub fn wait_for_a_seeder(&self, info_hash: InfoHash, timeout: Duration) {
+        wait_until(timeout, "a seeder to announce", || {
+            (self.swarm(info_hash).1 > 0).then_some(())
+        })
+        .unwrap_or_else(|| self.proc.fail("no seeder announced"));
+    }
+
+    /// Waits until the swarm of `info_hash` has at least `n` peers (its
+    /// own seeder included). Peers announce once at start, so a peer that
+    /// only accepts connections must be listed before the others start.
+    pub fn wait_for_peers(&self, info_hash: InfoHash, n: usize, timeout: Duration) {
+        wait_until(timeout, &format!("{n} peers to announce"), || {
+            (self.swarm(info_hash).0.len() >= n).then_some(())
+        })
+        .unwrap_or_else(|| self.proc.fail(&format!("fewer than {n} peers announced")));
+    }
+
+    fn announce(&self, request: &AnnounceRequest) -> AnnounceResponse {
+        let url = format!("{}/announce?{}", self.base, request.to_query());
+        AnnounceResponse::decode(&http_get(&url))
+            .unwrap_or_else(|e| self.proc.fail(&format!("bad announce response: {e}")))
+    }
+}
+
+fn http_get(url: &str) -> Vec<u8> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let response = reqwest::get(url)
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        assert!(response.status().is_success(), "GET {url}: {response:?}");
+        response.bytes().await.unwrap().to_vec()
+    })
+}
+
+/// The info-hash of the `.torrent` at `path`.
+pub fn info_hash(path: &Path) -> InfoHash {
+    Metainfo::from_bytes(&std::fs::read(path).unwrap())
+        .unwrap()
+        .info_hash()
+}
+
+/// Starts `minibit-peer -o DIR --port PORT [--exit-on-complete] SOURCE`.
+pub fn peer(name: &str, source: &str, dir: &Path, port: u16, exit_on_complete: bool) -> Proc {
+    let mut command = Command::new(peer_binary());
+    command
+        .arg("-o")
+        .arg(dir)
+        .args(["--port", &port.to_string()]);
+    if exit_on_complete {
+        command.arg("--exit-on-complete");
+    }
+    command.arg(source);
+    Proc::spawn(name, command)
+}
+
+/// The `minibit-peer` binary. Cargo only builds a package's binaries for
+/// that package's tests, so it is looked up next to `minibit-tracker` (the
+/// same target folder); `cargo test --workspace` builds it. When it is
+/// missing or older than `minibit-tracker` (built from older sources),
+/// `cargo build -p minibit-peer` brings it up to date first.
+fn peer_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let tracker = Path::new(env!("CARGO_BIN_EXE_minibit-tracker"));
+        let binary =
+            tracker.with_file_name(format!("minibit-peer{}", std::env::consts::EXE_SUFFIX));
+        let modified = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
+        if modified(&binary) < modified(tracker) {
+            let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            build.current_dir(env!("CARGO_MANIFEST_DIR")).args([
+                "build",
+                "--quiet",
+                "-p",
+                "minibit-peer",
+                "--bin",
+                "minibit-peer",
+            ]);
+            if tracker.parent().is_some_and(|d| d.ends_with("release")) {
+                build.arg("--release");
+            }
+            run(build);
+        }
+        assert!(binary.is_file(), "{} was not built", binary.display());
+        binary
+    })
+}
