@@ -1,1 +1,0 @@
-//! SKELETON: tracker (to be filled in).

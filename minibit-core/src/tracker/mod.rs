@@ -1,0 +1,25 @@
+//! The HTTP tracker protocol, both sides, sans IO.
+//!
+//! - [`announce`]: `GET /announce` requests ([`AnnounceRequest`], BEP 3) and
+//!   their responses ([`AnnounceResponse`], dictionary form BEP 3, compact
+//!   form BEP 23, IPv6 `peers6` BEP 7);
+//! - [`scrape`]: `GET /scrape` (BEP 48);
+//! - [`registry`]: the tracker's bookkeeping of swarms ([`Registry`]);
+//!   time is passed in, randomness comes from a seeded RNG.
+//!
+//! Client-side decoders are bounded (response size, nesting, peer count)
+//! and return typed errors on any input; the tracker-side query parsers
+//! return a [`QueryError`] whose text is the `failure reason` to send back
+//! ([`encode_failure`]).
+
+pub mod announce;
+mod bencode;
+mod query;
+pub mod registry;
+pub mod scrape;
+
+pub use announce::{AnnounceRequest, AnnounceResponse, TrackerPeer};
+pub use bencode::{MAX_RESPONSE_BYTES, TrackerResponseError, encode_failure};
+pub use query::{MAX_KEY_LEN, MAX_SCRAPE_HASHES, QueryError};
+pub use registry::{Registry, RegistryConfig};
+pub use scrape::{ScrapeRequest, ScrapeResponse, ScrapeStats};
