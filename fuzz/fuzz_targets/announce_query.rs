@@ -15,7 +15,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(request) = AnnounceRequest::parse_query(query) {
         assert_ne!(request.port, 0);
         assert!(request.key.as_ref().is_none_or(|k| k.len() <= MAX_KEY_LEN));
-        assert_eq!(AnnounceRequest::parse_query(&request.to_query()), Ok(request));
+        assert_eq!(
+            AnnounceRequest::parse_query(&request.to_query()),
+            Ok(request)
+        );
     }
     if let Ok(request) = ScrapeRequest::parse_query(query) {
         assert!((1..=MAX_SCRAPE_HASHES).contains(&request.info_hashes.len()));

@@ -9,7 +9,10 @@ use minibit_core::wire::{ExtendedHandshake, Pex};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(handshake) = ExtendedHandshake::decode(data) {
-        assert_eq!(ExtendedHandshake::decode(&handshake.encode()), Ok(handshake.clone()));
+        assert_eq!(
+            ExtendedHandshake::decode(&handshake.encode()),
+            Ok(handshake.clone())
+        );
         for name in handshake.m.keys() {
             assert_ne!(handshake.id_for(name), Some(0), "id 0 means disabled");
         }

@@ -50,10 +50,16 @@ fuzz_target!(|data: &[u8]| {
         }
         Ok(None) => {
             let mut valid = BytesMut::new();
-            Handshake::new(minibit_core::metainfo::InfoHash([0; 20]), minibit_core::wire::PeerId([0; 20]))
-                .encode(&mut valid);
+            Handshake::new(
+                minibit_core::metainfo::InfoHash([0; 20]),
+                minibit_core::wire::PeerId([0; 20]),
+            )
+            .encode(&mut valid);
             assert!(stream.len() < Handshake::LEN);
-            assert_eq!(stream.get(..20.min(stream.len())), valid.get(..20.min(stream.len())));
+            assert_eq!(
+                stream.get(..20.min(stream.len())),
+                valid.get(..20.min(stream.len()))
+            );
             assert_eq!(&rest[..], stream);
         }
         Err(_) => {}

@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok(meta) = Metainfo::from_bytes(data) else {
         return;
     };
-    assert_eq!(<[u8; 20]>::from(Sha1::digest(meta.info_bytes())), meta.info_hash().0);
+    assert_eq!(
+        <[u8; 20]>::from(Sha1::digest(meta.info_bytes())),
+        meta.info_hash().0
+    );
     assert_eq!(Metainfo::from_bytes(&meta.to_bytes()).as_ref(), Ok(&meta));
 
     let info = meta.info();
@@ -36,17 +39,30 @@ fuzz_target!(|data: &[u8]| {
         let relative = meta.relative_path(i);
         let expected_parts = file.path.len() + usize::from(info.is_multi_file());
         assert!(expected_parts > 0);
-        assert_eq!(relative.components().count(), expected_parts, "{relative:?}");
+        assert_eq!(
+            relative.components().count(),
+            expected_parts,
+            "{}",
+            relative.display()
+        );
         assert!(
-            relative.components().all(|c| matches!(c, Component::Normal(_))),
-            "{relative:?} is not a plain relative path"
+            relative
+                .components()
+                .all(|c| matches!(c, Component::Normal(_))),
+            "{} is not a plain relative path",
+            relative.display()
         );
         assert!(out.join(&relative).starts_with(out));
         assert!(seen.insert(relative), "two files share a path");
     }
     for path in &seen {
         for folder in path.ancestors().skip(1) {
-            assert!(!seen.contains(folder), "{path:?} is inside the file {folder:?}");
+            assert!(
+                !seen.contains(folder),
+                "{} is inside the file {}",
+                path.display(),
+                folder.display()
+            );
         }
     }
 });

@@ -22,13 +22,19 @@ fuzz_target!(|data: &[u8]| {
         let (v4, v6): (Vec<TrackerPeer>, Vec<TrackerPeer>) = response
             .peers
             .iter()
-            .map(|p| TrackerPeer { peer_id: None, ..*p })
+            .map(|p| TrackerPeer {
+                peer_id: None,
+                ..*p
+            })
             .partition(|p| p.addr.is_ipv4());
         let compact = AnnounceResponse {
             peers: v4.into_iter().chain(v6).collect(),
             ..response.clone()
         };
-        assert_eq!(AnnounceResponse::decode(&response.encode(true)), Ok(compact));
+        assert_eq!(
+            AnnounceResponse::decode(&response.encode(true)),
+            Ok(compact)
+        );
     }
     if let Ok(response) = ScrapeResponse::decode(data) {
         assert_eq!(ScrapeResponse::decode(&response.encode()), Ok(response));

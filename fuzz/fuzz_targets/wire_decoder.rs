@@ -13,7 +13,11 @@ use minibit_core::wire::{Decoder, Message, WireError};
 use minibit_fuzz::Input;
 
 /// Decodes every complete message in `buf`, stopping at the first error.
-fn drain(decoder: &mut Decoder, buf: &mut BytesMut, out: &mut Vec<Message>) -> Result<(), WireError> {
+fn drain(
+    decoder: &mut Decoder,
+    buf: &mut BytesMut,
+    out: &mut Vec<Message>,
+) -> Result<(), WireError> {
     while let Some(message) = decoder.decode(buf)? {
         out.push(message);
     }
@@ -63,5 +67,9 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(again.as_ref(), Ok(&Some(message.clone())));
         assert!(own.is_empty(), "decoding left bytes of its own encoding");
     }
-    assert_eq!(&reencoded[..], &stream[..consumed], "re-encoding differs from the consumed bytes");
+    assert_eq!(
+        &reencoded[..],
+        &stream[..consumed],
+        "re-encoding differs from the consumed bytes"
+    );
 });

@@ -7,6 +7,7 @@ pub struct Input<'a> {
 
 impl<'a> Input<'a> {
     /// Wraps the raw fuzzer input.
+    #[must_use]
     pub fn new(data: &'a [u8]) -> Self {
         Self { rest: data }
     }
@@ -31,6 +32,7 @@ impl<'a> Input<'a> {
     /// byte picks 1-16 reads, the next `reads - 1` bytes the lengths of all
     /// but the last read (0-255 bytes each), and the last read takes what is
     /// left. Returns the whole stream and its reads (which concatenate to it).
+    #[must_use]
     pub fn stream_in_reads(mut self) -> (&'a [u8], Vec<&'a [u8]>) {
         let reads = usize::from(self.byte() % 16) + 1;
         let lengths: Vec<usize> = (1..reads).map(|_| usize::from(self.byte())).collect();
