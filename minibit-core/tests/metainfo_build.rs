@@ -104,7 +104,9 @@ fn single_file_torrent_with_auto_piece_length_and_private_flag() {
     let dir = tempfile::tempdir().unwrap();
     let data = bytes(300_000, 9);
     write(dir.path(), "movie.bin", &data);
-    let m = MetainfoBuilder::new(dir.path().join("movie.bin"))
+    // `sub/..` is resolved before the name is taken.
+    fs::create_dir(dir.path().join("sub")).unwrap();
+    let m = MetainfoBuilder::new(dir.path().join("sub/../movie.bin"))
         .private(true)
         .build()
         .unwrap();

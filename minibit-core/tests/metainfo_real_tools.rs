@@ -140,7 +140,7 @@ fn check_against_disk(m: &Metainfo, target: &Path) {
         let on_disk = std::fs::metadata(base.join(m.relative_path(i)))
             .unwrap()
             .len();
-        assert_eq!(file.length, on_disk, "{:?}", m.relative_path(i));
+        assert_eq!(file.length, on_disk, "{}", m.relative_path(i).display());
         total += on_disk;
     }
     assert_eq!(m.total_length(), total);
@@ -150,21 +150,22 @@ fn check_against_disk(m: &Metainfo, target: &Path) {
 
 /// A fresh output file per tool, target and piece length (mktorrent
 /// refuses to overwrite).
-fn torrent_path(dir: &Path, tool: &str, target: &Path, piece_length: u32) -> PathBuf {
-    let name = target.file_name().unwrap().to_str().unwrap();
+fn torrent_path(dir: &Path, tool: &str, name: &str, piece_length: u32) -> PathBuf {
     dir.join(format!("{tool}-{name}-{piece_length}.torrent"))
 }
 
 fn read_torrent(path: &Path) -> Metainfo {
-    Metainfo::from_bytes(&std::fs::read(path).unwrap()).unwrap_or_else(|e| panic!("{path:?}: {e}"))
+    Metainfo::from_bytes(&std::fs::read(path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 #[test]
 fn transmission_create_torrents_agree_with_transmission_show() {
     let dir = tempfile::tempdir().unwrap();
     for target in targets() {
+        let name = target.file_name().unwrap().to_str().unwrap();
         for piece_length in PIECE_LENGTHS {
-            let file = torrent_path(dir.path(), "tr", &target, piece_length);
+            let file = torrent_path(dir.path(), "tr", name, piece_length);
             let kib = (piece_length / 1024).to_string();
             run(
                 "transmission-create",
@@ -188,9 +189,9 @@ fn transmission_create_torrents_agree_with_transmission_show() {
             assert_eq!(m.is_multi_file(), target.is_dir());
             check_against_disk(&m, &target);
             let shown = transmission_show(&file);
-            assert_eq!(ours(&m), shown, "{target:?} at {piece_length}");
+            assert_eq!(ours(&m), shown, "{name} at {piece_length}");
             println!(
-                "transmission-create {target:?} piece length {piece_length}: info-hash {} matches transmission-show",
+                "transmission-create {name} piece length {piece_length}: info-hash {} matches transmission-show",
                 shown.hash
             );
         }
@@ -201,8 +202,9 @@ fn transmission_create_torrents_agree_with_transmission_show() {
 fn mktorrent_torrents_agree_with_transmission_show_and_our_builder() {
     let dir = tempfile::tempdir().unwrap();
     for target in targets() {
+        let name = target.file_name().unwrap().to_str().unwrap();
         for piece_length in MKTORRENT_PIECE_LENGTHS {
-            let file = torrent_path(dir.path(), "mk", &target, piece_length);
+            let file = torrent_path(dir.path(), "mk", name, piece_length);
             let log2 = piece_length.trailing_zeros().to_string();
             run(
                 "mktorrent",
@@ -224,10 +226,11 @@ fn mktorrent_torrents_agree_with_transmission_show_and_our_builder() {
             // our encoder reproduces its file byte for byte.
             assert!(
                 theirs.to_bytes() == bytes,
-                "re-encoding {file:?} changed it"
+                "re-encoding {} changed it",
+                file.display()
             );
             let shown = transmission_show(&file);
-            assert_eq!(ours(&theirs), shown, "{target:?} at {piece_length}");
+            assert_eq!(ours(&theirs), shown, "{name} at {piece_length}");
 
             let built = MetainfoBuilder::new(&target)
                 .piece_length(Some(piece_length))
@@ -237,11 +240,11 @@ fn mktorrent_torrents_agree_with_transmission_show_and_our_builder() {
             assert_eq!(
                 built.info_hash(),
                 theirs.info_hash(),
-                "{target:?} at {piece_length}"
+                "{name} at {piece_length}"
             );
             assert_eq!(built.info().files(), theirs.info().files());
             println!(
-                "mktorrent {target:?} piece length {piece_length}: info-hash {} = ours = transmission-show",
+                "mktorrent {name} piece length {piece_length}: info-hash {} = ours = transmission-show",
                 shown.hash
             );
         }
@@ -252,6 +255,7 @@ fn mktorrent_torrents_agree_with_transmission_show_and_our_builder() {
 fn transmission_show_accepts_our_torrents() {
     let dir = tempfile::tempdir().unwrap();
     for target in targets() {
+        let name = target.file_name().unwrap().to_str().unwrap();
         for piece_length in PIECE_LENGTHS.into_iter().map(Some).chain([None]) {
             let built = MetainfoBuilder::new(&target)
                 .piece_length(piece_length)
@@ -264,9 +268,9 @@ fn transmission_show_accepts_our_torrents() {
             let file = dir.path().join("ours.torrent");
             std::fs::write(&file, built.to_bytes()).unwrap();
             let shown = transmission_show(&file);
-            assert_eq!(ours(&built), shown, "{target:?} at {piece_length:?}");
+            assert_eq!(ours(&built), shown, "{name} at {piece_length:?}");
             println!(
-                "ours {target:?} piece length {piece_length:?}: transmission-show reads info-hash {}",
+                "ours {name} piece length {piece_length:?}: transmission-show reads info-hash {}",
                 shown.hash
             );
         }

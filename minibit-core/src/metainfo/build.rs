@@ -192,7 +192,8 @@ pub struct MetainfoBuilder {
 }
 
 impl MetainfoBuilder {
-    /// A builder for the file or folder at `path`; its last component becomes `name`.
+    /// A builder for the file or folder at `path`; the last component of
+    /// its canonical form becomes `name`.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
             root: path.into(),
@@ -277,8 +278,10 @@ impl MetainfoBuilder {
                 return Err(BuildError::BadPieceLength(length));
             }
         }
-        let name = name_of(&self.root)?;
-        let meta = std::fs::metadata(&self.root).map_err(io_error(&self.root))?;
+        // Canonical, so that `.` or `dir/..` still yield a real name.
+        let canonical = std::fs::canonicalize(&self.root).map_err(io_error(&self.root))?;
+        let name = name_of(&canonical)?;
+        let meta = std::fs::metadata(&canonical).map_err(io_error(&self.root))?;
         let (files, multi) = if meta.is_dir() {
             let mut files = Vec::new();
             walk(&self.root, &[], &mut files)?;

@@ -65,7 +65,7 @@ fn length(raw: i64) -> Result<u64, MetainfoError> {
     u64::try_from(raw).map_err(|_| MetainfoError::NegativeLength(raw))
 }
 
-fn file(raw: RawFile) -> Result<FileEntry, MetainfoError> {
+fn file(raw: &RawFile) -> Result<FileEntry, MetainfoError> {
     if raw.path.is_empty() {
         return Err(PathError::NoComponents.into());
     }
@@ -111,8 +111,7 @@ fn info(raw: RawInfo) -> Result<Info, MetainfoError> {
             if raw_files.is_empty() {
                 return Err(MetainfoError::EmptyFileList);
             }
-            let files: Vec<FileEntry> =
-                raw_files.into_iter().map(file).collect::<Result<_, _>>()?;
+            let files: Vec<FileEntry> = raw_files.iter().map(file).collect::<Result<_, _>>()?;
             check_no_clashes(files.iter().map(|f| f.path.as_slice()))?;
             (files, true)
         }
@@ -149,13 +148,18 @@ mod tests {
     }
 
     fn multi(paths: &[&[&str]]) -> Vec<u8> {
-        let files: String = paths
+        let files = paths
             .iter()
             .map(|path| {
-                let comps: String = path.iter().map(|c| format!("{}:{c}", c.len())).collect();
+                let comps = path
+                    .iter()
+                    .map(|c| format!("{}:{c}", c.len()))
+                    .collect::<Vec<_>>()
+                    .concat();
                 format!("d6:lengthi10e4:pathl{comps}ee")
             })
-            .collect();
+            .collect::<Vec<_>>()
+            .concat();
         let count = (paths.len() * 10).div_ceil(16);
         torrent(&format!(
             "d5:filesl{files}e4:name3:dir12:piece lengthi16e6:pieces{}e",
@@ -373,9 +377,10 @@ mod tests {
         assert_eq!(parse(&empty), Err(MetainfoError::EmptyFileList));
         // Two files of i64::MAX bytes need more than 2^32 pieces; three overflow u64.
         let huge = |n: usize| {
-            let files: String = (0..n)
+            let files = (0..n)
                 .map(|i| format!("d6:lengthi9223372036854775807e4:pathl1:{i}ee"))
-                .collect();
+                .collect::<Vec<_>>()
+                .concat();
             torrent(&format!(
                 "d5:filesl{files}e4:name1:d12:piece lengthi16e6:pieces{}e",
                 pieces(1)

@@ -7,7 +7,7 @@ use serde_bytes::ByteBuf;
 
 /// The top-level dictionary, without `info` (decoded on its own from the
 /// exact `info` bytes).
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize)]
 pub struct RawOuter {
     pub announce: Option<ByteBuf>,
     #[serde(rename = "announce-list")]

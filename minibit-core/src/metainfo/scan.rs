@@ -77,6 +77,7 @@ pub fn info_span(input: &[u8]) -> Result<Range<usize>, MetainfoError> {
     let mut pos = 0;
     let mut info = None;
     let mut next_is_info = false;
+    let mut seen_info = false;
     loop {
         let byte = *input
             .get(pos)
@@ -104,6 +105,10 @@ pub fn info_span(input: &[u8]) -> Result<Range<usize>, MetainfoError> {
                 }
                 let (end, key) = string_at(input, pos)?;
                 next_is_info = depth == 1 && key == b"info";
+                if next_is_info && std::mem::replace(&mut seen_info, true) {
+                    // Clients could disagree on which one names the torrent.
+                    return Err(malformed(pos, "second `info` key"));
+                }
                 top.want_key = false;
                 pos = end;
                 continue;
@@ -167,6 +172,10 @@ mod tests {
         assert_eq!(span(b"d4:infol0:ee"), Ok(&b"l0:e"[..]));
         assert_eq!(span(b"d1:ad4:infoi1eee"), Err(MetainfoError::MissingInfo));
         assert_eq!(span(b"de"), Err(MetainfoError::MissingInfo));
+        assert!(matches!(
+            span(b"d4:infode4:infodee"),
+            Err(MetainfoError::Malformed { offset: 9, .. })
+        ));
     }
 
     #[test]
