@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::bitfield::Bitfield;
-use crate::piece::{BlockRef, Layout, PieceIndex};
+use crate::piece::{BLOCK_SIZE, BlockRef, Layout, PieceIndex};
 use crate::torrent::PeerKey;
 
 /// Which piece-selection strategy to use (rarest first is the default; the
@@ -97,11 +97,15 @@ pub struct PiecePicker {
     have_count: u32,
     /// Per piece: availability, position in `order`, slot in `partials`.
     pieces: Vec<PieceEntry>,
-    /// Pieces we lack, sorted by per-piece availability.
+    /// Pieces we lack, sorted by bucket key (see [`PiecePicker::key`]).
     order: Vec<u32>,
-    /// Bucket `a` (availability `a`) is `order[bounds[a]..bounds[a + 1]]`;
-    /// the last entry is `order.len()`.
+    /// Bucket `k` is `order[bounds[k]..bounds[k + 1]]`; the last entry is
+    /// `order.len()`.
     bounds: Vec<u32>,
+    /// No fresh bucket below this (odd) bucket holds a piece: picks start
+    /// here instead of walking the empty low levels. Lowered when a piece
+    /// enters a lower fresh bucket, raised lazily by picks.
+    first_fresh: usize,
     seeds: u32,
     /// Pieces in progress.
     partials: Vec<Partial>,
@@ -109,11 +113,17 @@ pub struct PiecePicker {
     open: Vec<u32>,
     /// Lacked pieces that are not in progress.
     fresh: u32,
+    /// Block-state vectors of finished pieces, reused for new pieces in
+    /// progress (at most [`SPARE_BLOCK_VECTORS`]), so a pick rarely allocates.
+    spare_blocks: Vec<Vec<BlockState>>,
     /// Every piece below this index is had (sequential strategy).
     sequential_cursor: u32,
 }
 
 const NONE: u32 = u32::MAX;
+
+/// Most block-state vectors kept for reuse.
+const SPARE_BLOCK_VECTORS: usize = 256;
 
 #[derive(Copy, Clone, Debug)]
 struct PieceEntry {
@@ -186,12 +196,14 @@ impl PiecePicker {
             have_count: have_bits.count(),
             have: have_bits,
             pieces,
-            bounds: vec![0, fresh],
+            bounds: vec![0, 0, fresh],
+            first_fresh: 1,
             order,
             seeds: 0,
             partials: Vec::new(),
             open: Vec::new(),
             fresh,
+            spare_blocks: Vec::new(),
             sequential_cursor: 0,
         }
     }
@@ -438,54 +450,68 @@ impl PiecePicker {
         }
     }
 
-    /// One more copy of `piece`: it moves to the end of its bucket, which
-    /// then ends one position earlier. O(1).
-    fn increment(&mut self, piece: u32) {
-        let entry = &mut self.pieces[piece as usize];
-        let avail = entry.avail as usize;
-        entry.avail += 1;
-        let pos = entry.pos;
-        if pos == NONE {
-            return;
-        }
-        if self.bounds.len() < avail + 3 {
-            self.bounds.push(self.order.len() as u32);
-        }
-        let last = self.bounds[avail + 1] - 1;
-        self.swap_positions(pos, last);
-        self.bounds[avail + 1] = last;
+    /// The bucket of a piece in `order`: `2 * availability` while it is in
+    /// progress, `2 * availability + 1` while fresh. So each availability
+    /// level holds its pieces in progress first, then its fresh pieces, and
+    /// a pick for a new piece looks only at the fresh half of each level.
+    fn key(&self, piece: u32) -> usize {
+        let entry = self.pieces[piece as usize];
+        2 * entry.avail as usize + usize::from(entry.partial == NONE)
     }
 
-    /// One copy fewer of `piece`: it moves to the start of its bucket, which
-    /// then starts one position later. O(1).
-    fn decrement(&mut self, piece: u32) {
-        let entry = &mut self.pieces[piece as usize];
-        if entry.avail == 0 {
-            return;
-        }
-        let avail = entry.avail as usize;
-        entry.avail -= 1;
-        let pos = entry.pos;
+    /// Moves `piece` (in `order`) from bucket `from` to bucket `to`, one
+    /// boundary at a time: going up, it swaps with the last element of its
+    /// bucket and that bucket ends one position earlier; going down, with
+    /// the first element, and the bucket starts one position later. O(|to - from|).
+    fn move_bucket(&mut self, piece: u32, from: usize, to: usize) {
+        let mut pos = self.pieces[piece as usize].pos;
         if pos == NONE {
             return;
         }
-        let first = self.bounds[avail];
-        self.swap_positions(pos, first);
-        self.bounds[avail] = first + 1;
+        while self.bounds.len() < to + 2 {
+            self.bounds.push(self.order.len() as u32);
+        }
+        if to % 2 == 1 {
+            self.first_fresh = self.first_fresh.min(to);
+        }
+        for bucket in from..to {
+            let last = self.bounds[bucket + 1] - 1;
+            self.swap_positions(pos, last);
+            self.bounds[bucket + 1] = last;
+            pos = last;
+        }
+        for bucket in (to + 1..=from).rev() {
+            let first = self.bounds[bucket];
+            self.swap_positions(pos, first);
+            self.bounds[bucket] = first + 1;
+            pos = first;
+        }
+    }
+
+    /// One more copy of `piece`. O(1).
+    fn increment(&mut self, piece: u32) {
+        let from = self.key(piece);
+        self.pieces[piece as usize].avail += 1;
+        self.move_bucket(piece, from, from + 2);
+    }
+
+    /// One copy fewer of `piece`. O(1).
+    fn decrement(&mut self, piece: u32) {
+        if self.pieces[piece as usize].avail == 0 {
+            return;
+        }
+        let from = self.key(piece);
+        self.pieces[piece as usize].avail -= 1;
+        self.move_bucket(piece, from, from - 2);
     }
 
     /// Removes `piece` from `order` by walking it up through every higher
-    /// bucket to the end. O(number of buckets).
+    /// bucket to the end. O(number of buckets), once per piece.
     fn remove_from_order(&mut self, piece: u32) {
-        let entry = self.pieces[piece as usize];
-        let mut pos = entry.pos;
-        for bound in &mut self.bounds[entry.avail as usize + 1..] {
-            let last = *bound - 1;
-            self.order.swap(pos as usize, last as usize);
-            self.pieces[self.order[pos as usize] as usize].pos = pos;
-            pos = last;
-            *bound = last;
-        }
+        // A bucket past the last one: the piece ends as its only element, at the end.
+        let past = self.bounds.len() - 1;
+        self.move_bucket(piece, self.key(piece), past);
+        self.bounds.pop();
         self.order.pop();
         self.pieces[piece as usize].pos = NONE;
     }
@@ -528,32 +554,48 @@ impl PiecePicker {
     }
 
     fn pick_random(&mut self, has: PeerHas<'_>) -> Option<u32> {
-        self.scan_from_random(0, self.order.len() as u32, has)
+        self.scan_from_random(0, self.order.len() as u32, has, true)
     }
 
-    /// Walks the buckets from the rarest; inside a bucket, from a random
-    /// position cyclically. For a peer counted per piece, every piece it has
-    /// has a per-piece count of at least one, so bucket 0 (pieces only
+    /// Walks the fresh buckets from the rarest; inside a bucket, from a
+    /// random position cyclically. For a peer counted per piece, every piece
+    /// it has has a per-piece count of at least one, so level 0 (pieces only
     /// seeders have) is skipped after one probe.
     fn pick_rarest(&mut self, has: PeerHas<'_>) -> Option<u32> {
-        for bucket in 0..self.bounds.len() - 1 {
+        while self.first_fresh + 1 < self.bounds.len()
+            && self.bounds[self.first_fresh] == self.bounds[self.first_fresh + 1]
+        {
+            self.first_fresh += 2;
+        }
+        for bucket in (self.first_fresh..self.bounds.len() - 1).step_by(2) {
             let (start, end) = (self.bounds[bucket], self.bounds[bucket + 1]);
             if start == end {
                 continue;
             }
-            if bucket == 0 && matches!(has, PeerHas::Pieces(_)) && !has.has(self.order[0]) {
+            if bucket == 1
+                && matches!(has, PeerHas::Pieces(_))
+                && !has.has(self.order[start as usize])
+            {
                 continue;
             }
-            if let Some(piece) = self.scan_from_random(start, end, has) {
+            // A fresh bucket holds only fresh pieces: no need to check.
+            if let Some(piece) = self.scan_from_random(start, end, has, false) {
                 return Some(piece);
             }
         }
         None
     }
 
-    /// The first fresh piece `has` lists in `order[start..end]`, walking
-    /// cyclically from a random position.
-    fn scan_from_random(&mut self, start: u32, end: u32, has: PeerHas<'_>) -> Option<u32> {
+    /// The first piece `has` lists in `order[start..end]` (skipping pieces
+    /// in progress when `skip_in_progress`), walking cyclically from a
+    /// random position.
+    fn scan_from_random(
+        &mut self,
+        start: u32,
+        end: u32,
+        has: PeerHas<'_>,
+        skip_in_progress: bool,
+    ) -> Option<u32> {
         if start >= end {
             return None;
         }
@@ -561,7 +603,7 @@ impl PiecePicker {
         (first..end)
             .chain(start..first)
             .map(|pos| self.order[pos as usize])
-            .find(|&piece| self.is_fresh(piece) && has.has(piece))
+            .find(|&piece| (!skip_in_progress || self.is_fresh(piece)) && has.has(piece))
     }
 
     /// The slot of `piece` in `partials`, creating it (fresh -> in progress).
@@ -571,16 +613,21 @@ impl PiecePicker {
             return entry.partial as usize;
         }
         let blocks = self.layout.block_count(PieceIndex::new_unchecked(piece));
+        let mut states = self.spare_blocks.pop().unwrap_or_default();
+        states.clear();
+        states.resize(blocks as usize, BlockState::Free);
         let slot = self.partials.len();
         self.partials.push(Partial {
             piece,
-            blocks: vec![BlockState::Free; blocks as usize],
+            blocks: states,
             free: blocks,
             requested: 0,
             received: 0,
             open_pos: NONE,
         });
+        let from = self.key(piece);
         self.pieces[piece as usize].partial = slot as u32;
+        self.move_bucket(piece, from, from - 1);
         self.fresh -= 1;
         self.reopen(slot);
         slot
@@ -595,8 +642,13 @@ impl PiecePicker {
         out: &mut Vec<BlockRef>,
     ) {
         let slot = self.partial_slot(piece);
+        let index = PieceIndex::new_unchecked(piece);
+        let size = self.layout.piece_size(index);
         let partial = &mut self.partials[slot];
-        for (index, state) in partial.blocks.iter_mut().enumerate() {
+        for (offset, state) in (0..size)
+            .step_by(BLOCK_SIZE as usize)
+            .zip(&mut partial.blocks)
+        {
             if out.len() >= goal || partial.free == 0 {
                 break;
             }
@@ -604,12 +656,11 @@ impl PiecePicker {
                 *state = BlockState::Requested(peer, None);
                 partial.free -= 1;
                 partial.requested += 1;
-                if let Some(block) = self
-                    .layout
-                    .block(PieceIndex::new_unchecked(piece), index as u32)
-                {
-                    out.push(block);
-                }
+                out.push(BlockRef {
+                    piece: index,
+                    offset,
+                    length: (size - offset).min(BLOCK_SIZE),
+                });
             }
         }
         if partial.free == 0 {
@@ -672,7 +723,12 @@ impl PiecePicker {
     fn remove_partial(&mut self, slot: usize) {
         self.close(slot);
         let removed = self.partials.swap_remove(slot);
+        let from = self.key(removed.piece);
         self.pieces[removed.piece as usize].partial = NONE;
+        self.move_bucket(removed.piece, from, from + 1);
+        if self.spare_blocks.len() < SPARE_BLOCK_VECTORS {
+            self.spare_blocks.push(removed.blocks);
+        }
         if let Some(moved) = self.partials.get(slot) {
             self.pieces[moved.piece as usize].partial = slot as u32;
         }
@@ -686,7 +742,6 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::piece::BLOCK_SIZE;
 
     const B: u64 = BLOCK_SIZE as u64;
 
@@ -708,13 +763,21 @@ mod tests {
             let count = self.layout.piece_count() as usize;
             assert_eq!(self.order.len() + self.have_count as usize, count);
             assert_eq!(*self.bounds.last().unwrap() as usize, self.order.len());
+            assert_eq!(self.first_fresh % 2, 1);
+            for bucket in (1..self.first_fresh.min(self.bounds.len() - 1)).step_by(2) {
+                assert_eq!(
+                    self.bounds[bucket],
+                    self.bounds[bucket + 1],
+                    "fresh bucket {bucket} below the hint"
+                );
+            }
             assert_eq!(self.bounds[0], 0);
             for bucket in 0..self.bounds.len() - 1 {
                 let (start, end) = (self.bounds[bucket], self.bounds[bucket + 1]);
                 assert!(start <= end);
                 for pos in start..end {
                     let piece = self.order[pos as usize];
-                    assert_eq!(self.pieces[piece as usize].avail as usize, bucket);
+                    assert_eq!(self.key(piece), bucket);
                     assert_eq!(self.pieces[piece as usize].pos, pos);
                 }
             }

@@ -65,6 +65,7 @@ fn run_swarm(seed: u64) -> (Vec<Vec<Event>>, std::time::Duration) {
     assert!(swarm.run_until(secs(3600), |s| all.iter().all(|&n| complete(s, n))));
     for &n in &leechers {
         assert_eq!(swarm.nodes[n].storage, swarm.content.data);
+        assert_eq!(swarm.nodes[n].torrent.stats().peers, 0, "seeds part");
     }
     let elapsed = swarm.now - start;
     (swarm.nodes.into_iter().map(|n| n.events).collect(), elapsed)
@@ -137,5 +138,41 @@ fn a_super_seed_offers_pieces_one_at_a_time_and_the_swarm_completes() {
     assert!(
         uploaded < 2 * total,
         "super-seed uploaded {uploaded} bytes for {total} bytes of content"
+    );
+}
+
+#[test]
+fn over_slow_links_leechers_trade_among_themselves() {
+    let content = Content::new(64 * 32_768, 32_768, 8);
+    let total = content.layout.total_length();
+    let mut swarm = Swarm::new(content);
+    swarm.latency = std::time::Duration::from_millis(50);
+    let seed = swarm.add(config(1), true);
+    swarm.nodes[seed].upload_rate = Some(256 * 1024);
+    let leechers: Vec<usize> = (2..6).map(|i| swarm.add(config(i), false)).collect();
+    for (i, &a) in leechers.iter().enumerate() {
+        swarm.nodes[a].upload_rate = Some(256 * 1024);
+        swarm.connect(a, seed).unwrap();
+        for &b in &leechers[..i] {
+            swarm.connect(a, b).unwrap();
+        }
+    }
+    let all = leechers.clone();
+    assert!(swarm.run_until(secs(600), |s| all.iter().all(|&n| complete(s, n))));
+    for &n in &leechers {
+        assert_eq!(swarm.nodes[n].storage, swarm.content.data);
+    }
+    let from_seed = swarm.nodes[seed].torrent.stats().uploaded;
+    let between: u64 = leechers
+        .iter()
+        .map(|&n| swarm.nodes[n].torrent.stats().uploaded)
+        .sum();
+    assert!(
+        from_seed < 3 * total,
+        "the seed served {from_seed} bytes of 4 copies of {total}"
+    );
+    assert!(
+        between > total,
+        "leechers uploaded {between} bytes to each other"
     );
 }

@@ -26,6 +26,7 @@ fn config(seed: u64) -> TorrentConfig {
         max_queued_requests: 3,
         max_reads_in_flight: 2,
         max_strikes: 2,
+        allowed_fast_count: 1,
         ..TorrentConfig::default()
     }
 }
@@ -132,6 +133,8 @@ struct PeerModel {
     ever_requested: BTreeSet<BlockRef>,
     /// We unchoke it.
     unchoked: bool,
+    /// Pieces we allowed it while choked (BEP 6 allowed fast).
+    allowed_out: BTreeSet<u32>,
     /// Its requests that we may still answer with a block.
     its_requests: BTreeSet<BlockRef>,
 }
@@ -348,7 +351,8 @@ impl Model {
                 };
                 let ours = self.h.torrent.have().has(block.piece);
                 let model = self.peers.get_mut(&key).unwrap();
-                if model.unchoked && ours {
+                let allowed = model.allowed_out.contains(&block.piece.get());
+                if (model.unchoked || allowed) && ours {
                     model.its_requests.insert(block);
                 }
                 self.send(key, support::request(block));
@@ -468,7 +472,10 @@ impl Model {
             Action::Send { peer, message } => self.check_send(peer, message)?,
             Action::ReadBlock { peer, block } => {
                 let model = &self.peers[&peer];
-                prop_assert!(model.unchoked, "read for a choked peer");
+                prop_assert!(
+                    model.unchoked || model.allowed_out.contains(&block.piece.get()),
+                    "read for a choked peer"
+                );
                 prop_assert!(
                     model.its_requests.contains(&block),
                     "read for an unrequested block"
@@ -566,7 +573,10 @@ impl Model {
                     .layout
                     .block_ref(piece, offset, length)
                     .unwrap();
-                prop_assert!(model.unchoked, "served a choked peer");
+                prop_assert!(
+                    model.unchoked || model.allowed_out.contains(&piece),
+                    "served a choked peer"
+                );
                 prop_assert!(
                     model.its_requests.remove(&block),
                     "served an unrequested block"
@@ -593,6 +603,10 @@ impl Model {
                     self.verified.contains(&piece),
                     "have for an unverified piece"
                 );
+            }
+            Message::AllowedFast { piece } => {
+                prop_assert!(model.fast, "allowed fast without BEP 6");
+                model.allowed_out.insert(piece);
             }
             _ => {}
         }
@@ -628,6 +642,108 @@ proptest! {
         for op in &ops {
             model.apply(op);
             model.check_outputs()?;
+        }
+    }
+}
+
+/// Any message at all, with arbitrary numbers and payloads.
+fn any_message() -> impl Strategy<Value = Message> {
+    let index = prop_oneof![0u32..8, any::<u32>()];
+    let length = prop_oneof![Just(16_384u32), 0u32..20_000, any::<u32>()];
+    let bytes = prop::collection::vec(any::<u8>(), 0..40).prop_map(Bytes::from);
+    prop_oneof![
+        Just(Message::KeepAlive),
+        Just(Message::Choke),
+        Just(Message::Unchoke),
+        Just(Message::Interested),
+        Just(Message::NotInterested),
+        Just(Message::HaveAll),
+        Just(Message::HaveNone),
+        index.clone().prop_map(|piece| Message::Have { piece }),
+        index.clone().prop_map(|piece| Message::Suggest { piece }),
+        index
+            .clone()
+            .prop_map(|piece| Message::AllowedFast { piece }),
+        bytes.clone().prop_map(Message::Bitfield),
+        any::<u16>().prop_map(Message::Port),
+        (any::<u8>(), bytes.clone()).prop_map(|(id, payload)| Message::Extended { id, payload }),
+        (index.clone(), length.clone(), length.clone()).prop_map(|(piece, offset, length)| {
+            Message::Request {
+                piece,
+                offset,
+                length,
+            }
+        }),
+        (index.clone(), length.clone(), length.clone()).prop_map(|(piece, offset, length)| {
+            Message::Cancel {
+                piece,
+                offset,
+                length,
+            }
+        }),
+        (index.clone(), length.clone(), length.clone()).prop_map(|(piece, offset, length)| {
+            Message::Reject {
+                piece,
+                offset,
+                length,
+            }
+        }),
+        (index, length, 0usize..20_000).prop_map(|(piece, offset, len)| Message::Piece {
+            piece,
+            offset,
+            data: Bytes::from(vec![7u8; len]),
+        }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Whatever peers send, the torrent never panics, and every action it
+    /// takes refers to a peer it accepted.
+    #[test]
+    fn arbitrary_peer_input_never_panics(
+        seed in any::<u64>(),
+        have in any::<u8>(),
+        steps in prop::collection::vec(
+            (0u8..4, any::<bool>(), any_message(), 0u64..30),
+            1..80,
+        ),
+    ) {
+        let mut model = Model::new(have & 0b11_1111, seed);
+        let mut keys: BTreeMap<u8, PeerKey> = BTreeMap::new();
+        for (n, fast, message, wait) in steps {
+            let key = match keys.get(&n) {
+                Some(&key) => key,
+                None => match model.h.try_connect(n + 1, fast) {
+                    Ok(key) => {
+                        keys.insert(n, key);
+                        key
+                    }
+                    Err(_) => continue,
+                },
+            };
+            model.h.recv(key, message);
+            if wait > 20 {
+                model.h.advance(secs(wait));
+            }
+            for action in model.h.actions() {
+                let peer = match action {
+                    Action::Send { peer, .. }
+                    | Action::ReadBlock { peer, .. }
+                    | Action::Disconnect { peer, .. } => peer,
+                    Action::VerifyPiece { piece } => {
+                        model.h.torrent.handle_piece_verified(model.h.now, piece, seed % 2 == 0);
+                        continue;
+                    }
+                    _ => continue,
+                };
+                prop_assert!(keys.values().any(|&k| k == peer));
+                if matches!(action, Action::Disconnect { .. }) {
+                    model.h.torrent.handle_peer_disconnected(model.h.now, peer);
+                    keys.retain(|_, &mut k| k != peer);
+                }
+            }
         }
     }
 }

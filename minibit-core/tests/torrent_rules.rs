@@ -241,8 +241,12 @@ fn interest_follows_the_bitfields() {
     h.torrent.handle_piece_verified(h.now, piece, true);
     let actions = h.actions();
     assert!(Harness::sent_to(&actions, a).contains(&Message::NotInterested));
-    assert!(!Harness::sent_to(&actions, a).contains(&Message::Have { piece: 1 }));
-    assert_eq!(Harness::sent_to(&actions, b), [], "b had piece 1: no have");
+    assert!(Harness::sent_to(&actions, a).contains(&Message::Have { piece: 1 }));
+    assert_eq!(
+        Harness::sent_to(&actions, b),
+        [Message::Have { piece: 1 }],
+        "b still has piece 2 for us: still interested"
+    );
     assert_eq!(h.events().last(), Some(&Event::PieceCompleted { piece }));
 }
 
@@ -624,22 +628,28 @@ fn tracker_peers_are_dialled_up_to_the_limit_never_ourselves() {
         },
     );
     let connected = h.connect(1, true);
-    let _ = connected;
     h.actions();
-    h.torrent
-        .handle_announce_response(h.now, secs(60), &[own, addr(2), addr(2), addr(3), addr(4)]);
+    let listed = [own, addr(1), addr(2), addr(2), addr(3), addr(4)];
+    h.torrent.handle_announce_response(h.now, secs(60), &listed);
     assert_eq!(
         h.actions(),
         [
             Action::Connect { addr: addr(2) },
             Action::Connect { addr: addr(3) }
-        ]
+        ],
+        "not ourselves, not the connected peer, no duplicates, up to max_peers"
     );
     h.torrent.handle_connect_failed(h.now, addr(2));
     assert_eq!(h.actions(), [Action::Connect { addr: addr(4) }]);
-    h.torrent
-        .handle_announce_response(h.now, secs(60), &[addr(3), addr(4), addr(2)]);
-    assert_eq!(h.actions(), [], "nothing new");
+    h.torrent.handle_announce_response(h.now, secs(60), &listed);
+    assert_eq!(
+        h.actions(),
+        [],
+        "no room: one peer and two dials in progress"
+    );
+    // The failed address was listed again: it is dialled once there is room.
+    h.torrent.handle_peer_disconnected(h.now, connected);
+    assert_eq!(h.actions(), [Action::Connect { addr: addr(2) }]);
 }
 
 #[test]
@@ -705,4 +715,164 @@ fn stats_count_verified_pieces_only() {
     assert_eq!(stats.left, total - 20_000);
     assert_eq!(stats.pieces_have, 1);
     assert!(stats.download_rate > 0.0);
+}
+
+#[test]
+fn time_going_backwards_is_ignored() {
+    let mut h = leecher();
+    let peer = h.connect(1, true);
+    h.actions();
+    h.advance(secs(60));
+    let deadline = h.torrent.poll_timeout();
+    let earlier = h.now.checked_sub(secs(50)).unwrap();
+    h.torrent.handle_timeout(earlier);
+    h.torrent.handle_message(earlier, peer, Message::KeepAlive);
+    assert_eq!(h.actions(), []);
+    assert_eq!(h.torrent.poll_timeout(), deadline);
+    // The keep-alive from the peer counts at the latest instant seen.
+    h.advance(secs(170));
+    assert_eq!(disconnect_reason(&h.actions(), peer), None);
+    h.advance(secs(10));
+    assert_eq!(
+        disconnect_reason(&h.actions(), peer),
+        Some(DisconnectReason::Timeout)
+    );
+}
+
+#[test]
+fn suggestions_are_preferred_and_allowed_fast_pieces_requested_while_choked() {
+    // Over several seeds, so a random pick cannot pass by luck.
+    for rng_seed in 0..8 {
+        let config = TorrentConfig {
+            rng_seed,
+            ..TorrentConfig::default()
+        };
+        let mut h = Harness::new(content(), &[], config);
+        let peer = h.connect(1, true);
+        h.recv(peer, Message::HaveAll);
+        h.recv(peer, Message::AllowedFast { piece: 2 });
+        let asked = h.take_requests(peer);
+        assert!(!asked.is_empty(), "allowed fast while choked");
+        assert!(asked.iter().all(|b| b.piece.get() == 2), "{asked:?}");
+        h.recv(peer, Message::Suggest { piece: 3 });
+        h.recv(peer, Message::Unchoke);
+        let asked = h.take_requests(peer);
+        assert_eq!(asked.first().map(|b| b.piece.get()), Some(3), "{asked:?}");
+    }
+}
+
+#[test]
+fn two_seeds_disconnect() {
+    let mut s = seed();
+    let peer = s.connect(1, true);
+    s.recv(peer, Message::HaveAll);
+    assert_eq!(
+        disconnect_reason(&s.actions(), peer),
+        Some(DisconnectReason::BothSeeding)
+    );
+    let plain = s.connect(2, false);
+    s.recv(
+        plain,
+        bitfield_message(&s.content.layout.clone(), &[0, 1, 2]),
+    );
+    assert_eq!(disconnect_reason(&s.actions(), plain), None);
+    s.recv(plain, Message::Have { piece: 3 });
+    assert_eq!(
+        disconnect_reason(&s.actions(), plain),
+        Some(DisconnectReason::BothSeeding)
+    );
+}
+
+#[test]
+fn a_plain_choke_drops_our_requests_back_to_the_picker() {
+    let mut h = Harness::new(
+        Content::new(2 * u64::from(BLOCK_SIZE), u64::from(BLOCK_SIZE), 3),
+        &[],
+        TorrentConfig::default(),
+    );
+    let first = h.connect(1, false);
+    let second = h.connect(2, false);
+    for peer in [first, second] {
+        h.recv(peer, bitfield_message(&h.content.layout.clone(), &[0, 1]));
+    }
+    h.recv(first, Message::Unchoke);
+    let asked = h.take_requests(first);
+    assert_eq!(asked.len(), 2);
+    h.recv(second, Message::Unchoke);
+    assert_eq!(h.take_requests(second).len(), 2, "endgame duplicates");
+    // Without BEP 6 a choke drops the requests: `second` keeps its own,
+    // and nothing is re-requested from `first` while it chokes us.
+    h.recv(first, Message::Choke);
+    let actions = h.actions();
+    assert_eq!(h.requests_to(&actions, first), []);
+    // When `first` unchokes again, the blocks are pickable for it again.
+    h.recv(first, Message::Unchoke);
+    let mut again = h.take_requests(first);
+    again.sort();
+    let mut expected = asked;
+    expected.sort();
+    assert_eq!(again, expected);
+}
+
+#[test]
+fn starting_peers_get_their_allowed_fast_pieces_while_choked() {
+    // 40 single-block pieces: k = 10 is offered (the torrent has >= 4k pieces).
+    let content = Content::new(40 * u64::from(BLOCK_SIZE), u64::from(BLOCK_SIZE), 5);
+    let all: Vec<u32> = (0..40).collect();
+    let mut h = Harness::new(content, &all, TorrentConfig::default());
+    let peer = h.connect(1, true);
+    let allowed: Vec<u32> = Harness::sent_to(&h.actions(), peer)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::AllowedFast { piece } => Some(piece),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(allowed.len(), 10);
+    h.recv(peer, Message::HaveNone);
+    let inside = h.content.block_ref(allowed[0], 0);
+    let outside = (0..40).find(|p| !allowed.contains(p)).unwrap();
+    let outside = h.content.block_ref(outside, 0);
+    h.recv(peer, request(inside));
+    h.recv(peer, request(outside));
+    let actions = h.actions();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| matches!(a, Action::ReadBlock { .. }))
+            .collect::<Vec<_>>(),
+        [&Action::ReadBlock {
+            peer,
+            block: inside
+        }],
+        "served while choked: the allowed-fast piece only"
+    );
+    assert!(Harness::sent_to(&actions, peer).contains(&Message::Reject {
+        piece: outside.piece.get(),
+        offset: 0,
+        length: BLOCK_SIZE
+    }));
+    // Once the peer holds k pieces it is no longer starting.
+    for piece in &allowed {
+        h.recv(peer, Message::Have { piece: *piece });
+    }
+    h.actions();
+    let again = h.content.block_ref(allowed[1], 0);
+    h.recv(peer, request(again));
+    assert!(
+        !h.actions()
+            .iter()
+            .any(|a| matches!(a, Action::ReadBlock { .. }))
+    );
+
+    // Plain BEP 3 peers and small torrents get no set.
+    let plain = h.connect(2, false);
+    assert!(
+        !Harness::sent_to(&h.actions(), plain)
+            .iter()
+            .any(|m| matches!(m, Message::AllowedFast { .. }))
+    );
+    let mut small = seed();
+    let peer = small.connect(1, true);
+    assert_eq!(Harness::sent_to(&small.actions(), peer), [Message::HaveAll]);
 }

@@ -6,6 +6,12 @@ use std::time::{Duration, Instant};
 
 use super::types::AnnounceEvent;
 
+/// Shortest re-announce interval accepted from a tracker.
+pub(super) const MIN_INTERVAL: Duration = Duration::from_secs(15);
+
+/// Longest re-announce interval accepted from a tracker (one day).
+pub(super) const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
 /// The announce timer and the event the next announce carries.
 #[derive(Debug)]
 pub(super) struct AnnounceSchedule {
@@ -54,11 +60,13 @@ impl AnnounceSchedule {
         self.due = Some(now);
     }
 
-    /// The tracker answered: next regular announce after `interval`.
+    /// The tracker answered: next regular announce after `interval`,
+    /// clamped to [`MIN_INTERVAL`]..=[`MAX_INTERVAL`] (the value comes from
+    /// the network).
     pub(super) fn succeeded(&mut self, now: Instant, interval: Duration) {
         self.pending = AnnounceEvent::None;
         self.backoff = self.min_backoff;
-        self.due = Some(now + interval);
+        self.due = Some(now + interval.clamp(MIN_INTERVAL, MAX_INTERVAL));
     }
 
     /// The announce failed: retry after the current back-off, which then doubles.
@@ -127,5 +135,15 @@ mod tests {
         );
         schedule.stop();
         assert_eq!(schedule.due(), None);
+    }
+
+    #[test]
+    fn tracker_intervals_are_clamped() {
+        let t0 = t0();
+        let mut schedule = AnnounceSchedule::new(t0, MIN, MAX);
+        schedule.succeeded(t0, Duration::ZERO);
+        assert_eq!(schedule.due(), Some(t0 + MIN_INTERVAL));
+        schedule.succeeded(t0, Duration::MAX);
+        assert_eq!(schedule.due(), Some(t0 + MAX_INTERVAL));
     }
 }

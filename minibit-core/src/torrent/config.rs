@@ -38,6 +38,11 @@ pub struct TorrentConfig {
     pub max_pipeline: usize,
     /// Most [`super::Action::ReadBlock`]s in flight for one peer (default 4).
     pub max_reads_in_flight: usize,
+    /// Size of the BEP 6 allowed-fast set offered to each fast-extension
+    /// peer with an IPv4 address (default 10, BEP 6's k); a choked peer
+    /// holding fewer pieces than this may request those pieces. Offered
+    /// only for torrents of at least four times as many pieces; 0 disables.
+    pub allowed_fast_count: usize,
     /// Interval between two rechokes (BEP 3: 10 s).
     pub rechoke_interval: Duration,
     /// A peer we sent nothing to for this long gets a keep-alive (default 90 s).
@@ -72,6 +77,7 @@ impl Default for TorrentConfig {
             listen_addr: None,
             max_pipeline: 250,
             max_reads_in_flight: 4,
+            allowed_fast_count: 10,
             rechoke_interval: Duration::from_secs(10),
             keep_alive_interval: Duration::from_secs(90),
             peer_timeout: Duration::from_secs(180),

@@ -126,13 +126,14 @@ impl Torrent {
                 length,
             } => self.on_reject(now, key, piece, offset, length)?,
             Message::Suggest { piece } => {
-                // Advisory (BEP 6): the rarest-first picker decides; only the index is checked.
-                self.layout.piece_index(piece)?;
+                let piece = self.layout.piece_index(piece)?;
+                self.peers[key.0].suggest(piece);
             }
             Message::AllowedFast { piece } => {
                 let piece = self.layout.piece_index(piece)?;
-                self.peers[key.0].allowed_fast.insert(piece);
-                self.request_from(now, key);
+                if self.peers[key.0].allow_fast(piece) {
+                    self.request_from(now, key);
+                }
             }
         }
         Ok(())

@@ -17,7 +17,42 @@
 //!     while let Some(event) = torrent.poll_event() { report it }
 //! }
 //! ```
+//!
+//! Driver duties:
+//! - Carry out actions in order: every [`Action::WriteBlock`] of a piece
+//!   comes before its [`Action::VerifyPiece`] and must be visible to it.
+//! - After an [`Action::Disconnect`] (or when the socket closes on its own)
+//!   call [`Torrent::handle_peer_disconnected`]; messages that still arrive
+//!   from a peer being disconnected are ignored.
+//! - Answer every [`Action::Announce`] with
+//!   [`Torrent::handle_announce_response`] or
+//!   [`Torrent::handle_announce_failed`]; the next announce is scheduled
+//!   from that answer.
+//! - Answer every [`Action::Connect`] with [`Torrent::handle_handshake`]
+//!   (direction [`Direction::Outbound`]) or [`Torrent::handle_connect_failed`].
+//!
+//! # Behaviour
+//! - After a handshake the peer gets our bitfield, or BEP 6 have-all /
+//!   have-none, then our BEP 10 extended handshake when both sides set the bit.
+//! - We are interested in a peer exactly while it has a piece we lack.
+//! - Requests: the [`crate::picker::PiecePicker`] chooses blocks (rarest
+//!   first, endgame); each peer gets a pipeline of
+//!   `min_pipeline + download rate x pipeline_target / 16 KiB` requests,
+//!   capped by `max_pipeline` and the peer's BEP 10 `reqq` (one while
+//!   snubbed). Requests unanswered after `request_timeout` go back to the
+//!   picker; endgame duplicates are cancelled when the block arrives.
+//! - A piece counts (have bit, HAVE to peers that lack it, stats) only
+//!   after [`Torrent::handle_piece_verified`] says its SHA-1 matched; a
+//!   failed piece gives every sender a strike, `max_strikes` bans the address.
+//! - Choking: every `rechoke_interval` (and at once when a slot is free)
+//!   the [`crate::choker::Choker`] picks who is unchoked. Only unchoked
+//!   peers are served (and, BEP 6, a starting peer's allowed-fast
+//!   pieces); requests must be for pieces we have and inside the piece; at
+//!   most `max_queued_requests` wait per peer.
+//! - Keep-alives after `keep_alive_interval` of silence towards a peer;
+//!   peers silent for `peer_timeout` are dropped; two seeds disconnect.
 
+mod allowed_fast;
 mod announce;
 mod config;
 mod messages;
@@ -120,16 +155,18 @@ impl Torrent {
         };
         // Independent streams for the parts that draw random numbers.
         let mut seeds = ChaCha8Rng::seed_from_u64(config.rng_seed);
+        let (picker_seed, choker_seed, super_seed) =
+            (seeds.next_u64(), seeds.next_u64(), seeds.next_u64());
         let choker_config = ChokerConfig {
             slots: config.unchoke_slots,
             snub_timeout: config.snub_timeout,
             ..ChokerConfig::default()
         };
-        let super_seeder = (config.super_seed && have.is_complete())
-            .then(|| SuperSeeder::new(pieces, seeds.next_u64()));
+        let super_seeder =
+            (config.super_seed && have.is_complete()).then(|| SuperSeeder::new(pieces, super_seed));
         let mut torrent = Self {
-            picker: PiecePicker::new(&layout, &have, config.picker, seeds.next_u64()),
-            choker: Choker::new(choker_config, seeds.next_u64()),
+            picker: PiecePicker::new(&layout, &have, config.picker, picker_seed),
+            choker: Choker::new(choker_config, choker_seed),
             super_seeder,
             sources: PieceSources::default(),
             announce: AnnounceSchedule::new(
@@ -256,8 +293,30 @@ impl Torrent {
         for message in first.into_iter().chain(extended) {
             peer.send(&mut self.out, now, message);
         }
+        self.offer_allowed_fast(now, key);
         self.super_seed_connected(now, key);
         key
+    }
+
+    /// BEP 6: gives a fast-extension peer with an IPv4 address its
+    /// allowed-fast set, when the torrent has at least four times as many
+    /// pieces as the set (so the set stays a small part) and we are not
+    /// super-seeding.
+    fn offer_allowed_fast(&mut self, now: Instant, key: PeerKey) {
+        let k = self.config.allowed_fast_count;
+        let pieces = self.layout.piece_count();
+        let peer = &mut self.peers[key.0];
+        let SocketAddr::V4(v4) = peer.addr else {
+            return;
+        };
+        if !peer.fast || k == 0 || (pieces as usize) < 4 * k || self.super_seeder.is_some() {
+            return;
+        }
+        for index in allowed_fast::allowed_fast_set(*v4.ip(), &self.info_hash, pieces, k) {
+            peer.allowed_fast_out
+                .insert(PieceIndex::new_unchecked(index));
+            peer.send(&mut self.out, now, Message::AllowedFast { piece: index });
+        }
     }
 
     /// A message from `peer`. Protocol violations become [`Action::Disconnect`].
@@ -280,7 +339,8 @@ impl Torrent {
     }
 
     /// `peer`'s connection closed (for any reason); `peer` is invalid afterwards.
-    /// Its outstanding requests go back to other peers.
+    /// Its outstanding requests go back to other peers, and its address may
+    /// be dialled again when a later announce lists it (unless banned).
     pub fn handle_peer_disconnected(&mut self, now: Instant, peer: PeerKey) {
         let now = self.clock(now);
         if !self.peers.contains(peer.0) {
@@ -290,16 +350,19 @@ impl Torrent {
         let state = self.peers.remove(peer.0);
         self.picker.peer_removed(&state.bitfield);
         self.choker.remove_peer(peer);
+        self.addresses.forget(state.addr);
         self.out.report(Event::PeerDisconnected { peer });
         self.super_seed_left(now, peer);
         self.dial_more();
         self.request_from_all(now);
     }
 
-    /// An [`Action::Connect`] to `addr` failed or timed out.
+    /// An [`Action::Connect`] to `addr` failed or timed out. The address may
+    /// be dialled again when a later announce lists it.
     pub fn handle_connect_failed(&mut self, now: Instant, addr: SocketAddr) {
         self.clock(now);
         self.addresses.dial_ended(addr);
+        self.addresses.forget(addr);
         self.dial_more();
     }
 
@@ -320,8 +383,9 @@ impl Torrent {
     }
 
     /// A tracker answered an [`Action::Announce`]: re-announce after
-    /// `interval`, and consider `peers` for connection (never our own
-    /// listen address, a banned one, or one already known).
+    /// `interval` (clamped to 15 s ..= 24 h), and consider `peers` for
+    /// connection (never our own listen address, a banned one, or one
+    /// already known).
     pub fn handle_announce_response(
         &mut self,
         now: Instant,

@@ -19,6 +19,12 @@ use super::types::{Action, PeerKey};
 /// still accepted).
 const MAX_DROPPED: usize = 64;
 
+/// Most BEP 6 allowed-fast pieces kept per peer (BEP 6 suggests k = 10).
+const MAX_ALLOWED_FAST: usize = 32;
+
+/// Most BEP 6 suggestions kept per peer (the newest win).
+const MAX_SUGGESTED: usize = 16;
+
 /// One block request we sent to the peer.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(super) struct Outstanding {
@@ -62,6 +68,10 @@ pub(super) struct Peer {
     pub(super) outstanding: Vec<Outstanding>,
     /// Pieces the peer lets us request while choked (BEP 6 allowed fast).
     pub(super) allowed_fast: BTreeSet<PieceIndex>,
+    /// Pieces we let the peer request while we choke it (BEP 6 allowed fast).
+    pub(super) allowed_fast_out: BTreeSet<PieceIndex>,
+    /// Pieces the peer suggested (BEP 6), newest last: picked first.
+    pub(super) suggested: VecDeque<PieceIndex>,
     /// Requests from the peer waiting for a [`Action::ReadBlock`].
     pub(super) queued: VecDeque<BlockRef>,
     /// Requests from the peer with a [`Action::ReadBlock`] in flight.
@@ -115,6 +125,8 @@ impl Peer {
             interested_in_us: false,
             outstanding: Vec::new(),
             allowed_fast: BTreeSet::new(),
+            suggested: VecDeque::new(),
+            allowed_fast_out: BTreeSet::new(),
             queued: VecDeque::new(),
             reading: Vec::new(),
             connected_at: now,
@@ -137,6 +149,23 @@ impl Peer {
             peer: self.key,
             message,
         });
+    }
+
+    /// Records a BEP 6 suggestion, forgetting the oldest beyond [`MAX_SUGGESTED`].
+    pub(super) fn suggest(&mut self, piece: PieceIndex) {
+        if self.suggested.contains(&piece) {
+            return;
+        }
+        if self.suggested.len() == MAX_SUGGESTED {
+            self.suggested.pop_front();
+        }
+        self.suggested.push_back(piece);
+    }
+
+    /// Records a BEP 6 allowed-fast piece (at most [`MAX_ALLOWED_FAST`]);
+    /// `true` when it is new.
+    pub(super) fn allow_fast(&mut self, piece: PieceIndex) -> bool {
+        self.allowed_fast.len() < MAX_ALLOWED_FAST && self.allowed_fast.insert(piece)
     }
 
     /// Whether the peer has every piece of a torrent of `pieces` pieces.
@@ -199,7 +228,7 @@ impl Peer {
         }
         let rate = self.download.rate(now);
         let extra = (rate * target.as_secs_f64() / f64::from(BLOCK_SIZE)) as usize;
-        (min + extra)
+        min.saturating_add(extra)
             .min(max)
             .min(self.reqq.unwrap_or(usize::MAX))
             .max(1)

@@ -28,7 +28,8 @@ fn cancel(block: BlockRef) -> Message {
 
 impl Torrent {
     /// Tops up the request pipeline to `key`, if we are interested in it
-    /// and it unchokes us (or allows pieces fast, BEP 6).
+    /// and it unchokes us (or allows pieces fast, BEP 6). Pieces it
+    /// suggested (BEP 6) are preferred.
     pub(super) fn request_from(&mut self, now: Instant, key: PeerKey) {
         let Some(peer) = self.peers.get(key.0) else {
             return;
@@ -58,11 +59,14 @@ impl Torrent {
             }
             self.picker
                 .pick(key, PeerHas::Pieces(&allowed), room, &fast, &mut blocks);
-        } else if peer.has_all(self.layout.piece_count()) {
-            self.picker.pick(key, PeerHas::All, room, &[], &mut blocks);
         } else {
-            self.picker
-                .pick(key, PeerHas::Pieces(&peer.bitfield), room, &[], &mut blocks);
+            let suggested: Vec<PieceIndex> = peer.suggested.iter().copied().collect();
+            let has = if peer.has_all(self.layout.piece_count()) {
+                PeerHas::All
+            } else {
+                PeerHas::Pieces(&peer.bitfield)
+            };
+            self.picker.pick(key, has, room, &suggested, &mut blocks);
         }
         let peer = &mut self.peers[key.0];
         for block in blocks {

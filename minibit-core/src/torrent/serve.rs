@@ -24,8 +24,9 @@ fn reject(block: BlockRef) -> Message {
 
 impl Torrent {
     /// A request from `key`. A bad range or a piece we lack is a protocol
-    /// violation; a request while choked or past the queue cap is rejected
-    /// (BEP 6) or dropped (BEP 3); anything else is queued for reading.
+    /// violation; a request while choked (outside the BEP 6 allowed-fast
+    /// set of a starting peer) or past the queue cap is rejected (BEP 6) or
+    /// dropped (BEP 3); anything else is queued for reading.
     pub(super) fn on_request(
         &mut self,
         now: Instant,
@@ -43,7 +44,11 @@ impl Torrent {
             return Ok(());
         }
         let full = peer.queued.len() + peer.reading.len() >= self.config.max_queued_requests;
-        if peer.am_choking || full {
+        // BEP 6: a choked peer may still get its allowed-fast pieces while
+        // it is starting (fewer pieces than the set holds).
+        let allowed = peer.allowed_fast_out.contains(&block.piece)
+            && (peer.bitfield.count() as usize) < self.config.allowed_fast_count;
+        if (peer.am_choking && !allowed) || full {
             if peer.fast {
                 peer.send(&mut self.out, now, reject(block));
             }

@@ -45,6 +45,12 @@ impl AddressBook {
         None
     }
 
+    /// Forgets `addr` as known (a connection to it ended), so a later
+    /// announce listing it makes it a candidate again. Bans and strikes stay.
+    pub(super) fn forget(&mut self, addr: SocketAddr) {
+        self.known.remove(&addr);
+    }
+
     /// Dials in progress.
     pub(super) fn connecting(&self) -> usize {
         self.connecting.len()
@@ -88,9 +94,12 @@ mod tests {
         let dialled: Vec<_> = std::iter::from_fn(|| book.next_dial(|a| a == addr(2))).collect();
         assert_eq!(dialled, [addr(1), addr(3)]);
         assert_eq!(book.connecting(), 2);
-        book.dial_ended(addr(1));
         book.learn(addr(1), None);
         assert_eq!(book.next_dial(|_| false), None, "already known");
+        book.dial_ended(addr(1));
+        book.forget(addr(1));
+        book.learn(addr(1), None);
+        assert_eq!(book.next_dial(|_| false), Some(addr(1)), "learned again");
     }
 
     #[test]

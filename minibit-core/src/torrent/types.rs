@@ -1,4 +1,4 @@
-//! The public vocabulary of the [`super::Torrent`] state machine: peer keys,
+//! The public vocabulary of the [`Torrent`](super::Torrent) state machine: peer keys,
 //! actions for the driver, events for the user, reasons and statistics.
 
 use std::net::SocketAddr;
@@ -9,7 +9,7 @@ use crate::metainfo::InfoHash;
 use crate::piece::{BlockRef, PieceIndex};
 use crate::wire::Message;
 
-/// Opaque key of a connected peer, handed out by [`Torrent::handle_handshake`].
+/// Opaque key of a connected peer, handed out by [`Torrent::handle_handshake`](super::Torrent::handle_handshake).
 /// Valid until the peer disconnects; a later peer may reuse the number.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PeerKey(pub usize);
@@ -47,13 +47,13 @@ pub enum Action {
         message: Message,
     },
     /// Open a connection to `addr`, handshake, then call
-    /// [`Torrent::handle_handshake`] (or [`Torrent::handle_connect_failed`]).
+    /// [`Torrent::handle_handshake`](super::Torrent::handle_handshake) (or [`Torrent::handle_connect_failed`](super::Torrent::handle_connect_failed)).
     Connect {
         /// The address to dial.
         addr: SocketAddr,
     },
     /// Close the connection to `peer`; the driver then calls
-    /// [`Torrent::handle_peer_disconnected`].
+    /// [`Torrent::handle_peer_disconnected`](super::Torrent::handle_peer_disconnected).
     Disconnect {
         /// The peer.
         peer: PeerKey,
@@ -68,20 +68,20 @@ pub enum Action {
         /// The data, `block.length` bytes.
         data: Bytes,
     },
-    /// Read `block` from storage to serve `peer`, then call [`Torrent::handle_block_read`].
+    /// Read `block` from storage to serve `peer`, then call [`Torrent::handle_block_read`](super::Torrent::handle_block_read).
     ReadBlock {
         /// The requesting peer.
         peer: PeerKey,
         /// The block.
         block: BlockRef,
     },
-    /// Hash `piece` against the metainfo, then call [`Torrent::handle_piece_verified`].
+    /// Hash `piece` against the metainfo, then call [`Torrent::handle_piece_verified`](super::Torrent::handle_piece_verified).
     VerifyPiece {
         /// The piece, all of whose blocks were written.
         piece: PieceIndex,
     },
-    /// Announce to the tracker, then call [`Torrent::handle_announce_response`]
-    /// or [`Torrent::handle_announce_failed`].
+    /// Announce to the tracker, then call [`Torrent::handle_announce_response`](super::Torrent::handle_announce_response)
+    /// or [`Torrent::handle_announce_failed`](super::Torrent::handle_announce_failed).
     Announce {
         /// The event to report.
         event: AnnounceEvent,
@@ -139,7 +139,7 @@ pub enum Event {
         /// Its address.
         addr: SocketAddr,
     },
-    /// A peer left (after [`Torrent::handle_peer_disconnected`]).
+    /// A peer left (after [`Torrent::handle_peer_disconnected`](super::Torrent::handle_peer_disconnected)).
     PeerDisconnected {
         /// Its key (no longer valid).
         peer: PeerKey,

@@ -11,7 +11,8 @@ use super::Torrent;
 use super::types::{DisconnectReason, Event, PeerKey};
 
 impl Torrent {
-    /// `piece` verified: it counts as ours, peers that lack it get a HAVE,
+    /// `piece` verified: it counts as ours, every peer gets a HAVE (BEP 3;
+    /// also those that have it, so their view of us stays exact),
     /// peers with nothing left for us get NotInterested, and the last piece
     /// completes the download (event + `completed` announce).
     pub(super) fn piece_passed(&mut self, now: Instant, piece: PieceIndex) {
@@ -31,9 +32,7 @@ impl Torrent {
             if peer.closing {
                 continue;
             }
-            if !peer.bitfield.has(piece) {
-                peer.send(&mut self.out, now, Message::Have { piece: piece.get() });
-            }
+            peer.send(&mut self.out, now, Message::Have { piece: piece.get() });
             if peer.am_interested {
                 self.update_interest(now, key);
             }

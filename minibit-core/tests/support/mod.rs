@@ -5,7 +5,7 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -282,18 +282,42 @@ pub struct Node {
     pub storage: Vec<u8>,
     /// Its address.
     pub addr: SocketAddr,
-    /// Its connections: our key -> (remote node, key there).
-    links: BTreeMap<PeerKey, (usize, PeerKey)>,
+    /// Its connections: our key -> the link.
+    links: BTreeMap<PeerKey, Link>,
     /// Every event it reported.
     pub events: Vec<Event>,
     /// Serve corrupted blocks (a bad peer).
     pub corrupt: bool,
     /// Announces it made.
     pub announces: usize,
+    /// Upload capacity in bytes/s (`None`: unlimited); block data queues behind it.
+    pub upload_rate: Option<u64>,
+    /// When its uplink is free again.
+    busy_until: Instant,
+}
+
+/// One end of a connection.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+struct Link {
+    /// The remote node.
+    to: usize,
+    /// Our key at the remote node.
+    key_there: PeerKey,
+    /// Unique per connection (keys are reused after a disconnect).
+    id: u64,
+}
+
+/// A message on its way.
+struct Flight {
+    from: usize,
+    link: Link,
+    message: Message,
 }
 
 /// Torrents wired to each other in memory on a virtual clock: sends are
-/// delivered in order, storage is a `Vec`, verification is real SHA-1.
+/// delivered in order per connection after `latency` (block data also
+/// waits for the sender's `upload_rate`), storage is a `Vec`, verification
+/// is real SHA-1.
 pub struct Swarm {
     /// The torrents.
     pub nodes: Vec<Node>,
@@ -301,7 +325,13 @@ pub struct Swarm {
     pub now: Instant,
     /// The shared content.
     pub content: Content,
-    inflight: VecDeque<(usize, PeerKey, Message)>,
+    /// One-way delay of every message (default zero).
+    pub latency: Duration,
+    /// Messages in flight by (delivery instant, sequence number).
+    inflight: BTreeMap<(Instant, u64), Flight>,
+    /// Latest delivery instant per connection and direction (keeps order).
+    link_clock: BTreeMap<(u64, usize), Instant>,
+    sequence: u64,
 }
 
 impl Swarm {
@@ -311,7 +341,10 @@ impl Swarm {
             nodes: Vec::new(),
             now: t0(),
             content,
-            inflight: VecDeque::new(),
+            latency: Duration::ZERO,
+            inflight: BTreeMap::new(),
+            link_clock: BTreeMap::new(),
+            sequence: 0,
         }
     }
 
@@ -340,6 +373,8 @@ impl Swarm {
             events: Vec::new(),
             corrupt: false,
             announces: 0,
+            upload_rate: None,
+            busy_until: self.now,
         });
         index
     }
@@ -362,8 +397,20 @@ impl Swarm {
             &ours,
         ) {
             Ok(key_at_to) => {
-                self.nodes[from].links.insert(key_at_from, (to, key_at_to));
-                self.nodes[to].links.insert(key_at_to, (from, key_at_from));
+                self.sequence += 1;
+                let id = self.sequence;
+                let there = Link {
+                    to,
+                    key_there: key_at_to,
+                    id,
+                };
+                let back = Link {
+                    to: from,
+                    key_there: key_at_from,
+                    id,
+                };
+                self.nodes[from].links.insert(key_at_from, there);
+                self.nodes[to].links.insert(key_at_to, back);
                 Ok(())
             }
             Err(rejection) => {
@@ -391,12 +438,27 @@ impl Swarm {
                     self.nodes[index].events.push(event);
                 }
             }
-            while let Some((to, key, message)) = self.inflight.pop_front() {
+            while let Some(entry) = self.inflight.first_entry() {
+                if entry.key().0 > self.now {
+                    break;
+                }
+                let Flight {
+                    from,
+                    link,
+                    message,
+                } = entry.remove();
                 moved = true;
                 handled += 1;
-                self.nodes[to]
-                    .torrent
-                    .handle_message(self.now, key, message);
+                let target = &mut self.nodes[link.to];
+                let open = target
+                    .links
+                    .get(&link.key_there)
+                    .is_some_and(|l| l.id == link.id && l.to == from);
+                if open {
+                    target
+                        .torrent
+                        .handle_message(self.now, link.key_there, message);
+                }
             }
             if !moved {
                 return handled;
@@ -409,15 +471,17 @@ impl Swarm {
         let node = &mut self.nodes[index];
         match action {
             Action::Send { peer, message } => {
-                if let Some(&(to, key)) = node.links.get(&peer) {
-                    self.inflight.push_back((to, key, message));
+                if let Some(&link) = node.links.get(&peer) {
+                    self.send(index, link, message);
                 }
             }
             Action::Disconnect { peer, .. } => {
-                if let Some((to, key)) = node.links.remove(&peer) {
+                if let Some(link) = node.links.remove(&peer) {
                     node.torrent.handle_peer_disconnected(now, peer);
-                    self.nodes[to].links.remove(&key);
-                    self.nodes[to].torrent.handle_peer_disconnected(now, key);
+                    self.nodes[link.to].links.remove(&link.key_there);
+                    self.nodes[link.to]
+                        .torrent
+                        .handle_peer_disconnected(now, link.key_there);
                 }
             }
             Action::WriteBlock { block, data } => {
@@ -447,7 +511,32 @@ impl Swarm {
         }
     }
 
-    /// Pumps, then advances the clock to the earliest timer and fires the
+    /// Puts `message` in flight from node `from`: block data waits for the
+    /// sender's uplink, everything takes `latency`, and nothing overtakes
+    /// an earlier message of the same connection.
+    fn send(&mut self, from: usize, link: Link, message: Message) {
+        let node = &mut self.nodes[from];
+        let mut departs = self.now;
+        if let (Message::Piece { data, .. }, Some(rate)) = (&message, node.upload_rate) {
+            let start = node.busy_until.max(self.now);
+            node.busy_until = start + Duration::from_secs_f64(data.len() as f64 / rate as f64);
+            departs = node.busy_until;
+        }
+        let clock = self.link_clock.entry((link.id, from)).or_insert(self.now);
+        let arrives = (departs + self.latency).max(*clock);
+        *clock = arrives;
+        self.sequence += 1;
+        self.inflight.insert(
+            (arrives, self.sequence),
+            Flight {
+                from,
+                link,
+                message,
+            },
+        );
+    }
+
+    /// Pumps, then advances the clock to the earliest timer or delivery and fires the
     /// due ones, until `done` holds or the clock passes `limit`. Returns
     /// whether `done` held.
     pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Self) -> bool) -> bool {
@@ -461,6 +550,7 @@ impl Swarm {
                 .nodes
                 .iter()
                 .filter_map(|n| n.torrent.poll_timeout())
+                .chain(self.inflight.keys().next().map(|&(at, _)| at))
                 .min();
             let Some(next) = next.filter(|&t| t <= end) else {
                 return false;
