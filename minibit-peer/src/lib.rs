@@ -1,3 +1,31 @@
 //! minibit-peer: the tokio driver for [`minibit_core::torrent::Torrent`].
 //!
-//! SKELETON: filled in by the end-to-end driver work.
+//! | module | job |
+//! |---|---|
+//! | [`storage`] | the torrent's files: preallocated, positional reads and writes |
+//! | [`hasher`] | SHA-1 of pieces |
+//! | [`inflight`] | blocks of pieces being downloaded, verified before they reach the disk |
+//! | [`codec`] | tokio-util codecs over the core's wire encoding |
+//! | [`connection`] | one task per peer connection: handshake, then frames both ways |
+//! | [`session`] | start a session (files, resume, listener) and control it |
+//! | `driver` | the session task: owns the core `Torrent`, runs everything else |
+//! | [`resume`] | which pieces are already on disk (verified) |
+//! | [`http`] | bounded HTTP GETs |
+//! | [`tracker_client`] | HTTP announces |
+//! | [`catalogue`] | a minibit tracker's catalogue: search, fetch a `.torrent` by name |
+//! | [`source`] | where the `.torrent` comes from (file, URL, catalogue) |
+
+pub mod catalogue;
+pub mod codec;
+pub mod connection;
+mod driver;
+pub mod hasher;
+pub mod http;
+pub mod inflight;
+pub mod resume;
+pub mod session;
+pub mod source;
+pub mod storage;
+pub mod tracker_client;
+
+pub use session::{Progress, Session, SessionConfig, SessionError, SessionHandle};

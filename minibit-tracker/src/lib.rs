@@ -1,3 +1,31 @@
-//! minibit-tracker: an HTTP BitTorrent tracker with a catalogue, seeding the files it is given.
+//! minibit-tracker: an HTTP BitTorrent tracker (BEP 3 announce with compact
+//! BEP 23 / BEP 7 peers, BEP 48 scrape) with a searchable catalogue of the
+//! torrents it serves, and an embedded seeder.
 //!
-//! SKELETON: filled in by the tracker work.
+//! | module | job |
+//! |---|---|
+//! | [`http`] | the axum routes over the shared [`TrackerState`] |
+//! | [`catalogue`] | the torrents listed at `/torrents` and served as `.torrent` files |
+//! | [`seed`] | hash a file, build and catalogue its torrent, seed it with `minibit-peer` |
+//!
+//! The protocol and the swarm bookkeeping live in
+//! [`minibit_core::tracker`]; this crate puts them behind axum:
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use std::sync::Arc;
+//! use minibit_core::tracker::RegistryConfig;
+//! use minibit_tracker::{TrackerState, serve};
+//!
+//! let state = Arc::new(TrackerState::new(RegistryConfig::default()));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:6969").await?;
+//! serve(listener, state, std::future::pending()).await
+//! # }
+//! ```
+
+pub mod catalogue;
+pub mod http;
+pub mod seed;
+
+pub use catalogue::{Catalogue, CatalogueEntry, CatalogueError};
+pub use http::{TrackerState, router, serve};

@@ -1,3 +1,155 @@
-//! `minibit-tracker FILE...`: track, catalogue and seed.
+//! `minibit-tracker [--bind ADDR] [--peer-port PORT] [--piece-length BYTES] [FILE|DIR]...`:
+//! an HTTP tracker with a catalogue; seeds the FILEs it is given.
 
-fn main() {}
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{ArgAction, Parser};
+use indicatif::{ProgressBar, ProgressStyle};
+use minibit_core::tracker::RegistryConfig;
+use minibit_tracker::seed::{SeedOptions, Seeding, seed};
+use minibit_tracker::{TrackerState, serve};
+use tokio::sync::oneshot;
+use tracing_subscriber::EnvFilter;
+
+/// HTTP BitTorrent tracker with a searchable catalogue; seeds the FILEs it is given.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    /// Address to listen on; port 0 picks a free port (the real one is
+    /// printed). Torrents built for FILEs announce to this address, so bind
+    /// a concrete IP, not 0.0.0.0, when remote peers must reach it.
+    #[arg(long, default_value = "127.0.0.1:6969")]
+    bind: SocketAddr,
+    /// TCP port of the embedded seeder: the n-th FILE is seeded on PORT+n;
+    /// 0 picks free ports.
+    #[arg(long, value_name = "PORT", default_value_t = 0)]
+    peer_port: u16,
+    /// Piece length of the torrents built for FILEs, bytes (a power of two,
+    /// 16 KiB-16 MiB; default: chosen from the size).
+    #[arg(long, value_name = "BYTES")]
+    piece_length: Option<u32>,
+    /// Only warnings and errors.
+    #[arg(short, long, conflicts_with = "verbose")]
+    quiet: bool,
+    /// More detail (-v debug, -vv trace).
+    #[arg(short, long, action = ArgAction::Count)]
+    verbose: u8,
+    /// Files or folders to seed (none: a pure tracker).
+    #[arg(value_name = "FILE|DIR")]
+    files: Vec<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        _ => "trace",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let listener = tokio::net::TcpListener::bind(cli.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", cli.bind))?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(TrackerState::new(RegistryConfig::default()));
+    let (stop_server, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, Arc::clone(&state), async {
+        let _ = stopped.await;
+    }));
+    println!("tracker listening on http://{addr}");
+
+    let result = seed_and_wait(&cli, addr, &state).await;
+    let _ = stop_server.send(());
+    server.await??;
+    result
+}
+
+/// Seeds every FILE, then waits for Ctrl-C; stops the seeders started so
+/// far on the way out (they announce `stopped` to the still-running tracker).
+async fn seed_and_wait(cli: &Cli, addr: SocketAddr, state: &TrackerState) -> anyhow::Result<()> {
+    let mut seeding = Vec::new();
+    let result = seed_files(cli, addr, state, &mut seeding).await;
+    if result.is_ok() {
+        // A signal handler that cannot be installed means: serve until killed.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tracing::info!("shutting down");
+    }
+    for s in seeding {
+        if let Err(e) = s.session.shutdown().await {
+            tracing::warn!(name = %s.name, error = %e, "seeder ended with an error");
+        }
+    }
+    result
+}
+
+/// Hashes, catalogues and starts seeding each FILE in turn, printing
+/// `seeding NAME info_hash=HEX torrent=URL` for each.
+async fn seed_files(
+    cli: &Cli,
+    addr: SocketAddr,
+    state: &TrackerState,
+    seeding: &mut Vec<Seeding>,
+) -> anyhow::Result<()> {
+    if addr.ip().is_unspecified() && !cli.files.is_empty() {
+        tracing::warn!(%addr, "torrents will announce to an unspecified address; bind a concrete IP for remote peers");
+    }
+    for (n, path) in cli.files.iter().enumerate() {
+        let port = match cli.peer_port {
+            0 => 0,
+            first => u16::try_from(n)
+                .ok()
+                .and_then(|n| first.checked_add(n))
+                .context("--peer-port plus the number of FILEs exceeds 65535")?,
+        };
+        let options = SeedOptions {
+            tracker_url: format!("http://{addr}"),
+            listen: SocketAddr::new(addr.ip(), port),
+            piece_length: cli.piece_length,
+        };
+        let bar = hashing_bar(cli.quiet, path);
+        let progress = {
+            let bar = bar.clone();
+            move |done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            }
+        };
+        let result = seed(path, &options, state, progress).await;
+        bar.finish_and_clear();
+        let s = result?;
+        println!(
+            "seeding {} info_hash={} torrent={}",
+            s.name, s.info_hash, s.torrent_url
+        );
+        seeding.push(s);
+    }
+    Ok(())
+}
+
+/// A progress bar for hashing `path` on stderr (hidden with `-q`).
+fn hashing_bar(quiet: bool, path: &std::path::Path) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let style = ProgressStyle::with_template(
+        "hashing {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    ProgressBar::new(0)
+        .with_style(style)
+        .with_message(path.display().to_string())
+}

@@ -678,8 +678,12 @@ mod tests {
 
     proptest! {
         #[test]
-        fn parse_query_never_panics(raw in "[a-z_=&%0-9A-F.:+-]{0,200}") {
-            let _ = AnnounceRequest::parse_query(&raw);
+        fn parse_query_never_panics(
+            query_like in "[a-z_=&%0-9A-F.:+-]{0,200}",
+            anything in "(?s).{0,200}",
+        ) {
+            let _ = AnnounceRequest::parse_query(&query_like);
+            let _ = AnnounceRequest::parse_query(&anything);
         }
 
         #[test]

@@ -290,6 +290,14 @@ impl Registry {
             .unwrap_or_default()
     }
 
+    /// The addresses of the peers recorded for `info_hash` (none if unknown).
+    pub fn peer_addrs<'a>(&'a self, info_hash: &InfoHash) -> impl Iterator<Item = SocketAddr> + 'a {
+        self.swarms
+            .get(info_hash)
+            .into_iter()
+            .flat_map(|s| s.peers.keys().map(|k| k.addr))
+    }
+
     /// Scrape (BEP 48): the counts of each requested swarm, zero for unknown ones.
     pub fn scrape(&self, info_hashes: &[InfoHash]) -> ScrapeResponse {
         ScrapeResponse {
@@ -522,6 +530,10 @@ mod tests {
         reg.announce(now, &r2, "203.0.113.9".parse().unwrap());
         let resp = announce(&mut reg, now, &req(3, 5), 3);
         let addrs: HashSet<SocketAddr> = resp.addrs().collect();
+        let mut recorded: HashSet<SocketAddr> = reg.peer_addrs(&HASH).collect();
+        assert!(recorded.remove(&SocketAddr::new(ip(3), 6881)));
+        assert_eq!(recorded, addrs);
+        assert_eq!(reg.peer_addrs(&InfoHash([0; 20])).count(), 0);
         let want: HashSet<SocketAddr> = ["192.0.2.1:6881", "203.0.113.9:6881"]
             .iter()
             .map(|a| a.parse().unwrap())

@@ -1,0 +1,133 @@
+//! Client of a minibit tracker's catalogue: `GET /torrents?q=QUERY` lists
+//! the torrents it tracks as JSON, `GET /torrents/NAME.torrent` serves one.
+
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::http::{FetchError, get_bounded};
+
+/// Largest catalogue listing accepted, in bytes.
+const MAX_LISTING_BYTES: usize = 16 * 1024 * 1024;
+/// Largest `.torrent` accepted, in bytes.
+pub const MAX_TORRENT_BYTES: usize = 16 * 1024 * 1024;
+
+/// One torrent of a tracker's catalogue.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct CatalogueEntry {
+    /// The torrent's name (`info.name`).
+    pub name: String,
+    /// The info-hash, 40 hex characters.
+    pub info_hash: String,
+    /// Total size in bytes.
+    pub size: u64,
+    /// Piece length in bytes.
+    pub piece_length: u64,
+    /// Peers with every piece.
+    pub seeders: u32,
+    /// Peers still downloading.
+    pub leechers: u32,
+    /// Downloads completed.
+    pub completed: u32,
+}
+
+/// Why a catalogue request failed.
+#[derive(Debug, Error)]
+pub enum CatalogueError {
+    /// The HTTP request failed.
+    #[error("{url}")]
+    Fetch {
+        /// The URL.
+        url: String,
+        /// The failure.
+        source: FetchError,
+    },
+    /// The listing is not the expected JSON.
+    #[error("{url}: bad catalogue listing")]
+    Json {
+        /// The URL.
+        url: String,
+        /// The failure.
+        source: serde_json::Error,
+    },
+    /// No torrent has exactly that name.
+    #[error("the tracker has no torrent named {0:?}")]
+    NotFound(String),
+}
+
+fn encode(text: &str) -> String {
+    utf8_percent_encode(text, NON_ALPHANUMERIC).to_string()
+}
+
+fn base(tracker: &str) -> &str {
+    tracker.trim_end_matches('/')
+}
+
+async fn fetch(
+    client: &reqwest::Client,
+    url: String,
+    limit: usize,
+) -> Result<Vec<u8>, CatalogueError> {
+    get_bounded(client, &url, limit)
+        .await
+        .map_err(|source| CatalogueError::Fetch { url, source })
+}
+
+/// The catalogue entries of `tracker` (its base URL) whose name contains `query`.
+///
+/// # Errors
+/// [`CatalogueError::Fetch`] or [`CatalogueError::Json`].
+pub async fn search(
+    client: &reqwest::Client,
+    tracker: &str,
+    query: &str,
+) -> Result<Vec<CatalogueEntry>, CatalogueError> {
+    let url = format!("{}/torrents?q={}", base(tracker), encode(query));
+    let body = fetch(client, url.clone(), MAX_LISTING_BYTES).await?;
+    serde_json::from_slice(&body).map_err(|source| CatalogueError::Json { url, source })
+}
+
+/// The `.torrent` bytes of the catalogue entry named exactly `name`.
+///
+/// # Errors
+/// [`CatalogueError::NotFound`] when no entry has that name, otherwise
+/// fetch or JSON errors.
+pub async fn fetch_torrent(
+    client: &reqwest::Client,
+    tracker: &str,
+    name: &str,
+) -> Result<Vec<u8>, CatalogueError> {
+    let entries = search(client, tracker, name).await?;
+    if !entries.iter().any(|e| e.name == name) {
+        return Err(CatalogueError::NotFound(name.to_owned()));
+    }
+    let url = format!("{}/torrents/{}.torrent", base(tracker), encode(name));
+    fetch(client, url, MAX_TORRENT_BYTES).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalogue_entries_parse_from_the_tracker_json() {
+        let json = r#"[{"name":"a b.mkv","info_hash":"00112233445566778899aabbccddeeff00112233",
+            "size":123,"piece_length":16384,"seeders":1,"leechers":2,"completed":3}]"#;
+        let entries: Vec<CatalogueEntry> = serde_json::from_str(json).unwrap();
+        assert_eq!(entries[0].name, "a b.mkv");
+        assert_eq!(
+            (
+                entries[0].seeders,
+                entries[0].leechers,
+                entries[0].completed
+            ),
+            (1, 2, 3)
+        );
+    }
+
+    #[test]
+    fn names_are_percent_encoded_in_urls() {
+        assert_eq!(encode("a b/c.mkv"), "a%20b%2Fc%2Emkv");
+        assert_eq!(base("http://t:1/"), "http://t:1");
+    }
+}

@@ -1,0 +1,342 @@
+//! The session API: [`Session::start`] opens the files, verifies what is
+//! already on disk, binds the listener and spawns the one task that owns
+//! the core [`Torrent`] (the private `driver` module); [`SessionHandle`] watches
+//! its progress and stops it.
+//!
+//! Memory stays bounded whatever the torrent's size: block data lives only
+//! in the [`crate::inflight::InFlight`] buffer (capped, spilling to disk), in the core's
+//! bounded serve pipeline (a few `ReadBlock`s per peer) and in the bounded
+//! per-connection channels.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use minibit_core::bitfield::Bitfield;
+use minibit_core::metainfo::Metainfo;
+use minibit_core::torrent::{Torrent, TorrentConfig};
+use minibit_core::wire::PeerId;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tracing::info;
+
+use crate::connection::ConnConfig;
+use crate::driver::{Driver, Parts};
+use crate::hasher::PieceHash;
+use crate::resume;
+use crate::storage::{FileEntry, Storage, blocking};
+use crate::tracker_client::{TrackerClient, pick_tracker_url};
+
+/// How a [`Session`] runs.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// The torrent.
+    pub metainfo: Metainfo,
+    /// Folder the torrent's files go in (for a seeder: the folder that
+    /// already holds them).
+    pub output_dir: PathBuf,
+    /// Address to listen on for incoming peers; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Tracker URL to announce to instead of the metainfo's (see
+    /// [`pick_tracker_url`]).
+    pub announce_url: Option<String>,
+    /// The core's tunables (RNG seed, slots, super-seeding, ...).
+    pub torrent: TorrentConfig,
+    /// Longest wait for an outgoing TCP connect.
+    pub connect_timeout: Duration,
+    /// Longest wait for a peer's handshake.
+    pub handshake_timeout: Duration,
+    /// Longest wait for a tracker announce.
+    pub tracker_timeout: Duration,
+    /// Most bytes of unverified blocks kept in memory before blocks are
+    /// spilled to disk.
+    pub max_buffered_bytes: usize,
+    /// Capacity of each peer's outgoing message queue; a peer that lets it
+    /// fill up is disconnected.
+    pub outgoing_capacity: usize,
+    /// Most connections (connected or still handshaking, both directions)
+    /// before incoming connections are refused.
+    pub max_connections: usize,
+}
+
+impl SessionConfig {
+    /// Defaults: listen on every interface on a free port, the metainfo's
+    /// tracker, 5 s connect timeout, 10 s handshake timeout, 15 s tracker
+    /// timeout, 64 MiB of buffered blocks, 256 queued messages per peer,
+    /// 100 connections.
+    pub fn new(metainfo: Metainfo, output_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            metainfo,
+            output_dir: output_dir.into(),
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+            announce_url: None,
+            torrent: TorrentConfig::default(),
+            connect_timeout: Duration::from_secs(5),
+            handshake_timeout: Duration::from_secs(10),
+            tracker_timeout: Duration::from_secs(15),
+            max_buffered_bytes: 64 * 1024 * 1024,
+            outgoing_capacity: 256,
+            max_connections: 100,
+        }
+    }
+}
+
+/// Why a session could not start or stopped early.
+#[derive(Debug, Error)]
+pub enum SessionError {
+    /// Creating or opening the files failed.
+    #[error("cannot open the files under {}", dir.display())]
+    Storage {
+        /// The output folder.
+        dir: PathBuf,
+        /// The failure.
+        source: io::Error,
+    },
+    /// Verifying the existing files failed.
+    #[error("cannot verify existing data")]
+    Resume(#[source] io::Error),
+    /// Binding the listener failed.
+    #[error("cannot listen on {addr}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The failure.
+        source: io::Error,
+    },
+    /// The HTTP client could not be built.
+    #[error("cannot build the HTTP client")]
+    Http(#[from] reqwest::Error),
+    /// Reading or writing a piece failed while running.
+    #[error("disk error")]
+    Disk(#[source] io::Error),
+    /// The session task panicked or was cancelled.
+    #[error("the session task failed")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// A snapshot of a session's progress (published on a watch channel).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Progress {
+    /// Bytes of verified pieces we hold.
+    pub have_bytes: u64,
+    /// Total size of the torrent, bytes.
+    pub total_bytes: u64,
+    /// Pieces verified.
+    pub pieces_have: u32,
+    /// Pieces in the torrent.
+    pub piece_count: u32,
+    /// Payload bytes uploaded since start.
+    pub uploaded: u64,
+    /// Verified bytes downloaded since start.
+    pub downloaded: u64,
+    /// Download rate, bytes per second.
+    pub download_rate: f64,
+    /// Upload rate, bytes per second.
+    pub upload_rate: f64,
+    /// Connected peers.
+    pub peers: usize,
+    /// Every piece is verified.
+    pub complete: bool,
+}
+
+/// Starts sessions; see [`Session::start`].
+#[derive(Debug)]
+pub struct Session;
+
+/// Controls a running session. Dropping it stops the session (without
+/// waiting for the `stopped` announce); prefer [`SessionHandle::shutdown`].
+#[derive(Debug)]
+pub struct SessionHandle {
+    local_addr: SocketAddr,
+    paths: Vec<PathBuf>,
+    progress: watch::Receiver<Progress>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), SessionError>>,
+}
+
+impl Session {
+    /// Opens (and preallocates) the files, verifies the pieces already on
+    /// disk (resume), binds the listener and starts the session task, which
+    /// announces `started` and joins the swarm.
+    ///
+    /// # Errors
+    /// [`SessionError`] for file, resume, listener or HTTP client failures.
+    pub async fn start(config: SessionConfig) -> Result<SessionHandle, SessionError> {
+        let metainfo = &config.metainfo;
+        let hashes: Arc<[PieceHash]> = metainfo.info().pieces().into();
+        let (storage, have) =
+            open_and_resume(metainfo, &config.output_dir, Arc::clone(&hashes)).await?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| SessionError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| SessionError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+        let peer_id = PeerId::generate(rand::random());
+        let tracker = config
+            .announce_url
+            .clone()
+            .or_else(|| pick_tracker_url(metainfo))
+            .map(|url| {
+                TrackerClient::new(
+                    url,
+                    metainfo.info_hash(),
+                    peer_id,
+                    local_addr.port(),
+                    config.tracker_timeout,
+                )
+            })
+            .transpose()?;
+        let mut torrent_config = config.torrent.clone();
+        torrent_config.listen_addr = Some(reachable(local_addr));
+        let torrent = Torrent::new(
+            torrent_config,
+            metainfo.info_hash(),
+            peer_id,
+            metainfo.layout().clone(),
+            have,
+            Instant::now(),
+        );
+        let conn_config = ConnConfig {
+            handshake: torrent.handshake(),
+            piece_count: metainfo.layout().piece_count(),
+            connect_timeout: config.connect_timeout,
+            handshake_timeout: config.handshake_timeout,
+            outgoing_capacity: config.outgoing_capacity,
+        };
+        let (progress_tx, progress) = watch::channel(Progress::default());
+        let (stop, stop_rx) = oneshot::channel();
+        let paths = storage.paths().to_vec();
+        let driver = Driver::new(Parts {
+            torrent,
+            storage,
+            hashes,
+            tracker,
+            listener,
+            conn_config,
+            max_buffered_bytes: config.max_buffered_bytes,
+            max_connections: config.max_connections,
+            progress: progress_tx,
+        });
+        driver.publish();
+        let task = tokio::spawn(driver.run(stop_rx));
+        Ok(SessionHandle {
+            local_addr,
+            paths,
+            progress,
+            stop: Some(stop),
+            task,
+        })
+    }
+}
+
+/// Opens (creating and preallocating) the torrent's files under `dir` and
+/// verifies the pieces already there against `hashes`.
+async fn open_and_resume(
+    metainfo: &Metainfo,
+    dir: &Path,
+    hashes: Arc<[PieceHash]>,
+) -> Result<(Storage, Bitfield), SessionError> {
+    let files: Vec<FileEntry> = metainfo
+        .info()
+        .files()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| FileEntry {
+            path: metainfo.relative_path(i),
+            length: f.length,
+        })
+        .collect();
+    let layout = metainfo.layout().clone();
+    let open_dir = dir.to_owned();
+    let (storage, report) = blocking(move || Storage::open(&open_dir, &files, layout))
+        .await
+        .map_err(|source| SessionError::Storage {
+            dir: dir.to_owned(),
+            source,
+        })?;
+    let have = if report.had_data {
+        resume::verify_existing(&storage, hashes)
+            .await
+            .map_err(SessionError::Resume)?
+    } else {
+        Bitfield::new(metainfo.layout().piece_count())
+    };
+    info!(
+        pieces = have.count(),
+        of = have.len(),
+        "resume: verified pieces on disk"
+    );
+    Ok((storage, have))
+}
+
+/// The address other peers reach us at, as far as we can tell: an
+/// unspecified listen address becomes loopback (used by the core only to
+/// avoid dialling ourselves).
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
+    } else {
+        addr
+    }
+}
+
+impl SessionHandle {
+    /// The address the listener is bound to (its port is the one announced).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Full paths of the torrent's files, in torrent order.
+    pub fn paths(&self) -> &[PathBuf] {
+        &self.paths
+    }
+
+    /// A receiver of progress snapshots.
+    pub fn progress(&self) -> watch::Receiver<Progress> {
+        self.progress.clone()
+    }
+
+    /// Waits until every piece is verified (`true`), or the session ended
+    /// first (`false`; [`SessionHandle::shutdown`] then gives the reason).
+    pub async fn wait_complete(&self) -> bool {
+        let mut progress = self.progress.clone();
+        progress.wait_for(|p| p.complete).await.is_ok()
+    }
+
+    /// Waits until the session task ends on its own (a fatal error).
+    pub async fn wait_ended(&self) {
+        let mut progress = self.progress.clone();
+        while progress.changed().await.is_ok() {}
+    }
+
+    /// Stops the session: publishes a last progress snapshot (the final
+    /// counters, still readable from a [`SessionHandle::progress`] receiver),
+    /// waits (bounded) for pending announces, announces `stopped`,
+    /// disconnects every peer, and returns how the session ended.
+    ///
+    /// # Errors
+    /// The [`SessionError`] that ended the session, if one did.
+    pub async fn shutdown(mut self) -> Result<(), SessionError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await?
+    }
+}
+
+/// The path a single-file torrent's content lands at, or the folder of a
+/// multi-file one, under `output_dir`.
+pub fn content_path(metainfo: &Metainfo, output_dir: &Path) -> PathBuf {
+    output_dir.join(metainfo.info().name())
+}

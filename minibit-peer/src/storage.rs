@@ -1,0 +1,314 @@
+//! The torrent's files on disk: preallocated with `set_len`, read and written
+//! with positional I/O (`pread`/`pwrite` through [`FileExt`]), never mapped.
+//!
+//! A torrent's content is the concatenation of its files (BEP 3); a piece or
+//! a block may straddle file boundaries, so every access goes through
+//! [`Layout::spans`]. The synchronous methods block; the `async` ones run the
+//! same work on tokio's blocking pool so the event loop never waits for the
+//! disk. [`Storage`] itself holds no data: memory use is only the buffers
+//! the caller passes in.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use minibit_core::piece::{BlockRef, Layout, PieceIndex};
+
+/// One file of a torrent: where it goes below the output folder and its length.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileEntry {
+    /// Relative path below the output folder, already sanitised (no `..`,
+    /// no absolute components).
+    pub path: PathBuf,
+    /// Length in bytes.
+    pub length: u64,
+}
+
+/// The open files of one torrent. Cheap to clone (shared handles).
+#[derive(Clone, Debug)]
+pub struct Storage {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    layout: Layout,
+    files: Vec<File>,
+    paths: Vec<PathBuf>,
+}
+
+/// What [`Storage::open`] found on disk.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct OpenReport {
+    /// At least one file already existed with some content: pieces may be
+    /// on disk and need verifying (resume).
+    pub had_data: bool,
+}
+
+impl Storage {
+    /// Opens (creating as needed) every file of the torrent below `root`,
+    /// creating parent folders and setting each file's length to the
+    /// torrent's (sparse preallocation).
+    ///
+    /// # Errors
+    /// `InvalidInput` when `files` does not match `layout` (count or total
+    /// length) or a path is not relative; any I/O error from creating the
+    /// folders or files.
+    pub fn open(
+        root: &Path,
+        files: &[FileEntry],
+        layout: Layout,
+    ) -> io::Result<(Self, OpenReport)> {
+        let total: u64 = files.iter().map(|f| f.length).sum();
+        if files.len() != layout.file_count() || total != layout.total_length() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "file list does not match the torrent layout",
+            ));
+        }
+        let mut handles = Vec::with_capacity(files.len());
+        let mut paths = Vec::with_capacity(files.len());
+        let mut had_data = false;
+        for entry in files {
+            if !entry.path.is_relative() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("file path {} is not relative", entry.path.display()),
+                ));
+            }
+            let path = root.join(&entry.path);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)?;
+            let current = file.metadata()?.len();
+            had_data |= current > 0;
+            if current != entry.length {
+                file.set_len(entry.length)?;
+            }
+            handles.push(file);
+            paths.push(path);
+        }
+        let storage = Self {
+            inner: Arc::new(Inner {
+                layout,
+                files: handles,
+                paths,
+            }),
+        };
+        Ok((storage, OpenReport { had_data }))
+    }
+
+    /// The torrent's geometry.
+    pub fn layout(&self) -> &Layout {
+        &self.inner.layout
+    }
+
+    /// Full paths of the files, in torrent order.
+    pub fn paths(&self) -> &[PathBuf] {
+        &self.inner.paths
+    }
+
+    /// Reads `buf.len()` bytes starting at torrent byte `offset` (blocking).
+    ///
+    /// # Errors
+    /// I/O errors, `UnexpectedEof` past the end of the torrent.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let mut pos = 0usize;
+        for span in self.inner.layout.spans(offset, buf.len() as u64) {
+            let end = pos + span.length as usize;
+            self.inner.files[span.file].read_exact_at(&mut buf[pos..end], span.offset)?;
+            pos = end;
+        }
+        if pos == buf.len() {
+            Ok(())
+        } else {
+            Err(io::ErrorKind::UnexpectedEof.into())
+        }
+    }
+
+    /// Writes `data` starting at torrent byte `offset` (blocking).
+    ///
+    /// # Errors
+    /// I/O errors, `WriteZero` past the end of the torrent.
+    pub fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let mut pos = 0usize;
+        for span in self.inner.layout.spans(offset, data.len() as u64) {
+            let end = pos + span.length as usize;
+            self.inner.files[span.file].write_all_at(&data[pos..end], span.offset)?;
+            pos = end;
+        }
+        if pos == data.len() {
+            Ok(())
+        } else {
+            Err(io::ErrorKind::WriteZero.into())
+        }
+    }
+
+    /// Torrent byte offset of the first byte of `block`.
+    pub fn block_offset(&self, block: BlockRef) -> u64 {
+        self.inner.layout.piece_offset(block.piece) + u64::from(block.offset)
+    }
+
+    /// Reads the whole of `piece` (blocking; `piece_size` bytes of memory).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn read_piece(&self, piece: PieceIndex) -> io::Result<Vec<u8>> {
+        let layout = &self.inner.layout;
+        let mut buf = vec![0; layout.piece_size(piece) as usize];
+        self.read_at(layout.piece_offset(piece), &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Reads `block` on the blocking pool.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub async fn read_block(&self, block: BlockRef) -> io::Result<Bytes> {
+        let this = self.clone();
+        blocking(move || {
+            let mut buf = vec![0; block.length as usize];
+            this.read_at(this.block_offset(block), &mut buf)?;
+            Ok(Bytes::from(buf))
+        })
+        .await
+    }
+
+    /// Writes each `(block, data)` pair on the blocking pool, in one job.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub async fn write_blocks(&self, blocks: Vec<(BlockRef, Bytes)>) -> io::Result<()> {
+        let this = self.clone();
+        blocking(move || {
+            for (block, data) in &blocks {
+                this.write_at(this.block_offset(*block), data)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// Runs `job` on tokio's blocking pool; a panicked job becomes an I/O error.
+pub(crate) async fn blocking<T: Send + 'static>(
+    job: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(job)
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(lengths: &[(&str, u64)]) -> Vec<FileEntry> {
+        lengths
+            .iter()
+            .map(|&(p, length)| FileEntry {
+                path: PathBuf::from(p),
+                length,
+            })
+            .collect()
+    }
+
+    fn layout_of(piece_length: u64, files: &[FileEntry]) -> Layout {
+        let lengths: Vec<u64> = files.iter().map(|f| f.length).collect();
+        Layout::new(piece_length, &lengths).unwrap()
+    }
+
+    #[test]
+    fn open_preallocates_every_file_and_creates_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = entries(&[("t/a.bin", 1000), ("t/sub/b.bin", 0), ("t/c.bin", 70_000)]);
+        let (storage, report) =
+            Storage::open(dir.path(), &files, layout_of(32_768, &files)).unwrap();
+        assert!(!report.had_data);
+        for (entry, path) in files.iter().zip(storage.paths()) {
+            assert_eq!(std::fs::metadata(path).unwrap().len(), entry.length);
+        }
+        assert!(dir.path().join("t/sub/b.bin").exists());
+        let (_, again) = Storage::open(dir.path(), &files, layout_of(32_768, &files)).unwrap();
+        assert!(again.had_data);
+    }
+
+    #[test]
+    fn writes_across_file_boundaries_land_in_the_right_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = entries(&[("a", 10), ("empty", 0), ("b", 7), ("c", 15)]);
+        let (storage, _) = Storage::open(dir.path(), &files, layout_of(8, &files)).unwrap();
+        let data: Vec<u8> = (0..32u8).collect();
+        // Write the torrent in three uneven chunks that straddle files.
+        storage.write_at(0, &data[..9]).unwrap();
+        storage.write_at(9, &data[9..20]).unwrap();
+        storage.write_at(20, &data[20..]).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), &data[..10]);
+        assert_eq!(std::fs::read(dir.path().join("b")).unwrap(), &data[10..17]);
+        assert_eq!(std::fs::read(dir.path().join("c")).unwrap(), &data[17..]);
+        assert_eq!(std::fs::read(dir.path().join("empty")).unwrap(), b"");
+        let piece = storage.layout().piece_index(1).unwrap();
+        assert_eq!(storage.read_piece(piece).unwrap(), &data[8..16]);
+        let last = storage.layout().piece_index(3).unwrap();
+        assert_eq!(storage.read_piece(last).unwrap(), &data[24..]);
+    }
+
+    #[test]
+    fn access_past_the_end_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = entries(&[("a", 10)]);
+        let (storage, _) = Storage::open(dir.path(), &files, layout_of(8, &files)).unwrap();
+        assert_eq!(
+            storage.write_at(8, &[0; 4]).unwrap_err().kind(),
+            io::ErrorKind::WriteZero
+        );
+        let mut buf = [0; 4];
+        assert_eq!(
+            storage.read_at(9, &mut buf).unwrap_err().kind(),
+            io::ErrorKind::UnexpectedEof
+        );
+    }
+
+    #[test]
+    fn mismatched_file_list_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = entries(&[("a", 10)]);
+        let other = entries(&[("a", 11)]);
+        let err = Storage::open(dir.path(), &files, layout_of(8, &other)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        let absolute = entries(&[("/tmp/a", 10)]);
+        let err = Storage::open(dir.path(), &absolute, layout_of(8, &absolute)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[tokio::test]
+    async fn async_block_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = entries(&[("a", 20_000), ("b", 20_000)]);
+        let layout = layout_of(32_768, &files);
+        let (storage, _) = Storage::open(dir.path(), &files, layout.clone()).unwrap();
+        let piece = layout.piece_index(0).unwrap();
+        let blocks: Vec<(BlockRef, Bytes)> = layout
+            .blocks(piece)
+            .map(|b| {
+                (
+                    b,
+                    Bytes::from(vec![b.index_in_piece() as u8 + 1; b.length as usize]),
+                )
+            })
+            .collect();
+        storage.write_blocks(blocks.clone()).await.unwrap();
+        for (block, data) in blocks {
+            assert_eq!(storage.read_block(block).await.unwrap(), data);
+        }
+    }
+}

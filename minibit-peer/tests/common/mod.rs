@@ -1,0 +1,243 @@
+//! Shared test fixtures: generated content, a torrent over it, and a small
+//! HTTP stub playing a minibit tracker (announce + catalogue).
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use minibit_core::metainfo::{Metainfo, MetainfoBuilder};
+use minibit_core::torrent::AnnounceEvent;
+use minibit_core::tracker::{AnnounceRequest, AnnounceResponse, TrackerPeer};
+use minibit_peer::SessionConfig;
+use percent_encoding::percent_decode_str;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Every announce the stub received: (the peer's address, event).
+pub type Log = Arc<Mutex<Vec<(SocketAddr, AnnounceEvent)>>>;
+
+/// The torrents a stub's catalogue lists.
+type Catalogue = Arc<Mutex<Vec<Metainfo>>>;
+
+/// A running tracker stub.
+pub struct Stub {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Announces received.
+    pub log: Log,
+    catalogue: Catalogue,
+}
+
+impl Stub {
+    /// The announce URL.
+    pub fn announce_url(&self) -> String {
+        format!("{}/announce", self.base)
+    }
+
+    /// Adds `metainfo` to the catalogue.
+    pub fn publish(&self, metainfo: Metainfo) {
+        self.catalogue.lock().unwrap().push(metainfo);
+    }
+
+    /// The event announced by the peer listening on `port`, in order.
+    pub fn events_of(&self, port: u16) -> Vec<AnnounceEvent> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|&&(addr, _)| addr.port() == port)
+            .map(|&(_, e)| e)
+            .collect()
+    }
+}
+
+/// Starts the stub on 127.0.0.1; see [`start_stub_on`].
+pub async fn start_stub() -> Stub {
+    start_stub_on(IpAddr::V4(Ipv4Addr::LOCALHOST)).await
+}
+
+/// Starts the stub on `ip`. `/announce` remembers every announcing peer (its
+/// IP and announced port) and answers with the others in compact form;
+/// `/torrents?q=` lists `catalogue` entries whose name contains q (JSON);
+/// `/torrents/NAME.torrent` serves the torrent of that name.
+pub async fn start_stub_on(ip: IpAddr) -> Stub {
+    let listener = TcpListener::bind((ip, 0)).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let log: Log = Arc::default();
+    let seen = Arc::clone(&log);
+    let catalogue: Catalogue = Arc::default();
+    let listed = Arc::clone(&catalogue);
+    tokio::spawn(async move {
+        loop {
+            let (stream, from) = listener.accept().await.unwrap();
+            tokio::spawn(serve(
+                stream,
+                from.ip(),
+                Arc::clone(&seen),
+                Arc::clone(&listed),
+            ));
+        }
+    });
+    Stub {
+        base,
+        log,
+        catalogue,
+    }
+}
+
+async fn serve(mut stream: TcpStream, from: IpAddr, seen: Log, catalogue: Catalogue) {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).await.unwrap();
+        if n == 0 {
+            return;
+        }
+        request.extend_from_slice(&buf[..n]);
+    }
+    let line = String::from_utf8_lossy(&request)
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    let target = line.split(' ').nth(1).unwrap().to_owned();
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let catalogue = catalogue.lock().unwrap().clone();
+    let (status, body) = if path == "/announce" {
+        ("200 OK", announce(query, from, &seen))
+    } else if path == "/torrents" {
+        let q = query.strip_prefix("q=").unwrap_or("");
+        let q = percent_decode_str(q).decode_utf8().unwrap();
+        ("200 OK", listing(&catalogue, &q))
+    } else if let Some(name) = path
+        .strip_prefix("/torrents/")
+        .and_then(|n| n.strip_suffix(".torrent"))
+    {
+        let name = percent_decode_str(name).decode_utf8().unwrap();
+        match catalogue.iter().find(|m| m.info().name() == name) {
+            Some(m) => ("200 OK", m.to_bytes()),
+            None => ("404 Not Found", b"no such torrent".to_vec()),
+        }
+    } else {
+        ("404 Not Found", b"not found".to_vec())
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(&body).await;
+}
+
+fn announce(query: &str, from: IpAddr, seen: &Log) -> Vec<u8> {
+    let announce = AnnounceRequest::parse_query(query).unwrap();
+    let me = SocketAddr::new(from, announce.port);
+    let peers = {
+        let mut seen = seen.lock().unwrap();
+        seen.push((me, announce.event));
+        let mut addrs: Vec<SocketAddr> = seen.iter().map(|&(a, _)| a).collect();
+        addrs.sort_unstable();
+        addrs.dedup();
+        addrs
+            .into_iter()
+            .filter(|&a| a != me)
+            .map(|addr| TrackerPeer {
+                addr,
+                peer_id: None,
+            })
+            .collect()
+    };
+    AnnounceResponse {
+        interval: 60,
+        min_interval: None,
+        complete: 0,
+        incomplete: 0,
+        peers,
+        warning: None,
+    }
+    .encode(true)
+}
+
+fn listing(catalogue: &[Metainfo], q: &str) -> Vec<u8> {
+    let entries: Vec<serde_json::Value> = catalogue
+        .iter()
+        .filter(|m| m.info().name().contains(q))
+        .map(|m| {
+            serde_json::json!({
+                "name": m.info().name(),
+                "info_hash": m.info_hash().to_hex(),
+                "size": m.total_length(),
+                "piece_length": m.layout().piece_length(),
+                "seeders": 1,
+                "leechers": 0,
+                "completed": 0,
+            })
+        })
+        .collect();
+    serde_json::to_vec(&entries).unwrap()
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so pieces differ.
+pub fn content(len: usize, mut state: u64) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// Files of the multi-file torrent `album`, relative to its folder.
+pub const ALBUM_FILES: [&str; 3] = ["a.bin", "disc2/b.bin", "empty.txt"];
+
+/// Writes the folder `album` under `root` (about 4 MiB in three files,
+/// one empty) and builds its torrent with 64 KiB pieces.
+pub fn make_album(root: &Path, announce: &str) -> Metainfo {
+    let folder = root.join("album");
+    std::fs::create_dir_all(folder.join("disc2")).unwrap();
+    std::fs::write(folder.join("a.bin"), content(3 * 1024 * 1024 + 12_345, 1)).unwrap();
+    std::fs::write(folder.join("disc2/b.bin"), content(1024 * 1024 + 777, 2)).unwrap();
+    std::fs::write(folder.join("empty.txt"), b"").unwrap();
+    MetainfoBuilder::new(&folder)
+        .piece_length(Some(64 * 1024))
+        .announce(announce)
+        .build()
+        .unwrap()
+}
+
+/// Writes one file `name` of `len` bytes under `root` and builds its torrent.
+pub fn make_single(root: &Path, name: &str, len: usize, announce: &str) -> Metainfo {
+    std::fs::write(root.join(name), content(len, 3)).unwrap();
+    MetainfoBuilder::new(root.join(name))
+        .piece_length(Some(32 * 1024))
+        .announce(announce)
+        .build()
+        .unwrap()
+}
+
+/// A session config on 127.0.0.1 with a fixed RNG seed.
+pub fn local_config(metainfo: &Metainfo, dir: &Path, seed: u64) -> SessionConfig {
+    config_on(IpAddr::V4(Ipv4Addr::LOCALHOST), metainfo, dir, seed)
+}
+
+/// A session config listening on `ip` with a fixed RNG seed.
+pub fn config_on(ip: IpAddr, metainfo: &Metainfo, dir: &Path, seed: u64) -> SessionConfig {
+    let mut config = SessionConfig::new(metainfo.clone(), dir);
+    config.listen = SocketAddr::new(ip, 0);
+    config.torrent.rng_seed = seed;
+    config
+}
+
+/// Logs to the test output when `RUST_LOG` is set (e.g. `RUST_LOG=debug`).
+pub fn init_logging() {
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    }
+}

@@ -1,0 +1,202 @@
+//! The HTTP side: `/announce` and `/scrape` (BEP 3, BEP 23, BEP 48) over
+//! the core [`Registry`], and the catalogue routes `/torrents` and
+//! `/torrents/{name}.torrent`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Path, Query, RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use minibit_core::tracker::{
+    AnnounceRequest, Registry, RegistryConfig, ScrapeRequest, encode_failure,
+};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+
+use crate::catalogue::Catalogue;
+
+/// How often [`serve`] drops stale peers from the registry.
+const EXPIRY_PERIOD: Duration = Duration::from_secs(60);
+
+/// What the HTTP handlers share: the swarm registry and the catalogue.
+/// Both locks are held only for in-memory work, never across an `.await`.
+#[derive(Debug)]
+pub struct TrackerState {
+    registry: Mutex<Registry>,
+    catalogue: RwLock<Catalogue>,
+}
+
+impl TrackerState {
+    /// A tracker with an empty registry and catalogue.
+    pub fn new(config: RegistryConfig) -> Self {
+        Self {
+            registry: Mutex::new(Registry::new(config)),
+            catalogue: RwLock::new(Catalogue::new()),
+        }
+    }
+
+    /// The swarm registry.
+    pub fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The catalogue, for reading.
+    pub fn catalogue(&self) -> RwLockReadGuard<'_, Catalogue> {
+        self.catalogue
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The catalogue, for adding torrents.
+    pub fn catalogue_mut(&self) -> RwLockWriteGuard<'_, Catalogue> {
+        self.catalogue
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The tracker's routes. Needs the connection's address
+/// (`into_make_service_with_connect_info::<SocketAddr>`), as [`serve`] sets up:
+///
+/// - `GET /announce?...` (BEP 3): always `200` with a bencoded body, either
+///   the peer list (compact BEP 23 + BEP 7 `peers6` when `compact=1`, else
+///   dictionaries) or `failure reason` naming the bad parameter. The peer's
+///   address is the connection's; a claimed `ip` counts only from loopback
+///   or private networks (see [`Registry::announce`]);
+/// - `GET /scrape?info_hash=...` (BEP 48): counts per info-hash;
+/// - `GET /torrents[?q=text]`: JSON array of the catalogue (`name`,
+///   `info_hash` in hex, `size` and `piece_length` in bytes, `seeders`,
+///   `leechers`, `completed`), filtered by a case-insensitive substring of the name;
+/// - `GET /torrents/{name}.torrent`: the `.torrent` file
+///   (`application/x-bittorrent`), `404` for unknown names.
+pub fn router(state: Arc<TrackerState>) -> Router {
+    Router::new()
+        .route("/announce", get(announce))
+        .route("/scrape", get(scrape))
+        .route("/torrents", get(list_torrents))
+        .route("/torrents/{file}", get(torrent_file))
+        .with_state(state)
+}
+
+/// Serves [`router`] on `listener` until `shutdown` resolves, expiring
+/// stale peers every minute.
+///
+/// # Errors
+/// An I/O error from the listener.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<TrackerState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let expiry = tokio::spawn({
+        let state = Arc::clone(&state);
+        async move {
+            let mut tick = tokio::time::interval(EXPIRY_PERIOD);
+            loop {
+                tick.tick().await;
+                state.registry().expire(Instant::now());
+            }
+        }
+    });
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    expiry.abort();
+    result
+}
+
+/// A bencoded tracker response (always `200`, as clients expect).
+fn bencoded(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain")], body).into_response()
+}
+
+async fn announce(
+    State(state): State<Arc<TrackerState>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match AnnounceRequest::parse_query(query.as_deref().unwrap_or("")) {
+        Ok(req) => {
+            let resp = state.registry().announce(Instant::now(), &req, remote.ip());
+            tracing::debug!(
+                info_hash = %req.info_hash, %remote, event = ?req.event, left = req.left,
+                peers = resp.peers.len(), "announce"
+            );
+            bencoded(resp.encode(req.compact))
+        }
+        Err(e) => {
+            tracing::debug!(%remote, error = %e, "bad announce");
+            bencoded(encode_failure(&e.to_string()))
+        }
+    }
+}
+
+async fn scrape(State(state): State<Arc<TrackerState>>, RawQuery(query): RawQuery) -> Response {
+    match ScrapeRequest::parse_query(query.as_deref().unwrap_or("")) {
+        Ok(req) => bencoded(state.registry().scrape(&req.info_hashes).encode()),
+        Err(e) => bencoded(encode_failure(&e.to_string())),
+    }
+}
+
+/// `?q=` of `/torrents`.
+#[derive(Deserialize)]
+struct Search {
+    q: Option<String>,
+}
+
+/// One element of the `/torrents` JSON array.
+#[derive(Serialize)]
+struct Listing {
+    name: String,
+    info_hash: String,
+    size: u64,
+    piece_length: u64,
+    seeders: u32,
+    leechers: u32,
+    completed: u64,
+}
+
+async fn list_torrents(
+    State(state): State<Arc<TrackerState>>,
+    Query(search): Query<Search>,
+) -> Json<Vec<Listing>> {
+    let catalogue = state.catalogue();
+    let registry = state.registry();
+    let listing = catalogue
+        .search(search.q.as_deref().unwrap_or(""))
+        .map(|e| {
+            let stats = registry.stats(&e.info_hash);
+            Listing {
+                name: e.name.clone(),
+                info_hash: e.info_hash.to_hex(),
+                size: e.size,
+                piece_length: e.piece_length,
+                seeders: stats.complete,
+                leechers: stats.incomplete,
+                completed: stats.downloaded,
+            }
+        })
+        .collect();
+    Json(listing)
+}
+
+async fn torrent_file(
+    State(state): State<Arc<TrackerState>>,
+    Path(file): Path<String>,
+) -> Response {
+    let entry = file
+        .strip_suffix(".torrent")
+        .and_then(|name| state.catalogue().get(name).map(|e| e.torrent.clone()));
+    match entry {
+        Some(bytes) => {
+            ([(header::CONTENT_TYPE, "application/x-bittorrent")], bytes).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "no such torrent\n").into_response(),
+    }
+}

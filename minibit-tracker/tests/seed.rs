@@ -1,0 +1,115 @@
+//! `minibit-tracker FILE` end to end: the binary hashes and seeds a file,
+//! catalogues its `.torrent`, and a `minibit-peer` session that knows only
+//! the catalogue URL downloads an identical copy.
+
+use std::io::{BufRead, BufReader, Lines};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::{ChildStdout, Command, Stdio};
+use std::time::Duration;
+
+use minibit_core::metainfo::Metainfo;
+use minibit_peer::{Session, SessionConfig};
+
+/// Deterministic pseudo-random content (xorshift), `len` bytes.
+fn content(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
+    lines.next().expect("stdout closed").unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_downloads_what_the_tracker_seeds() {
+    let seed_dir = tempfile::tempdir().unwrap();
+    let data = content(1_500_000);
+    let file = seed_dir.path().join("Holiday Movie.bin");
+    std::fs::write(&file, &data).unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_minibit-tracker"))
+        .args(["--bind", "127.0.0.1:0", "-q", "--piece-length", "65536"])
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let listening = next_line(&mut lines);
+    let base = listening
+        .strip_prefix("tracker listening on ")
+        .unwrap()
+        .to_owned();
+    let seeding = next_line(&mut lines);
+    let rest = seeding
+        .strip_prefix("seeding Holiday Movie.bin info_hash=")
+        .unwrap_or_else(|| panic!("unexpected line {seeding:?}"));
+    let (hex, url) = rest.split_once(" torrent=").unwrap();
+    assert_eq!(
+        url,
+        format!("{base}/torrents/Holiday%20Movie%2Ebin.torrent")
+    );
+
+    let listing: serde_json::Value = serde_json::from_slice(
+        &reqwest::get(format!("{base}/torrents?q=movie"))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(listing[0]["name"], "Holiday Movie.bin");
+    assert_eq!(listing[0]["info_hash"], hex);
+    assert_eq!(listing[0]["size"], 1_500_000);
+    assert_eq!(listing[0]["piece_length"], 65536);
+
+    let torrent = reqwest::get(url).await.unwrap().bytes().await.unwrap();
+    let metainfo = Metainfo::from_bytes(&torrent).unwrap();
+    assert_eq!(metainfo.info_hash().to_hex(), hex);
+    assert_eq!(
+        metainfo.announce(),
+        Some(format!("{base}/announce").as_str())
+    );
+
+    let leech_dir = tempfile::tempdir().unwrap();
+    let mut config = SessionConfig::new(metainfo, leech_dir.path());
+    config.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    let leecher = Session::start(config).await.unwrap();
+    // A generous bound so a broken swarm fails instead of hanging.
+    let done = tokio::time::timeout(Duration::from_secs(120), leecher.wait_complete()).await;
+    assert_eq!(done, Ok(true), "the leecher completed");
+    leecher.shutdown().await.unwrap();
+    let copy = std::fs::read(leech_dir.path().join("Holiday Movie.bin")).unwrap();
+    assert!(copy == data, "the copy differs");
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert!(status.success(), "clean exit on SIGINT: {status}");
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_minibit-tracker"))
+        .args(["--bind", "127.0.0.1:0", "-q"])
+        .arg(dir.path().join("nope.bin"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("nope.bin"), "{stderr}");
+}
