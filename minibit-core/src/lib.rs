@@ -2,7 +2,9 @@
 //!
 //! The sans-IO heart of minibit, a BitTorrent v1 (BEP 3) swarm library: no
 //! sockets, files, clocks, threads or OS randomness. Time enters as an
-//! argument, randomness from a seeded RNG, bytes as `bytes::Bytes`.
+//! argument, randomness from a seeded RNG, bytes as `bytes::Bytes`. The one
+//! exception is [`metainfo::build`], which reads files to hash them when a
+//! `.torrent` is made.
 //!
 //! | module | holds |
 //! |---|---|
