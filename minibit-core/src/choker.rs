@@ -1,1 +1,534 @@
-//! SKELETON: choker (to be filled in).
+//! Tit-for-tat choking (BEP 3 "Choking and Optimistic Unchoking").
+//!
+//! [`Choker`] is pure: the torrent calls [`Choker::rechoke`] every
+//! [`RECHOKE_INTERVAL`] with a snapshot of every connected peer
+//! ([`PeerStats`]) and sends the `choke` / `unchoke` messages listed in the
+//! returned [`ChokeChanges`]. The 30 s optimistic-unchoke rotation is kept
+//! inside the choker and driven by the `now` passed in.
+
+use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::torrent::PeerKey;
+
+/// How often the torrent calls [`Choker::rechoke`] (BEP 3: "once every ten seconds").
+pub const RECHOKE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Tunables of a [`Choker`]; `Default` gives the BEP 3 values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChokerConfig {
+    /// Upload slots including the optimistic unchoke (default 4). Zero
+    /// unchokes nobody; one is the optimistic slot only.
+    pub slots: usize,
+    /// How long one peer holds the optimistic unchoke (default 30 s).
+    pub optimistic_interval: Duration,
+    /// A peer we could download from that sent no block for this long is
+    /// snubbed (default 60 s); see [`Choker::is_snubbed`].
+    pub snub_timeout: Duration,
+    /// Peers connected for less than this are "new" and three times as
+    /// likely to get the optimistic unchoke (default 60 s).
+    pub new_peer_window: Duration,
+    /// When seeding, how long an unchoked peer keeps its regular slot
+    /// before yielding to the peers that waited longest (default 30 s).
+    pub seed_turn: Duration,
+}
+
+impl Default for ChokerConfig {
+    fn default() -> Self {
+        Self {
+            slots: 4,
+            optimistic_interval: Duration::from_secs(30),
+            snub_timeout: Duration::from_secs(60),
+            new_peer_window: Duration::from_secs(60),
+            seed_turn: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One connected peer as the choker sees it at a rechoke.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct PeerStats {
+    /// The peer.
+    pub peer: PeerKey,
+    /// The peer is interested in us (BEP 3 "interested").
+    pub interested: bool,
+    /// We are currently choking the peer.
+    pub choked: bool,
+    /// Download rate from the peer to us, bytes/s.
+    pub download_rate: f64,
+    /// Upload rate from us to the peer, bytes/s.
+    pub upload_rate: f64,
+    /// When the peer connected.
+    pub connected_at: Instant,
+    /// Since when we could download from the peer: the later of the
+    /// instant it unchoked us and the instant we became interested in it;
+    /// `None` while it chokes us or we are not interested.
+    pub can_download_since: Option<Instant>,
+    /// When the last block from the peer arrived, if any.
+    pub last_block_at: Option<Instant>,
+}
+
+/// What a rechoke changed: send `unchoke` to every peer in `unchoke` and
+/// `choke` to every peer in `choke`. Peers in neither keep their state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChokeChanges {
+    /// Peers to unchoke (currently choked).
+    pub unchoke: Vec<PeerKey>,
+    /// Peers to choke (currently unchoked).
+    pub choke: Vec<PeerKey>,
+}
+
+/// The tit-for-tat choker of one torrent.
+///
+/// Only interested peers are unchoked; an unchoked peer that lost interest
+/// is choked at the next rechoke. With `slots` upload slots:
+///
+/// Leeching: the `slots - 1` interested, not snubbed peers with the best
+/// download rate to us get the regular slots (ties: peers already unchoked
+/// first, to avoid fibrillation). One interested peer outside them holds
+/// the optimistic unchoke, rotated every `optimistic_interval` to a random
+/// other interested peer without a regular slot, peers connected for less
+/// than `new_peer_window` three times as likely (BEP 3).
+///
+/// Seeding: a peer unchoked for less than `seed_turn` keeps its slot
+/// ("its turn"); turn holders are ranked by our upload rate to them, then
+/// the other interested peers by the time of their last unchoke (never
+/// unchoked first, then longest ago), so a peer whose turn is over yields
+/// to every peer that waited longer and every leecher gets a turn (a
+/// round-robin like libtorrent's seeding choker). The optimistic unchoke
+/// works as when leeching.
+#[derive(Clone, Debug)]
+pub struct Choker {
+    config: ChokerConfig,
+    rng: ChaCha8Rng,
+    optimistic: Option<PeerKey>,
+    optimistic_since: Option<Instant>,
+    /// When each peer was last unchoked (start of its current or last turn).
+    unchoked_at: HashMap<PeerKey, Instant>,
+}
+
+impl Choker {
+    /// A choker with `config`; `rng_seed` drives the optimistic choice.
+    pub fn new(config: ChokerConfig, rng_seed: u64) -> Self {
+        Self {
+            config,
+            rng: ChaCha8Rng::seed_from_u64(rng_seed),
+            optimistic: None,
+            optimistic_since: None,
+            unchoked_at: HashMap::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ChokerConfig {
+        &self.config
+    }
+
+    /// Decides who is unchoked at `now`. `peers` lists every connected peer
+    /// once; `seeding` is `true` when we have every piece. Never more than
+    /// `slots` peers end up unchoked, and only interested ones.
+    pub fn rechoke(&mut self, now: Instant, seeding: bool, peers: &[PeerStats]) -> ChokeChanges {
+        if self.config.slots == 0 {
+            self.optimistic = None;
+            return Self::changes(peers, &HashSet::new());
+        }
+        let interested: Vec<&PeerStats> = peers.iter().filter(|p| p.interested).collect();
+        let keep_optimistic = self.optimistic.filter(|&key| {
+            interested.iter().any(|p| p.peer == key)
+                && self.optimistic_since.is_some_and(|since| {
+                    now.saturating_duration_since(since) < self.config.optimistic_interval
+                })
+        });
+
+        let mut regular: Vec<&PeerStats> = interested
+            .iter()
+            .copied()
+            .filter(|p| Some(p.peer) != keep_optimistic)
+            .filter(|p| seeding || !self.is_snubbed(now, p))
+            .collect();
+        if seeding {
+            regular.sort_by(|a, b| self.seed_rank(now, a, b));
+        } else {
+            regular.sort_by(|a, b| {
+                b.download_rate
+                    .total_cmp(&a.download_rate)
+                    .then(a.choked.cmp(&b.choked))
+                    .then(a.peer.cmp(&b.peer))
+            });
+        }
+        regular.truncate(self.config.slots - 1);
+        let mut unchoked: HashSet<PeerKey> = regular.iter().map(|p| p.peer).collect();
+
+        if keep_optimistic.is_none() {
+            let previous = self.optimistic;
+            self.optimistic = self
+                .choose_optimistic(now, &interested, &unchoked, previous)
+                .or_else(|| self.choose_optimistic(now, &interested, &unchoked, None));
+            self.optimistic_since = Some(now);
+        }
+        unchoked.extend(self.optimistic);
+
+        for stats in peers {
+            if stats.choked && unchoked.contains(&stats.peer) {
+                self.unchoked_at.insert(stats.peer, now);
+            }
+        }
+        Self::changes(peers, &unchoked)
+    }
+
+    /// The peer holding the optimistic unchoke, if any.
+    pub fn optimistic(&self) -> Option<PeerKey> {
+        self.optimistic
+    }
+
+    /// Forgets `peer` (disconnected) so a later peer reusing its key starts fresh.
+    pub fn remove_peer(&mut self, peer: PeerKey) {
+        self.unchoked_at.remove(&peer);
+        if self.optimistic == Some(peer) {
+            self.optimistic = None;
+        }
+    }
+
+    /// Anti-snubbing: the peer is snubbed when we could download from it
+    /// (`can_download_since` is set) and no block arrived from it for
+    /// `snub_timeout`, counted from the later of `can_download_since` and
+    /// `last_block_at`. A snubbed peer loses its regular slot when leeching
+    /// (it may still get the optimistic one).
+    pub fn is_snubbed(&self, now: Instant, stats: &PeerStats) -> bool {
+        stats.can_download_since.is_some_and(|since| {
+            let from = stats.last_block_at.map_or(since, |block| block.max(since));
+            now.saturating_duration_since(from) >= self.config.snub_timeout
+        })
+    }
+
+    /// Seeding order: turn holders by upload rate, then the longest waiting.
+    fn seed_rank(&self, now: Instant, a: &PeerStats, b: &PeerStats) -> Ordering {
+        let turn = |p: &PeerStats| {
+            !p.choked
+                && self
+                    .unchoked_at
+                    .get(&p.peer)
+                    .is_some_and(|&at| now.saturating_duration_since(at) < self.config.seed_turn)
+        };
+        match (turn(a), turn(b)) {
+            (true, false) => Ordering::Less,
+            (false, true) => Ordering::Greater,
+            (true, true) => b.upload_rate.total_cmp(&a.upload_rate),
+            (false, false) => self
+                .unchoked_at
+                .get(&a.peer)
+                .cmp(&self.unchoked_at.get(&b.peer))
+                .then(b.upload_rate.total_cmp(&a.upload_rate)),
+        }
+        .then(a.peer.cmp(&b.peer))
+    }
+
+    /// A random interested peer outside `unchoked` and other than `exclude`,
+    /// new peers weighted three times.
+    fn choose_optimistic(
+        &mut self,
+        now: Instant,
+        interested: &[&PeerStats],
+        unchoked: &HashSet<PeerKey>,
+        exclude: Option<PeerKey>,
+    ) -> Option<PeerKey> {
+        let window = self.config.new_peer_window;
+        let weight = |p: &PeerStats| -> u32 {
+            if now.saturating_duration_since(p.connected_at) < window {
+                3
+            } else {
+                1
+            }
+        };
+        let candidates: Vec<&PeerStats> = interested
+            .iter()
+            .copied()
+            .filter(|p| !unchoked.contains(&p.peer) && Some(p.peer) != exclude)
+            .collect();
+        let total: u32 = candidates.iter().map(|p| weight(p)).sum();
+        if total == 0 {
+            return None;
+        }
+        let mut ticket = self.rng.random_range(0..total);
+        candidates.into_iter().find_map(|p| {
+            let w = weight(p);
+            if ticket < w {
+                Some(p.peer)
+            } else {
+                ticket -= w;
+                None
+            }
+        })
+    }
+
+    fn changes(peers: &[PeerStats], unchoked: &HashSet<PeerKey>) -> ChokeChanges {
+        let mut changes = ChokeChanges::default();
+        for stats in peers {
+            match (stats.choked, unchoked.contains(&stats.peer)) {
+                (true, true) => changes.unchoke.push(stats.peer),
+                (false, false) => changes.choke.push(stats.peer),
+                _ => {}
+            }
+        }
+        changes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[allow(clippy::disallowed_methods)] // tests need some instant to start from
+    fn epoch() -> Instant {
+        Instant::now()
+    }
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    fn ago(now: Instant, s: u64) -> Instant {
+        now.checked_sub(secs(s)).unwrap()
+    }
+
+    fn peer(key: usize, t0: Instant, rate: f64) -> PeerStats {
+        PeerStats {
+            peer: PeerKey(key),
+            interested: true,
+            choked: true,
+            download_rate: rate,
+            upload_rate: 0.0,
+            connected_at: t0,
+            can_download_since: None,
+            last_block_at: None,
+        }
+    }
+
+    /// Applies `changes` to `peers` as the torrent would.
+    fn apply(peers: &mut [PeerStats], changes: &ChokeChanges) {
+        for p in peers {
+            if changes.unchoke.contains(&p.peer) {
+                assert!(p.choked);
+                p.choked = false;
+            }
+            if changes.choke.contains(&p.peer) {
+                assert!(!p.choked);
+                p.choked = true;
+            }
+        }
+    }
+
+    fn unchoked(peers: &[PeerStats]) -> Vec<PeerKey> {
+        peers.iter().filter(|p| !p.choked).map(|p| p.peer).collect()
+    }
+
+    #[test]
+    fn best_downloaders_get_the_regular_slots() {
+        let t0 = epoch();
+        let mut choker = Choker::new(ChokerConfig::default(), 1);
+        let mut peers: Vec<PeerStats> = (0..8).map(|i| peer(i, t0, i as f64 * 1000.0)).collect();
+        peers[7].interested = false;
+        let changes = choker.rechoke(t0 + secs(100), false, &peers);
+        apply(&mut peers, &changes);
+        let open = unchoked(&peers);
+        assert_eq!(open.len(), 4);
+        // 7 is not interested: 6, 5, 4 are the best; the optimistic one is another.
+        for key in [6, 5, 4] {
+            assert!(open.contains(&PeerKey(key)));
+        }
+        let optimistic = choker.optimistic().unwrap();
+        assert!(optimistic.0 < 4);
+        assert!(open.contains(&optimistic));
+    }
+
+    #[test]
+    fn snubbed_peers_lose_their_regular_slot() {
+        let t0 = epoch();
+        let now = t0 + secs(200);
+        let mut choker = Choker::new(ChokerConfig::default(), 1);
+        let mut peers: Vec<PeerStats> = (0..6).map(|i| peer(i, t0, 100.0 + i as f64)).collect();
+        for p in &mut peers[3..] {
+            // Fast on paper, but nothing for 61 s while they let us download.
+            p.download_rate = 1e6;
+            p.can_download_since = Some(ago(now, 120));
+            p.last_block_at = Some(ago(now, 61));
+        }
+        // Peer 2 unchoked us 70 s ago but sent a block 10 s ago: not snubbed.
+        peers[2].can_download_since = Some(ago(now, 70));
+        peers[2].last_block_at = Some(ago(now, 10));
+        assert!(choker.is_snubbed(now, &peers[3]));
+        assert!(!choker.is_snubbed(now, &peers[2]));
+        assert!(!choker.is_snubbed(ago(now, 2), &peers[3]));
+        let changes = choker.rechoke(now, false, &peers);
+        apply(&mut peers, &changes);
+        let open = unchoked(&peers);
+        for key in [0, 1, 2] {
+            assert!(open.contains(&PeerKey(key)));
+        }
+        assert_eq!(
+            open.iter().filter(|k| k.0 >= 3).count(),
+            1,
+            "only the optimistic one"
+        );
+    }
+
+    #[test]
+    fn optimistic_unchoke_rotates_every_30_seconds() {
+        let t0 = epoch();
+        let mut choker = Choker::new(ChokerConfig::default(), 5);
+        let mut peers: Vec<PeerStats> = (0..10).map(|i| peer(i, t0, 50.0)).collect();
+        let mut holders = Vec::new();
+        for round in 0..30u64 {
+            let now = t0 + secs(100 + round * 10);
+            let changes = choker.rechoke(now, false, &peers);
+            apply(&mut peers, &changes);
+            assert!(unchoked(&peers).len() <= 4);
+            holders.push(choker.optimistic().unwrap());
+        }
+        // Held for exactly three rechokes (30 s), then a different peer.
+        for chunk in holders.chunks(3) {
+            assert!(chunk.iter().all(|&h| h == chunk[0]), "{holders:?}");
+        }
+        for pair in holders.chunks(3).collect::<Vec<_>>().windows(2) {
+            assert_ne!(pair[0][0], pair[1][0]);
+        }
+        let distinct: HashSet<_> = holders.iter().collect();
+        assert!(distinct.len() >= 3, "{distinct:?}");
+    }
+
+    #[test]
+    fn new_peers_are_three_times_as_likely_to_be_optimistic() {
+        let t0 = epoch();
+        let mut choker = Choker::new(ChokerConfig::default(), 11);
+        let rounds = 3000u64;
+        let mut counts: HashMap<PeerKey, u32> = HashMap::new();
+        for round in 0..rounds {
+            let now = t0 + secs(1000 + round * 31);
+            // Peers 0 and 1 always just connected; 2..10 are old.
+            let peers: Vec<PeerStats> = (0..10)
+                .map(|i| {
+                    let connected = if i < 2 { ago(now, 5) } else { t0 };
+                    PeerStats {
+                        connected_at: connected,
+                        ..peer(i, t0, 0.0)
+                    }
+                })
+                .collect();
+            // slots = 1: only the optimistic slot, so every rechoke rotates it.
+            choker.config.slots = 1;
+            choker.rechoke(now, false, &peers);
+            *counts.entry(choker.optimistic().unwrap()).or_default() += 1;
+        }
+        let new = f64::from(counts[&PeerKey(0)] + counts[&PeerKey(1)]) / 2.0;
+        let old = f64::from((2..10).map(|i| counts[&PeerKey(i)]).sum::<u32>()) / 8.0;
+        let ratio = new / old;
+        assert!(
+            (2.3..4.0).contains(&ratio),
+            "new/old ratio {ratio}, counts {counts:?}"
+        );
+    }
+
+    #[test]
+    fn seeding_gives_every_leecher_a_turn() {
+        let t0 = epoch();
+        let mut choker = Choker::new(ChokerConfig::default(), 2);
+        let mut peers: Vec<PeerStats> = (0..12).map(|i| peer(i, t0, 0.0)).collect();
+        let mut turns: HashMap<PeerKey, u32> = HashMap::new();
+        for round in 0..60u64 {
+            let now = t0 + secs(100 + round * 10);
+            let changes = choker.rechoke(now, true, &peers);
+            apply(&mut peers, &changes);
+            assert!(unchoked(&peers).len() <= 4);
+            for p in &mut peers {
+                // Unchoked peers download from us, the others not at all.
+                p.upload_rate = if p.choked { 0.0 } else { 1e5 + p.peer.0 as f64 };
+                if !p.choked {
+                    *turns.entry(p.peer).or_default() += 1;
+                }
+            }
+        }
+        assert_eq!(turns.len(), 12, "{turns:?}");
+        let (min, max) = (turns.values().min().unwrap(), turns.values().max().unwrap());
+        // Regular turns rotate round-robin; the random optimistic slot adds noise.
+        assert!(*max <= 2 * *min, "unfair turns {turns:?}");
+    }
+
+    #[test]
+    fn zero_slots_chokes_everyone() {
+        let t0 = epoch();
+        let mut choker = Choker::new(
+            ChokerConfig {
+                slots: 0,
+                ..ChokerConfig::default()
+            },
+            1,
+        );
+        let mut peers: Vec<PeerStats> = (0..3).map(|i| peer(i, t0, 1.0)).collect();
+        peers[0].choked = false;
+        let changes = choker.rechoke(t0, false, &peers);
+        assert_eq!(
+            changes,
+            ChokeChanges {
+                unchoke: vec![],
+                choke: vec![PeerKey(0)]
+            }
+        );
+    }
+
+    proptest! {
+        /// Whatever the stats, never more unchoked than slots, only interested
+        /// ones, and the changes only flip peers that need flipping.
+        #[test]
+        fn never_more_than_slots(
+            slots in 0usize..6,
+            seeding in any::<bool>(),
+            rounds in proptest::collection::vec(
+                proptest::collection::vec((any::<bool>(), 0u32..1000, 0u32..1000, 0u64..200, any::<bool>()), 12),
+                1..20),
+        ) {
+            let t0 = epoch();
+            let mut choker = Choker::new(ChokerConfig { slots, ..ChokerConfig::default() }, 3);
+            let mut peers: Vec<PeerStats> = (0..12).map(|i| peer(i, t0, 0.0)).collect();
+            for (round, stats) in rounds.iter().enumerate() {
+                let now = t0 + secs(300 + round as u64 * 10);
+                for (p, &(interested, down, up, quiet, can)) in peers.iter_mut().zip(stats) {
+                    p.interested = interested;
+                    p.download_rate = f64::from(down);
+                    p.upload_rate = f64::from(up);
+                    p.can_download_since = can.then_some(ago(now, 200));
+                    p.last_block_at = Some(ago(now, quiet));
+                }
+                let changes = choker.rechoke(now, seeding, &peers);
+                for key in &changes.unchoke {
+                    prop_assert!(peers[key.0].choked);
+                }
+                for key in &changes.choke {
+                    prop_assert!(!peers[key.0].choked);
+                }
+                apply(&mut peers, &changes);
+                let open = unchoked(&peers);
+                prop_assert!(open.len() <= slots);
+                prop_assert!(open.iter().all(|k| peers[k.0].interested));
+                let interested = peers.iter().filter(|p| p.interested).count();
+                // Slots are used when there are interested peers to fill them.
+                if slots > 0 && interested > 0 {
+                    prop_assert!(!open.is_empty());
+                }
+                if !seeding {
+                    let regular = open.iter().filter(|&&k| Some(k) != choker.optimistic());
+                    for k in regular {
+                        prop_assert!(!choker.is_snubbed(now, &peers[k.0]));
+                    }
+                }
+            }
+        }
+    }
+}

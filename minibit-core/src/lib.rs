@@ -28,6 +28,7 @@ pub mod piece;
 pub mod rate;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod superseed;
 pub mod torrent;
 pub mod tracker;
 pub mod wire;

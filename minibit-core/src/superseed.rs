@@ -1,0 +1,354 @@
+//! Super-seeding for an initial seed (the idea of BEP 16).
+//!
+//! Instead of advertising every piece, the initial seeder hides its bitfield
+//! (sends BEP 6 have-none or an empty bitfield) and offers each peer one
+//! piece at a time with a `have`: a piece the peer lacks that no other peer
+//! has been given yet, rarest in the swarm first. The peer gets its next
+//! offer only once the offered piece was seen elsewhere (another peer sent a
+//! `have` for it), so the seed uploads each piece about once and the swarm
+//! spreads it.
+//!
+//! [`SuperSeeder`] is pure bookkeeping: it returns which piece to announce to
+//! which peer; the torrent sends the `have` messages and serves the requests.
+
+use std::collections::BTreeMap;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::bitfield::Bitfield;
+use crate::piece::PieceIndex;
+use crate::torrent::PeerKey;
+
+/// Announce `piece` to `peer` with a `have` message.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Offer {
+    /// The peer to tell.
+    pub peer: PeerKey,
+    /// The piece to announce.
+    pub piece: PieceIndex,
+}
+
+/// Super-seeding bookkeeping for one torrent we seed.
+///
+/// Invariant: a piece is offered to at most one peer at a time until a peer
+/// other than the one it was offered to reports having it (a `have`, or the
+/// bitfield of a peer that connects later). Each peer has at most one
+/// pending offer; a peer left without one (nothing it lacks is free) gets
+/// one as soon as a piece is released. Choosing a piece scans every piece
+/// (O(pieces) per offer; super-seeding serves small, young swarms).
+/// Offers never expire: a peer that never downloads its piece keeps it
+/// locked until it disconnects.
+#[derive(Clone, Debug)]
+pub struct SuperSeeder {
+    rng: ChaCha8Rng,
+    /// Connected peers that have each piece.
+    availability: Vec<u32>,
+    /// The peer each piece is offered to and not yet seen elsewhere.
+    locked_to: Vec<Option<PeerKey>>,
+    peers: BTreeMap<PeerKey, PeerState>,
+}
+
+#[derive(Clone, Debug)]
+struct PeerState {
+    has: Bitfield,
+    /// The pending offer; `None` while waiting for a free piece.
+    offer: Option<PieceIndex>,
+}
+
+impl SuperSeeder {
+    /// Bookkeeping for a torrent of `piece_count` pieces; `rng_seed` breaks ties.
+    pub fn new(piece_count: u32, rng_seed: u64) -> Self {
+        Self {
+            rng: ChaCha8Rng::seed_from_u64(rng_seed),
+            availability: vec![0; piece_count as usize],
+            locked_to: vec![None; piece_count as usize],
+            peers: BTreeMap::new(),
+        }
+    }
+
+    /// `peer` connected and has `bitfield` (all clear for have-none,
+    /// complete for have-all). Returns the offers to announce: one for
+    /// `peer` if a piece is free for it, and one for each peer whose offered
+    /// piece `peer` already has (that piece is now seen elsewhere).
+    pub fn peer_connected(&mut self, peer: PeerKey, bitfield: &Bitfield) -> Vec<Offer> {
+        let count = self.availability.len() as u32;
+        let mut has = Bitfield::new(count);
+        if bitfield.len() == count {
+            has.clone_from(bitfield);
+        }
+        let mut released = false;
+        for piece in has.iter_set() {
+            self.availability[piece.as_usize()] += 1;
+            released |= self.seen_at(peer, piece);
+        }
+        self.peers.insert(peer, PeerState { has, offer: None });
+        let mut offers = Vec::new();
+        if released {
+            self.offer_to_waiting(&mut offers);
+        } else {
+            offers.extend(self.offer_to(peer));
+        }
+        offers
+    }
+
+    /// `peer` sent `have` for `piece`. Returns the new offers this releases
+    /// (to `peer` when it reports a piece offered to someone else or its own
+    /// offered piece was already seen elsewhere; to the peer the piece was
+    /// offered to when `peer` is someone else).
+    pub fn peer_have(&mut self, peer: PeerKey, piece: PieceIndex) -> Vec<Offer> {
+        let mut offers = Vec::new();
+        let Some(state) = self.peers.get_mut(&peer) else {
+            return offers;
+        };
+        if piece.get() >= self.availability.len() as u32 || !state.has.set(piece) {
+            return offers;
+        }
+        self.availability[piece.as_usize()] += 1;
+        if self.seen_at(peer, piece) {
+            self.offer_to_waiting(&mut offers);
+        }
+        offers
+    }
+
+    /// `peer` disconnected: its pieces leave the availability and its
+    /// pending offer is freed. Returns offers for peers left waiting.
+    pub fn peer_disconnected(&mut self, peer: PeerKey) -> Vec<Offer> {
+        let mut offers = Vec::new();
+        let Some(state) = self.peers.remove(&peer) else {
+            return offers;
+        };
+        for piece in state.has.iter_set() {
+            self.availability[piece.as_usize()] -= 1;
+        }
+        if let Some(piece) = state.offer
+            && self.locked_to[piece.as_usize()] == Some(peer)
+        {
+            self.locked_to[piece.as_usize()] = None;
+            self.offer_to_waiting(&mut offers);
+        }
+        offers
+    }
+
+    /// The piece currently offered to `peer`, if any.
+    pub fn offered(&self, peer: PeerKey) -> Option<PieceIndex> {
+        self.peers.get(&peer).and_then(|state| state.offer)
+    }
+
+    /// `peer` has `piece`: if the piece is locked to another peer, it is
+    /// released and that peer's offer is done. Returns whether anything was released.
+    fn seen_at(&mut self, peer: PeerKey, piece: PieceIndex) -> bool {
+        match self.locked_to[piece.as_usize()] {
+            Some(owner) if owner != peer => {
+                self.locked_to[piece.as_usize()] = None;
+                if let Some(state) = self.peers.get_mut(&owner) {
+                    state.offer = None;
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Gives an offer to every peer without one, if a piece is free for it.
+    fn offer_to_waiting(&mut self, offers: &mut Vec<Offer>) {
+        let waiting: Vec<PeerKey> = self
+            .peers
+            .iter()
+            .filter(|(_, state)| state.offer.is_none())
+            .map(|(&key, _)| key)
+            .collect();
+        for peer in waiting {
+            offers.extend(self.offer_to(peer));
+        }
+    }
+
+    /// Offers `peer` the rarest free piece it lacks (random among equals) and locks it.
+    fn offer_to(&mut self, peer: PeerKey) -> Option<Offer> {
+        let state = self.peers.get(&peer)?;
+        let mut best: Option<(u32, PieceIndex)> = None;
+        let mut ties = 0u32;
+        for piece in state.has.iter_unset() {
+            if self.locked_to[piece.as_usize()].is_some() {
+                continue;
+            }
+            let avail = self.availability[piece.as_usize()];
+            match best {
+                Some((b, _)) if avail > b => {}
+                Some((b, _)) if avail == b => {
+                    ties += 1;
+                    if self.rng.random_range(0..ties) == 0 {
+                        best = Some((avail, piece));
+                    }
+                }
+                _ => {
+                    best = Some((avail, piece));
+                    ties = 1;
+                }
+            }
+        }
+        let (_, piece) = best?;
+        self.locked_to[piece.as_usize()] = Some(peer);
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.offer = Some(piece);
+        }
+        Some(Offer { peer, piece })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn idx(i: u32) -> PieceIndex {
+        PieceIndex::new_unchecked(i)
+    }
+
+    #[test]
+    fn each_peer_gets_a_different_piece_until_it_spreads() {
+        let mut seeder = SuperSeeder::new(4, 1);
+        let a = seeder.peer_connected(PeerKey(0), &Bitfield::new(4));
+        let b = seeder.peer_connected(PeerKey(1), &Bitfield::new(4));
+        assert_eq!(a.len(), 1);
+        assert_eq!(b.len(), 1);
+        assert_ne!(a[0].piece, b[0].piece);
+        // Peer 0 downloads its piece: no new offer until someone else has it.
+        assert!(seeder.peer_have(PeerKey(0), a[0].piece).is_empty());
+        assert_eq!(seeder.offered(PeerKey(0)), Some(a[0].piece));
+        // Peer 1 gets it from peer 0: peer 0 is released and offered a new piece.
+        let next = seeder.peer_have(PeerKey(1), a[0].piece);
+        assert_eq!(next.len(), 1);
+        assert_eq!(next[0].peer, PeerKey(0));
+        assert_ne!(next[0].piece, a[0].piece);
+        assert_ne!(next[0].piece, b[0].piece);
+    }
+
+    #[test]
+    fn rarest_piece_first_and_disconnect_frees_the_offer() {
+        let mut seeder = SuperSeeder::new(3, 1);
+        let mut field = Bitfield::new(3);
+        field.set(idx(0));
+        field.set(idx(1));
+        // Peer 0 has 0 and 1: offered 2.
+        assert_eq!(
+            seeder.peer_connected(PeerKey(0), &field),
+            vec![Offer {
+                peer: PeerKey(0),
+                piece: idx(2)
+            }]
+        );
+        // Peer 2 has 0 and 1 too: 2 is locked, nothing free for it.
+        assert!(seeder.peer_connected(PeerKey(2), &field).is_empty());
+        // Peer 1 has nothing: 0 and 1 have two copies each, 2 is locked.
+        let offer = seeder.peer_connected(PeerKey(1), &Bitfield::new(3));
+        assert!(offer[0].piece == idx(0) || offer[0].piece == idx(1));
+        // Peer 0 leaves: 2 is free again, peer 2 gets it.
+        assert_eq!(
+            seeder.peer_disconnected(PeerKey(0)),
+            vec![Offer {
+                peer: PeerKey(2),
+                piece: idx(2)
+            }]
+        );
+        // A complete newcomer holds every offered piece: both are released.
+        let released = seeder.peer_connected(PeerKey(3), &Bitfield::full(3));
+        assert_eq!(seeder.offered(PeerKey(3)), None);
+        assert!(released.iter().any(|o| o.peer == PeerKey(1)));
+        // Piece 2 is now the rarest (one copy): peer 1 gets it, and peer 2 lacks nothing else.
+        assert_eq!(seeder.offered(PeerKey(1)), Some(idx(2)));
+        assert_eq!(seeder.offered(PeerKey(2)), None);
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Connect(Vec<bool>),
+        HaveOffered(usize),
+        Have(usize, u32),
+        Disconnect(usize),
+    }
+
+    proptest! {
+        /// A piece is never offered to a second peer before a peer other than
+        /// the first reports it; every offer is for a piece the peer lacks;
+        /// and a peer without an offer has nothing free it lacks.
+        #[test]
+        fn never_offers_a_piece_twice_before_it_spreads(
+            pieces in 1u32..12,
+            ops in proptest::collection::vec(prop_oneof![
+                1 => proptest::collection::vec(proptest::bool::weighted(0.2), 12).prop_map(Op::Connect),
+                4 => any::<usize>().prop_map(Op::HaveOffered),
+                1 => (any::<usize>(), any::<u32>()).prop_map(|(p, i)| Op::Have(p, i)),
+                1 => any::<usize>().prop_map(Op::Disconnect),
+            ], 1..80),
+        ) {
+            let mut seeder = SuperSeeder::new(pieces, 9);
+            let mut has: BTreeMap<PeerKey, Bitfield> = BTreeMap::new();
+            // Piece -> peer it was offered to, while not yet seen at another peer.
+            let mut pending: HashMap<PieceIndex, PeerKey> = HashMap::new();
+            let mut next_key = 0;
+            for op in ops {
+                let live: Vec<PeerKey> = has.keys().copied().collect();
+                let (reporter, piece, offers) = match op {
+                    Op::Connect(bits) => {
+                        let mut field = Bitfield::new(pieces);
+                        for i in 0..pieces {
+                            if bits[i as usize] {
+                                field.set(idx(i));
+                            }
+                        }
+                        let key = PeerKey(next_key);
+                        next_key += 1;
+                        for p in field.iter_set() {
+                            if pending.get(&p).is_some_and(|&o| o != key) {
+                                pending.remove(&p);
+                            }
+                        }
+                        has.insert(key, field.clone());
+                        (None, None, seeder.peer_connected(key, &field))
+                    }
+                    Op::HaveOffered(n) | Op::Have(n, _) if live.is_empty() => { let _ = n; continue }
+                    Op::HaveOffered(n) => {
+                        let key = live[n % live.len()];
+                        let Some(p) = seeder.offered(key) else { continue };
+                        (Some(key), Some(p), Vec::new())
+                    }
+                    Op::Have(n, i) => (Some(live[n % live.len()]), Some(idx(i % pieces)), Vec::new()),
+                    Op::Disconnect(n) => {
+                        if live.is_empty() { continue }
+                        let key = live[n % live.len()];
+                        has.remove(&key);
+                        pending.retain(|_, o| *o != key);
+                        (None, None, seeder.peer_disconnected(key))
+                    }
+                };
+                let offers = match (reporter, piece) {
+                    (Some(key), Some(p)) => {
+                        let fresh = has.get_mut(&key).unwrap().set(p);
+                        if fresh && pending.get(&p).is_some_and(|&o| o != key) {
+                            pending.remove(&p);
+                        }
+                        seeder.peer_have(key, p)
+                    }
+                    _ => offers,
+                };
+                for offer in offers {
+                    prop_assert!(!has[&offer.peer].has(offer.piece), "offered a piece it has");
+                    prop_assert!(!pending.contains_key(&offer.piece), "{:?} offered twice before spreading", offer.piece);
+                    pending.retain(|_, o| *o != offer.peer);
+                    pending.insert(offer.piece, offer.peer);
+                    prop_assert_eq!(seeder.offered(offer.peer), Some(offer.piece));
+                }
+                for (&key, field) in &has {
+                    if seeder.offered(key).is_none() {
+                        let free = field.iter_unset().any(|p| seeder.locked_to[p.as_usize()].is_none());
+                        prop_assert!(!free, "{:?} waits while a piece is free", key);
+                    }
+                }
+            }
+        }
+    }
+}

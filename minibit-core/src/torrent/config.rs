@@ -1,0 +1,89 @@
+//! [`TorrentConfig`]: the tunables of a [`super::Torrent`].
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub use crate::picker::PickerStrategy;
+
+/// Tunables of a [`super::Torrent`]. `Default` gives the values real clients use.
+#[derive(Clone, Debug)]
+pub struct TorrentConfig {
+    /// Seed of the RNG behind every random choice (tie-breaks, optimistic unchoke).
+    pub rng_seed: u64,
+    /// Piece-selection strategy.
+    pub picker: PickerStrategy,
+    /// Upload slots including the optimistic unchoke (default 4).
+    pub unchoke_slots: usize,
+    /// Super-seeding for an initial seed (BEP 16 idea).
+    pub super_seed: bool,
+    /// Most connected peers (default 50).
+    pub max_peers: usize,
+    /// Dial addresses learned from the tracker (default true).
+    pub connect_to_peers: bool,
+    /// Smallest request pipeline per peer, in blocks (default 4).
+    pub min_pipeline: usize,
+    /// Target time the pipeline should cover at the peer's rate (default 2 s).
+    pub pipeline_target: Duration,
+    /// A request unanswered this long goes to another peer (default 30 s).
+    pub request_timeout: Duration,
+    /// Most queued incoming requests per peer (default 256).
+    pub max_queued_requests: usize,
+    /// Hash failures a peer may take part in before it is banned (default 3).
+    pub max_strikes: u32,
+    /// Announce interval used before the tracker gives one (default 30 min).
+    pub default_announce_interval: Duration,
+    /// Our own listening address, if known: never dialled (default `None`).
+    pub listen_addr: Option<SocketAddr>,
+    /// Most outstanding block requests to one peer, whatever its rate (default 250).
+    pub max_pipeline: usize,
+    /// Most [`super::Action::ReadBlock`]s in flight for one peer (default 4).
+    pub max_reads_in_flight: usize,
+    /// Size of the BEP 6 allowed-fast set offered to each fast-extension
+    /// peer with an IPv4 address (default 10, BEP 6's k); a choked peer
+    /// holding fewer pieces than this may request those pieces. Offered
+    /// only for torrents of at least four times as many pieces; 0 disables.
+    pub allowed_fast_count: usize,
+    /// Interval between two rechokes (BEP 3: 10 s).
+    pub rechoke_interval: Duration,
+    /// A peer we sent nothing to for this long gets a keep-alive (default 90 s).
+    pub keep_alive_interval: Duration,
+    /// A peer that sent nothing at all for this long is dropped (default 180 s).
+    pub peer_timeout: Duration,
+    /// A peer that sent no block for this long while we had requests
+    /// outstanding is snubbed (default 60 s).
+    pub snub_timeout: Duration,
+    /// First retry delay after a failed announce; doubles up to
+    /// `max_announce_backoff` (default 15 s).
+    pub min_announce_backoff: Duration,
+    /// Longest retry delay after failed announces (default 30 min).
+    pub max_announce_backoff: Duration,
+}
+
+impl Default for TorrentConfig {
+    fn default() -> Self {
+        Self {
+            rng_seed: 0,
+            picker: PickerStrategy::default(),
+            unchoke_slots: 4,
+            super_seed: false,
+            max_peers: 50,
+            connect_to_peers: true,
+            min_pipeline: 4,
+            pipeline_target: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(30),
+            max_queued_requests: 256,
+            max_strikes: 3,
+            default_announce_interval: Duration::from_secs(30 * 60),
+            listen_addr: None,
+            max_pipeline: 250,
+            max_reads_in_flight: 4,
+            allowed_fast_count: 10,
+            rechoke_interval: Duration::from_secs(10),
+            keep_alive_interval: Duration::from_secs(90),
+            peer_timeout: Duration::from_secs(180),
+            snub_timeout: Duration::from_secs(60),
+            min_announce_backoff: Duration::from_secs(15),
+            max_announce_backoff: Duration::from_secs(30 * 60),
+        }
+    }
+}

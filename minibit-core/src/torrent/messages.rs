@@ -1,0 +1,242 @@
+//! Incoming peer messages (BEP 3 "peer messages", BEP 6): state updates,
+//! bitfield and have handling, interest, and the protocol checks that turn
+//! bad input into a disconnect.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::bitfield::{Bitfield, BitfieldError};
+use crate::piece::LayoutError;
+use crate::wire::{ExtendedHandshake, ExtensionError, Message};
+
+use super::Torrent;
+use super::types::{DisconnectReason, PeerKey};
+
+/// A peer broke the protocol; the connection is closed with this reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum Violation {
+    /// BEP 3: the bitfield is only ever sent as the first message (BEP 6:
+    /// the same for have-all / have-none).
+    #[error("bitfield, have-all or have-none after other messages")]
+    LateBitfield,
+    /// A bitfield of the wrong size or with spare bits set.
+    #[error(transparent)]
+    Bitfield(#[from] BitfieldError),
+    /// A piece index or block range outside the torrent.
+    #[error(transparent)]
+    Range(#[from] LayoutError),
+    /// BEP 6 messages need the fast-extension bit on both sides.
+    #[error("{0} without the fast extension")]
+    FastNotNegotiated(&'static str),
+    /// BEP 10 messages need the extension-protocol bit on both sides.
+    #[error("extended message without the extension protocol")]
+    ExtendedNotNegotiated,
+    /// A BEP 10 extended handshake that is not a bencoded dictionary.
+    #[error("bad extended handshake: {0}")]
+    ExtendedHandshake(#[from] ExtensionError),
+    /// The peer asked for a piece we never announced.
+    #[error("request for piece {0}, which we do not have")]
+    RequestForMissingPiece(u32),
+}
+
+/// The name of a BEP 6 message, `None` for the others.
+fn fast_message_name(message: &Message) -> Option<&'static str> {
+    match message {
+        Message::Suggest { .. } => Some("suggest piece"),
+        Message::HaveAll => Some("have all"),
+        Message::HaveNone => Some("have none"),
+        Message::Reject { .. } => Some("reject request"),
+        Message::AllowedFast { .. } => Some("allowed fast"),
+        _ => None,
+    }
+}
+
+impl Torrent {
+    /// Applies one message from a connected, not-closing peer.
+    pub(super) fn on_message(
+        &mut self,
+        now: Instant,
+        key: PeerKey,
+        message: Message,
+    ) -> Result<(), Violation> {
+        let peer = &mut self.peers[key.0];
+        if let Some(name) = fast_message_name(&message) {
+            if !peer.fast {
+                return Err(Violation::FastNotNegotiated(name));
+            }
+        }
+        let opening = matches!(
+            message,
+            Message::Bitfield(_) | Message::HaveAll | Message::HaveNone
+        );
+        if !matches!(
+            message,
+            Message::KeepAlive | Message::Port(_) | Message::Extended { .. }
+        ) {
+            if opening && peer.started {
+                return Err(Violation::LateBitfield);
+            }
+            peer.started = true;
+        }
+        match message {
+            Message::KeepAlive | Message::Port(_) | Message::HaveNone => {}
+            Message::Extended { id, payload } => self.on_extended(key, id, &payload)?,
+            Message::Choke => self.on_choke(now, key),
+            Message::Unchoke => {
+                let peer = &mut self.peers[key.0];
+                if peer.chokes_us {
+                    peer.chokes_us = false;
+                    peer.unchoked_us_at = Some(now);
+                }
+                self.request_from(now, key);
+            }
+            Message::Interested => {
+                let peer = &mut self.peers[key.0];
+                if !peer.interested_in_us {
+                    peer.interested_in_us = true;
+                    self.rechoke_if_slot_free(now);
+                }
+            }
+            Message::NotInterested => self.peers[key.0].interested_in_us = false,
+            Message::Have { piece } => self.on_have(now, key, piece)?,
+            Message::Bitfield(bytes) => self.on_bitfield(now, key, &bytes)?,
+            Message::HaveAll => {
+                self.picker.peer_have_all();
+                self.set_bitfield(now, key, Bitfield::full(self.layout.piece_count()));
+            }
+            Message::Request {
+                piece,
+                offset,
+                length,
+            } => self.on_request(now, key, piece, offset, length)?,
+            Message::Piece {
+                piece,
+                offset,
+                data,
+            } => self.on_piece(now, key, piece, offset, data)?,
+            Message::Cancel {
+                piece,
+                offset,
+                length,
+            } => self.on_cancel(now, key, piece, offset, length)?,
+            Message::Reject {
+                piece,
+                offset,
+                length,
+            } => self.on_reject(now, key, piece, offset, length)?,
+            Message::Suggest { piece } => {
+                let piece = self.layout.piece_index(piece)?;
+                self.peers[key.0].suggest(piece);
+            }
+            Message::AllowedFast { piece } => {
+                let piece = self.layout.piece_index(piece)?;
+                if self.peers[key.0].allow_fast(piece) {
+                    self.request_from(now, key);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// BEP 10: the extended handshake (id 0) gives the peer's `reqq`; we
+    /// advertise no extension message, so other ids are ignored.
+    fn on_extended(&mut self, key: PeerKey, id: u8, payload: &[u8]) -> Result<(), Violation> {
+        let peer = &mut self.peers[key.0];
+        if !peer.extensions {
+            return Err(Violation::ExtendedNotNegotiated);
+        }
+        if id == 0 {
+            let handshake = ExtendedHandshake::decode(payload)?;
+            if let Some(reqq) = handshake.reqq {
+                peer.reqq = Some((reqq as usize).max(1));
+            }
+        }
+        Ok(())
+    }
+
+    fn on_bitfield(&mut self, now: Instant, key: PeerKey, bytes: &Bytes) -> Result<(), Violation> {
+        let bitfield = Bitfield::from_wire(bytes, self.layout.piece_count())?;
+        self.picker.peer_bitfield(&bitfield);
+        self.set_bitfield(now, key, bitfield);
+        Ok(())
+    }
+
+    /// The peer's opening bitfield (or have-all), already counted by the picker.
+    fn set_bitfield(&mut self, now: Instant, key: PeerKey, bitfield: Bitfield) {
+        let pieces: Vec<_> = if self.super_seeder.is_some() {
+            bitfield.iter_set().collect()
+        } else {
+            Vec::new()
+        };
+        self.peers[key.0].bitfield = bitfield;
+        if self.disconnect_if_both_seeding(key) {
+            return;
+        }
+        for piece in pieces {
+            self.super_seed_have(now, key, piece);
+        }
+        self.update_interest(now, key);
+        self.request_from(now, key);
+    }
+
+    fn on_have(&mut self, now: Instant, key: PeerKey, piece: u32) -> Result<(), Violation> {
+        let piece = self.layout.piece_index(piece)?;
+        let peer = &mut self.peers[key.0];
+        if !peer.bitfield.set(piece) {
+            return Ok(());
+        }
+        let complete = peer.has_all(self.layout.piece_count());
+        self.picker.peer_have(piece, complete);
+        if self.disconnect_if_both_seeding(key) {
+            return Ok(());
+        }
+        self.super_seed_have(now, key, piece);
+        let peer = &mut self.peers[key.0];
+        if !peer.am_interested && !self.have.has(piece) {
+            peer.am_interested = true;
+            peer.interested_at = Some(now);
+            peer.send(&mut self.out, now, Message::Interested);
+        }
+        self.request_from(now, key);
+        Ok(())
+    }
+
+    /// BEP 3: a choke drops every pending request; with BEP 6 requests stay
+    /// pending until rejected or served, except that nothing new is asked.
+    fn on_choke(&mut self, now: Instant, key: PeerKey) {
+        let peer = &mut self.peers[key.0];
+        peer.chokes_us = true;
+        if peer.fast {
+            return;
+        }
+        self.drop_all_requests(key);
+        self.request_from_others(now, key);
+    }
+
+    /// Sends Interested / NotInterested to `key` when our interest changed:
+    /// we are interested exactly when the peer has a piece we lack.
+    pub(super) fn update_interest(&mut self, now: Instant, key: PeerKey) {
+        let peer = &mut self.peers[key.0];
+        let interested = self.have.lacks_any_of(&peer.bitfield);
+        if interested != peer.am_interested {
+            peer.am_interested = interested;
+            peer.interested_at = interested.then_some(now);
+            let message = if interested {
+                Message::Interested
+            } else {
+                Message::NotInterested
+            };
+            peer.send(&mut self.out, now, message);
+        }
+    }
+
+    /// Closes the connection when we and `key` are both seeders; `true` if so.
+    pub(super) fn disconnect_if_both_seeding(&mut self, key: PeerKey) -> bool {
+        let both = self.is_seed() && self.peers[key.0].bitfield.is_complete();
+        if both {
+            self.disconnect(key, DisconnectReason::BothSeeding);
+        }
+        both
+    }
+}

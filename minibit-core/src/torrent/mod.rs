@@ -1,0 +1,553 @@
+//! The [`Torrent`] state machine: one info-hash, our pieces, every connected
+//! peer, requests, choking and timers (BEP 3 peer protocol, BEP 6, BEP 10).
+//!
+//! Inputs are the `handle_*` methods, outputs are drained with
+//! [`Torrent::poll_action`] and [`Torrent::poll_event`], and
+//! [`Torrent::poll_timeout`] says when [`Torrent::handle_timeout`] is due.
+//! Time enters only as `now`; randomness comes from
+//! [`TorrentConfig::rng_seed`], so equal inputs give equal outputs.
+//!
+//! # Run loop
+//! ```text
+//! loop {
+//!     wait for: a frame from a peer, a finished disk/hash job, a tracker answer,
+//!               or the instant torrent.poll_timeout() returns
+//!     call the matching handle_*(now, ...)
+//!     while let Some(action) = torrent.poll_action() { carry it out }
+//!     while let Some(event) = torrent.poll_event() { report it }
+//! }
+//! ```
+//!
+//! Driver duties:
+//! - Carry out actions in order: every [`Action::WriteBlock`] of a piece
+//!   comes before its [`Action::VerifyPiece`] and must be visible to it.
+//! - After an [`Action::Disconnect`] (or when the socket closes on its own)
+//!   call [`Torrent::handle_peer_disconnected`]; messages that still arrive
+//!   from a peer being disconnected are ignored.
+//! - Answer every [`Action::Announce`] with
+//!   [`Torrent::handle_announce_response`] or
+//!   [`Torrent::handle_announce_failed`]; the next announce is scheduled
+//!   from that answer.
+//! - Answer every [`Action::Connect`] with [`Torrent::handle_handshake`]
+//!   (direction [`Direction::Outbound`]) or [`Torrent::handle_connect_failed`].
+//!
+//! # Behaviour
+//! - After a handshake the peer gets our bitfield, or BEP 6 have-all /
+//!   have-none, then our BEP 10 extended handshake when both sides set the bit.
+//! - We are interested in a peer exactly while it has a piece we lack.
+//! - Requests: the [`crate::picker::PiecePicker`] chooses blocks (rarest
+//!   first, endgame); each peer gets a pipeline of
+//!   `min_pipeline + download rate x pipeline_target / 16 KiB` requests,
+//!   capped by `max_pipeline` and the peer's BEP 10 `reqq` (one while
+//!   snubbed). Requests unanswered after `request_timeout` go back to the
+//!   picker; endgame duplicates are cancelled when the block arrives.
+//! - A piece counts (have bit, HAVE to peers that lack it, stats) only
+//!   after [`Torrent::handle_piece_verified`] says its SHA-1 matched; a
+//!   failed piece gives every sender a strike, `max_strikes` bans the address.
+//! - Choking: every `rechoke_interval` (and at once when a slot is free)
+//!   the [`crate::choker::Choker`] picks who is unchoked. Only unchoked
+//!   peers are served (and, BEP 6, a starting peer's allowed-fast
+//!   pieces); requests must be for pieces we have and inside the piece; at
+//!   most `max_queued_requests` wait per peer.
+//! - Keep-alives after `keep_alive_interval` of silence towards a peer;
+//!   peers silent for `peer_timeout` are dropped; two seeds disconnect.
+
+mod allowed_fast;
+mod announce;
+mod config;
+mod messages;
+mod outbox;
+mod peer;
+mod requests;
+mod serve;
+mod sources;
+mod super_seeding;
+mod swarm;
+mod timers;
+mod types;
+mod verify;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use slab::Slab;
+
+use crate::bitfield::Bitfield;
+use crate::choker::{Choker, ChokerConfig};
+use crate::metainfo::InfoHash;
+use crate::picker::PiecePicker;
+use crate::piece::{BlockRef, Layout, PieceIndex};
+use crate::rate::{DEFAULT_WINDOW, RateEstimator};
+use crate::superseed::SuperSeeder;
+use crate::wire::{ExtendedHandshake, Handshake, Message, PeerId};
+
+use announce::AnnounceSchedule;
+pub use config::{PickerStrategy, TorrentConfig};
+use outbox::Outbox;
+use peer::Peer;
+use sources::PieceSources;
+use swarm::AddressBook;
+pub use types::{
+    Action, AnnounceEvent, Direction, DisconnectReason, Event, HandshakeRejection, PeerKey,
+    TorrentStats,
+};
+
+/// Client name and version sent in the BEP 10 extended handshake (`v`).
+const CLIENT_VERSION: &str = concat!("minibit ", env!("CARGO_PKG_VERSION"));
+
+/// The state machine of one torrent.
+#[derive(Debug)]
+pub struct Torrent {
+    config: TorrentConfig,
+    info_hash: InfoHash,
+    peer_id: PeerId,
+    layout: Layout,
+    /// Pieces verified.
+    have: Bitfield,
+    peers: Slab<Peer>,
+    out: Outbox,
+    picker: PiecePicker,
+    choker: Choker,
+    /// Present in super-seed mode (an initial seed with `config.super_seed`).
+    super_seeder: Option<SuperSeeder>,
+    /// Who sent the blocks of the pieces in progress.
+    sources: PieceSources,
+    addresses: AddressBook,
+    announce: AnnounceSchedule,
+    /// Payload bytes sent.
+    uploaded: u64,
+    /// Bytes of pieces that verified.
+    downloaded: u64,
+    /// Payload bytes received that were not asked for or already had (protocol waste).
+    wasted: u64,
+    /// Torrent-wide payload rates.
+    download_rate: RateEstimator,
+    upload_rate: RateEstimator,
+    /// Latest instant seen: time never goes backwards inside.
+    now: Instant,
+    /// Next rechoke (BEP 3: every 10 s).
+    next_rechoke: Instant,
+    /// Whether [`Torrent::stop`] was called.
+    stopped: bool,
+}
+
+impl Torrent {
+    /// A torrent with the given geometry; `have` holds the pieces already
+    /// verified on disk (resume), all clear for a fresh download, all set
+    /// for a seed (its length must be the layout's piece count; a wrong
+    /// length is treated as all clear). Emits `Announce { event: Started }` first.
+    pub fn new(
+        config: TorrentConfig,
+        info_hash: InfoHash,
+        peer_id: PeerId,
+        layout: Layout,
+        have: Bitfield,
+        now: Instant,
+    ) -> Self {
+        let pieces = layout.piece_count();
+        let have = if have.len() == pieces {
+            have
+        } else {
+            Bitfield::new(pieces)
+        };
+        // Independent streams for the parts that draw random numbers.
+        let mut seeds = ChaCha8Rng::seed_from_u64(config.rng_seed);
+        let (picker_seed, choker_seed, super_seed) =
+            (seeds.next_u64(), seeds.next_u64(), seeds.next_u64());
+        let choker_config = ChokerConfig {
+            slots: config.unchoke_slots,
+            snub_timeout: config.snub_timeout,
+            ..ChokerConfig::default()
+        };
+        let super_seeder =
+            (config.super_seed && have.is_complete()).then(|| SuperSeeder::new(pieces, super_seed));
+        let mut torrent = Self {
+            picker: PiecePicker::new(&layout, &have, config.picker, picker_seed),
+            choker: Choker::new(choker_config, choker_seed),
+            super_seeder,
+            sources: PieceSources::default(),
+            announce: AnnounceSchedule::new(
+                now,
+                config.min_announce_backoff,
+                config.max_announce_backoff,
+            ),
+            next_rechoke: now + config.rechoke_interval,
+            config,
+            info_hash,
+            peer_id,
+            layout,
+            have,
+            peers: Slab::new(),
+            out: Outbox::default(),
+            addresses: AddressBook::default(),
+            uploaded: 0,
+            downloaded: 0,
+            wasted: 0,
+            download_rate: RateEstimator::new(DEFAULT_WINDOW, now),
+            upload_rate: RateEstimator::new(DEFAULT_WINDOW, now),
+            now,
+            stopped: false,
+        };
+        torrent.announce_if_due(now);
+        torrent
+    }
+
+    /// Our handshake: this torrent's info-hash, our peer id, the BEP 6
+    /// fast-extension bit (`reserved[7] & 0x04`) and the BEP 10
+    /// extension-protocol bit (`reserved[5] & 0x10`; only the extended
+    /// handshake is used, for `reqq`).
+    pub fn handshake(&self) -> Handshake {
+        Handshake::new(self.info_hash, self.peer_id)
+            .with_fast()
+            .with_extensions()
+    }
+
+    /// Our BEP 10 extended handshake: no extension messages, our client
+    /// name, how many requests we queue per peer, and our listen port.
+    fn extended_handshake(&self) -> Message {
+        ExtendedHandshake {
+            v: Some(CLIENT_VERSION.to_owned()),
+            reqq: u32::try_from(self.config.max_queued_requests).ok(),
+            p: self.config.listen_addr.map(|addr| addr.port()),
+            ..ExtendedHandshake::default()
+        }
+        .to_message()
+    }
+
+    /// Accepts or refuses a peer once its handshake arrived. On success the
+    /// peer gets our bitfield (BEP 3), or have-all / have-none when both
+    /// sides speak BEP 6, or nothing when we have no piece and no BEP 6;
+    /// then our extended handshake when both sides speak BEP 10.
+    ///
+    /// # Errors
+    /// A [`HandshakeRejection`] says why the connection must be closed.
+    pub fn handle_handshake(
+        &mut self,
+        now: Instant,
+        addr: SocketAddr,
+        direction: Direction,
+        theirs: &Handshake,
+    ) -> Result<PeerKey, HandshakeRejection> {
+        let now = self.clock(now);
+        if direction == Direction::Outbound {
+            self.addresses.dial_ended(addr);
+        }
+        let verdict = self.check_handshake(addr, theirs);
+        match verdict {
+            Ok(()) => Ok(self.accept_peer(now, addr, theirs)),
+            Err(rejection) => {
+                self.dial_more();
+                Err(rejection)
+            }
+        }
+    }
+
+    fn check_handshake(
+        &self,
+        addr: SocketAddr,
+        theirs: &Handshake,
+    ) -> Result<(), HandshakeRejection> {
+        if theirs.info_hash != self.info_hash {
+            return Err(HandshakeRejection::WrongInfoHash(theirs.info_hash));
+        }
+        if theirs.peer_id == self.peer_id {
+            return Err(HandshakeRejection::OwnPeerId);
+        }
+        if self.addresses.is_banned(addr) {
+            return Err(HandshakeRejection::Banned);
+        }
+        if self.peers.iter().any(|(_, p)| p.id == theirs.peer_id) {
+            return Err(HandshakeRejection::DuplicatePeer);
+        }
+        if self.stopped || self.peers.len() >= self.config.max_peers {
+            return Err(HandshakeRejection::TooManyPeers);
+        }
+        Ok(())
+    }
+
+    fn accept_peer(&mut self, now: Instant, addr: SocketAddr, theirs: &Handshake) -> PeerKey {
+        let fast = theirs.supports_fast();
+        let extended = theirs
+            .supports_extensions()
+            .then(|| self.extended_handshake());
+        let entry = self.peers.vacant_entry();
+        let key = PeerKey(entry.key());
+        let pieces = self.layout.piece_count();
+        let peer = entry.insert(Peer::new(key, addr, theirs.peer_id, fast, pieces, now));
+        peer.extensions = extended.is_some();
+        self.out.report(Event::PeerConnected { peer: key, addr });
+        let first = if self.super_seeder.is_some() {
+            fast.then_some(Message::HaveNone)
+        } else if fast && self.have.is_complete() {
+            Some(Message::HaveAll)
+        } else if fast && self.have.is_none() {
+            Some(Message::HaveNone)
+        } else if self.have.is_none() {
+            None
+        } else {
+            Some(Message::Bitfield(Bytes::from(self.have.to_wire())))
+        };
+        for message in first.into_iter().chain(extended) {
+            peer.send(&mut self.out, now, message);
+        }
+        self.offer_allowed_fast(now, key);
+        self.super_seed_connected(now, key);
+        key
+    }
+
+    /// BEP 6: gives a fast-extension peer with an IPv4 address its
+    /// allowed-fast set, when the torrent has at least four times as many
+    /// pieces as the set (so the set stays a small part) and we are not
+    /// super-seeding.
+    fn offer_allowed_fast(&mut self, now: Instant, key: PeerKey) {
+        let k = self.config.allowed_fast_count;
+        let pieces = self.layout.piece_count();
+        let peer = &mut self.peers[key.0];
+        let SocketAddr::V4(v4) = peer.addr else {
+            return;
+        };
+        if !peer.fast || k == 0 || (pieces as usize) < 4 * k || self.super_seeder.is_some() {
+            return;
+        }
+        for index in allowed_fast::allowed_fast_set(*v4.ip(), &self.info_hash, pieces, k) {
+            peer.allowed_fast_out
+                .insert(PieceIndex::new_unchecked(index));
+            peer.send(&mut self.out, now, Message::AllowedFast { piece: index });
+        }
+    }
+
+    /// A message from `peer`. Protocol violations become [`Action::Disconnect`].
+    /// Messages from an unknown or disconnecting peer are ignored.
+    pub fn handle_message(&mut self, now: Instant, peer: PeerKey, message: Message) {
+        let now = self.clock(now);
+        let Some(state) = self.peers.get_mut(peer.0) else {
+            return;
+        };
+        if state.closing {
+            return;
+        }
+        state.last_received = now;
+        if let Err(violation) = self.on_message(now, peer, message) {
+            self.disconnect(
+                peer,
+                DisconnectReason::ProtocolViolation(violation.to_string()),
+            );
+        }
+    }
+
+    /// `peer`'s connection closed (for any reason); `peer` is invalid afterwards.
+    /// Its outstanding requests go back to other peers, and its address may
+    /// be dialled again when a later announce lists it (unless banned).
+    pub fn handle_peer_disconnected(&mut self, now: Instant, peer: PeerKey) {
+        let now = self.clock(now);
+        if !self.peers.contains(peer.0) {
+            return;
+        }
+        self.drop_all_requests(peer);
+        let state = self.peers.remove(peer.0);
+        self.picker.peer_removed(&state.bitfield);
+        self.choker.remove_peer(peer);
+        self.addresses.forget(state.addr);
+        self.out.report(Event::PeerDisconnected { peer });
+        self.super_seed_left(now, peer);
+        self.dial_more();
+        self.request_from_all(now);
+    }
+
+    /// An [`Action::Connect`] to `addr` failed or timed out. The address may
+    /// be dialled again when a later announce lists it.
+    pub fn handle_connect_failed(&mut self, now: Instant, addr: SocketAddr) {
+        self.clock(now);
+        self.addresses.dial_ended(addr);
+        self.addresses.forget(addr);
+        self.dial_more();
+    }
+
+    /// The data of an [`Action::ReadBlock`]; sent to the peer if still wanted.
+    pub fn handle_block_read(&mut self, now: Instant, peer: PeerKey, block: BlockRef, data: Bytes) {
+        let now = self.clock(now);
+        self.serve_block(now, peer, block, data);
+    }
+
+    /// The outcome of an [`Action::VerifyPiece`].
+    pub fn handle_piece_verified(&mut self, now: Instant, piece: PieceIndex, ok: bool) {
+        let now = self.clock(now);
+        if ok {
+            self.piece_passed(now, piece);
+        } else {
+            self.piece_failed(now, piece);
+        }
+    }
+
+    /// A tracker answered an [`Action::Announce`]: re-announce after
+    /// `interval` (clamped to 15 s ..= 24 h), and consider `peers` for
+    /// connection (never our own listen address, a banned one, or one
+    /// already known).
+    pub fn handle_announce_response(
+        &mut self,
+        now: Instant,
+        interval: Duration,
+        peers: &[SocketAddr],
+    ) {
+        let now = self.clock(now);
+        if self.stopped {
+            return;
+        }
+        self.announce.succeeded(now, interval);
+        if self.config.connect_to_peers {
+            for &addr in peers {
+                self.addresses.learn(addr, self.config.listen_addr);
+            }
+            self.dial_more();
+        }
+    }
+
+    /// An [`Action::Announce`] failed; retried after an exponential back-off
+    /// ([`TorrentConfig::min_announce_backoff`] doubling up to
+    /// [`TorrentConfig::max_announce_backoff`]).
+    pub fn handle_announce_failed(&mut self, now: Instant) {
+        let now = self.clock(now);
+        if !self.stopped {
+            self.announce.failed(now);
+        }
+    }
+
+    /// The instant from [`Torrent::poll_timeout`] has passed (calling it
+    /// early or late is harmless).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let now = self.clock(now);
+        if !self.stopped {
+            self.on_timeout(now);
+        }
+    }
+
+    /// Shut down: announce `stopped` and disconnect every peer with
+    /// [`DisconnectReason::Shutdown`]. No timer fires afterwards.
+    pub fn stop(&mut self, now: Instant) {
+        let now = self.clock(now);
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
+        self.announce.stop();
+        self.out.act(self.announce_action(AnnounceEvent::Stopped));
+        let keys: Vec<PeerKey> = self.peers.iter().map(|(_, p)| p.key).collect();
+        for key in keys {
+            self.disconnect(key, DisconnectReason::Shutdown);
+        }
+        let _ = now;
+    }
+
+    /// The next thing to do, or `None` when there is nothing left.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.out.actions.pop_front()
+    }
+
+    /// The next thing to report, or `None`.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.out.events.pop_front()
+    }
+
+    /// When [`Torrent::handle_timeout`] must next be called; `None` after
+    /// [`Torrent::stop`].
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.stopped {
+            None
+        } else {
+            self.next_deadline()
+        }
+    }
+
+    /// Pieces verified so far.
+    pub fn have(&self) -> &Bitfield {
+        &self.have
+    }
+
+    /// The torrent's geometry.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Payload bytes received that were never requested from their sender
+    /// or duplicated a block we already had (protocol waste, not written).
+    pub fn wasted(&self) -> u64 {
+        self.wasted
+    }
+
+    /// Transfer counters and rates (rates as of the latest `now` seen).
+    pub fn stats(&self) -> TorrentStats {
+        TorrentStats {
+            uploaded: self.uploaded,
+            downloaded: self.downloaded,
+            left: self.left(),
+            pieces_have: self.have.count(),
+            peers: self.peers.len(),
+            download_rate: self.download_rate.rate(self.now),
+            upload_rate: self.upload_rate.rate(self.now),
+        }
+    }
+
+    /// Bytes of the pieces we do not have.
+    fn left(&self) -> u64 {
+        self.have
+            .iter_unset()
+            .map(|piece| u64::from(self.layout.piece_size(piece)))
+            .sum()
+    }
+
+    /// Whether every piece is verified.
+    fn is_seed(&self) -> bool {
+        self.have.is_complete()
+    }
+
+    /// Clamps `now` so time never goes backwards.
+    fn clock(&mut self, now: Instant) -> Instant {
+        self.now = self.now.max(now);
+        self.now
+    }
+
+    /// Asks the driver to close `peer`; its later messages are ignored.
+    fn disconnect(&mut self, peer: PeerKey, reason: DisconnectReason) {
+        if let Some(state) = self.peers.get_mut(peer.0) {
+            if !state.closing {
+                state.closing = true;
+                self.out.act(Action::Disconnect { peer, reason });
+            }
+        }
+    }
+
+    /// Dials tracker-learned addresses while connections plus dials stay under `max_peers`.
+    fn dial_more(&mut self) {
+        if self.stopped || !self.config.connect_to_peers {
+            return;
+        }
+        while self.peers.len() + self.addresses.connecting() < self.config.max_peers {
+            let peers = &self.peers;
+            let connected = |addr| peers.iter().any(|(_, p)| p.addr == addr);
+            let Some(addr) = self.addresses.next_dial(connected) else {
+                break;
+            };
+            self.out.act(Action::Connect { addr });
+        }
+    }
+
+    /// An announce carrying `event` and the current counters.
+    fn announce_action(&self, event: AnnounceEvent) -> Action {
+        Action::Announce {
+            event,
+            uploaded: self.uploaded,
+            downloaded: self.downloaded,
+            left: self.left(),
+        }
+    }
+
+    /// Emits the announce if one is due at `now`.
+    fn announce_if_due(&mut self, now: Instant) {
+        if let Some(event) = self.announce.take_due(now) {
+            self.out.act(self.announce_action(event));
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! Per-peer connection state (BEP 3 "peer protocol": choked/interested on
+//! both sides, the peer's bitfield) plus our requests to it, its requests
+//! to us, and the instants the timers need.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::bitfield::Bitfield;
+use crate::choker::PeerStats;
+use crate::piece::{BLOCK_SIZE, BlockRef, PieceIndex};
+use crate::rate::{DEFAULT_WINDOW, RateEstimator};
+use crate::wire::{Message, PeerId};
+
+use super::outbox::Outbox;
+use super::types::{Action, PeerKey};
+
+/// How many given-up requests a peer remembers (late blocks for them are
+/// still accepted).
+const MAX_DROPPED: usize = 64;
+
+/// Most BEP 6 allowed-fast pieces kept per peer (BEP 6 suggests k = 10).
+const MAX_ALLOWED_FAST: usize = 32;
+
+/// Most BEP 6 suggestions kept per peer (the newest win).
+const MAX_SUGGESTED: usize = 16;
+
+/// One block request we sent to the peer.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(super) struct Outstanding {
+    /// The block asked for.
+    pub(super) block: BlockRef,
+    /// When the request was sent.
+    pub(super) sent: Instant,
+}
+
+/// State of one connected peer.
+// The four choke/interest bits are BEP 3's connection state.
+#[allow(clippy::struct_excessive_bools)]
+#[derive(Debug)]
+pub(super) struct Peer {
+    pub(super) key: PeerKey,
+    pub(super) addr: SocketAddr,
+    /// The peer id from its handshake.
+    pub(super) id: PeerId,
+    /// We asked the driver to close the connection: ignore the peer.
+    pub(super) closing: bool,
+    /// Both sides set the BEP 10 extension-protocol bit.
+    pub(super) extensions: bool,
+    /// Most outstanding requests the peer queues (BEP 10 `reqq`), if it said.
+    pub(super) reqq: Option<usize>,
+    /// Both sides set the BEP 6 fast-extension bit.
+    pub(super) fast: bool,
+    /// Pieces the peer has.
+    pub(super) bitfield: Bitfield,
+    /// A message other than keep-alive, port or extended arrived (a
+    /// bitfield, have-all or have-none must come before any).
+    pub(super) started: bool,
+    /// We choke the peer (connections start choked, BEP 3).
+    pub(super) am_choking: bool,
+    /// We told the peer we are interested.
+    pub(super) am_interested: bool,
+    /// The peer chokes us.
+    pub(super) chokes_us: bool,
+    /// The peer is interested in us.
+    pub(super) interested_in_us: bool,
+    /// Our requests to the peer, oldest first.
+    pub(super) outstanding: Vec<Outstanding>,
+    /// Pieces the peer lets us request while choked (BEP 6 allowed fast).
+    pub(super) allowed_fast: BTreeSet<PieceIndex>,
+    /// Pieces we let the peer request while we choke it (BEP 6 allowed fast).
+    pub(super) allowed_fast_out: BTreeSet<PieceIndex>,
+    /// Pieces the peer suggested (BEP 6), newest last: picked first.
+    pub(super) suggested: VecDeque<PieceIndex>,
+    /// Requests from the peer waiting for a [`Action::ReadBlock`].
+    pub(super) queued: VecDeque<BlockRef>,
+    /// Requests from the peer with a [`Action::ReadBlock`] in flight.
+    pub(super) reading: Vec<BlockRef>,
+    /// When the connection was accepted.
+    pub(super) connected_at: Instant,
+    /// When we last sent the peer anything.
+    pub(super) last_sent: Instant,
+    /// When the peer last sent anything.
+    pub(super) last_received: Instant,
+    /// When the peer last sent a block we asked for (anti-snubbing).
+    pub(super) last_block: Option<Instant>,
+    /// The choker found the peer snubbed, or a request to it timed out:
+    /// the pipeline shrinks to one block until a block arrives.
+    pub(super) snubbed: bool,
+    /// Requests we gave up on (timeout, cancel, choke), newest last: a late
+    /// block for one of them is still accepted.
+    pub(super) dropped: VecDeque<BlockRef>,
+    /// When the peer last unchoked us.
+    pub(super) unchoked_us_at: Option<Instant>,
+    /// When we last became interested in the peer.
+    pub(super) interested_at: Option<Instant>,
+    /// Payload bytes received from the peer (bytes/s estimator).
+    pub(super) download: RateEstimator,
+    /// Payload bytes sent to the peer (bytes/s estimator).
+    pub(super) upload: RateEstimator,
+}
+
+impl Peer {
+    pub(super) fn new(
+        key: PeerKey,
+        addr: SocketAddr,
+        id: PeerId,
+        fast: bool,
+        pieces: u32,
+        now: Instant,
+    ) -> Self {
+        Self {
+            key,
+            addr,
+            id,
+            closing: false,
+            extensions: false,
+            reqq: None,
+            fast,
+            bitfield: Bitfield::new(pieces),
+            started: false,
+            am_choking: true,
+            am_interested: false,
+            chokes_us: true,
+            interested_in_us: false,
+            outstanding: Vec::new(),
+            allowed_fast: BTreeSet::new(),
+            suggested: VecDeque::new(),
+            allowed_fast_out: BTreeSet::new(),
+            queued: VecDeque::new(),
+            reading: Vec::new(),
+            connected_at: now,
+            last_sent: now,
+            last_received: now,
+            last_block: None,
+            snubbed: false,
+            dropped: VecDeque::new(),
+            unchoked_us_at: None,
+            interested_at: None,
+            download: RateEstimator::new(DEFAULT_WINDOW, now),
+            upload: RateEstimator::new(DEFAULT_WINDOW, now),
+        }
+    }
+
+    /// Queues `message` to the peer and notes the send time (keep-alive timer).
+    pub(super) fn send(&mut self, out: &mut Outbox, now: Instant, message: Message) {
+        self.last_sent = now;
+        out.act(Action::Send {
+            peer: self.key,
+            message,
+        });
+    }
+
+    /// Records a BEP 6 suggestion, forgetting the oldest beyond [`MAX_SUGGESTED`].
+    pub(super) fn suggest(&mut self, piece: PieceIndex) {
+        if self.suggested.contains(&piece) {
+            return;
+        }
+        if self.suggested.len() == MAX_SUGGESTED {
+            self.suggested.pop_front();
+        }
+        self.suggested.push_back(piece);
+    }
+
+    /// Records a BEP 6 allowed-fast piece (at most [`MAX_ALLOWED_FAST`]);
+    /// `true` when it is new.
+    pub(super) fn allow_fast(&mut self, piece: PieceIndex) -> bool {
+        self.allowed_fast.len() < MAX_ALLOWED_FAST && self.allowed_fast.insert(piece)
+    }
+
+    /// Whether the peer has every piece of a torrent of `pieces` pieces.
+    pub(super) fn has_all(&self, pieces: u32) -> bool {
+        self.bitfield.count() == pieces
+    }
+
+    /// Remembers a request we gave up on, forgetting the oldest beyond
+    /// [`MAX_DROPPED`].
+    pub(super) fn remember_dropped(&mut self, block: BlockRef) {
+        if self.dropped.len() == MAX_DROPPED {
+            self.dropped.pop_front();
+        }
+        self.dropped.push_back(block);
+    }
+
+    /// Removes `block` from the requests we gave up on; `true` if it was one.
+    pub(super) fn take_dropped(&mut self, block: BlockRef) -> bool {
+        let position = self.dropped.iter().position(|&b| b == block);
+        position.is_some_and(|i| self.dropped.remove(i).is_some())
+    }
+
+    /// The peer as the choker sees it.
+    pub(super) fn choker_stats(&self, now: Instant) -> PeerStats {
+        let can_download_since = match (self.chokes_us, self.am_interested) {
+            (false, true) => self.unchoked_us_at.max(self.interested_at),
+            _ => None,
+        };
+        PeerStats {
+            peer: self.key,
+            interested: self.interested_in_us,
+            choked: self.am_choking,
+            download_rate: self.download.rate(now),
+            upload_rate: self.upload.rate(now),
+            connected_at: self.connected_at,
+            can_download_since,
+            last_block_at: self.last_block,
+        }
+    }
+
+    /// Removes the outstanding request for `block`; `true` if there was one.
+    pub(super) fn take_outstanding(&mut self, block: BlockRef) -> bool {
+        let before = self.outstanding.len();
+        self.outstanding.retain(|o| o.block != block);
+        self.outstanding.len() != before
+    }
+
+    /// How many requests the pipeline to this peer should hold: `min`
+    /// plus what the peer's download rate covers in `target`, capped at
+    /// `max` and at the peer's `reqq`; one block while snubbed.
+    pub(super) fn pipeline_cap(
+        &self,
+        now: Instant,
+        min: usize,
+        target: Duration,
+        max: usize,
+    ) -> usize {
+        if self.snubbed {
+            return 1;
+        }
+        let rate = self.download.rate(now);
+        let extra = (rate * target.as_secs_f64() / f64::from(BLOCK_SIZE)) as usize;
+        min.saturating_add(extra)
+            .min(max)
+            .min(self.reqq.unwrap_or(usize::MAX))
+            .max(1)
+    }
+
+    /// When the oldest outstanding request times out after `timeout`.
+    pub(super) fn request_deadline(&self, timeout: Duration) -> Option<Instant> {
+        self.outstanding.first().map(|o| o.sent + timeout)
+    }
+}

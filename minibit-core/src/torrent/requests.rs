@@ -1,0 +1,233 @@
+//! Our side of the download: the request pipeline to each peer, arriving
+//! blocks, rejects, request timeouts and endgame cancels (BEP 3
+//! "pipelining" and "endgame mode"). Which blocks to ask for is the
+//! [`crate::picker::PiecePicker`]'s decision.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::bitfield::Bitfield;
+use crate::picker::{BlockReceived, PeerHas};
+use crate::piece::{BlockRef, PieceIndex};
+use crate::wire::Message;
+
+use super::Torrent;
+use super::messages::Violation;
+use super::peer::Outstanding;
+use super::types::{Action, PeerKey};
+
+/// The cancel withdrawing our request for `block`.
+fn cancel(block: BlockRef) -> Message {
+    Message::Cancel {
+        piece: block.piece.get(),
+        offset: block.offset,
+        length: block.length,
+    }
+}
+
+impl Torrent {
+    /// Tops up the request pipeline to `key`, if we are interested in it
+    /// and it unchokes us (or allows pieces fast, BEP 6). Pieces it
+    /// suggested (BEP 6) are preferred.
+    pub(super) fn request_from(&mut self, now: Instant, key: PeerKey) {
+        let Some(peer) = self.peers.get(key.0) else {
+            return;
+        };
+        if peer.closing || !peer.am_interested {
+            return;
+        }
+        if peer.chokes_us && peer.allowed_fast.is_empty() {
+            return;
+        }
+        let cap = peer.pipeline_cap(
+            now,
+            self.config.min_pipeline,
+            self.config.pipeline_target,
+            self.config.max_pipeline,
+        );
+        let room = cap.saturating_sub(peer.outstanding.len());
+        if room == 0 {
+            return;
+        }
+        let mut blocks = Vec::with_capacity(room);
+        if peer.chokes_us {
+            let fast: Vec<PieceIndex> = peer.allowed_fast.iter().copied().collect();
+            let mut allowed = Bitfield::new(self.layout.piece_count());
+            for &piece in fast.iter().filter(|&&p| peer.bitfield.has(p)) {
+                allowed.set(piece);
+            }
+            self.picker
+                .pick(key, PeerHas::Pieces(&allowed), room, &fast, &mut blocks);
+        } else {
+            let suggested: Vec<PieceIndex> = peer.suggested.iter().copied().collect();
+            let has = if peer.has_all(self.layout.piece_count()) {
+                PeerHas::All
+            } else {
+                PeerHas::Pieces(&peer.bitfield)
+            };
+            self.picker.pick(key, has, room, &suggested, &mut blocks);
+        }
+        let peer = &mut self.peers[key.0];
+        for block in blocks {
+            peer.outstanding.push(Outstanding { block, sent: now });
+            peer.send(
+                &mut self.out,
+                now,
+                Message::Request {
+                    piece: block.piece.get(),
+                    offset: block.offset,
+                    length: block.length,
+                },
+            );
+        }
+    }
+
+    /// Tops up every peer but `except`.
+    pub(super) fn request_from_others(&mut self, now: Instant, except: PeerKey) {
+        let keys: Vec<PeerKey> = self
+            .peers
+            .iter()
+            .map(|(_, p)| p.key)
+            .filter(|&k| k != except)
+            .collect();
+        for key in keys {
+            self.request_from(now, key);
+        }
+    }
+
+    /// Tops up every peer, snubbed ones last (so blocks a stalled peer
+    /// timed out on go to the others first).
+    pub(super) fn request_from_all(&mut self, now: Instant) {
+        let mut keys: Vec<(bool, PeerKey)> =
+            self.peers.iter().map(|(_, p)| (p.snubbed, p.key)).collect();
+        keys.sort_unstable();
+        for (_, key) in keys {
+            self.request_from(now, key);
+        }
+    }
+
+    /// A block arrived. A block we never asked this peer for is ignored
+    /// (protocol waste, not written); a bad range is a violation. The first
+    /// copy of a block is written, an endgame duplicate request of it is
+    /// cancelled, and a piece whose blocks are all in goes to verification.
+    pub(super) fn on_piece(
+        &mut self,
+        now: Instant,
+        key: PeerKey,
+        piece: u32,
+        offset: u32,
+        data: Bytes,
+    ) -> Result<(), Violation> {
+        let length = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        let block = self.layout.block_ref(piece, offset, length)?;
+        let peer = &mut self.peers[key.0];
+        if !peer.take_outstanding(block) && !peer.take_dropped(block) {
+            self.wasted += u64::from(length);
+            return Ok(());
+        }
+        peer.last_block = Some(now);
+        peer.snubbed = false;
+        peer.download.record(now, u64::from(length));
+        self.download_rate.record(now, u64::from(length));
+        let from = peer.addr;
+        match self.picker.block_received(key, block) {
+            BlockReceived::Duplicate => self.wasted += u64::from(length),
+            BlockReceived::New {
+                cancel: other,
+                piece_complete,
+            } => {
+                self.sources.block_from(block.piece, from);
+                self.out.act(Action::WriteBlock { block, data });
+                if let Some(other) = other {
+                    self.cancel_request(now, other, block);
+                }
+                if self.picker.is_endgame() {
+                    self.cancel_everywhere(now, block);
+                }
+                if piece_complete {
+                    self.sources.start_verifying(block.piece);
+                    self.out.act(Action::VerifyPiece { piece: block.piece });
+                }
+            }
+        }
+        self.request_from(now, key);
+        Ok(())
+    }
+
+    /// Withdraws our request of `block` from `key` (endgame duplicate).
+    fn cancel_request(&mut self, now: Instant, key: PeerKey, block: BlockRef) {
+        let Some(peer) = self.peers.get_mut(key.0) else {
+            return;
+        };
+        if peer.take_outstanding(block) {
+            peer.remember_dropped(block);
+            peer.send(&mut self.out, now, cancel(block));
+            self.picker.request_dropped(key, block);
+        }
+    }
+
+    /// Endgame: withdraws `block` from every peer it is still requested from
+    /// (the picker names one duplicate; a late answer may leave more).
+    fn cancel_everywhere(&mut self, now: Instant, block: BlockRef) {
+        let holders: Vec<PeerKey> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.outstanding.iter().any(|o| o.block == block))
+            .map(|(_, p)| p.key)
+            .collect();
+        for key in holders {
+            self.cancel_request(now, key, block);
+        }
+    }
+
+    /// BEP 6 reject: the request is over; the block goes to other peers.
+    pub(super) fn on_reject(
+        &mut self,
+        now: Instant,
+        key: PeerKey,
+        piece: u32,
+        offset: u32,
+        length: u32,
+    ) -> Result<(), Violation> {
+        let block = self.layout.block_ref(piece, offset, length)?;
+        if self.peers[key.0].take_outstanding(block) {
+            self.picker.request_dropped(key, block);
+            self.request_from_others(now, key);
+        }
+        Ok(())
+    }
+
+    /// Every request to `key` ends without data (a BEP 3 choke, a disconnect).
+    pub(super) fn drop_all_requests(&mut self, key: PeerKey) {
+        let peer = &mut self.peers[key.0];
+        for outstanding in std::mem::take(&mut peer.outstanding) {
+            peer.remember_dropped(outstanding.block);
+            self.picker.request_dropped(key, outstanding.block);
+        }
+    }
+
+    /// Requests older than `request_timeout` go back to the picker for
+    /// other peers; their peer is snubbed (pipeline of one). A late block
+    /// is still accepted.
+    pub(super) fn expire_requests(&mut self, now: Instant) {
+        let timeout = self.config.request_timeout;
+        for (index, peer) in &mut self.peers {
+            let late = peer
+                .outstanding
+                .iter()
+                .take_while(|o| o.sent + timeout <= now)
+                .count();
+            if late == 0 {
+                continue;
+            }
+            peer.snubbed = true;
+            let expired: Vec<Outstanding> = peer.outstanding.drain(..late).collect();
+            for outstanding in expired {
+                peer.remember_dropped(outstanding.block);
+                self.picker
+                    .request_dropped(PeerKey(index), outstanding.block);
+            }
+        }
+    }
+}

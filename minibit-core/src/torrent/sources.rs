@@ -1,0 +1,65 @@
+//! Which peers sent blocks of each piece in progress, and which pieces
+//! await their hash check: a piece that fails verification gives a strike
+//! to every address that contributed to it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+
+use crate::piece::PieceIndex;
+
+/// Contributors of the pieces in progress (ordered maps: deterministic).
+#[derive(Debug, Default)]
+pub(super) struct PieceSources {
+    sources: BTreeMap<PieceIndex, Vec<SocketAddr>>,
+    verifying: BTreeSet<PieceIndex>,
+}
+
+impl PieceSources {
+    /// `from` sent a block of `piece` that was stored.
+    pub(super) fn block_from(&mut self, piece: PieceIndex, from: SocketAddr) {
+        let sources = self.sources.entry(piece).or_default();
+        if !sources.contains(&from) {
+            sources.push(from);
+        }
+    }
+
+    /// Every block of `piece` is stored and a verification was requested.
+    pub(super) fn start_verifying(&mut self, piece: PieceIndex) {
+        self.verifying.insert(piece);
+    }
+
+    /// Whether `piece` awaits its hash check.
+    pub(super) fn is_verifying(&self, piece: PieceIndex) -> bool {
+        self.verifying.contains(&piece)
+    }
+
+    /// The hash check of `piece` is done: forget it and return who sent its blocks.
+    pub(super) fn finish(&mut self, piece: PieceIndex) -> Vec<SocketAddr> {
+        self.verifying.remove(&piece);
+        self.sources.remove(&piece).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::piece::Layout;
+
+    #[test]
+    fn contributors_are_listed_once_and_forgotten_after_the_check() {
+        let layout = Layout::new(16_384, &[40_000]).unwrap();
+        let piece = layout.piece_index(1).unwrap();
+        let a = SocketAddr::from(([10, 0, 0, 1], 1));
+        let b = SocketAddr::from(([10, 0, 0, 2], 1));
+        let mut sources = PieceSources::default();
+        sources.block_from(piece, a);
+        sources.block_from(piece, b);
+        sources.block_from(piece, a);
+        assert!(!sources.is_verifying(piece));
+        sources.start_verifying(piece);
+        assert!(sources.is_verifying(piece));
+        assert_eq!(sources.finish(piece), [a, b]);
+        assert!(!sources.is_verifying(piece));
+        assert_eq!(sources.finish(piece), []);
+    }
+}

@@ -1,0 +1,92 @@
+//! Everything driven by the clock: announces, rechokes (BEP 3: every
+//! 10 s, optimistic unchoke rotation inside the choker), request timeouts,
+//! keep-alives (BEP 3: about every two minutes) and silent peers.
+
+use std::time::Instant;
+
+use crate::choker::PeerStats;
+use crate::wire::Message;
+
+use super::Torrent;
+use super::types::{DisconnectReason, PeerKey};
+
+impl Torrent {
+    /// Runs every timer due at `now`.
+    pub(super) fn on_timeout(&mut self, now: Instant) {
+        self.announce_if_due(now);
+        if self.next_rechoke <= now {
+            self.rechoke(now);
+            self.next_rechoke = now + self.config.rechoke_interval;
+        }
+        self.expire_requests(now);
+        let keys: Vec<PeerKey> = self.peers.iter().map(|(_, p)| p.key).collect();
+        for key in keys {
+            let peer = &mut self.peers[key.0];
+            if peer.closing {
+                continue;
+            }
+            if peer.last_received + self.config.peer_timeout <= now {
+                self.disconnect(key, DisconnectReason::Timeout);
+            } else if peer.last_sent + self.config.keep_alive_interval <= now {
+                peer.send(&mut self.out, now, Message::KeepAlive);
+            }
+        }
+        self.request_from_all(now);
+    }
+
+    /// Asks the choker who gets the upload slots and sends the changes;
+    /// also refreshes who is snubbed.
+    pub(super) fn rechoke(&mut self, now: Instant) {
+        let stats: Vec<PeerStats> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| !p.closing)
+            .map(|(_, p)| p.choker_stats(now))
+            .collect();
+        for stat in &stats {
+            if self.choker.is_snubbed(now, stat) {
+                self.peers[stat.peer.0].snubbed = true;
+            }
+        }
+        let changes = self.choker.rechoke(now, self.is_seed(), &stats);
+        for key in changes.choke {
+            self.choke(now, key);
+        }
+        for key in changes.unchoke {
+            self.unchoke(now, key);
+        }
+    }
+
+    /// Rechokes at once when an upload slot is free (a newly interested
+    /// peer need not wait for the next 10 s round).
+    pub(super) fn rechoke_if_slot_free(&mut self, now: Instant) {
+        let unchoked = self
+            .peers
+            .iter()
+            .filter(|(_, p)| !p.closing && !p.am_choking)
+            .count();
+        if unchoked < self.config.unchoke_slots {
+            self.rechoke(now);
+        }
+    }
+
+    /// The earliest instant a timer is due.
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        let peers = self
+            .peers
+            .iter()
+            .filter(|(_, p)| !p.closing)
+            .flat_map(|(_, p)| {
+                [
+                    p.request_deadline(self.config.request_timeout),
+                    Some(p.last_sent + self.config.keep_alive_interval),
+                    Some(p.last_received + self.config.peer_timeout),
+                ]
+            });
+        [self.announce.due(), Some(self.next_rechoke)]
+            .into_iter()
+            .chain(peers)
+            .flatten()
+            .min()
+    }
+}

@@ -1,0 +1,183 @@
+//! The public vocabulary of the [`Torrent`](super::Torrent) state machine: peer keys,
+//! actions for the driver, events for the user, reasons and statistics.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+
+use crate::metainfo::InfoHash;
+use crate::piece::{BlockRef, PieceIndex};
+use crate::wire::Message;
+
+/// Opaque key of a connected peer, handed out by [`Torrent::handle_handshake`](super::Torrent::handle_handshake).
+/// Valid until the peer disconnects; a later peer may reuse the number.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerKey(pub usize);
+
+/// Who opened the connection.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// The remote peer connected to us.
+    Inbound,
+    /// We connected to the remote peer (after an [`Action::Connect`]).
+    Outbound,
+}
+
+/// The tracker announce event (BEP 3 "event").
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum AnnounceEvent {
+    /// A regular re-announce.
+    None,
+    /// The first announce.
+    Started,
+    /// Every piece verified.
+    Completed,
+    /// Shutting down.
+    Stopped,
+}
+
+/// Something the driver must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send `message` to `peer`.
+    Send {
+        /// The peer.
+        peer: PeerKey,
+        /// The message.
+        message: Message,
+    },
+    /// Open a connection to `addr`, handshake, then call
+    /// [`Torrent::handle_handshake`](super::Torrent::handle_handshake) (or [`Torrent::handle_connect_failed`](super::Torrent::handle_connect_failed)).
+    Connect {
+        /// The address to dial.
+        addr: SocketAddr,
+    },
+    /// Close the connection to `peer`; the driver then calls
+    /// [`Torrent::handle_peer_disconnected`](super::Torrent::handle_peer_disconnected).
+    Disconnect {
+        /// The peer.
+        peer: PeerKey,
+        /// Why, for the log.
+        reason: DisconnectReason,
+    },
+    /// Store a received block. Every `WriteBlock` of a piece is issued before
+    /// the `VerifyPiece` of that piece and must be visible to it.
+    WriteBlock {
+        /// Where the block goes.
+        block: BlockRef,
+        /// The data, `block.length` bytes.
+        data: Bytes,
+    },
+    /// Read `block` from storage to serve `peer`, then call [`Torrent::handle_block_read`](super::Torrent::handle_block_read).
+    ReadBlock {
+        /// The requesting peer.
+        peer: PeerKey,
+        /// The block.
+        block: BlockRef,
+    },
+    /// Hash `piece` against the metainfo, then call [`Torrent::handle_piece_verified`](super::Torrent::handle_piece_verified).
+    VerifyPiece {
+        /// The piece, all of whose blocks were written.
+        piece: PieceIndex,
+    },
+    /// Announce to the tracker, then call [`Torrent::handle_announce_response`](super::Torrent::handle_announce_response)
+    /// or [`Torrent::handle_announce_failed`](super::Torrent::handle_announce_failed).
+    Announce {
+        /// The event to report.
+        event: AnnounceEvent,
+        /// Bytes uploaded since start.
+        uploaded: u64,
+        /// Verified bytes downloaded since start.
+        downloaded: u64,
+        /// Bytes still missing.
+        left: u64,
+    },
+}
+
+/// Why a peer was disconnected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DisconnectReason {
+    /// The peer broke the protocol (malformed or illegal message).
+    ProtocolViolation(String),
+    /// The peer sent data that failed verification too often.
+    Banned,
+    /// The peer did not answer in time.
+    Timeout,
+    /// Both sides are seeders: nothing to trade.
+    BothSeeding,
+    /// We are shutting down.
+    Shutdown,
+}
+
+/// Why a handshake was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HandshakeRejection {
+    /// The info-hash is not this torrent's.
+    #[error("wrong info-hash {0}")]
+    WrongInfoHash(InfoHash),
+    /// The peer id is ours: we connected to ourselves.
+    #[error("connection to ourselves")]
+    OwnPeerId,
+    /// A peer with that peer id is already connected.
+    #[error("peer id already connected")]
+    DuplicatePeer,
+    /// The address was banned for bad data.
+    #[error("peer is banned")]
+    Banned,
+    /// The connection limit is reached.
+    #[error("too many peers")]
+    TooManyPeers,
+}
+
+/// Something worth reporting to the user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A handshake was accepted.
+    PeerConnected {
+        /// Its key.
+        peer: PeerKey,
+        /// Its address.
+        addr: SocketAddr,
+    },
+    /// A peer left (after [`Torrent::handle_peer_disconnected`](super::Torrent::handle_peer_disconnected)).
+    PeerDisconnected {
+        /// Its key (no longer valid).
+        peer: PeerKey,
+    },
+    /// A piece verified and counts as ours.
+    PieceCompleted {
+        /// The piece.
+        piece: PieceIndex,
+    },
+    /// A piece failed verification and will be fetched again.
+    PieceFailed {
+        /// The piece.
+        piece: PieceIndex,
+    },
+    /// Every piece is verified.
+    DownloadCompleted,
+    /// A peer was banned for sending bad data.
+    PeerBanned {
+        /// Its address.
+        addr: SocketAddr,
+    },
+}
+
+/// Counters for progress display and announces.
+#[derive(Copy, Clone, Debug, Default, PartialEq)]
+pub struct TorrentStats {
+    /// Bytes uploaded since start.
+    pub uploaded: u64,
+    /// Verified bytes downloaded since start.
+    pub downloaded: u64,
+    /// Bytes still missing.
+    pub left: u64,
+    /// Pieces verified.
+    pub pieces_have: u32,
+    /// Connected peers.
+    pub peers: usize,
+    /// Download rate, bytes per second.
+    pub download_rate: f64,
+    /// Upload rate, bytes per second.
+    pub upload_rate: f64,
+}

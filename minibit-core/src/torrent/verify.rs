@@ -1,0 +1,77 @@
+//! Hash-check outcomes (BEP 3: a piece counts only once its SHA-1
+//! matches): HAVE to the peers, interest updates and completion on
+//! success; re-download, strikes and bans on failure.
+
+use std::time::Instant;
+
+use crate::piece::PieceIndex;
+use crate::wire::Message;
+
+use super::Torrent;
+use super::types::{DisconnectReason, Event, PeerKey};
+
+impl Torrent {
+    /// `piece` verified: it counts as ours, every peer gets a HAVE (BEP 3;
+    /// also those that have it, so their view of us stays exact),
+    /// peers with nothing left for us get NotInterested, and the last piece
+    /// completes the download (event + `completed` announce).
+    pub(super) fn piece_passed(&mut self, now: Instant, piece: PieceIndex) {
+        if !self.sources.is_verifying(piece) {
+            return;
+        }
+        self.sources.finish(piece);
+        self.picker.piece_verified(piece);
+        if !self.have.set(piece) {
+            return;
+        }
+        self.downloaded += u64::from(self.layout.piece_size(piece));
+        self.out.report(Event::PieceCompleted { piece });
+        let keys: Vec<PeerKey> = self.peers.iter().map(|(_, p)| p.key).collect();
+        for &key in &keys {
+            let peer = &mut self.peers[key.0];
+            if peer.closing {
+                continue;
+            }
+            peer.send(&mut self.out, now, Message::Have { piece: piece.get() });
+            if peer.am_interested {
+                self.update_interest(now, key);
+            }
+        }
+        if self.is_seed() {
+            self.out.report(Event::DownloadCompleted);
+            self.announce.completed(now);
+            self.announce_if_due(now);
+            for key in keys {
+                self.disconnect_if_both_seeding(key);
+            }
+        }
+    }
+
+    /// `piece` failed its hash check: it is downloaded again, and every
+    /// address that sent a block of it gets a strike; at `max_strikes` the
+    /// address is banned and its connections closed.
+    pub(super) fn piece_failed(&mut self, now: Instant, piece: PieceIndex) {
+        if !self.sources.is_verifying(piece) {
+            return;
+        }
+        let contributors = self.sources.finish(piece);
+        self.picker.piece_failed(piece);
+        self.out.report(Event::PieceFailed { piece });
+        for addr in contributors {
+            if !self.addresses.strike(addr, self.config.max_strikes) {
+                continue;
+            }
+            self.out.report(Event::PeerBanned { addr });
+            let banned: Vec<PeerKey> = self
+                .peers
+                .iter()
+                .filter(|(_, p)| p.addr == addr)
+                .map(|(_, p)| p.key)
+                .collect();
+            for key in banned {
+                self.disconnect(key, DisconnectReason::Banned);
+            }
+        }
+        self.request_from_all(now);
+    }
+}
