@@ -332,9 +332,10 @@ impl Simulation {
     fn connect_arrives(&mut self, from: usize, to: usize) {
         let now = self.instant();
         let dialer_addr = self.nodes[from].addr;
+        let listener_addr = self.nodes[to].addr;
         if !self.alive(to) || !self.alive(from) {
             if self.alive(from) {
-                self.nodes[from].torrent.handle_connect_failed(now, self.nodes[to].addr);
+                self.nodes[from].torrent.handle_connect_failed(now, listener_addr);
                 self.drain(from);
             }
             return;
@@ -352,7 +353,7 @@ impl Simulation {
                 self.drain(to);
             }
             Err(_) => {
-                self.nodes[from].torrent.handle_connect_failed(now, self.nodes[to].addr);
+                self.nodes[from].torrent.handle_connect_failed(now, listener_addr);
                 self.drain(from);
             }
         }

@@ -19,7 +19,6 @@ pub(super) struct LinkId(usize);
 #[derive(Debug)]
 pub(super) struct Delivery {
     pub link: LinkId,
-    pub from: usize,
     pub to: usize,
     pub message: Message,
 }
@@ -191,7 +190,6 @@ impl Network {
             return Some(Sent {
                 delivery: Delivery {
                     link,
-                    from: node,
                     to,
                     message,
                 },
