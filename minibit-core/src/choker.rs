@@ -151,7 +151,7 @@ impl Choker {
             .filter(|p| seeding || !self.is_snubbed(now, p))
             .collect();
         if seeding {
-            regular.sort_by(|a, b| self.seed_rank(now, a, b));
+            regular = self.seed_order(now, regular);
         } else {
             regular.sort_by(|a, b| {
                 b.download_rate
@@ -205,26 +205,34 @@ impl Choker {
         })
     }
 
-    /// Seeding order: turn holders by upload rate, then the longest waiting.
-    fn seed_rank(&self, now: Instant, a: &PeerStats, b: &PeerStats) -> Ordering {
-        let turn = |p: &PeerStats| {
-            !p.choked
-                && self
-                    .unchoked_at
-                    .get(&p.peer)
-                    .is_some_and(|&at| now.saturating_duration_since(at) < self.config.seed_turn)
-        };
-        match (turn(a), turn(b)) {
-            (true, false) => Ordering::Less,
-            (false, true) => Ordering::Greater,
-            (true, true) => b.upload_rate.total_cmp(&a.upload_rate),
-            (false, false) => self
-                .unchoked_at
-                .get(&a.peer)
-                .cmp(&self.unchoked_at.get(&b.peer))
-                .then(b.upload_rate.total_cmp(&a.upload_rate)),
-        }
-        .then(a.peer.cmp(&b.peer))
+    /// Seeding order: turn holders by upload rate, then the longest
+    /// waiting (never unchoked first), ties by upload rate then key.
+    fn seed_order<'a>(&self, now: Instant, peers: Vec<&'a PeerStats>) -> Vec<&'a PeerStats> {
+        let mut ranked: Vec<(bool, Option<Instant>, &PeerStats)> = peers
+            .into_iter()
+            .map(|p| {
+                let at = self.unchoked_at.get(&p.peer).copied();
+                let turn = !p.choked
+                    && at.is_some_and(|at| {
+                        now.saturating_duration_since(at) < self.config.seed_turn
+                    });
+                (turn, at, p)
+            })
+            .collect();
+        ranked.sort_by(|(a_turn, a_at, a), (b_turn, b_at, b)| {
+            b_turn
+                .cmp(a_turn)
+                .then_with(|| {
+                    if *a_turn {
+                        Ordering::Equal
+                    } else {
+                        a_at.cmp(b_at)
+                    }
+                })
+                .then(b.upload_rate.total_cmp(&a.upload_rate))
+                .then(a.peer.cmp(&b.peer))
+        });
+        ranked.into_iter().map(|(_, _, p)| p).collect()
     }
 
     /// A random interested peer outside `unchoked` and other than `exclude`,

@@ -65,18 +65,23 @@ pub enum BlockReceived {
 ///
 /// # Cost
 /// A HAVE is O(1); a bitfield is O(pieces it has); a pick does not scan
-/// every piece: the pieces we lack are kept in a vector sorted by
-/// availability with bucket boundaries (libtorrent's "writing a fast piece
-/// picker"), and a pick walks from the rarest bucket until it found a piece
-/// the peer has. A HAVE swaps the piece with the last element of its bucket
-/// and moves the boundary by one. Verifying a piece removes it from the
-/// vector in O(number of buckets), once per piece.
+/// every piece. The pieces we lack are kept in one vector sorted into
+/// buckets with boundaries (libtorrent's "writing a fast piece picker"):
+/// two buckets per availability level, the pieces in progress then the
+/// fresh ones. A HAVE moves a piece up one level: it swaps with the last
+/// element of its bucket and the boundary moves by one, twice. A pick for a
+/// new piece walks only the fresh buckets, from the rarest non-empty one
+/// (a hint skips the empty low levels), and stops at the first piece the
+/// peer has; for a seeder that is the first probe. Verifying a piece
+/// removes it from the vector in O(number of buckets), once per piece.
 ///
 /// # Random tie-break
 /// The vector is shuffled at construction, and each pick starts at a random
-/// position inside the rarest bucket and walks the bucket cyclically, so
-/// among equally rare pieces the one picked is random (uniform when every
-/// piece of the bucket is eligible) without scanning the bucket.
+/// position inside the bucket and walks it cyclically, so among equally
+/// rare pieces the one picked is random (uniform when every piece of the
+/// bucket is eligible) without scanning the bucket. With the random-first
+/// rule and [`PickerStrategy::Random`] the walk covers the whole vector
+/// from a random start, which for a peer with few pieces may visit many.
 ///
 /// # Block state and endgame
 /// A piece is *fresh* (nothing requested or received), *in progress* (some
@@ -1092,6 +1097,7 @@ mod tests {
 
     /// The reference model: peers' bitfields, block requests and receipts by brute force.
     struct Model {
+        strategy: PickerStrategy,
         layout: Layout,
         have: Bitfield,
         peers: Vec<Option<(Bitfield, bool)>>,
@@ -1190,13 +1196,19 @@ mod tests {
                         .all(|b| model.received.contains(&b) || model.requests.contains_key(&b))
                 });
                 prop_assert!(finished, "new piece before partial {:?}", open_before);
-                if model.have.count() >= RANDOM_FIRST_PIECES {
-                    let min = eligible
-                        .iter()
-                        .map(|&e| model.availability(e))
-                        .min()
-                        .unwrap();
-                    prop_assert_eq!(model.availability(block.piece), min);
+                match model.strategy {
+                    PickerStrategy::RarestFirst if model.have.count() >= RANDOM_FIRST_PIECES => {
+                        let min = eligible
+                            .iter()
+                            .map(|&e| model.availability(e))
+                            .min()
+                            .unwrap();
+                        prop_assert_eq!(model.availability(block.piece), min);
+                    }
+                    PickerStrategy::Sequential => {
+                        prop_assert_eq!(Some(&block.piece), eligible.iter().min());
+                    }
+                    _ => {}
                 }
                 eligible.swap_remove(pos);
             }
@@ -1254,7 +1266,13 @@ mod tests {
         Ok(())
     }
 
-    fn run(pieces: u32, blocks: u64, have: &[bool], ops: Vec<Op>) -> Result<(), TestCaseError> {
+    fn run(
+        strategy: PickerStrategy,
+        pieces: u32,
+        blocks: u64,
+        have: &[bool],
+        ops: Vec<Op>,
+    ) -> Result<(), TestCaseError> {
         let total = u64::from(pieces) * blocks * B - B / 2;
         let layout = Layout::new(blocks * B, &[total]).unwrap();
         let mut have_bits = Bitfield::new(pieces);
@@ -1263,8 +1281,9 @@ mod tests {
                 have_bits.set(idx(i as u32));
             }
         }
-        let mut picker = PiecePicker::new(&layout, &have_bits, PickerStrategy::RarestFirst, 99);
+        let mut picker = PiecePicker::new(&layout, &have_bits, strategy, 99);
         let mut model = Model {
+            strategy,
             layout: layout.clone(),
             have: have_bits,
             peers: Vec::new(),
@@ -1343,7 +1362,16 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(512))]
         #[test]
         fn picker_matches_brute_force_reference((pieces, blocks, have, ops) in scenario()) {
-            run(pieces, blocks, &have, ops)?;
+            run(PickerStrategy::RarestFirst, pieces, blocks, &have, ops)?;
+        }
+
+        #[test]
+        fn other_strategies_keep_the_invariants(
+            (pieces, blocks, have, ops) in scenario(),
+            sequential in any::<bool>(),
+        ) {
+            let strategy = if sequential { PickerStrategy::Sequential } else { PickerStrategy::Random };
+            run(strategy, pieces, blocks, &have, ops)?;
         }
     }
 }

@@ -557,8 +557,12 @@ impl Model {
                 model.outstanding.retain(|(b, _)| *b != block);
             }
             Message::Choke => {
+                // Requests for allowed-fast pieces may survive a choke (BEP 6).
                 model.unchoked = false;
-                model.its_requests.clear();
+                let allowed = &model.allowed_out;
+                model
+                    .its_requests
+                    .retain(|b| allowed.contains(&b.piece.get()));
             }
             Message::Unchoke => model.unchoked = true,
             Message::Piece {

@@ -876,3 +876,59 @@ fn starting_peers_get_their_allowed_fast_pieces_while_choked() {
     let peer = small.connect(1, true);
     assert_eq!(Harness::sent_to(&small.actions(), peer), [Message::HaveAll]);
 }
+
+#[test]
+fn a_choke_keeps_a_starting_peers_allowed_fast_requests() {
+    let content = Content::new(40 * u64::from(BLOCK_SIZE), u64::from(BLOCK_SIZE), 5);
+    let all: Vec<u32> = (0..40).collect();
+    let mut h = Harness::new(
+        content,
+        &all,
+        TorrentConfig {
+            max_reads_in_flight: 1,
+            ..TorrentConfig::default()
+        },
+    );
+    let peer = h.connect(1, true);
+    let allowed: Vec<u32> = Harness::sent_to(&h.actions(), peer)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::AllowedFast { piece } => Some(piece),
+            _ => None,
+        })
+        .collect();
+    h.recv(peer, Message::HaveNone);
+    h.recv(peer, Message::Interested);
+    assert!(Harness::sent_to(&h.actions(), peer).contains(&Message::Unchoke));
+    let outside = (0..40).find(|p| !allowed.contains(p)).unwrap();
+    let kept = h.content.block_ref(allowed[0], 0);
+    let rejected = h.content.block_ref(outside, 0);
+    h.recv(peer, request(rejected));
+    h.recv(peer, request(kept));
+    h.actions();
+    // Another peer takes the only slots: `peer` is choked.
+    h.recv(peer, Message::NotInterested);
+    h.advance(secs(10));
+    let actions = h.actions();
+    assert_eq!(
+        Harness::sent_to(&actions, peer),
+        [
+            Message::Choke,
+            Message::Reject {
+                piece: outside,
+                offset: 0,
+                length: BLOCK_SIZE
+            }
+        ]
+    );
+    assert!(actions.contains(&Action::ReadBlock { peer, block: kept }));
+    h.torrent
+        .handle_block_read(h.now, peer, rejected, h.content.block(rejected));
+    assert_eq!(h.actions(), [], "the rejected request is not served");
+    h.torrent
+        .handle_block_read(h.now, peer, kept, h.content.block(kept));
+    assert!(matches!(
+        Harness::sent_to(&h.actions(), peer)[..],
+        [Message::Piece { .. }]
+    ));
+}

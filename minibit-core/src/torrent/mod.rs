@@ -427,7 +427,7 @@ impl Torrent {
     /// Shut down: announce `stopped` and disconnect every peer with
     /// [`DisconnectReason::Shutdown`]. No timer fires afterwards.
     pub fn stop(&mut self, now: Instant) {
-        let now = self.clock(now);
+        self.clock(now);
         if self.stopped {
             return;
         }
@@ -438,7 +438,6 @@ impl Torrent {
         for key in keys {
             self.disconnect(key, DisconnectReason::Shutdown);
         }
-        let _ = now;
     }
 
     /// The next thing to do, or `None` when there is nothing left.

@@ -168,6 +168,12 @@ impl Peer {
         self.allowed_fast.len() < MAX_ALLOWED_FAST && self.allowed_fast.insert(piece)
     }
 
+    /// BEP 6: whether the peer may get `piece` while we choke it: the piece
+    /// is in its allowed-fast set and it holds fewer than `k` pieces.
+    pub(super) fn may_fetch_choked(&self, piece: PieceIndex, k: usize) -> bool {
+        self.allowed_fast_out.contains(&piece) && (self.bitfield.count() as usize) < k
+    }
+
     /// Whether the peer has every piece of a torrent of `pieces` pieces.
     pub(super) fn has_all(&self, pieces: u32) -> bool {
         self.bitfield.count() == pieces

@@ -46,8 +46,7 @@ impl Torrent {
         let full = peer.queued.len() + peer.reading.len() >= self.config.max_queued_requests;
         // BEP 6: a choked peer may still get its allowed-fast pieces while
         // it is starting (fewer pieces than the set holds).
-        let allowed = peer.allowed_fast_out.contains(&block.piece)
-            && (peer.bitfield.count() as usize) < self.config.allowed_fast_count;
+        let allowed = peer.may_fetch_choked(block.piece, self.config.allowed_fast_count);
         if (peer.am_choking && !allowed) || full {
             if peer.fast {
                 peer.send(&mut self.out, now, reject(block));
@@ -124,7 +123,8 @@ impl Torrent {
     }
 
     /// Chokes `key`: its pending requests are dropped (BEP 3) and, with
-    /// BEP 6, each is rejected after the choke.
+    /// BEP 6, each is rejected after the choke, except those for the
+    /// allowed-fast pieces of a starting peer.
     pub(super) fn choke(&mut self, now: Instant, key: PeerKey) {
         let peer = &mut self.peers[key.0];
         if peer.am_choking || peer.closing {
@@ -132,16 +132,22 @@ impl Torrent {
         }
         peer.am_choking = true;
         peer.send(&mut self.out, now, Message::Choke);
+        let k = self.config.allowed_fast_count;
         let dropped: Vec<BlockRef> = peer
             .queued
-            .drain(..)
-            .chain(peer.reading.drain(..))
+            .iter()
+            .chain(&peer.reading)
+            .filter(|b| !peer.may_fetch_choked(b.piece, k))
+            .copied()
             .collect();
+        peer.queued.retain(|b| !dropped.contains(b));
+        peer.reading.retain(|b| !dropped.contains(b));
         if peer.fast {
             for block in dropped {
                 peer.send(&mut self.out, now, reject(block));
             }
         }
+        self.issue_reads(key);
     }
 
     /// Unchokes `key`.
