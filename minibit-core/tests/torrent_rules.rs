@@ -816,9 +816,11 @@ fn a_plain_choke_drops_our_requests_back_to_the_picker() {
 
 #[test]
 fn starting_peers_get_their_allowed_fast_pieces_while_choked() {
-    // 40 single-block pieces: k = 10 is offered (the torrent has >= 4k pieces).
+    // 40 single-block pieces: k = 10 is offered (the torrent has >= 4k
+    // pieces) by a peer that still downloads (it lacks piece 39, which is
+    // not in this peer's set).
     let content = Content::new(40 * u64::from(BLOCK_SIZE), u64::from(BLOCK_SIZE), 5);
-    let all: Vec<u32> = (0..40).collect();
+    let all: Vec<u32> = (0..39).collect();
     let mut h = Harness::new(content, &all, TorrentConfig::default());
     let peer = h.connect(1, true);
     let allowed: Vec<u32> = Harness::sent_to(&h.actions(), peer)
@@ -831,7 +833,8 @@ fn starting_peers_get_their_allowed_fast_pieces_while_choked() {
     assert_eq!(allowed.len(), 10);
     h.recv(peer, Message::HaveNone);
     let inside = h.content.block_ref(allowed[0], 0);
-    let outside = (0..40).find(|p| !allowed.contains(p)).unwrap();
+    assert!(!allowed.contains(&39));
+    let outside = (0..39).find(|p| !allowed.contains(p)).unwrap();
     let outside = h.content.block_ref(outside, 0);
     h.recv(peer, request(inside));
     h.recv(peer, request(outside));
@@ -875,12 +878,22 @@ fn starting_peers_get_their_allowed_fast_pieces_while_choked() {
     let mut small = seed();
     let peer = small.connect(1, true);
     assert_eq!(Harness::sent_to(&small.actions(), peer), [Message::HaveAll]);
+    // Nor does a seed: its upload goes where its choker sends it.
+    let content = Content::new(40 * u64::from(BLOCK_SIZE), u64::from(BLOCK_SIZE), 5);
+    let all: Vec<u32> = (0..40).collect();
+    let mut seeding = Harness::new(content, &all, TorrentConfig::default());
+    let peer = seeding.connect(1, true);
+    assert_eq!(
+        Harness::sent_to(&seeding.actions(), peer),
+        [Message::HaveAll]
+    );
 }
 
 #[test]
 fn a_choke_keeps_a_starting_peers_allowed_fast_requests() {
+    // A downloading peer (it lacks piece 39) offers the set.
     let content = Content::new(40 * u64::from(BLOCK_SIZE), u64::from(BLOCK_SIZE), 5);
-    let all: Vec<u32> = (0..40).collect();
+    let all: Vec<u32> = (0..39).collect();
     let mut h = Harness::new(
         content,
         &all,
@@ -900,7 +913,7 @@ fn a_choke_keeps_a_starting_peers_allowed_fast_requests() {
     h.recv(peer, Message::HaveNone);
     h.recv(peer, Message::Interested);
     assert!(Harness::sent_to(&h.actions(), peer).contains(&Message::Unchoke));
-    let outside = (0..40).find(|p| !allowed.contains(p)).unwrap();
+    let outside = (0..39).find(|p| !allowed.contains(p)).unwrap();
     let kept = h.content.block_ref(allowed[0], 0);
     let rejected = h.content.block_ref(outside, 0);
     h.recv(peer, request(rejected));

@@ -129,7 +129,7 @@ struct Node {
 }
 
 /// Something that happens at a virtual instant.
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum SimEvent {
     /// A leecher joins the swarm.
     Join(usize),
@@ -335,27 +335,29 @@ impl Simulation {
         let listener_addr = self.nodes[to].addr;
         if !self.alive(to) || !self.alive(from) {
             if self.alive(from) {
-                self.nodes[from].torrent.handle_connect_failed(now, listener_addr);
+                self.nodes[from]
+                    .torrent
+                    .handle_connect_failed(now, listener_addr);
                 self.drain(from);
             }
             return;
         }
         let theirs = self.nodes[from].torrent.handshake();
-        match self.nodes[to]
-            .torrent
-            .handle_handshake(now, dialer_addr, Direction::Inbound, &theirs)
+        if let Ok(key) =
+            self.nodes[to]
+                .torrent
+                .handle_handshake(now, dialer_addr, Direction::Inbound, &theirs)
         {
-            Ok(key) => {
-                let link = self.network.open(from, to, key);
-                self.nodes[to].links.insert(key, link);
-                let at = self.now + self.config.latency;
-                self.schedule(at, SimEvent::HandshakeArrives { link });
-                self.drain(to);
-            }
-            Err(_) => {
-                self.nodes[from].torrent.handle_connect_failed(now, listener_addr);
-                self.drain(from);
-            }
+            let link = self.network.open(from, to, key);
+            self.nodes[to].links.insert(key, link);
+            let at = self.now + self.config.latency;
+            self.schedule(at, SimEvent::HandshakeArrives { link });
+            self.drain(to);
+        } else {
+            self.nodes[from]
+                .torrent
+                .handle_connect_failed(now, listener_addr);
+            self.drain(from);
         }
     }
 
@@ -370,48 +372,48 @@ impl Simulation {
             return;
         }
         let theirs = self.nodes[listener].torrent.handshake();
-        match self.nodes[dialer].torrent.handle_handshake(
+        if let Ok(key) = self.nodes[dialer].torrent.handle_handshake(
             now,
             listener_addr,
             Direction::Outbound,
             &theirs,
         ) {
-            Ok(key) => {
-                self.network.set_dialer_key(link, key);
-                self.nodes[dialer].links.insert(key, link);
-                self.pump(listener);
-                self.drain(dialer);
-            }
-            Err(_) => {
-                self.nodes[dialer]
-                    .torrent
-                    .handle_connect_failed(now, listener_addr);
-                self.hang_up(link, dialer);
-                self.drain(dialer);
-            }
+            self.network.set_dialer_key(link, key);
+            self.nodes[dialer].links.insert(key, link);
+            self.pump(listener);
+            self.drain(dialer);
+        } else {
+            self.nodes[dialer]
+                .torrent
+                .handle_connect_failed(now, listener_addr);
+            self.hang_up(link, dialer);
+            self.drain(dialer);
         }
     }
 
-    /// `from` closes `link`: it forgets it now, the other end after the latency.
+    /// `from` closes `link`: it forgets it now, the other end after the
+    /// latency and after the messages `from` already sent.
     fn hang_up(&mut self, link: LinkId, from: usize) {
         if let Some(key) = self.network.end_key(link, from) {
             self.nodes[from].links.remove(&key);
         }
         self.network.forget_end(link, from);
         if let Some(other) = self.network.other_end(link, from) {
-            let at = self.now + self.config.latency;
+            let at = (self.now + self.config.latency).max(self.network.last_arrival(link, from));
             self.schedule(at, SimEvent::Hangup { link, to: other });
         }
         self.network.close(link);
     }
 
     fn deliver(&mut self, delivery: Delivery) {
-        let Some(key) = self.network.receiver_key(delivery.link, delivery.to) else {
+        let Some(key) = self.network.end_key(delivery.link, delivery.to) else {
             return;
         };
         let to = delivery.to;
         let now = self.instant();
-        self.nodes[to].torrent.handle_message(now, key, delivery.message);
+        self.nodes[to]
+            .torrent
+            .handle_message(now, key, delivery.message);
         self.drain(to);
     }
 
@@ -478,15 +480,15 @@ impl Simulation {
                     .handle_block_read(now, peer, block, data);
             }
             Action::VerifyPiece { piece } => {
-                self.nodes[node].torrent.handle_piece_verified(now, piece, true);
+                self.nodes[node]
+                    .torrent
+                    .handle_piece_verified(now, piece, true);
             }
             Action::Announce { .. } => {
                 let peers = self.tracker_peers(node);
-                self.nodes[node].torrent.handle_announce_response(
-                    now,
-                    TRACKER_INTERVAL,
-                    &peers,
-                );
+                self.nodes[node]
+                    .torrent
+                    .handle_announce_response(now, TRACKER_INTERVAL, &peers);
             }
         }
     }
@@ -534,10 +536,13 @@ impl Simulation {
     }
 }
 
-/// The identifier address of node `index` (127.x.y.z: never sent to).
+/// The identifier address of node `index` (127.x.y.1: never sent to). Each
+/// node sits in its own /24, as peers of a real swarm sit in different
+/// networks: BEP 6 derives the allowed-fast set from the top 24 bits, so
+/// nodes sharing a /24 would all get the same set.
 fn node_addr(index: usize) -> SocketAddr {
     let n = index as u32 + 1;
-    let ip = Ipv4Addr::new(127, (n >> 16) as u8, (n >> 8) as u8, n as u8);
+    let ip = Ipv4Addr::new(127, (n >> 8) as u8, n as u8, 1);
     SocketAddr::from((ip, 6881))
 }
 

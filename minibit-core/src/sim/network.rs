@@ -114,12 +114,12 @@ impl Network {
         l.side(node).and_then(|side| l.keys[side])
     }
 
-    /// Like [`Network::end_key`], but only while the link is open.
-    pub fn receiver_key(&self, link: LinkId, node: usize) -> Option<PeerKey> {
-        self.links[link.0]
-            .open
-            .then(|| self.end_key(link, node))
-            .flatten()
+    /// When the last message `node` put on `link` reaches the other end
+    /// (a close sent now arrives after it, as TCP's FIN follows the data).
+    pub fn last_arrival(&self, link: LinkId, node: usize) -> Duration {
+        let l = &self.links[link.0];
+        l.side(node)
+            .map_or(Duration::ZERO, |side| l.last_arrival[side])
     }
 
     pub fn forget_end(&mut self, link: LinkId, node: usize) {
@@ -134,7 +134,8 @@ impl Network {
         l.side(node).map(|side| l.nodes[1 - side])
     }
 
-    /// Stops all traffic on `link`; queued messages are dropped.
+    /// Stops all traffic on `link`: queued messages are dropped; messages
+    /// already on the wire still arrive at an end that has not forgotten it.
     pub fn close(&mut self, link: LinkId) {
         let l = &mut self.links[link.0];
         l.open = false;
@@ -188,11 +189,7 @@ impl Network {
             l.last_arrival[side] = arrives_at;
             self.nodes[node].uplink_busy = true;
             return Some(Sent {
-                delivery: Delivery {
-                    link,
-                    to,
-                    message,
-                },
+                delivery: Delivery { link, to, message },
                 uplink_free_at,
                 arrives_at,
             });

@@ -125,7 +125,9 @@ impl Recorder {
         let times = |free: bool| {
             let mut t: Vec<f64> = (1..self.nodes.len())
                 .filter(|&i| self.nodes[i].1 == free)
-                .filter_map(|i| self.completed[i].map(|c| (c - self.nodes[i].0).as_secs_f64()))
+                .filter_map(|i| {
+                    self.completed[i].map(|c| c.saturating_sub(self.nodes[i].0).as_secs_f64())
+                })
                 .collect();
             t.sort_by(f64::total_cmp);
             summarise(&t)
@@ -187,7 +189,8 @@ pub(super) fn fluid_bound(config: &SimConfig) -> f64 {
 
 /// Nearest-rank percentiles of sorted `times`.
 fn summarise(sorted: &[f64]) -> Option<FinishTimes> {
-    let rank = |p: f64| sorted[((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
+    let rank =
+        |p: f64| sorted[((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
     (!sorted.is_empty()).then(|| FinishTimes {
         p50: rank(0.5),
         p90: rank(0.9),

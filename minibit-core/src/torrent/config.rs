@@ -16,6 +16,11 @@ pub struct TorrentConfig {
     pub unchoke_slots: usize,
     /// Super-seeding for an initial seed (BEP 16 idea).
     pub super_seed: bool,
+    /// Initial spreading for a torrent that starts complete and is not
+    /// super-seeding: until every block was uploaded once, each piece is
+    /// served to one peer only and other BEP 6 peers' requests for it are
+    /// rejected (default true).
+    pub initial_spread: bool,
     /// Most connected peers (default 50).
     pub max_peers: usize,
     /// Dial addresses learned from the tracker (default true).
@@ -66,6 +71,7 @@ impl Default for TorrentConfig {
             picker: PickerStrategy::default(),
             unchoke_slots: 4,
             super_seed: false,
+            initial_spread: true,
             max_peers: 50,
             connect_to_peers: true,
             min_pipeline: 4,

@@ -169,6 +169,9 @@ impl Torrent {
         } else {
             Vec::new()
         };
+        if self.spread.is_some() {
+            self.spread_seen(bitfield.iter_set());
+        }
         self.peers[key.0].bitfield = bitfield;
         if self.disconnect_if_both_seeding(key) {
             return;
@@ -188,6 +191,7 @@ impl Torrent {
         }
         let complete = peer.has_all(self.layout.piece_count());
         self.picker.peer_have(piece, complete);
+        self.spread_seen([piece]);
         if self.disconnect_if_both_seeding(key) {
             return Ok(());
         }

@@ -61,6 +61,7 @@ mod peer;
 mod requests;
 mod serve;
 mod sources;
+mod spread;
 mod super_seeding;
 mod swarm;
 mod timers;
@@ -89,6 +90,7 @@ pub use config::{PickerStrategy, TorrentConfig};
 use outbox::Outbox;
 use peer::Peer;
 use sources::PieceSources;
+use spread::InitialSpread;
 use swarm::AddressBook;
 pub use types::{
     Action, AnnounceEvent, Direction, DisconnectReason, Event, HandshakeRejection, PeerKey,
@@ -113,6 +115,8 @@ pub struct Torrent {
     choker: Choker,
     /// Present in super-seed mode (an initial seed with `config.super_seed`).
     super_seeder: Option<SuperSeeder>,
+    /// Present while an initial seed spreads its first copy (see [`spread`]).
+    spread: Option<InitialSpread>,
     /// Who sent the blocks of the pieces in progress.
     sources: PieceSources,
     addresses: AddressBook,
@@ -164,7 +168,10 @@ impl Torrent {
         };
         let super_seeder =
             (config.super_seed && have.is_complete()).then(|| SuperSeeder::new(pieces, super_seed));
+        let spread = (config.initial_spread && !config.super_seed && have.is_complete())
+            .then(|| InitialSpread::new(&layout));
         let mut torrent = Self {
+            spread,
             picker: PiecePicker::new(&layout, &have, config.picker, picker_seed),
             choker: Choker::new(choker_config, choker_seed),
             super_seeder,
@@ -300,8 +307,11 @@ impl Torrent {
 
     /// BEP 6: gives a fast-extension peer with an IPv4 address its
     /// allowed-fast set, when the torrent has at least four times as many
-    /// pieces as the set (so the set stays a small part) and we are not
-    /// super-seeding.
+    /// pieces as the set (so the set stays a small part) and we are not a
+    /// seed. A seed's whole upload goes where its choker sends it: served
+    /// outside the upload slots, the starting peers' sets would share its
+    /// uplink among every connected leecher and spend it on pieces chosen
+    /// by address hash, not by rarity, so one piece goes out many times.
     fn offer_allowed_fast(&mut self, now: Instant, key: PeerKey) {
         let k = self.config.allowed_fast_count;
         let pieces = self.layout.piece_count();
@@ -309,7 +319,7 @@ impl Torrent {
         let SocketAddr::V4(v4) = peer.addr else {
             return;
         };
-        if !peer.fast || k == 0 || (pieces as usize) < 4 * k || self.super_seeder.is_some() {
+        if !peer.fast || k == 0 || (pieces as usize) < 4 * k || self.have.is_complete() {
             return;
         }
         for index in allowed_fast::allowed_fast_set(*v4.ip(), &self.info_hash, pieces, k) {
@@ -350,6 +360,7 @@ impl Torrent {
         let state = self.peers.remove(peer.0);
         self.picker.peer_removed(&state.bitfield);
         self.choker.remove_peer(peer);
+        self.release_spread(peer);
         self.addresses.forget(state.addr);
         self.out.report(Event::PeerDisconnected { peer });
         self.super_seed_left(now, peer);
@@ -500,6 +511,25 @@ impl Torrent {
     /// Whether every piece is verified.
     fn is_seed(&self) -> bool {
         self.have.is_complete()
+    }
+
+    /// `peer` left: initial spreading frees the pieces it had not fully received.
+    fn release_spread(&mut self, peer: PeerKey) {
+        if let Some(spread) = &mut self.spread {
+            spread.release(peer);
+        }
+    }
+
+    /// A peer reported `pieces`: initial spreading ends once every piece was seen.
+    fn spread_seen(&mut self, pieces: impl IntoIterator<Item = PieceIndex>) {
+        if let Some(spread) = &mut self.spread {
+            for piece in pieces {
+                spread.seen(piece);
+            }
+            if spread.is_done() {
+                self.spread = None;
+            }
+        }
     }
 
     /// Clamps `now` so time never goes backwards.
