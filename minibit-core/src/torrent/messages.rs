@@ -98,7 +98,15 @@ impl Torrent {
                     self.rechoke_if_slot_free(now);
                 }
             }
-            Message::NotInterested => self.peers[key.0].interested_in_us = false,
+            Message::NotInterested => {
+                let peer = &mut self.peers[key.0];
+                if peer.interested_in_us {
+                    peer.interested_in_us = false;
+                    if !peer.am_choking {
+                        self.rechoke_if_slot_free(now);
+                    }
+                }
+            }
             Message::Have { piece } => self.on_have(now, key, piece)?,
             Message::Bitfield(bytes) => self.on_bitfield(now, key, &bytes)?,
             Message::HaveAll => {

@@ -364,6 +364,9 @@ impl Torrent {
         self.addresses.forget(state.addr);
         self.out.report(Event::PeerDisconnected { peer });
         self.super_seed_left(now, peer);
+        if !state.am_choking && state.interested_in_us {
+            self.rechoke_if_slot_free(now);
+        }
         self.dial_more();
         self.request_from_all(now);
     }

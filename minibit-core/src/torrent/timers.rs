@@ -58,12 +58,15 @@ impl Torrent {
     }
 
     /// Rechokes at once when an upload slot is free (a newly interested
-    /// peer need not wait for the next 10 s round).
+    /// peer need not wait for the next 10 s round; a slot is free when
+    /// fewer than `unchoke_slots` interested peers are unchoked, so a peer
+    /// that lost interest or left frees its slot at once, as in libtorrent
+    /// and Transmission).
     pub(super) fn rechoke_if_slot_free(&mut self, now: Instant) {
         let unchoked = self
             .peers
             .iter()
-            .filter(|(_, p)| !p.closing && !p.am_choking)
+            .filter(|(_, p)| !p.closing && !p.am_choking && p.interested_in_us)
             .count();
         if unchoked < self.config.unchoke_slots {
             self.rechoke(now);
