@@ -47,6 +47,10 @@ struct Args {
     /// The initial seed uses super-seeding.
     #[arg(long)]
     super_seed: bool,
+    /// The initial seed serves pieces as asked, without spreading its
+    /// first copy one piece per peer.
+    #[arg(long)]
+    no_initial_spread: bool,
     /// The initial seed leaves after uploading this many copies.
     #[arg(long)]
     seed_leaves_after_copies: Option<f64>,
@@ -93,6 +97,7 @@ fn main() -> Result<()> {
             Picker::Sequential => PickerStrategy::Sequential,
         },
         super_seed: args.super_seed,
+        initial_spread: !args.no_initial_spread,
         seed_leaves_after_copies: args.seed_leaves_after_copies,
         arrival_spread: Duration::from_secs(args.arrival_spread_s),
         time_limit: Duration::from_secs(args.time_limit_s),

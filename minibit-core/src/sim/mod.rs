@@ -70,6 +70,9 @@ pub struct SimConfig {
     pub picker: PickerStrategy,
     /// Whether the initial seed uses super-seeding.
     pub super_seed: bool,
+    /// Whether the initial seed spreads its first copy, each piece to one
+    /// peer ([`TorrentConfig::initial_spread`]; default true).
+    pub initial_spread: bool,
     /// The initial seed leaves once it uploaded this many copies of the file.
     pub seed_leaves_after_copies: Option<f64>,
     /// Leechers arrive uniformly over this long (zero: a flash crowd at t = 0).
@@ -93,6 +96,7 @@ impl Default for SimConfig {
             free_riders: 0,
             picker: PickerStrategy::RarestFirst,
             super_seed: false,
+            initial_spread: true,
             seed_leaves_after_copies: None,
             arrival_spread: Duration::ZERO,
             time_limit: Duration::from_secs(24 * 3600),
@@ -200,6 +204,7 @@ impl Simulation {
                 rng_seed: rand::Rng::random(&mut rng),
                 picker: config.picker,
                 super_seed: seed && config.super_seed,
+                initial_spread: config.initial_spread,
                 ..TorrentConfig::default()
             };
             let arrival = if seed || config.arrival_spread.is_zero() {

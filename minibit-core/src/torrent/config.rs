@@ -21,8 +21,11 @@ pub struct TorrentConfig {
     /// served to one peer only and other BEP 6 peers' requests for it are
     /// rejected (default true).
     pub initial_spread: bool,
-    /// Most connected peers (default 50).
+    /// Most connected peers, dials in progress included (default 50).
     pub max_peers: usize,
+    /// Most dials in progress at once (default 25, half of `max_peers`): the
+    /// other slots stay open to inbound connections.
+    pub max_dials: usize,
     /// Dial addresses learned from the tracker (default true).
     pub connect_to_peers: bool,
     /// Smallest request pipeline per peer, in blocks (default 4).
@@ -73,6 +76,7 @@ impl Default for TorrentConfig {
             super_seed: false,
             initial_spread: true,
             max_peers: 50,
+            max_dials: 25,
             connect_to_peers: true,
             min_pipeline: 4,
             pipeline_target: Duration::from_secs(2),

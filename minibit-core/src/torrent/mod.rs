@@ -242,9 +242,16 @@ impl Torrent {
         if direction == Direction::Outbound {
             self.addresses.dial_ended(addr);
         }
-        let verdict = self.check_handshake(addr, theirs);
+        let verdict = self.check_handshake(addr, direction, theirs);
         match verdict {
-            Ok(()) => Ok(self.accept_peer(now, addr, theirs)),
+            Ok(replaced) => {
+                if let Some(old) = replaced {
+                    self.disconnect(old, DisconnectReason::Duplicate);
+                }
+                let key = self.accept_peer(now, addr, theirs);
+                self.peers[key.0].outbound = direction == Direction::Outbound;
+                Ok(key)
+            }
             Err(rejection) => {
                 self.dial_more();
                 Err(rejection)
@@ -252,11 +259,16 @@ impl Torrent {
         }
     }
 
+    /// `Ok` with the connection the new one replaces, if any: when both
+    /// sides dial each other at once, each would refuse the second
+    /// connection and both would close; instead both keep the one dialled
+    /// by the smaller peer id (as libtorrent does).
     fn check_handshake(
         &self,
         addr: SocketAddr,
+        direction: Direction,
         theirs: &Handshake,
-    ) -> Result<(), HandshakeRejection> {
+    ) -> Result<Option<PeerKey>, HandshakeRejection> {
         if theirs.info_hash != self.info_hash {
             return Err(HandshakeRejection::WrongInfoHash(theirs.info_hash));
         }
@@ -266,13 +278,30 @@ impl Torrent {
         if self.addresses.is_banned(addr) {
             return Err(HandshakeRejection::Banned);
         }
-        if self.peers.iter().any(|(_, p)| p.id == theirs.peer_id) {
-            return Err(HandshakeRejection::DuplicatePeer);
+        let outbound = direction == Direction::Outbound;
+        let existing = self
+            .peers
+            .iter()
+            .find(|(_, p)| p.id == theirs.peer_id && !p.closing)
+            .map(|(_, p)| (p.key, p.outbound));
+        if let Some((old, old_outbound)) = existing {
+            let dialled_by_smaller = if outbound {
+                self.peer_id.0 < theirs.peer_id.0
+            } else {
+                theirs.peer_id.0 < self.peer_id.0
+            };
+            if old_outbound == outbound || !dialled_by_smaller || self.stopped {
+                return Err(HandshakeRejection::DuplicatePeer);
+            }
+            return Ok(Some(old));
         }
-        if self.stopped || self.peers.len() >= self.config.max_peers {
+        // Our own dials hold a slot since they started: an inbound
+        // connection may not take it, and an outbound one always has one.
+        let taken = self.peers.len() + self.addresses.connecting();
+        if self.stopped || (!outbound && taken >= self.config.max_peers) {
             return Err(HandshakeRejection::TooManyPeers);
         }
-        Ok(())
+        Ok(None)
     }
 
     fn accept_peer(&mut self, now: Instant, addr: SocketAddr, theirs: &Handshake) -> PeerKey {
@@ -516,7 +545,8 @@ impl Torrent {
         self.have.is_complete()
     }
 
-    /// `peer` left: initial spreading frees the pieces it had not fully received.
+    /// `peer` was choked or left: initial spreading frees the pieces it had
+    /// not reported.
     fn release_spread(&mut self, peer: PeerKey) {
         if let Some(spread) = &mut self.spread {
             spread.release(peer);
@@ -551,12 +581,17 @@ impl Torrent {
         }
     }
 
-    /// Dials tracker-learned addresses while connections plus dials stay under `max_peers`.
+    /// Dials tracker-learned addresses while connections plus dials stay
+    /// under `max_peers` and dials under `max_dials` (the other slots stay
+    /// open to inbound connections: in a flash crowd every peer dials at
+    /// once, and peers whose slots all went to dials would refuse each other).
     fn dial_more(&mut self) {
         if self.stopped || !self.config.connect_to_peers {
             return;
         }
-        while self.peers.len() + self.addresses.connecting() < self.config.max_peers {
+        while self.peers.len() + self.addresses.connecting() < self.config.max_peers
+            && self.addresses.connecting() < self.config.max_dials
+        {
             let peers = &self.peers;
             let connected = |addr| peers.iter().any(|(_, p)| p.addr == addr);
             let Some(addr) = self.addresses.next_dial(connected) else {

@@ -181,7 +181,10 @@ impl Torrent {
         }
     }
 
-    /// BEP 6 reject: the request is over; the block goes to other peers.
+    /// BEP 6 reject: the request is over; the block goes to other peers,
+    /// and the pipeline to `key` is topped up with other blocks (a seed
+    /// spreading its first copy rejects pieces another peer is getting and
+    /// suggests one nobody has).
     pub(super) fn on_reject(
         &mut self,
         now: Instant,
@@ -194,6 +197,7 @@ impl Torrent {
         if self.peers[key.0].take_outstanding(block) {
             self.picker.request_dropped(key, block);
             self.request_from_others(now, key);
+            self.request_from(now, key);
         }
         Ok(())
     }

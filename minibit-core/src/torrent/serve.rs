@@ -85,15 +85,24 @@ impl Torrent {
     }
 
     /// Initial spreading: rejects (BEP 6) `key`'s request for `block` when
-    /// another peer is getting its piece; `true` if so. A plain BEP 3 peer
-    /// cannot be told and is served.
+    /// another peer is getting its piece, after suggesting (BEP 6) a piece
+    /// nobody has taken; `true` if so. A plain BEP 3 peer cannot be told
+    /// and is served.
     fn spread_rejects(&mut self, now: Instant, key: PeerKey, block: BlockRef) -> bool {
         let peer = &mut self.peers[key.0];
-        let refused = peer.fast && self.spread.as_ref().is_some_and(|s| s.refuses(key, block));
-        if refused {
-            peer.send(&mut self.out, now, reject(block));
+        let Some(spread) = self
+            .spread
+            .as_mut()
+            .filter(|s| peer.fast && s.refuses(key, block))
+        else {
+            return false;
+        };
+        if let Some(piece) = spread.suggestion(|piece| !peer.bitfield.has(piece)) {
+            let piece = piece.get();
+            peer.send(&mut self.out, now, Message::Suggest { piece });
         }
-        refused
+        peer.send(&mut self.out, now, reject(block));
+        true
     }
 
     /// Emits [`Action::ReadBlock`]s for queued requests of `key`, at most
@@ -157,6 +166,8 @@ impl Torrent {
         }
         peer.am_choking = true;
         peer.send(&mut self.out, now, Message::Choke);
+        self.release_spread(key);
+        let peer = &mut self.peers[key.0];
         let k = self.config.allowed_fast_count;
         let dropped: Vec<BlockRef> = peer
             .queued
