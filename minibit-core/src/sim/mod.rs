@@ -205,6 +205,11 @@ impl Simulation {
                 picker: config.picker,
                 super_seed: seed && config.super_seed,
                 initial_spread: config.initial_spread,
+                // A free rider never unchokes anyone and offers no
+                // allowed-fast pieces, so it never uploads a block (it does
+                // not swallow requests: peers simply get nothing from it).
+                unchoke_slots: if free_rider { 0 } else { 4 },
+                allowed_fast_count: if free_rider { 0 } else { 10 },
                 ..TorrentConfig::default()
             };
             let arrival = if seed || config.arrival_spread.is_zero() {
@@ -458,10 +463,7 @@ impl Simulation {
         match action {
             Action::Send { peer, message } => {
                 if let Some(&link) = self.nodes[node].links.get(&peer) {
-                    let is_block = matches!(message, Message::Piece { .. });
-                    if !(is_block && self.nodes[node].free_rider) {
-                        self.network.enqueue(link, node, message);
-                    }
+                    self.network.enqueue(link, node, message);
                 }
             }
             Action::Connect { addr } => match self.by_addr.get(&addr) {
