@@ -44,11 +44,20 @@
 //! - A piece counts (have bit, HAVE to peers that lack it, stats) only
 //!   after [`Torrent::handle_piece_verified`] says its SHA-1 matched; a
 //!   failed piece gives every sender a strike, `max_strikes` bans the address.
-//! - Choking: every `rechoke_interval` (and at once when a slot is free)
+//! - Choking: every `rechoke_interval` (and at once when a slot is free:
+//!   a peer became interested, or an unchoked one lost interest or left)
 //!   the [`crate::choker::Choker`] picks who is unchoked. Only unchoked
 //!   peers are served (and, BEP 6, a starting peer's allowed-fast
 //!   pieces); requests must be for pieces we have and inside the piece; at
 //!   most `max_queued_requests` wait per peer.
+//! - Initial spreading ([`TorrentConfig::initial_spread`]): a torrent that
+//!   starts complete serves each piece to one peer until some peer reported
+//!   every piece; other BEP 6 peers asking for a taken piece get a reject
+//!   and a suggest of a piece nobody took, so the seed's first copy is a
+//!   whole copy.
+//! - Connections: at most `max_peers`, of which at most `max_dials` dials
+//!   in progress; when two peers dial each other at once both keep the
+//!   connection dialled by the smaller peer id.
 //! - Keep-alives after `keep_alive_interval` of silence towards a peer;
 //!   peers silent for `peer_timeout` are dropped; two seeds disconnect.
 
