@@ -51,6 +51,7 @@ impl Torrent {
             return;
         }
         let mut blocks = Vec::with_capacity(room);
+        let was_endgame = self.picker.is_endgame();
         if peer.chokes_us {
             let fast: Vec<PieceIndex> = peer.allowed_fast.iter().copied().collect();
             let mut allowed = Bitfield::new(self.layout.piece_count());
@@ -80,6 +81,11 @@ impl Torrent {
                     length: block.length,
                 },
             );
+        }
+        // Endgame just began: peers with nothing left to pick may now
+        // duplicate requests.
+        if !was_endgame && self.picker.is_endgame() {
+            self.request_from_others(now, key);
         }
     }
 
@@ -213,9 +219,10 @@ impl Torrent {
 
     /// Requests older than `request_timeout` go back to the picker for
     /// other peers; their peer is snubbed (pipeline of one). A late block
-    /// is still accepted.
-    pub(super) fn expire_requests(&mut self, now: Instant) {
+    /// is still accepted. `true` if any request expired.
+    pub(super) fn expire_requests(&mut self, now: Instant) -> bool {
         let timeout = self.config.request_timeout;
+        let mut any = false;
         for (index, peer) in &mut self.peers {
             let late = peer
                 .outstanding
@@ -225,6 +232,7 @@ impl Torrent {
             if late == 0 {
                 continue;
             }
+            any = true;
             peer.snubbed = true;
             let expired: Vec<Outstanding> = peer.outstanding.drain(..late).collect();
             for outstanding in expired {
@@ -233,5 +241,6 @@ impl Torrent {
                     .request_dropped(PeerKey(index), outstanding.block);
             }
         }
+        any
     }
 }

@@ -14,11 +14,12 @@ impl Torrent {
     /// Runs every timer due at `now`.
     pub(super) fn on_timeout(&mut self, now: Instant) {
         self.announce_if_due(now);
-        if self.next_rechoke <= now {
+        let rechoked = self.next_rechoke <= now;
+        if rechoked {
             self.rechoke(now);
             self.next_rechoke = now + self.config.rechoke_interval;
         }
-        self.expire_requests(now);
+        let expired = self.expire_requests(now);
         let keys: Vec<PeerKey> = self.peers.iter().map(|(_, p)| p.key).collect();
         for key in keys {
             let peer = &mut self.peers[key.0];
@@ -31,7 +32,12 @@ impl Torrent {
                 peer.send(&mut self.out, now, Message::KeepAlive);
             }
         }
-        self.request_from_all(now);
+        // Expired requests free blocks for others; the periodic pass also
+        // catches pipelines whose cap grew with the rate. Every other change
+        // (a block, a choke, a HAVE, endgame) tops pipelines up on arrival.
+        if expired || rechoked {
+            self.request_from_all(now);
+        }
     }
 
     /// Asks the choker who gets the upload slots and sends the changes;
