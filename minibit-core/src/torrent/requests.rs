@@ -37,7 +37,17 @@ impl Torrent {
         if peer.closing || !peer.am_interested {
             return;
         }
-        if peer.chokes_us && peer.allowed_fast.is_empty() {
+        // While choked only the allowed-fast pieces it has and we lack count.
+        let fast: Vec<PieceIndex> = if peer.chokes_us {
+            peer.allowed_fast
+                .iter()
+                .copied()
+                .filter(|&p| peer.bitfield.has(p) && !self.have.has(p))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if peer.chokes_us && fast.is_empty() {
             return;
         }
         let cap = peer.pipeline_cap(
@@ -53,9 +63,8 @@ impl Torrent {
         let mut blocks = Vec::with_capacity(room);
         let was_endgame = self.picker.is_endgame();
         if peer.chokes_us {
-            let fast: Vec<PieceIndex> = peer.allowed_fast.iter().copied().collect();
             let mut allowed = Bitfield::new(self.layout.piece_count());
-            for &piece in fast.iter().filter(|&&p| peer.bitfield.has(p)) {
+            for &piece in &fast {
                 allowed.set(piece);
             }
             self.picker
@@ -188,7 +197,8 @@ impl Torrent {
     }
 
     /// BEP 6 reject: the request is over; the block goes to other peers,
-    /// and the pipeline to `key` is topped up with other blocks (a seed
+    /// the piece is no longer preferred as the peer's suggestion, and the
+    /// pipeline to `key` is topped up with other blocks (a seed
     /// spreading its first copy rejects pieces another peer is getting and
     /// suggests one nobody has).
     pub(super) fn on_reject(
@@ -200,7 +210,10 @@ impl Torrent {
         length: u32,
     ) -> Result<(), Violation> {
         let block = self.layout.block_ref(piece, offset, length)?;
-        if self.peers[key.0].take_outstanding(block) {
+        let peer = &mut self.peers[key.0];
+        // A suggestion the peer now rejects is stale: stop preferring it.
+        peer.suggested.retain(|&p| p != block.piece);
+        if peer.take_outstanding(block) {
             self.picker.request_dropped(key, block);
             self.request_from_others(now, key);
             self.request_from(now, key);
