@@ -28,7 +28,10 @@ pub enum PickerStrategy {
 
 /// Number of verified pieces below which [`PickerStrategy::RarestFirst`]
 /// picks new pieces at random instead (so a newcomer quickly holds
-/// something to trade; BEP 3 "random first piece").
+/// something to trade; BEP 3 "random first piece"), except from a seeder:
+/// a seeder is where the rarest pieces come from, and a random piece from
+/// it is likely one the swarm already has (in a flash crowd the seed would
+/// upload the same pieces again and again).
 pub const RANDOM_FIRST_PIECES: u32 = 4;
 
 /// What a peer has, as the picker needs to know it for a pick.
@@ -305,7 +308,7 @@ impl PiecePicker {
     /// has; then pieces in progress with free blocks (finish before opening
     /// new ones); then new pieces by the strategy (rarest first: fewest
     /// copies, ties broken at random; random while we have fewer than
-    /// [`RANDOM_FIRST_PIECES`]). In endgame, blocks already requested from
+    /// [`RANDOM_FIRST_PIECES`], except from a seeder). In endgame, blocks already requested from
     /// exactly one other peer.
     pub fn pick(
         &mut self,
@@ -539,7 +542,9 @@ impl PiecePicker {
         match self.strategy {
             PickerStrategy::Sequential => self.pick_sequential(has),
             PickerStrategy::Random => self.pick_random(has),
-            PickerStrategy::RarestFirst if self.have_count < RANDOM_FIRST_PIECES => {
+            PickerStrategy::RarestFirst
+                if self.have_count < RANDOM_FIRST_PIECES && !matches!(has, PeerHas::All) =>
+            {
                 self.pick_random(has)
             }
             PickerStrategy::RarestFirst => self.pick_rarest(has),
@@ -887,15 +892,18 @@ mod tests {
         let layout = Layout::new(B, &[32 * B]).unwrap();
         let mut picker =
             PiecePicker::new(&layout, &Bitfield::new(32), PickerStrategy::RarestFirst, 3);
-        // Piece 0 is the only rare one: 1 copy; the rest have 2.
-        picker.peer_bitfield(&Bitfield::full(32));
+        // Piece 0 is the only rare one: 1 copy; the rest have 2. The peer
+        // asked is no seeder (from a seeder even the first pieces are rarest).
+        let mut one = Bitfield::full(32);
+        one.clear(idx(31));
+        picker.peer_bitfield(&one);
         let mut other = Bitfield::full(32);
         other.clear(idx(0));
         picker.peer_bitfield(&other);
         let mut picked = Vec::new();
         for round in 0..8 {
             let mut out = Vec::new();
-            picker.pick(PeerKey(0), PeerHas::All, 1, &[], &mut out);
+            picker.pick(PeerKey(0), PeerHas::Pieces(&one), 1, &[], &mut out);
             let block = out[0];
             assert!(matches!(
                 picker.block_received(PeerKey(0), block),
@@ -907,11 +915,27 @@ mod tests {
             picker.piece_verified(block.piece);
             picked.push(block.piece.get());
             if round >= 4 {
-                // Rarest first from now on: piece 0 first if still missing.
-                assert!(picked.contains(&0));
+                // Rarest first from now on: piece 0 first if still missing
+                // (piece 31 is as rare, but this peer lacks it).
+                assert!(picked.contains(&0), "{picked:?}");
             }
         }
         picker.check_invariants();
+
+        // From a seeder the very first pick is already the rarest piece.
+        for seed in 0..8 {
+            let mut picker = PiecePicker::new(
+                &layout,
+                &Bitfield::new(32),
+                PickerStrategy::RarestFirst,
+                seed,
+            );
+            picker.peer_have_all();
+            picker.peer_bitfield(&other);
+            let mut out = Vec::new();
+            picker.pick(PeerKey(0), PeerHas::All, 1, &[], &mut out);
+            assert_eq!(out[0].piece, idx(0));
+        }
     }
 
     #[test]
@@ -1197,7 +1221,9 @@ mod tests {
                 });
                 prop_assert!(finished, "new piece before partial {:?}", open_before);
                 match model.strategy {
-                    PickerStrategy::RarestFirst if model.have.count() >= RANDOM_FIRST_PIECES => {
+                    PickerStrategy::RarestFirst
+                        if seed || model.have.count() >= RANDOM_FIRST_PIECES =>
+                    {
                         let min = eligible
                             .iter()
                             .map(|&e| model.availability(e))

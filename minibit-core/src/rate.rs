@@ -18,6 +18,9 @@ pub struct RateEstimator {
     buckets: Vec<u64>,
     /// The second (since `start`) of the newest bucket.
     head: u64,
+    /// Sum of `buckets` (seconds `head - len + 1 ..= head`), so a rate
+    /// query is O(1) while the window is current.
+    in_buckets: u64,
     total: u64,
 }
 
@@ -31,6 +34,7 @@ impl RateEstimator {
             latest: Duration::ZERO,
             buckets: vec![0; secs.max(1) as usize],
             head: 0,
+            in_buckets: 0,
             total: 0,
         }
     }
@@ -44,11 +48,14 @@ impl RateEstimator {
         let len = self.buckets.len() as u64;
         if second > self.head {
             for s in (self.head + 1)..=second.min(self.head + len) {
-                self.buckets[(s % len) as usize] = 0;
+                let bucket = &mut self.buckets[(s % len) as usize];
+                self.in_buckets -= *bucket;
+                *bucket = 0;
             }
             self.head = second;
         }
         self.buckets[(second % len) as usize] += bytes;
+        self.in_buckets += bytes;
         self.total += bytes;
     }
 
@@ -60,10 +67,17 @@ impl RateEstimator {
         let second = elapsed.as_secs();
         let len = self.buckets.len() as u64;
         let first = (second + 1).saturating_sub(len);
-        let bytes: u64 = (first..=second.min(self.head))
-            .filter(|&s| s + len > self.head)
-            .map(|s| self.buckets[(s % len) as usize])
-            .sum();
+        // `second >= head` (time never goes back): the window drops the
+        // oldest `second - head` buckets, which a record at `now` would clear.
+        let gap = second - self.head;
+        let bytes = if gap >= len {
+            0
+        } else {
+            let dropped: u64 = (1..=gap)
+                .map(|k| self.buckets[((self.head + k) % len) as usize])
+                .sum();
+            self.in_buckets - dropped
+        };
         let span = elapsed.saturating_sub(Duration::from_secs(first));
         bytes as f64 / span.as_secs_f64().max(1.0)
     }

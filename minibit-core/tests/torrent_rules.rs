@@ -816,9 +816,11 @@ fn a_plain_choke_drops_our_requests_back_to_the_picker() {
 
 #[test]
 fn starting_peers_get_their_allowed_fast_pieces_while_choked() {
-    // 40 single-block pieces: k = 10 is offered (the torrent has >= 4k pieces).
+    // 40 single-block pieces: k = 10 is offered (the torrent has >= 4k
+    // pieces) by a peer that still downloads (it lacks piece 39, which is
+    // not in this peer's set).
     let content = Content::new(40 * u64::from(BLOCK_SIZE), u64::from(BLOCK_SIZE), 5);
-    let all: Vec<u32> = (0..40).collect();
+    let all: Vec<u32> = (0..39).collect();
     let mut h = Harness::new(content, &all, TorrentConfig::default());
     let peer = h.connect(1, true);
     let allowed: Vec<u32> = Harness::sent_to(&h.actions(), peer)
@@ -831,7 +833,8 @@ fn starting_peers_get_their_allowed_fast_pieces_while_choked() {
     assert_eq!(allowed.len(), 10);
     h.recv(peer, Message::HaveNone);
     let inside = h.content.block_ref(allowed[0], 0);
-    let outside = (0..40).find(|p| !allowed.contains(p)).unwrap();
+    assert!(!allowed.contains(&39));
+    let outside = (0..39).find(|p| !allowed.contains(p)).unwrap();
     let outside = h.content.block_ref(outside, 0);
     h.recv(peer, request(inside));
     h.recv(peer, request(outside));
@@ -875,12 +878,22 @@ fn starting_peers_get_their_allowed_fast_pieces_while_choked() {
     let mut small = seed();
     let peer = small.connect(1, true);
     assert_eq!(Harness::sent_to(&small.actions(), peer), [Message::HaveAll]);
+    // Nor does a seed: its upload goes where its choker sends it.
+    let content = Content::new(40 * u64::from(BLOCK_SIZE), u64::from(BLOCK_SIZE), 5);
+    let all: Vec<u32> = (0..40).collect();
+    let mut seeding = Harness::new(content, &all, TorrentConfig::default());
+    let peer = seeding.connect(1, true);
+    assert_eq!(
+        Harness::sent_to(&seeding.actions(), peer),
+        [Message::HaveAll]
+    );
 }
 
 #[test]
 fn a_choke_keeps_a_starting_peers_allowed_fast_requests() {
+    // A downloading peer (it lacks piece 39) offers the set.
     let content = Content::new(40 * u64::from(BLOCK_SIZE), u64::from(BLOCK_SIZE), 5);
-    let all: Vec<u32> = (0..40).collect();
+    let all: Vec<u32> = (0..39).collect();
     let mut h = Harness::new(
         content,
         &all,
@@ -900,7 +913,7 @@ fn a_choke_keeps_a_starting_peers_allowed_fast_requests() {
     h.recv(peer, Message::HaveNone);
     h.recv(peer, Message::Interested);
     assert!(Harness::sent_to(&h.actions(), peer).contains(&Message::Unchoke));
-    let outside = (0..40).find(|p| !allowed.contains(p)).unwrap();
+    let outside = (0..39).find(|p| !allowed.contains(p)).unwrap();
     let kept = h.content.block_ref(allowed[0], 0);
     let rejected = h.content.block_ref(outside, 0);
     h.recv(peer, request(rejected));
@@ -931,4 +944,92 @@ fn a_choke_keeps_a_starting_peers_allowed_fast_requests() {
         Harness::sent_to(&h.actions(), peer)[..],
         [Message::Piece { .. }]
     ));
+}
+
+#[test]
+fn crossing_dials_keep_the_connection_dialled_by_the_smaller_peer_id() {
+    // We are peer id 0, the smallest: our dial replaces peer 1's.
+    let mut h = leecher();
+    let inbound = h.connect(1, true);
+    h.actions();
+    let outbound = h
+        .torrent
+        .handle_handshake(
+            h.now,
+            addr(1),
+            Direction::Outbound,
+            &handshake(peer_id(1), true),
+        )
+        .unwrap();
+    assert_ne!(outbound, inbound);
+    assert_eq!(
+        disconnect_reason(&h.actions(), inbound),
+        Some(DisconnectReason::Duplicate)
+    );
+    // Peer 2's dial crossing ours loses: it is refused.
+    h.torrent
+        .handle_handshake(
+            h.now,
+            addr(2),
+            Direction::Outbound,
+            &handshake(peer_id(2), true),
+        )
+        .unwrap();
+    h.actions();
+    assert_eq!(
+        h.try_connect(2, true),
+        Err(HandshakeRejection::DuplicatePeer)
+    );
+    assert_eq!(h.torrent.stats().peers, 3, "two live peers, one closing");
+}
+
+#[test]
+fn an_initial_seed_serves_each_piece_to_one_peer_until_the_swarm_has_it() {
+    let mut h = seed();
+    let a = h.connect(1, true);
+    let b = h.connect(2, true);
+    for peer in [a, b] {
+        h.recv(peer, Message::HaveNone);
+        h.recv(peer, Message::Interested);
+    }
+    h.actions();
+    let first = h.content.block_ref(0, 0);
+    h.recv(a, request(first));
+    assert!(h.actions().contains(&Action::ReadBlock {
+        peer: a,
+        block: first
+    }));
+    h.torrent
+        .handle_block_read(h.now, a, first, h.content.block(first));
+    h.actions();
+    // Piece 0 is `a`'s now: `b` is pointed at a piece nobody took.
+    let second = h.content.block_ref(0, 1);
+    h.recv(b, request(second));
+    assert_eq!(
+        Harness::sent_to(&h.actions(), b),
+        [
+            Message::Suggest { piece: 1 },
+            Message::Reject {
+                piece: 0,
+                offset: second.offset,
+                length: second.length
+            }
+        ]
+    );
+    // `a` itself gets the rest of its piece.
+    h.recv(a, request(second));
+    assert!(h.actions().contains(&Action::ReadBlock {
+        peer: a,
+        block: second
+    }));
+    // Once the swarm reported every piece, anything is served.
+    for (peer, piece) in [(a, 0), (a, 1), (b, 2), (b, 3)] {
+        h.recv(peer, Message::Have { piece });
+    }
+    h.actions();
+    h.recv(b, request(second));
+    assert!(h.actions().contains(&Action::ReadBlock {
+        peer: b,
+        block: second
+    }));
 }

@@ -16,8 +16,16 @@ pub struct TorrentConfig {
     pub unchoke_slots: usize,
     /// Super-seeding for an initial seed (BEP 16 idea).
     pub super_seed: bool,
-    /// Most connected peers (default 50).
+    /// Initial spreading for a torrent that starts complete and is not
+    /// super-seeding: until every block was uploaded once, each piece is
+    /// served to one peer only and other BEP 6 peers' requests for it are
+    /// rejected (default true).
+    pub initial_spread: bool,
+    /// Most connected peers, dials in progress included (default 50).
     pub max_peers: usize,
+    /// Most dials in progress at once (default 25, half of `max_peers`): the
+    /// other slots stay open to inbound connections.
+    pub max_dials: usize,
     /// Dial addresses learned from the tracker (default true).
     pub connect_to_peers: bool,
     /// Smallest request pipeline per peer, in blocks (default 4).
@@ -66,7 +74,9 @@ impl Default for TorrentConfig {
             picker: PickerStrategy::default(),
             unchoke_slots: 4,
             super_seed: false,
+            initial_spread: true,
             max_peers: 50,
+            max_dials: 25,
             connect_to_peers: true,
             min_pipeline: 4,
             pipeline_target: Duration::from_secs(2),

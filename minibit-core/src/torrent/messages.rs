@@ -98,7 +98,15 @@ impl Torrent {
                     self.rechoke_if_slot_free(now);
                 }
             }
-            Message::NotInterested => self.peers[key.0].interested_in_us = false,
+            Message::NotInterested => {
+                let peer = &mut self.peers[key.0];
+                if peer.interested_in_us {
+                    peer.interested_in_us = false;
+                    if !peer.am_choking {
+                        self.rechoke_if_slot_free(now);
+                    }
+                }
+            }
             Message::Have { piece } => self.on_have(now, key, piece)?,
             Message::Bitfield(bytes) => self.on_bitfield(now, key, &bytes)?,
             Message::HaveAll => {
@@ -169,6 +177,9 @@ impl Torrent {
         } else {
             Vec::new()
         };
+        if self.spread.is_some() {
+            self.spread_seen(bitfield.iter_set());
+        }
         self.peers[key.0].bitfield = bitfield;
         if self.disconnect_if_both_seeding(key) {
             return;
@@ -188,6 +199,7 @@ impl Torrent {
         }
         let complete = peer.has_all(self.layout.piece_count());
         self.picker.peer_have(piece, complete);
+        self.spread_seen([piece]);
         if self.disconnect_if_both_seeding(key) {
             return Ok(());
         }

@@ -44,11 +44,20 @@
 //! - A piece counts (have bit, HAVE to peers that lack it, stats) only
 //!   after [`Torrent::handle_piece_verified`] says its SHA-1 matched; a
 //!   failed piece gives every sender a strike, `max_strikes` bans the address.
-//! - Choking: every `rechoke_interval` (and at once when a slot is free)
+//! - Choking: every `rechoke_interval` (and at once when a slot is free:
+//!   a peer became interested, or an unchoked one lost interest or left)
 //!   the [`crate::choker::Choker`] picks who is unchoked. Only unchoked
 //!   peers are served (and, BEP 6, a starting peer's allowed-fast
 //!   pieces); requests must be for pieces we have and inside the piece; at
 //!   most `max_queued_requests` wait per peer.
+//! - Initial spreading ([`TorrentConfig::initial_spread`]): a torrent that
+//!   starts complete serves each piece to one peer until some peer reported
+//!   every piece; other BEP 6 peers asking for a taken piece get a reject
+//!   and a suggest of a piece nobody took, so the seed's first copy is a
+//!   whole copy.
+//! - Connections: at most `max_peers`, of which at most `max_dials` dials
+//!   in progress; when two peers dial each other at once both keep the
+//!   connection dialled by the smaller peer id.
 //! - Keep-alives after `keep_alive_interval` of silence towards a peer;
 //!   peers silent for `peer_timeout` are dropped; two seeds disconnect.
 
@@ -61,6 +70,7 @@ mod peer;
 mod requests;
 mod serve;
 mod sources;
+mod spread;
 mod super_seeding;
 mod swarm;
 mod timers;
@@ -89,6 +99,7 @@ pub use config::{PickerStrategy, TorrentConfig};
 use outbox::Outbox;
 use peer::Peer;
 use sources::PieceSources;
+use spread::InitialSpread;
 use swarm::AddressBook;
 pub use types::{
     Action, AnnounceEvent, Direction, DisconnectReason, Event, HandshakeRejection, PeerKey,
@@ -113,6 +124,8 @@ pub struct Torrent {
     choker: Choker,
     /// Present in super-seed mode (an initial seed with `config.super_seed`).
     super_seeder: Option<SuperSeeder>,
+    /// Present while an initial seed spreads its first copy (see [`spread`]).
+    spread: Option<InitialSpread>,
     /// Who sent the blocks of the pieces in progress.
     sources: PieceSources,
     addresses: AddressBook,
@@ -164,7 +177,10 @@ impl Torrent {
         };
         let super_seeder =
             (config.super_seed && have.is_complete()).then(|| SuperSeeder::new(pieces, super_seed));
+        let spread = (config.initial_spread && !config.super_seed && have.is_complete())
+            .then(|| InitialSpread::new(&layout));
         let mut torrent = Self {
+            spread,
             picker: PiecePicker::new(&layout, &have, config.picker, picker_seed),
             choker: Choker::new(choker_config, choker_seed),
             super_seeder,
@@ -235,9 +251,16 @@ impl Torrent {
         if direction == Direction::Outbound {
             self.addresses.dial_ended(addr);
         }
-        let verdict = self.check_handshake(addr, theirs);
+        let verdict = self.check_handshake(addr, direction, theirs);
         match verdict {
-            Ok(()) => Ok(self.accept_peer(now, addr, theirs)),
+            Ok(replaced) => {
+                if let Some(old) = replaced {
+                    self.disconnect(old, DisconnectReason::Duplicate);
+                }
+                let key = self.accept_peer(now, addr, theirs);
+                self.peers[key.0].outbound = direction == Direction::Outbound;
+                Ok(key)
+            }
             Err(rejection) => {
                 self.dial_more();
                 Err(rejection)
@@ -245,11 +268,16 @@ impl Torrent {
         }
     }
 
+    /// `Ok` with the connection the new one replaces, if any: when both
+    /// sides dial each other at once, each would refuse the second
+    /// connection and both would close; instead both keep the one dialled
+    /// by the smaller peer id (as libtorrent does).
     fn check_handshake(
         &self,
         addr: SocketAddr,
+        direction: Direction,
         theirs: &Handshake,
-    ) -> Result<(), HandshakeRejection> {
+    ) -> Result<Option<PeerKey>, HandshakeRejection> {
         if theirs.info_hash != self.info_hash {
             return Err(HandshakeRejection::WrongInfoHash(theirs.info_hash));
         }
@@ -259,13 +287,30 @@ impl Torrent {
         if self.addresses.is_banned(addr) {
             return Err(HandshakeRejection::Banned);
         }
-        if self.peers.iter().any(|(_, p)| p.id == theirs.peer_id) {
-            return Err(HandshakeRejection::DuplicatePeer);
+        let outbound = direction == Direction::Outbound;
+        let existing = self
+            .peers
+            .iter()
+            .find(|(_, p)| p.id == theirs.peer_id && !p.closing)
+            .map(|(_, p)| (p.key, p.outbound));
+        if let Some((old, old_outbound)) = existing {
+            let dialled_by_smaller = if outbound {
+                self.peer_id.0 < theirs.peer_id.0
+            } else {
+                theirs.peer_id.0 < self.peer_id.0
+            };
+            if old_outbound == outbound || !dialled_by_smaller || self.stopped {
+                return Err(HandshakeRejection::DuplicatePeer);
+            }
+            return Ok(Some(old));
         }
-        if self.stopped || self.peers.len() >= self.config.max_peers {
+        // Our own dials hold a slot since they started: an inbound
+        // connection may not take it, and an outbound one always has one.
+        let taken = self.peers.len() + self.addresses.connecting();
+        if self.stopped || (!outbound && taken >= self.config.max_peers) {
             return Err(HandshakeRejection::TooManyPeers);
         }
-        Ok(())
+        Ok(None)
     }
 
     fn accept_peer(&mut self, now: Instant, addr: SocketAddr, theirs: &Handshake) -> PeerKey {
@@ -300,8 +345,11 @@ impl Torrent {
 
     /// BEP 6: gives a fast-extension peer with an IPv4 address its
     /// allowed-fast set, when the torrent has at least four times as many
-    /// pieces as the set (so the set stays a small part) and we are not
-    /// super-seeding.
+    /// pieces as the set (so the set stays a small part) and we are not a
+    /// seed. A seed's whole upload goes where its choker sends it: served
+    /// outside the upload slots, the starting peers' sets would share its
+    /// uplink among every connected leecher and spend it on pieces chosen
+    /// by address hash, not by rarity, so one piece goes out many times.
     fn offer_allowed_fast(&mut self, now: Instant, key: PeerKey) {
         let k = self.config.allowed_fast_count;
         let pieces = self.layout.piece_count();
@@ -309,7 +357,7 @@ impl Torrent {
         let SocketAddr::V4(v4) = peer.addr else {
             return;
         };
-        if !peer.fast || k == 0 || (pieces as usize) < 4 * k || self.super_seeder.is_some() {
+        if !peer.fast || k == 0 || (pieces as usize) < 4 * k || self.have.is_complete() {
             return;
         }
         for index in allowed_fast::allowed_fast_set(*v4.ip(), &self.info_hash, pieces, k) {
@@ -350,9 +398,13 @@ impl Torrent {
         let state = self.peers.remove(peer.0);
         self.picker.peer_removed(&state.bitfield);
         self.choker.remove_peer(peer);
+        self.release_spread(peer);
         self.addresses.forget(state.addr);
         self.out.report(Event::PeerDisconnected { peer });
         self.super_seed_left(now, peer);
+        if !state.am_choking && state.interested_in_us {
+            self.rechoke_if_slot_free(now);
+        }
         self.dial_more();
         self.request_from_all(now);
     }
@@ -502,6 +554,26 @@ impl Torrent {
         self.have.is_complete()
     }
 
+    /// `peer` was choked or left: initial spreading frees the pieces it had
+    /// not reported.
+    fn release_spread(&mut self, peer: PeerKey) {
+        if let Some(spread) = &mut self.spread {
+            spread.release(peer);
+        }
+    }
+
+    /// A peer reported `pieces`: initial spreading ends once every piece was seen.
+    fn spread_seen(&mut self, pieces: impl IntoIterator<Item = PieceIndex>) {
+        if let Some(spread) = &mut self.spread {
+            for piece in pieces {
+                spread.seen(piece);
+            }
+            if spread.is_done() {
+                self.spread = None;
+            }
+        }
+    }
+
     /// Clamps `now` so time never goes backwards.
     fn clock(&mut self, now: Instant) -> Instant {
         self.now = self.now.max(now);
@@ -518,12 +590,17 @@ impl Torrent {
         }
     }
 
-    /// Dials tracker-learned addresses while connections plus dials stay under `max_peers`.
+    /// Dials tracker-learned addresses while connections plus dials stay
+    /// under `max_peers` and dials under `max_dials` (the other slots stay
+    /// open to inbound connections: in a flash crowd every peer dials at
+    /// once, and peers whose slots all went to dials would refuse each other).
     fn dial_more(&mut self) {
         if self.stopped || !self.config.connect_to_peers {
             return;
         }
-        while self.peers.len() + self.addresses.connecting() < self.config.max_peers {
+        while self.peers.len() + self.addresses.connecting() < self.config.max_peers
+            && self.addresses.connecting() < self.config.max_dials
+        {
             let peers = &self.peers;
             let connected = |addr| peers.iter().any(|(_, p)| p.addr == addr);
             let Some(addr) = self.addresses.next_dial(connected) else {

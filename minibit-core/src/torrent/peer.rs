@@ -47,6 +47,8 @@ pub(super) struct Peer {
     pub(super) closing: bool,
     /// Both sides set the BEP 10 extension-protocol bit.
     pub(super) extensions: bool,
+    /// We dialled the connection (outbound).
+    pub(super) outbound: bool,
     /// Most outstanding requests the peer queues (BEP 10 `reqq`), if it said.
     pub(super) reqq: Option<usize>,
     /// Both sides set the BEP 6 fast-extension bit.
@@ -114,6 +116,7 @@ impl Peer {
             addr,
             id,
             closing: false,
+            outbound: false,
             extensions: false,
             reqq: None,
             fast,

@@ -37,7 +37,17 @@ impl Torrent {
         if peer.closing || !peer.am_interested {
             return;
         }
-        if peer.chokes_us && peer.allowed_fast.is_empty() {
+        // While choked only the allowed-fast pieces it has and we lack count.
+        let fast: Vec<PieceIndex> = if peer.chokes_us {
+            peer.allowed_fast
+                .iter()
+                .copied()
+                .filter(|&p| peer.bitfield.has(p) && !self.have.has(p))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if peer.chokes_us && fast.is_empty() {
             return;
         }
         let cap = peer.pipeline_cap(
@@ -51,10 +61,10 @@ impl Torrent {
             return;
         }
         let mut blocks = Vec::with_capacity(room);
+        let was_endgame = self.picker.is_endgame();
         if peer.chokes_us {
-            let fast: Vec<PieceIndex> = peer.allowed_fast.iter().copied().collect();
             let mut allowed = Bitfield::new(self.layout.piece_count());
-            for &piece in fast.iter().filter(|&&p| peer.bitfield.has(p)) {
+            for &piece in &fast {
                 allowed.set(piece);
             }
             self.picker
@@ -80,6 +90,11 @@ impl Torrent {
                     length: block.length,
                 },
             );
+        }
+        // Endgame just began: peers with nothing left to pick may now
+        // duplicate requests.
+        if !was_endgame && self.picker.is_endgame() {
+            self.request_from_others(now, key);
         }
     }
 
@@ -181,7 +196,11 @@ impl Torrent {
         }
     }
 
-    /// BEP 6 reject: the request is over; the block goes to other peers.
+    /// BEP 6 reject: the request is over; the block goes to other peers,
+    /// the piece is no longer preferred as the peer's suggestion, and the
+    /// pipeline to `key` is topped up with other blocks (a seed
+    /// spreading its first copy rejects pieces another peer is getting and
+    /// suggests one nobody has).
     pub(super) fn on_reject(
         &mut self,
         now: Instant,
@@ -191,9 +210,13 @@ impl Torrent {
         length: u32,
     ) -> Result<(), Violation> {
         let block = self.layout.block_ref(piece, offset, length)?;
-        if self.peers[key.0].take_outstanding(block) {
+        let peer = &mut self.peers[key.0];
+        // A suggestion the peer now rejects is stale: stop preferring it.
+        peer.suggested.retain(|&p| p != block.piece);
+        if peer.take_outstanding(block) {
             self.picker.request_dropped(key, block);
             self.request_from_others(now, key);
+            self.request_from(now, key);
         }
         Ok(())
     }
@@ -209,9 +232,10 @@ impl Torrent {
 
     /// Requests older than `request_timeout` go back to the picker for
     /// other peers; their peer is snubbed (pipeline of one). A late block
-    /// is still accepted.
-    pub(super) fn expire_requests(&mut self, now: Instant) {
+    /// is still accepted. `true` if any request expired.
+    pub(super) fn expire_requests(&mut self, now: Instant) -> bool {
         let timeout = self.config.request_timeout;
+        let mut any = false;
         for (index, peer) in &mut self.peers {
             let late = peer
                 .outstanding
@@ -221,6 +245,7 @@ impl Torrent {
             if late == 0 {
                 continue;
             }
+            any = true;
             peer.snubbed = true;
             let expired: Vec<Outstanding> = peer.outstanding.drain(..late).collect();
             for outstanding in expired {
@@ -229,5 +254,6 @@ impl Torrent {
                     .request_dropped(PeerKey(index), outstanding.block);
             }
         }
+        any
     }
 }

@@ -43,6 +43,10 @@ impl Torrent {
         if peer.queued.contains(&block) || peer.reading.contains(&block) {
             return Ok(());
         }
+        if self.spread_rejects(now, key, block) {
+            return Ok(());
+        }
+        let peer = &mut self.peers[key.0];
         let full = peer.queued.len() + peer.reading.len() >= self.config.max_queued_requests;
         // BEP 6: a choked peer may still get its allowed-fast pieces while
         // it is starting (fewer pieces than the set holds).
@@ -80,6 +84,27 @@ impl Torrent {
         Ok(())
     }
 
+    /// Initial spreading: rejects (BEP 6) `key`'s request for `block` when
+    /// another peer is getting its piece, after suggesting (BEP 6) a piece
+    /// nobody has taken; `true` if so. A plain BEP 3 peer cannot be told
+    /// and is served.
+    fn spread_rejects(&mut self, now: Instant, key: PeerKey, block: BlockRef) -> bool {
+        let peer = &mut self.peers[key.0];
+        let Some(spread) = self
+            .spread
+            .as_mut()
+            .filter(|s| peer.fast && s.refuses(key, block))
+        else {
+            return false;
+        };
+        if let Some(piece) = spread.suggestion(|piece| !peer.bitfield.has(piece)) {
+            let piece = piece.get();
+            peer.send(&mut self.out, now, Message::Suggest { piece });
+        }
+        peer.send(&mut self.out, now, reject(block));
+        true
+    }
+
     /// Emits [`Action::ReadBlock`]s for queued requests of `key`, at most
     /// `max_reads_in_flight` at a time.
     fn issue_reads(&mut self, key: PeerKey) {
@@ -106,6 +131,12 @@ impl Torrent {
         if peer.closing || data.len() != block.length as usize {
             return;
         }
+        // Another peer may have taken the piece since the request came.
+        if self.spread_rejects(now, key, block) {
+            self.issue_reads(key);
+            return;
+        }
+        let peer = &mut self.peers[key.0];
         let length = u64::from(block.length);
         peer.upload.record(now, length);
         self.upload_rate.record(now, length);
@@ -119,6 +150,9 @@ impl Torrent {
                 data,
             },
         );
+        if let Some(spread) = &mut self.spread {
+            spread.uploaded(key, block.piece);
+        }
         self.issue_reads(key);
     }
 
@@ -132,6 +166,8 @@ impl Torrent {
         }
         peer.am_choking = true;
         peer.send(&mut self.out, now, Message::Choke);
+        self.release_spread(key);
+        let peer = &mut self.peers[key.0];
         let k = self.config.allowed_fast_count;
         let dropped: Vec<BlockRef> = peer
             .queued

@@ -14,11 +14,12 @@ impl Torrent {
     /// Runs every timer due at `now`.
     pub(super) fn on_timeout(&mut self, now: Instant) {
         self.announce_if_due(now);
-        if self.next_rechoke <= now {
+        let rechoked = self.next_rechoke <= now;
+        if rechoked {
             self.rechoke(now);
             self.next_rechoke = now + self.config.rechoke_interval;
         }
-        self.expire_requests(now);
+        let expired = self.expire_requests(now);
         let keys: Vec<PeerKey> = self.peers.iter().map(|(_, p)| p.key).collect();
         for key in keys {
             let peer = &mut self.peers[key.0];
@@ -31,7 +32,12 @@ impl Torrent {
                 peer.send(&mut self.out, now, Message::KeepAlive);
             }
         }
-        self.request_from_all(now);
+        // Expired requests free blocks for others; the periodic pass also
+        // catches pipelines whose cap grew with the rate. Every other change
+        // (a block, a choke, a HAVE, endgame) tops pipelines up on arrival.
+        if expired || rechoked {
+            self.request_from_all(now);
+        }
     }
 
     /// Asks the choker who gets the upload slots and sends the changes;
@@ -58,12 +64,15 @@ impl Torrent {
     }
 
     /// Rechokes at once when an upload slot is free (a newly interested
-    /// peer need not wait for the next 10 s round).
+    /// peer need not wait for the next 10 s round; a slot is free when
+    /// fewer than `unchoke_slots` interested peers are unchoked, so a peer
+    /// that lost interest or left frees its slot at once, as in libtorrent
+    /// and Transmission).
     pub(super) fn rechoke_if_slot_free(&mut self, now: Instant) {
         let unchoked = self
             .peers
             .iter()
-            .filter(|(_, p)| !p.closing && !p.am_choking)
+            .filter(|(_, p)| !p.closing && !p.am_choking && p.interested_in_us)
             .count();
         if unchoked < self.config.unchoke_slots {
             self.rechoke(now);

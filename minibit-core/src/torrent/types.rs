@@ -105,6 +105,9 @@ pub enum DisconnectReason {
     Timeout,
     /// Both sides are seeders: nothing to trade.
     BothSeeding,
+    /// A second connection to the same peer replaced this one (both sides
+    /// dialled at once; the one dialled by the smaller peer id is kept).
+    Duplicate,
     /// We are shutting down.
     Shutdown,
 }

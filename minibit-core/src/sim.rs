@@ -1,1 +1,0 @@
-//! SKELETON: sim (to be filled in).

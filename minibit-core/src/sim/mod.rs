@@ -1,0 +1,561 @@
+//! A deterministic swarm simulator (cargo feature `sim`).
+//!
+//! Drives many [`Torrent`]s on a virtual clock over a seeded link model:
+//! every node has an upload and a download capacity (bytes/s), every message
+//! a one-way latency, and an optional loss rate (a lost message costs one
+//! retransmission timeout, as TCP would). A node's uplink sends one message
+//! at a time, round-robin over its connections, so bandwidth is shared
+//! between its active uploads at block granularity; messages on one
+//! connection arrive in order.
+//!
+//! Node 0 is the initial seed; nodes `1..=peers` are leechers, of which the
+//! last `free_riders` never upload a block. A simple tracker answers every
+//! announce with up to 50 random other nodes. Nothing here reads a clock or
+//! the OS: the same [`SimConfig`] gives the same [`SimReport`] (except for
+//! nothing: wall time is measured by the caller).
+//!
+//! Addresses are identifiers in 127.0.0.0/8; no packet is ever sent.
+
+mod network;
+mod report;
+
+use std::collections::{BinaryHeap, HashMap};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use crate::bitfield::Bitfield;
+use crate::metainfo::InfoHash;
+use crate::piece::{BLOCK_SIZE, Layout, LayoutError};
+use crate::torrent::{Action, Direction, Event, PeerKey, PickerStrategy, Torrent, TorrentConfig};
+use crate::wire::{Message, PeerId};
+
+use network::{Delivery, LinkId, Network};
+pub use report::{FinishTimes, SeedCopies, SimReport};
+
+/// Peers a tracker answer holds at most (a real tracker's default `numwant`).
+const TRACKER_NUMWANT: usize = 50;
+
+/// Announce interval the simulated tracker hands out.
+const TRACKER_INTERVAL: Duration = Duration::from_secs(300);
+
+/// Parameters of one simulated swarm.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Number of leechers (the seed comes on top).
+    pub peers: usize,
+    /// Size of the shared file in bytes.
+    pub file_bytes: u64,
+    /// Piece length in bytes.
+    pub piece_length: u32,
+    /// Upload capacity of each leecher, bytes/s.
+    pub upload_bps: f64,
+    /// Download capacity of each leecher, bytes/s (`None`: unlimited).
+    pub download_bps: Option<f64>,
+    /// Upload capacity of the initial seed, bytes/s.
+    pub seed_upload_bps: f64,
+    /// One-way latency of every link.
+    pub latency: Duration,
+    /// Probability that a message is lost once and retransmitted (0.0..1.0).
+    pub loss: f64,
+    /// Seed of every random choice of the simulation and of the torrents.
+    pub rng_seed: u64,
+    /// How many of the leechers never upload.
+    pub free_riders: usize,
+    /// Piece-selection strategy of every node.
+    pub picker: PickerStrategy,
+    /// Whether the initial seed uses super-seeding.
+    pub super_seed: bool,
+    /// Whether the initial seed spreads its first copy, each piece to one
+    /// peer ([`TorrentConfig::initial_spread`]; default true).
+    pub initial_spread: bool,
+    /// The initial seed leaves once it uploaded this many copies of the file.
+    pub seed_leaves_after_copies: Option<f64>,
+    /// Leechers arrive uniformly over this long (zero: a flash crowd at t = 0).
+    pub arrival_spread: Duration,
+    /// Virtual time after which the run stops even if peers are unfinished.
+    pub time_limit: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            peers: 20,
+            file_bytes: 64 * 1024 * 1024,
+            piece_length: 256 * 1024,
+            upload_bps: 1_000_000.0,
+            download_bps: None,
+            seed_upload_bps: 1_000_000.0,
+            latency: Duration::from_millis(25),
+            loss: 0.0,
+            rng_seed: 1,
+            free_riders: 0,
+            picker: PickerStrategy::RarestFirst,
+            super_seed: false,
+            initial_spread: true,
+            seed_leaves_after_copies: None,
+            arrival_spread: Duration::ZERO,
+            time_limit: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// Why a simulation could not start.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SimError {
+    /// The file size and piece length do not make a valid torrent.
+    #[error("invalid torrent geometry: {0}")]
+    Layout(#[from] LayoutError),
+    /// More free riders than leechers, or no leecher.
+    #[error("need at least one leecher and at most `peers` free riders")]
+    BadPeerCounts,
+    /// A capacity is zero, negative or not a number.
+    #[error("upload and download capacities must be positive")]
+    BadCapacity,
+}
+
+/// One participant of the swarm.
+struct Node {
+    torrent: Torrent,
+    addr: SocketAddr,
+    free_rider: bool,
+    joined: bool,
+    left: bool,
+    arrival: Duration,
+    completed_at: Option<Duration>,
+    /// Virtual instant of the timer already queued for this node.
+    timer: Option<Instant>,
+    links: HashMap<PeerKey, LinkId>,
+}
+
+/// Something that happens at a virtual instant.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum SimEvent {
+    /// A leecher joins the swarm.
+    Join(usize),
+    /// A node's `poll_timeout` instant.
+    Timer(usize),
+    /// A dialer's connection attempt reaches the listener.
+    ConnectArrives { from: usize, to: usize },
+    /// The listener's handshake answer reaches the dialer.
+    HandshakeArrives { link: LinkId },
+    /// A node's uplink finished sending its current message.
+    UplinkDone(usize),
+    /// A message (an index into the in-flight slab) reaches the other end of a link.
+    Deliver(usize),
+    /// A disconnect notice reaches the other end of a link.
+    Hangup { link: LinkId, to: usize },
+}
+
+/// A deterministic swarm on a virtual clock.
+pub struct Simulation {
+    config: SimConfig,
+    base: Instant,
+    now: Duration,
+    layout: Layout,
+    nodes: Vec<Node>,
+    by_addr: HashMap<SocketAddr, usize>,
+    network: Network,
+    queue: BinaryHeap<std::cmp::Reverse<(Duration, u64, SimEvent)>>,
+    in_flight: slab::Slab<Delivery>,
+    seq: u64,
+    rng: ChaCha8Rng,
+    processed: u64,
+    zeros: Bytes,
+    report: report::Recorder,
+}
+
+impl Simulation {
+    /// A swarm ready to run. `base` is the [`Instant`] that stands for
+    /// virtual time zero (any instant: only differences matter).
+    ///
+    /// # Errors
+    /// [`SimError`] when the configuration cannot describe a swarm.
+    pub fn new(config: SimConfig, base: Instant) -> Result<Self, SimError> {
+        if config.peers == 0 || config.free_riders > config.peers {
+            return Err(SimError::BadPeerCounts);
+        }
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if !positive(config.upload_bps)
+            || !positive(config.seed_upload_bps)
+            || config.download_bps.is_some_and(|d| !positive(d))
+        {
+            return Err(SimError::BadCapacity);
+        }
+        let layout = Layout::new(u64::from(config.piece_length), &[config.file_bytes])?;
+        let mut rng = ChaCha8Rng::seed_from_u64(config.rng_seed);
+        let info_hash = InfoHash([0x5a; 20]);
+        let mut nodes = Vec::with_capacity(config.peers + 1);
+        let mut network = Network::new(config.latency, config.loss);
+        for index in 0..=config.peers {
+            let seed = index == 0;
+            let free_rider = !seed && index > config.peers - config.free_riders;
+            let addr = node_addr(index);
+            let have = if seed {
+                Bitfield::full(layout.piece_count())
+            } else {
+                Bitfield::new(layout.piece_count())
+            };
+            let torrent_config = TorrentConfig {
+                rng_seed: rand::Rng::random(&mut rng),
+                picker: config.picker,
+                super_seed: seed && config.super_seed,
+                initial_spread: config.initial_spread,
+                // A free rider never unchokes anyone and offers no
+                // allowed-fast pieces, so it never uploads a block (it does
+                // not swallow requests: peers simply get nothing from it).
+                unchoke_slots: if free_rider { 0 } else { 4 },
+                allowed_fast_count: if free_rider { 0 } else { 10 },
+                ..TorrentConfig::default()
+            };
+            let arrival = if seed || config.arrival_spread.is_zero() {
+                Duration::ZERO
+            } else {
+                config
+                    .arrival_spread
+                    .mul_f64(rand::Rng::random::<f64>(&mut rng))
+            };
+            let upload = if seed {
+                config.seed_upload_bps
+            } else {
+                config.upload_bps
+            };
+            let download = if seed { None } else { config.download_bps };
+            network.add_node(upload, download);
+            nodes.push(Node {
+                torrent: Torrent::new(
+                    torrent_config,
+                    info_hash,
+                    node_peer_id(index),
+                    layout.clone(),
+                    have,
+                    base + arrival,
+                ),
+                addr,
+                free_rider,
+                joined: false,
+                left: false,
+                arrival,
+                completed_at: seed.then_some(Duration::ZERO),
+                timer: None,
+                links: HashMap::new(),
+            });
+        }
+        let by_addr = nodes.iter().enumerate().map(|(i, n)| (n.addr, i)).collect();
+        let report = report::Recorder::new(
+            layout.total_length(),
+            nodes.iter().map(|n| (n.arrival, n.free_rider)).collect(),
+        );
+        let mut sim = Self {
+            config,
+            base,
+            now: Duration::ZERO,
+            layout,
+            nodes,
+            by_addr,
+            network,
+            queue: BinaryHeap::new(),
+            in_flight: slab::Slab::new(),
+            seq: 0,
+            rng,
+            processed: 0,
+            zeros: Bytes::from(vec![0u8; BLOCK_SIZE as usize]),
+            report,
+        };
+        for index in 0..sim.nodes.len() {
+            let at = sim.nodes[index].arrival;
+            sim.schedule(at, SimEvent::Join(index));
+        }
+        Ok(sim)
+    }
+
+    /// Runs until every leecher that is not a free rider finished, nothing
+    /// is left to happen, or the time limit passes; then reports.
+    pub fn run(mut self) -> SimReport {
+        while let Some(std::cmp::Reverse((at, _, event))) = self.queue.pop() {
+            if at > self.config.time_limit || self.report.contributors_done() {
+                break;
+            }
+            self.now = self.now.max(at);
+            self.processed += 1;
+            self.dispatch(event);
+        }
+        self.report.finish(&self.config, self.now, self.processed)
+    }
+
+    fn instant(&self) -> Instant {
+        self.base + self.now
+    }
+
+    fn schedule(&mut self, at: Duration, event: SimEvent) {
+        self.seq += 1;
+        self.queue.push(std::cmp::Reverse((at, self.seq, event)));
+    }
+
+    fn dispatch(&mut self, event: SimEvent) {
+        match event {
+            SimEvent::Join(node) => {
+                self.nodes[node].joined = true;
+                self.drain(node);
+            }
+            SimEvent::Timer(node) => {
+                let now = self.instant();
+                if self.nodes[node].timer.is_some_and(|t| t <= now) {
+                    self.nodes[node].timer = None;
+                }
+                if self.alive(node) {
+                    self.nodes[node].torrent.handle_timeout(now);
+                    self.drain(node);
+                }
+            }
+            SimEvent::ConnectArrives { from, to } => self.connect_arrives(from, to),
+            SimEvent::HandshakeArrives { link } => self.handshake_arrives(link),
+            SimEvent::UplinkDone(node) => {
+                self.network.uplink_done(node);
+                self.pump(node);
+            }
+            SimEvent::Deliver(index) => {
+                let delivery = self.in_flight.remove(index);
+                self.deliver(delivery);
+            }
+            SimEvent::Hangup { link, to } => {
+                if let Some(key) = self.network.end_key(link, to) {
+                    self.network.forget_end(link, to);
+                    self.nodes[to].links.remove(&key);
+                    let now = self.instant();
+                    self.nodes[to].torrent.handle_peer_disconnected(now, key);
+                    self.drain(to);
+                }
+            }
+        }
+    }
+
+    fn alive(&self, node: usize) -> bool {
+        let n = &self.nodes[node];
+        n.joined && !n.left
+    }
+
+    fn connect_arrives(&mut self, from: usize, to: usize) {
+        let now = self.instant();
+        let dialer_addr = self.nodes[from].addr;
+        let listener_addr = self.nodes[to].addr;
+        if !self.alive(to) || !self.alive(from) {
+            if self.alive(from) {
+                self.nodes[from]
+                    .torrent
+                    .handle_connect_failed(now, listener_addr);
+                self.drain(from);
+            }
+            return;
+        }
+        let theirs = self.nodes[from].torrent.handshake();
+        if let Ok(key) =
+            self.nodes[to]
+                .torrent
+                .handle_handshake(now, dialer_addr, Direction::Inbound, &theirs)
+        {
+            let link = self.network.open(from, to, key);
+            self.nodes[to].links.insert(key, link);
+            let at = self.now + self.config.latency;
+            self.schedule(at, SimEvent::HandshakeArrives { link });
+            self.drain(to);
+        } else {
+            self.nodes[from]
+                .torrent
+                .handle_connect_failed(now, listener_addr);
+            self.drain(from);
+        }
+    }
+
+    fn handshake_arrives(&mut self, link: LinkId) {
+        let Some((dialer, listener)) = self.network.ends(link) else {
+            return;
+        };
+        let now = self.instant();
+        let listener_addr = self.nodes[listener].addr;
+        if !self.alive(dialer) {
+            self.hang_up(link, dialer);
+            return;
+        }
+        let theirs = self.nodes[listener].torrent.handshake();
+        if let Ok(key) = self.nodes[dialer].torrent.handle_handshake(
+            now,
+            listener_addr,
+            Direction::Outbound,
+            &theirs,
+        ) {
+            self.network.set_dialer_key(link, key);
+            self.nodes[dialer].links.insert(key, link);
+            self.pump(listener);
+            self.drain(dialer);
+        } else {
+            self.nodes[dialer]
+                .torrent
+                .handle_connect_failed(now, listener_addr);
+            self.hang_up(link, dialer);
+            self.drain(dialer);
+        }
+    }
+
+    /// `from` closes `link`: it forgets it now, the other end after the
+    /// latency and after the messages `from` already sent.
+    fn hang_up(&mut self, link: LinkId, from: usize) {
+        if let Some(key) = self.network.end_key(link, from) {
+            self.nodes[from].links.remove(&key);
+        }
+        self.network.forget_end(link, from);
+        if let Some(other) = self.network.other_end(link, from) {
+            let at = (self.now + self.config.latency).max(self.network.last_arrival(link, from));
+            self.schedule(at, SimEvent::Hangup { link, to: other });
+        }
+        self.network.close(link);
+    }
+
+    fn deliver(&mut self, delivery: Delivery) {
+        let Some(key) = self.network.end_key(delivery.link, delivery.to) else {
+            return;
+        };
+        let to = delivery.to;
+        let now = self.instant();
+        self.nodes[to]
+            .torrent
+            .handle_message(now, key, delivery.message);
+        self.drain(to);
+    }
+
+    /// Carries out every action of `node`, records its events, re-arms its timer.
+    fn drain(&mut self, node: usize) {
+        if !self.alive(node) {
+            return;
+        }
+        let now = self.instant();
+        loop {
+            let Some(action) = self.nodes[node].torrent.poll_action() else {
+                break;
+            };
+            self.act(node, action, now);
+            if self.nodes[node].left {
+                return;
+            }
+        }
+        while let Some(event) = self.nodes[node].torrent.poll_event() {
+            if event == Event::DownloadCompleted && self.nodes[node].completed_at.is_none() {
+                self.nodes[node].completed_at = Some(self.now);
+                self.report.completed(node, self.now);
+            }
+        }
+        self.pump(node);
+        self.maybe_seed_leaves();
+        if let Some(at) = self.nodes[node].torrent.poll_timeout() {
+            let at = at.max(now);
+            if self.nodes[node].timer.is_none_or(|t| at < t) {
+                self.nodes[node].timer = Some(at);
+                self.schedule(at - self.base, SimEvent::Timer(node));
+            }
+        }
+    }
+
+    fn act(&mut self, node: usize, action: Action, now: Instant) {
+        match action {
+            Action::Send { peer, message } => {
+                if let Some(&link) = self.nodes[node].links.get(&peer) {
+                    self.network.enqueue(link, node, message);
+                }
+            }
+            Action::Connect { addr } => match self.by_addr.get(&addr) {
+                Some(&to) => {
+                    let at = self.now + self.config.latency;
+                    self.schedule(at, SimEvent::ConnectArrives { from: node, to });
+                }
+                None => self.nodes[node].torrent.handle_connect_failed(now, addr),
+            },
+            Action::Disconnect { peer, .. } => {
+                if let Some(link) = self.nodes[node].links.get(&peer).copied() {
+                    self.hang_up(link, node);
+                }
+                self.nodes[node].torrent.handle_peer_disconnected(now, peer);
+            }
+            Action::WriteBlock { .. } => {}
+            Action::ReadBlock { peer, block } => {
+                let data = self.zeros.slice(..block.length as usize);
+                self.nodes[node]
+                    .torrent
+                    .handle_block_read(now, peer, block, data);
+            }
+            Action::VerifyPiece { piece } => {
+                self.nodes[node]
+                    .torrent
+                    .handle_piece_verified(now, piece, true);
+            }
+            Action::Announce { .. } => {
+                let peers = self.tracker_peers(node);
+                self.nodes[node]
+                    .torrent
+                    .handle_announce_response(now, TRACKER_INTERVAL, &peers);
+            }
+        }
+    }
+
+    /// Up to [`TRACKER_NUMWANT`] random other nodes present in the swarm.
+    fn tracker_peers(&mut self, node: usize) -> Vec<SocketAddr> {
+        let mut present: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| i != node && self.alive(i))
+            .collect();
+        present.shuffle(&mut self.rng);
+        present.truncate(TRACKER_NUMWANT);
+        present.into_iter().map(|i| self.nodes[i].addr).collect()
+    }
+
+    /// Starts the next message on `node`'s uplink if it is idle.
+    fn pump(&mut self, node: usize) {
+        let draw: f64 = rand::Rng::random(&mut self.rng);
+        if let Some(sent) = self.network.start_next(node, self.now, draw) {
+            if let Message::Piece { data, .. } = &sent.delivery.message {
+                self.report.block_sent(node, data.len() as u64);
+            }
+            self.schedule(sent.uplink_free_at, SimEvent::UplinkDone(node));
+            let index = self.in_flight.insert(sent.delivery);
+            self.schedule(sent.arrives_at, SimEvent::Deliver(index));
+        }
+    }
+
+    fn maybe_seed_leaves(&mut self) {
+        let Some(copies) = self.config.seed_leaves_after_copies else {
+            return;
+        };
+        if self.nodes[0].left {
+            return;
+        }
+        let limit = copies * self.layout.total_length() as f64;
+        if self.report.seed_uploaded() as f64 >= limit {
+            let now = self.instant();
+            self.nodes[0].left = true;
+            self.nodes[0].torrent.stop(now);
+            let links: Vec<LinkId> = self.nodes[0].links.values().copied().collect();
+            for link in links {
+                self.hang_up(link, 0);
+            }
+        }
+    }
+}
+
+/// The identifier address of node `index` (127.x.y.1: never sent to). Each
+/// node sits in its own /24, as peers of a real swarm sit in different
+/// networks: BEP 6 derives the allowed-fast set from the top 24 bits, so
+/// nodes sharing a /24 would all get the same set.
+fn node_addr(index: usize) -> SocketAddr {
+    let n = index as u32 + 1;
+    let ip = Ipv4Addr::new(127, (n >> 8) as u8, n as u8, 1);
+    SocketAddr::from((ip, 6881))
+}
+
+fn node_peer_id(index: usize) -> PeerId {
+    let mut id = *b"-MB0001-sim000000000";
+    let digits = format!("{index:012}");
+    id[8..].copy_from_slice(digits.as_bytes());
+    PeerId(id)
+}

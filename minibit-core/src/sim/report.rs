@@ -1,0 +1,230 @@
+//! What a simulation measured, and the bookkeeping that measures it.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::SimConfig;
+
+/// Download times in seconds (from a peer's arrival to its last verified piece).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FinishTimes {
+    /// Median, seconds.
+    pub p50: f64,
+    /// 90th percentile, seconds.
+    pub p90: f64,
+    /// Slowest, seconds.
+    pub max: f64,
+}
+
+/// Copies of the file (bytes uploaded ÷ file size) the initial seed uploaded.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SeedCopies {
+    /// Until the first leecher completed (`None` if none did).
+    pub until_first_complete: Option<f64>,
+    /// Until every leecher that is not a free rider completed (`None` if not all did).
+    pub until_all_complete: Option<f64>,
+}
+
+/// The outcome of one simulated swarm.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SimReport {
+    /// Leechers (free riders included; the seed excluded).
+    pub peers: usize,
+    /// Size of the file, bytes.
+    pub file_bytes: u64,
+    /// Kumar–Ross minimum distribution time, seconds:
+    /// `max(F/u_s, F/d_min, N·F/(u_s + Σu_i))`.
+    pub fluid_bound_s: f64,
+    /// Download times of the leechers that are not free riders and completed.
+    pub finish_s: Option<FinishTimes>,
+    /// Download times of the free riders that completed, when there are any.
+    pub free_rider_finish_s: Option<FinishTimes>,
+    /// `finish_s.max / fluid_bound_s`.
+    pub ratio_to_bound: Option<f64>,
+    /// Bytes of blocks the initial seed uploaded.
+    pub seed_uploaded_bytes: u64,
+    /// The same in copies of the file, at two moments.
+    pub seed_upload_copies: SeedCopies,
+    /// Mean fraction of upload capacity the contributing leechers used while downloading.
+    pub upload_utilization: f64,
+    /// Whether every leecher that is not a free rider completed.
+    pub all_completed: bool,
+    /// Simulation events processed.
+    pub events: u64,
+    /// Virtual time at the end of the run, seconds.
+    pub virtual_s: f64,
+}
+
+/// Bookkeeping during a run. Node 0 is the seed.
+pub(super) struct Recorder {
+    file_bytes: u64,
+    /// `(arrival, free rider)` per node.
+    nodes: Vec<(Duration, bool)>,
+    completed: Vec<Option<Duration>>,
+    uploaded_while_downloading: Vec<u64>,
+    seed_uploaded: u64,
+    copies_first: Option<f64>,
+    copies_all: Option<f64>,
+    contributors_left: usize,
+}
+
+impl Recorder {
+    pub fn new(file_bytes: u64, nodes: Vec<(Duration, bool)>) -> Self {
+        let contributors_left = nodes.iter().skip(1).filter(|(_, free)| !free).count();
+        Self {
+            file_bytes,
+            completed: vec![None; nodes.len()],
+            uploaded_while_downloading: vec![0; nodes.len()],
+            nodes,
+            seed_uploaded: 0,
+            copies_first: None,
+            copies_all: None,
+            contributors_left,
+        }
+    }
+
+    pub fn contributors_done(&self) -> bool {
+        self.contributors_left == 0
+    }
+
+    pub fn seed_uploaded(&self) -> u64 {
+        self.seed_uploaded
+    }
+
+    fn copies(&self) -> f64 {
+        self.seed_uploaded as f64 / self.file_bytes as f64
+    }
+
+    pub fn block_sent(&mut self, node: usize, bytes: u64) {
+        if node == 0 {
+            self.seed_uploaded += bytes;
+        } else if self.completed[node].is_none() {
+            self.uploaded_while_downloading[node] += bytes;
+        }
+    }
+
+    pub fn completed(&mut self, node: usize, now: Duration) {
+        if node == 0 || self.completed[node].is_some() {
+            return;
+        }
+        self.completed[node] = Some(now);
+        if self.copies_first.is_none() {
+            self.copies_first = Some(self.copies());
+        }
+        if !self.nodes[node].1 {
+            self.contributors_left -= 1;
+            if self.contributors_left == 0 {
+                self.copies_all = Some(self.copies());
+            }
+        }
+    }
+
+    pub fn finish(&self, config: &SimConfig, now: Duration, events: u64) -> SimReport {
+        let fluid_bound_s = fluid_bound(config);
+        let times = |free: bool| {
+            let mut t: Vec<f64> = (1..self.nodes.len())
+                .filter(|&i| self.nodes[i].1 == free)
+                .filter_map(|i| {
+                    self.completed[i].map(|c| c.saturating_sub(self.nodes[i].0).as_secs_f64())
+                })
+                .collect();
+            t.sort_by(f64::total_cmp);
+            summarise(&t)
+        };
+        let finish_s = times(false);
+        let free_rider_finish_s = if config.free_riders > 0 {
+            times(true)
+        } else {
+            None
+        };
+        let utilisations: Vec<f64> = (1..self.nodes.len())
+            .filter(|&i| !self.nodes[i].1)
+            .map(|i| {
+                let (arrival, _) = self.nodes[i];
+                let end = self.completed[i].unwrap_or(now);
+                let span = end.saturating_sub(arrival).as_secs_f64();
+                if span > 0.0 {
+                    self.uploaded_while_downloading[i] as f64 / (config.upload_bps * span)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let all_completed = self.contributors_done();
+        SimReport {
+            peers: config.peers,
+            file_bytes: config.file_bytes,
+            fluid_bound_s,
+            ratio_to_bound: finish_s
+                .as_ref()
+                .filter(|_| all_completed)
+                .map(|f| f.max / fluid_bound_s),
+            finish_s,
+            free_rider_finish_s,
+            seed_uploaded_bytes: self.seed_uploaded,
+            seed_upload_copies: SeedCopies {
+                until_first_complete: self.copies_first,
+                until_all_complete: self.copies_all,
+            },
+            upload_utilization: utilisations.iter().sum::<f64>() / utilisations.len().max(1) as f64,
+            all_completed,
+            events,
+            virtual_s: now.as_secs_f64(),
+        }
+    }
+}
+
+/// Kumar–Ross lower bound on the time to give every leecher the file, seconds.
+pub(super) fn fluid_bound(config: &SimConfig) -> f64 {
+    let file = config.file_bytes as f64;
+    let contributors = (config.peers - config.free_riders) as f64;
+    let total_upload = config.seed_upload_bps + contributors * config.upload_bps;
+    let mut bound = (file / config.seed_upload_bps).max(config.peers as f64 * file / total_upload);
+    if let Some(download) = config.download_bps {
+        bound = bound.max(file / download);
+    }
+    bound
+}
+
+/// Nearest-rank percentiles of sorted `times`.
+fn summarise(sorted: &[f64]) -> Option<FinishTimes> {
+    let rank =
+        |p: f64| sorted[((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
+    (!sorted.is_empty()).then(|| FinishTimes {
+        p50: rank(0.5),
+        p90: rank(0.9),
+        max: sorted[sorted.len() - 1],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fluid_bound_takes_the_tightest_constraint() {
+        let mut config = SimConfig {
+            peers: 10,
+            file_bytes: 1_000_000,
+            upload_bps: 100_000.0,
+            seed_upload_bps: 1_000_000.0,
+            ..SimConfig::default()
+        };
+        // Swarm capacity: 10 MB to move over 2 MB/s total upload.
+        assert!((fluid_bound(&config) - 5.0).abs() < 1e-9);
+        config.seed_upload_bps = 100_000.0;
+        // The seed alone needs 10 s to push one copy.
+        assert!((fluid_bound(&config) - 10.0).abs() < 1e-9);
+        config.download_bps = Some(50_000.0);
+        assert!((fluid_bound(&config) - 20.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let t: Vec<f64> = (1..=10).map(f64::from).collect();
+        let s = summarise(&t).unwrap();
+        assert_eq!((s.p50, s.p90, s.max), (5.0, 9.0, 10.0));
+        assert!(summarise(&[]).is_none());
+    }
+}
