@@ -9,6 +9,7 @@
 //! build them first with the same profile: `cargo build --release --workspace`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use clap::Parser;
@@ -31,6 +32,9 @@ struct Cli {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Longest time the leechers get, seconds.
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
     /// Scratch folder (default: a fresh temporary folder, deleted afterwards).
     #[arg(long)]
     work_dir: Option<PathBuf>,
@@ -71,7 +75,14 @@ fn main() -> Result<()> {
     std::fs::create_dir_all(&seed_dir)?;
     let file = seed_dir.join("bench.bin");
     generate(&file, cli.size)?;
-    let outcome = swarm::run(cli.client, &bins, temp.path(), &file, cli.leechers)?;
+    let outcome = swarm::run(
+        cli.client,
+        &bins,
+        temp.path(),
+        &file,
+        cli.leechers,
+        Duration::from_secs(cli.timeout),
+    )?;
     #[allow(clippy::cast_precision_loss)]
     let mb_per_s = (cli.size as f64 * cli.leechers as f64) / outcome.wall_s / 1e6;
     let report = Report {

@@ -38,19 +38,19 @@ pub fn generate(path: &Path, size: u64) -> Result<()> {
 /// When either cannot be read or they differ.
 pub fn check_copy(original: &Path, copy: &Path) -> Result<()> {
     let open = |p: &Path| File::open(p).with_context(|| format!("{}", p.display()));
-    let (mut a, mut b) = (open(original)?, open(copy)?);
+    let (mut theirs, mut ours) = (open(original)?, open(copy)?);
     ensure!(
-        a.metadata()?.len() == b.metadata()?.len(),
+        theirs.metadata()?.len() == ours.metadata()?.len(),
         "{} has the wrong length",
         copy.display()
     );
-    let (mut x, mut y) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
+    let (mut want, mut got) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
     let mut offset = 0u64;
     loop {
-        let n = read_full(&mut a, &mut x)?;
-        let m = read_full(&mut b, &mut y)?;
+        let n = read_full(&mut theirs, &mut want)?;
+        let m = read_full(&mut ours, &mut got)?;
         ensure!(
-            n == m && x[..n] == y[..m],
+            n == m && want[..n] == got[..m],
             "{} differs from the original near byte {offset}",
             copy.display()
         );

@@ -12,7 +12,7 @@ use minibit_core::metainfo::MetainfoBuilder;
 use super::content::check_copy;
 use super::proc::{POLL, Watched, free_port};
 
-/// Longest wait for a seeder to be ready or the leechers to finish.
+/// Longest wait for a seeder to be ready (hashing included).
 const TIMEOUT: Duration = Duration::from_secs(900);
 
 /// The libtorrent client script of the interop tests.
@@ -44,7 +44,8 @@ pub struct Outcome {
 }
 
 /// Moves `file` from one seeder to `leechers` leechers of `client`; `bins`
-/// holds the minibit binaries, `work` is a scratch folder.
+/// holds the minibit binaries, `work` is a scratch folder; the leechers
+/// get at most `timeout` to finish.
 ///
 /// # Errors
 /// When a process fails, times out, or a copy differs from `file`.
@@ -57,6 +58,7 @@ pub fn run(
     work: &Path,
     file: &Path,
     leechers: usize,
+    timeout: Duration,
 ) -> Result<Outcome> {
     let name = file.file_name().context("file name")?.to_owned();
     let tracker_port = free_port()?;
@@ -131,7 +133,7 @@ pub fn run(
         .enumerate()
         .map(|(i, c)| Watched::spawn(&format!("leecher {i}"), c))
         .collect::<Result<Vec<_>>>()?;
-    let wall_s = wait_all(&mut running, &mut seeders, started)?;
+    let wall_s = wait_all(&mut running, &mut seeders, started, timeout)?;
     for seeder in &mut seeders {
         seeder.stop()?;
     }
@@ -147,7 +149,12 @@ pub fn run(
 
 /// Samples every process until each leecher exited successfully; returns
 /// the seconds from `started` to the last exit.
-fn wait_all(leechers: &mut [Watched], seeders: &mut [Watched], started: Instant) -> Result<f64> {
+fn wait_all(
+    leechers: &mut [Watched],
+    seeders: &mut [Watched],
+    started: Instant,
+    timeout: Duration,
+) -> Result<f64> {
     let mut last = started;
     loop {
         let mut done = 0;
@@ -170,10 +177,16 @@ fn wait_all(leechers: &mut [Watched], seeders: &mut [Watched], started: Instant)
         if done == leechers.len() {
             return Ok(last.duration_since(started).as_secs_f64());
         }
-        ensure!(
-            started.elapsed() < TIMEOUT,
-            "leechers not done within {TIMEOUT:?}"
-        );
+        if started.elapsed() >= timeout {
+            let unfinished: Vec<String> = leechers
+                .iter()
+                .map(|l| format!("{}:\n{}", l.name(), l.lines().join("\n")))
+                .collect();
+            bail!(
+                "leechers not done within {timeout:?}\n{}",
+                unfinished.join("\n")
+            );
+        }
         thread::sleep(POLL);
         last = Instant::now();
     }
