@@ -1,1 +1,3 @@
 //! Shared helpers for minibit's benchmarks and simulator binaries.
+
+pub mod loopback;
