@@ -88,7 +88,7 @@ async fn search(tracker: &str, query: &str) -> Result<()> {
 }
 
 fn info(path: &std::path::Path) -> Result<()> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+    let bytes = minibit_peer::source::read_torrent_file(path)?;
     let metainfo = Metainfo::from_bytes(&bytes).with_context(|| format!("{}", path.display()))?;
     let layout = metainfo.layout();
     println!("name:         {}", metainfo.info().name());
