@@ -152,11 +152,17 @@ impl LogCapture {
             .clone()
     }
 
+    /// Every line logged so far.
+    pub fn lines(&self) -> Vec<String> {
+        let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
+        text.lines().map(str::to_owned).collect()
+    }
+
     /// Whether some log line mentions `addr` and contains every one of `words`.
     pub fn has_line(&self, addr: SocketAddr, words: &[&str]) -> bool {
-        let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
         let tag = format!("addr={addr}");
-        text.lines()
+        self.lines()
+            .iter()
             .any(|line| line.contains(&tag) && words.iter().all(|w| line.contains(w)))
     }
 
