@@ -425,3 +425,93 @@ async fn a_peer_that_stops_answering_loses_its_requests_to_others() {
     let (_, requests) = download_next_to(Answer::Silent, Duration::from_secs(2)).await;
     assert!(requests > 0, "the silent peer was never asked");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocks_never_requested_are_not_used() {
+    let seed_dir = tempfile::tempdir().unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let stub = start_stub().await;
+    let len = 1024 * 1024;
+    let metainfo = make_single(seed_dir.path(), "e.bin", len, &stub.announce_url());
+    let pieces = metainfo.layout().piece_count();
+    let leecher = Session::start(local_config(&metainfo, out_dir.path(), 3))
+        .await
+        .unwrap();
+    // Before any honest peer is known, a peer that claims nothing sends a
+    // garbage block for every block of the torrent.
+    let mut peer = join(&leecher, &metainfo, 1).await;
+    peer.send(&Message::Bitfield(Bitfield::new(pieces).to_wire().into()))
+        .await;
+    for piece in 0..pieces {
+        for offset in [0, 16_384] {
+            let block = Message::Piece {
+                piece,
+                offset,
+                data: Bytes::from(vec![0x55; 16_384]),
+            };
+            peer.send(&block).await;
+        }
+    }
+    // Then an honest seeder joins the swarm and dials the leecher.
+    stub.log
+        .lock()
+        .unwrap()
+        .push((leecher.local_addr(), AnnounceEvent::Started));
+    let seeder = Session::start(local_config(&metainfo, seed_dir.path(), 1))
+        .await
+        .unwrap();
+    let done = tokio::time::timeout(Duration::from_secs(60), leecher.wait_complete()).await;
+    assert_eq!(done, Ok(true), "the download did not finish");
+    let copy = std::fs::read(out_dir.path().join("e.bin")).unwrap();
+    assert!(copy == content(len, 3), "the downloaded file differs");
+    // Only what was verified counts as downloaded: no garbage slipped in.
+    assert_eq!(leecher.progress().borrow().downloaded, len as u64);
+    leecher.shutdown().await.unwrap();
+    seeder.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_concurrent_peers_are_answered_and_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let metainfo = small_torrent(dir.path());
+    let mut config = local_config(&metainfo, dir.path(), 1);
+    config.max_connections = 600;
+    config.torrent.max_peers = 600;
+    let session = Session::start(config).await.unwrap();
+    let addr = session.local_addr();
+    let pieces = metainfo.layout().piece_count();
+    let info_hash = metainfo.info_hash();
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..500u32 {
+        tasks.spawn(async move {
+            let mut id = [b'x'; 20];
+            id[..4].copy_from_slice(&n.to_be_bytes());
+            let (mut peer, theirs) =
+                Scripted::handshaken(addr, pieces, info_hash, PeerId(id)).await;
+            assert_eq!(theirs.info_hash, info_hash);
+            let first = peer.recv().await;
+            assert!(matches!(first, Some(Message::Bitfield(_))), "{first:?}");
+            peer
+        });
+    }
+    let mut peers = Vec::new();
+    while let Some(peer) = tasks.join_next().await {
+        peers.push(peer.unwrap());
+    }
+    assert_eq!(peers.len(), 500);
+    let mut progress = session.progress();
+    let all = tokio::time::timeout(
+        Duration::from_secs(30),
+        progress.wait_for(|p| p.peers == 500),
+    )
+    .await
+    .is_ok_and(|seen| seen.is_ok());
+    assert!(all, "not every peer was connected at once");
+    drop(peers);
+    let gone = tokio::time::timeout(Duration::from_secs(30), progress.wait_for(|p| p.peers == 0))
+        .await
+        .is_ok_and(|seen| seen.is_ok());
+    assert!(gone, "closed peers were not forgotten");
+    still_serves(&session, &metainfo).await;
+    session.shutdown().await.unwrap();
+}
