@@ -385,9 +385,13 @@ async fn scripted_seeder(
 
 /// A swarm of an honest seeder session and a scripted seeder behind a
 /// tracker stub; a leecher session downloads 2 MiB (64 pieces) from both.
-/// Returns the scripted seeder's address and request count once the
-/// leecher finished, after checking its file.
-async fn download_next_to(answer: Answer, request_timeout: Duration) -> (SocketAddr, usize) {
+/// Returns the addresses of the honest and the scripted seeder and the
+/// scripted one's request count once the leecher finished, after checking
+/// its file.
+async fn download_next_to(
+    answer: Answer,
+    request_timeout: Duration,
+) -> (SocketAddr, SocketAddr, usize) {
     let seed_dir = tempfile::tempdir().unwrap();
     let out_dir = tempfile::tempdir().unwrap();
     let stub = start_stub().await;
@@ -406,23 +410,28 @@ async fn download_next_to(answer: Answer, request_timeout: Duration) -> (SocketA
     assert_eq!(done, Ok(true), "the download did not finish");
     let copy = std::fs::read(out_dir.path().join("big.bin")).unwrap();
     assert!(copy == content(len, 3), "the downloaded file differs");
+    let honest = seeder.local_addr();
     leecher.shutdown().await.unwrap();
     seeder.shutdown().await.unwrap();
-    (bad, requests.load(Ordering::SeqCst))
+    (honest, bad, requests.load(Ordering::SeqCst))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_sending_corrupt_blocks_is_banned_and_its_pieces_fetched_again() {
     let log = LogCapture::install();
-    let (bad, requests) = download_next_to(Answer::Corrupt, Duration::from_secs(30)).await;
+    let (honest, bad, requests) = download_next_to(Answer::Corrupt, Duration::from_secs(30)).await;
     assert!(requests > 0, "the corrupt peer was never asked");
+    assert!(
+        !log.has_line(honest, &["banned"]),
+        "the honest seeder was banned"
+    );
     assert!(log.has_line(bad, &["peer banned for bad data"]));
     assert!(log.has_line(bad, &["disconnecting peer", "banned for bad data"]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_stops_answering_loses_its_requests_to_others() {
-    let (_, requests) = download_next_to(Answer::Silent, Duration::from_secs(2)).await;
+    let (_, _, requests) = download_next_to(Answer::Silent, Duration::from_secs(2)).await;
     assert!(requests > 0, "the silent peer was never asked");
 }
 
