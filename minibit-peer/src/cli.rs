@@ -33,6 +33,9 @@ pub struct DownloadArgs {
     /// TCP port to listen on for peers (default: any free port).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
+    /// Address to listen on for peers (default: every interface).
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind: std::net::IpAddr,
     /// Exit once every piece is verified (after announcing `completed`)
     /// instead of seeding until Ctrl-C.
     #[arg(long)]

@@ -64,6 +64,8 @@ pub enum ConnEvent {
     Closed {
         /// The connection.
         id: ConnId,
+        /// The peer's address.
+        addr: SocketAddr,
         /// What happened, for the log.
         reason: String,
     },
@@ -175,7 +177,7 @@ async fn run(
         Ok(reason) => reason.to_owned(),
         Err(e) => e.to_string(),
     };
-    let _ = events.send(ConnEvent::Closed { id, reason }).await;
+    let _ = events.send(ConnEvent::Closed { id, addr, reason }).await;
 }
 
 async fn serve(

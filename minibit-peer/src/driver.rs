@@ -52,6 +52,7 @@ const SHUTDOWN_ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(5);
 
 struct PeerConn {
     id: ConnId,
+    addr: SocketAddr,
     outgoing: Outgoing,
 }
 
@@ -215,10 +216,10 @@ impl Driver {
                 {
                     Ok(peer) => {
                         self.by_conn.insert(id, peer);
-                        self.peers.insert(peer, PeerConn { id, outgoing });
+                        self.peers.insert(peer, PeerConn { id, addr, outgoing });
                     }
                     // Dropping `outgoing` closes the connection.
-                    Err(rejection) => debug!(%addr, "handshake refused: {rejection}"),
+                    Err(rejection) => info!(%addr, reason = %rejection, "handshake refused"),
                 }
             }
             ConnEvent::Message { id, message } => {
@@ -226,14 +227,17 @@ impl Driver {
                     self.torrent.handle_message(now, peer, message);
                 }
             }
-            ConnEvent::Closed { id, reason } => {
-                if let Some(addr) = self.dialing.remove(&id) {
-                    debug!(%addr, "connection closed before the handshake: {reason}");
+            ConnEvent::Closed { id, addr, reason } => {
+                if self.dialing.remove(&id).is_some() {
+                    debug!(%addr, %reason, "connection closed before the handshake");
                     self.torrent.handle_connect_failed(now, addr);
                 } else if let Some(peer) = self.by_conn.remove(&id) {
-                    debug!(?peer, "connection closed: {reason}");
+                    info!(%addr, %reason, "peer connection closed");
                     self.peers.remove(&peer);
                     self.torrent.handle_peer_disconnected(now, peer);
+                } else {
+                    // An incoming connection that never completed its handshake.
+                    info!(%addr, %reason, "connection closed before the handshake");
                 }
             }
         }
@@ -369,7 +373,7 @@ impl Driver {
     /// the queued messages are written) and tells the core.
     fn disconnect(&mut self, peer: PeerKey, reason: &DisconnectReason) {
         if let Some(conn) = self.peers.remove(&peer) {
-            debug!(?peer, ?reason, "disconnecting");
+            info!(addr = %conn.addr, reason = %describe(reason), "disconnecting peer");
             self.by_conn.remove(&conn.id);
             self.torrent.handle_peer_disconnected(Instant::now(), peer);
         }
@@ -426,6 +430,17 @@ fn chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// A disconnect reason in words, for the log.
+fn describe(reason: &DisconnectReason) -> String {
+    match reason {
+        DisconnectReason::ProtocolViolation(why) => format!("protocol violation: {why}"),
+        DisconnectReason::Banned => "banned for bad data".to_owned(),
+        DisconnectReason::Timeout => "timed out".to_owned(),
+        DisconnectReason::BothSeeding => "both seeding".to_owned(),
+        DisconnectReason::Shutdown => "shutting down".to_owned(),
+    }
 }
 
 fn report(event: &Event) {

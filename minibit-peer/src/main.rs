@@ -4,7 +4,7 @@ mod cli;
 mod display;
 
 use std::io::IsTerminal;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -88,7 +88,7 @@ async fn search(tracker: &str, query: &str) -> Result<()> {
 }
 
 fn info(path: &std::path::Path) -> Result<()> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+    let bytes = minibit_peer::source::read_torrent_file(path)?;
     let metainfo = Metainfo::from_bytes(&bytes).with_context(|| format!("{}", path.display()))?;
     let layout = metainfo.layout();
     println!("name:         {}", metainfo.info().name());
@@ -129,7 +129,7 @@ async fn download(args: DownloadArgs, quiet: bool) -> Result<()> {
     let metainfo = Metainfo::from_bytes(&bytes).context("bad .torrent")?;
     let path = content_path(&metainfo, &args.output);
     let mut config = SessionConfig::new(metainfo, &args.output);
-    config.listen = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), args.port);
+    config.listen = SocketAddr::new(args.bind, args.port);
     config.torrent.rng_seed = rand::random();
     let started = Instant::now();
     let handle = Session::start(config).await?;

@@ -1,7 +1,8 @@
 //! Where the `.torrent` comes from: a file, an `http(s)://` URL of a
 //! `.torrent`, or a tracker's base URL plus a name from its catalogue.
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
@@ -40,6 +41,14 @@ pub enum SourceError {
         path: PathBuf,
         /// The failure.
         source: std::io::Error,
+    },
+    /// The file is larger than any `.torrent` we accept.
+    #[error("{}: larger than the {limit}-byte limit for a .torrent", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit, bytes.
+        limit: usize,
     },
     /// Fetching the URL failed.
     #[error("{url}")]
@@ -87,12 +96,8 @@ impl Source {
     /// [`SourceError`] from reading, fetching or the catalogue lookup.
     pub async fn load(&self, client: &reqwest::Client) -> Result<Vec<u8>, SourceError> {
         match self {
-            Self::File(path) => tokio::fs::read(path)
-                .await
-                .map_err(|source| SourceError::Read {
-                    path: path.clone(),
-                    source,
-                }),
+            // A bounded read of a local file: short enough to do in place.
+            Self::File(path) => read_torrent_file(path),
             Self::Url(url) => get_bounded(client, url, MAX_TORRENT_BYTES)
                 .await
                 .map_err(|source| SourceError::Fetch {
@@ -104,6 +109,30 @@ impl Source {
             }
         }
     }
+}
+
+/// Reads a `.torrent` file, refusing (without reading it whole) one
+/// larger than [`MAX_TORRENT_BYTES`].
+///
+/// # Errors
+/// [`SourceError::Read`] when reading fails, [`SourceError::TooLarge`].
+pub fn read_torrent_file(path: &Path) -> Result<Vec<u8>, SourceError> {
+    let read_error = |source| SourceError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_TORRENT_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() > MAX_TORRENT_BYTES {
+        return Err(SourceError::TooLarge {
+            path: path.to_owned(),
+            limit: MAX_TORRENT_BYTES,
+        });
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]
