@@ -373,7 +373,7 @@ impl Driver {
     /// the queued messages are written) and tells the core.
     fn disconnect(&mut self, peer: PeerKey, reason: &DisconnectReason) {
         if let Some(conn) = self.peers.remove(&peer) {
-            info!(addr = %conn.addr, reason = %describe(reason), "disconnecting peer");
+            info!(addr = %conn.addr, %reason, "disconnecting peer");
             self.by_conn.remove(&conn.id);
             self.torrent.handle_peer_disconnected(Instant::now(), peer);
         }
@@ -430,17 +430,6 @@ fn chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-/// A disconnect reason in words, for the log.
-fn describe(reason: &DisconnectReason) -> String {
-    match reason {
-        DisconnectReason::ProtocolViolation(why) => format!("protocol violation: {why}"),
-        DisconnectReason::Banned => "banned for bad data".to_owned(),
-        DisconnectReason::Timeout => "timed out".to_owned(),
-        DisconnectReason::BothSeeding => "both seeding".to_owned(),
-        DisconnectReason::Shutdown => "shutting down".to_owned(),
-    }
 }
 
 fn report(event: &Event) {

@@ -94,21 +94,27 @@ pub enum Action {
     },
 }
 
-/// Why a peer was disconnected.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Why a peer was disconnected; `Display` gives the words for a log line.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DisconnectReason {
     /// The peer broke the protocol (malformed or illegal message).
+    #[error("protocol violation: {0}")]
     ProtocolViolation(String),
     /// The peer sent data that failed verification too often.
+    #[error("banned for bad data")]
     Banned,
     /// The peer did not answer in time.
+    #[error("timed out")]
     Timeout,
     /// Both sides are seeders: nothing to trade.
+    #[error("both seeding")]
     BothSeeding,
     /// A second connection to the same peer replaced this one (both sides
     /// dialled at once; the one dialled by the smaller peer id is kept).
+    #[error("duplicate connection to the same peer")]
     Duplicate,
     /// We are shutting down.
+    #[error("shutting down")]
     Shutdown,
 }
 
