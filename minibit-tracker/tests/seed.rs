@@ -53,7 +53,7 @@ async fn a_peer_downloads_what_the_tracker_seeds() {
     let (hex, url) = rest.split_once(" torrent=").unwrap();
     assert_eq!(
         url,
-        format!("{base}/torrents/Holiday%20Movie%2Ebin.torrent")
+        format!("{base}/torrents/Holiday%20Movie.bin.torrent")
     );
 
     let listing: serde_json::Value = serde_json::from_slice(
