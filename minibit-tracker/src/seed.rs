@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use minibit_core::metainfo::{BuildError, InfoHash, MetainfoBuilder};
-use minibit_peer::{Session, SessionConfig, SessionError, SessionHandle};
 use minibit_peer::catalogue::URL_ESCAPE;
+use minibit_peer::{Session, SessionConfig, SessionError, SessionHandle};
 use percent_encoding::utf8_percent_encode;
 
 use crate::catalogue::CatalogueError;
