@@ -13,8 +13,14 @@ bin="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directo
 work="$(mktemp -d)"
 tracker_pid=""
 cleanup() {
-    [ -n "$tracker_pid" ] && kill "$tracker_pid" 2>/dev/null && wait "$tracker_pid" 2>/dev/null
+    local status=$?
+    if [ -n "$tracker_pid" ]; then
+        # Ctrl-C is the tracker's clean stop (its seeder announces `stopped`).
+        kill -INT "$tracker_pid" 2>/dev/null || true
+        wait "$tracker_pid" 2>/dev/null || true
+    fi
     rm -rf "$work"
+    exit "$status"
 }
 trap cleanup EXIT
 
@@ -36,12 +42,13 @@ for _ in $(seq 1 600); do
     sleep 0.1
 done
 cat "$work/tracker.out"
+grep -q '^seeding ' "$work/tracker.out" || { echo "the tracker did not start seeding"; cat "$work/tracker.err"; exit 1; }
 url="$(sed -n 's/^tracker listening on \(http:[^ ]*\).*/\1/p' "$work/tracker.out")"
 
 echo "== three peers download $name from $url"
 pids=()
 for i in 1 2 3; do
-    "$bin/minibit-peer" --exit-on-complete -o "$work/peer$i" "$url" "$name" 2>&1 | sed "s/^/[peer $i] /" &
+    { "$bin/minibit-peer" --exit-on-complete -o "$work/peer$i" "$url" "$name" 2>&1 || echo "FAILED"; } | sed "s/^/[peer $i] /" &
     pids+=($!)
 done
 for pid in "${pids[@]}"; do wait "$pid"; done

@@ -1,7 +1,7 @@
 //! Client of a minibit tracker's catalogue: `GET /torrents?q=QUERY` lists
 //! the torrents it tracks as JSON, `GET /torrents/NAME.torrent` serves one.
 
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -55,8 +55,16 @@ pub enum CatalogueError {
     NotFound(String),
 }
 
+/// What is escaped in a catalogue name or query put in a URL: everything
+/// but the RFC 3986 unreserved characters (letters, digits, `-._~`).
+pub const URL_ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 fn encode(text: &str) -> String {
-    utf8_percent_encode(text, NON_ALPHANUMERIC).to_string()
+    utf8_percent_encode(text, URL_ESCAPE).to_string()
 }
 
 fn base(tracker: &str) -> &str {
@@ -127,7 +135,8 @@ mod tests {
 
     #[test]
     fn names_are_percent_encoded_in_urls() {
-        assert_eq!(encode("a b/c.mkv"), "a%20b%2Fc%2Emkv");
+        assert_eq!(encode("a b/c.mkv"), "a%20b%2Fc.mkv");
+        assert_eq!(encode("x-y_z~1?&#%"), "x-y_z~1%3F%26%23%25");
         assert_eq!(base("http://t:1/"), "http://t:1");
     }
 }

@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
+use indicatif::{HumanBytes, HumanDuration, ProgressBar, ProgressStyle};
 use minibit_peer::Progress;
 use tokio::sync::watch;
 
@@ -17,6 +17,16 @@ pub async fn show(progress: watch::Receiver<Progress>) {
         bar(progress).await;
     } else {
         lines(progress).await;
+    }
+}
+
+/// A duration for people: seconds with two decimals under a minute
+/// (`0.07 s`, `12.40 s`), else rounded to the largest units (`2 minutes`).
+pub fn duration(elapsed: Duration) -> String {
+    if elapsed < Duration::from_secs(60) {
+        format!("{:.2} s", elapsed.as_secs_f64())
+    } else {
+        HumanDuration(elapsed).to_string()
     }
 }
 
@@ -55,7 +65,9 @@ async fn bar(mut progress: watch::Receiver<Progress>) {
 }
 
 async fn lines(mut progress: watch::Receiver<Progress>) {
-    let mut tick = tokio::time::interval(LINE_INTERVAL);
+    // The first line comes after one interval: at the start there is nothing to show.
+    let start = tokio::time::Instant::now() + LINE_INTERVAL;
+    let mut tick = tokio::time::interval_at(start, LINE_INTERVAL);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -68,14 +80,31 @@ async fn lines(mut progress: watch::Receiver<Progress>) {
         } else {
             p.have_bytes as f64 * 100.0 / p.total_bytes as f64
         };
+        // Once complete, the rates and the peers (seeds drop each other) say nothing.
+        let state = if p.complete {
+            "complete".to_owned()
+        } else {
+            rates(&p)
+        };
         eprintln!(
-            "{percent:5.1}% {} / {}, {}",
+            "{percent:5.1}% {} / {}, {state}",
             HumanBytes(p.have_bytes),
             HumanBytes(p.total_bytes),
-            rates(&p)
         );
         if p.complete || progress.has_changed().is_err() {
             break;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_durations_keep_their_fraction() {
+        assert_eq!(duration(Duration::from_millis(70)), "0.07 s");
+        assert_eq!(duration(Duration::from_millis(12_400)), "12.40 s");
+        assert_eq!(duration(Duration::from_secs(130)), "2 minutes");
     }
 }

@@ -173,6 +173,13 @@ impl Driver {
         self.peers.clear();
         self.conn_tasks.shutdown().await;
         self.jobs.shutdown().await;
+        let stats = self.torrent.stats();
+        info!(
+            downloaded = stats.downloaded,
+            uploaded = stats.uploaded,
+            pieces = stats.pieces_have,
+            "session stopped"
+        );
     }
 
     /// Starts the task of an incoming connection, unless there are already

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use indicatif::{HumanBytes, HumanDuration};
+use indicatif::HumanBytes;
 use minibit_core::metainfo::Metainfo;
 use minibit_peer::catalogue;
 use minibit_peer::session::{Session, SessionConfig, content_path};
@@ -159,10 +159,11 @@ async fn download(args: DownloadArgs, quiet: bool) -> Result<()> {
                 );
             } else {
                 println!(
-                    "{}: {} in {}, average {}/s",
+                    "{}: {} complete in {}, downloaded {} at {}/s",
                     path.display(),
                     HumanBytes(progress.total_bytes),
-                    HumanDuration(elapsed),
+                    display::duration(elapsed),
+                    HumanBytes(progress.downloaded),
                     HumanBytes(
                         (progress.downloaded as f64 / elapsed.as_secs_f64().max(1e-3)) as u64
                     )

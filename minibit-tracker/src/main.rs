@@ -1,9 +1,11 @@
-//! `minibit-tracker [--bind ADDR] [--peer-port PORT] [--piece-length BYTES] [FILE|DIR]...`:
+//! `minibit-tracker [--bind ADDR] [--peer-port PORT] [--piece-length BYTES] [--interval SECONDS] [FILE|DIR]...`:
 //! an HTTP tracker with a catalogue; seeds the FILEs it is given.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{ArgAction, Parser};
@@ -31,6 +33,10 @@ struct Cli {
     /// 16 KiB-16 MiB; default: chosen from the size).
     #[arg(long, value_name = "BYTES")]
     piece_length: Option<u32>,
+    /// Re-announce interval handed to peers, seconds (peers may wait at
+    /// least 15 s whatever it says).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    interval: u64,
     /// Only warnings and errors.
     #[arg(short, long, conflicts_with = "verbose")]
     quiet: bool,
@@ -56,13 +62,20 @@ async fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 
     let listener = tokio::net::TcpListener::bind(cli.bind)
         .await
         .with_context(|| format!("cannot listen on {}", cli.bind))?;
     let addr = listener.local_addr()?;
-    let state = Arc::new(TrackerState::new(RegistryConfig::default()));
+    let interval = Duration::from_secs(cli.interval);
+    let defaults = RegistryConfig::default();
+    let state = Arc::new(TrackerState::new(RegistryConfig {
+        interval,
+        min_interval: defaults.min_interval.map(|min| min.min(interval)),
+        ..defaults
+    }));
     let (stop_server, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(serve(listener, Arc::clone(&state), async {
         let _ = stopped.await;

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use minibit_core::metainfo::{BuildError, InfoHash, MetainfoBuilder};
+use minibit_peer::catalogue::URL_ESCAPE;
 use minibit_peer::{Session, SessionConfig, SessionError, SessionHandle};
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::utf8_percent_encode;
 
 use crate::catalogue::CatalogueError;
 use crate::http::TrackerState;
@@ -150,7 +151,7 @@ pub async fn seed(
         torrent_url: format!(
             "{}/torrents/{}.torrent",
             options.tracker_url,
-            utf8_percent_encode(&name, NON_ALPHANUMERIC)
+            utf8_percent_encode(&name, URL_ESCAPE)
         ),
         name,
         info_hash,

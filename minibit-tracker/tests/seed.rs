@@ -51,10 +51,7 @@ async fn a_peer_downloads_what_the_tracker_seeds() {
         .strip_prefix("seeding Holiday Movie.bin info_hash=")
         .unwrap_or_else(|| panic!("unexpected line {seeding:?}"));
     let (hex, url) = rest.split_once(" torrent=").unwrap();
-    assert_eq!(
-        url,
-        format!("{base}/torrents/Holiday%20Movie%2Ebin.torrent")
-    );
+    assert_eq!(url, format!("{base}/torrents/Holiday%20Movie.bin.torrent"));
 
     let listing: serde_json::Value = serde_json::from_slice(
         &reqwest::get(format!("{base}/torrents?q=movie"))

@@ -33,8 +33,13 @@ impl Tracker {
     /// Starts `minibit-tracker --bind 127.0.0.1:0 FILE...`: a pure tracker
     /// when `files` is empty, else a tracker seeding each of them.
     pub fn start(files: &[&Path]) -> (Self, Vec<Seeded>) {
+        Self::start_with(&["--bind", "127.0.0.1:0"], files)
+    }
+
+    /// Starts `minibit-tracker -q ARGS... FILE...` (ARGS must hold `--bind`).
+    pub fn start_with(args: &[&str], files: &[&Path]) -> (Self, Vec<Seeded>) {
         let mut command = Command::new(env!("CARGO_BIN_EXE_minibit-tracker"));
-        command.args(["--bind", "127.0.0.1:0", "-q"]).args(files);
+        command.arg("-q").args(args).args(files);
         let proc = Proc::spawn("minibit-tracker", command);
         let base = proc.wait_line(START, |l| {
             l.strip_prefix("tracker listening on ").map(str::to_owned)
@@ -54,6 +59,11 @@ impl Tracker {
             .map(|torrent_url| Seeded { torrent_url })
             .collect();
         (Self { proc, base }, seeded)
+    }
+
+    /// The tracker's base URL, `http://127.0.0.1:PORT`.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     /// The announce URL real clients are given.
@@ -162,7 +172,7 @@ pub fn peer(name: &str, source: &str, dir: &Path, port: u16, exit_on_complete: b
 /// same target folder); `cargo test --workspace` builds it. When it is
 /// missing or older than `minibit-tracker` (built from older sources),
 /// `cargo build -p minibit-peer` brings it up to date first.
-fn peer_binary() -> &'static Path {
+pub fn peer_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let tracker = Path::new(env!("CARGO_BIN_EXE_minibit-tracker"));

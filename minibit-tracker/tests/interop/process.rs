@@ -41,6 +41,11 @@ impl Proc {
         }
     }
 
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Every line printed so far (stdout and stderr interleaved).
     pub fn lines(&self) -> Vec<String> {
         self.output.lock().unwrap().clone()
