@@ -20,7 +20,7 @@ use thiserror::Error;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::codec::{CodecError, HandshakeCodec, MessageCodec};
@@ -87,13 +87,33 @@ pub struct ConnConfig {
     pub max_queued_bytes: usize,
 }
 
-/// A peer's outgoing queue, bounded by the bytes it holds: control messages
-/// are tiny, but a peer that stops reading must not make us buffer blocks
-/// without end.
+/// Bytes queued for one peer and not yet handed to its socket, with a
+/// signal each time the writer drains some (or stops).
+#[derive(Debug, Default)]
+struct Backlog {
+    bytes: AtomicUsize,
+    drained: Notify,
+}
+
+/// Wakes every waiter of [`Outgoing::room_for_blocks`] when the write loop
+/// ends, whatever the reason.
+struct WriterGone(Arc<Backlog>);
+
+impl Drop for WriterGone {
+    fn drop(&mut self) {
+        self.0.drained.notify_waiters();
+    }
+}
+
+/// A peer's outgoing queue, bounded by the bytes it holds. Blocks are only
+/// read from disk for a peer whose backlog is below
+/// [`Outgoing::BLOCK_BACKLOG`] (see [`Outgoing::room_for_blocks`]), so a
+/// slow reader slows our serving instead of growing the queue; the hard
+/// limit only guards against a peer that stops reading altogether.
 #[derive(Clone, Debug)]
 pub struct Outgoing {
     queue: mpsc::UnboundedSender<Message>,
-    queued_bytes: Arc<AtomicUsize>,
+    backlog: Arc<Backlog>,
     max_queued_bytes: usize,
 }
 
@@ -108,15 +128,35 @@ pub struct QueueFull {
 }
 
 impl Outgoing {
-    fn new(max_queued_bytes: usize) -> (Self, mpsc::UnboundedReceiver<Message>, Arc<AtomicUsize>) {
+    /// Backlog in bytes under which blocks are read for this peer: enough
+    /// to keep a fast socket busy between two wake-ups of the writer.
+    pub const BLOCK_BACKLOG: usize = 1024 * 1024;
+
+    fn new(max_queued_bytes: usize) -> (Self, mpsc::UnboundedReceiver<Message>, Arc<Backlog>) {
         let (queue, receiver) = mpsc::unbounded_channel();
-        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let backlog = Arc::new(Backlog::default());
         let outgoing = Self {
             queue,
-            queued_bytes: Arc::clone(&queued_bytes),
+            backlog: Arc::clone(&backlog),
             max_queued_bytes,
         };
-        (outgoing, receiver, queued_bytes)
+        (outgoing, receiver, backlog)
+    }
+
+    /// Waits until the backlog is below [`Outgoing::BLOCK_BACKLOG`] or the
+    /// connection is gone (then sending is a no-op).
+    pub async fn room_for_blocks(&self) {
+        loop {
+            let drained = self.backlog.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            if self.queue.is_closed()
+                || self.backlog.bytes.load(Ordering::Relaxed) < Self::BLOCK_BACKLOG
+            {
+                return;
+            }
+            drained.await;
+        }
     }
 
     /// Queues `message`; a closed connection drops it silently.
@@ -125,14 +165,14 @@ impl Outgoing {
     /// [`QueueFull`] when the peer already has `max_queued_bytes` waiting.
     pub fn send(&self, message: Message) -> Result<(), QueueFull> {
         let len = message.encoded_len();
-        let queued = self.queued_bytes.load(Ordering::Relaxed);
+        let queued = self.backlog.bytes.load(Ordering::Relaxed);
         if queued + len > self.max_queued_bytes {
             return Err(QueueFull {
                 queued,
                 limit: self.max_queued_bytes,
             });
         }
-        self.queued_bytes.fetch_add(len, Ordering::Relaxed);
+        self.backlog.bytes.fetch_add(len, Ordering::Relaxed);
         let _ = self.queue.send(message);
         Ok(())
     }
@@ -198,7 +238,7 @@ async fn serve(
         Ok(None) => return Ok("closed before the handshake"),
         Ok(Some(handshake)) => handshake?,
     };
-    let (outgoing, queue, queued_bytes) = Outgoing::new(config.max_queued_bytes);
+    let (outgoing, queue, backlog) = Outgoing::new(config.max_queued_bytes);
     let event = ConnEvent::Handshake {
         id,
         addr,
@@ -213,7 +253,7 @@ async fn serve(
     let writer = FramedWrite::new(write, MessageCodec::new(config.piece_count));
     tokio::select! {
         result = read_loop(id, reader, events) => result,
-        result = write_loop(writer, queue, &queued_bytes) => result,
+        result = write_loop(writer, queue, backlog) => result,
     }
 }
 
@@ -238,8 +278,9 @@ async fn read_loop(
 async fn write_loop(
     mut writer: FramedWrite<OwnedWriteHalf, MessageCodec>,
     mut queue: mpsc::UnboundedReceiver<Message>,
-    queued_bytes: &AtomicUsize,
+    backlog: Arc<Backlog>,
 ) -> Result<&'static str, CodecError> {
+    let backlog = WriterGone(backlog);
     while let Some(message) = queue.recv().await {
         let mut fed = message.encoded_len();
         writer.feed(message).await?;
@@ -249,7 +290,8 @@ async fn write_loop(
             writer.feed(message).await?;
         }
         writer.flush().await?;
-        queued_bytes.fetch_sub(fed, Ordering::Relaxed);
+        backlog.0.bytes.fetch_sub(fed, Ordering::Relaxed);
+        backlog.0.drained.notify_waiters();
     }
     Ok("closed by us")
 }

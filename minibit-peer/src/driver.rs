@@ -330,11 +330,16 @@ impl Driver {
             }
             Action::WriteBlock { block, data } => self.inflight.insert(block, data),
             Action::ReadBlock { peer, block } => {
-                let Some(conn) = self.peers.get(&peer).map(|p| p.id) else {
+                let Some((conn, outgoing)) =
+                    self.peers.get(&peer).map(|p| (p.id, p.outgoing.clone()))
+                else {
                     return;
                 };
                 let storage = self.storage.clone();
                 self.jobs.spawn(async move {
+                    // Backpressure: a peer that reads slowly gets its blocks
+                    // read from disk only as its queue drains.
+                    outgoing.room_for_blocks().await;
                     let data = storage.read_block(block).await;
                     JobDone::Read {
                         peer,
