@@ -170,14 +170,14 @@ fn malformed_or_misplaced_bitfields_and_haves_disconnect() {
             false,
             vec![
                 Message::Have { piece: 1 },
-                Message::Bitfield(Bytes::from_static(&[0x80])),
+                Message::Bitfield(Bytes::from_static(&[0x80, 0])),
             ],
         ),
         (
             false,
             vec![
                 Message::Bitfield(Bytes::from_static(&[0x80])),
-                Message::Bitfield(Bytes::from_static(&[0x80])),
+                Message::Bitfield(Bytes::from_static(&[0x88])),
             ],
         ),
         (false, vec![Message::Have { piece: 4 }]),
@@ -191,7 +191,6 @@ fn malformed_or_misplaced_bitfields_and_haves_disconnect() {
                 length: BLOCK_SIZE,
             }],
         ),
-        (true, vec![Message::HaveNone, Message::HaveAll]),
         (true, vec![Message::Suggest { piece: 9 }]),
     ];
     for (fast, messages) in cases {
@@ -207,6 +206,42 @@ fn malformed_or_misplaced_bitfields_and_haves_disconnect() {
         h.recv(peer, Message::Have { piece: 0 });
         assert_eq!(h.actions(), []);
     }
+}
+
+#[test]
+fn a_later_bitfield_replaces_the_peers_pieces() {
+    // aria2 1.36 sends have-none, then a bitfield seconds later.
+    let mut h = leecher();
+    let layout = h.content.layout.clone();
+    let peer = h.connect(1, true);
+    h.actions();
+    h.recv(peer, Message::HaveNone);
+    h.recv(peer, Message::Have { piece: 0 });
+    assert_eq!(Harness::sent_to(&h.actions(), peer), [Message::Interested]);
+    h.recv(peer, bitfield_message(&layout, &[]));
+    let actions = h.actions();
+    assert!(!violation(&actions, peer), "{actions:?}");
+    assert_eq!(
+        Harness::sent_to(&actions, peer),
+        [Message::NotInterested],
+        "piece 0 is no longer available"
+    );
+    h.recv(peer, bitfield_message(&layout, &[3]));
+    assert_eq!(Harness::sent_to(&h.actions(), peer), [Message::Interested]);
+    h.recv(peer, Message::Unchoke);
+    let requested = h.take_requests(peer);
+    assert!(!requested.is_empty());
+    assert!(
+        requested.iter().all(|b| b.piece.get() == 3),
+        "only piece 3 is requested: {requested:?}"
+    );
+    h.recv(peer, Message::HaveAll);
+    h.recv(peer, Message::HaveNone);
+    let actions = h.actions();
+    assert!(!violation(&actions, peer), "{actions:?}");
+    // A replacing bitfield of the wrong size still disconnects.
+    h.recv(peer, Message::Bitfield(Bytes::from_static(&[0x10, 0])));
+    assert!(violation(&h.actions(), peer));
 }
 
 #[test]
