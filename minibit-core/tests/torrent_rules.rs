@@ -688,6 +688,37 @@ fn tracker_peers_are_dialled_up_to_the_limit_never_ourselves() {
 }
 
 #[test]
+fn peers_learned_elsewhere_are_dialled_without_touching_the_announce_schedule() {
+    let mut s = seed();
+    let announces = |actions: &[Action]| {
+        actions
+            .iter()
+            .filter(|a| matches!(a, Action::Announce { .. }))
+            .count()
+    };
+    s.actions();
+    s.torrent.handle_announce_response(s.now, secs(60), &[]);
+    s.advance(secs(30));
+    s.torrent.handle_peers(s.now, &[addr(1), addr(2), addr(1)]);
+    let actions = s.actions();
+    assert_eq!(
+        actions,
+        [
+            Action::Connect { addr: addr(1) },
+            Action::Connect { addr: addr(2) }
+        ]
+    );
+    s.advance(secs(29));
+    assert_eq!(announces(&s.actions()), 0, "the interval still runs");
+    s.advance(secs(1));
+    assert_eq!(announces(&s.actions()), 1, "due 60 s after the response");
+    s.torrent.stop(s.now);
+    s.actions();
+    s.torrent.handle_peers(s.now, &[addr(3)]);
+    assert_eq!(s.actions(), [], "nothing is dialled after stop");
+}
+
+#[test]
 fn keep_alives_and_silent_peers() {
     let mut h = leecher();
     let peer = h.connect(1, true);

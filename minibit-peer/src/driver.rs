@@ -1,6 +1,6 @@
 //! The session task's event loop: it owns the core [`Torrent`], selects
 //! over inbound frames and connection events, finished disk and hash jobs,
-//! tracker answers, the listener, a stop request, a progress tick and
+//! tracker answers, peers added by the handle, the listener, a stop request, a progress tick and
 //! `sleep_until(poll_timeout())`, and after each wake-up drains
 //! `poll_action` then `poll_event` (the core's run loop).
 
@@ -38,6 +38,8 @@ pub(crate) struct Parts {
     pub max_buffered_bytes: usize,
     pub max_connections: usize,
     pub progress: watch::Sender<Progress>,
+    /// Peer addresses learned outside the announce ([`crate::SessionHandle::add_peers`]).
+    pub added_peers: mpsc::Receiver<Vec<SocketAddr>>,
 }
 
 /// Interval between two progress snapshots (computing one walks the
@@ -94,6 +96,7 @@ pub(crate) struct Driver {
     jobs: JoinSet<JobDone>,
     announces: JoinSet<Result<AnnounceResponse, AnnounceError>>,
     progress: watch::Sender<Progress>,
+    added_peers: mpsc::Receiver<Vec<SocketAddr>>,
 }
 
 impl Driver {
@@ -118,6 +121,7 @@ impl Driver {
             jobs: JoinSet::new(),
             announces: JoinSet::new(),
             progress: parts.progress,
+            added_peers: parts.added_peers,
         }
     }
 
@@ -146,6 +150,9 @@ impl Driver {
                 Some(event) = self.events_rx.recv() => self.on_conn_event(event),
                 Some(done) = self.jobs.join_next() => self.on_job(done?)?,
                 Some(answer) = self.announces.join_next() => self.on_announce(answer?),
+                Some(peers) = self.added_peers.recv() => {
+                    self.torrent.handle_peers(Instant::now(), &peers);
+                }
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, addr)) => self.accept(stream, addr),
                     Err(e) => warn!("accept failed: {e}"),
