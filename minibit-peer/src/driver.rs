@@ -14,7 +14,7 @@ use bytes::Bytes;
 use minibit_core::piece::{BlockRef, PieceIndex};
 use minibit_core::torrent::{Action, AnnounceEvent, DisconnectReason, Event, PeerKey, Torrent};
 use minibit_core::tracker::AnnounceResponse;
-use minibit_core::wire::Message;
+use minibit_core::wire::{Message, PeerId};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
@@ -39,7 +39,7 @@ pub(crate) struct Parts {
     pub max_connections: usize,
     pub progress: watch::Sender<Progress>,
     /// Peer addresses learned outside the announce ([`crate::SessionHandle::add_peers`]).
-    pub added_peers: mpsc::Receiver<Vec<SocketAddr>>,
+    pub added_peers: mpsc::Receiver<Vec<(SocketAddr, Option<PeerId>)>>,
 }
 
 /// Interval between two progress snapshots (computing one walks the
@@ -96,7 +96,7 @@ pub(crate) struct Driver {
     jobs: JoinSet<JobDone>,
     announces: JoinSet<Result<AnnounceResponse, AnnounceError>>,
     progress: watch::Sender<Progress>,
-    added_peers: mpsc::Receiver<Vec<SocketAddr>>,
+    added_peers: mpsc::Receiver<Vec<(SocketAddr, Option<PeerId>)>>,
 }
 
 impl Driver {
@@ -150,9 +150,7 @@ impl Driver {
                 Some(event) = self.events_rx.recv() => self.on_conn_event(event),
                 Some(done) = self.jobs.join_next() => self.on_job(done?)?,
                 Some(answer) = self.announces.join_next() => self.on_announce(answer?),
-                Some(peers) = self.added_peers.recv() => {
-                    self.torrent.handle_peers(Instant::now(), &peers);
-                }
+                Some(peers) = self.added_peers.recv() => self.add_peers(&peers),
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, addr)) => self.accept(stream, addr),
                     Err(e) => warn!("accept failed: {e}"),
@@ -272,6 +270,17 @@ impl Driver {
             }
         }
         Ok(())
+    }
+
+    /// Peers from [`crate::PeerSink`]: those not already connected (by id) are
+    /// candidates for a connection.
+    fn add_peers(&mut self, peers: &[(SocketAddr, Option<PeerId>)]) {
+        let addrs: Vec<SocketAddr> = peers
+            .iter()
+            .filter(|(_, id)| id.is_none_or(|id| !self.torrent.is_connected(&id)))
+            .map(|&(addr, _)| addr)
+            .collect();
+        self.torrent.handle_peers(Instant::now(), &addrs);
     }
 
     fn on_announce(&mut self, answer: Result<AnnounceResponse, AnnounceError>) {

@@ -167,7 +167,7 @@ const ADDED_PEERS_QUEUE: usize = 64;
 /// embedded tracker) to a running session; cheap to clone, outlives the
 /// session harmlessly. From [`SessionHandle::peer_sink`].
 #[derive(Clone, Debug)]
-pub struct PeerSink(mpsc::Sender<Vec<SocketAddr>>);
+pub struct PeerSink(mpsc::Sender<Vec<(SocketAddr, Option<PeerId>)>>);
 
 impl PeerSink {
     /// The session dials `peers` like tracker peers (never itself, a banned
@@ -175,7 +175,17 @@ impl PeerSink {
     /// hint: dropped when the session has ended or already has
     /// `ADDED_PEERS_QUEUE` (64) calls queued.
     pub fn add_peers(&self, peers: Vec<SocketAddr>) {
-        let _ = self.0.try_send(peers);
+        let _ = self
+            .0
+            .try_send(peers.into_iter().map(|a| (a, None)).collect());
+    }
+
+    /// Like [`PeerSink::add_peers`] for one peer whose id is known (from
+    /// its announce): skipped if a peer with that id is already connected
+    /// (it dialled us; a second connection would be refused as a duplicate,
+    /// and a peer breaking the tie the other way would close both).
+    pub fn add_peer(&self, addr: SocketAddr, peer_id: PeerId) {
+        let _ = self.0.try_send(vec![(addr, Some(peer_id))]);
     }
 }
 

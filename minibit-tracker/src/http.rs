@@ -27,6 +27,9 @@ use crate::catalogue::Catalogue;
 /// How often [`serve`] drops stale peers from the registry.
 const EXPIRY_PERIOD: Duration = Duration::from_secs(60);
 
+/// How long after a leecher's announce it is handed to the embedded seeder.
+const HANDOVER_DELAY: Duration = Duration::from_secs(2);
+
 /// What the HTTP handlers share: the swarm registry and the catalogue.
 /// Both locks are held only for in-memory work, never across an `.await`.
 #[derive(Debug)]
@@ -49,7 +52,7 @@ impl TrackerState {
 
     /// Registers the embedded seeder of `info_hash`: from now on every
     /// leecher announcing it (any event but `stopped`) is handed to
-    /// `seeder`, which dials it. Peers that only accept connections
+    /// `seeder` 2 s later, which dials it unless it is already connected. Peers that only accept connections
     /// (Transmission ignores loopback peers from a tracker) are thus
     /// reached without waiting for the seeder's next announce.
     pub fn add_seeder(&self, info_hash: InfoHash, seeder: PeerSink) {
@@ -68,7 +71,17 @@ impl TrackerState {
         }
         let seeders = self.seeders.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(seeder) = seeders.get(&req.info_hash) {
-            seeder.add_peers(vec![Registry::announcer_addr(req, remote_ip)]);
+            let (seeder, addr, peer_id) = (
+                seeder.clone(),
+                Registry::announcer_addr(req, remote_ip),
+                req.peer_id,
+            );
+            // Most clients dial the seeder they were just told about: give
+            // them time to, so the two do not dial each other at once.
+            tokio::spawn(async move {
+                tokio::time::sleep(HANDOVER_DELAY).await;
+                seeder.add_peer(addr, peer_id);
+            });
         }
     }
 

@@ -259,7 +259,7 @@ impl Torrent {
         if self.addresses.is_banned(addr) {
             return Err(HandshakeRejection::Banned);
         }
-        if self.peers.iter().any(|(_, p)| p.id == theirs.peer_id) {
+        if self.is_connected(&theirs.peer_id) {
             return Err(HandshakeRejection::DuplicatePeer);
         }
         if self.stopped || self.peers.len() >= self.config.max_peers {
@@ -398,6 +398,11 @@ impl Torrent {
         }
         self.announce.succeeded(now, interval);
         self.learn_peers(peers);
+    }
+
+    /// Whether a peer with this id is connected (past its handshake).
+    pub fn is_connected(&self, peer_id: &PeerId) -> bool {
+        self.peers.iter().any(|(_, p)| p.id == *peer_id)
     }
 
     /// Peer addresses learned outside the tracker announce (the embedded
