@@ -49,6 +49,10 @@ const PUBLISH_INTERVAL: Duration = Duration::from_millis(250);
 /// Capacity of the channel from every connection task to the session, in events.
 const EVENT_QUEUE: usize = 1024;
 
+/// Re-announce interval of an incomplete session with no peer at all and
+/// none in the answer, unless the tracker's `min interval` says otherwise.
+const ALONE_INTERVAL: Duration = Duration::from_secs(30);
+
 /// Most time spent on announces while shutting down.
 const SHUTDOWN_ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -296,7 +300,9 @@ impl Driver {
                     interval = response.interval,
                     "announce answered"
                 );
-                let interval = Duration::from_secs(u64::from(response.interval));
+                let stats = self.torrent.stats();
+                let alone = stats.left > 0 && stats.peers == 0 && peers.is_empty();
+                let interval = reannounce_interval(&response, alone);
                 self.torrent.handle_announce_response(now, interval, &peers);
             }
             Err(e) => {
@@ -432,6 +438,22 @@ impl Driver {
     }
 }
 
+/// When to announce again after `response`: the tracker's `interval`, or,
+/// when we are `alone` (incomplete, no peer connected, none listed), sooner:
+/// its `min interval`, else [`ALONE_INTERVAL`] (peers that join later are
+/// found without waiting the whole interval).
+fn reannounce_interval(response: &AnnounceResponse, alone: bool) -> Duration {
+    let interval = Duration::from_secs(u64::from(response.interval));
+    if alone {
+        let soon = response
+            .min_interval
+            .map_or(ALONE_INTERVAL, |s| Duration::from_secs(u64::from(s)));
+        interval.min(soon)
+    } else {
+        interval
+    }
+}
+
 /// `error: cause: cause...`, for the log.
 fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
@@ -452,5 +474,34 @@ fn report(event: &Event) {
         Event::PieceFailed { piece } => warn!(%piece, "piece failed verification"),
         Event::DownloadCompleted => info!("download complete: every piece verified"),
         Event::PeerBanned { addr } => warn!(%addr, "peer banned for bad data"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(interval: u32, min_interval: Option<u32>) -> AnnounceResponse {
+        AnnounceResponse {
+            interval,
+            min_interval,
+            complete: 0,
+            incomplete: 0,
+            peers: Vec::new(),
+            warning: None,
+        }
+    }
+
+    #[test]
+    fn an_incomplete_session_alone_reannounces_sooner() {
+        let secs = Duration::from_secs;
+        assert_eq!(reannounce_interval(&response(300, None), false), secs(300));
+        assert_eq!(reannounce_interval(&response(300, None), true), secs(30));
+        assert_eq!(
+            reannounce_interval(&response(300, Some(60)), true),
+            secs(60),
+            "the tracker's min interval is respected"
+        );
+        assert_eq!(reannounce_interval(&response(20, None), true), secs(20));
     }
 }
