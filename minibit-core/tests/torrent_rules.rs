@@ -170,14 +170,14 @@ fn malformed_or_misplaced_bitfields_and_haves_disconnect() {
             false,
             vec![
                 Message::Have { piece: 1 },
-                Message::Bitfield(Bytes::from_static(&[0x80])),
+                Message::Bitfield(Bytes::from_static(&[0x80, 0])),
             ],
         ),
         (
             false,
             vec![
                 Message::Bitfield(Bytes::from_static(&[0x80])),
-                Message::Bitfield(Bytes::from_static(&[0x80])),
+                Message::Bitfield(Bytes::from_static(&[0x88])),
             ],
         ),
         (false, vec![Message::Have { piece: 4 }]),
@@ -191,7 +191,6 @@ fn malformed_or_misplaced_bitfields_and_haves_disconnect() {
                 length: BLOCK_SIZE,
             }],
         ),
-        (true, vec![Message::HaveNone, Message::HaveAll]),
         (true, vec![Message::Suggest { piece: 9 }]),
     ];
     for (fast, messages) in cases {
@@ -207,6 +206,42 @@ fn malformed_or_misplaced_bitfields_and_haves_disconnect() {
         h.recv(peer, Message::Have { piece: 0 });
         assert_eq!(h.actions(), []);
     }
+}
+
+#[test]
+fn a_later_bitfield_replaces_the_peers_pieces() {
+    // aria2 1.36 sends have-none, then a bitfield seconds later.
+    let mut h = leecher();
+    let layout = h.content.layout.clone();
+    let peer = h.connect(1, true);
+    h.actions();
+    h.recv(peer, Message::HaveNone);
+    h.recv(peer, Message::Have { piece: 0 });
+    assert_eq!(Harness::sent_to(&h.actions(), peer), [Message::Interested]);
+    h.recv(peer, bitfield_message(&layout, &[]));
+    let actions = h.actions();
+    assert!(!violation(&actions, peer), "{actions:?}");
+    assert_eq!(
+        Harness::sent_to(&actions, peer),
+        [Message::NotInterested],
+        "piece 0 is no longer available"
+    );
+    h.recv(peer, bitfield_message(&layout, &[3]));
+    assert_eq!(Harness::sent_to(&h.actions(), peer), [Message::Interested]);
+    h.recv(peer, Message::Unchoke);
+    let requested = h.take_requests(peer);
+    assert!(!requested.is_empty());
+    assert!(
+        requested.iter().all(|b| b.piece.get() == 3),
+        "only piece 3 is requested: {requested:?}"
+    );
+    h.recv(peer, Message::HaveAll);
+    h.recv(peer, Message::HaveNone);
+    let actions = h.actions();
+    assert!(!violation(&actions, peer), "{actions:?}");
+    // A replacing bitfield of the wrong size still disconnects.
+    h.recv(peer, Message::Bitfield(Bytes::from_static(&[0x10, 0])));
+    assert!(violation(&h.actions(), peer));
 }
 
 #[test]
@@ -650,6 +685,37 @@ fn tracker_peers_are_dialled_up_to_the_limit_never_ourselves() {
     // The failed address was listed again: it is dialled once there is room.
     h.torrent.handle_peer_disconnected(h.now, connected);
     assert_eq!(h.actions(), [Action::Connect { addr: addr(2) }]);
+}
+
+#[test]
+fn peers_learned_elsewhere_are_dialled_without_touching_the_announce_schedule() {
+    let mut s = seed();
+    let announces = |actions: &[Action]| {
+        actions
+            .iter()
+            .filter(|a| matches!(a, Action::Announce { .. }))
+            .count()
+    };
+    s.actions();
+    s.torrent.handle_announce_response(s.now, secs(60), &[]);
+    s.advance(secs(30));
+    s.torrent.handle_peers(s.now, &[addr(1), addr(2), addr(1)]);
+    let actions = s.actions();
+    assert_eq!(
+        actions,
+        [
+            Action::Connect { addr: addr(1) },
+            Action::Connect { addr: addr(2) }
+        ]
+    );
+    s.advance(secs(29));
+    assert_eq!(announces(&s.actions()), 0, "the interval still runs");
+    s.advance(secs(1));
+    assert_eq!(announces(&s.actions()), 1, "due 60 s after the response");
+    s.torrent.stop(s.now);
+    s.actions();
+    s.torrent.handle_peers(s.now, &[addr(3)]);
+    assert_eq!(s.actions(), [], "nothing is dialled after stop");
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The session task's event loop: it owns the core [`Torrent`], selects
 //! over inbound frames and connection events, finished disk and hash jobs,
-//! tracker answers, the listener, a stop request, a progress tick and
+//! tracker answers, peers added by the handle, the listener, a stop request, a progress tick and
 //! `sleep_until(poll_timeout())`, and after each wake-up drains
 //! `poll_action` then `poll_event` (the core's run loop).
 
@@ -14,7 +14,7 @@ use bytes::Bytes;
 use minibit_core::piece::{BlockRef, PieceIndex};
 use minibit_core::torrent::{Action, AnnounceEvent, DisconnectReason, Event, PeerKey, Torrent};
 use minibit_core::tracker::AnnounceResponse;
-use minibit_core::wire::Message;
+use minibit_core::wire::{Message, PeerId};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
@@ -38,6 +38,8 @@ pub(crate) struct Parts {
     pub max_buffered_bytes: usize,
     pub max_connections: usize,
     pub progress: watch::Sender<Progress>,
+    /// Peer addresses learned outside the announce ([`crate::SessionHandle::add_peers`]).
+    pub added_peers: mpsc::Receiver<Vec<(SocketAddr, Option<PeerId>)>>,
 }
 
 /// Interval between two progress snapshots (computing one walks the
@@ -46,6 +48,10 @@ const PUBLISH_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Capacity of the channel from every connection task to the session, in events.
 const EVENT_QUEUE: usize = 1024;
+
+/// Re-announce interval of an incomplete session with no peer at all and
+/// none in the answer, unless the tracker's `min interval` says otherwise.
+const ALONE_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Most time spent on announces while shutting down.
 const SHUTDOWN_ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -95,6 +101,7 @@ pub(crate) struct Driver {
     jobs: JoinSet<JobDone>,
     announces: JoinSet<Result<AnnounceResponse, AnnounceError>>,
     progress: watch::Sender<Progress>,
+    added_peers: mpsc::Receiver<Vec<(SocketAddr, Option<PeerId>)>>,
 }
 
 impl Driver {
@@ -119,6 +126,7 @@ impl Driver {
             jobs: JoinSet::new(),
             announces: JoinSet::new(),
             progress: parts.progress,
+            added_peers: parts.added_peers,
         }
     }
 
@@ -147,6 +155,7 @@ impl Driver {
                 Some(event) = self.events_rx.recv() => self.on_conn_event(event),
                 Some(done) = self.jobs.join_next() => self.on_job(done?)?,
                 Some(answer) = self.announces.join_next() => self.on_announce(answer?),
+                Some(peers) = self.added_peers.recv() => self.add_peers(&peers),
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, addr)) => self.accept(stream, addr),
                     Err(e) => warn!("accept failed: {e}"),
@@ -278,6 +287,17 @@ impl Driver {
         Ok(())
     }
 
+    /// Peers from [`crate::PeerSink`]: those not already connected (by id) are
+    /// candidates for a connection.
+    fn add_peers(&mut self, peers: &[(SocketAddr, Option<PeerId>)]) {
+        let addrs: Vec<SocketAddr> = peers
+            .iter()
+            .filter(|(_, id)| id.is_none_or(|id| !self.torrent.is_connected(&id)))
+            .map(|&(addr, _)| addr)
+            .collect();
+        self.torrent.handle_peers(Instant::now(), &addrs);
+    }
+
     fn on_announce(&mut self, answer: Result<AnnounceResponse, AnnounceError>) {
         let now = Instant::now();
         match answer {
@@ -291,7 +311,9 @@ impl Driver {
                     interval = response.interval,
                     "announce answered"
                 );
-                let interval = Duration::from_secs(u64::from(response.interval));
+                let stats = self.torrent.stats();
+                let alone = stats.left > 0 && stats.peers == 0 && peers.is_empty();
+                let interval = reannounce_interval(&response, alone);
                 self.torrent.handle_announce_response(now, interval, &peers);
             }
             Err(e) => {
@@ -432,6 +454,22 @@ impl Driver {
     }
 }
 
+/// When to announce again after `response`: the tracker's `interval`, or,
+/// when we are `alone` (incomplete, no peer connected, none listed), sooner:
+/// its `min interval`, else [`ALONE_INTERVAL`] (peers that join later are
+/// found without waiting the whole interval).
+fn reannounce_interval(response: &AnnounceResponse, alone: bool) -> Duration {
+    let interval = Duration::from_secs(u64::from(response.interval));
+    if alone {
+        let soon = response
+            .min_interval
+            .map_or(ALONE_INTERVAL, |s| Duration::from_secs(u64::from(s)));
+        interval.min(soon)
+    } else {
+        interval
+    }
+}
+
 /// `error: cause: cause...`, for the log.
 fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
@@ -452,5 +490,34 @@ fn report(event: &Event) {
         Event::PieceFailed { piece } => warn!(%piece, "piece failed verification"),
         Event::DownloadCompleted => info!("download complete: every piece verified"),
         Event::PeerBanned { addr } => warn!(%addr, "peer banned for bad data"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(interval: u32, min_interval: Option<u32>) -> AnnounceResponse {
+        AnnounceResponse {
+            interval,
+            min_interval,
+            complete: 0,
+            incomplete: 0,
+            peers: Vec::new(),
+            warning: None,
+        }
+    }
+
+    #[test]
+    fn an_incomplete_session_alone_reannounces_sooner() {
+        let secs = Duration::from_secs;
+        assert_eq!(reannounce_interval(&response(300, None), false), secs(300));
+        assert_eq!(reannounce_interval(&response(300, None), true), secs(30));
+        assert_eq!(
+            reannounce_interval(&response(300, Some(60)), true),
+            secs(60),
+            "the tracker's min interval is respected"
+        );
+        assert_eq!(reannounce_interval(&response(20, None), true), secs(20));
     }
 }

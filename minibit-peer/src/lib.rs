@@ -49,4 +49,4 @@ pub mod source;
 pub mod storage;
 pub mod tracker_client;
 
-pub use session::{Progress, Session, SessionConfig, SessionError, SessionHandle};
+pub use session::{PeerSink, Progress, Session, SessionConfig, SessionError, SessionHandle};

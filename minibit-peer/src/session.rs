@@ -20,7 +20,7 @@ use minibit_core::torrent::{Torrent, TorrentConfig};
 use minibit_core::wire::PeerId;
 use thiserror::Error;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::info;
 
 use crate::connection::ConnConfig;
@@ -155,7 +155,38 @@ pub struct SessionHandle {
     paths: Vec<PathBuf>,
     progress: watch::Receiver<Progress>,
     stop: Option<oneshot::Sender<()>>,
+    added_peers: PeerSink,
     task: tokio::task::JoinHandle<Result<(), SessionError>>,
+}
+
+/// Capacity of the channel of [`PeerSink::add_peers`] calls not yet
+/// taken by the session task.
+const ADDED_PEERS_QUEUE: usize = 64;
+
+/// Hands peer addresses learned outside the tracker announce (e.g. by an
+/// embedded tracker) to a running session; cheap to clone, outlives the
+/// session harmlessly. From [`SessionHandle::peer_sink`].
+#[derive(Clone, Debug)]
+pub struct PeerSink(mpsc::Sender<Vec<(SocketAddr, Option<PeerId>)>>);
+
+impl PeerSink {
+    /// The session dials `peers` like tracker peers (never itself, a banned
+    /// or an already known address) while it has free connection slots. A
+    /// hint: dropped when the session has ended or already has
+    /// `ADDED_PEERS_QUEUE` (64) calls queued.
+    pub fn add_peers(&self, peers: Vec<SocketAddr>) {
+        let _ = self
+            .0
+            .try_send(peers.into_iter().map(|a| (a, None)).collect());
+    }
+
+    /// Like [`PeerSink::add_peers`] for one peer whose id is known (from
+    /// its announce): skipped if a peer with that id is already connected
+    /// (it dialled us; a second connection would be refused as a duplicate,
+    /// and a peer breaking the tie the other way would close both).
+    pub fn add_peer(&self, addr: SocketAddr, peer_id: PeerId) {
+        let _ = self.0.try_send(vec![(addr, Some(peer_id))]);
+    }
 }
 
 impl Session {
@@ -217,6 +248,7 @@ impl Session {
         };
         let (progress_tx, progress) = watch::channel(Progress::default());
         let (stop, stop_rx) = oneshot::channel();
+        let (added_peers, added_peers_rx) = mpsc::channel(ADDED_PEERS_QUEUE);
         let paths = storage.paths().to_vec();
         let driver = Driver::new(Parts {
             torrent,
@@ -228,6 +260,7 @@ impl Session {
             max_buffered_bytes: config.max_buffered_bytes,
             max_connections: config.max_connections,
             progress: progress_tx,
+            added_peers: added_peers_rx,
         });
         driver.publish();
         let task = tokio::spawn(driver.run(stop_rx));
@@ -236,6 +269,7 @@ impl Session {
             paths,
             progress,
             stop: Some(stop),
+            added_peers: PeerSink(added_peers),
             task,
         })
     }
@@ -308,6 +342,18 @@ impl SessionHandle {
     /// `.await`: the session task blocks while publishing until it is dropped.
     pub fn progress(&self) -> watch::Receiver<Progress> {
         self.progress.clone()
+    }
+
+    /// Peer addresses learned outside the tracker announce: see
+    /// [`PeerSink::add_peers`].
+    pub fn add_peers(&self, peers: Vec<SocketAddr>) {
+        self.added_peers.add_peers(peers);
+    }
+
+    /// A handle that adds peers to this session, for code that does not
+    /// own the [`SessionHandle`].
+    pub fn peer_sink(&self) -> PeerSink {
+        self.added_peers.clone()
     }
 
     /// Waits until every piece is verified (`true`), or the session ended

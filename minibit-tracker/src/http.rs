@@ -2,8 +2,9 @@
 //! the core [`Registry`], and the catalogue routes `/torrents` and
 //! `/torrents/{name}.torrent`.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -12,9 +13,12 @@ use axum::extract::{ConnectInfo, Path, Query, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
+use minibit_core::metainfo::InfoHash;
+use minibit_core::torrent::AnnounceEvent;
 use minibit_core::tracker::{
     AnnounceRequest, Registry, RegistryConfig, ScrapeRequest, encode_failure,
 };
+use minibit_peer::PeerSink;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
@@ -23,12 +27,17 @@ use crate::catalogue::Catalogue;
 /// How often [`serve`] drops stale peers from the registry.
 const EXPIRY_PERIOD: Duration = Duration::from_secs(60);
 
+/// How long after a leecher's announce it is handed to the embedded seeder.
+const HANDOVER_DELAY: Duration = Duration::from_secs(2);
+
 /// What the HTTP handlers share: the swarm registry and the catalogue.
 /// Both locks are held only for in-memory work, never across an `.await`.
 #[derive(Debug)]
 pub struct TrackerState {
     registry: Mutex<Registry>,
     catalogue: RwLock<Catalogue>,
+    /// The embedded seeder of each info-hash this tracker seeds.
+    seeders: Mutex<HashMap<InfoHash, PeerSink>>,
 }
 
 impl TrackerState {
@@ -37,6 +46,42 @@ impl TrackerState {
         Self {
             registry: Mutex::new(Registry::new(config)),
             catalogue: RwLock::new(Catalogue::new()),
+            seeders: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Registers the embedded seeder of `info_hash`: from now on every
+    /// leecher announcing it (any event but `stopped`) is handed to
+    /// `seeder` 2 s later, which dials it unless it is already connected. Peers that only accept connections
+    /// (Transmission ignores loopback peers from a tracker) are thus
+    /// reached without waiting for the seeder's next announce.
+    pub fn add_seeder(&self, info_hash: InfoHash, seeder: PeerSink) {
+        self.seeders
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(info_hash, seeder);
+    }
+
+    /// Hands the client of `req` (from `remote_ip`) to the embedded seeder
+    /// of its info-hash, if there is one and the client is a leecher that
+    /// is not leaving.
+    fn tell_seeder(&self, req: &AnnounceRequest, remote_ip: IpAddr) {
+        if req.left == 0 || req.event == AnnounceEvent::Stopped {
+            return;
+        }
+        let seeders = self.seeders.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(seeder) = seeders.get(&req.info_hash) {
+            let (seeder, addr, peer_id) = (
+                seeder.clone(),
+                Registry::announcer_addr(req, remote_ip),
+                req.peer_id,
+            );
+            // Most clients dial the seeder they were just told about: give
+            // them time to, so the two do not dial each other at once.
+            tokio::spawn(async move {
+                tokio::time::sleep(HANDOVER_DELAY).await;
+                seeder.add_peer(addr, peer_id);
+            });
         }
     }
 
@@ -124,6 +169,7 @@ async fn announce(
     match AnnounceRequest::parse_query(query.as_deref().unwrap_or("")) {
         Ok(req) => {
             let resp = state.registry().announce(Instant::now(), &req, remote.ip());
+            state.tell_seeder(&req, remote.ip());
             tracing::debug!(
                 info_hash = %req.info_hash, %remote, event = ?req.event, left = req.left,
                 peers = resp.peers.len(), "announce"

@@ -144,6 +144,7 @@ pub async fn seed(
         let _ = session.shutdown().await;
         return Err(e);
     }
+    state.add_seeder(info_hash, session.peer_sink());
     if !announced(state, info_hash, session.local_addr().port()).await {
         tracing::warn!(%name, "the seeder has not announced to this tracker yet");
     }

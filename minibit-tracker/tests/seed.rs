@@ -5,10 +5,14 @@
 use std::io::{BufRead, BufReader, Lines};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{ChildStdout, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use minibit_core::metainfo::Metainfo;
+use minibit_core::tracker::RegistryConfig;
 use minibit_peer::{Session, SessionConfig};
+use minibit_tracker::seed::{SeedOptions, seed};
+use minibit_tracker::{TrackerState, serve};
 
 /// Deterministic pseudo-random content (xorshift), `len` bytes.
 fn content(len: usize) -> Vec<u8> {
@@ -109,4 +113,48 @@ fn a_missing_file_is_a_clear_error() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("nope.bin"), "{stderr}");
+}
+
+/// A leecher that never dials (like Transmission with loopback peers from a
+/// tracker) is dialled by the embedded seeder as soon as it announces: the
+/// seeder's own announce (at start, before the leecher existed) told it
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seeder_dials_leechers_that_announce_later() {
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = Arc::new(TrackerState::new(RegistryConfig::default()));
+    tokio::spawn(serve(listener, Arc::clone(&state), std::future::pending()));
+    let seed_dir = tempfile::tempdir().unwrap();
+    let data = content(300_000);
+    let file = seed_dir.path().join("clip.bin");
+    std::fs::write(&file, &data).unwrap();
+    let options = SeedOptions {
+        tracker_url: base,
+        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        piece_length: Some(32_768),
+    };
+    let seeding = seed(&file, &options, &state, |_, _| {}).await.unwrap();
+
+    let torrent = reqwest::get(&seeding.torrent_url)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let leech_dir = tempfile::tempdir().unwrap();
+    let mut config = SessionConfig::new(Metainfo::from_bytes(&torrent).unwrap(), leech_dir.path());
+    config.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    config.torrent.connect_to_peers = false;
+    let leecher = Session::start(config).await.unwrap();
+    // A generous bound so a broken swarm fails instead of hanging (the
+    // seeder's next announce is 300 s away).
+    let done = tokio::time::timeout(Duration::from_secs(60), leecher.wait_complete()).await;
+    assert_eq!(done, Ok(true), "the seeder dialled the leecher");
+    leecher.shutdown().await.unwrap();
+    seeding.session.shutdown().await.unwrap();
+    let copy = std::fs::read(leech_dir.path().join("clip.bin")).unwrap();
+    assert!(copy == data, "the copy differs");
 }

@@ -16,10 +16,6 @@ use super::types::{DisconnectReason, PeerKey};
 /// A peer broke the protocol; the connection is closed with this reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(super) enum Violation {
-    /// BEP 3: the bitfield is only ever sent as the first message (BEP 6:
-    /// the same for have-all / have-none).
-    #[error("bitfield, have-all or have-none after other messages")]
-    LateBitfield,
     /// A bitfield of the wrong size or with spare bits set.
     #[error(transparent)]
     Bitfield(#[from] BitfieldError),
@@ -70,17 +66,24 @@ impl Torrent {
             message,
             Message::Bitfield(_) | Message::HaveAll | Message::HaveNone
         );
+        // BEP 3 sends the bitfield (BEP 6: or have-all / have-none) only as
+        // the first message, but real clients (aria2 1.36) send another one
+        // later: it replaces what the peer had.
+        let replaces = opening && peer.started;
         if !matches!(
             message,
             Message::KeepAlive | Message::Port(_) | Message::Extended { .. }
         ) {
-            if opening && peer.started {
-                return Err(Violation::LateBitfield);
-            }
             peer.started = true;
         }
+        if replaces {
+            self.forget_availability(key);
+        }
         match message {
-            Message::KeepAlive | Message::Port(_) | Message::HaveNone => {}
+            Message::KeepAlive | Message::Port(_) => {}
+            Message::HaveNone => {
+                self.set_bitfield(now, key, Bitfield::new(self.layout.piece_count()));
+            }
             Message::Extended { id, payload } => self.on_extended(key, id, &payload)?,
             Message::Choke => self.on_choke(now, key),
             Message::Unchoke => {
@@ -170,7 +173,17 @@ impl Torrent {
         Ok(())
     }
 
-    /// The peer's opening bitfield (or have-all), already counted by the picker.
+    /// Uncounts `key`'s pieces from the picker and empties its bitfield,
+    /// before a later bitfield-class message replaces it. Requests already
+    /// sent stay pending (the peer rejects or serves them).
+    fn forget_availability(&mut self, key: PeerKey) {
+        let peer = &mut self.peers[key.0];
+        let old = std::mem::replace(&mut peer.bitfield, Bitfield::new(self.layout.piece_count()));
+        self.picker.peer_removed(&old);
+    }
+
+    /// The peer's bitfield (opening or replacing; have-all, have-none),
+    /// already counted by the picker; recomputes our interest.
     fn set_bitfield(&mut self, now: Instant, key: PeerKey, bitfield: Bitfield) {
         let pieces: Vec<_> = if self.super_seeder.is_some() {
             bitfield.iter_set().collect()

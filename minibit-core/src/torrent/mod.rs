@@ -449,6 +449,28 @@ impl Torrent {
             return;
         }
         self.announce.succeeded(now, interval);
+        self.learn_peers(peers);
+    }
+
+    /// Whether a peer with this id is connected (past its handshake).
+    pub fn is_connected(&self, peer_id: &PeerId) -> bool {
+        self.peers.iter().any(|(_, p)| p.id == *peer_id)
+    }
+
+    /// Peer addresses learned outside the tracker announce (the embedded
+    /// tracker's registry, PEX): considered for connection like the peers of
+    /// an announce response (never our own listen address, a banned one, or
+    /// one already known), without touching the announce schedule.
+    pub fn handle_peers(&mut self, now: Instant, peers: &[SocketAddr]) {
+        self.clock(now);
+        if !self.stopped {
+            self.learn_peers(peers);
+        }
+    }
+
+    /// Records `peers` as candidates and dials while connection slots are
+    /// free (only with [`TorrentConfig::connect_to_peers`]).
+    fn learn_peers(&mut self, peers: &[SocketAddr]) {
         if self.config.connect_to_peers {
             for &addr in peers {
                 self.addresses.learn(addr, self.config.listen_addr);

@@ -38,8 +38,10 @@ pub struct AnnounceRequest {
     pub numwant: Option<u32>,
     /// `ip`: the address the peer claims; the tracker decides whether to trust it.
     pub ip: Option<IpAddr>,
-    /// `key` (BEP 7): a per-session token that identifies the client across addresses.
-    pub key: Option<String>,
+    /// `key` (BEP 7): a per-session token that identifies the client across
+    /// addresses. Opaque bytes (real clients send binary, e.g. aria2 sends 8
+    /// random bytes), at most [`MAX_KEY_LEN`] bytes.
+    pub key: Option<Vec<u8>>,
 }
 
 impl AnnounceRequest {
@@ -52,7 +54,7 @@ impl AnnounceRequest {
     /// `info_hash`, `peer_id`, `port` (must be 1-65535), `uploaded`,
     /// `downloaded`, `left` (base-ten `u64`), `event`, `compact` (`0`/`1`),
     /// `numwant` (base-ten; values above `u32::MAX` saturate), `ip`
-    /// (an IP address), `key` (UTF-8, at most 64 bytes).
+    /// (an IP address), `key` (any bytes, at most [`MAX_KEY_LEN`]).
     pub fn parse_query(raw_query: &str) -> Result<Self, QueryError> {
         let mut fields = RawFields::default();
         for (name, value) in query::pairs(raw_query) {
@@ -99,7 +101,7 @@ impl AnnounceRequest {
             let _ = write!(q, "&ip={}", query::encode(ip.to_string().as_bytes()));
         }
         if let Some(key) = &self.key {
-            let _ = write!(q, "&key={}", query::encode(key.as_bytes()));
+            let _ = write!(q, "&key={}", query::encode(key));
         }
         q
     }
@@ -185,10 +187,11 @@ impl RawFields {
         let key = self
             .key
             .map(|v| {
-                String::from_utf8(v)
-                    .ok()
-                    .filter(|k| k.len() <= MAX_KEY_LEN)
-                    .ok_or(QueryError::BadKey)
+                if v.len() <= MAX_KEY_LEN {
+                    Ok(v)
+                } else {
+                    Err(QueryError::BadKey)
+                }
             })
             .transpose()?;
         Ok(AnnounceRequest {
@@ -406,7 +409,20 @@ mod tests {
         assert!(req.compact);
         assert_eq!(req.numwant, Some(80));
         assert_eq!(req.ip, Some("10.0.0.2".parse().unwrap()));
-        assert_eq!(req.key.as_deref(), Some("7f3a"));
+        assert_eq!(req.key.as_deref(), Some(&b"7f3a"[..]));
+    }
+
+    #[test]
+    fn key_is_opaque_bytes() {
+        // aria2 1.36 sends 8 random bytes, most not UTF-8.
+        let req = AnnounceRequest::parse_query(&query("&key=%0F%AC%95W%7C%E3q%60")).unwrap();
+        assert_eq!(
+            req.key.as_deref(),
+            Some(&[0x0f, 0xac, 0x95, b'W', 0x7c, 0xe3, b'q', 0x60][..])
+        );
+        let longest = "%FF".repeat(MAX_KEY_LEN);
+        let req = AnnounceRequest::parse_query(&query(&format!("&key={longest}"))).unwrap();
+        assert_eq!(req.key, Some(vec![0xff; MAX_KEY_LEN]));
     }
 
     #[test]
@@ -460,6 +476,7 @@ mod tests {
             );
             assert_eq!(err.to_string(), format!("missing parameter `{name}`"));
         }
+        let long_key = format!("key={}", "k".repeat(MAX_KEY_LEN + 1));
         let cases: &[(&str, QueryError)] = &[
             (
                 "info_hash=%12%34",
@@ -507,7 +524,7 @@ mod tests {
                 },
             ),
             ("ip=example.org", QueryError::BadIp("example.org".into())),
-            ("key=%FF", QueryError::BadKey),
+            (&long_key, QueryError::BadKey),
         ];
         for (param, want) in cases {
             let name = param.split('=').next().unwrap();
@@ -643,7 +660,7 @@ mod tests {
             any::<bool>(),
             proptest::option::of(any::<u32>()),
             proptest::option::of(any::<IpAddr>()),
-            proptest::option::of("\\PC{0,16}"),
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 0..=MAX_KEY_LEN)),
         )
             .prop_map(
                 |((h, p, port, up, down, left), event, compact, numwant, ip, key)| {

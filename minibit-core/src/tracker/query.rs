@@ -52,8 +52,8 @@ pub enum QueryError {
     /// `ip` is not an IPv4 or IPv6 address (DNS names are not accepted).
     #[error("parameter `ip` is not an IP address: \"{0}\"")]
     BadIp(String),
-    /// `key` (BEP 7) is not UTF-8 or longer than [`MAX_KEY_LEN`] bytes.
-    #[error("parameter `key` must be UTF-8 of at most {MAX_KEY_LEN} bytes")]
+    /// `key` (BEP 7) is longer than [`MAX_KEY_LEN`] bytes.
+    #[error("parameter `key` must be at most {MAX_KEY_LEN} bytes")]
     BadKey,
     /// A scrape asked for more than [`MAX_SCRAPE_HASHES`] info-hashes (BEP 48).
     #[error("at most {MAX_SCRAPE_HASHES} info_hash parameters per scrape")]

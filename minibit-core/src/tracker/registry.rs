@@ -169,6 +169,14 @@ impl Registry {
         self.config.interval * 2 + self.config.expiry_slack
     }
 
+    /// The address [`Registry::announce`] records and hands out for the
+    /// client of `req` whose TCP connection came from `remote_ip`: the
+    /// connection's IP, or the claimed `ip` when that connection is from
+    /// loopback or a private network; the announced `port`.
+    pub fn announcer_addr(req: &AnnounceRequest, remote_ip: IpAddr) -> SocketAddr {
+        SocketAddr::new(effective_ip(remote_ip, req.ip), req.port)
+    }
+
     /// Handles one announce from a client whose TCP connection came from
     /// `remote_ip`, and returns the response to send.
     ///
@@ -190,7 +198,7 @@ impl Registry {
     ) -> AnnounceResponse {
         let caller = PeerKey {
             peer_id: req.peer_id,
-            addr: SocketAddr::new(effective_ip(remote_ip, req.ip), req.port),
+            addr: Self::announcer_addr(req, remote_ip),
         };
         let stopping = req.event == AnnounceEvent::Stopped;
         let mut response = AnnounceResponse {

@@ -55,17 +55,12 @@ impl Stub {
     }
 }
 
-/// Starts the stub on 127.0.0.1; see [`start_stub_on`].
-pub async fn start_stub() -> Stub {
-    start_stub_on(IpAddr::V4(Ipv4Addr::LOCALHOST)).await
-}
-
-/// Starts the stub on `ip`. `/announce` remembers every announcing peer (its
+/// Starts the stub on 127.0.0.1. `/announce` remembers every announcing peer (its
 /// IP and announced port) and answers with the others in compact form;
 /// `/torrents?q=` lists `catalogue` entries whose name contains q (JSON);
 /// `/torrents/NAME.torrent` serves the torrent of that name.
-pub async fn start_stub_on(ip: IpAddr) -> Stub {
-    let listener = TcpListener::bind((ip, 0)).await.unwrap();
+pub async fn start_stub() -> Stub {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let log: Log = Arc::default();
     let seen = Arc::clone(&log);
@@ -223,13 +218,8 @@ pub fn make_single(root: &Path, name: &str, len: usize, announce: &str) -> Metai
 
 /// A session config on 127.0.0.1 with a fixed RNG seed.
 pub fn local_config(metainfo: &Metainfo, dir: &Path, seed: u64) -> SessionConfig {
-    config_on(IpAddr::V4(Ipv4Addr::LOCALHOST), metainfo, dir, seed)
-}
-
-/// A session config listening on `ip` with a fixed RNG seed.
-pub fn config_on(ip: IpAddr, metainfo: &Metainfo, dir: &Path, seed: u64) -> SessionConfig {
     let mut config = SessionConfig::new(metainfo.clone(), dir);
-    config.listen = SocketAddr::new(ip, 0);
+    config.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
     config.torrent.rng_seed = seed;
     config
 }

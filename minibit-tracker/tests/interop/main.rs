@@ -16,18 +16,13 @@
 //! 3. a mixed swarm: the seeding tracker, two `minibit-peer`s and two real
 //!    clients start together; all complete, and a minibit-peer uploaded to
 //!    libtorrent (which reports the blocks it exchanged with each peer id).
-//!
-//! Tests marked `#[cfg(feature = "interop-pending")]` wait on a known
-//! minibit gap (named above each); run them with
-//! `cargo test -p minibit-tracker --test interop --features interop-pending`
-//! and drop the mark once they pass.
-
-// Without the pending tests some client paths have no caller.
-#![cfg_attr(not(feature = "interop-pending"), allow(dead_code))]
 
 mod clients;
 mod content;
+// Shared with the e2e tests through `#[path]`; each suite uses a part.
+#[allow(dead_code)]
 mod minibit;
+#[allow(dead_code)]
 mod process;
 
 use std::path::{Path, PathBuf};
@@ -88,19 +83,11 @@ fn libtorrent_downloads_from_minibit() {
     real_client_downloads_from_minibit(Client::Libtorrent);
 }
 
-// Pending: minibit-tracker refuses aria2's announces (`key` must be UTF-8;
-// aria2 sends 8 random bytes), so aria2 never joins the swarm; and minibit
-// disconnects aria2 for the second `bitfield` it sends mid-connection.
-#[cfg(feature = "interop-pending")]
 #[test]
 fn aria2_downloads_from_minibit() {
     real_client_downloads_from_minibit(Client::Aria2);
 }
 
-// Pending: the embedded seeder learns of new leechers only at its next
-// announce (interval 300 s) and Transmission never dials loopback peers, so
-// nobody connects the two within the test's time.
-#[cfg(feature = "interop-pending")]
 #[test]
 fn transmission_downloads_from_minibit() {
     real_client_downloads_from_minibit(Client::Transmission);
@@ -187,17 +174,11 @@ fn minibit_downloads_folder_from_libtorrent() {
     minibit_downloads_from_real_client(Client::Libtorrent, Maker::Mktorrent, true);
 }
 
-// Pending: minibit-tracker refuses aria2's announces (`key` must be UTF-8;
-// aria2 sends 8 random bytes), so aria2 never joins the swarm.
-#[cfg(feature = "interop-pending")]
 #[test]
 fn minibit_downloads_from_aria2() {
     minibit_downloads_from_real_client(Client::Aria2, Maker::Mktorrent, false);
 }
 
-// Pending: minibit-tracker refuses aria2's announces (`key` must be UTF-8;
-// aria2 sends 8 random bytes), so aria2 never joins the swarm.
-#[cfg(feature = "interop-pending")]
 #[test]
 fn minibit_downloads_folder_from_aria2() {
     minibit_downloads_from_real_client(Client::Aria2, Maker::TransmissionCreate, true);
@@ -336,9 +317,6 @@ fn mixed_swarm(other: Client) {
     );
 }
 
-// Pending: minibit-tracker refuses aria2's announces (`key` must be UTF-8;
-// aria2 sends 8 random bytes), so aria2 never joins the swarm.
-#[cfg(feature = "interop-pending")]
 #[test]
 fn mixed_swarm_with_libtorrent_and_aria2() {
     mixed_swarm(Client::Aria2);
