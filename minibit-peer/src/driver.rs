@@ -46,6 +46,10 @@ pub(crate) struct Parts {
 /// missing pieces, so it is not done on every message).
 const PUBLISH_INTERVAL: Duration = Duration::from_millis(250);
 
+/// Most verification jobs at once before frames wait (about two per core,
+/// each holding at most one piece).
+const MAX_VERIFYING: usize = 8;
+
 /// Capacity of the channel from every connection task to the session, in events.
 const EVENT_QUEUE: usize = 1024;
 
@@ -82,6 +86,8 @@ pub(crate) struct Driver {
     torrent: Torrent,
     storage: Storage,
     inflight: InFlight,
+    /// Verification jobs running (each may read a spilled piece back).
+    verifying: usize,
     hashes: Arc<[PieceHash]>,
     tracker: Option<TrackerClient>,
     listener: TcpListener,
@@ -109,6 +115,7 @@ impl Driver {
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         Self {
             inflight: InFlight::new(parts.storage.clone(), parts.max_buffered_bytes),
+            verifying: 0,
             torrent: parts.torrent,
             storage: parts.storage,
             hashes: parts.hashes,
@@ -152,7 +159,8 @@ impl Driver {
             };
             tokio::select! {
                 _ = &mut *stop => return Ok(()),
-                Some(event) = self.events_rx.recv() => self.on_conn_event(event),
+                Some(event) = self.events_rx.recv(), if self.accepting_frames() => self.on_conn_event(event),
+                () = self.inflight.spill_written(), if !self.accepting_frames() => {}
                 Some(done) = self.jobs.join_next() => self.on_job(done?)?,
                 Some(answer) = self.announces.join_next() => self.on_announce(answer?),
                 Some(peers) = self.added_peers.recv() => self.add_peers(&peers),
@@ -208,6 +216,14 @@ impl Driver {
     fn conn_id(&mut self) -> ConnId {
         self.next_conn += 1;
         ConnId(self.next_conn)
+    }
+
+    /// Whether frames from the connections are taken now. While disk writes
+    /// or verifications lag behind, they wait in the bounded event channel
+    /// and then in the sockets (TCP flow control), so memory stays bounded
+    /// whatever the file size.
+    fn accepting_frames(&self) -> bool {
+        self.inflight.accepts_blocks() && self.verifying < MAX_VERIFYING
     }
 
     fn on_conn_event(&mut self, event: ConnEvent) {
@@ -280,6 +296,7 @@ impl Driver {
                 result,
             } => {
                 self.inflight.release(memory_bytes);
+                self.verifying -= 1;
                 let ok = result.map_err(SessionError::Disk)?;
                 self.torrent.handle_piece_verified(now, piece, ok);
             }
@@ -373,6 +390,7 @@ impl Driver {
             }
             Action::VerifyPiece { piece } => {
                 let job = self.inflight.take(piece);
+                self.verifying += 1;
                 let expected = self.hashes[piece.as_usize()];
                 let memory_bytes = job.memory_bytes();
                 self.jobs.spawn(async move {

@@ -12,9 +12,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use minibit_core::piece::{BlockRef, PieceIndex};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::hasher::{PieceHash, digest};
@@ -44,6 +47,14 @@ pub struct InFlight {
     pieces: HashMap<PieceIndex, Partial>,
     buffered: usize,
     limit: usize,
+    /// Bytes of spilled blocks whose disk write has not finished yet.
+    spilling: Arc<Spilling>,
+}
+
+#[derive(Debug, Default)]
+struct Spilling {
+    bytes: AtomicUsize,
+    written: Notify,
 }
 
 /// A complete piece taken out of [`InFlight`] for verification.
@@ -63,7 +74,22 @@ impl InFlight {
             pieces: HashMap::new(),
             buffered: 0,
             limit,
+            spilling: Arc::default(),
         }
+    }
+
+    /// Whether more blocks may come in: spilled blocks waiting for their
+    /// disk write stay under a quarter of the memory budget. While this is
+    /// `false` the driver stops taking frames from its connections, so a
+    /// disk slower than the network slows the download instead of growing
+    /// memory.
+    pub fn accepts_blocks(&self) -> bool {
+        self.spilling.bytes.load(Ordering::Relaxed) < self.limit / 4
+    }
+
+    /// Completes whenever a spilled block reached the disk.
+    pub async fn spill_written(&self) {
+        self.spilling.written.notified().await;
     }
 
     /// Bytes of block data held in memory, including pieces being verified.
@@ -81,8 +107,13 @@ impl InFlight {
         } else {
             let storage = self.storage.clone();
             let offset = storage.block_offset(block);
+            let spilling = Arc::clone(&self.spilling);
+            spilling.bytes.fetch_add(data.len(), Ordering::Relaxed);
             partial.spills.push(tokio::spawn(blocking(move || {
-                storage.write_at(offset, &data)
+                let written = storage.write_at(offset, &data);
+                spilling.bytes.fetch_sub(data.len(), Ordering::Relaxed);
+                spilling.written.notify_one();
+                written
             })));
             Chunk::OnDisk
         };
