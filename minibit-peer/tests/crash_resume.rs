@@ -38,7 +38,8 @@ const KILLS: usize = 20;
 type Sent = Arc<Mutex<Vec<(usize, u32, usize)>>>;
 
 /// A seeder on 127.0.0.1 serving `file` one block per 5 ms per connection,
-/// recording each block under the current run number.
+/// recording each block under the run number current when its connection
+/// was accepted.
 async fn slow_seeder(
     metainfo: &Metainfo,
     file: Arc<Vec<u8>>,
@@ -53,7 +54,10 @@ async fn slow_seeder(
     tokio::spawn(async move {
         loop {
             let (stream, _) = listener.accept().await.unwrap();
-            let (file, run, log) = (Arc::clone(&file), Arc::clone(&run), Arc::clone(&log));
+            // The run this connection belongs to: a killed run's connection
+            // may still write a block or two after the next run started.
+            let conn_run = run.load(Ordering::SeqCst);
+            let (file, log) = (Arc::clone(&file), Arc::clone(&log));
             tokio::spawn(async move {
                 let mut peer = Scripted::new(stream, pieces);
                 peer.send_handshake(info_hash, PeerId::generate([5; 12]))
@@ -87,9 +91,7 @@ async fn slow_seeder(
                     {
                         return;
                     }
-                    log.lock()
-                        .unwrap()
-                        .push((run.load(Ordering::SeqCst), piece, length as usize));
+                    log.lock().unwrap().push((conn_run, piece, length as usize));
                 }
             });
         }
@@ -154,7 +156,7 @@ async fn kill_9_at_random_moments_loses_nothing_and_refetches_little() {
     let target = out.path().join("film.bin");
     let mut rng = StdRng::seed_from_u64(0x6b69_6c6c);
     let mut good = BTreeSet::new();
-    let mut in_flight_bytes = 0;
+    let mut on_disk_after = Vec::new();
     let mut kills = 0;
     let mut ever_reported = BTreeSet::new();
     for n in 0..=KILLS {
@@ -197,17 +199,26 @@ async fn kill_9_at_random_moments_loses_nothing_and_refetches_little() {
         ever_reported.extend(said);
         let gone: Vec<_> = good.difference(&now).collect();
         assert!(gone.is_empty(), "run {n}: pieces lost from disk: {gone:?}");
-        // Pieces sent in this run that did not make it to disk were in flight.
-        let in_flight: BTreeSet<u32> = sent
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|&&(r, piece, _)| r == n && !now.contains(&piece))
-            .map(|&(_, piece, _)| piece)
-            .collect();
-        in_flight_bytes += in_flight.len() * PIECE;
+        on_disk_after.push(now.clone());
         good = now;
     }
+    // Pieces sent to a run that were not on disk once it ended were in
+    // flight (counted at the end: a killed run's connection may still write
+    // a block after the kill).
+    let in_flight_bytes: usize = on_disk_after
+        .iter()
+        .enumerate()
+        .map(|(n, on_disk)| {
+            let in_flight: BTreeSet<u32> = sent
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|&&(r, piece, _)| r == n && !on_disk.contains(&piece))
+                .map(|&(_, piece, _)| piece)
+                .collect();
+            in_flight.len() * PIECE
+        })
+        .sum();
     assert_eq!(kills, KILLS);
     eprintln!(
         "in flight at kills: {in_flight_bytes} bytes; pieces reported: {}",
