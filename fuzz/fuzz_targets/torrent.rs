@@ -177,6 +177,8 @@ struct Harness {
     now: Instant,
     /// Remote peer slot -> the torrent's key for it, while connected.
     slots: BTreeMap<u8, PeerKey>,
+    /// Connections replaced by a second one from the same peer id.
+    replaced: Vec<PeerKey>,
     live: BTreeSet<PeerKey>,
     requested: BTreeMap<PeerKey, Vec<BlockRef>>,
     dials: Vec<SocketAddr>,
@@ -221,6 +223,7 @@ impl Harness {
             layout,
             now,
             slots: BTreeMap::new(),
+            replaced: Vec::new(),
             live: BTreeSet::new(),
             requested: BTreeMap::new(),
             dials: Vec::new(),
@@ -365,11 +368,11 @@ impl Harness {
         {
             assert_eq!(hello.identity, Identity::Peer, "accepted a bad handshake");
             assert!(self.live.insert(key), "key {key:?} given to two live peers");
-            let old = self.slots.insert(hello.peer % PEERS, key);
-            assert!(
-                old.is_none(),
-                "accepted a peer id that is already connected"
-            );
+            if let Some(old) = self.slots.insert(hello.peer % PEERS, key) {
+                // Both sides dialled at once: the torrent keeps one of the
+                // two connections and must close the other at once.
+                self.replaced.push(old);
+            }
         }
     }
 
@@ -477,6 +480,12 @@ impl Harness {
             for key in closed {
                 self.disconnected(key);
             }
+        }
+        for old in self.replaced.drain(..) {
+            assert!(
+                !self.live.contains(&old),
+                "a second connection with a connected peer id was accepted and the first kept"
+            );
         }
         self.check_state();
     }
