@@ -294,10 +294,7 @@ mod tests {
 
     use super::*;
 
-    #[allow(clippy::disallowed_methods)] // tests need some instant to start from
-    fn epoch() -> Instant {
-        Instant::now()
-    }
+    use crate::test_clock::origin as epoch;
 
     fn secs(s: u64) -> Duration {
         Duration::from_secs(s)

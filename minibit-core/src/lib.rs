@@ -32,3 +32,13 @@ pub mod superseed;
 pub mod torrent;
 pub mod tracker;
 pub mod wire;
+
+/// The origin of virtual time in unit tests (`Instant` has no constructor
+/// but the clock; only differences from it matter).
+#[cfg(test)]
+mod test_clock {
+    #[allow(clippy::disallowed_methods)]
+    pub(crate) fn origin() -> std::time::Instant {
+        std::time::Instant::now()
+    }
+}

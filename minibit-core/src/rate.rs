@@ -97,10 +97,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    #[allow(clippy::disallowed_methods)] // tests need some instant to start from
-    fn epoch() -> Instant {
-        Instant::now()
-    }
+    use crate::test_clock::origin as epoch;
 
     #[test]
     fn constant_rate_is_exact() {

@@ -89,10 +89,7 @@ impl AnnounceSchedule {
 mod tests {
     use super::*;
 
-    #[allow(clippy::disallowed_methods)] // tests need some base instant
-    fn t0() -> Instant {
-        Instant::now()
-    }
+    use crate::test_clock::origin as t0;
 
     const MIN: Duration = Duration::from_secs(15);
     const MAX: Duration = Duration::from_secs(30 * 60);

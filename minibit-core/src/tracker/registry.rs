@@ -354,11 +354,7 @@ mod tests {
 
     use super::*;
 
-    /// An arbitrary origin for the virtual clock (`Instant` has no other constructor).
-    #[allow(clippy::disallowed_methods)]
-    fn origin() -> Instant {
-        Instant::now()
-    }
+    use crate::test_clock::origin;
 
     const HASH: InfoHash = InfoHash([7; 20]);
 
