@@ -682,8 +682,13 @@ fn tracker_peers_are_dialled_up_to_the_limit_never_ourselves() {
         [],
         "no room: one peer and two dials in progress"
     );
-    // The failed address was listed again: it is dialled once there is room.
+    // The failed address waits for its re-dial back-off (15 s), even
+    // though the announce listed it again and a slot is free.
     h.torrent.handle_peer_disconnected(h.now, connected);
+    assert_eq!(h.actions(), []);
+    h.advance(secs(14));
+    assert_eq!(h.actions(), []);
+    h.advance(secs(1));
     assert_eq!(h.actions(), [Action::Connect { addr: addr(2) }]);
 }
 

@@ -508,6 +508,7 @@ fn report(event: &Event) {
         Event::PieceFailed { piece } => warn!(%piece, "piece failed verification"),
         Event::DownloadCompleted => info!("download complete: every piece verified"),
         Event::PeerBanned { addr } => warn!(%addr, "peer banned for bad data"),
+        Event::PexPeersLearned { peer, count } => debug!(?peer, "learned {count} peers via pex"),
     }
 }
 

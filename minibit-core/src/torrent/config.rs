@@ -65,6 +65,16 @@ pub struct TorrentConfig {
     pub min_announce_backoff: Duration,
     /// Longest retry delay after failed announces (default 30 min).
     pub max_announce_backoff: Duration,
+    /// BEP 11 peer exchange: advertise `ut_pex`, send our connected peers to
+    /// peers that support it and learn theirs (default true).
+    pub peer_exchange: bool,
+    /// Least time between two `ut_pex` messages to one peer (BEP 11: at
+    /// most one per minute; default 60 s).
+    pub pex_interval: Duration,
+    /// First delay before an address whose dial failed or whose connection
+    /// ended is dialled again; doubles with each re-dial, and the address
+    /// is forgotten after six (default 15 s).
+    pub redial_backoff: Duration,
 }
 
 impl Default for TorrentConfig {
@@ -94,6 +104,9 @@ impl Default for TorrentConfig {
             snub_timeout: Duration::from_secs(60),
             min_announce_backoff: Duration::from_secs(15),
             max_announce_backoff: Duration::from_secs(30 * 60),
+            peer_exchange: true,
+            pex_interval: Duration::from_secs(60),
+            redial_backoff: Duration::from_secs(15),
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::piece::LayoutError;
 use crate::wire::{ExtendedHandshake, ExtensionError, Message};
 
 use super::Torrent;
+use super::pex::UT_PEX_ID;
 use super::types::{DisconnectReason, PeerKey};
 
 /// A peer broke the protocol; the connection is closed with this reason.
@@ -31,6 +32,12 @@ pub(super) enum Violation {
     /// A BEP 10 extended handshake that is not a bencoded dictionary.
     #[error("bad extended handshake: {0}")]
     ExtendedHandshake(#[from] ExtensionError),
+    /// BEP 11: a `ut_pex` message before the peer's extended handshake.
+    #[error("ut_pex message before the extended handshake")]
+    PexBeforeHandshake,
+    /// BEP 11: a `ut_pex` payload that does not parse.
+    #[error("bad ut_pex message: {0}")]
+    Pex(ExtensionError),
     /// The peer asked for a piece we never announced.
     #[error("request for piece {0}, which we do not have")]
     RequestForMissingPiece(u32),
@@ -84,7 +91,7 @@ impl Torrent {
             Message::HaveNone => {
                 self.set_bitfield(now, key, Bitfield::new(self.layout.piece_count()));
             }
-            Message::Extended { id, payload } => self.on_extended(key, id, &payload)?,
+            Message::Extended { id, payload } => self.on_extended(now, key, id, &payload)?,
             Message::Choke => self.on_choke(now, key),
             Message::Unchoke => {
                 let peer = &mut self.peers[key.0];
@@ -150,18 +157,32 @@ impl Torrent {
         Ok(())
     }
 
-    /// BEP 10: the extended handshake (id 0) gives the peer's `reqq`; we
-    /// advertise no extension message, so other ids are ignored.
-    fn on_extended(&mut self, key: PeerKey, id: u8, payload: &[u8]) -> Result<(), Violation> {
+    /// BEP 10: the extended handshake (id 0) gives the peer's `reqq`, its
+    /// listen port `p` and its `ut_pex` id; id [`UT_PEX_ID`] is a BEP 11
+    /// message when we advertised peer exchange; other ids are ignored.
+    fn on_extended(
+        &mut self,
+        now: Instant,
+        key: PeerKey,
+        id: u8,
+        payload: &[u8],
+    ) -> Result<(), Violation> {
         let peer = &mut self.peers[key.0];
         if !peer.extensions {
             return Err(Violation::ExtendedNotNegotiated);
         }
         if id == 0 {
             let handshake = ExtendedHandshake::decode(payload)?;
+            peer.extended_handshake = true;
             if let Some(reqq) = handshake.reqq {
                 peer.reqq = Some((reqq as usize).max(1));
             }
+            if handshake.p.is_some() {
+                peer.listen_port = handshake.p;
+            }
+            self.pex_negotiated(now, key, handshake.id_for("ut_pex"));
+        } else if id == UT_PEX_ID && self.config.peer_exchange {
+            self.on_pex(key, payload)?;
         }
         Ok(())
     }

@@ -67,6 +67,7 @@ mod config;
 mod messages;
 mod outbox;
 mod peer;
+mod pex;
 mod requests;
 mod serve;
 mod sources;
@@ -221,10 +222,17 @@ impl Torrent {
             .with_extensions()
     }
 
-    /// Our BEP 10 extended handshake: no extension messages, our client
-    /// name, how many requests we queue per peer, and our listen port.
+    /// Our BEP 10 extended handshake: `ut_pex` (BEP 11) unless peer
+    /// exchange is off, our client name, how many requests we queue per
+    /// peer, and our listen port.
     fn extended_handshake(&self) -> Message {
+        let m = if self.config.peer_exchange {
+            [("ut_pex".to_owned(), pex::UT_PEX_ID)].into()
+        } else {
+            std::collections::BTreeMap::new()
+        };
         ExtendedHandshake {
+            m,
             v: Some(CLIENT_VERSION.to_owned()),
             reqq: u32::try_from(self.config.max_queued_requests).ok(),
             p: self.config.listen_addr.map(|addr| addr.port()),
@@ -262,6 +270,9 @@ impl Torrent {
                 Ok(key)
             }
             Err(rejection) => {
+                if direction == Direction::Outbound {
+                    self.addresses.forget(addr);
+                }
                 self.dial_more();
                 Err(rejection)
             }
@@ -387,8 +398,12 @@ impl Torrent {
     }
 
     /// `peer`'s connection closed (for any reason); `peer` is invalid afterwards.
-    /// Its outstanding requests go back to other peers, and its address may
-    /// be dialled again when a later announce lists it (unless banned).
+    /// Its outstanding requests go back to other peers. Its listen address
+    /// (the one we dialled, or its IP with the BEP 10 `p` it sent) is
+    /// dialled again after [`TorrentConfig::redial_backoff`] (doubling per
+    /// re-dial), unless we closed the connection for a protocol violation,
+    /// a ban, both seeding or a duplicate; else a later announce or PEX
+    /// message may bring it back.
     pub fn handle_peer_disconnected(&mut self, now: Instant, peer: PeerKey) {
         let now = self.clock(now);
         if !self.peers.contains(peer.0) {
@@ -399,7 +414,19 @@ impl Torrent {
         self.picker.peer_removed(&state.bitfield);
         self.choker.remove_peer(peer);
         self.release_spread(peer);
-        self.addresses.forget(state.addr);
+        let listen = state.listen_addr();
+        if listen != Some(state.addr) {
+            self.addresses.forget(state.addr);
+        }
+        if let Some(listen) = listen {
+            if state.redial && !self.stopped {
+                self.addresses.remember(listen, self.config.listen_addr);
+                self.addresses
+                    .retry_later(listen, now, self.config.redial_backoff);
+            } else {
+                self.addresses.forget(listen);
+            }
+        }
         self.out.report(Event::PeerDisconnected { peer });
         self.super_seed_left(now, peer);
         if !state.am_choking && state.interested_in_us {
@@ -409,12 +436,15 @@ impl Torrent {
         self.request_from_all(now);
     }
 
-    /// An [`Action::Connect`] to `addr` failed or timed out. The address may
-    /// be dialled again when a later announce lists it.
+    /// An [`Action::Connect`] to `addr` failed or timed out. The address is
+    /// dialled again after [`TorrentConfig::redial_backoff`], doubling per
+    /// failure, and forgotten after six (a later announce or PEX message
+    /// may bring it back).
     pub fn handle_connect_failed(&mut self, now: Instant, addr: SocketAddr) {
-        self.clock(now);
+        let now = self.clock(now);
         self.addresses.dial_ended(addr);
-        self.addresses.forget(addr);
+        self.addresses
+            .retry_later(addr, now, self.config.redial_backoff);
         self.dial_more();
     }
 
@@ -469,14 +499,19 @@ impl Torrent {
     }
 
     /// Records `peers` as candidates and dials while connection slots are
-    /// free (only with [`TorrentConfig::connect_to_peers`]).
-    fn learn_peers(&mut self, peers: &[SocketAddr]) {
-        if self.config.connect_to_peers {
-            for &addr in peers {
-                self.addresses.learn(addr, self.config.listen_addr);
-            }
-            self.dial_more();
+    /// free (only with [`TorrentConfig::connect_to_peers`]); returns how
+    /// many were new.
+    fn learn_peers(&mut self, peers: &[SocketAddr]) -> usize {
+        if !self.config.connect_to_peers {
+            return 0;
         }
+        let own = self.config.listen_addr;
+        let learned = peers
+            .iter()
+            .filter(|&&addr| self.addresses.learn(addr, own))
+            .count();
+        self.dial_more();
+        learned
     }
 
     /// An [`Action::Announce`] failed; retried after an exponential back-off
@@ -603,10 +638,12 @@ impl Torrent {
     }
 
     /// Asks the driver to close `peer`; its later messages are ignored.
+    /// Only a peer dropped for silence is dialled again later.
     fn disconnect(&mut self, peer: PeerKey, reason: DisconnectReason) {
         if let Some(state) = self.peers.get_mut(peer.0) {
             if !state.closing {
                 state.closing = true;
+                state.redial = reason == DisconnectReason::Timeout;
                 self.out.act(Action::Disconnect { peer, reason });
             }
         }
@@ -624,7 +661,11 @@ impl Torrent {
             && self.addresses.connecting() < self.config.max_dials
         {
             let peers = &self.peers;
-            let connected = |addr| peers.iter().any(|(_, p)| p.addr == addr);
+            let connected = |addr| {
+                peers
+                    .iter()
+                    .any(|(_, p)| p.addr == addr || p.listen_addr() == Some(addr))
+            };
             let Some(addr) = self.addresses.next_dial(connected) else {
                 break;
             };

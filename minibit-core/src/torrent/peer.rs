@@ -13,6 +13,7 @@ use crate::rate::{DEFAULT_WINDOW, RateEstimator};
 use crate::wire::{Message, PeerId};
 
 use super::outbox::Outbox;
+use super::pex::PexState;
 use super::types::{Action, PeerKey};
 
 /// How many given-up requests a peer remembers (late blocks for them are
@@ -51,6 +52,16 @@ pub(super) struct Peer {
     pub(super) outbound: bool,
     /// Most outstanding requests the peer queues (BEP 10 `reqq`), if it said.
     pub(super) reqq: Option<usize>,
+    /// The peer's BEP 10 extended handshake arrived.
+    pub(super) extended_handshake: bool,
+    /// The peer's TCP listen port (BEP 10 `p`), if it said.
+    pub(super) listen_port: Option<u16>,
+    /// BEP 11 peer exchange with this peer, once it advertised `ut_pex`.
+    pub(super) pex: Option<PexState>,
+    /// Its listen address is dialled again (after a back-off) when the
+    /// connection ends; false once we closed it for a reason that makes a
+    /// new connection pointless (violation, ban, both seeding, duplicate).
+    pub(super) redial: bool,
     /// Both sides set the BEP 6 fast-extension bit.
     pub(super) fast: bool,
     /// Pieces the peer has.
@@ -119,6 +130,10 @@ impl Peer {
             outbound: false,
             extensions: false,
             reqq: None,
+            extended_handshake: false,
+            listen_port: None,
+            pex: None,
+            redial: true,
             fast,
             bitfield: Bitfield::new(pieces),
             started: false,
@@ -152,6 +167,18 @@ impl Peer {
             peer: self.key,
             message,
         });
+    }
+
+    /// The address the peer accepts connections on: the one we dialled,
+    /// or for an inbound peer its IP with the BEP 10 `p` it sent (the
+    /// source port of an inbound connection is ephemeral).
+    pub(super) fn listen_addr(&self) -> Option<SocketAddr> {
+        if self.outbound {
+            return Some(self.addr);
+        }
+        self.listen_port
+            .filter(|&port| port != 0)
+            .map(|port| SocketAddr::new(self.addr.ip(), port))
     }
 
     /// Records a BEP 6 suggestion, forgetting the oldest beyond [`MAX_SUGGESTED`].

@@ -14,6 +14,9 @@ impl Torrent {
     /// Runs every timer due at `now`.
     pub(super) fn on_timeout(&mut self, now: Instant) {
         self.announce_if_due(now);
+        self.addresses.promote_due(now);
+        self.dial_more();
+        self.send_due_pex(now);
         let rechoked = self.next_rechoke <= now;
         if rechoked {
             self.rechoke(now);
@@ -90,9 +93,15 @@ impl Torrent {
                     p.request_deadline(self.config.request_timeout),
                     Some(p.last_sent + self.config.keep_alive_interval),
                     Some(p.last_received + self.config.peer_timeout),
+                    p.pex.as_ref().map(|s| s.next_at),
                 ]
             });
-        [self.announce.due(), Some(self.next_rechoke)]
+        let redial = self
+            .config
+            .connect_to_peers
+            .then(|| self.addresses.next_retry())
+            .flatten();
+        [self.announce.due(), Some(self.next_rechoke), redial]
             .into_iter()
             .chain(peers)
             .flatten()

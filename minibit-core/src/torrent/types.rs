@@ -170,6 +170,14 @@ pub enum Event {
         /// Its address.
         addr: SocketAddr,
     },
+    /// A BEP 11 `ut_pex` message from `peer` gave `count` addresses we did
+    /// not know (now dial candidates).
+    PexPeersLearned {
+        /// The sender.
+        peer: PeerKey,
+        /// New addresses learned.
+        count: usize,
+    },
 }
 
 /// Counters for progress display and announces.
