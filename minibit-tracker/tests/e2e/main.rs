@@ -1,7 +1,8 @@
 //! End to end: the real `minibit-tracker` and `minibit-peer` binaries on
 //! 127.0.0.1 move real files (a video made with ffmpeg, a file over 1 GiB,
 //! the `photos/` folder of `testdata/`), a finished peer keeps the swarm
-//! alive after the tracker restarts, and a killed peer resumes.
+//! alive after the tracker restarts, a killed peer resumes, and leechers
+//! finish after the seeding tracker dies (peer exchange, [`dead_tracker`]).
 //!
 //! Process handling (output capture, bounded waits, kill by pid) and the
 //! tracker/peer launchers are shared with the interop tests.
@@ -15,6 +16,8 @@ mod minibit;
 #[allow(dead_code)]
 #[path = "../interop/process.rs"]
 mod process;
+
+mod dead_tracker;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};

@@ -1,0 +1,198 @@
+//! The seeding tracker dies once every piece exists among the leechers; a
+//! peer that only ever learned the seeder finds the leechers through BEP 11
+//! peer exchange, and everyone finishes.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use minibit_core::tracker::{AnnounceResponse, TrackerPeer};
+
+use super::minibit::{Tracker, info_hash};
+use super::process::{Proc, free_port, run};
+use super::{TRANSFER, content, exits_ok, path_str, peer, same_file, tempdir};
+
+/// How often the logs are polled while racing the transfer.
+const POLL: Duration = Duration::from_millis(5);
+
+/// Longest wait for the late peer's first PEX message (the seeder sends
+/// it as soon as the extended handshakes are exchanged).
+const PEX_WAIT: Duration = Duration::from_secs(60);
+
+/// Debug lines of the peer driver: verified pieces, connections, PEX.
+const DRIVER_LOG: &str = "minibit_peer::driver=debug";
+
+/// Pieces a peer logged as verified.
+fn verified(proc: &Proc) -> BTreeSet<u32> {
+    proc.lines()
+        .iter()
+        .filter(|l| l.contains("piece verified"))
+        .filter_map(|l| super::field(l, "piece"))
+        .map(|p| u32::try_from(p).unwrap())
+        .collect()
+}
+
+fn completed(proc: &Proc) -> bool {
+    proc.lines().iter().any(|l| l.contains("download complete"))
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to the process `proc` by its pid.
+fn signal(proc: &Proc, signal: &str) {
+    let mut command = Command::new("kill");
+    command.arg(format!("-{signal}")).arg(proc.id().to_string());
+    run(command);
+}
+
+/// Polls `check` every [`POLL`] until it holds; panics after [`TRANSFER`].
+fn race_until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + TRANSFER;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(POLL);
+    }
+}
+
+/// A one-line HTTP tracker on 127.0.0.1 that answers every announce with
+/// `peers` only (and a 30 min interval); returns its announce URL.
+fn fixed_tracker(peers: Vec<SocketAddr>) -> String {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let url = format!("http://{}/announce", listener.local_addr().unwrap());
+    let body = AnnounceResponse {
+        interval: 1800,
+        min_interval: None,
+        complete: 1,
+        incomplete: 0,
+        peers: peers
+            .into_iter()
+            .map(|addr| TrackerPeer {
+                addr,
+                peer_id: None,
+            })
+            .collect(),
+        warning: None,
+    }
+    .encode(true);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    url
+}
+
+/// The `.torrent` at `from` with its `announce` replaced by `url` (same
+/// info dictionary, so the same info-hash), written to `to`.
+fn with_announce(from: &Path, url: &str, to: &Path) {
+    let bytes = std::fs::read(from).unwrap();
+    let rest = bytes
+        .strip_prefix(b"d8:announce")
+        .expect("the tracker's .torrent starts with its announce URL");
+    let colon = rest.iter().position(|&b| b == b':').unwrap();
+    let len: usize = std::str::from_utf8(&rest[..colon])
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut out = format!("d8:announce{}:{url}", url.len()).into_bytes();
+    out.extend_from_slice(&rest[colon + 1 + len..]);
+    std::fs::write(to, out).unwrap();
+    assert_eq!(info_hash(from), info_hash(to));
+}
+
+#[test]
+fn leechers_finish_after_the_seeding_tracker_dies_and_pex_finds_the_late_peer_its_partners() {
+    const LEN: usize = 48 * 1024 * 1024;
+    const PIECE: usize = 256 * 1024;
+    let pieces = u32::try_from(LEN / PIECE).unwrap();
+    let tmp = tempdir();
+    let source = tmp.path().join("seed").join("swarm.bin");
+    content::random_file(&source, LEN);
+    let (tracker, seeded) = Tracker::start_with(
+        &["--bind", "127.0.0.1:0", "--piece-length", "262144"],
+        &[&source],
+    );
+    let torrent = tmp.path().join("swarm.torrent");
+    tracker.fetch(&seeded[0].torrent_url, &torrent);
+    let hash = info_hash(&torrent);
+    let (listed, _) = tracker.swarm(hash);
+    let [(seeder, _)] = listed[..] else {
+        panic!("only the embedded seeder is in the swarm yet: {listed:?}");
+    };
+
+    // Three leechers learn the seeder and each other from the tracker.
+    let leechers: Vec<(Proc, std::path::PathBuf)> = (1..=3)
+        .map(|i| {
+            let dir = tmp.path().join(format!("leecher{i}"));
+            let args = ["-q", "-o", path_str(&dir), path_str(&torrent)];
+            (peer(&format!("leecher {i}"), &args, Some(DRIVER_LOG)), dir)
+        })
+        .collect();
+    // Once every piece exists among them, freeze them (SIGSTOP): their
+    // connections stay open, nothing more moves, nobody completes.
+    race_until("every piece to exist among the leechers", || {
+        let union: BTreeSet<u32> = leechers.iter().flat_map(|(p, _)| verified(p)).collect();
+        union.len() == pieces as usize
+    });
+    for (proc, _) in &leechers {
+        signal(proc, "STOP");
+    }
+    for (proc, _) in &leechers {
+        assert!(
+            !completed(proc),
+            "a leecher finished before the tracker died: the test needs a bigger file"
+        );
+    }
+
+    // A late peer whose tracker only ever lists the seeder.
+    let late_torrent = tmp.path().join("late.torrent");
+    with_announce(&torrent, &fixed_tracker(vec![seeder]), &late_torrent);
+    let late_dir = tmp.path().join("late");
+    let port = free_port();
+    let late_args = [
+        "-q",
+        "--exit-on-complete",
+        "--port",
+        &port.to_string(),
+        "-o",
+        path_str(&late_dir),
+        path_str(&late_torrent),
+    ];
+    let mut late = peer("late peer", &late_args, Some(DRIVER_LOG));
+    let learned = late.wait_line(PEX_WAIT, |l| {
+        l.contains("via pex")
+            .then(|| l.split("learned ").nth(1)?.split(' ').next()?.parse::<u32>().ok())
+            .flatten()
+    });
+
+    // The tracker and its seeder die: SIGKILL.
+    drop(tracker);
+    assert!(!completed(&late), "the late peer cannot have finished yet");
+    for (proc, _) in &leechers {
+        signal(proc, "CONT");
+    }
+
+    exits_ok(&mut late);
+    assert!(same_file(&source, &late_dir.join("swarm.bin")));
+    for (proc, dir) in &leechers {
+        race_until("every leecher to finish", || completed(proc));
+        assert!(same_file(&source, &dir.join("swarm.bin")), "{}", dir.display());
+    }
+    eprintln!("the late peer learned {learned} peers via pex");
+    assert!(learned >= 1);
+}
