@@ -109,6 +109,17 @@ fn bad_configs_are_refused() {
     assert!(
         Simulation::new(
             SimConfig {
+                free_riders: 5,
+                leavers: 16,
+                ..small_swarm()
+            },
+            base
+        )
+        .is_err()
+    );
+    assert!(
+        Simulation::new(
+            SimConfig {
                 free_riders: 21,
                 ..small_swarm()
             },
@@ -135,5 +146,32 @@ fn bad_configs_are_refused() {
             base
         )
         .is_err()
+    );
+}
+
+/// Peers arrive over 30 s and eight of them leave for good at a random
+/// instant of their first 8 s, mostly mid-download.
+fn churning_swarm() -> SimConfig {
+    SimConfig {
+        arrival_spread: Duration::from_secs(30),
+        leavers: 8,
+        leave_within: Duration::from_secs(8),
+        ..small_swarm()
+    }
+}
+
+#[test]
+fn with_peers_joining_and_leaving_everyone_who_stays_finishes() {
+    let report = run(churning_swarm());
+    assert!(
+        report.left_unfinished >= 4,
+        "the churn happens mid-download: {report:#?}"
+    );
+    assert!(report.all_completed, "{report:#?}");
+    let again = run(churning_swarm());
+    assert_eq!(
+        serde_json::to_string(&report).unwrap(),
+        serde_json::to_string(&again).unwrap(),
+        "deterministic"
     );
 }

@@ -40,7 +40,10 @@ fn v4(addr: SocketAddr) -> SocketAddrV4 {
 /// A BEP 10 extended handshake with `ut_pex` under `ut_pex` and port `p`.
 fn ext_handshake(ut_pex: Option<u8>, p: Option<u16>) -> Message {
     ExtendedHandshake {
-        m: ut_pex.map(|id| ("ut_pex".to_owned(), id)).into_iter().collect(),
+        m: ut_pex
+            .map(|id| ("ut_pex".to_owned(), id))
+            .into_iter()
+            .collect(),
         p,
         ..ExtendedHandshake::default()
     }
@@ -131,10 +134,7 @@ fn the_first_message_lists_dialable_connected_peers_with_flags() {
     let expected = Pex {
         added: vec![
             (v4(SocketAddr::from(([10, 0, 0, 1], 7001))), PexFlags(0)),
-            (
-                v4(addr(2)),
-                PexFlags(PexFlags::SEED | PexFlags::REACHABLE),
-            ),
+            (v4(addr(2)), PexFlags(PexFlags::SEED | PexFlags::REACHABLE)),
         ],
         ..Pex::default()
     };

@@ -63,6 +63,13 @@ struct Args {
     /// Leechers arrive uniformly over this many seconds (0: flash crowd).
     #[arg(long, default_value_t = 0)]
     arrival_spread_s: u64,
+    /// How many leechers leave for good, each at a random instant within
+    /// `--leave-within-s` of its arrival (churn).
+    #[arg(long, default_value_t = 0)]
+    leavers: usize,
+    /// Span after its arrival within which each leaver leaves, seconds.
+    #[arg(long, default_value_t = 60)]
+    leave_within_s: u64,
     /// Stop after this much virtual time, seconds.
     #[arg(long, default_value_t = 86_400)]
     time_limit_s: u64,
@@ -100,6 +107,8 @@ fn main() -> Result<()> {
         initial_spread: !args.no_initial_spread,
         seed_leaves_after_copies: args.seed_leaves_after_copies,
         arrival_spread: Duration::from_secs(args.arrival_spread_s),
+        leavers: args.leavers,
+        leave_within: Duration::from_secs(args.leave_within_s),
         time_limit: Duration::from_secs(args.time_limit_s),
     };
     let started = Instant::now();

@@ -9,8 +9,9 @@
 //! connection arrive in order.
 //!
 //! Node 0 is the initial seed; nodes `1..=peers` are leechers, of which the
-//! last `free_riders` never upload a block. A simple tracker answers every
-//! announce with up to 50 random other nodes. Nothing here reads a clock or
+//! last `free_riders` never upload a block; the first `leavers` leave at a
+//! random instant (churn). A simple tracker answers every announce with up
+//! to 50 random other nodes present. Nothing here reads a clock or
 //! the OS: the same [`SimConfig`] gives the same [`SimReport`] (except for
 //! nothing: wall time is measured by the caller).
 //!
@@ -77,6 +78,12 @@ pub struct SimConfig {
     pub seed_leaves_after_copies: Option<f64>,
     /// Leechers arrive uniformly over this long (zero: a flash crowd at t = 0).
     pub arrival_spread: Duration,
+    /// How many leechers (nodes `1..=leavers`, never free riders) leave the
+    /// swarm for good at a random instant, uniformly within `leave_within`
+    /// of their arrival, finished or not (default 0).
+    pub leavers: usize,
+    /// Span after its arrival within which each leaver leaves (default 60 s).
+    pub leave_within: Duration,
     /// Virtual time after which the run stops even if peers are unfinished.
     pub time_limit: Duration,
 }
@@ -99,6 +106,8 @@ impl Default for SimConfig {
             initial_spread: true,
             seed_leaves_after_copies: None,
             arrival_spread: Duration::ZERO,
+            leavers: 0,
+            leave_within: Duration::from_secs(60),
             time_limit: Duration::from_secs(24 * 3600),
         }
     }
@@ -110,8 +119,8 @@ pub enum SimError {
     /// The file size and piece length do not make a valid torrent.
     #[error("invalid torrent geometry: {0}")]
     Layout(#[from] LayoutError),
-    /// More free riders than leechers, or no leecher.
-    #[error("need at least one leecher and at most `peers` free riders")]
+    /// More free riders plus leavers than leechers, or no leecher.
+    #[error("need at least one leecher and at most `peers` free riders and leavers")]
     BadPeerCounts,
     /// A capacity is zero, negative or not a number.
     #[error("upload and download capacities must be positive")]
@@ -137,6 +146,8 @@ struct Node {
 enum SimEvent {
     /// A leecher joins the swarm.
     Join(usize),
+    /// A leecher leaves the swarm for good.
+    Leave(usize),
     /// A node's `poll_timeout` instant.
     Timer(usize),
     /// A dialer's connection attempt reaches the listener.
@@ -176,7 +187,7 @@ impl Simulation {
     /// # Errors
     /// [`SimError`] when the configuration cannot describe a swarm.
     pub fn new(config: SimConfig, base: Instant) -> Result<Self, SimError> {
-        if config.peers == 0 || config.free_riders > config.peers {
+        if config.peers == 0 || config.free_riders + config.leavers > config.peers {
             return Err(SimError::BadPeerCounts);
         }
         let positive = |v: f64| v.is_finite() && v > 0.0;
@@ -210,6 +221,7 @@ impl Simulation {
                 // not swallow requests: peers simply get nothing from it).
                 unchoke_slots: if free_rider { 0 } else { 4 },
                 allowed_fast_count: if free_rider { 0 } else { 10 },
+                listen_addr: Some(addr),
                 ..TorrentConfig::default()
             };
             let arrival = if seed || config.arrival_spread.is_zero() {
@@ -270,6 +282,14 @@ impl Simulation {
             let at = sim.nodes[index].arrival;
             sim.schedule(at, SimEvent::Join(index));
         }
+        for index in 1..=sim.config.leavers {
+            let stay = sim
+                .config
+                .leave_within
+                .mul_f64(rand::Rng::random(&mut sim.rng));
+            let at = sim.nodes[index].arrival + stay;
+            sim.schedule(at, SimEvent::Leave(index));
+        }
         Ok(sim)
     }
 
@@ -312,6 +332,7 @@ impl Simulation {
                     self.drain(node);
                 }
             }
+            SimEvent::Leave(node) => self.leave(node),
             SimEvent::ConnectArrives { from, to } => self.connect_arrives(from, to),
             SimEvent::HandshakeArrives { link } => self.handshake_arrives(link),
             SimEvent::UplinkDone(node) => {
@@ -532,13 +553,22 @@ impl Simulation {
         }
         let limit = copies * self.layout.total_length() as f64;
         if self.report.seed_uploaded() as f64 >= limit {
-            let now = self.instant();
-            self.nodes[0].left = true;
-            self.nodes[0].torrent.stop(now);
-            let links: Vec<LinkId> = self.nodes[0].links.values().copied().collect();
-            for link in links {
-                self.hang_up(link, 0);
-            }
+            self.leave(0);
+        }
+    }
+
+    /// `node` stops its torrent and closes every connection; it never comes back.
+    fn leave(&mut self, node: usize) {
+        if !self.alive(node) {
+            return;
+        }
+        let now = self.instant();
+        self.nodes[node].left = true;
+        self.nodes[node].torrent.stop(now);
+        self.report.left(node);
+        let links: Vec<LinkId> = self.nodes[node].links.values().copied().collect();
+        for link in links {
+            self.hang_up(link, node);
         }
     }
 }

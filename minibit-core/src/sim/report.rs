@@ -48,8 +48,10 @@ pub struct SimReport {
     pub seed_upload_copies: SeedCopies,
     /// Mean fraction of upload capacity the contributing leechers used while downloading.
     pub upload_utilization: f64,
-    /// Whether every leecher that is not a free rider completed.
+    /// Whether every leecher that is not a free rider and did not leave completed.
     pub all_completed: bool,
+    /// Leechers that left the swarm before completing (churn).
+    pub left_unfinished: usize,
     /// Simulation events processed.
     pub events: u64,
     /// Virtual time at the end of the run, seconds.
@@ -67,6 +69,7 @@ pub(super) struct Recorder {
     copies_first: Option<f64>,
     copies_all: Option<f64>,
     contributors_left: usize,
+    left_unfinished: usize,
 }
 
 impl Recorder {
@@ -81,6 +84,7 @@ impl Recorder {
             copies_first: None,
             copies_all: None,
             contributors_left,
+            left_unfinished: 0,
         }
     }
 
@@ -113,10 +117,26 @@ impl Recorder {
             self.copies_first = Some(self.copies());
         }
         if !self.nodes[node].1 {
-            self.contributors_left -= 1;
-            if self.contributors_left == 0 {
-                self.copies_all = Some(self.copies());
-            }
+            self.contributor_done();
+        }
+    }
+
+    /// One more contributor needs nothing more (completed, or left).
+    fn contributor_done(&mut self) {
+        self.contributors_left -= 1;
+        if self.contributors_left == 0 {
+            self.copies_all = Some(self.copies());
+        }
+    }
+
+    /// Leecher `node` left the swarm: if unfinished, the run no longer waits for it.
+    pub fn left(&mut self, node: usize) {
+        if node == 0 || self.completed[node].is_some() {
+            return;
+        }
+        self.left_unfinished += 1;
+        if !self.nodes[node].1 {
+            self.contributor_done();
         }
     }
 
@@ -169,6 +189,7 @@ impl Recorder {
             },
             upload_utilization: utilisations.iter().sum::<f64>() / utilisations.len().max(1) as f64,
             all_completed,
+            left_unfinished: self.left_unfinished,
             events,
             virtual_s: now.as_secs_f64(),
         }

@@ -248,7 +248,11 @@ mod tests {
         book.promote_due(now + Duration::from_secs(60));
         assert!(drain(&mut book).is_empty());
         book.retry_later(addr(3), now, Duration::from_secs(1));
-        assert_eq!(book.next_retry(), None, "unknown addresses are not re-dialled");
+        assert_eq!(
+            book.next_retry(),
+            None,
+            "unknown addresses are not re-dialled"
+        );
     }
 
     #[test]
@@ -260,7 +264,10 @@ mod tests {
         assert_eq!(learned, MAX_KNOWN);
         assert_eq!(book.known.len(), MAX_KNOWN);
         book.forget(addr(1));
-        assert!(book.learn(addr(60_000), None), "room again after forgetting");
+        assert!(
+            book.learn(addr(60_000), None),
+            "room again after forgetting"
+        );
     }
 
     /// One operation on the book, for the property test.

@@ -176,7 +176,14 @@ fn leechers_finish_after_the_seeding_tracker_dies_and_pex_finds_the_late_peer_it
     let mut late = peer("late peer", &late_args, Some(DRIVER_LOG));
     let learned = late.wait_line(PEX_WAIT, |l| {
         l.contains("via pex")
-            .then(|| l.split("learned ").nth(1)?.split(' ').next()?.parse::<u32>().ok())
+            .then(|| {
+                l.split("learned ")
+                    .nth(1)?
+                    .split(' ')
+                    .next()?
+                    .parse::<u32>()
+                    .ok()
+            })
             .flatten()
     });
 
@@ -191,7 +198,11 @@ fn leechers_finish_after_the_seeding_tracker_dies_and_pex_finds_the_late_peer_it
     assert!(same_file(&source, &late_dir.join("swarm.bin")));
     for (proc, dir) in &leechers {
         race_until("every leecher to finish", || completed(proc));
-        assert!(same_file(&source, &dir.join("swarm.bin")), "{}", dir.display());
+        assert!(
+            same_file(&source, &dir.join("swarm.bin")),
+            "{}",
+            dir.display()
+        );
     }
     eprintln!("the late peer learned {learned} peers via pex");
     assert!(learned >= 1);
