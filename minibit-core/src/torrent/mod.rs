@@ -58,6 +58,15 @@
 //! - Connections: at most `max_peers`, of which at most `max_dials` dials
 //!   in progress; when two peers dial each other at once both keep the
 //!   connection dialled by the smaller peer id.
+//! - Peer exchange (BEP 11, [`TorrentConfig::peer_exchange`]): each peer
+//!   that advertises `ut_pex` gets the listen addresses of our other
+//!   connections at once, then what changed at most every `pex_interval`;
+//!   addresses it sends are dialled like tracker peers.
+//! - Re-dial: the listen address of a peer whose connection ended (unless
+//!   we closed it for a violation, a ban, both seeding or a duplicate) or
+//!   whose dial failed is dialled again after `redial_backoff`, doubling,
+//!   six times at most; a peer that lost every connection does not wait
+//!   for its next announce.
 //! - Keep-alives after `keep_alive_interval` of silence towards a peer;
 //!   peers silent for `peer_timeout` are dropped; two seeds disconnect.
 
@@ -214,8 +223,8 @@ impl Torrent {
 
     /// Our handshake: this torrent's info-hash, our peer id, the BEP 6
     /// fast-extension bit (`reserved[7] & 0x04`) and the BEP 10
-    /// extension-protocol bit (`reserved[5] & 0x10`; only the extended
-    /// handshake is used, for `reqq`).
+    /// extension-protocol bit (`reserved[5] & 0x10`: the extended
+    /// handshake for `reqq` and `p`, and BEP 11 `ut_pex`).
     pub fn handshake(&self) -> Handshake {
         Handshake::new(self.info_hash, self.peer_id)
             .with_fast()
@@ -270,9 +279,6 @@ impl Torrent {
                 Ok(key)
             }
             Err(rejection) => {
-                if direction == Direction::Outbound {
-                    self.addresses.forget(addr);
-                }
                 self.dial_more();
                 Err(rejection)
             }
@@ -488,7 +494,7 @@ impl Torrent {
     }
 
     /// Peer addresses learned outside the tracker announce (the embedded
-    /// tracker's registry, PEX): considered for connection like the peers of
+    /// tracker's registry): considered for connection like the peers of
     /// an announce response (never our own listen address, a banned one, or
     /// one already known), without touching the announce schedule.
     pub fn handle_peers(&mut self, now: Instant, peers: &[SocketAddr]) {
@@ -649,7 +655,7 @@ impl Torrent {
         }
     }
 
-    /// Dials tracker-learned addresses while connections plus dials stay
+    /// Dials known addresses (tracker, PEX, re-dials) while connections plus dials stay
     /// under `max_peers` and dials under `max_dials` (the other slots stay
     /// open to inbound connections: in a flash crowd every peer dials at
     /// once, and peers whose slots all went to dials would refuse each other).

@@ -6,54 +6,20 @@ use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use minibit_core::tracker::{AnnounceResponse, TrackerPeer};
 
 use super::minibit::{Tracker, info_hash};
-use super::process::{Proc, free_port, run};
-use super::{TRANSFER, content, exits_ok, path_str, peer, same_file, tempdir};
-
-/// How often the logs are polled while racing the transfer.
-const POLL: Duration = Duration::from_millis(5);
+use super::process::{Proc, free_port};
+use super::{
+    DRIVER_LOG, completed, content, exits_ok, path_str, peer, race_until, same_file, signal,
+    tempdir, verified,
+};
 
 /// Longest wait for the late peer's first PEX message (the seeder sends
 /// it as soon as the extended handshakes are exchanged).
 const PEX_WAIT: Duration = Duration::from_secs(60);
-
-/// Debug lines of the peer driver: verified pieces, connections, PEX.
-const DRIVER_LOG: &str = "minibit_peer::driver=debug";
-
-/// Pieces a peer logged as verified.
-fn verified(proc: &Proc) -> BTreeSet<u32> {
-    proc.lines()
-        .iter()
-        .filter(|l| l.contains("piece verified"))
-        .filter_map(|l| super::field(l, "piece"))
-        .map(|p| u32::try_from(p).unwrap())
-        .collect()
-}
-
-fn completed(proc: &Proc) -> bool {
-    proc.lines().iter().any(|l| l.contains("download complete"))
-}
-
-/// Sends `signal` (`STOP`, `CONT`) to the process `proc` by its pid.
-fn signal(proc: &Proc, signal: &str) {
-    let mut command = Command::new("kill");
-    command.arg(format!("-{signal}")).arg(proc.id().to_string());
-    run(command);
-}
-
-/// Polls `check` every [`POLL`] until it holds; panics after [`TRANSFER`].
-fn race_until(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + TRANSFER;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(POLL);
-    }
-}
 
 /// A one-line HTTP tracker on 127.0.0.1 that answers every announce with
 /// `peers` only (and a 30 min interval); returns its announce URL.

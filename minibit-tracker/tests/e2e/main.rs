@@ -1,8 +1,9 @@
 //! End to end: the real `minibit-tracker` and `minibit-peer` binaries on
 //! 127.0.0.1 move real files (a video made with ffmpeg, a file over 1 GiB,
 //! the `photos/` folder of `testdata/`), a finished peer keeps the swarm
-//! alive after the tracker restarts, a killed peer resumes, and leechers
-//! finish after the seeding tracker dies (peer exchange, [`dead_tracker`]).
+//! alive after the tracker restarts, a killed peer resumes, leechers
+//! finish after the seeding tracker dies (peer exchange, [`dead_tracker`]),
+//! and peers that stay finish while others join and leave ([`churn`]).
 //!
 //! Process handling (output capture, bounded waits, kill by pid) and the
 //! tracker/peer launchers are shared with the interop tests.
@@ -17,6 +18,7 @@ mod minibit;
 #[path = "../interop/process.rs"]
 mod process;
 
+mod churn;
 mod dead_tracker;
 
 use std::fs::File;
@@ -96,6 +98,43 @@ fn field(line: &str, key: &str) -> Option<u64> {
     line.split_whitespace()
         .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
         .and_then(|v| v.parse().ok())
+}
+
+/// How often the logs are polled while racing a transfer.
+const POLL: Duration = Duration::from_millis(5);
+
+/// Debug lines of the peer driver: verified pieces, connections, PEX.
+const DRIVER_LOG: &str = "minibit_peer::driver=debug";
+
+/// Pieces a peer run with [`DRIVER_LOG`] logged as verified.
+fn verified(proc: &Proc) -> std::collections::BTreeSet<u32> {
+    proc.lines()
+        .iter()
+        .filter(|l| l.contains("piece verified"))
+        .filter_map(|l| field(l, "piece"))
+        .map(|p| u32::try_from(p).unwrap())
+        .collect()
+}
+
+/// Whether a peer run with [`DRIVER_LOG`] logged its completion.
+fn completed(proc: &Proc) -> bool {
+    proc.lines().iter().any(|l| l.contains("download complete"))
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to the process `proc`, by its pid.
+fn signal(proc: &Proc, signal: &str) {
+    let mut command = Command::new("kill");
+    command.arg(format!("-{signal}")).arg(proc.id().to_string());
+    run(command);
+}
+
+/// Polls `check` every [`POLL`] until it holds; panics after [`TRANSFER`].
+fn race_until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + TRANSFER;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(POLL);
+    }
 }
 
 /// Writes `len` bytes from a seeded RNG to `path`, 8 MiB at a time.
