@@ -19,13 +19,15 @@ fn own() -> SocketAddr {
     SocketAddr::from(([10, 0, 0, 99], 6881))
 }
 
-fn leecher(config: TorrentConfig) -> Harness {
+/// A torrent with no piece, listening on [`own`], with or without PEX.
+fn leecher(peer_exchange: bool) -> Harness {
     Harness::new(
         content(),
         &[],
         TorrentConfig {
             listen_addr: Some(own()),
-            ..config
+            peer_exchange,
+            ..TorrentConfig::default()
         },
     )
 }
@@ -96,10 +98,7 @@ fn pex_message(added: &[SocketAddr]) -> Message {
 #[test]
 fn ut_pex_is_advertised_unless_peer_exchange_is_off() {
     for (enabled, expected) in [(true, Some(1)), (false, None)] {
-        let mut h = leecher(TorrentConfig {
-            peer_exchange: enabled,
-            ..TorrentConfig::default()
-        });
+        let mut h = leecher(enabled);
         let peer = join(&mut h, 1, Direction::Inbound);
         let sent = Harness::sent_to(&h.actions(), peer);
         let ours = sent
@@ -116,7 +115,7 @@ fn ut_pex_is_advertised_unless_peer_exchange_is_off() {
 
 #[test]
 fn the_first_message_lists_dialable_connected_peers_with_flags() {
-    let mut h = leecher(TorrentConfig::default());
+    let mut h = leecher(true);
     // Inbound with `p`: advertised as its IP and that port.
     let inbound = join(&mut h, 1, Direction::Inbound);
     h.recv(inbound, ext_handshake(None, Some(7001)));
@@ -143,7 +142,7 @@ fn the_first_message_lists_dialable_connected_peers_with_flags() {
 
 #[test]
 fn later_messages_are_differences_at_most_once_per_interval() {
-    let mut h = leecher(TorrentConfig::default());
+    let mut h = leecher(true);
     let first = join(&mut h, 1, Direction::Outbound);
     let asker = join(&mut h, 4, Direction::Inbound);
     h.recv(asker, ext_handshake(Some(1), None));
@@ -180,7 +179,7 @@ fn later_messages_are_differences_at_most_once_per_interval() {
 
 #[test]
 fn a_message_adds_at_most_fifty_contacts() {
-    let mut h = leecher(TorrentConfig::default());
+    let mut h = leecher(true);
     let asker = join(&mut h, 200, Direction::Inbound);
     for n in 1..=60 {
         join(&mut h, n, Direction::Outbound);
@@ -198,7 +197,7 @@ fn a_message_adds_at_most_fifty_contacts() {
 
 #[test]
 fn learned_contacts_are_dialled_except_ourselves_port_zero_and_over_the_cap() {
-    let mut h = leecher(TorrentConfig::default());
+    let mut h = leecher(true);
     let sender = join(&mut h, 1, Direction::Inbound);
     h.recv(sender, ext_handshake(Some(1), None));
     h.actions();
@@ -236,7 +235,7 @@ fn learned_contacts_are_dialled_except_ourselves_port_zero_and_over_the_cap() {
 
 #[test]
 fn pex_before_the_extended_handshake_or_malformed_disconnects_when_enabled() {
-    let mut h = leecher(TorrentConfig::default());
+    let mut h = leecher(true);
     let early = join(&mut h, 1, Direction::Inbound);
     h.actions();
     h.recv(early, pex_message(&[addr(9)]));
@@ -265,10 +264,7 @@ fn pex_before_the_extended_handshake_or_malformed_disconnects_when_enabled() {
     );
 
     // With peer exchange off, id 1 is no extension of ours: ignored.
-    let mut off = leecher(TorrentConfig {
-        peer_exchange: false,
-        ..TorrentConfig::default()
-    });
+    let mut off = leecher(false);
     let peer = join(&mut off, 1, Direction::Inbound);
     off.recv(peer, ext_handshake(Some(1), None));
     off.actions();
@@ -280,7 +276,7 @@ fn pex_before_the_extended_handshake_or_malformed_disconnects_when_enabled() {
 
 #[test]
 fn a_peer_left_alone_redials_known_addresses_with_backoff() {
-    let mut h = leecher(TorrentConfig::default());
+    let mut h = leecher(true);
     h.torrent
         .handle_announce_response(h.now, secs(1800), &[addr(2)]);
     assert_eq!(connects(&h.actions()), [addr(2)]);
@@ -312,7 +308,7 @@ fn a_peer_left_alone_redials_known_addresses_with_backoff() {
 
 #[test]
 fn peers_dropped_for_a_violation_are_not_redialled() {
-    let mut h = leecher(TorrentConfig::default());
+    let mut h = leecher(true);
     let peer = join(&mut h, 2, Direction::Outbound);
     h.recv(
         peer,
@@ -335,7 +331,7 @@ fn peers_dropped_for_a_violation_are_not_redialled() {
 #[test]
 fn contacts_are_sent_in_address_order_whatever_the_connection_order() {
     let order = |ns: &[u8]| {
-        let mut h = leecher(TorrentConfig::default());
+        let mut h = leecher(true);
         for &n in ns {
             join(&mut h, n, Direction::Outbound);
         }

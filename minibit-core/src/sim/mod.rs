@@ -278,19 +278,25 @@ impl Simulation {
             zeros: Bytes::from(vec![0u8; BLOCK_SIZE as usize]),
             report,
         };
-        for index in 0..sim.nodes.len() {
-            let at = sim.nodes[index].arrival;
-            sim.schedule(at, SimEvent::Join(index));
+        sim.schedule_arrivals_and_departures();
+        Ok(sim)
+    }
+
+    /// Queues every node's arrival, and the departure of each leaver at a
+    /// random instant within `leave_within` of its arrival.
+    fn schedule_arrivals_and_departures(&mut self) {
+        for index in 0..self.nodes.len() {
+            let at = self.nodes[index].arrival;
+            self.schedule(at, SimEvent::Join(index));
         }
-        for index in 1..=sim.config.leavers {
-            let stay = sim
+        for index in 1..=self.config.leavers {
+            let stay = self
                 .config
                 .leave_within
-                .mul_f64(rand::Rng::random(&mut sim.rng));
-            let at = sim.nodes[index].arrival + stay;
-            sim.schedule(at, SimEvent::Leave(index));
+                .mul_f64(rand::Rng::random(&mut self.rng));
+            let at = self.nodes[index].arrival + stay;
+            self.schedule(at, SimEvent::Leave(index));
         }
-        Ok(sim)
     }
 
     /// Runs until every leecher that is not a free rider finished, nothing

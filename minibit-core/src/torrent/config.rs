@@ -6,6 +6,8 @@ use std::time::Duration;
 pub use crate::picker::PickerStrategy;
 
 /// Tunables of a [`super::Torrent`]. `Default` gives the values real clients use.
+// Independent on/off tunables, not a state machine.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Clone, Debug)]
 pub struct TorrentConfig {
     /// Seed of the RNG behind every random choice (tie-breaks, optimistic unchoke).
