@@ -175,3 +175,25 @@ fn with_peers_joining_and_leaving_everyone_who_stays_finishes() {
         "deterministic"
     );
 }
+
+#[test]
+fn peer_exchange_connects_a_swarm_whose_tracker_lists_one_peer() {
+    let sparse = |peer_exchange| {
+        run(SimConfig {
+            tracker_numwant: 1,
+            peer_exchange,
+            ..small_swarm()
+        })
+    };
+    let with_pex = sparse(true);
+    let without = sparse(false);
+    assert!(with_pex.all_completed, "{with_pex:#?}");
+    let ratio = with_pex.ratio_to_bound.unwrap();
+    assert!(ratio < 2.5, "PEX fills in the peers: {ratio}");
+    let slow = without.finish_s.as_ref().unwrap().max;
+    let fast = with_pex.finish_s.as_ref().unwrap().max;
+    assert!(
+        slow > 2.0 * fast,
+        "without PEX each peer only trades with the few it dialled or was dialled by: {slow} s vs {fast} s"
+    );
+}

@@ -51,6 +51,12 @@ struct Args {
     /// first copy one piece per peer.
     #[arg(long)]
     no_initial_spread: bool,
+    /// Peers each tracker answer lists at most.
+    #[arg(long, default_value_t = 50)]
+    numwant: usize,
+    /// Turn BEP 11 peer exchange off on every node.
+    #[arg(long)]
+    no_pex: bool,
     /// The initial seed leaves after uploading this many copies.
     #[arg(long)]
     seed_leaves_after_copies: Option<f64>,
@@ -105,6 +111,8 @@ fn main() -> Result<()> {
         },
         super_seed: args.super_seed,
         initial_spread: !args.no_initial_spread,
+        tracker_numwant: args.numwant,
+        peer_exchange: !args.no_pex,
         seed_leaves_after_copies: args.seed_leaves_after_copies,
         arrival_spread: Duration::from_secs(args.arrival_spread_s),
         leavers: args.leavers,

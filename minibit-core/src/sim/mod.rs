@@ -11,7 +11,7 @@
 //! Node 0 is the initial seed; nodes `1..=peers` are leechers, of which the
 //! last `free_riders` never upload a block; the first `leavers` leave at a
 //! random instant (churn). A simple tracker answers every announce with up
-//! to 50 random other nodes present. Nothing here reads a clock or
+//! to `tracker_numwant` random other nodes present. Nothing here reads a clock or
 //! the OS: the same [`SimConfig`] gives the same [`SimReport`] (except for
 //! nothing: wall time is measured by the caller).
 //!
@@ -37,9 +37,6 @@ use crate::wire::{Message, PeerId};
 
 use network::{Delivery, LinkId, Network};
 pub use report::{FinishTimes, SeedCopies, SimReport};
-
-/// Peers a tracker answer holds at most (a real tracker's default `numwant`).
-const TRACKER_NUMWANT: usize = 50;
 
 /// Announce interval the simulated tracker hands out.
 const TRACKER_INTERVAL: Duration = Duration::from_secs(300);
@@ -84,6 +81,10 @@ pub struct SimConfig {
     pub leavers: usize,
     /// Span after its arrival within which each leaver leaves (default 60 s).
     pub leave_within: Duration,
+    /// Peers a tracker answer holds at most (default 50, a real tracker's `numwant`).
+    pub tracker_numwant: usize,
+    /// BEP 11 peer exchange on every node ([`TorrentConfig::peer_exchange`]; default true).
+    pub peer_exchange: bool,
     /// Virtual time after which the run stops even if peers are unfinished.
     pub time_limit: Duration,
 }
@@ -108,6 +109,8 @@ impl Default for SimConfig {
             arrival_spread: Duration::ZERO,
             leavers: 0,
             leave_within: Duration::from_secs(60),
+            tracker_numwant: 50,
+            peer_exchange: true,
             time_limit: Duration::from_secs(24 * 3600),
         }
     }
@@ -222,6 +225,7 @@ impl Simulation {
                 unchoke_slots: if free_rider { 0 } else { 4 },
                 allowed_fast_count: if free_rider { 0 } else { 10 },
                 listen_addr: Some(addr),
+                peer_exchange: config.peer_exchange,
                 ..TorrentConfig::default()
             };
             let arrival = if seed || config.arrival_spread.is_zero() {
@@ -527,13 +531,13 @@ impl Simulation {
         }
     }
 
-    /// Up to [`TRACKER_NUMWANT`] random other nodes present in the swarm.
+    /// Up to `tracker_numwant` random other nodes present in the swarm.
     fn tracker_peers(&mut self, node: usize) -> Vec<SocketAddr> {
         let mut present: Vec<usize> = (0..self.nodes.len())
             .filter(|&i| i != node && self.alive(i))
             .collect();
         present.shuffle(&mut self.rng);
-        present.truncate(TRACKER_NUMWANT);
+        present.truncate(self.config.tracker_numwant);
         present.into_iter().map(|i| self.nodes[i].addr).collect()
     }
 

@@ -96,6 +96,7 @@ fn leechers_finish_after_the_seeding_tracker_dies_and_pex_finds_the_late_peer_it
     let torrent = tmp.path().join("swarm.torrent");
     tracker.fetch(&seeded[0].torrent_url, &torrent);
     let hash = info_hash(&torrent);
+    tracker.wait_for_a_seeder(hash, PEX_WAIT);
     let (listed, _) = tracker.swarm(hash);
     let [(seeder, _)] = listed[..] else {
         panic!("only the embedded seeder is in the swarm yet: {listed:?}");
