@@ -14,6 +14,8 @@ use minibit_core::sim::{SimConfig, Simulation};
 use minibit_core::torrent::PickerStrategy;
 
 /// Simulate a BitTorrent swarm on a virtual clock.
+// Independent command-line switches.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
