@@ -7,7 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::bitfield::{Bitfield, BitfieldError};
-use crate::piece::LayoutError;
+use crate::piece::{BlockRef, LayoutError};
 use crate::wire::{ExtendedHandshake, ExtensionError, Message};
 
 use super::Torrent;
@@ -31,6 +31,13 @@ pub(super) enum Violation {
     /// A BEP 10 extended handshake that is not a bencoded dictionary.
     #[error("bad extended handshake: {0}")]
     ExtendedHandshake(#[from] ExtensionError),
+    /// The peer sent a block we never asked it for (nor gave up on: late
+    /// answers to cancelled, choked or timed-out requests are accepted).
+    #[error(
+        "block of piece {} at offset {} ({} bytes) was never requested",
+        .0.piece, .0.offset, .0.length
+    )]
+    UnrequestedBlock(BlockRef),
     /// The peer asked for a piece we never announced.
     #[error("request for piece {0}, which we do not have")]
     RequestForMissingPiece(u32),

@@ -2,7 +2,7 @@
 //! hash-failure strikes and bans.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// What we know about peer addresses (ordered collections only, so the
 /// dialling order is deterministic).
@@ -14,17 +14,17 @@ pub(super) struct AddressBook {
     known: BTreeSet<SocketAddr>,
     /// Dials started with [`super::Action::Connect`] and not yet resolved.
     connecting: BTreeSet<SocketAddr>,
-    /// Hash-failure strikes per address.
-    strikes: BTreeMap<SocketAddr, u32>,
-    /// Banned addresses.
-    banned: BTreeSet<SocketAddr>,
+    /// Hash-failure strikes per IP address.
+    strikes: BTreeMap<IpAddr, u32>,
+    /// Banned IP addresses (every port).
+    banned: BTreeSet<IpAddr>,
 }
 
 impl AddressBook {
     /// Remembers `addr` as a dial candidate unless it is already known,
     /// banned, or `own` (our listen address).
     pub(super) fn learn(&mut self, addr: SocketAddr, own: Option<SocketAddr>) {
-        if Some(addr) != own && !self.banned.contains(&addr) && self.known.insert(addr) {
+        if Some(addr) != own && !self.is_banned(addr) && self.known.insert(addr) {
             self.candidates.push_back(addr);
         }
     }
@@ -36,8 +36,7 @@ impl AddressBook {
         connected: impl Fn(SocketAddr) -> bool,
     ) -> Option<SocketAddr> {
         while let Some(addr) = self.candidates.pop_front() {
-            if !self.banned.contains(&addr) && !self.connecting.contains(&addr) && !connected(addr)
-            {
+            if !self.is_banned(addr) && !self.connecting.contains(&addr) && !connected(addr) {
                 self.connecting.insert(addr);
                 return Some(addr);
             }
@@ -61,16 +60,16 @@ impl AddressBook {
         self.connecting.remove(&addr);
     }
 
-    /// Whether `addr` is banned.
+    /// Whether the IP address of `addr` is banned (whatever the port).
     pub(super) fn is_banned(&self, addr: SocketAddr) -> bool {
-        self.banned.contains(&addr)
+        self.banned.contains(&addr.ip())
     }
 
-    /// Gives `addr` a strike; returns `true` when that bans it (`max_strikes` reached).
-    pub(super) fn strike(&mut self, addr: SocketAddr, max_strikes: u32) -> bool {
-        let strikes = self.strikes.entry(addr).or_insert(0);
+    /// Gives `ip` a strike; returns `true` when that bans it (`max_strikes` reached).
+    pub(super) fn strike(&mut self, ip: IpAddr, max_strikes: u32) -> bool {
+        let strikes = self.strikes.entry(ip).or_insert(0);
         *strikes += 1;
-        if *strikes >= max_strikes && self.banned.insert(addr) {
+        if *strikes >= max_strikes && self.banned.insert(ip) {
             return true;
         }
         false
@@ -105,11 +104,15 @@ mod tests {
     #[test]
     fn strikes_ban_at_the_limit_and_banned_addresses_are_not_dialled() {
         let mut book = AddressBook::default();
-        assert!(!book.strike(addr(5), 2));
-        assert!(book.strike(addr(5), 2));
-        assert!(!book.strike(addr(5), 2), "banned only once");
+        let ip = addr(5).ip();
+        assert!(!book.strike(ip, 2));
+        assert!(book.strike(ip, 2));
+        assert!(!book.strike(ip, 2), "banned only once");
         assert!(book.is_banned(addr(5)));
+        assert!(book.is_banned(addr(6)), "the ban covers every port");
+        assert!(!book.is_banned(SocketAddr::from(([10, 0, 0, 2], 5))));
         book.learn(addr(5), None);
+        book.learn(addr(7), None);
         assert_eq!(book.next_dial(|_| false), None);
     }
 }

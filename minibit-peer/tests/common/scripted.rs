@@ -3,7 +3,7 @@
 //! the session's log so tests can check the reason a peer was dropped.
 
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use bytes::BytesMut;
 use minibit_core::metainfo::InfoHash;
 use minibit_core::wire::{Decoder, Handshake, Message, PeerId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 /// A generous bound so a stuck exchange fails instead of hanging.
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -36,6 +36,14 @@ impl Scripted {
     /// Connects to `addr` without saying anything.
     pub async fn connect(addr: SocketAddr, piece_count: u32) -> Self {
         Self::new(TcpStream::connect(addr).await.unwrap(), piece_count)
+    }
+
+    /// Connects to `addr` from the loopback address `ip` (e.g. 127.0.0.2:
+    /// a host of its own, as far as the session can tell).
+    pub async fn connect_from(ip: IpAddr, addr: SocketAddr, piece_count: u32) -> Self {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(ip, 0)).unwrap();
+        Self::new(socket.connect(addr).await.unwrap(), piece_count)
     }
 
     /// Connects to `addr`, sends a handshake for `info_hash` from
@@ -66,9 +74,14 @@ impl Scripted {
 
     /// Sends `message`.
     pub async fn send(&mut self, message: &Message) {
+        self.try_send(message).await.unwrap();
+    }
+
+    /// Sends `message`; an error when the session closed the connection.
+    pub async fn try_send(&mut self, message: &Message) -> std::io::Result<()> {
         let mut buf = BytesMut::new();
         message.encode(&mut buf);
-        self.raw(&buf).await;
+        self.stream.write_all(&buf).await
     }
 
     /// Sends bytes as they are.
