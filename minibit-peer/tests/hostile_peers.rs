@@ -349,34 +349,16 @@ async fn scripted_seeder(
             let asked = Arc::clone(&asked);
             tokio::spawn(async move {
                 let mut peer = Scripted::new(stream, pieces);
-                peer.send_handshake(info_hash, peer_id(66)).await;
-                peer.handshake().await;
-                let full = Bitfield::full(pieces).to_wire();
-                peer.send(&Message::Bitfield(full.into())).await;
-                peer.send(&Message::Unchoke).await;
-                while let Some(message) = peer.recv().await {
-                    let Message::Request {
-                        piece,
-                        offset,
-                        length,
-                    } = message
-                    else {
-                        continue;
-                    };
+                peer.open_as_seeder(info_hash, peer_id(66), pieces).await;
+                while let Some((piece, offset, length)) = peer.next_request().await {
                     asked.fetch_add(1, Ordering::SeqCst);
                     if let Answer::Corrupt = answer {
-                        let data = Bytes::from(vec![0xAA; length as usize]);
                         let block = Message::Piece {
                             piece,
                             offset,
-                            data,
+                            data: Bytes::from(vec![0xAA; length as usize]),
                         };
-                        let mut buf = bytes::BytesMut::new();
-                        block.encode(&mut buf);
-                        if tokio::io::AsyncWriteExt::write_all(&mut peer.stream, &buf)
-                            .await
-                            .is_err()
-                        {
+                        if peer.try_send(&block).await.is_err() {
                             return;
                         }
                     }

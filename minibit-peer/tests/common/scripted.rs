@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::BytesMut;
+use minibit_core::bitfield::Bitfield;
 use minibit_core::metainfo::InfoHash;
 use minibit_core::wire::{Decoder, Handshake, Message, PeerId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -63,6 +64,31 @@ impl Scripted {
     /// The address the session sees this connection come from.
     pub fn local_addr(&self) -> SocketAddr {
         self.stream.local_addr().unwrap()
+    }
+
+    /// Plays a seeder that accepted this connection: handshakes as
+    /// `peer_id`, claims all `piece_count` pieces and unchokes.
+    pub async fn open_as_seeder(&mut self, info_hash: InfoHash, peer_id: PeerId, piece_count: u32) {
+        self.send_handshake(info_hash, peer_id).await;
+        self.handshake().await;
+        let full = Bitfield::full(piece_count).to_wire();
+        self.send(&Message::Bitfield(full.into())).await;
+        self.send(&Message::Unchoke).await;
+    }
+
+    /// The next request (piece, offset, length), skipping other messages;
+    /// `None` once the connection closed.
+    pub async fn next_request(&mut self) -> Option<(u32, u32, u32)> {
+        loop {
+            if let Message::Request {
+                piece,
+                offset,
+                length,
+            } = self.recv().await?
+            {
+                return Some((piece, offset, length));
+            }
+        }
     }
 
     /// Sends a BEP 3 handshake.
