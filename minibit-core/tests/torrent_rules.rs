@@ -437,24 +437,55 @@ fn queue_cap_rejects_and_choke_drops_the_queue() {
 }
 
 #[test]
-fn unrequested_pieces_are_ignored_and_bad_ranges_disconnect() {
+fn unrequested_blocks_and_bad_ranges_disconnect_but_late_answers_are_kept() {
     let mut h = leecher();
-    let peer = h.connect(1, true);
-    h.recv(peer, Message::HaveAll);
-    h.actions();
-    let block = h.content.block_ref(2, 1);
-    h.deliver(peer, block);
-    assert_eq!(h.actions(), [], "never asked: not written");
-    assert_eq!(h.torrent.wasted(), u64::from(block.length));
+    // A peer without BEP 6: a choke silently drops our requests, yet their
+    // blocks may still be on the wire.
+    let peer = h.connect(1, false);
     h.recv(
         peer,
+        bitfield_message(&h.content.layout.clone(), &[0, 1, 2, 3]),
+    );
+    h.recv(peer, Message::Unchoke);
+    let requested = h.take_requests(peer);
+    assert!(!requested.is_empty());
+    h.recv(peer, Message::Choke);
+    h.actions();
+    h.deliver(peer, requested[0]);
+    assert!(
+        h.actions()
+            .iter()
+            .any(|a| matches!(a, Action::WriteBlock { block, .. } if *block == requested[0])),
+        "a late answer to a request dropped by the choke is kept"
+    );
+    assert_eq!(h.torrent.wasted(), 0);
+    // A block we never asked for: the peer is dropped, nothing is written.
+    let never = (0..4)
+        .flat_map(|piece| (0..2).map(move |block| (piece, block)))
+        .map(|(piece, block)| h.content.block_ref(piece, block))
+        .find(|block| !requested.contains(block))
+        .unwrap();
+    h.deliver(peer, never);
+    let actions = h.actions();
+    assert!(violation(&actions, peer));
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::WriteBlock { .. }))
+    );
+    assert_eq!(h.torrent.wasted(), u64::from(never.length));
+    // A block outside its piece is a violation too.
+    let other = h.connect(2, true);
+    h.recv(other, Message::HaveAll);
+    h.recv(
+        other,
         Message::Piece {
             piece: 3,
             offset: 16_384,
             data: Bytes::from(vec![0; 16_384]),
         },
     );
-    assert!(violation(&h.actions(), peer));
+    assert!(violation(&h.actions(), other));
 }
 
 #[test]
@@ -490,7 +521,7 @@ fn hash_failures_strike_and_ban_the_sender() {
             .count(),
         2
     );
-    assert!(events.contains(&Event::PeerBanned { addr: addr(1) }));
+    assert!(events.contains(&Event::PeerBanned { ip: addr(1).ip() }));
     assert_eq!(
         disconnect_reason(&h.actions(), peer),
         Some(DisconnectReason::Banned)

@@ -507,7 +507,7 @@ fn report(event: &Event) {
         Event::PieceCompleted { piece } => debug!(%piece, "piece verified"),
         Event::PieceFailed { piece } => warn!(%piece, "piece failed verification"),
         Event::DownloadCompleted => info!("download complete: every piece verified"),
-        Event::PeerBanned { addr } => warn!(%addr, "peer banned for bad data"),
+        Event::PeerBanned { ip } => warn!(%ip, "peer banned for bad data"),
         Event::PexPeersLearned { peer, count } => debug!(?peer, "learned {count} peers via pex"),
     }
 }

@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use minibit_core::bitfield::Bitfield;
 use minibit_core::metainfo::{Metainfo, MetainfoBuilder};
 use minibit_core::torrent::AnnounceEvent;
 use minibit_core::wire::{Message, PeerId};
@@ -60,21 +59,9 @@ async fn slow_seeder(
             let (file, log) = (Arc::clone(&file), Arc::clone(&log));
             tokio::spawn(async move {
                 let mut peer = Scripted::new(stream, pieces);
-                peer.send_handshake(info_hash, PeerId::generate([5; 12]))
+                peer.open_as_seeder(info_hash, PeerId::generate([5; 12]), pieces)
                     .await;
-                peer.handshake().await;
-                let full = Bitfield::full(pieces).to_wire();
-                peer.send(&Message::Bitfield(full.into())).await;
-                peer.send(&Message::Unchoke).await;
-                while let Some(message) = peer.recv().await {
-                    let Message::Request {
-                        piece,
-                        offset,
-                        length,
-                    } = message
-                    else {
-                        continue;
-                    };
+                while let Some((piece, offset, length)) = peer.next_request().await {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                     let start = piece as usize * PIECE + offset as usize;
                     let data = Bytes::copy_from_slice(&file[start..start + length as usize]);
@@ -83,12 +70,7 @@ async fn slow_seeder(
                         offset,
                         data,
                     };
-                    let mut buf = bytes::BytesMut::new();
-                    block.encode(&mut buf);
-                    if tokio::io::AsyncWriteExt::write_all(&mut peer.stream, &buf)
-                        .await
-                        .is_err()
-                    {
+                    if peer.try_send(&block).await.is_err() {
                         return;
                     }
                     log.lock().unwrap().push((conn_run, piece, length as usize));

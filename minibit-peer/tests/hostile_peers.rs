@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -324,14 +324,18 @@ enum Answer {
     Silent,
 }
 
-/// A scripted seeder listening on 127.0.0.1: it accepts every connection,
+/// The scripted seeder's own loopback address: bans are per IP, so it must
+/// not share 127.0.0.1 with the honest sessions.
+const SCRIPTED_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+
+/// A scripted seeder listening on [`SCRIPTED_IP`]: it accepts every connection,
 /// claims every piece, unchokes, and answers requests as `answer` says.
 /// Returns its address, the number of connections and of requests seen.
 async fn scripted_seeder(
     metainfo: &Metainfo,
     answer: Answer,
 ) -> (SocketAddr, Arc<AtomicUsize>, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = TcpListener::bind((SCRIPTED_IP, 0)).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let connections = Arc::new(AtomicUsize::new(0));
     let requests = Arc::new(AtomicUsize::new(0));
@@ -345,34 +349,16 @@ async fn scripted_seeder(
             let asked = Arc::clone(&asked);
             tokio::spawn(async move {
                 let mut peer = Scripted::new(stream, pieces);
-                peer.send_handshake(info_hash, peer_id(66)).await;
-                peer.handshake().await;
-                let full = Bitfield::full(pieces).to_wire();
-                peer.send(&Message::Bitfield(full.into())).await;
-                peer.send(&Message::Unchoke).await;
-                while let Some(message) = peer.recv().await {
-                    let Message::Request {
-                        piece,
-                        offset,
-                        length,
-                    } = message
-                    else {
-                        continue;
-                    };
+                peer.open_as_seeder(info_hash, peer_id(66), pieces).await;
+                while let Some((piece, offset, length)) = peer.next_request().await {
                     asked.fetch_add(1, Ordering::SeqCst);
                     if let Answer::Corrupt = answer {
-                        let data = Bytes::from(vec![0xAA; length as usize]);
                         let block = Message::Piece {
                             piece,
                             offset,
-                            data,
+                            data: Bytes::from(vec![0xAA; length as usize]),
                         };
-                        let mut buf = bytes::BytesMut::new();
-                        block.encode(&mut buf);
-                        if tokio::io::AsyncWriteExt::write_all(&mut peer.stream, &buf)
-                            .await
-                            .is_err()
-                        {
+                        if peer.try_send(&block).await.is_err() {
                             return;
                         }
                     }
@@ -383,15 +369,29 @@ async fn scripted_seeder(
     (addr, connections, requests)
 }
 
+/// A finished download next to a scripted seeder: the sessions still run.
+struct NextTo {
+    honest: SocketAddr,
+    bad: SocketAddr,
+    /// Requests the scripted seeder received.
+    requests: usize,
+    metainfo: Metainfo,
+    leecher: SessionHandle,
+    seeder: SessionHandle,
+    _dirs: [tempfile::TempDir; 2],
+}
+
+impl NextTo {
+    async fn shutdown(self) {
+        self.leecher.shutdown().await.unwrap();
+        self.seeder.shutdown().await.unwrap();
+    }
+}
+
 /// A swarm of an honest seeder session and a scripted seeder behind a
 /// tracker stub; a leecher session downloads 2 MiB (64 pieces) from both.
-/// Returns the addresses of the honest and the scripted seeder and the
-/// scripted one's request count once the leecher finished, after checking
-/// its file.
-async fn download_next_to(
-    answer: Answer,
-    request_timeout: Duration,
-) -> (SocketAddr, SocketAddr, usize) {
+/// Checks the leecher's file once it finished.
+async fn download_next_to(answer: Answer, request_timeout: Duration) -> NextTo {
     let seed_dir = tempfile::tempdir().unwrap();
     let out_dir = tempfile::tempdir().unwrap();
     let stub = start_stub().await;
@@ -410,33 +410,60 @@ async fn download_next_to(
     assert_eq!(done, Ok(true), "the download did not finish");
     let copy = std::fs::read(out_dir.path().join("big.bin")).unwrap();
     assert!(copy == content(len, 3), "the downloaded file differs");
-    let honest = seeder.local_addr();
-    leecher.shutdown().await.unwrap();
-    seeder.shutdown().await.unwrap();
-    (honest, bad, requests.load(Ordering::SeqCst))
+    NextTo {
+        honest: seeder.local_addr(),
+        bad,
+        requests: requests.load(Ordering::SeqCst),
+        metainfo,
+        leecher,
+        seeder,
+        _dirs: [seed_dir, out_dir],
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_sending_corrupt_blocks_is_banned_and_its_pieces_fetched_again() {
     let log = LogCapture::install();
-    let (honest, bad, requests) = download_next_to(Answer::Corrupt, Duration::from_secs(30)).await;
-    assert!(requests > 0, "the corrupt peer was never asked");
+    let run = download_next_to(Answer::Corrupt, Duration::from_secs(30)).await;
+    assert!(run.requests > 0, "the corrupt peer was never asked");
     assert!(
-        !log.has_line(honest, &["banned"]),
+        !log.has_line(run.honest, &["banned"]),
         "the honest seeder was banned"
     );
-    assert!(log.has_line(bad, &["peer banned for bad data"]));
+    let bad = run.bad;
+    assert!(
+        log.lines()
+            .iter()
+            .any(|line| line.contains(&format!("ip={}", bad.ip()))
+                && line.contains("peer banned for bad data"))
+    );
     assert!(log.has_line(bad, &["disconnecting peer", "banned for bad data"]));
+    // The ban covers the host, not one port: the same IP calling in from a
+    // new port is refused at the handshake.
+    let pieces = run.metainfo.layout().piece_count();
+    let mut again = Scripted::connect_from(bad.ip(), run.leecher.local_addr(), pieces).await;
+    again
+        .send_handshake(run.metainfo.info_hash(), peer_id(67))
+        .await;
+    assert!(
+        again.closed_by_peer().await,
+        "a banned host was let back in"
+    );
+    let from = again.local_addr();
+    assert!(log.wait_line(from, &["handshake refused", "banned"]).await);
+    run.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_stops_answering_loses_its_requests_to_others() {
-    let (_, _, requests) = download_next_to(Answer::Silent, Duration::from_secs(2)).await;
-    assert!(requests > 0, "the silent peer was never asked");
+    let run = download_next_to(Answer::Silent, Duration::from_secs(2)).await;
+    assert!(run.requests > 0, "the silent peer was never asked");
+    run.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn blocks_never_requested_are_not_used() {
+async fn a_peer_sending_blocks_never_requested_is_dropped_and_nothing_is_used() {
+    let log = LogCapture::install();
     let seed_dir = tempfile::tempdir().unwrap();
     let out_dir = tempfile::tempdir().unwrap();
     let stub = start_stub().await;
@@ -449,6 +476,7 @@ async fn blocks_never_requested_are_not_used() {
     // Before any honest peer is known, a peer that claims nothing sends a
     // garbage block for every block of the torrent.
     let mut peer = join(&leecher, &metainfo, 1).await;
+    let garbage_from = peer.local_addr();
     peer.send(&Message::Bitfield(Bitfield::new(pieces).to_wire().into()))
         .await;
     for piece in 0..pieces {
@@ -458,9 +486,16 @@ async fn blocks_never_requested_are_not_used() {
                 offset,
                 data: Bytes::from(vec![0x55; 16_384]),
             };
-            peer.send(&block).await;
+            if peer.try_send(&block).await.is_err() {
+                break;
+            }
         }
     }
+    assert!(peer.closed_by_peer().await, "the connection stayed open");
+    assert!(
+        log.wait_line(garbage_from, &["disconnecting peer", "never requested"])
+            .await
+    );
     // Then an honest seeder joins the swarm and dials the leecher.
     stub.log
         .lock()

@@ -19,10 +19,11 @@ pub fn metainfo(bytes: &[u8]) -> Result<Metainfo, MetainfoError> {
         return Err(MetainfoError::TooLarge { size: bytes.len() });
     }
     let span = scan::info_span(bytes)?;
-    let info_bytes = bytes[span].to_vec();
+    let info_bytes = bytes[span.value.clone()].to_vec();
     let raw_info: RawInfo = serde_bencode::from_bytes(&info_bytes).map_err(|e| decode_error(&e))?;
     let info = info(raw_info)?;
-    let outer: RawOuter = serde_bencode::from_bytes(bytes).map_err(|e| decode_error(&e))?;
+    let outer: RawOuter =
+        serde_bencode::from_bytes(&span.outer_without_info(bytes)).map_err(|e| decode_error(&e))?;
     let lengths: Vec<u64> = info.files.iter().map(|f| f.length).collect();
     let layout = Layout::new(u64::from(info.piece_length), &lengths)?;
     if info.pieces.len() != layout.piece_count() as usize {

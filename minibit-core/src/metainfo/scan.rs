@@ -4,7 +4,9 @@
 //! well-formed bencoded dictionary nesting at most [`MAX_DEPTH`] levels, and
 //! returns the byte span of the top-level `info` value. It runs before
 //! serde_bencode (which recurses without a limit), and the span is what the
-//! info-hash is computed over: the exact bytes of the file.
+//! info-hash is computed over: the exact bytes of the file. The span of the
+//! whole `info` entry (key and value) lets the outer dictionary be decoded
+//! without decoding `info` a second time.
 
 use std::ops::Range;
 
@@ -62,14 +64,30 @@ fn int_at(input: &[u8], pos: usize) -> Result<usize, MetainfoError> {
     Ok(e + 1)
 }
 
+/// Where the top-level `info` entry sits in a `.torrent` file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InfoSpan {
+    /// Offset of the `info` key (its length prefix).
+    pub key_start: usize,
+    /// The bytes of the `info` value (the info-hash input).
+    pub value: Range<usize>,
+}
+
+impl InfoSpan {
+    /// `input` without the `info` entry: the outer dictionary's other keys.
+    pub fn outer_without_info(&self, input: &[u8]) -> Vec<u8> {
+        [&input[..self.key_start], &input[self.value.end..]].concat()
+    }
+}
+
 /// Checks `input` is one well-formed bencoded dictionary nesting at most
-/// [`MAX_DEPTH`] levels and returns the byte range of its `info` value.
+/// [`MAX_DEPTH`] levels and returns where its `info` entry is.
 ///
 /// # Errors
 /// [`MetainfoError::NotADictionary`], [`MetainfoError::Malformed`],
 /// [`MetainfoError::TooDeep`], [`MetainfoError::TrailingData`],
 /// [`MetainfoError::MissingInfo`].
-pub fn info_span(input: &[u8]) -> Result<Range<usize>, MetainfoError> {
+pub fn info_span(input: &[u8]) -> Result<InfoSpan, MetainfoError> {
     if input.first() != Some(&b'd') {
         return Err(MetainfoError::NotADictionary);
     }
@@ -78,6 +96,7 @@ pub fn info_span(input: &[u8]) -> Result<Range<usize>, MetainfoError> {
     let mut info = None;
     let mut next_is_info = false;
     let mut seen_info = false;
+    let mut key_start = 0;
     loop {
         let byte = *input
             .get(pos)
@@ -105,9 +124,12 @@ pub fn info_span(input: &[u8]) -> Result<Range<usize>, MetainfoError> {
                 }
                 let (end, key) = string_at(input, pos)?;
                 next_is_info = depth == 1 && key == b"info";
-                if next_is_info && std::mem::replace(&mut seen_info, true) {
-                    // Clients could disagree on which one names the torrent.
-                    return Err(malformed(pos, "second `info` key"));
+                if next_is_info {
+                    if std::mem::replace(&mut seen_info, true) {
+                        // Clients could disagree on which one names the torrent.
+                        return Err(malformed(pos, "second `info` key"));
+                    }
+                    key_start = pos;
                 }
                 top.want_key = false;
                 pos = end;
@@ -143,7 +165,8 @@ pub fn info_span(input: &[u8]) -> Result<Range<usize>, MetainfoError> {
     if pos != input.len() {
         return Err(MetainfoError::TrailingData(input.len() - pos));
     }
-    info.ok_or(MetainfoError::MissingInfo)
+    let value = info.ok_or(MetainfoError::MissingInfo)?;
+    Ok(InfoSpan { key_start, value })
 }
 
 /// A value just ended inside the top container: a dictionary wants a key next.
@@ -158,7 +181,16 @@ mod tests {
     use super::*;
 
     fn span(input: &[u8]) -> Result<&[u8], MetainfoError> {
-        info_span(input).map(|r| &input[r])
+        info_span(input).map(|s| &input[s.value])
+    }
+
+    #[test]
+    fn the_outer_dictionary_without_info_keeps_every_other_key() {
+        let input = b"d1:ai1e4:infod1:xi2ee1:zi3ee";
+        let span = info_span(input).unwrap();
+        assert_eq!(span.outer_without_info(input), b"d1:ai1e1:zi3ee");
+        let input = b"d04:info3:abce";
+        assert_eq!(info_span(input).unwrap().outer_without_info(input), b"de");
     }
 
     #[test]

@@ -112,3 +112,12 @@ impl Default for TorrentConfig {
         }
     }
 }
+
+impl TorrentConfig {
+    /// How many given-up requests (cancelled, choked, timed out) each peer
+    /// remembers so that a late block for one is still accepted: two full
+    /// pipelines ([`Self::max_pipeline`]).
+    pub(super) fn dropped_history(&self) -> usize {
+        self.max_pipeline.saturating_mul(2)
+    }
+}

@@ -7,7 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::bitfield::{Bitfield, BitfieldError};
-use crate::piece::LayoutError;
+use crate::piece::{BlockRef, LayoutError};
 use crate::wire::{ExtendedHandshake, ExtensionError, Message};
 
 use super::Torrent;
@@ -38,6 +38,13 @@ pub(super) enum Violation {
     /// BEP 11: a `ut_pex` payload that does not parse.
     #[error("bad ut_pex message: {0}")]
     Pex(ExtensionError),
+    /// The peer sent a block we never asked it for (nor gave up on: late
+    /// answers to cancelled, choked or timed-out requests are accepted).
+    #[error(
+        "block of piece {} at offset {} ({} bytes) was never requested",
+        .0.piece, .0.offset, .0.length
+    )]
+    UnrequestedBlock(BlockRef),
     /// The peer asked for a piece we never announced.
     #[error("request for piece {0}, which we do not have")]
     RequestForMissingPiece(u32),

@@ -16,10 +16,6 @@ use super::outbox::Outbox;
 use super::pex::PexState;
 use super::types::{Action, PeerKey};
 
-/// How many given-up requests a peer remembers (late blocks for them are
-/// still accepted).
-const MAX_DROPPED: usize = 64;
-
 /// Most BEP 6 allowed-fast pieces kept per peer (BEP 6 suggests k = 10).
 const MAX_ALLOWED_FAST: usize = 32;
 
@@ -101,7 +97,8 @@ pub(super) struct Peer {
     /// the pipeline shrinks to one block until a block arrives.
     pub(super) snubbed: bool,
     /// Requests we gave up on (timeout, cancel, choke), newest last: a late
-    /// block for one of them is still accepted.
+    /// block for one of them is still accepted; a block that is neither
+    /// here nor outstanding was never requested.
     pub(super) dropped: VecDeque<BlockRef>,
     /// When the peer last unchoked us.
     pub(super) unchoked_us_at: Option<Instant>,
@@ -210,9 +207,9 @@ impl Peer {
     }
 
     /// Remembers a request we gave up on, forgetting the oldest beyond
-    /// [`MAX_DROPPED`].
-    pub(super) fn remember_dropped(&mut self, block: BlockRef) {
-        if self.dropped.len() == MAX_DROPPED {
+    /// `limit`.
+    pub(super) fn remember_dropped(&mut self, block: BlockRef, limit: usize) {
+        while self.dropped.len() >= limit.max(1) {
             self.dropped.pop_front();
         }
         self.dropped.push_back(block);

@@ -122,8 +122,9 @@ impl Torrent {
         }
     }
 
-    /// A block arrived. A block we never asked this peer for is ignored
-    /// (protocol waste, not written); a bad range is a violation. The first
+    /// A block arrived. A block we never asked this peer for (nor gave up
+    /// on recently: see `TorrentConfig::dropped_history`) or a bad range is a
+    /// violation; the block is not written. The first
     /// copy of a block is written, an endgame duplicate request of it is
     /// cancelled, and a piece whose blocks are all in goes to verification.
     pub(super) fn on_piece(
@@ -139,7 +140,7 @@ impl Torrent {
         let peer = &mut self.peers[key.0];
         if !peer.take_outstanding(block) && !peer.take_dropped(block) {
             self.wasted += u64::from(length);
-            return Ok(());
+            return Err(Violation::UnrequestedBlock(block));
         }
         peer.last_block = Some(now);
         peer.snubbed = false;
@@ -152,7 +153,7 @@ impl Torrent {
                 cancel: other,
                 piece_complete,
             } => {
-                self.sources.block_from(block.piece, from);
+                self.sources.block_from(block.piece, from.ip());
                 self.out.act(Action::WriteBlock { block, data });
                 if let Some(other) = other {
                     self.cancel_request(now, other, block);
@@ -176,7 +177,7 @@ impl Torrent {
             return;
         };
         if peer.take_outstanding(block) {
-            peer.remember_dropped(block);
+            peer.remember_dropped(block, self.config.dropped_history());
             peer.send(&mut self.out, now, cancel(block));
             self.picker.request_dropped(key, block);
         }
@@ -223,9 +224,10 @@ impl Torrent {
 
     /// Every request to `key` ends without data (a BEP 3 choke, a disconnect).
     pub(super) fn drop_all_requests(&mut self, key: PeerKey) {
+        let limit = self.config.dropped_history();
         let peer = &mut self.peers[key.0];
         for outstanding in std::mem::take(&mut peer.outstanding) {
-            peer.remember_dropped(outstanding.block);
+            peer.remember_dropped(outstanding.block, limit);
             self.picker.request_dropped(key, outstanding.block);
         }
     }
@@ -235,6 +237,7 @@ impl Torrent {
     /// is still accepted. `true` if any request expired.
     pub(super) fn expire_requests(&mut self, now: Instant) -> bool {
         let timeout = self.config.request_timeout;
+        let limit = self.config.dropped_history();
         let mut any = false;
         for (index, peer) in &mut self.peers {
             let late = peer
@@ -249,7 +252,7 @@ impl Torrent {
             peer.snubbed = true;
             let expired: Vec<Outstanding> = peer.outstanding.drain(..late).collect();
             for outstanding in expired {
-                peer.remember_dropped(outstanding.block);
+                peer.remember_dropped(outstanding.block, limit);
                 self.picker
                     .request_dropped(PeerKey(index), outstanding.block);
             }

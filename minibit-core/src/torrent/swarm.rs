@@ -3,7 +3,7 @@
 //! strikes and bans.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// Most addresses the book holds; later ones are ignored until some are
@@ -36,10 +36,10 @@ pub(super) struct AddressBook {
     known: BTreeMap<SocketAddr, Entry>,
     /// Dials started with [`super::Action::Connect`] and not yet resolved.
     connecting: BTreeSet<SocketAddr>,
-    /// Hash-failure strikes per address.
-    strikes: BTreeMap<SocketAddr, u32>,
-    /// Banned addresses.
-    banned: BTreeSet<SocketAddr>,
+    /// Hash-failure strikes per IP address.
+    strikes: BTreeMap<IpAddr, u32>,
+    /// Banned IP addresses (every port).
+    banned: BTreeSet<IpAddr>,
 }
 
 impl AddressBook {
@@ -59,7 +59,7 @@ impl AddressBook {
     pub(super) fn remember(&mut self, addr: SocketAddr, own: Option<SocketAddr>) -> bool {
         if Some(addr) == own
             || addr.port() == 0
-            || self.banned.contains(&addr)
+            || self.is_banned(addr)
             || self.known.contains_key(&addr)
             || self.known.len() >= MAX_KNOWN
         {
@@ -77,7 +77,7 @@ impl AddressBook {
     ) -> Option<SocketAddr> {
         while let Some(addr) = self.candidates.pop_front() {
             if self.known.contains_key(&addr)
-                && !self.banned.contains(&addr)
+                && !self.is_banned(addr)
                 && !self.connecting.contains(&addr)
                 && !connected(addr)
             {
@@ -93,10 +93,11 @@ impl AddressBook {
     /// forgotten after [`MAX_REDIALS`] (a later announce or PEX message may
     /// bring it back). Unknown addresses are ignored.
     pub(super) fn retry_later(&mut self, addr: SocketAddr, now: Instant, backoff: Duration) {
+        let banned = self.is_banned(addr);
         let Some(entry) = self.known.get_mut(&addr) else {
             return;
         };
-        if entry.redials >= MAX_REDIALS || self.banned.contains(&addr) {
+        if entry.redials >= MAX_REDIALS || banned {
             self.forget(addr);
             return;
         }
@@ -150,17 +151,26 @@ impl AddressBook {
         self.connecting.remove(&addr);
     }
 
-    /// Whether `addr` is banned.
+    /// Whether the IP address of `addr` is banned (whatever the port).
     pub(super) fn is_banned(&self, addr: SocketAddr) -> bool {
-        self.banned.contains(&addr)
+        self.banned.contains(&addr.ip())
     }
 
-    /// Gives `addr` a strike; returns `true` when that bans it (`max_strikes` reached).
-    pub(super) fn strike(&mut self, addr: SocketAddr, max_strikes: u32) -> bool {
-        let strikes = self.strikes.entry(addr).or_insert(0);
+    /// Gives `ip` a strike; returns `true` when that bans it (`max_strikes`
+    /// reached), which forgets every address of that IP.
+    pub(super) fn strike(&mut self, ip: IpAddr, max_strikes: u32) -> bool {
+        let strikes = self.strikes.entry(ip).or_insert(0);
         *strikes += 1;
-        if *strikes >= max_strikes && self.banned.insert(addr) {
-            self.forget(addr);
+        if *strikes >= max_strikes && self.banned.insert(ip) {
+            let gone: Vec<SocketAddr> = self
+                .known
+                .keys()
+                .filter(|a| a.ip() == ip)
+                .copied()
+                .collect();
+            for addr in gone {
+                self.forget(addr);
+            }
             return true;
         }
         false
@@ -200,12 +210,19 @@ mod tests {
     #[test]
     fn strikes_ban_at_the_limit_and_banned_addresses_are_not_dialled() {
         let mut book = AddressBook::default();
+        let other = SocketAddr::from(([10, 0, 0, 2], 5));
         book.learn(addr(5), None);
-        assert!(!book.strike(addr(5), 2));
-        assert!(book.strike(addr(5), 2));
-        assert!(!book.strike(addr(5), 2), "banned only once");
+        book.learn(other, None);
+        let ip = addr(5).ip();
+        assert!(!book.strike(ip, 2));
+        assert!(book.strike(ip, 2));
+        assert!(!book.strike(ip, 2), "banned only once");
         assert!(book.is_banned(addr(5)));
+        assert!(book.is_banned(addr(6)), "the ban covers every port");
+        assert!(!book.is_banned(other));
         assert!(!book.learn(addr(5), None));
+        assert!(!book.learn(addr(7), None));
+        assert_eq!(book.next_dial(|_| false), Some(other), "only the other IP");
         assert_eq!(book.next_dial(|_| false), None);
     }
 
@@ -271,6 +288,11 @@ mod tests {
         );
     }
 
+    /// Peer `n` of the property test, on an IP of its own (bans are per IP).
+    fn host(n: u16) -> SocketAddr {
+        SocketAddr::from(([10, 0, 1, u8::try_from(n).unwrap()], 6881))
+    }
+
     /// One operation on the book, for the property test.
     #[derive(Clone, Debug)]
     enum Op {
@@ -308,7 +330,7 @@ mod tests {
                 let mut dialled = Vec::new();
                 for op in ops {
                     match *op {
-                        Op::Learn(p) => { book.learn(addr(p), None); }
+                        Op::Learn(p) => { book.learn(host(p), None); }
                         Op::Dial => {
                             let before: BTreeSet<_> = book.connecting.clone();
                             if let Some(a) = book.next_dial(|_| false) {
@@ -319,16 +341,16 @@ mod tests {
                             }
                         }
                         Op::Fail(p) => {
-                            if book.connecting.contains(&addr(p)) {
-                                book.dial_ended(addr(p));
-                                book.retry_later(addr(p), now, Duration::from_secs(15));
-                                if let Some(e) = book.known.get(&addr(p)) {
+                            if book.connecting.contains(&host(p)) {
+                                book.dial_ended(host(p));
+                                book.retry_later(host(p), now, Duration::from_secs(15));
+                                if let Some(e) = book.known.get(&host(p)) {
                                     assert!(e.retry_at.unwrap() >= now + Duration::from_secs(15));
                                 }
                             }
                         }
-                        Op::Forget(p) => book.forget(addr(p)),
-                        Op::Strike(p) => { book.strike(addr(p), 2); }
+                        Op::Forget(p) => book.forget(host(p)),
+                        Op::Strike(p) => { book.strike(host(p).ip(), 2); }
                         Op::Advance(s) => {
                             now += Duration::from_secs(s);
                             book.promote_due(now);

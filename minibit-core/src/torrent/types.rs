@@ -1,7 +1,7 @@
 //! The public vocabulary of the [`Torrent`](super::Torrent) state machine: peer keys,
 //! actions for the driver, events for the user, reasons and statistics.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
 
@@ -165,10 +165,12 @@ pub enum Event {
     },
     /// Every piece is verified.
     DownloadCompleted,
-    /// A peer was banned for sending bad data.
+    /// A peer was banned for sending bad data: pieces it contributed to
+    /// failed their hash check [`super::TorrentConfig::max_strikes`] times.
+    /// The ban covers its IP address on every port.
     PeerBanned {
-        /// Its address.
-        addr: SocketAddr,
+        /// Its IP address.
+        ip: IpAddr,
     },
     /// A BEP 11 `ut_pex` message from `peer` gave `count` addresses we did
     /// not know (now dial candidates).

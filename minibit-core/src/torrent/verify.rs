@@ -49,7 +49,7 @@ impl Torrent {
 
     /// `piece` failed its hash check: it is downloaded again, and every
     /// address that sent a block of it gets a strike; at `max_strikes` the
-    /// address is banned and its connections closed.
+    /// IP address is banned and all its connections closed.
     pub(super) fn piece_failed(&mut self, now: Instant, piece: PieceIndex) {
         if !self.sources.is_verifying(piece) {
             return;
@@ -57,15 +57,15 @@ impl Torrent {
         let contributors = self.sources.finish(piece);
         self.picker.piece_failed(piece);
         self.out.report(Event::PieceFailed { piece });
-        for addr in contributors {
-            if !self.addresses.strike(addr, self.config.max_strikes) {
+        for ip in contributors {
+            if !self.addresses.strike(ip, self.config.max_strikes) {
                 continue;
             }
-            self.out.report(Event::PeerBanned { addr });
+            self.out.report(Event::PeerBanned { ip });
             let banned: Vec<PeerKey> = self
                 .peers
                 .iter()
-                .filter(|(_, p)| p.addr == addr)
+                .filter(|(_, p)| p.addr.ip() == ip)
                 .map(|(_, p)| p.key)
                 .collect();
             for key in banned {

@@ -3,15 +3,16 @@
 //! the session's log so tests can check the reason a peer was dropped.
 
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::BytesMut;
+use minibit_core::bitfield::Bitfield;
 use minibit_core::metainfo::InfoHash;
 use minibit_core::wire::{Decoder, Handshake, Message, PeerId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 /// A generous bound so a stuck exchange fails instead of hanging.
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -38,6 +39,14 @@ impl Scripted {
         Self::new(TcpStream::connect(addr).await.unwrap(), piece_count)
     }
 
+    /// Connects to `addr` from the loopback address `ip` (e.g. 127.0.0.2:
+    /// a host of its own, as far as the session can tell).
+    pub async fn connect_from(ip: IpAddr, addr: SocketAddr, piece_count: u32) -> Self {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(ip, 0)).unwrap();
+        Self::new(socket.connect(addr).await.unwrap(), piece_count)
+    }
+
     /// Connects to `addr`, sends a handshake for `info_hash` from
     /// `peer_id` and returns the session's handshake.
     pub async fn handshaken(
@@ -57,6 +66,31 @@ impl Scripted {
         self.stream.local_addr().unwrap()
     }
 
+    /// Plays a seeder that accepted this connection: handshakes as
+    /// `peer_id`, claims all `piece_count` pieces and unchokes.
+    pub async fn open_as_seeder(&mut self, info_hash: InfoHash, peer_id: PeerId, piece_count: u32) {
+        self.send_handshake(info_hash, peer_id).await;
+        self.handshake().await;
+        let full = Bitfield::full(piece_count).to_wire();
+        self.send(&Message::Bitfield(full.into())).await;
+        self.send(&Message::Unchoke).await;
+    }
+
+    /// The next request (piece, offset, length), skipping other messages;
+    /// `None` once the connection closed.
+    pub async fn next_request(&mut self) -> Option<(u32, u32, u32)> {
+        loop {
+            if let Message::Request {
+                piece,
+                offset,
+                length,
+            } = self.recv().await?
+            {
+                return Some((piece, offset, length));
+            }
+        }
+    }
+
     /// Sends a BEP 3 handshake.
     pub async fn send_handshake(&mut self, info_hash: InfoHash, peer_id: PeerId) {
         let mut buf = BytesMut::new();
@@ -66,9 +100,14 @@ impl Scripted {
 
     /// Sends `message`.
     pub async fn send(&mut self, message: &Message) {
+        self.try_send(message).await.unwrap();
+    }
+
+    /// Sends `message`; an error when the session closed the connection.
+    pub async fn try_send(&mut self, message: &Message) -> std::io::Result<()> {
         let mut buf = BytesMut::new();
         message.encode(&mut buf);
-        self.raw(&buf).await;
+        self.stream.write_all(&buf).await
     }
 
     /// Sends bytes as they are.
