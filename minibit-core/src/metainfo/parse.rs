@@ -1,5 +1,8 @@
 //! From bytes to a validated [`Metainfo`].
 
+use std::borrow::Cow;
+use std::ops::Range;
+
 use serde_bytes::ByteBuf;
 use sha1::{Digest, Sha1};
 
@@ -19,10 +22,11 @@ pub fn metainfo(bytes: &[u8]) -> Result<Metainfo, MetainfoError> {
         return Err(MetainfoError::TooLarge { size: bytes.len() });
     }
     let span = scan::info_span(bytes)?;
-    let info_bytes = bytes[span].to_vec();
+    let info_bytes = bytes[span.clone()].to_vec();
     let raw_info: RawInfo = serde_bencode::from_bytes(&info_bytes).map_err(|e| decode_error(&e))?;
     let info = info(raw_info)?;
-    let outer: RawOuter = serde_bencode::from_bytes(bytes).map_err(|e| decode_error(&e))?;
+    let outer: RawOuter =
+        serde_bencode::from_bytes(&without_info(bytes, span)).map_err(|e| decode_error(&e))?;
     let lengths: Vec<u64> = info.files.iter().map(|f| f.length).collect();
     let layout = Layout::new(u64::from(info.piece_length), &lengths)?;
     if info.pieces.len() != layout.piece_count() as usize {
@@ -38,6 +42,20 @@ pub fn metainfo(bytes: &[u8]) -> Result<Metainfo, MetainfoError> {
         info_bytes,
         layout,
     })
+}
+
+/// The top-level dictionary without its `info` key and value, for decoding
+/// the informational keys (serde_bencode would otherwise build and drop a
+/// value tree of the whole `info` dictionary, piece hashes included). If the
+/// key is not spelt the plain way (`4:info`), the bytes are kept whole.
+fn without_info(bytes: &[u8], info: Range<usize>) -> Cow<'_, [u8]> {
+    const KEY: &[u8] = b"4:info";
+    match info.start.checked_sub(KEY.len()) {
+        Some(key) if &bytes[key..info.start] == KEY => {
+            Cow::Owned([&bytes[..key], &bytes[info.end..]].concat())
+        }
+        _ => Cow::Borrowed(bytes),
+    }
 }
 
 fn text(bytes: ByteBuf) -> String {
@@ -188,6 +206,24 @@ mod tests {
             m.piece_hash(m.layout().piece_index(1).unwrap()),
             &[b'h'; 20]
         );
+    }
+
+    #[test]
+    fn outer_keys_around_info_are_read_whatever_the_info_key_spelling() {
+        let info = format!(
+            "d6:lengthi5e4:name1:x12:piece lengthi16e6:pieces{}e",
+            pieces(1)
+        );
+        for key in ["4:info", "04:info"] {
+            let bytes = format!(
+                "d8:announce3:a/b7:comment2:hi{key}{info}8:url-listl3:u/ve13:creation datei7ee"
+            );
+            let m = parse(bytes.as_bytes()).unwrap();
+            assert_eq!(m.announce(), Some("a/b"), "{key}");
+            assert_eq!(m.comment(), Some("hi"), "{key}");
+            assert_eq!(m.creation_date(), Some(7), "{key}");
+            assert_eq!(m.info_bytes(), info.as_bytes(), "{key}");
+        }
     }
 
     #[test]
