@@ -303,6 +303,13 @@ impl Driver {
                 self.inflight.release(memory_bytes);
                 self.verifying -= 1;
                 let ok = result.map_err(SessionError::Disk)?;
+                if ok {
+                    // Extents read before the piece was written hold old bytes.
+                    let layout = self.torrent.layout();
+                    let (offset, length) =
+                        (layout.piece_offset(piece), layout.piece_size(piece).into());
+                    self.reads.forget(offset, length);
+                }
                 self.torrent.handle_piece_verified(now, piece, ok);
             }
         }

@@ -4,7 +4,9 @@
 //! keeps it; the next blocks of that extent are slices of the same buffer
 //! (no copy, no further disk read or blocking-pool job). A few extents are
 //! kept, least recently used evicted first, so memory stays bounded
-//! whatever the torrent size.
+//! whatever the torrent size. An extent may span pieces still missing when
+//! it was read (a leecher serves while it downloads), so the driver calls
+//! [`ReadCache::forget`] for each piece written before it may be served.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -91,6 +93,19 @@ impl ReadCache {
             }
             Ok(data.slice(from..from + block.length as usize))
         }
+    }
+
+    /// Drops the extents overlapping `length` bytes from torrent byte
+    /// `offset` (just written): the next request reads them again.
+    /// Requests already under way keep their old copy.
+    pub fn forget(&mut self, offset: u64, length: u64) {
+        if length == 0 {
+            return;
+        }
+        let (first, last) = (offset / Self::EXTENT, (offset + length - 1) / Self::EXTENT);
+        self.order.retain(|index| !(first..=last).contains(index));
+        self.extents
+            .retain(|index, _| !(first..=last).contains(index));
     }
 
     /// The extent `index`, marked most recently used; inserted (evicting
@@ -193,6 +208,33 @@ mod tests {
             );
         }
         assert!(cache.len() <= 1);
+    }
+
+    #[tokio::test]
+    async fn a_rewritten_piece_is_read_again_once_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let (storage, content) = setup(dir.path());
+        let mut cache = ReadCache::new(storage.clone(), 8 * ReadCache::EXTENT as usize);
+        let layout = storage.layout().clone();
+        let piece = layout.piece_index(1).unwrap();
+        let first = layout.block(piece, 0).unwrap();
+        let last = layout.blocks(piece).last().unwrap();
+        assert_eq!(
+            cache.read(first).await.unwrap(),
+            expected(&storage, &content, first)
+        );
+        // The piece is downloaded and written while its extent is cached.
+        let start = layout.piece_offset(piece);
+        let fresh = vec![7u8; layout.piece_size(piece) as usize];
+        storage.write_at(start, &fresh).unwrap();
+        cache.forget(start, fresh.len() as u64);
+        assert!(cache.is_empty());
+        for block in [first, last] {
+            assert_eq!(
+                cache.read(block).await.unwrap(),
+                vec![7u8; block.length as usize]
+            );
+        }
     }
 
     #[tokio::test]
