@@ -3,12 +3,16 @@
 //! incremental, length-capped [`wire::Decoder`] and [`Message::encode`]) for
 //! the length-prefixed frames that follow. Switch from one to the other with
 //! `FramedRead::map_decoder` so bytes read past the handshake are kept.
+//! Outgoing frames go through a [`FrameBatch`]: vectored writes that send
+//! block payloads straight from their `Bytes`, never copied.
 
-use std::io;
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
 
-use bytes::BytesMut;
+use bytes::{Buf, Bytes, BytesMut};
 use minibit_core::wire::{self, Handshake, Message, WireError};
 use thiserror::Error;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 /// Why a connection's byte stream was refused.
 #[derive(Debug, Error)]
@@ -68,6 +72,81 @@ impl tokio_util::codec::Encoder<Message> for MessageCodec {
     }
 }
 
+/// Most buffers handed to one `writev` (Linux's `IOV_MAX` is 1024).
+const MAX_IOVECS: usize = 1024;
+
+/// Encoded messages waiting to be written, as a list of buffers: a piece's
+/// payload stays the `Bytes` it was read into (no copy); its 13-byte header
+/// and the other messages are encoded into a scratch buffer between them.
+#[derive(Debug, Default)]
+pub struct FrameBatch {
+    segments: VecDeque<Bytes>,
+    scratch: BytesMut,
+}
+
+impl FrameBatch {
+    /// Appends `message` (BEP 3 framing).
+    pub fn push(&mut self, message: Message) {
+        match message {
+            Message::Piece {
+                piece,
+                offset,
+                data,
+            } => {
+                // A payload is at most a block (16 KiB), far below u32::MAX.
+                #[allow(clippy::cast_possible_truncation)]
+                Message::encode_piece_header(piece, offset, data.len() as u32, &mut self.scratch);
+                self.segments.push_back(self.scratch.split().freeze());
+                if !data.is_empty() {
+                    self.segments.push_back(data);
+                }
+            }
+            other => other.encode(&mut self.scratch),
+        }
+    }
+
+    /// Writes every message pushed so far to `writer` with vectored writes,
+    /// then is empty again.
+    ///
+    /// # Errors
+    /// The writer's I/O errors; `WriteZero` if it stops taking bytes.
+    pub async fn write_to<W: AsyncWrite + Unpin>(&mut self, writer: &mut W) -> io::Result<()> {
+        if !self.scratch.is_empty() {
+            self.segments.push_back(self.scratch.split().freeze());
+        }
+        while !self.segments.is_empty() {
+            let slices: Vec<IoSlice<'_>> = self
+                .segments
+                .iter()
+                .take(MAX_IOVECS)
+                .map(|segment| IoSlice::new(segment))
+                .collect();
+            let written = writer.write_vectored(&slices).await?;
+            if written == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            self.advance(written);
+        }
+        Ok(())
+    }
+
+    /// Drops the first `count` bytes (written).
+    fn advance(&mut self, mut count: usize) {
+        while count > 0 {
+            let Some(front) = self.segments.front_mut() else {
+                return;
+            };
+            if front.len() <= count {
+                count -= front.len();
+                self.segments.pop_front();
+            } else {
+                front.advance(count);
+                count = 0;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +193,50 @@ mod tests {
         }
         writer.await.unwrap();
         assert!(framed.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_batch_writes_the_same_bytes_as_encode_even_in_small_writes() {
+        let messages = vec![
+            Message::Interested,
+            Message::Piece {
+                piece: 2,
+                offset: 16_384,
+                data: Bytes::from((0..16_384u32).map(|i| i as u8).collect::<Vec<u8>>()),
+            },
+            Message::Have { piece: 1 },
+            Message::Piece {
+                piece: 3,
+                offset: 0,
+                data: Bytes::new(),
+            },
+            Message::Piece {
+                piece: 0,
+                offset: 5,
+                data: Bytes::from_static(b"abc"),
+            },
+            Message::KeepAlive,
+        ];
+        let mut expected = BytesMut::new();
+        let mut batch = FrameBatch::default();
+        for m in messages {
+            m.encode(&mut expected);
+            batch.push(m);
+        }
+        // A pipe of 7 bytes: every write is partial, some end mid-header.
+        let (mut tx, mut rx) = tokio::io::duplex(7);
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut rx, &mut got)
+                .await
+                .unwrap();
+            got
+        });
+        batch.write_to(&mut tx).await.unwrap();
+        // Empty again: a second write sends nothing more.
+        batch.write_to(&mut tx).await.unwrap();
+        drop(tx);
+        assert_eq!(reader.await.unwrap(), expected);
     }
 
     #[tokio::test]

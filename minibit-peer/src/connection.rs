@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use minibit_core::torrent::Direction;
 use minibit_core::wire::{Handshake, Message};
 use thiserror::Error;
@@ -21,9 +21,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, mpsc};
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::FramedRead;
 
-use crate::codec::{CodecError, HandshakeCodec, MessageCodec};
+use crate::codec::{CodecError, FrameBatch, HandshakeCodec, MessageCodec};
 
 /// Driver-side id of one connection, never reused (unlike a core `PeerKey`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -250,10 +250,9 @@ async fn serve(
         return Ok("session ended");
     }
     let reader = reader.map_decoder(|_| MessageCodec::new(config.piece_count));
-    let writer = FramedWrite::new(write, MessageCodec::new(config.piece_count));
     tokio::select! {
         result = read_loop(id, reader, events) => result,
-        result = write_loop(writer, queue, backlog) => result,
+        result = write_loop(write, queue, backlog) => result,
     }
 }
 
@@ -276,20 +275,21 @@ async fn read_loop(
 }
 
 async fn write_loop(
-    mut writer: FramedWrite<OwnedWriteHalf, MessageCodec>,
+    mut writer: OwnedWriteHalf,
     mut queue: mpsc::UnboundedReceiver<Message>,
     backlog: Arc<Backlog>,
 ) -> Result<&'static str, CodecError> {
     let backlog = WriterGone(backlog);
+    let mut batch = FrameBatch::default();
     while let Some(message) = queue.recv().await {
         let mut fed = message.encoded_len();
-        writer.feed(message).await?;
-        // Batch whatever else is queued into the same flush.
+        batch.push(message);
+        // Batch whatever else is queued into the same writes.
         while let Ok(message) = queue.try_recv() {
             fed += message.encoded_len();
-            writer.feed(message).await?;
+            batch.push(message);
         }
-        writer.flush().await?;
+        batch.write_to(&mut writer).await?;
         backlog.0.bytes.fetch_sub(fed, Ordering::Relaxed);
         backlog.0.drained.notify_waiters();
     }

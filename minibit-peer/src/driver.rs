@@ -23,6 +23,7 @@ use tracing::{debug, info, warn};
 use crate::connection::{self, ConnConfig, ConnEvent, ConnId, Outgoing};
 use crate::hasher::PieceHash;
 use crate::inflight::InFlight;
+use crate::read_cache::ReadCache;
 use crate::session::{Progress, SessionError};
 use crate::storage::Storage;
 use crate::tracker_client::{AnnounceError, TrackerClient};
@@ -49,6 +50,9 @@ const PUBLISH_INTERVAL: Duration = Duration::from_millis(250);
 /// Most verification jobs at once before frames wait (about two per core,
 /// each holding at most one piece).
 const MAX_VERIFYING: usize = 8;
+
+/// Bytes of recently read extents kept to serve blocks (16 x 512 KiB).
+const READ_CACHE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Capacity of the channel from every connection task to the session, in events.
 const EVENT_QUEUE: usize = 1024;
@@ -84,8 +88,9 @@ enum JobDone {
 /// The state of the session task.
 pub(crate) struct Driver {
     torrent: Torrent,
-    storage: Storage,
     inflight: InFlight,
+    /// Extents read to serve blocks.
+    reads: ReadCache,
     /// Verification jobs running (each may read a spilled piece back).
     verifying: usize,
     hashes: Arc<[PieceHash]>,
@@ -115,9 +120,9 @@ impl Driver {
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         Self {
             inflight: InFlight::new(parts.storage.clone(), parts.max_buffered_bytes),
+            reads: ReadCache::new(parts.storage.clone(), READ_CACHE_BYTES),
             verifying: 0,
             torrent: parts.torrent,
-            storage: parts.storage,
             hashes: parts.hashes,
             tracker: parts.tracker,
             listener: parts.listener,
@@ -298,6 +303,13 @@ impl Driver {
                 self.inflight.release(memory_bytes);
                 self.verifying -= 1;
                 let ok = result.map_err(SessionError::Disk)?;
+                if ok {
+                    // Extents read before the piece was written hold old bytes.
+                    let layout = self.torrent.layout();
+                    let (offset, length) =
+                        (layout.piece_offset(piece), layout.piece_size(piece).into());
+                    self.reads.forget(offset, length);
+                }
                 self.torrent.handle_piece_verified(now, piece, ok);
             }
         }
@@ -374,12 +386,12 @@ impl Driver {
                 else {
                     return;
                 };
-                let storage = self.storage.clone();
+                let read = self.reads.read(block);
                 self.jobs.spawn(async move {
                     // Backpressure: a peer that reads slowly gets its blocks
                     // read from disk only as its queue drains.
                     outgoing.room_for_blocks().await;
-                    let data = storage.read_block(block).await;
+                    let data = read.await;
                     JobDone::Read {
                         peer,
                         conn,

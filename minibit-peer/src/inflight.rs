@@ -199,9 +199,7 @@ impl PieceJob {
             if end != piece_size || digest(chunks.iter().map(|(_, d)| d.as_ref())) != expected {
                 return Ok(false);
             }
-            for (block, data) in &chunks {
-                storage.write_at(storage.block_offset(*block), data)?;
-            }
+            storage.write_blocks_at(&chunks)?;
             Ok(true)
         })
         .await

@@ -43,6 +43,7 @@ mod driver;
 pub mod hasher;
 pub mod http;
 pub mod inflight;
+pub mod read_cache;
 pub mod resume;
 pub mod session;
 pub mod source;

@@ -61,13 +61,19 @@ pub struct SessionConfig {
     /// Most connections (connected or still handshaking, both directions)
     /// before incoming connections are refused.
     pub max_connections: usize,
+    /// Seed mode: the files under `output_dir` are the ones the metainfo
+    /// was just built from (hashed a moment ago), so every piece is taken
+    /// as ours without reading the files back for the resume check. A
+    /// piece that changed anyway still fails each leecher's SHA-1 check
+    /// (BEP 3). Off by default.
+    pub seed_mode: bool,
 }
 
 impl SessionConfig {
     /// Defaults: listen on every interface on a free port, the metainfo's
     /// tracker, 5 s connect timeout, 10 s handshake timeout, 15 s tracker
     /// timeout, 64 MiB of buffered blocks, 8 MiB queued per peer,
-    /// 100 connections.
+    /// 100 connections, seed mode off.
     pub fn new(metainfo: Metainfo, output_dir: impl Into<PathBuf>) -> Self {
         Self {
             metainfo,
@@ -81,6 +87,7 @@ impl SessionConfig {
             max_buffered_bytes: 64 * 1024 * 1024,
             max_queued_bytes: 8 * 1024 * 1024,
             max_connections: 100,
+            seed_mode: false,
         }
     }
 }
@@ -199,8 +206,13 @@ impl Session {
     pub async fn start(config: SessionConfig) -> Result<SessionHandle, SessionError> {
         let metainfo = &config.metainfo;
         let hashes: Arc<[PieceHash]> = metainfo.info().pieces().into();
-        let (storage, have) =
-            open_and_resume(metainfo, &config.output_dir, Arc::clone(&hashes)).await?;
+        let (storage, have) = open_and_resume(
+            metainfo,
+            &config.output_dir,
+            Arc::clone(&hashes),
+            config.seed_mode,
+        )
+        .await?;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -276,11 +288,13 @@ impl Session {
 }
 
 /// Opens (creating and preallocating) the torrent's files under `dir` and
-/// verifies the pieces already there against `hashes`.
+/// verifies the pieces already there against `hashes` (in `seed_mode`,
+/// takes every piece as ours without reading them).
 async fn open_and_resume(
     metainfo: &Metainfo,
     dir: &Path,
     hashes: Arc<[PieceHash]>,
+    seed_mode: bool,
 ) -> Result<(Storage, Bitfield), SessionError> {
     let files: Vec<FileEntry> = metainfo
         .info()
@@ -300,7 +314,9 @@ async fn open_and_resume(
             dir: dir.to_owned(),
             source,
         })?;
-    let have = if report.had_data {
+    let have = if seed_mode {
+        Bitfield::full(metainfo.layout().piece_count())
+    } else if report.had_data {
         resume::verify_existing(&storage, hashes)
             .await
             .map_err(SessionError::Resume)?

@@ -6,13 +6,15 @@
 //! [`Layout::spans`]. The synchronous methods block; the `async` ones run the
 //! same work on tokio's blocking pool so the event loop never waits for the
 //! disk. [`Storage`] itself holds no data: memory use is only the buffers
-//! the caller passes in.
+//! the caller passes in. Writes are serialised by a lock (a whole piece's
+//! blocks under one acquisition): parallel `pwrite`s to one file only spin
+//! on the file system's inode lock.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use minibit_core::piece::{BlockRef, Layout, PieceIndex};
@@ -38,6 +40,8 @@ struct Inner {
     layout: Layout,
     files: Vec<File>,
     paths: Vec<PathBuf>,
+    /// Held while writing (see the module docs).
+    write_lock: Mutex<()>,
 }
 
 /// What [`Storage::open`] found on disk.
@@ -102,6 +106,7 @@ impl Storage {
                 layout,
                 files: handles,
                 paths,
+                write_lock: Mutex::new(()),
             }),
         };
         Ok((storage, OpenReport { had_data }))
@@ -140,6 +145,32 @@ impl Storage {
     /// # Errors
     /// I/O errors, `WriteZero` past the end of the torrent.
     pub fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let _writing = self.lock_writes();
+        self.write_at_locked(offset, data)
+    }
+
+    /// Writes each `(block, data)` pair in turn under one acquisition of
+    /// the write lock (blocking).
+    ///
+    /// # Errors
+    /// I/O errors, `WriteZero` past the end of the torrent.
+    pub fn write_blocks_at(&self, blocks: &[(BlockRef, Bytes)]) -> io::Result<()> {
+        let _writing = self.lock_writes();
+        for (block, data) in blocks {
+            self.write_at_locked(self.block_offset(*block), data)?;
+        }
+        Ok(())
+    }
+
+    fn lock_writes(&self) -> std::sync::MutexGuard<'_, ()> {
+        // The lock guards no data, so a panicked writer leaves nothing broken.
+        self.inner
+            .write_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write_at_locked(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         let mut pos = 0usize;
         for span in self.inner.layout.spans(offset, data.len() as u64) {
             let end = pos + span.length as usize;
@@ -169,15 +200,16 @@ impl Storage {
         Ok(buf)
     }
 
-    /// Reads `block` on the blocking pool.
+    /// Reads `length` bytes from torrent byte `offset` on the blocking pool.
     ///
     /// # Errors
-    /// I/O errors.
-    pub async fn read_block(&self, block: BlockRef) -> io::Result<Bytes> {
+    /// I/O errors, `UnexpectedEof` past the end of the torrent.
+    pub async fn read_range(&self, offset: u64, length: u64) -> io::Result<Bytes> {
         let this = self.clone();
+        let length = usize::try_from(length).map_err(|_| io::ErrorKind::OutOfMemory)?;
         blocking(move || {
-            let mut buf = vec![0; block.length as usize];
-            this.read_at(this.block_offset(block), &mut buf)?;
+            let mut buf = vec![0; length];
+            this.read_at(offset, &mut buf)?;
             Ok(Bytes::from(buf))
         })
         .await
@@ -189,13 +221,7 @@ impl Storage {
     /// I/O errors.
     pub async fn write_blocks(&self, blocks: Vec<(BlockRef, Bytes)>) -> io::Result<()> {
         let this = self.clone();
-        blocking(move || {
-            for (block, data) in &blocks {
-                this.write_at(this.block_offset(*block), data)?;
-            }
-            Ok(())
-        })
-        .await
+        blocking(move || this.write_blocks_at(&blocks)).await
     }
 }
 
@@ -308,7 +334,10 @@ mod tests {
             .collect();
         storage.write_blocks(blocks.clone()).await.unwrap();
         for (block, data) in blocks {
-            assert_eq!(storage.read_block(block).await.unwrap(), data);
+            let read = storage
+                .read_range(storage.block_offset(block), block.length.into())
+                .await;
+            assert_eq!(read.unwrap(), data);
         }
     }
 }

@@ -43,9 +43,6 @@ pub enum SeedError {
     /// The seeding session could not start.
     #[error(transparent)]
     Session(#[from] SessionError),
-    /// The files changed between building the torrent and the session's check.
-    #[error("{0}: content changed after hashing; not every piece verifies")]
-    Changed(PathBuf),
 }
 
 /// Where and how to seed.
@@ -100,8 +97,7 @@ async fn announced(state: &TrackerState, info_hash: InfoHash, port: u16) -> bool
 /// seeder's first announce has reached this tracker (or after 5 s).
 ///
 /// # Errors
-/// [`SeedError`]: the path, the build, the catalogue or the session failed,
-/// or the content changed after hashing.
+/// [`SeedError`]: the path, the build, the catalogue or the session failed.
 pub async fn seed(
     path: &Path,
     options: &SeedOptions,
@@ -130,19 +126,17 @@ pub async fn seed(
     let folder = path.parent().unwrap_or(&path).to_owned();
     let mut config = SessionConfig::new(metainfo, folder);
     config.listen = options.listen;
+    // The files were hashed just above: no second read-back to check them.
+    config.seed_mode = true;
     let session = Session::start(config).await?;
-    let added = if session.progress().borrow().complete {
+    let added =
         state
             .catalogue_mut()
-            .add(name.clone(), info_hash, size, piece_length.into(), torrent)
-            .map_err(SeedError::from)
-    } else {
-        Err(SeedError::Changed(path))
-    };
+            .add(name.clone(), info_hash, size, piece_length.into(), torrent);
     if let Err(e) = added {
         // Best effort: the error to report is `e`, not how the session ended.
         let _ = session.shutdown().await;
-        return Err(e);
+        return Err(e.into());
     }
     state.add_seeder(info_hash, session.peer_sink());
     if !announced(state, info_hash, session.local_addr().port()).await {

@@ -1,5 +1,4 @@
 //! From bytes to a validated [`Metainfo`].
-
 use serde_bytes::ByteBuf;
 use sha1::{Digest, Sha1};
 
@@ -189,6 +188,24 @@ mod tests {
             m.piece_hash(m.layout().piece_index(1).unwrap()),
             &[b'h'; 20]
         );
+    }
+
+    #[test]
+    fn outer_keys_around_info_are_read_whatever_the_info_key_spelling() {
+        let info = format!(
+            "d6:lengthi5e4:name1:x12:piece lengthi16e6:pieces{}e",
+            pieces(1)
+        );
+        for key in ["4:info", "04:info"] {
+            let bytes = format!(
+                "d8:announce3:a/b7:comment2:hi{key}{info}8:url-listl3:u/ve13:creation datei7ee"
+            );
+            let m = parse(bytes.as_bytes()).unwrap();
+            assert_eq!(m.announce(), Some("a/b"), "{key}");
+            assert_eq!(m.comment(), Some("hi"), "{key}");
+            assert_eq!(m.creation_date(), Some(7), "{key}");
+            assert_eq!(m.info_bytes(), info.as_bytes(), "{key}");
+        }
     }
 
     #[test]

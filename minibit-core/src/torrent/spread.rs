@@ -27,6 +27,9 @@ pub(super) struct InitialSpread {
     /// Where the search for the next suggestion starts (rotates, so
     /// peers rejected at the same time get different suggestions).
     cursor: usize,
+    /// Pieces with no owner: once every piece is taken, a suggestion is
+    /// answered without scanning them all (rejects come in thousands).
+    unowned: usize,
 }
 
 impl InitialSpread {
@@ -36,6 +39,7 @@ impl InitialSpread {
             owner: vec![None; layout.piece_count() as usize],
             seen: Bitfield::new(layout.piece_count()),
             cursor: 0,
+            unowned: layout.piece_count() as usize,
         }
     }
 
@@ -53,6 +57,9 @@ impl InitialSpread {
     /// A piece nobody has taken yet that `lacks` says the peer lacks, the
     /// next one from a rotating start; `None` if there is none.
     pub(super) fn suggestion(&mut self, lacks: impl Fn(PieceIndex) -> bool) -> Option<PieceIndex> {
+        if self.unowned == 0 {
+            return None;
+        }
         let count = self.owner.len();
         let found = (0..count)
             .map(|step| (self.cursor + step) % count)
@@ -65,7 +72,11 @@ impl InitialSpread {
 
     /// A block of `piece` was uploaded to `peer`.
     pub(super) fn uploaded(&mut self, peer: PeerKey, piece: PieceIndex) {
-        self.owner[piece.as_usize()].get_or_insert(peer);
+        let owner = &mut self.owner[piece.as_usize()];
+        if owner.is_none() {
+            *owner = Some(peer);
+            self.unowned -= 1;
+        }
     }
 
     /// A peer reported `piece` (HAVE or bitfield).
@@ -79,7 +90,42 @@ impl InitialSpread {
         for (piece, owner) in self.owner.iter_mut().enumerate() {
             if *owner == Some(peer) && !self.seen.has(PieceIndex::new_unchecked(piece as u32)) {
                 *owner = None;
+                self.unowned += 1;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_follow_ownership_and_release() {
+        let layout = Layout::new(16_384, &[3 * 16_384]).unwrap();
+        let piece = |i| layout.piece_index(i).unwrap();
+        let (a, b) = (PeerKey(0), PeerKey(1));
+        let mut spread = InitialSpread::new(&layout);
+        assert_eq!(spread.suggestion(|p| p != piece(0)), Some(piece(1)));
+        for i in 0..3 {
+            spread.uploaded(a, piece(i));
+        }
+        spread.uploaded(b, piece(1));
+        assert!(spread.refuses(b, layout.block(piece(1), 0).unwrap()));
+        assert_eq!(spread.suggestion(|_| true), None, "every piece is taken");
+        spread.seen(piece(2));
+        spread.release(a);
+        // Pieces 0 and 1 are free again; piece 2 was reported and stays a's.
+        let mut free = vec![
+            spread.suggestion(|_| true).unwrap(),
+            spread.suggestion(|_| true).unwrap(),
+        ];
+        free.sort_unstable();
+        assert_eq!(free, [piece(0), piece(1)]);
+        assert!(spread.refuses(b, layout.block(piece(2), 0).unwrap()));
+        spread.uploaded(b, piece(0));
+        assert_eq!(spread.suggestion(|_| true), Some(piece(1)));
+        spread.uploaded(b, piece(1));
+        assert_eq!(spread.suggestion(|_| true), None);
     }
 }
