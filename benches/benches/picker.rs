@@ -68,11 +68,17 @@ fn bench_pick(c: &mut Criterion, name: &str, seed: bool) {
                         vec![Vec::with_capacity(16); PICKS_PER_RESET as usize];
                     let mut total = Duration::ZERO;
                     let mut done = 0;
+                    let mut next_peer = 0;
                     while done < iters {
                         let batch = PICKS_PER_RESET.min(iters - done) as usize;
                         let start = Instant::now();
-                        for (i, blocks) in out[..batch].iter_mut().enumerate() {
-                            let peer = (done as usize + i) % swarm.peers.len();
+                        for blocks in &mut out[..batch] {
+                            let peer = next_peer;
+                            next_peer = if peer + 1 == swarm.peers.len() {
+                                0
+                            } else {
+                                peer + 1
+                            };
                             let has = if seed {
                                 PeerHas::All
                             } else {

@@ -97,3 +97,13 @@ impl Default for TorrentConfig {
         }
     }
 }
+
+impl TorrentConfig {
+    /// The shortest per-peer timer period (request timeout, keep-alive,
+    /// silence): no per-peer timer started at `t` is due before `t` plus this.
+    pub(super) fn shortest_peer_timer(&self) -> Duration {
+        self.request_timeout
+            .min(self.keep_alive_interval)
+            .min(self.peer_timeout)
+    }
+}

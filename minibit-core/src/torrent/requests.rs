@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::bitfield::Bitfield;
 use crate::picker::{BlockReceived, PeerHas};
 use crate::piece::{BlockRef, PieceIndex};
 use crate::wire::Message;
@@ -34,7 +33,19 @@ impl Torrent {
         let Some(peer) = self.peers.get(key.0) else {
             return;
         };
-        if peer.closing || !peer.am_interested {
+        // Called on every block, HAVE and unchoke: the cheap reasons to
+        // ask for nothing come first.
+        if peer.closing || !peer.am_interested || (peer.chokes_us && peer.allowed_fast.is_empty()) {
+            return;
+        }
+        let cap = peer.pipeline_cap(
+            now,
+            self.config.min_pipeline,
+            self.config.pipeline_target,
+            self.config.max_pipeline,
+        );
+        let room = cap.saturating_sub(peer.outstanding.len());
+        if room == 0 {
             return;
         }
         // While choked only the allowed-fast pieces it has and we lack count.
@@ -50,25 +61,11 @@ impl Torrent {
         if peer.chokes_us && fast.is_empty() {
             return;
         }
-        let cap = peer.pipeline_cap(
-            now,
-            self.config.min_pipeline,
-            self.config.pipeline_target,
-            self.config.max_pipeline,
-        );
-        let room = cap.saturating_sub(peer.outstanding.len());
-        if room == 0 {
-            return;
-        }
         let mut blocks = Vec::with_capacity(room);
         let was_endgame = self.picker.is_endgame();
         if peer.chokes_us {
-            let mut allowed = Bitfield::new(self.layout.piece_count());
-            for &piece in &fast {
-                allowed.set(piece);
-            }
             self.picker
-                .pick(key, PeerHas::Pieces(&allowed), room, &fast, &mut blocks);
+                .pick(key, PeerHas::Listed(&fast), room, &[], &mut blocks);
         } else {
             let suggested: Vec<PieceIndex> = peer.suggested.iter().copied().collect();
             let has = if peer.has_all(self.layout.piece_count()) {
