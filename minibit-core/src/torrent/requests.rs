@@ -38,16 +38,6 @@ impl Torrent {
         if peer.closing || !peer.am_interested || (peer.chokes_us && peer.allowed_fast.is_empty()) {
             return;
         }
-        let cap = peer.pipeline_cap(
-            now,
-            self.config.min_pipeline,
-            self.config.pipeline_target,
-            self.config.max_pipeline,
-        );
-        let room = cap.saturating_sub(peer.outstanding.len());
-        if room == 0 {
-            return;
-        }
         // While choked only the allowed-fast pieces it has and we lack count.
         let fast: Vec<PieceIndex> = if peer.chokes_us {
             peer.allowed_fast
@@ -59,6 +49,16 @@ impl Torrent {
             Vec::new()
         };
         if peer.chokes_us && fast.is_empty() {
+            return;
+        }
+        let cap = peer.pipeline_cap(
+            now,
+            self.config.min_pipeline,
+            self.config.pipeline_target,
+            self.config.max_pipeline,
+        );
+        let room = cap.saturating_sub(peer.outstanding.len());
+        if room == 0 {
             return;
         }
         let mut blocks = Vec::with_capacity(room);
@@ -212,7 +212,16 @@ impl Torrent {
         peer.suggested.retain(|&p| p != block.piece);
         if peer.take_outstanding(block) {
             self.picker.request_dropped(key, block);
-            self.request_from_others(now, key);
+            // Only peers that have the piece can take the freed block.
+            let others: Vec<PeerKey> = self
+                .peers
+                .iter()
+                .filter(|&(_, p)| p.key != key && p.bitfield.has(block.piece))
+                .map(|(_, p)| p.key)
+                .collect();
+            for other in others {
+                self.request_from(now, other);
+            }
             self.request_from(now, key);
         }
         Ok(())
