@@ -666,8 +666,14 @@ impl PiecePicker {
                     {
                         continue;
                     }
-                    pos = self.rng.random_range(start..end);
                     left = end - start;
+                    // The rarest levels of a large torrent hold one piece
+                    // or a few: no draw for a single one.
+                    pos = if left == 1 {
+                        start
+                    } else {
+                        self.rng.random_range(start..end)
+                    };
                 }
                 batch[filled] = self.order[pos as usize];
                 filled += 1;
@@ -1070,6 +1076,21 @@ mod tests {
         out.clear();
         picker.pick(PeerKey(1), PeerHas::Pieces(&b), 1, &[], &mut out);
         assert_eq!(picker.availability(out[0].piece), 1);
+        picker.check_invariants();
+    }
+
+    #[test]
+    fn a_listed_peer_gets_only_listed_pieces() {
+        let (mut picker, _) = small_swarm();
+        // Piece 3 is rarer than 0, but only 0, 1 and 5 (ours) are listed.
+        let listed = [idx(5), idx(0), idx(1)];
+        let mut out = Vec::new();
+        picker.pick(PeerKey(0), PeerHas::Listed(&listed), 8, &[], &mut out);
+        let pieces: Vec<u32> = out.iter().map(|b| b.piece.get()).collect();
+        assert_eq!(pieces, [0, 1]);
+        // Nothing listed is left to pick.
+        picker.pick(PeerKey(0), PeerHas::Listed(&listed), 8, &[], &mut out);
+        assert_eq!(out.len(), 2);
         picker.check_invariants();
     }
 
