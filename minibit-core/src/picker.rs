@@ -76,11 +76,13 @@ pub enum BlockReceived {
 /// every piece. The pieces we lack are kept in one vector sorted into
 /// buckets with boundaries (libtorrent's "writing a fast piece picker"):
 /// two buckets per availability level, the pieces in progress then the
-/// fresh ones. A HAVE moves a piece up one level: it swaps with the last
-/// element of its bucket and the boundary moves by one, twice. A pick for a
-/// new piece walks only the fresh buckets, from the rarest non-empty one
-/// (a hint skips the empty low levels), and stops at the first piece the
-/// peer has; for a seeder that is the first probe. Verifying a piece
+/// fresh ones. A HAVE moves a piece up one level: the last element of its
+/// bucket takes its place and the boundary moves by one, twice (the piece
+/// itself is written once, at its new place). A pick for a new piece walks
+/// only the fresh buckets, from the rarest non-empty one (a hint skips the
+/// empty low levels), and stops at the first piece the peer has, probing
+/// the peer's bitfield eight candidates at a time so the cache misses
+/// overlap; for a seeder that is the first probe. Verifying a piece
 /// removes it from the vector in O(number of buckets), once per piece.
 ///
 /// # Random tie-break
