@@ -6,6 +6,7 @@
 //! <= 50 ns, flat in the piece count.
 
 use std::hint::black_box;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -55,45 +56,61 @@ fn swarm(pieces: u32, peers: usize) -> Swarm {
     }
 }
 
+/// Every swarm of the table, built once and shared by the three groups
+/// (building the 1M-piece ones dominates a run).
+fn swarms() -> &'static [Swarm] {
+    static SWARMS: OnceLock<Vec<Swarm>> = OnceLock::new();
+    SWARMS.get_or_init(|| {
+        [4_096u32, 65_536, 1 << 20]
+            .into_iter()
+            .flat_map(|pieces| [50usize, 500].map(|peers| swarm(pieces, peers)))
+            .collect()
+    })
+}
+
 fn bench_pick(c: &mut Criterion, name: &str, seed: bool) {
     let mut group = c.benchmark_group(name);
-    for pieces in [4_096u32, 65_536, 1 << 20] {
-        for peers in [50usize, 500] {
-            let swarm = swarm(pieces, peers);
-            let id = BenchmarkId::new(format!("{pieces}_pieces"), format!("{peers}_peers"));
-            group.bench_function(id, |b| {
-                b.iter_custom(|iters| {
-                    let mut picker = swarm.picker.clone();
-                    let mut out: Vec<Vec<BlockRef>> =
-                        vec![Vec::with_capacity(16); PICKS_PER_RESET as usize];
-                    let mut total = Duration::ZERO;
-                    let mut done = 0;
-                    while done < iters {
-                        let batch = PICKS_PER_RESET.min(iters - done) as usize;
-                        let start = Instant::now();
-                        for (i, blocks) in out[..batch].iter_mut().enumerate() {
-                            let peer = (done as usize + i) % swarm.peers.len();
-                            let has = if seed {
-                                PeerHas::All
-                            } else {
-                                PeerHas::Pieces(&swarm.peers[peer])
-                            };
-                            picker.pick(PeerKey(peer), has, 16, &[], blocks);
-                        }
-                        total += start.elapsed();
-                        for (i, blocks) in out[..batch].iter_mut().enumerate() {
-                            assert_eq!(blocks.len(), 16, "ran out of pieces");
-                            let peer = PeerKey((done as usize + i) % swarm.peers.len());
-                            for block in blocks.drain(..) {
-                                picker.request_dropped(peer, block);
-                            }
-                        }
-                        done += batch as u64;
+    for swarm in swarms() {
+        let (pieces, peers) = (swarm.layout.piece_count(), swarm.peers.len());
+        let id = BenchmarkId::new(format!("{pieces}_pieces"), format!("{peers}_peers"));
+        group.bench_function(id, |b| {
+            b.iter_custom(|iters| {
+                let mut picker = swarm.picker.clone();
+                let mut out: Vec<Vec<BlockRef>> =
+                    vec![Vec::with_capacity(16); PICKS_PER_RESET as usize];
+                let mut total = Duration::ZERO;
+                let mut done = 0;
+                let mut next_peer = 0;
+                while done < iters {
+                    let batch = PICKS_PER_RESET.min(iters - done) as usize;
+                    let start = Instant::now();
+                    for blocks in &mut out[..batch] {
+                        let peer = next_peer;
+                        next_peer = if peer + 1 == swarm.peers.len() {
+                            0
+                        } else {
+                            peer + 1
+                        };
+                        let has = if seed {
+                            PeerHas::All
+                        } else {
+                            PeerHas::Pieces(&swarm.peers[peer])
+                        };
+                        picker.pick(PeerKey(peer), has, 16, &[], blocks);
                     }
-                    total
-                });
+                    total += start.elapsed();
+                    for (i, blocks) in out[..batch].iter_mut().enumerate() {
+                        assert_eq!(blocks.len(), 16, "ran out of pieces");
+                        let peer = PeerKey((done as usize + i) % swarm.peers.len());
+                        for block in blocks.drain(..) {
+                            picker.request_dropped(peer, block);
+                        }
+                    }
+                    done += batch as u64;
+                }
+                total
             });
-        }
+        });
     }
     group.finish();
 }
@@ -108,30 +125,28 @@ fn pick_seed_peer(c: &mut Criterion) {
 
 fn have(c: &mut Criterion) {
     let mut group = c.benchmark_group("have");
-    for pieces in [4_096u32, 65_536, 1 << 20] {
-        for peers in [50usize, 500] {
-            let swarm = swarm(pieces, peers);
-            let mut rng = ChaCha8Rng::seed_from_u64(3);
-            let targets: Vec<PieceIndex> = (0..1 << 16)
-                .map(|_| {
-                    swarm
-                        .layout
-                        .piece_index(rng.random_range(0..pieces))
-                        .unwrap()
-                })
-                .collect();
-            let id = BenchmarkId::new(format!("{pieces}_pieces"), format!("{peers}_peers"));
-            group.bench_function(id, |b| {
-                b.iter_custom(|iters| {
-                    let mut picker = swarm.picker.clone();
-                    let start = Instant::now();
-                    for i in 0..iters as usize {
-                        picker.peer_have(black_box(targets[i % targets.len()]), false);
-                    }
-                    start.elapsed()
-                });
+    for swarm in swarms() {
+        let (pieces, peers) = (swarm.layout.piece_count(), swarm.peers.len());
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let targets: Vec<PieceIndex> = (0..1 << 16)
+            .map(|_| {
+                swarm
+                    .layout
+                    .piece_index(rng.random_range(0..pieces))
+                    .unwrap()
+            })
+            .collect();
+        let id = BenchmarkId::new(format!("{pieces}_pieces"), format!("{peers}_peers"));
+        group.bench_function(id, |b| {
+            b.iter_custom(|iters| {
+                let mut picker = swarm.picker.clone();
+                let start = Instant::now();
+                for i in 0..iters as usize {
+                    picker.peer_have(black_box(targets[i % targets.len()]), false);
+                }
+                start.elapsed()
             });
-        }
+        });
     }
     group.finish();
 }

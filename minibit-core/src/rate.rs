@@ -72,10 +72,16 @@ impl RateEstimator {
         let gap = second - self.head;
         let bytes = if gap >= len {
             0
+        } else if gap == 0 {
+            self.in_buckets
         } else {
-            let dropped: u64 = (1..=gap)
-                .map(|k| self.buckets[((self.head + k) % len) as usize])
-                .sum();
+            // Buckets `head + 1 ..= head + gap`, wrapping: two slices, no
+            // division per bucket (asked on every request top-up).
+            let from = ((self.head + 1) % len) as usize;
+            let gap = gap as usize;
+            let tail = gap.min(self.buckets.len() - from);
+            let dropped: u64 = self.buckets[from..from + tail].iter().sum::<u64>()
+                + self.buckets[..gap - tail].iter().sum::<u64>();
             self.in_buckets - dropped
         };
         let span = elapsed.saturating_sub(Duration::from_secs(first));

@@ -6,7 +6,11 @@
 //! has been given yet, rarest in the swarm first. The peer gets its next
 //! offer only once the offered piece was seen elsewhere (another peer sent a
 //! `have` for it), so the seed uploads each piece about once and the swarm
-//! spreads it.
+//! spreads it. Only pieces no connected peer has are offered: once every
+//! piece is out, peers left without an offer wait (they are not interested
+//! in the seed, so its upload slots go to the peers still fetching the
+//! first copy of a piece), and a piece is offered again only when every
+//! peer that had it left.
 //!
 //! [`SuperSeeder`] is pure bookkeeping: it returns which piece to announce to
 //! which peer; the torrent sends the `have` messages and serves the requests.
@@ -34,9 +38,12 @@ pub struct Offer {
 /// Invariant: a piece is offered to at most one peer at a time until a peer
 /// other than the one it was offered to reports having it (a `have`, or the
 /// bitfield of a peer that connects later). Each peer has at most one
-/// pending offer; a peer left without one (nothing it lacks is free) gets
-/// one as soon as a piece is released. Choosing a piece scans every piece
-/// (O(pieces) per offer; super-seeding serves small, young swarms).
+/// pending offer, and only pieces no connected peer has are offered. A
+/// peer left without an offer gets one as soon as such a piece is free
+/// (its previous offer was seen elsewhere, or a peer left). Choosing a
+/// piece scans every piece (O(pieces) per offer; super-seeding serves
+/// small, young swarms). A piece held only by peers that never upload it
+/// does not spread.
 /// Offers never expire: a peer that never downloads its piece keeps it
 /// locked until it disconnects.
 #[derive(Clone, Debug)]
@@ -118,13 +125,20 @@ impl SuperSeeder {
         let Some(state) = self.peers.remove(&peer) else {
             return offers;
         };
+        let mut released = false;
         for piece in state.has.iter_set() {
-            self.availability[piece.as_usize()] -= 1;
+            let avail = &mut self.availability[piece.as_usize()];
+            *avail -= 1;
+            // The last copy left: the piece may be offered again.
+            released |= *avail == 0;
         }
         if let Some(piece) = state.offer
             && self.locked_to[piece.as_usize()] == Some(peer)
         {
             self.locked_to[piece.as_usize()] = None;
+            released = true;
+        }
+        if released {
             self.offer_to_waiting(&mut offers);
         }
         offers
@@ -163,31 +177,23 @@ impl SuperSeeder {
         }
     }
 
-    /// Offers `peer` the rarest free piece it lacks (random among equals) and locks it.
+    /// Offers `peer` a free piece no connected peer has (uniformly at
+    /// random among them) and locks it.
     fn offer_to(&mut self, peer: PeerKey) -> Option<Offer> {
         let state = self.peers.get(&peer)?;
-        let mut best: Option<(u32, PieceIndex)> = None;
-        let mut ties = 0u32;
+        let mut chosen = None;
+        let mut seen = 0u32;
         for piece in state.has.iter_unset() {
-            if self.locked_to[piece.as_usize()].is_some() {
+            if self.locked_to[piece.as_usize()].is_some() || self.availability[piece.as_usize()] > 0
+            {
                 continue;
             }
-            let avail = self.availability[piece.as_usize()];
-            match best {
-                Some((b, _)) if avail > b => {}
-                Some((b, _)) if avail == b => {
-                    ties += 1;
-                    if self.rng.random_range(0..ties) == 0 {
-                        best = Some((avail, piece));
-                    }
-                }
-                _ => {
-                    best = Some((avail, piece));
-                    ties = 1;
-                }
+            seen += 1;
+            if self.rng.random_range(0..seen) == 0 {
+                chosen = Some(piece);
             }
         }
-        let (_, piece) = best?;
+        let piece = chosen?;
         self.locked_to[piece.as_usize()] = Some(peer);
         if let Some(state) = self.peers.get_mut(&peer) {
             state.offer = Some(piece);
@@ -228,7 +234,7 @@ mod tests {
     }
 
     #[test]
-    fn rarest_piece_first_and_disconnect_frees_the_offer() {
+    fn only_pieces_nobody_has_are_offered_and_disconnect_frees_the_offer() {
         let mut seeder = SuperSeeder::new(3, 1);
         let mut field = Bitfield::new(3);
         field.set(idx(0));
@@ -243,23 +249,31 @@ mod tests {
         );
         // Peer 2 has 0 and 1 too: 2 is locked, nothing free for it.
         assert!(seeder.peer_connected(PeerKey(2), &field).is_empty());
-        // Peer 1 has nothing: 0 and 1 have two copies each, 2 is locked.
-        let offer = seeder.peer_connected(PeerKey(1), &Bitfield::new(3));
-        assert!(offer[0].piece == idx(0) || offer[0].piece == idx(1));
-        // Peer 0 leaves: 2 is free again, peer 2 gets it.
+        // Peer 1 has nothing: 0 and 1 are out already (no second copies), 2 is locked.
+        assert!(
+            seeder
+                .peer_connected(PeerKey(1), &Bitfield::new(3))
+                .is_empty()
+        );
+        // Peer 0 leaves before fetching 2: 2 is free again, the first
+        // waiting peer gets it.
         assert_eq!(
             seeder.peer_disconnected(PeerKey(0)),
             vec![Offer {
-                peer: PeerKey(2),
+                peer: PeerKey(1),
                 piece: idx(2)
             }]
         );
-        // A complete newcomer holds every offered piece: both are released.
-        let released = seeder.peer_connected(PeerKey(3), &Bitfield::full(3));
+        assert_eq!(seeder.offered(PeerKey(2)), None);
+        // A complete newcomer holds piece 2: peer 1's offer is done, and
+        // with every piece out nobody gets a new one.
+        assert!(
+            seeder
+                .peer_connected(PeerKey(3), &Bitfield::full(3))
+                .is_empty()
+        );
         assert_eq!(seeder.offered(PeerKey(3)), None);
-        assert!(released.iter().any(|o| o.peer == PeerKey(1)));
-        // Piece 2 is now the rarest (one copy): peer 1 gets it, and peer 2 lacks nothing else.
-        assert_eq!(seeder.offered(PeerKey(1)), Some(idx(2)));
+        assert_eq!(seeder.offered(PeerKey(1)), None);
         assert_eq!(seeder.offered(PeerKey(2)), None);
     }
 
@@ -274,7 +288,8 @@ mod tests {
     proptest! {
         /// A piece is never offered to a second peer before a peer other than
         /// the first reports it; every offer is for a piece the peer lacks;
-        /// and a peer without an offer has nothing free it lacks.
+        /// only pieces no connected peer has are offered; and a peer
+        /// without an offer has nothing it lacks that it may be offered.
         #[test]
         fn never_offers_a_piece_twice_before_it_spreads(
             pieces in 1u32..12,
@@ -335,8 +350,11 @@ mod tests {
                     }
                     _ => offers,
                 };
+                // Copies among connected peers, from the test's own view.
+                let avail = |p: PieceIndex| has.values().filter(|f| f.has(p)).count();
                 for offer in offers {
                     prop_assert!(!has[&offer.peer].has(offer.piece), "offered a piece it has");
+                    prop_assert_eq!(avail(offer.piece), 0, "second copy of {:?} offered", offer.piece);
                     prop_assert!(!pending.contains_key(&offer.piece), "{:?} offered twice before spreading", offer.piece);
                     pending.retain(|_, o| *o != offer.peer);
                     pending.insert(offer.piece, offer.peer);
@@ -344,7 +362,9 @@ mod tests {
                 }
                 for (&key, field) in &has {
                     if seeder.offered(key).is_none() {
-                        let free = field.iter_unset().any(|p| seeder.locked_to[p.as_usize()].is_none());
+                        let free = field.iter_unset().any(|p| {
+                            seeder.locked_to[p.as_usize()].is_none() && avail(p) == 0
+                        });
                         prop_assert!(!free, "{:?} waits while a piece is free", key);
                     }
                 }

@@ -120,4 +120,13 @@ impl TorrentConfig {
     pub(super) fn dropped_history(&self) -> usize {
         self.max_pipeline.saturating_mul(2)
     }
+
+    /// The shortest per-peer timer period (request timeout, keep-alive,
+    /// silence, peer exchange): no per-peer timer started at `t` is due before `t` plus this.
+    pub(super) fn shortest_peer_timer(&self) -> Duration {
+        self.request_timeout
+            .min(self.keep_alive_interval)
+            .min(self.peer_timeout)
+            .min(self.pex_interval)
+    }
 }

@@ -251,7 +251,11 @@ impl Torrent {
             peer.interested_at = Some(now);
             peer.send(&mut self.out, now, Message::Interested);
         }
-        self.request_from(now, key);
+        // A peer that chokes us can only be asked for its allowed-fast
+        // pieces: a HAVE of another piece changes nothing to ask it for.
+        if !peer.chokes_us || peer.allowed_fast.contains(&piece) {
+            self.request_from(now, key);
+        }
         Ok(())
     }
 

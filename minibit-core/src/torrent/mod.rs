@@ -153,6 +153,8 @@ pub struct Torrent {
     now: Instant,
     /// Next rechoke (BEP 3: every 10 s).
     next_rechoke: Instant,
+    /// No per-peer timer is due before this (see `timers.rs`).
+    peer_timer_floor: Instant,
     /// Whether [`Torrent::stop`] was called.
     stopped: bool,
 }
@@ -201,6 +203,7 @@ impl Torrent {
                 config.max_announce_backoff,
             ),
             next_rechoke: now + config.rechoke_interval,
+            peer_timer_floor: now + config.shortest_peer_timer(),
             config,
             info_hash,
             peer_id,

@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::bitfield::Bitfield;
 use crate::picker::{BlockReceived, PeerHas};
 use crate::piece::{BlockRef, PieceIndex};
 use crate::wire::Message;
@@ -34,7 +33,9 @@ impl Torrent {
         let Some(peer) = self.peers.get(key.0) else {
             return;
         };
-        if peer.closing || !peer.am_interested {
+        // Called on every block, HAVE and unchoke: the cheap reasons to
+        // ask for nothing come first.
+        if peer.closing || !peer.am_interested || (peer.chokes_us && peer.allowed_fast.is_empty()) {
             return;
         }
         // While choked only the allowed-fast pieces it has and we lack count.
@@ -63,12 +64,8 @@ impl Torrent {
         let mut blocks = Vec::with_capacity(room);
         let was_endgame = self.picker.is_endgame();
         if peer.chokes_us {
-            let mut allowed = Bitfield::new(self.layout.piece_count());
-            for &piece in &fast {
-                allowed.set(piece);
-            }
             self.picker
-                .pick(key, PeerHas::Pieces(&allowed), room, &fast, &mut blocks);
+                .pick(key, PeerHas::Listed(&fast), room, &[], &mut blocks);
         } else {
             let suggested: Vec<PieceIndex> = peer.suggested.iter().copied().collect();
             let has = if peer.has_all(self.layout.piece_count()) {
@@ -216,7 +213,16 @@ impl Torrent {
         peer.suggested.retain(|&p| p != block.piece);
         if peer.take_outstanding(block) {
             self.picker.request_dropped(key, block);
-            self.request_from_others(now, key);
+            // Only peers that have the piece can take the freed block.
+            let others: Vec<PeerKey> = self
+                .peers
+                .iter()
+                .filter(|&(_, p)| p.key != key && p.bitfield.has(block.piece))
+                .map(|(_, p)| p.key)
+                .collect();
+            for other in others {
+                self.request_from(now, other);
+            }
             self.request_from(now, key);
         }
         Ok(())

@@ -41,6 +41,7 @@ impl Torrent {
         if expired || rechoked {
             self.request_from_all(now);
         }
+        self.refresh_peer_timer_floor(now);
     }
 
     /// Asks the choker who gets the upload slots and sends the changes;
@@ -82,20 +83,10 @@ impl Torrent {
         }
     }
 
-    /// The earliest instant a timer is due.
+    /// The earliest instant a timer is due, or a little earlier (an extra
+    /// timeout is harmless). O(1) in the number of peers: the per-peer
+    /// timers enter through `peer_timer_floor`, refreshed by every timeout.
     pub(super) fn next_deadline(&self) -> Option<Instant> {
-        let peers = self
-            .peers
-            .iter()
-            .filter(|(_, p)| !p.closing)
-            .flat_map(|(_, p)| {
-                [
-                    p.request_deadline(self.config.request_timeout),
-                    Some(p.last_sent + self.config.keep_alive_interval),
-                    Some(p.last_received + self.config.peer_timeout),
-                    p.pex.as_ref().map(|s| s.next_at),
-                ]
-            });
         let redial = self
             .config
             .connect_to_peers
@@ -103,8 +94,36 @@ impl Torrent {
             .flatten();
         [self.announce.due(), Some(self.next_rechoke), redial]
             .into_iter()
-            .chain(peers)
             .flatten()
+            .chain([self.peer_timer_floor])
             .min()
+    }
+
+    /// Recomputes the instant before which no per-peer timer is due. Each
+    /// per-peer deadline only moves later (a message sent or received, the
+    /// oldest request answered, a ut_pex message sent) or goes away, and one
+    /// started at `t` is due no sooner than `t + shortest_peer_timer()`; so
+    /// the minimum over the peers now, capped at `now +
+    /// shortest_peer_timer()`, stays a lower bound until the next timeout
+    /// refreshes it. (A new per-peer timer must be counted here and in
+    /// `shortest_peer_timer`.)
+    fn refresh_peer_timer_floor(&mut self, now: Instant) {
+        let timeout = self.config.request_timeout;
+        let scanned = self
+            .peers
+            .iter()
+            .filter(|(_, p)| !p.closing)
+            .flat_map(|(_, p)| {
+                [
+                    p.request_deadline(timeout),
+                    Some(p.last_sent + self.config.keep_alive_interval),
+                    Some(p.last_received + self.config.peer_timeout),
+                    p.pex.as_ref().map(|s| s.next_at),
+                ]
+            })
+            .flatten()
+            .min();
+        let bound = now + self.config.shortest_peer_timer();
+        self.peer_timer_floor = scanned.map_or(bound, |at| at.min(bound));
     }
 }
