@@ -1,6 +1,7 @@
-//! The seeding tracker dies once every piece exists among the leechers; a
-//! peer that only ever learned the seeder finds the leechers through BEP 11
-//! peer exchange, and everyone finishes.
+//! The seeding tracker dies once every piece exists among the leechers;
+//! they finish by trading with the peers they already know, and a late
+//! peer whose tracker lists only one leecher finds the others through
+//! BEP 11 peer exchange.
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -17,8 +18,8 @@ use super::{
     tempdir, verified,
 };
 
-/// Longest wait for the late peer's first PEX message (the seeder sends
-/// it as soon as the extended handshakes are exchanged).
+/// Longest wait for the late peer's first PEX message (a peer sends it as
+/// soon as the extended handshakes are exchanged).
 const PEX_WAIT: Duration = Duration::from_secs(60);
 
 /// A one-line HTTP tracker on 127.0.0.1 that answers every announce with
@@ -97,16 +98,19 @@ fn leechers_finish_after_the_seeding_tracker_dies_and_pex_finds_the_late_peer_it
     tracker.fetch(&seeded[0].torrent_url, &torrent);
     let hash = info_hash(&torrent);
     tracker.wait_for_a_seeder(hash, PEX_WAIT);
-    let (listed, _) = tracker.swarm(hash);
-    let [(seeder, _)] = listed[..] else {
-        panic!("only the embedded seeder is in the swarm yet: {listed:?}");
-    };
 
-    // Three leechers learn the seeder and each other from the tracker.
+    // Three leechers learn the seeder and each other from the tracker;
+    // leecher 1 listens on a known port for the late peer below.
+    let first_port = free_port();
     let leechers: Vec<(Proc, std::path::PathBuf)> = (1..=3)
         .map(|i| {
             let dir = tmp.path().join(format!("leecher{i}"));
-            let args = ["-q", "-o", path_str(&dir), path_str(&torrent)];
+            let port = first_port.to_string();
+            let mut args = vec!["-q", "-o", path_str(&dir)];
+            if i == 1 {
+                args.extend(["--port", &port]);
+            }
+            args.push(path_str(&torrent));
             (peer(&format!("leecher {i}"), &args, Some(DRIVER_LOG)), dir)
         })
         .collect();
@@ -126,21 +130,25 @@ fn leechers_finish_after_the_seeding_tracker_dies_and_pex_finds_the_late_peer_it
         );
     }
 
-    // A late peer whose tracker only ever lists the seeder.
+    // The tracker and its seeder die: SIGKILL. No tracker is left for them.
+    drop(tracker);
+
+    // A late peer whose tracker only ever lists leecher 1.
+    let leecher_one = SocketAddr::from((Ipv4Addr::LOCALHOST, first_port));
     let late_torrent = tmp.path().join("late.torrent");
-    with_announce(&torrent, &fixed_tracker(vec![seeder]), &late_torrent);
+    with_announce(&torrent, &fixed_tracker(vec![leecher_one]), &late_torrent);
     let late_dir = tmp.path().join("late");
-    let port = free_port();
     let late_args = [
         "-q",
         "--exit-on-complete",
-        "--port",
-        &port.to_string(),
         "-o",
         path_str(&late_dir),
         path_str(&late_torrent),
     ];
     let mut late = peer("late peer", &late_args, Some(DRIVER_LOG));
+    for (proc, _) in &leechers {
+        signal(proc, "CONT");
+    }
     let learned = late.wait_line(PEX_WAIT, |l| {
         l.contains("via pex")
             .then(|| {
@@ -153,13 +161,6 @@ fn leechers_finish_after_the_seeding_tracker_dies_and_pex_finds_the_late_peer_it
             })
             .flatten()
     });
-
-    // The tracker and its seeder die: SIGKILL.
-    drop(tracker);
-    assert!(!completed(&late), "the late peer cannot have finished yet");
-    for (proc, _) in &leechers {
-        signal(proc, "CONT");
-    }
 
     exits_ok(&mut late);
     assert!(same_file(&source, &late_dir.join("swarm.bin")));
