@@ -864,6 +864,31 @@ fn suggestions_are_preferred_and_allowed_fast_pieces_requested_while_choked() {
 }
 
 #[test]
+fn an_allowed_fast_piece_rejected_while_choked_is_not_asked_again() {
+    let mut h = leecher();
+    let peer = h.connect(1, true);
+    h.recv(peer, Message::HaveAll);
+    h.recv(peer, Message::AllowedFast { piece: 2 });
+    let asked = h.take_requests(peer);
+    assert!(!asked.is_empty());
+    // The peer rejects every block of it: no request/reject ping-pong.
+    for block in asked {
+        h.recv(
+            peer,
+            Message::Reject {
+                piece: block.piece.get(),
+                offset: block.offset,
+                length: block.length,
+            },
+        );
+    }
+    assert_eq!(h.take_requests(peer), [], "a rejected piece asked again");
+    // Unchoked, the peer may still be asked for it like any other piece.
+    h.recv(peer, Message::Unchoke);
+    assert!(!h.take_requests(peer).is_empty());
+}
+
+#[test]
 fn two_seeds_disconnect() {
     let mut s = seed();
     let peer = s.connect(1, true);

@@ -198,7 +198,10 @@ impl Torrent {
     /// the piece is no longer preferred as the peer's suggestion, and the
     /// pipeline to `key` is topped up with other blocks (a seed
     /// spreading its first copy rejects pieces another peer is getting and
-    /// suggests one nobody has).
+    /// suggests one nobody has). A piece rejected while the peer chokes us
+    /// leaves its allowed-fast set, as in libtorrent: the peer does not
+    /// serve it fast after all, and asking again would only bounce
+    /// request and reject back and forth.
     pub(super) fn on_reject(
         &mut self,
         now: Instant,
@@ -211,6 +214,9 @@ impl Torrent {
         let peer = &mut self.peers[key.0];
         // A suggestion the peer now rejects is stale: stop preferring it.
         peer.suggested.retain(|&p| p != block.piece);
+        if peer.chokes_us {
+            peer.allowed_fast.remove(&block.piece);
+        }
         if peer.take_outstanding(block) {
             self.picker.request_dropped(key, block);
             // Only peers that have the piece can take the freed block.
