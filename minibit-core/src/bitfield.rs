@@ -35,6 +35,9 @@ pub enum BitfieldError {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Bitfield {
     bits: BitVec<u8, Msb0>,
+    /// Number of set bits, kept so [`Bitfield::count`] and
+    /// [`Bitfield::is_complete`] are O(1) (asked on every HAVE).
+    ones: u32,
 }
 
 impl Bitfield {
@@ -42,6 +45,7 @@ impl Bitfield {
     pub fn new(pieces: u32) -> Self {
         Self {
             bits: BitVec::repeat(false, pieces as usize),
+            ones: 0,
         }
     }
 
@@ -49,6 +53,7 @@ impl Bitfield {
     pub fn full(pieces: u32) -> Self {
         Self {
             bits: BitVec::repeat(true, pieces as usize),
+            ones: pieces,
         }
     }
 
@@ -72,7 +77,8 @@ impl Bitfield {
             return Err(BitfieldError::SpareBitsSet { pieces });
         }
         bits.truncate(pieces as usize);
-        Ok(Self { bits })
+        let ones = bits.count_ones() as u32;
+        Ok(Self { bits, ones })
     }
 
     /// The wire form: `ceil(len / 8)` bytes, spare bits zero.
@@ -102,27 +108,31 @@ impl Bitfield {
 
     /// Marks `piece` as held; returns `true` when it was not held before.
     pub fn set(&mut self, piece: PieceIndex) -> bool {
-        !self.bits.replace(piece.as_usize(), true)
+        let added = !self.bits.replace(piece.as_usize(), true);
+        self.ones += u32::from(added);
+        added
     }
 
     /// Marks `piece` as missing; returns `true` when it was held before.
     pub fn clear(&mut self, piece: PieceIndex) -> bool {
-        self.bits.replace(piece.as_usize(), false)
+        let removed = self.bits.replace(piece.as_usize(), false);
+        self.ones -= u32::from(removed);
+        removed
     }
 
     /// Number of pieces held.
     pub fn count(&self) -> u32 {
-        self.bits.count_ones() as u32
+        self.ones
     }
 
     /// Whether every piece is held.
     pub fn is_complete(&self) -> bool {
-        self.bits.all()
+        self.ones == self.len()
     }
 
     /// Whether no piece is held.
     pub fn is_none(&self) -> bool {
-        self.bits.not_any()
+        self.ones == 0
     }
 
     /// The pieces held, in increasing order.
@@ -231,6 +241,25 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn kept_count_matches_the_bits(
+            pieces in 1u32..200,
+            ops in proptest::collection::vec((any::<bool>(), any::<u32>()), 0..400),
+        ) {
+            let mut field = Bitfield::new(pieces);
+            let mut naive = vec![false; pieces as usize];
+            for (set, at) in ops {
+                let i = at % pieces;
+                let changed = if set { field.set(idx(i)) } else { field.clear(idx(i)) };
+                prop_assert_eq!(changed, naive[i as usize] != set);
+                naive[i as usize] = set;
+                let ones = naive.iter().filter(|&&b| b).count() as u32;
+                prop_assert_eq!(field.count(), ones);
+                prop_assert_eq!(field.is_complete(), ones == pieces);
+                prop_assert_eq!(field.is_none(), ones == 0);
+            }
+        }
+
         #[test]
         fn wire_round_trip(bits in proptest::collection::vec(any::<bool>(), 1..300)) {
             let mut field = Bitfield::new(bits.len() as u32);

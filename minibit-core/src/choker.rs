@@ -58,9 +58,11 @@ pub struct PeerStats {
     pub interested: bool,
     /// We are currently choking the peer.
     pub choked: bool,
-    /// Download rate from the peer to us, bytes/s.
+    /// Download rate from the peer to us, bytes/s (only ranked, and so
+    /// only needed, while the peer is interested).
     pub download_rate: f64,
-    /// Upload rate from us to the peer, bytes/s.
+    /// Upload rate from us to the peer, bytes/s (only ranked, and so only
+    /// needed, while the peer is interested).
     pub upload_rate: f64,
     /// When the peer connected.
     pub connected_at: Instant,

@@ -20,7 +20,8 @@
 mod network;
 mod report;
 
-use std::collections::{BinaryHeap, HashMap};
+use std::cmp::Reverse;
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -35,7 +36,7 @@ use crate::piece::{BLOCK_SIZE, Layout, LayoutError};
 use crate::torrent::{Action, Direction, Event, PeerKey, PickerStrategy, Torrent, TorrentConfig};
 use crate::wire::{Message, PeerId};
 
-use network::{Delivery, LinkId, Network};
+use network::{Delivery, LinkId, Network, Sent};
 pub use report::{FinishTimes, SeedCopies, SimReport};
 
 /// Announce interval the simulated tracker hands out.
@@ -174,8 +175,12 @@ pub struct Simulation {
     nodes: Vec<Node>,
     by_addr: HashMap<SocketAddr, usize>,
     network: Network,
-    queue: BinaryHeap<std::cmp::Reverse<(Duration, u64, SimEvent)>>,
+    /// Events by (virtual instant in ns, sequence number): a monotone
+    /// priority queue, as no event is ever scheduled before the present.
+    queue: radix_heap::RadixHeapMap<Reverse<(u64, u64)>, SimEvent>,
     in_flight: slab::Slab<Delivery>,
+    /// Scratch space for [`Network::send_ready`].
+    sent: Vec<Sent>,
     seq: u64,
     rng: ChaCha8Rng,
     processed: u64,
@@ -274,8 +279,9 @@ impl Simulation {
             nodes,
             by_addr,
             network,
-            queue: BinaryHeap::new(),
+            queue: radix_heap::RadixHeapMap::new(),
             in_flight: slab::Slab::new(),
+            sent: Vec::new(),
             seq: 0,
             rng,
             processed: 0,
@@ -306,7 +312,8 @@ impl Simulation {
     /// Runs until every leecher that is not a free rider finished, nothing
     /// is left to happen, or the time limit passes; then reports.
     pub fn run(mut self) -> SimReport {
-        while let Some(std::cmp::Reverse((at, _, event))) = self.queue.pop() {
+        while let Some((Reverse((at, _)), event)) = self.queue.pop() {
+            let at = Duration::from_nanos(at);
             if at > self.config.time_limit || self.report.contributors_done() {
                 break;
             }
@@ -323,7 +330,8 @@ impl Simulation {
 
     fn schedule(&mut self, at: Duration, event: SimEvent) {
         self.seq += 1;
-        self.queue.push(std::cmp::Reverse((at, self.seq, event)));
+        let at = at.max(self.now).as_nanos() as u64;
+        self.queue.push(Reverse((at, self.seq)), event);
     }
 
     fn dispatch(&mut self, event: SimEvent) {
@@ -541,17 +549,27 @@ impl Simulation {
         present.into_iter().map(|i| self.nodes[i].addr).collect()
     }
 
-    /// Starts the next message on `node`'s uplink if it is idle.
+    /// Puts what `node`'s uplink can send now on the wire.
     fn pump(&mut self, node: usize) {
-        let draw: f64 = rand::Rng::random(&mut self.rng);
-        if let Some(sent) = self.network.start_next(node, self.now, draw) {
-            if let Message::Piece { data, .. } = &sent.delivery.message {
+        let mut sent = std::mem::take(&mut self.sent);
+        let rng = &mut self.rng;
+        let loss = self.config.loss;
+        let lost = || rand::Rng::random::<f64>(rng) < loss;
+        if let Some(free_at) = self.network.send_ready(node, self.now, lost, &mut sent) {
+            self.schedule(free_at, SimEvent::UplinkDone(node));
+        }
+        for Sent {
+            delivery,
+            arrives_at,
+        } in sent.drain(..)
+        {
+            if let Message::Piece { data, .. } = &delivery.message {
                 self.report.block_sent(node, data.len() as u64);
             }
-            self.schedule(sent.uplink_free_at, SimEvent::UplinkDone(node));
-            let index = self.in_flight.insert(sent.delivery);
-            self.schedule(sent.arrives_at, SimEvent::Deliver(index));
+            let index = self.in_flight.insert(delivery);
+            self.schedule(arrives_at, SimEvent::Deliver(index));
         }
+        self.sent = sent;
     }
 
     fn maybe_seed_leaves(&mut self) {

@@ -23,11 +23,9 @@ pub(super) struct Delivery {
     pub message: Message,
 }
 
-/// What [`Network::start_next`] put on the wire.
+/// A message [`Network::send_ready`] put on the wire.
 pub(super) struct Sent {
     pub delivery: Delivery,
-    /// When the sender's uplink is free again.
-    pub uplink_free_at: Duration,
     /// When the message reaches the receiver.
     pub arrives_at: Duration,
 }
@@ -51,9 +49,14 @@ impl Link {
 }
 
 struct NodeNet {
-    upload_bps: f64,
-    download_bps: Option<f64>,
+    /// Uplink transmission time per byte, nanoseconds.
+    upload_ns_per_byte: f64,
+    /// Downlink reception time per byte, nanoseconds (`None`: unlimited).
+    download_ns_per_byte: Option<f64>,
+    /// A block is on the uplink until the next [`Network::uplink_done`].
     uplink_busy: bool,
+    /// When the messages already put on the uplink are all sent.
+    uplink_free_at: Duration,
     downlink_free_at: Duration,
     /// Links with queued messages from this node, served round-robin.
     active: VecDeque<LinkId>,
@@ -78,9 +81,10 @@ impl Network {
 
     pub fn add_node(&mut self, upload_bps: f64, download_bps: Option<f64>) {
         self.nodes.push(NodeNet {
-            upload_bps,
-            download_bps,
+            upload_ns_per_byte: 1e9 / upload_bps,
+            download_ns_per_byte: download_bps.map(|bps| 1e9 / bps),
             uplink_busy: false,
+            uplink_free_at: Duration::ZERO,
             downlink_free_at: Duration::ZERO,
             active: VecDeque::new(),
         });
@@ -158,12 +162,25 @@ impl Network {
         self.nodes[node].uplink_busy = false;
     }
 
-    /// If `node`'s uplink is idle, sends the next queued message (round-robin
-    /// over its links). `draw` in `0.0..1.0` decides whether it is lost once.
-    pub fn start_next(&mut self, node: usize, now: Duration, draw: f64) -> Option<Sent> {
+    /// If `node`'s uplink is not busy with a block, sends its queued
+    /// messages back to back, round-robin over its links, up to and
+    /// including the next block (`piece` message), into `out`. Control
+    /// messages take their transmission time on the uplink but need no
+    /// event of their own. Returns when the uplink is free again if it now
+    /// carries a block (the caller then calls [`Network::uplink_done`] at
+    /// that instant). `lost` is asked once per message whether it is lost
+    /// once (and retransmitted).
+    pub fn send_ready(
+        &mut self,
+        node: usize,
+        now: Duration,
+        mut lost: impl FnMut() -> bool,
+        out: &mut Vec<Sent>,
+    ) -> Option<Duration> {
         if self.nodes[node].uplink_busy {
             return None;
         }
+        let mut clock = now.max(self.nodes[node].uplink_free_at);
         while let Some(link) = self.nodes[node].active.pop_front() {
             let l = &mut self.links[link.0];
             let Some(side) = l.side(node) else { continue };
@@ -175,25 +192,35 @@ impl Network {
             }
             let to = l.nodes[1 - side];
             let size = message.encoded_len() as f64;
-            let uplink_free_at = now + Duration::from_secs_f64(size / self.nodes[node].upload_bps);
-            let mut arrives_at = uplink_free_at + self.latency;
-            if draw < self.loss {
+            clock += transmission(size, self.nodes[node].upload_ns_per_byte);
+            let mut arrives_at = clock + self.latency;
+            if self.loss > 0.0 && lost() {
                 arrives_at += RETRANSMIT_TIMEOUT + 2 * self.latency;
             }
             arrives_at = arrives_at.max(l.last_arrival[side]);
-            if let Some(download_bps) = self.nodes[to].download_bps {
+            if let Some(ns_per_byte) = self.nodes[to].download_ns_per_byte {
                 let start = arrives_at.max(self.nodes[to].downlink_free_at);
-                arrives_at = start + Duration::from_secs_f64(size / download_bps);
+                arrives_at = start + transmission(size, ns_per_byte);
                 self.nodes[to].downlink_free_at = arrives_at;
             }
             l.last_arrival[side] = arrives_at;
-            self.nodes[node].uplink_busy = true;
-            return Some(Sent {
+            let block = matches!(message, Message::Piece { .. });
+            out.push(Sent {
                 delivery: Delivery { link, to, message },
-                uplink_free_at,
                 arrives_at,
             });
+            if block {
+                self.nodes[node].uplink_busy = true;
+                self.nodes[node].uplink_free_at = clock;
+                return Some(clock);
+            }
         }
+        self.nodes[node].uplink_free_at = clock;
         None
     }
+}
+
+/// Time to move `size` bytes at `ns_per_byte`.
+fn transmission(size: f64, ns_per_byte: f64) -> Duration {
+    Duration::from_nanos((size * ns_per_byte) as u64)
 }

@@ -221,18 +221,27 @@ impl Peer {
         position.is_some_and(|i| self.dropped.remove(i).is_some())
     }
 
-    /// The peer as the choker sees it.
+    /// The peer as the choker sees it. The choker ranks only interested
+    /// peers, so the rates of a peer not interested in us are left at 0
+    /// (a rechoke then costs no rate query for the idle part of the swarm).
     pub(super) fn choker_stats(&self, now: Instant) -> PeerStats {
         let can_download_since = match (self.chokes_us, self.am_interested) {
             (false, true) => self.unchoked_us_at.max(self.interested_at),
             _ => None,
         };
+        let rate = |estimator: &RateEstimator| {
+            if self.interested_in_us {
+                estimator.rate(now)
+            } else {
+                0.0
+            }
+        };
         PeerStats {
             peer: self.key,
             interested: self.interested_in_us,
             choked: self.am_choking,
-            download_rate: self.download.rate(now),
-            upload_rate: self.upload.rate(now),
+            download_rate: rate(&self.download),
+            upload_rate: rate(&self.upload),
             connected_at: self.connected_at,
             can_download_since,
             last_block_at: self.last_block,
