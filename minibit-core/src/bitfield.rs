@@ -107,17 +107,39 @@ impl Bitfield {
     }
 
     /// Marks `piece` as held; returns `true` when it was not held before.
+    ///
+    /// # Panics
+    /// When `piece` is past the bitfield's length.
     pub fn set(&mut self, piece: PieceIndex) -> bool {
-        let added = !self.bits.replace(piece.as_usize(), true);
+        let (byte, mask) = self.locate(piece);
+        let added = *byte & mask == 0;
+        *byte |= mask;
         self.ones += u32::from(added);
         added
     }
 
     /// Marks `piece` as missing; returns `true` when it was held before.
+    ///
+    /// # Panics
+    /// When `piece` is past the bitfield's length.
     pub fn clear(&mut self, piece: PieceIndex) -> bool {
-        let removed = self.bits.replace(piece.as_usize(), false);
+        let (byte, mask) = self.locate(piece);
+        let removed = *byte & mask != 0;
+        *byte &= !mask;
         self.ones -= u32::from(removed);
         removed
+    }
+
+    /// The byte holding `piece` and its bit in it (most significant bit
+    /// first, as on the wire): one write on the HAVE path.
+    fn locate(&mut self, piece: PieceIndex) -> (&mut u8, u8) {
+        let i = piece.as_usize();
+        assert!(
+            i < self.bits.len(),
+            "piece {i} past a bitfield of {}",
+            self.bits.len()
+        );
+        (&mut self.bits.as_raw_mut_slice()[i / 8], 0x80 >> (i % 8))
     }
 
     /// Number of pieces held.
@@ -149,23 +171,23 @@ impl Bitfield {
             .map(|i| PieceIndex::new_unchecked(i as u32))
     }
 
-    /// Whether `other` holds a piece that `self` lacks (interest, BEP 3).
+    /// How many pieces `other` holds that `self` lacks (we are interested
+    /// in a peer exactly when this is non-zero, BEP 3).
     ///
-    /// Both bitfields must cover the same piece count; extra bits are ignored.
-    pub fn lacks_any_of(&self, other: &Self) -> bool {
+    /// Both bitfields must cover the same piece count; bits past it are
+    /// ignored.
+    pub fn lacking_count(&self, other: &Self) -> u32 {
+        let len = self.bits.len();
         self.bits
             .as_raw_slice()
             .iter()
             .zip(other.bits.as_raw_slice())
             .enumerate()
-            .any(|(i, (&mine, &theirs))| {
-                let mut wanted = theirs & !mine;
-                let bits_in_byte = (self.bits.len() - i * 8).min(8);
-                if bits_in_byte < 8 {
-                    wanted &= !(0xFFu8 >> bits_in_byte);
-                }
-                wanted != 0
+            .map(|(i, (&mine, &theirs))| {
+                let real = 0xFFu8 << ((8 - (len - i * 8).min(8)) % 8);
+                (theirs & !mine & real).count_ones()
             })
+            .sum()
     }
 }
 
@@ -229,15 +251,16 @@ mod tests {
     }
 
     #[test]
-    fn lacks_any_of_sees_only_real_pieces() {
+    fn lacking_count_sees_only_real_pieces() {
         let mut mine = Bitfield::new(9);
         let mut theirs = Bitfield::new(9);
-        assert!(!mine.lacks_any_of(&theirs));
+        assert_eq!(mine.lacking_count(&theirs), 0);
         theirs.set(idx(8));
-        assert!(mine.lacks_any_of(&theirs));
+        assert_eq!(mine.lacking_count(&theirs), 1);
         mine.set(idx(8));
-        assert!(!mine.lacks_any_of(&theirs));
-        assert!(!Bitfield::full(9).lacks_any_of(&Bitfield::full(9)));
+        assert_eq!(mine.lacking_count(&theirs), 0);
+        assert_eq!(Bitfield::full(9).lacking_count(&Bitfield::full(9)), 0);
+        assert_eq!(Bitfield::new(9).lacking_count(&Bitfield::full(9)), 9);
     }
 
     proptest! {
@@ -274,7 +297,7 @@ mod tests {
         }
 
         #[test]
-        fn lacks_any_of_matches_naive(
+        fn lacking_count_matches_naive(
             pairs in proptest::collection::vec(any::<(bool, bool)>(), 1..100)
         ) {
             let n = pairs.len() as u32;
@@ -284,8 +307,8 @@ mod tests {
                 if m { mine.set(idx(i as u32)); }
                 if t { theirs.set(idx(i as u32)); }
             }
-            let naive = pairs.iter().any(|&(m, t)| t && !m);
-            prop_assert_eq!(mine.lacks_any_of(&theirs), naive);
+            let naive = pairs.iter().filter(|&&(m, t)| t && !m).count() as u32;
+            prop_assert_eq!(mine.lacking_count(&theirs), naive);
         }
     }
 }

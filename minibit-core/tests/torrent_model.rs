@@ -151,6 +151,8 @@ struct Model {
     /// The piece verified ok in the current step.
     passed: Option<PieceIndex>,
     have_before: Bitfield,
+    /// Peers whose last Interested / NotInterested from us was Interested.
+    interested_in: BTreeSet<PeerKey>,
 }
 
 impl Model {
@@ -173,6 +175,7 @@ impl Model {
             delivery: None,
             passed: None,
             have_before,
+            interested_in: BTreeSet::new(),
         }
     }
 
@@ -428,6 +431,7 @@ impl Model {
     /// The driver closed `key`: tell the torrent, drop its pending reads.
     fn forget(&mut self, key: PeerKey) {
         self.peers.remove(&key);
+        self.interested_in.remove(&key);
         self.reads.retain(|(k, _)| *k != key);
         self.h.torrent.handle_peer_disconnected(self.h.now, key);
     }
@@ -460,6 +464,19 @@ impl Model {
         }
         let have_set: BTreeSet<PieceIndex> = have.iter_set().collect();
         prop_assert_eq!(&have_set, &self.verified, "have = verified pieces");
+        let layout = &self.h.content.layout;
+        for (key, model) in &self.peers {
+            let lacked = model
+                .has
+                .iter()
+                .any(|&p| !have.has(layout.piece_index(p).unwrap()));
+            prop_assert_eq!(
+                self.interested_in.contains(key),
+                lacked,
+                "interested in {:?} exactly while it has a piece we lack",
+                key
+            );
+        }
         let stats = self.h.torrent.stats();
         prop_assert_eq!(stats.pieces_have as usize, self.verified.len());
         prop_assert_eq!(stats.peers, self.peers.len());
@@ -565,6 +582,15 @@ impl Model {
                     .retain(|b| allowed.contains(&b.piece.get()));
             }
             Message::Unchoke => model.unchoked = true,
+            Message::Interested => {
+                prop_assert!(self.interested_in.insert(peer), "Interested sent twice");
+            }
+            Message::NotInterested => {
+                prop_assert!(
+                    self.interested_in.remove(&peer),
+                    "NotInterested while not interested"
+                );
+            }
             Message::Piece {
                 piece,
                 offset,

@@ -34,9 +34,9 @@ use crate::bitfield::Bitfield;
 use crate::metainfo::InfoHash;
 use crate::piece::{BLOCK_SIZE, Layout, LayoutError};
 use crate::torrent::{Action, Direction, Event, PeerKey, PickerStrategy, Torrent, TorrentConfig};
-use crate::wire::{Message, PeerId};
+use crate::wire::PeerId;
 
-use network::{Delivery, LinkId, Network, Sent};
+use network::{LinkId, Network, Sent};
 pub use report::{FinishTimes, SeedCopies, SimReport};
 
 /// Announce interval the simulated tracker hands out.
@@ -142,7 +142,35 @@ struct Node {
     completed_at: Option<Duration>,
     /// Virtual instant of the timer already queued for this node.
     timer: Option<Instant>,
-    links: HashMap<PeerKey, LinkId>,
+    links: LinkTable,
+}
+
+/// A node's links by its [`PeerKey`] for the other end (keys are small
+/// slab indices, so a vector beats a hash map on every send).
+#[derive(Default)]
+struct LinkTable(Vec<Option<LinkId>>);
+
+impl LinkTable {
+    fn get(&self, key: PeerKey) -> Option<LinkId> {
+        self.0.get(key.0).copied().flatten()
+    }
+
+    fn insert(&mut self, key: PeerKey, link: LinkId) {
+        if self.0.len() <= key.0 {
+            self.0.resize(key.0 + 1, None);
+        }
+        self.0[key.0] = Some(link);
+    }
+
+    fn remove(&mut self, key: PeerKey) {
+        if let Some(slot) = self.0.get_mut(key.0) {
+            *slot = None;
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = LinkId> + '_ {
+        self.0.iter().flatten().copied()
+    }
 }
 
 /// Something that happens at a virtual instant.
@@ -160,8 +188,8 @@ enum SimEvent {
     HandshakeArrives { link: LinkId },
     /// A node's uplink finished sending its current message.
     UplinkDone(usize),
-    /// A message (an index into the in-flight slab) reaches the other end of a link.
-    Deliver(usize),
+    /// The oldest message in flight on `link` reaches `to`.
+    Deliver { link: LinkId, to: usize },
     /// A disconnect notice reaches the other end of a link.
     Hangup { link: LinkId, to: usize },
 }
@@ -178,7 +206,6 @@ pub struct Simulation {
     /// Events by (virtual instant in ns, sequence number): a monotone
     /// priority queue, as no event is ever scheduled before the present.
     queue: radix_heap::RadixHeapMap<Reverse<(u64, u64)>, SimEvent>,
-    in_flight: slab::Slab<Delivery>,
     /// Scratch space for [`Network::send_ready`].
     sent: Vec<Sent>,
     seq: u64,
@@ -263,7 +290,7 @@ impl Simulation {
                 arrival,
                 completed_at: seed.then_some(Duration::ZERO),
                 timer: None,
-                links: HashMap::new(),
+                links: LinkTable::default(),
             });
         }
         let by_addr = nodes.iter().enumerate().map(|(i, n)| (n.addr, i)).collect();
@@ -280,7 +307,6 @@ impl Simulation {
             by_addr,
             network,
             queue: radix_heap::RadixHeapMap::new(),
-            in_flight: slab::Slab::new(),
             sent: Vec::new(),
             seq: 0,
             rng,
@@ -357,14 +383,11 @@ impl Simulation {
                 self.network.uplink_done(node);
                 self.pump(node);
             }
-            SimEvent::Deliver(index) => {
-                let delivery = self.in_flight.remove(index);
-                self.deliver(delivery);
-            }
+            SimEvent::Deliver { link, to } => self.deliver(link, to),
             SimEvent::Hangup { link, to } => {
                 if let Some(key) = self.network.end_key(link, to) {
                     self.network.forget_end(link, to);
-                    self.nodes[to].links.remove(&key);
+                    self.nodes[to].links.remove(key);
                     let now = self.instant();
                     self.nodes[to].torrent.handle_peer_disconnected(now, key);
                     self.drain(to);
@@ -444,7 +467,7 @@ impl Simulation {
     /// latency and after the messages `from` already sent.
     fn hang_up(&mut self, link: LinkId, from: usize) {
         if let Some(key) = self.network.end_key(link, from) {
-            self.nodes[from].links.remove(&key);
+            self.nodes[from].links.remove(key);
         }
         self.network.forget_end(link, from);
         if let Some(other) = self.network.other_end(link, from) {
@@ -454,15 +477,13 @@ impl Simulation {
         self.network.close(link);
     }
 
-    fn deliver(&mut self, delivery: Delivery) {
-        let Some(key) = self.network.end_key(delivery.link, delivery.to) else {
+    fn deliver(&mut self, link: LinkId, to: usize) {
+        let message = self.network.arrive(link, to);
+        let (Some(message), Some(key)) = (message, self.network.end_key(link, to)) else {
             return;
         };
-        let to = delivery.to;
         let now = self.instant();
-        self.nodes[to]
-            .torrent
-            .handle_message(now, key, delivery.message);
+        self.nodes[to].torrent.handle_message(now, key, message);
         self.drain(to);
     }
 
@@ -501,7 +522,7 @@ impl Simulation {
     fn act(&mut self, node: usize, action: Action, now: Instant) {
         match action {
             Action::Send { peer, message } => {
-                if let Some(&link) = self.nodes[node].links.get(&peer) {
+                if let Some(link) = self.nodes[node].links.get(peer) {
                     self.network.enqueue(link, node, message);
                 }
             }
@@ -513,7 +534,7 @@ impl Simulation {
                 None => self.nodes[node].torrent.handle_connect_failed(now, addr),
             },
             Action::Disconnect { peer, .. } => {
-                if let Some(link) = self.nodes[node].links.get(&peer).copied() {
+                if let Some(link) = self.nodes[node].links.get(peer) {
                     self.hang_up(link, node);
                 }
                 self.nodes[node].torrent.handle_peer_disconnected(now, peer);
@@ -559,15 +580,16 @@ impl Simulation {
             self.schedule(free_at, SimEvent::UplinkDone(node));
         }
         for Sent {
-            delivery,
+            link,
+            to,
             arrives_at,
+            block_bytes,
         } in sent.drain(..)
         {
-            if let Message::Piece { data, .. } = &delivery.message {
-                self.report.block_sent(node, data.len() as u64);
+            if block_bytes > 0 {
+                self.report.block_sent(node, block_bytes);
             }
-            let index = self.in_flight.insert(delivery);
-            self.schedule(arrives_at, SimEvent::Deliver(index));
+            self.schedule(arrives_at, SimEvent::Deliver { link, to });
         }
         self.sent = sent;
     }
@@ -594,7 +616,7 @@ impl Simulation {
         self.nodes[node].left = true;
         self.nodes[node].torrent.stop(now);
         self.report.left(node);
-        let links: Vec<LinkId> = self.nodes[node].links.values().copied().collect();
+        let links: Vec<LinkId> = self.nodes[node].links.iter().collect();
         for link in links {
             self.hang_up(link, node);
         }

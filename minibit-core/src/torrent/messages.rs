@@ -207,6 +207,7 @@ impl Torrent {
     fn forget_availability(&mut self, key: PeerKey) {
         let peer = &mut self.peers[key.0];
         let old = std::mem::replace(&mut peer.bitfield, Bitfield::new(self.layout.piece_count()));
+        peer.wanted = 0;
         self.picker.peer_removed(&old);
     }
 
@@ -221,7 +222,9 @@ impl Torrent {
         if self.spread.is_some() {
             self.spread_seen(bitfield.iter_set());
         }
-        self.peers[key.0].bitfield = bitfield;
+        let peer = &mut self.peers[key.0];
+        peer.wanted = self.have.lacking_count(&bitfield);
+        peer.bitfield = bitfield;
         if self.disconnect_if_both_seeding(key) {
             return;
         }
@@ -245,12 +248,11 @@ impl Torrent {
             return Ok(());
         }
         self.super_seed_have(now, key, piece);
-        let peer = &mut self.peers[key.0];
-        if !peer.am_interested && !self.have.has(piece) {
-            peer.am_interested = true;
-            peer.interested_at = Some(now);
-            peer.send(&mut self.out, now, Message::Interested);
+        if !self.have.has(piece) {
+            self.peers[key.0].wanted += 1;
+            self.update_interest(now, key);
         }
+        let peer = &self.peers[key.0];
         // A peer that chokes us can only be asked for its allowed-fast
         // pieces: a HAVE of another piece changes nothing to ask it for.
         if !peer.chokes_us || peer.allowed_fast.contains(&piece) {
@@ -275,7 +277,7 @@ impl Torrent {
     /// we are interested exactly when the peer has a piece we lack.
     pub(super) fn update_interest(&mut self, now: Instant, key: PeerKey) {
         let peer = &mut self.peers[key.0];
-        let interested = self.have.lacks_any_of(&peer.bitfield);
+        let interested = peer.wanted > 0;
         if interested != peer.am_interested {
             peer.am_interested = interested;
             peer.interested_at = interested.then_some(now);

@@ -62,6 +62,10 @@ pub(super) struct Peer {
     pub(super) fast: bool,
     /// Pieces the peer has.
     pub(super) bitfield: Bitfield,
+    /// How many of the peer's pieces we lack: we are interested exactly
+    /// while this is non-zero (kept on every HAVE and every piece we
+    /// complete, so interest never rescans the bitfield).
+    pub(super) wanted: u32,
     /// A message other than keep-alive, port or extended arrived (a
     /// bitfield, have-all or have-none must come before any).
     pub(super) started: bool,
@@ -133,6 +137,7 @@ impl Peer {
             redial: true,
             fast,
             bitfield: Bitfield::new(pieces),
+            wanted: 0,
             started: false,
             am_choking: true,
             am_interested: false,

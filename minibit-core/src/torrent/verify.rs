@@ -33,7 +33,8 @@ impl Torrent {
                 continue;
             }
             peer.send(&mut self.out, now, Message::Have { piece: piece.get() });
-            if peer.am_interested {
+            if peer.bitfield.has(piece) {
+                peer.wanted -= 1;
                 self.update_interest(now, key);
             }
         }
