@@ -34,7 +34,7 @@ use crate::bitfield::Bitfield;
 use crate::metainfo::InfoHash;
 use crate::piece::{BLOCK_SIZE, Layout, LayoutError};
 use crate::torrent::{Action, Direction, Event, PeerKey, PickerStrategy, Torrent, TorrentConfig};
-use crate::wire::PeerId;
+use crate::wire::{Message, PeerId};
 
 use network::{LinkId, Network, Sent};
 pub use report::{FinishTimes, SeedCopies, SimReport};
@@ -174,7 +174,7 @@ impl LinkTable {
 }
 
 /// Something that happens at a virtual instant.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug)]
 enum SimEvent {
     /// A leecher joins the swarm.
     Join(usize),
@@ -188,8 +188,15 @@ enum SimEvent {
     HandshakeArrives { link: LinkId },
     /// A node's uplink finished sending its current message.
     UplinkDone(usize),
-    /// The oldest message in flight on `link` reaches `to`.
-    Deliver { link: LinkId, to: usize },
+    /// A message on `link` reaches `to` (whose key for the sender was
+    /// `key` when it was sent, if known then). Messages on one link arrive
+    /// in the order sent (their instants never decrease).
+    Deliver {
+        link: LinkId,
+        to: usize,
+        key: Option<PeerKey>,
+        message: Message,
+    },
     /// A disconnect notice reaches the other end of a link.
     Hangup { link: LinkId, to: usize },
 }
@@ -383,7 +390,12 @@ impl Simulation {
                 self.network.uplink_done(node);
                 self.pump(node);
             }
-            SimEvent::Deliver { link, to } => self.deliver(link, to),
+            SimEvent::Deliver {
+                link,
+                to,
+                key,
+                message,
+            } => self.deliver(link, to, key, message),
             SimEvent::Hangup { link, to } => {
                 if let Some(key) = self.network.end_key(link, to) {
                     self.network.forget_end(link, to);
@@ -477,9 +489,15 @@ impl Simulation {
         self.network.close(link);
     }
 
-    fn deliver(&mut self, link: LinkId, to: usize) {
-        let message = self.network.arrive(link, to);
-        let (Some(message), Some(key)) = (message, self.network.end_key(link, to)) else {
+    /// Hands `message` to `to` if it still holds `link`. The receiver's own
+    /// link table answers when the key was known at sending (the link
+    /// itself, likely out of cache, only otherwise).
+    fn deliver(&mut self, link: LinkId, to: usize, key: Option<PeerKey>, message: Message) {
+        let key = match key {
+            Some(key) => (self.nodes[to].links.get(key) == Some(link)).then_some(key),
+            None => self.network.end_key(link, to),
+        };
+        let Some(key) = key else {
             return;
         };
         let now = self.instant();
@@ -582,6 +600,8 @@ impl Simulation {
         for Sent {
             link,
             to,
+            key,
+            message,
             arrives_at,
             block_bytes,
         } in sent.drain(..)
@@ -589,7 +609,13 @@ impl Simulation {
             if block_bytes > 0 {
                 self.report.block_sent(node, block_bytes);
             }
-            self.schedule(arrives_at, SimEvent::Deliver { link, to });
+            let deliver = SimEvent::Deliver {
+                link,
+                to,
+                key,
+                message,
+            };
+            self.schedule(arrives_at, deliver);
         }
         self.sent = sent;
     }

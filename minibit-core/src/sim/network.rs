@@ -15,11 +15,14 @@ const RETRANSMIT_TIMEOUT: Duration = Duration::from_millis(200);
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(super) struct LinkId(usize);
 
-/// A message [`Network::send_ready`] put on the wire; [`Network::arrive`]
-/// hands it to `to` at `arrives_at`.
+/// A message [`Network::send_ready`] put on the wire, for `to` at `arrives_at`.
 pub(super) struct Sent {
     pub link: LinkId,
     pub to: usize,
+    /// `to`'s key for the sender when it was sent, if `to` had accepted
+    /// the connection by then.
+    pub key: Option<PeerKey>,
+    pub message: Message,
     /// When the message reaches the receiver.
     pub arrives_at: Duration,
     /// Payload bytes of the block it carries (0 for other messages).
@@ -33,9 +36,6 @@ struct Link {
     keys: [Option<PeerKey>; 2],
     /// Messages waiting on each end's uplink.
     queues: [VecDeque<Message>; 2],
-    /// Messages each end put on the wire, not yet arrived (TCP keeps
-    /// their order, so they arrive from the front).
-    in_flight: [VecDeque<Message>; 2],
     /// Arrival time of the last message sent from each end (TCP keeps order).
     last_arrival: [Duration; 2],
     open: bool,
@@ -95,7 +95,6 @@ impl Network {
             nodes: [dialer, listener],
             keys: [None, Some(listener_key)],
             queues: [VecDeque::new(), VecDeque::new()],
-            in_flight: [VecDeque::new(), VecDeque::new()],
             last_arrival: [Duration::ZERO; 2],
             open: true,
         });
@@ -144,13 +143,6 @@ impl Network {
         let l = &mut self.links[link.0];
         l.open = false;
         l.queues = [VecDeque::new(), VecDeque::new()];
-    }
-
-    /// The oldest message in flight to `to` on `link`, which arrives now.
-    pub fn arrive(&mut self, link: LinkId, to: usize) -> Option<Message> {
-        let l = &mut self.links[link.0];
-        let side = l.side(to)?;
-        l.in_flight[1 - side].pop_front()
     }
 
     /// Queues `message` on `from`'s end of `link`.
@@ -215,10 +207,11 @@ impl Network {
                 Message::Piece { data, .. } => data.len() as u64,
                 _ => 0,
             };
-            l.in_flight[side].push_back(message);
             out.push(Sent {
                 link,
                 to,
+                key: l.keys[1 - side],
+                message,
                 arrives_at,
                 block_bytes,
             });
