@@ -541,7 +541,10 @@ impl Simulation {
         match action {
             Action::Send { peer, message } => {
                 if let Some(link) = self.nodes[node].links.get(peer) {
-                    self.network.enqueue(link, node, message);
+                    let lost = loss_draw(&mut self.rng, self.config.loss);
+                    if let Some(sent) = self.network.send(link, node, message, self.now, lost) {
+                        self.schedule_arrival(node, sent);
+                    }
                 }
             }
             Action::Connect { addr } => match self.by_addr.get(&addr) {
@@ -591,33 +594,36 @@ impl Simulation {
     /// Puts what `node`'s uplink can send now on the wire.
     fn pump(&mut self, node: usize) {
         let mut sent = std::mem::take(&mut self.sent);
-        let rng = &mut self.rng;
-        let loss = self.config.loss;
-        let lost = || rand::Rng::random::<f64>(rng) < loss;
+        let lost = loss_draw(&mut self.rng, self.config.loss);
         if let Some(free_at) = self.network.send_ready(node, self.now, lost, &mut sent) {
             self.schedule(free_at, SimEvent::UplinkDone(node));
         }
-        for Sent {
+        for one in sent.drain(..) {
+            self.schedule_arrival(node, one);
+        }
+        self.sent = sent;
+    }
+
+    /// Queues the arrival of a message `node` put on the wire.
+    fn schedule_arrival(&mut self, node: usize, sent: Sent) {
+        let Sent {
             link,
             to,
             key,
             message,
             arrives_at,
             block_bytes,
-        } in sent.drain(..)
-        {
-            if block_bytes > 0 {
-                self.report.block_sent(node, block_bytes);
-            }
-            let deliver = SimEvent::Deliver {
-                link,
-                to,
-                key,
-                message,
-            };
-            self.schedule(arrives_at, deliver);
+        } = sent;
+        if block_bytes > 0 {
+            self.report.block_sent(node, block_bytes);
         }
-        self.sent = sent;
+        let deliver = SimEvent::Deliver {
+            link,
+            to,
+            key,
+            message,
+        };
+        self.schedule(arrives_at, deliver);
     }
 
     fn maybe_seed_leaves(&mut self) {
@@ -647,6 +653,11 @@ impl Simulation {
             self.hang_up(link, node);
         }
     }
+}
+
+/// Asked once per message: whether it is lost once, with probability `loss`.
+fn loss_draw(rng: &mut ChaCha8Rng, loss: f64) -> impl FnMut() -> bool + '_ {
+    move || rand::Rng::random::<f64>(rng) < loss
 }
 
 /// The identifier address of node `index` (127.x.y.1: never sent to). Each

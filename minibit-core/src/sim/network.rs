@@ -145,30 +145,52 @@ impl Network {
         l.queues = [VecDeque::new(), VecDeque::new()];
     }
 
-    /// Queues `message` on `from`'s end of `link`.
-    pub fn enqueue(&mut self, link: LinkId, from: usize, message: Message) {
+    /// Sends `message` from `from` on `link` at `now`. A block (`piece`
+    /// message) joins the link's queue: blocks take the uplink one at a
+    /// time, round-robin over the links ([`Network::send_ready`]). Any other
+    /// message goes on the wire at once, as TCP slips a small message of an
+    /// idle connection between the packets of a block under way, unless
+    /// messages already wait on this link (it then follows them); its
+    /// transmission time still delays the next block. `lost` is asked
+    /// whether it is lost once (and retransmitted).
+    pub fn send(
+        &mut self,
+        link: LinkId,
+        from: usize,
+        message: Message,
+        now: Duration,
+        lost: impl FnOnce() -> bool,
+    ) -> Option<Sent> {
         let l = &mut self.links[link.0];
-        let Some(side) = l.side(from).filter(|_| l.open) else {
-            return;
-        };
-        if l.queues[side].is_empty() {
-            self.nodes[from].active.push_back(link);
+        let side = l.side(from).filter(|_| l.open)?;
+        if matches!(message, Message::Piece { .. }) || !l.queues[side].is_empty() {
+            if l.queues[side].is_empty() {
+                self.nodes[from].active.push_back(link);
+            }
+            l.queues[side].push_back(message);
+            return None;
         }
-        l.queues[side].push_back(message);
+        let node = &mut self.nodes[from];
+        let tx = transmission(message.encoded_len() as f64, node.upload_ns_per_byte);
+        let start = if node.uplink_busy {
+            now
+        } else {
+            now.max(node.uplink_free_at)
+        };
+        node.uplink_free_at = node.uplink_free_at.max(now) + tx;
+        Some(self.put_on_wire(link, side, message, start + tx, lost))
     }
 
     pub fn uplink_done(&mut self, node: usize) {
         self.nodes[node].uplink_busy = false;
     }
 
-    /// If `node`'s uplink is not busy with a block, sends its queued
-    /// messages back to back, round-robin over its links, up to and
-    /// including the next block (`piece` message), into `out`. Control
-    /// messages take their transmission time on the uplink but need no
-    /// event of their own. Returns when the uplink is free again if it now
-    /// carries a block (the caller then calls [`Network::uplink_done`] at
-    /// that instant). `lost` is asked once per message whether it is lost
-    /// once (and retransmitted).
+    /// If `node`'s uplink is not busy with a block, sends the messages
+    /// waiting on its links back to back, round-robin over the links, up
+    /// to and including the next block, into `out`. Returns when the
+    /// uplink is free again if it now carries a block (the caller then
+    /// calls [`Network::uplink_done`] at that instant). `lost` is asked once
+    /// per message whether it is lost once (and retransmitted).
     pub fn send_ready(
         &mut self,
         node: usize,
@@ -189,33 +211,14 @@ impl Network {
             if !l.queues[side].is_empty() {
                 self.nodes[node].active.push_back(link);
             }
-            let to = l.nodes[1 - side];
-            let size = message.encoded_len() as f64;
-            clock += transmission(size, self.nodes[node].upload_ns_per_byte);
-            let mut arrives_at = clock + self.latency;
-            if self.loss > 0.0 && lost() {
-                arrives_at += RETRANSMIT_TIMEOUT + 2 * self.latency;
-            }
-            arrives_at = arrives_at.max(l.last_arrival[side]);
-            if let Some(ns_per_byte) = self.nodes[to].download_ns_per_byte {
-                let start = arrives_at.max(self.nodes[to].downlink_free_at);
-                arrives_at = start + transmission(size, ns_per_byte);
-                self.nodes[to].downlink_free_at = arrives_at;
-            }
-            l.last_arrival[side] = arrives_at;
-            let block_bytes = match &message {
-                Message::Piece { data, .. } => data.len() as u64,
-                _ => 0,
-            };
-            out.push(Sent {
-                link,
-                to,
-                key: l.keys[1 - side],
-                message,
-                arrives_at,
-                block_bytes,
-            });
-            if block_bytes > 0 {
+            clock += transmission(
+                message.encoded_len() as f64,
+                self.nodes[node].upload_ns_per_byte,
+            );
+            let sent = self.put_on_wire(link, side, message, clock, &mut lost);
+            let block = sent.block_bytes > 0;
+            out.push(sent);
+            if block {
                 self.nodes[node].uplink_busy = true;
                 self.nodes[node].uplink_free_at = clock;
                 return Some(clock);
@@ -223,6 +226,44 @@ impl Network {
         }
         self.nodes[node].uplink_free_at = clock;
         None
+    }
+
+    /// `message`, whose last byte leaves `side` of `link` at `sent_at`, on
+    /// its way: latency, a possible loss, order behind the link's earlier
+    /// messages, the receiver's downlink.
+    fn put_on_wire(
+        &mut self,
+        link: LinkId,
+        side: usize,
+        message: Message,
+        sent_at: Duration,
+        lost: impl FnOnce() -> bool,
+    ) -> Sent {
+        let l = &mut self.links[link.0];
+        let to = l.nodes[1 - side];
+        let mut arrives_at = sent_at + self.latency;
+        if self.loss > 0.0 && lost() {
+            arrives_at += RETRANSMIT_TIMEOUT + 2 * self.latency;
+        }
+        arrives_at = arrives_at.max(l.last_arrival[side]);
+        if let Some(ns_per_byte) = self.nodes[to].download_ns_per_byte {
+            let start = arrives_at.max(self.nodes[to].downlink_free_at);
+            arrives_at = start + transmission(message.encoded_len() as f64, ns_per_byte);
+            self.nodes[to].downlink_free_at = arrives_at;
+        }
+        l.last_arrival[side] = arrives_at;
+        let block_bytes = match &message {
+            Message::Piece { data, .. } => data.len() as u64,
+            _ => 0,
+        };
+        Sent {
+            link,
+            to,
+            key: l.keys[1 - side],
+            message,
+            arrives_at,
+            block_bytes,
+        }
     }
 }
 
