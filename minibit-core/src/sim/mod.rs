@@ -3,17 +3,24 @@
 //! Drives many [`Torrent`]s on a virtual clock over a seeded link model:
 //! every node has an upload and a download capacity (bytes/s), every message
 //! a one-way latency, and an optional loss rate (a lost message costs one
-//! retransmission timeout, as TCP would). A node's uplink sends one message
+//! retransmission timeout, as TCP would). A node's uplink carries one block
 //! at a time, round-robin over its connections, so bandwidth is shared
-//! between its active uploads at block granularity; messages on one
-//! connection arrive in order.
+//! between its active uploads at block granularity; other messages (HAVE,
+//! requests, ...) leave at once, slipped between the packets of a block
+//! under way as TCP would, and their bytes delay the next block. Messages
+//! on one connection arrive in order.
+//!
+//! Events sit in a monotone radix heap keyed by (virtual ns, sequence); a
+//! message travels inside its delivery event. Figures for the large swarms
+//! are in the README (the run is memory bound: each event touches the state
+//! of a node no recent event touched).
 //!
 //! Node 0 is the initial seed; nodes `1..=peers` are leechers, of which the
 //! last `free_riders` never upload a block; the first `leavers` leave at a
 //! random instant (churn). A simple tracker answers every announce with up
 //! to `tracker_numwant` random other nodes present. Nothing here reads a clock or
-//! the OS: the same [`SimConfig`] gives the same [`SimReport`] (except for
-//! nothing: wall time is measured by the caller).
+//! the OS: the same [`SimConfig`] gives the same [`SimReport`] (wall time
+//! is measured by the caller).
 //!
 //! Addresses are identifiers in 127.0.0.0/8; no packet is ever sent.
 

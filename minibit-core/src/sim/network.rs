@@ -271,3 +271,125 @@ impl Network {
 fn transmission(size: f64, ns_per_byte: f64) -> Duration {
     Duration::from_nanos((size * ns_per_byte) as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    const LATENCY: Duration = Duration::from_millis(25);
+
+    /// Node 0 uploads at 1 byte per µs to nodes 1 and 2 (links 0 and 1).
+    fn star() -> Network {
+        let mut net = Network::new(LATENCY, 0.0);
+        for _ in 0..3 {
+            net.add_node(1_000_000.0, None);
+        }
+        for to in [1, 2] {
+            let link = net.open(0, to, PeerKey(0));
+            net.set_dialer_key(link, PeerKey(to));
+        }
+        net
+    }
+
+    fn block(len: usize) -> Message {
+        Message::Piece {
+            piece: 0,
+            offset: 0,
+            data: Bytes::from(vec![0; len]),
+        }
+    }
+
+    fn us(n: u64) -> Duration {
+        Duration::from_micros(n)
+    }
+
+    /// Sends what the uplink of node 0 can send now, returning the arrivals.
+    fn pump(net: &mut Network, now: Duration) -> (Option<Duration>, Vec<(usize, Duration)>) {
+        let mut out = Vec::new();
+        let busy_until = net.send_ready(0, now, || false, &mut out);
+        (
+            busy_until,
+            out.iter().map(|s| (s.to, s.arrives_at)).collect(),
+        )
+    }
+
+    #[test]
+    fn blocks_take_the_uplink_one_at_a_time_round_robin() {
+        let mut net = star();
+        let (a, b) = (LinkId(0), LinkId(1));
+        for link in [a, a, b] {
+            assert!(net.send(link, 0, block(987), us(0), || false).is_none());
+        }
+        // A block message is 1000 bytes on the wire: 1000 µs at 1 byte/µs.
+        let (busy, sent) = pump(&mut net, us(0));
+        assert_eq!(busy, Some(us(1000)));
+        assert_eq!(sent, [(1, us(1000) + LATENCY)]);
+        assert_eq!(
+            pump(&mut net, us(500)).0,
+            None,
+            "busy until the block is sent"
+        );
+        net.uplink_done(0);
+        let (_, sent) = pump(&mut net, us(1000));
+        assert_eq!(sent, [(2, us(2000) + LATENCY)], "the other link's turn");
+        net.uplink_done(0);
+        let (_, sent) = pump(&mut net, us(2000));
+        assert_eq!(sent, [(1, us(3000) + LATENCY)]);
+    }
+
+    #[test]
+    fn a_small_message_slips_past_a_block_of_another_link_but_not_of_its_own() {
+        let mut net = star();
+        let (a, b) = (LinkId(0), LinkId(1));
+        assert!(net.send(a, 0, block(987), us(0), || false).is_none());
+        assert!(net.send(a, 0, block(987), us(0), || false).is_none());
+        pump(&mut net, us(0));
+        // A 9-byte HAVE to node 2 while a block to node 1 is on the wire.
+        let have = net
+            .send(b, 0, Message::Have { piece: 3 }, us(100), || false)
+            .expect("sent at once");
+        assert_eq!((have.to, have.arrives_at), (2, us(109) + LATENCY));
+        // To node 1 it waits behind the queued block, and keeps link order.
+        assert!(
+            net.send(a, 0, Message::Have { piece: 4 }, us(200), || false)
+                .is_none()
+        );
+        net.uplink_done(0);
+        // The HAVE's 9 bytes delayed the second block by 9 µs.
+        let (busy, sent) = pump(&mut net, us(1000));
+        assert_eq!(busy, Some(us(2009)));
+        assert_eq!(sent, [(1, us(2009) + LATENCY)]);
+        net.uplink_done(0);
+        let (busy, sent) = pump(&mut net, us(2009));
+        assert_eq!(busy, None);
+        assert_eq!(sent, [(1, us(2018) + LATENCY)]);
+    }
+
+    #[test]
+    fn messages_of_a_closed_link_are_dropped_and_a_lost_one_is_late() {
+        let mut net = star();
+        let lost = net
+            .send(LinkId(1), 0, Message::Interested, us(0), || true)
+            .expect("sent");
+        assert_eq!(lost.arrives_at, us(5) + LATENCY, "no loss configured");
+        let mut lossy = Network::new(LATENCY, 0.5);
+        lossy.add_node(1_000_000.0, None);
+        lossy.add_node(1_000_000.0, None);
+        let link = lossy.open(0, 1, PeerKey(0));
+        let late = lossy
+            .send(link, 0, Message::Interested, us(0), || true)
+            .expect("sent");
+        assert_eq!(
+            late.arrives_at,
+            us(5) + LATENCY + RETRANSMIT_TIMEOUT + 2 * LATENCY
+        );
+        net.close(LinkId(0));
+        assert!(
+            net.send(LinkId(0), 0, Message::Interested, us(0), || false)
+                .is_none()
+        );
+        assert_eq!(pump(&mut net, us(0)).1, []);
+    }
+}
