@@ -191,8 +191,10 @@ enum SimEvent {
     Timer(usize),
     /// A dialer's connection attempt reaches the listener.
     ConnectArrives { from: usize, to: usize },
+    /// The listener refused (or was gone): the refusal reaches the dialer.
+    ConnectRefused { dialer: usize, listener: usize },
     /// The listener's handshake answer reaches the dialer.
-    HandshakeArrives { link: LinkId },
+    HandshakeArrives { link: LinkId, dialer: usize },
     /// A node's uplink finished sending its current message.
     UplinkDone(usize),
     /// A message on `link` reaches `to` (whose key for the sender was
@@ -208,6 +210,33 @@ enum SimEvent {
     Hangup { link: LinkId, to: usize },
 }
 
+impl SimEvent {
+    /// The node whose state the event changes: every event changes one
+    /// node's state only.
+    fn node(&self) -> usize {
+        match *self {
+            Self::Join(node) | Self::Leave(node) | Self::Timer(node) | Self::UplinkDone(node) => {
+                node
+            }
+            Self::ConnectArrives { to, .. }
+            | Self::Deliver { to, .. }
+            | Self::Hangup { to, .. } => to,
+            Self::ConnectRefused { dialer, .. } | Self::HandshakeArrives { dialer, .. } => dialer,
+        }
+    }
+}
+
+/// Where an event sits in the queue: (latency window, node, virtual ns,
+/// sequence number).
+///
+/// Anything one node sends another arrives at least one latency later, so
+/// within a window of one latency the nodes cannot affect each other: their
+/// events may run node by node, each node's in time order, with the same
+/// outcome as in strict time order, and a node's state stays in the cache
+/// across its events of the window. (Zero latency falls back to strict
+/// time order.)
+type EventKey = (u64, u64, u64, u64);
+
 /// A deterministic swarm on a virtual clock.
 pub struct Simulation {
     config: SimConfig,
@@ -217,9 +246,12 @@ pub struct Simulation {
     nodes: Vec<Node>,
     by_addr: HashMap<SocketAddr, usize>,
     network: Network,
-    /// Events by (virtual instant in ns, sequence number): a monotone
-    /// priority queue, as no event is ever scheduled before the present.
-    queue: radix_heap::RadixHeapMap<Reverse<(u64, u64)>, SimEvent>,
+    /// Events by [`EventKey`]: a monotone priority queue, as no event is
+    /// ever scheduled before the present (a node schedules its own events
+    /// no earlier than now, others' a window later at least).
+    queue: radix_heap::RadixHeapMap<Reverse<EventKey>, SimEvent>,
+    /// Window length in virtual ns: the latency.
+    window_ns: u64,
     /// Scratch space for [`Network::send_ready`].
     sent: Vec<Sent>,
     seq: u64,
@@ -312,6 +344,7 @@ impl Simulation {
             layout.total_length(),
             nodes.iter().map(|n| (n.arrival, n.free_rider)).collect(),
         );
+        let window_ns = config.latency.as_nanos() as u64;
         let mut sim = Self {
             config,
             base,
@@ -321,6 +354,7 @@ impl Simulation {
             by_addr,
             network,
             queue: radix_heap::RadixHeapMap::new(),
+            window_ns,
             sent: Vec::new(),
             seq: 0,
             rng,
@@ -352,16 +386,25 @@ impl Simulation {
     /// Runs until every leecher that is not a free rider finished, nothing
     /// is left to happen, or the time limit passes; then reports.
     pub fn run(mut self) -> SimReport {
-        while let Some((Reverse((at, _)), event)) = self.queue.pop() {
+        let mut end = Duration::ZERO;
+        while let Some((Reverse((_, _, at, _)), event)) = self.queue.pop() {
             let at = Duration::from_nanos(at);
-            if at > self.config.time_limit || self.report.contributors_done() {
+            if self.report.contributors_done() {
                 break;
             }
-            self.now = self.now.max(at);
+            if at > self.config.time_limit {
+                // Later windows hold only later events.
+                if self.window_start(at) > self.config.time_limit {
+                    break;
+                }
+                continue;
+            }
+            self.now = at;
+            end = end.max(at);
             self.processed += 1;
             self.dispatch(event);
         }
-        self.report.finish(&self.config, self.now, self.processed)
+        self.report.finish(&self.config, end, self.processed)
     }
 
     fn instant(&self) -> Instant {
@@ -370,8 +413,18 @@ impl Simulation {
 
     fn schedule(&mut self, at: Duration, event: SimEvent) {
         self.seq += 1;
-        let at = at.max(self.now).as_nanos() as u64;
-        self.queue.push(Reverse((at, self.seq)), event);
+        let ns = at.max(self.now).as_nanos() as u64;
+        let key = match self.window_ns {
+            0 => (ns, 0, ns, self.seq),
+            window => (ns / window, event.node() as u64, ns, self.seq),
+        };
+        self.queue.push(Reverse(key), event);
+    }
+
+    /// The start of the window holding `at`.
+    fn window_start(&self, at: Duration) -> Duration {
+        let ns = at.as_nanos() as u64;
+        Duration::from_nanos(ns - ns.checked_rem(self.window_ns).unwrap_or(0))
     }
 
     fn dispatch(&mut self, event: SimEvent) {
@@ -392,7 +445,15 @@ impl Simulation {
             }
             SimEvent::Leave(node) => self.leave(node),
             SimEvent::ConnectArrives { from, to } => self.connect_arrives(from, to),
-            SimEvent::HandshakeArrives { link } => self.handshake_arrives(link),
+            SimEvent::ConnectRefused { dialer, listener } => {
+                if self.alive(dialer) {
+                    let now = self.instant();
+                    let addr = self.nodes[listener].addr;
+                    self.nodes[dialer].torrent.handle_connect_failed(now, addr);
+                    self.drain(dialer);
+                }
+            }
+            SimEvent::HandshakeArrives { link, .. } => self.handshake_arrives(link),
             SimEvent::UplinkDone(node) => {
                 self.network.uplink_done(node);
                 self.pump(node);
@@ -423,14 +484,13 @@ impl Simulation {
     fn connect_arrives(&mut self, from: usize, to: usize) {
         let now = self.instant();
         let dialer_addr = self.nodes[from].addr;
-        let listener_addr = self.nodes[to].addr;
+        let at = self.now + self.config.latency;
+        let refused = SimEvent::ConnectRefused {
+            dialer: from,
+            listener: to,
+        };
         if !self.alive(to) || !self.alive(from) {
-            if self.alive(from) {
-                self.nodes[from]
-                    .torrent
-                    .handle_connect_failed(now, listener_addr);
-                self.drain(from);
-            }
+            self.schedule(at, refused);
             return;
         }
         let theirs = self.nodes[from].torrent.handshake();
@@ -441,14 +501,10 @@ impl Simulation {
         {
             let link = self.network.open(from, to, key);
             self.nodes[to].links.insert(key, link);
-            let at = self.now + self.config.latency;
-            self.schedule(at, SimEvent::HandshakeArrives { link });
+            self.schedule(at, SimEvent::HandshakeArrives { link, dialer: from });
             self.drain(to);
         } else {
-            self.nodes[from]
-                .torrent
-                .handle_connect_failed(now, listener_addr);
-            self.drain(from);
+            self.schedule(at, refused);
         }
     }
 
@@ -471,7 +527,6 @@ impl Simulation {
         ) {
             self.network.set_dialer_key(link, key);
             self.nodes[dialer].links.insert(key, link);
-            self.pump(listener);
             self.drain(dialer);
         } else {
             self.nodes[dialer]
@@ -534,7 +589,9 @@ impl Simulation {
             }
         }
         self.pump(node);
-        self.maybe_seed_leaves();
+        if node == 0 {
+            self.maybe_seed_leaves();
+        }
         if let Some(at) = self.nodes[node].torrent.poll_timeout() {
             let at = at.max(now);
             if self.nodes[node].timer.is_none_or(|t| at < t) {
