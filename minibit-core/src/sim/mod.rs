@@ -10,10 +10,15 @@
 //! under way as TCP would, and their bytes delay the next block. Messages
 //! on one connection arrive in order.
 //!
-//! Events sit in a monotone radix heap keyed by (virtual ns, sequence); a
-//! message travels inside its delivery event. Figures for the large swarms
-//! are in the README (the run is memory bound: each event touches the state
-//! of a node no recent event touched).
+//! Events sit in a monotone radix heap; a message travels inside its
+//! delivery event. Within each window of one latency the nodes run one
+//! after the other, each through its own events in time order (nothing a
+//! node does reaches another sooner than one latency later, the lookahead
+//! of conservative parallel simulation), so a node's state stays in the
+//! cache across its events; the run is memory bound (README figures). The
+//! few reads across nodes (which nodes the tracker lists, a receiver's
+//! downlink queue when download capacity is limited) see the other node as
+//! of some instant of the current window.
 //!
 //! Node 0 is the initial seed; nodes `1..=peers` are leechers, of which the
 //! last `free_riders` never upload a block; the first `leavers` leave at a
