@@ -5,12 +5,16 @@
 //!     --peers 100 --size 1073741824 --piece-length 262144 \
 //!     --upload 1000000 --seed-upload 1000000 --rng-seed 1 --json
 //! ```
+//!
+//! While it runs, a progress bar on stderr (when stderr is a terminal)
+//! shows the leechers done, the virtual time reached and the event rate.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use clap::{Parser, ValueEnum};
-use minibit_core::sim::{SimConfig, Simulation};
+use indicatif::{ProgressBar, ProgressStyle};
+use minibit_core::sim::{Progress, SimConfig, Simulation};
 use minibit_core::torrent::PickerStrategy;
 
 /// Simulate a BitTorrent swarm on a virtual clock.
@@ -122,7 +126,11 @@ fn main() -> Result<()> {
         time_limit: Duration::from_secs(args.time_limit_s),
     };
     let started = Instant::now();
-    let report = Simulation::new(config, started)?.run();
+    let bar = progress_bar(config.peers)?;
+    let report = Simulation::new(config, started)?.run_observed(PROGRESS_EVERY, |progress| {
+        show(&bar, progress, started);
+    });
+    bar.finish_and_clear();
     let wall_s = started.elapsed().as_secs_f64();
     let mut json = serde_json::to_value(&report)?;
     json["wall_s"] = serde_json::json!(wall_s);
@@ -132,4 +140,27 @@ fn main() -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&json)?);
     }
     Ok(())
+}
+
+/// Events between two progress updates.
+const PROGRESS_EVERY: u64 = 1 << 20;
+
+/// A bar of the leechers done, on stderr (hidden when it is not a terminal).
+fn progress_bar(leechers: usize) -> Result<ProgressBar> {
+    let bar = ProgressBar::new(leechers as u64);
+    bar.set_style(ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:30}] {pos}/{len} leechers done, {msg}",
+    )?);
+    Ok(bar)
+}
+
+fn show(bar: &ProgressBar, progress: &Progress, started: Instant) {
+    let wall = started.elapsed().as_secs_f64().max(1e-9);
+    bar.set_position(progress.completed as u64);
+    bar.set_message(format!(
+        "virtual {:.0} s, {:.1} M events ({:.2} M/s)",
+        progress.virtual_time.as_secs_f64(),
+        progress.events as f64 / 1e6,
+        progress.events as f64 / 1e6 / wall,
+    ));
 }

@@ -157,6 +157,19 @@ struct Node {
     links: LinkTable,
 }
 
+/// Where a running simulation stands ([`Simulation::run_observed`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// Latest virtual instant reached, since the start.
+    pub virtual_time: Duration,
+    /// Events processed so far.
+    pub events: u64,
+    /// Leechers that completed the download (free riders included).
+    pub completed: usize,
+    /// Leechers in the swarm (the seed not counted).
+    pub leechers: usize,
+}
+
 /// A node's links by its [`PeerKey`] for the other end (keys are small
 /// slab indices, so a vector beats a hash map on every send).
 #[derive(Default)]
@@ -390,7 +403,14 @@ impl Simulation {
 
     /// Runs until every leecher that is not a free rider finished, nothing
     /// is left to happen, or the time limit passes; then reports.
-    pub fn run(mut self) -> SimReport {
+    pub fn run(self) -> SimReport {
+        self.run_observed(u64::MAX, |_| {})
+    }
+
+    /// As [`Simulation::run`], showing `observer` where the run stands
+    /// every `every` events (at least 1): a large swarm takes minutes.
+    pub fn run_observed(mut self, every: u64, mut observer: impl FnMut(&Progress)) -> SimReport {
+        let every = every.max(1);
         let mut end = Duration::ZERO;
         while let Some((Reverse((_, _, at, _)), event)) = self.queue.pop() {
             let at = Duration::from_nanos(at);
@@ -408,6 +428,14 @@ impl Simulation {
             end = end.max(at);
             self.processed += 1;
             self.dispatch(event);
+            if self.processed % every == 0 {
+                observer(&Progress {
+                    virtual_time: end,
+                    events: self.processed,
+                    completed: self.report.completed_leechers(),
+                    leechers: self.config.peers,
+                });
+            }
         }
         self.report.finish(&self.config, end, self.processed)
     }

@@ -92,6 +92,11 @@ impl Recorder {
         self.contributors_left == 0
     }
 
+    /// Leechers that completed so far.
+    pub fn completed_leechers(&self) -> usize {
+        self.completed.iter().skip(1).flatten().count()
+    }
+
     pub fn seed_uploaded(&self) -> u64 {
         self.seed_uploaded
     }

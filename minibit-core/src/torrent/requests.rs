@@ -219,11 +219,16 @@ impl Torrent {
         }
         if peer.take_outstanding(block) {
             self.picker.request_dropped(key, block);
-            // Only peers that have the piece can take the freed block.
+            // Only peers that have the piece and may be asked for it
+            // (they unchoke us, or allow it fast) can take the freed block.
             let others: Vec<PeerKey> = self
                 .peers
                 .iter()
-                .filter(|&(_, p)| p.key != key && p.bitfield.has(block.piece))
+                .filter(|&(_, p)| {
+                    p.key != key
+                        && p.bitfield.has(block.piece)
+                        && (!p.chokes_us || p.allowed_fast.contains(&block.piece))
+                })
                 .map(|(_, p)| p.key)
                 .collect();
             for other in others {
