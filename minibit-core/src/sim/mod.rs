@@ -213,7 +213,7 @@ enum SimEvent {
     ConnectRefused { dialer: usize, listener: usize },
     /// The listener's handshake answer reaches the dialer.
     HandshakeArrives { link: LinkId, dialer: usize },
-    /// A node's uplink finished sending its current message.
+    /// A node's uplink finished sending its current block.
     UplinkDone(usize),
     /// A message on `link` reaches `to` (whose key for the sender was
     /// `key` when it was sent, if known then). Messages on one link arrive
@@ -270,7 +270,7 @@ pub struct Simulation {
     queue: radix_heap::RadixHeapMap<Reverse<EventKey>, SimEvent>,
     /// Window length in virtual ns: the latency.
     window_ns: u64,
-    /// Scratch space for [`Network::send_ready`].
+    /// Scratch space for [`Network::send_ready`] (reused, never reallocated per event).
     sent: Vec<Sent>,
     seq: u64,
     rng: ChaCha8Rng,

@@ -15,7 +15,8 @@ const RETRANSMIT_TIMEOUT: Duration = Duration::from_millis(200);
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(super) struct LinkId(usize);
 
-/// A message [`Network::send_ready`] put on the wire, for `to` at `arrives_at`.
+/// A message [`Network::send`] or [`Network::send_ready`] put on the wire,
+/// for `to` at `arrives_at`.
 pub(super) struct Sent {
     pub link: LinkId,
     pub to: usize,
@@ -171,14 +172,15 @@ impl Network {
             return None;
         }
         let node = &mut self.nodes[from];
-        let tx = transmission(message.encoded_len() as f64, node.upload_ns_per_byte);
+        let size = message.encoded_len() as f64;
+        let tx = transmission(size, node.upload_ns_per_byte);
         let start = if node.uplink_busy {
             now
         } else {
             now.max(node.uplink_free_at)
         };
         node.uplink_free_at = node.uplink_free_at.max(now) + tx;
-        Some(self.put_on_wire(link, side, message, start + tx, lost))
+        Some(self.put_on_wire(link, side, message, size, start + tx, lost))
     }
 
     pub fn uplink_done(&mut self, node: usize) {
@@ -211,11 +213,9 @@ impl Network {
             if !l.queues[side].is_empty() {
                 self.nodes[node].active.push_back(link);
             }
-            clock += transmission(
-                message.encoded_len() as f64,
-                self.nodes[node].upload_ns_per_byte,
-            );
-            let sent = self.put_on_wire(link, side, message, clock, &mut lost);
+            let size = message.encoded_len() as f64;
+            clock += transmission(size, self.nodes[node].upload_ns_per_byte);
+            let sent = self.put_on_wire(link, side, message, size, clock, &mut lost);
             let block = sent.block_bytes > 0;
             out.push(sent);
             if block {
@@ -228,14 +228,15 @@ impl Network {
         None
     }
 
-    /// `message`, whose last byte leaves `side` of `link` at `sent_at`, on
-    /// its way: latency, a possible loss, order behind the link's earlier
-    /// messages, the receiver's downlink.
+    /// `message` (`size` bytes on the wire), whose last byte leaves `side`
+    /// of `link` at `sent_at`, on its way: latency, a possible loss, order
+    /// behind the link's earlier messages, the receiver's downlink.
     fn put_on_wire(
         &mut self,
         link: LinkId,
         side: usize,
         message: Message,
+        size: f64,
         sent_at: Duration,
         lost: impl FnOnce() -> bool,
     ) -> Sent {
@@ -248,7 +249,7 @@ impl Network {
         arrives_at = arrives_at.max(l.last_arrival[side]);
         if let Some(ns_per_byte) = self.nodes[to].download_ns_per_byte {
             let start = arrives_at.max(self.nodes[to].downlink_free_at);
-            arrives_at = start + transmission(message.encoded_len() as f64, ns_per_byte);
+            arrives_at = start + transmission(size, ns_per_byte);
             self.nodes[to].downlink_free_at = arrives_at;
         }
         l.last_arrival[side] = arrives_at;
