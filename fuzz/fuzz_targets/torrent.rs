@@ -431,7 +431,7 @@ impl Harness {
                 let addrs: Vec<SocketAddr> = peers.iter().map(|&p| remote(p).0).collect();
                 let interval = Duration::from_secs(interval.into());
                 self.torrent
-                    .handle_announce_response(self.now, interval, &addrs);
+                    .handle_announce_response(self.now, interval, None, &addrs);
             }
             Op::AnnounceFailed => self.torrent.handle_announce_failed(self.now),
             Op::Advance { millis } => {

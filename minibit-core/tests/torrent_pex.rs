@@ -278,7 +278,7 @@ fn pex_before_the_extended_handshake_or_malformed_disconnects_when_enabled() {
 fn a_peer_left_alone_redials_known_addresses_with_backoff() {
     let mut h = leecher(true);
     h.torrent
-        .handle_announce_response(h.now, secs(1800), &[addr(2)]);
+        .handle_announce_response(h.now, secs(1800), None, &[addr(2)]);
     assert_eq!(connects(&h.actions()), [addr(2)]);
     let dialled = join(&mut h, 2, Direction::Outbound);
     // An inbound peer that told us its listen port.

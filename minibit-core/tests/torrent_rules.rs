@@ -2,6 +2,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use minibit_core::metainfo::InfoHash;
 use minibit_core::piece::BLOCK_SIZE;
@@ -529,7 +531,7 @@ fn hash_failures_strike_and_ban_the_sender() {
     h.torrent.handle_peer_disconnected(h.now, peer);
     assert_eq!(h.try_connect(1, true), Err(HandshakeRejection::Banned));
     h.torrent
-        .handle_announce_response(h.now, secs(60), &[addr(1), addr(2)]);
+        .handle_announce_response(h.now, secs(60), None, &[addr(1), addr(2)]);
     assert_eq!(h.actions(), [Action::Connect { addr: addr(2) }]);
 }
 
@@ -670,7 +672,8 @@ fn failed_announces_back_off_exponentially() {
         delays.push((h.now - start).as_secs());
     }
     assert_eq!(delays, [15, 30, 60, 120, 240, 480, 960, 1800, 1800]);
-    h.torrent.handle_announce_response(h.now, secs(100), &[]);
+    h.torrent
+        .handle_announce_response(h.now, secs(100), None, &[]);
     h.advance(secs(100));
     assert!(h.actions().iter().any(|a| matches!(
         a,
@@ -679,6 +682,73 @@ fn failed_announces_back_off_exponentially() {
             ..
         }
     )));
+}
+
+/// Steps `h` through its timers until an announce is emitted (at most
+/// `limit` later) and returns how long that took.
+fn time_to_next_announce(h: &mut Harness, limit: Duration) -> Option<Duration> {
+    let start = h.now;
+    while let Some(next) = h.torrent.poll_timeout() {
+        if next > start + limit {
+            return None;
+        }
+        h.now = h.now.max(next);
+        h.torrent.handle_timeout(h.now);
+        if h.actions()
+            .iter()
+            .any(|a| matches!(a, Action::Announce { .. }))
+        {
+            return Some(h.now - start);
+        }
+    }
+    None
+}
+
+#[test]
+fn an_incomplete_torrent_with_no_peer_reannounces_on_a_short_back_off() {
+    let mut h = leecher();
+    h.actions();
+    let mut delays = Vec::new();
+    for _ in 0..7 {
+        h.torrent
+            .handle_announce_response(h.now, secs(60), None, &[]);
+        let delay =
+            time_to_next_announce(&mut h, secs(60)).expect("an announce within the interval");
+        delays.push(delay.as_secs());
+    }
+    assert_eq!(
+        delays,
+        [2, 4, 8, 16, 32, 60, 60],
+        "doubling up to the interval"
+    );
+
+    // The tracker's min interval is a floor.
+    let mut h = leecher();
+    h.actions();
+    h.torrent
+        .handle_announce_response(h.now, secs(60), Some(secs(10)), &[]);
+    assert_eq!(time_to_next_announce(&mut h, secs(60)), Some(secs(10)));
+
+    // A listed peer (or a connected one) means the regular interval.
+    let mut h = leecher();
+    h.actions();
+    h.torrent
+        .handle_announce_response(h.now, secs(60), None, &[addr(1)]);
+    h.actions();
+    assert_eq!(time_to_next_announce(&mut h, secs(60)), Some(secs(60)));
+    let mut h = leecher();
+    h.connect(1, true);
+    h.actions();
+    h.torrent
+        .handle_announce_response(h.now, secs(60), None, &[]);
+    assert_eq!(time_to_next_announce(&mut h, secs(60)), Some(secs(60)));
+
+    // A seed waits for leechers to find it: the regular interval.
+    let mut s = seed();
+    s.actions();
+    s.torrent
+        .handle_announce_response(s.now, secs(60), None, &[]);
+    assert_eq!(time_to_next_announce(&mut s, secs(60)), Some(secs(60)));
 }
 
 #[test]
@@ -696,7 +766,8 @@ fn tracker_peers_are_dialled_up_to_the_limit_never_ourselves() {
     let connected = h.connect(1, true);
     h.actions();
     let listed = [own, addr(1), addr(2), addr(2), addr(3), addr(4)];
-    h.torrent.handle_announce_response(h.now, secs(60), &listed);
+    h.torrent
+        .handle_announce_response(h.now, secs(60), None, &listed);
     assert_eq!(
         h.actions(),
         [
@@ -707,7 +778,8 @@ fn tracker_peers_are_dialled_up_to_the_limit_never_ourselves() {
     );
     h.torrent.handle_connect_failed(h.now, addr(2));
     assert_eq!(h.actions(), [Action::Connect { addr: addr(4) }]);
-    h.torrent.handle_announce_response(h.now, secs(60), &listed);
+    h.torrent
+        .handle_announce_response(h.now, secs(60), None, &listed);
     assert_eq!(
         h.actions(),
         [],
@@ -733,7 +805,8 @@ fn peers_learned_elsewhere_are_dialled_without_touching_the_announce_schedule() 
             .count()
     };
     s.actions();
-    s.torrent.handle_announce_response(s.now, secs(60), &[]);
+    s.torrent
+        .handle_announce_response(s.now, secs(60), None, &[]);
     s.advance(secs(30));
     s.torrent.handle_peers(s.now, &[addr(1), addr(2), addr(1)]);
     let actions = s.actions();

@@ -27,6 +27,7 @@ use crate::read_cache::ReadCache;
 use crate::session::{Progress, SessionError};
 use crate::storage::Storage;
 use crate::tracker_client::{AnnounceError, TrackerClient};
+use crate::tracker_status::TrackerStatus;
 
 /// What the session task is made of.
 pub(crate) struct Parts {
@@ -34,6 +35,7 @@ pub(crate) struct Parts {
     pub storage: Storage,
     pub hashes: Arc<[PieceHash]>,
     pub tracker: Option<TrackerClient>,
+    pub tracker_status: TrackerStatus,
     pub listener: TcpListener,
     pub conn_config: ConnConfig,
     pub max_buffered_bytes: usize,
@@ -56,10 +58,6 @@ const READ_CACHE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Capacity of the channel from every connection task to the session, in events.
 const EVENT_QUEUE: usize = 1024;
-
-/// Re-announce interval of an incomplete session with no peer at all and
-/// none in the answer, unless the tracker's `min interval` says otherwise.
-const ALONE_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Most time spent on announces while shutting down.
 const SHUTDOWN_ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -88,6 +86,8 @@ enum JobDone {
 /// The state of the session task.
 pub(crate) struct Driver {
     torrent: Torrent,
+    /// The files (renamed from `NAME.part` as their pieces are verified).
+    storage: Storage,
     inflight: InFlight,
     /// Extents read to serve blocks.
     reads: ReadCache,
@@ -95,6 +95,8 @@ pub(crate) struct Driver {
     verifying: usize,
     hashes: Arc<[PieceHash]>,
     tracker: Option<TrackerClient>,
+    /// Whether any tracker answered (the user is told when none did).
+    tracker_status: TrackerStatus,
     listener: TcpListener,
     conn_config: ConnConfig,
     next_conn: u64,
@@ -122,9 +124,11 @@ impl Driver {
             inflight: InFlight::new(parts.storage.clone(), parts.max_buffered_bytes),
             reads: ReadCache::new(parts.storage.clone(), READ_CACHE_BYTES),
             verifying: 0,
+            storage: parts.storage,
             torrent: parts.torrent,
             hashes: parts.hashes,
             tracker: parts.tracker,
+            tracker_status: parts.tracker_status,
             listener: parts.listener,
             conn_config: parts.conn_config,
             next_conn: 0,
@@ -174,7 +178,10 @@ impl Driver {
                     Err(e) => warn!("accept failed: {e}"),
                 },
                 Some(_) = self.conn_tasks.join_next() => {}
-                _ = publish.tick() => self.publish(),
+                _ = publish.tick() => {
+                    self.publish();
+                    self.check_trackers();
+                }
                 () = sleep => self.torrent.handle_timeout(Instant::now()),
             }
             self.drain();
@@ -269,12 +276,14 @@ impl Driver {
                     debug!(%addr, %reason, "connection closed before the handshake");
                     self.torrent.handle_connect_failed(now, addr);
                 } else if let Some(peer) = self.by_conn.remove(&id) {
-                    info!(%addr, %reason, "peer connection closed");
+                    // Peers leave all the time (EOF, reset, broken pipe).
+                    debug!(%addr, %reason, "peer connection closed");
                     self.peers.remove(&peer);
                     self.torrent.handle_peer_disconnected(now, peer);
                 } else {
-                    // An incoming connection that never completed its handshake.
-                    info!(%addr, %reason, "connection closed before the handshake");
+                    // An incoming connection that never completed its
+                    // handshake, or one we already disconnected.
+                    debug!(%addr, %reason, "connection closed");
                 }
             }
         }
@@ -309,6 +318,10 @@ impl Driver {
                     let (offset, length) =
                         (layout.piece_offset(piece), layout.piece_size(piece).into());
                     self.reads.forget(offset, length);
+                    // Renamed before the completion is published.
+                    if let Err(e) = self.storage.piece_verified(piece) {
+                        warn!("cannot rename a completed file: {e}");
+                    }
                 }
                 self.torrent.handle_piece_verified(now, piece, ok);
             }
@@ -331,6 +344,7 @@ impl Driver {
         let now = Instant::now();
         match answer {
             Ok(response) => {
+                self.tracker_status.answered();
                 if let Some(warning) = &response.warning {
                     warn!("tracker warning: {warning}");
                 }
@@ -340,15 +354,28 @@ impl Driver {
                     interval = response.interval,
                     "announce answered"
                 );
-                let stats = self.torrent.stats();
-                let alone = stats.left > 0 && stats.peers == 0 && peers.is_empty();
-                let interval = reannounce_interval(&response, alone);
-                self.torrent.handle_announce_response(now, interval, &peers);
+                let secs = |s: u32| Duration::from_secs(u64::from(s));
+                self.torrent.handle_announce_response(
+                    now,
+                    secs(response.interval),
+                    response.min_interval.map(secs),
+                    &peers,
+                );
             }
             Err(e) => {
                 warn!("{}", chain(&e));
+                let cause = std::error::Error::source(&e).map_or_else(|| e.to_string(), chain);
+                self.tracker_status.failed(cause);
                 self.torrent.handle_announce_failed(now);
             }
+        }
+    }
+
+    /// Tells the user (once) when no tracker answered and there is no peer.
+    fn check_trackers(&mut self) {
+        let peers = self.torrent.stats().peers;
+        if let Some(line) = self.tracker_status.check(Instant::now(), peers) {
+            warn!("{line}");
         }
     }
 
@@ -437,7 +464,11 @@ impl Driver {
     /// the queued messages are written) and tells the core.
     fn disconnect(&mut self, peer: PeerKey, reason: &DisconnectReason) {
         if let Some(conn) = self.peers.remove(&peer) {
-            info!(addr = %conn.addr, %reason, "disconnecting peer");
+            if expected(reason) {
+                debug!(addr = %conn.addr, %reason, "disconnecting peer");
+            } else {
+                info!(addr = %conn.addr, %reason, "disconnecting peer");
+            }
             self.by_conn.remove(&conn.id);
             self.torrent.handle_peer_disconnected(Instant::now(), peer);
         }
@@ -484,20 +515,13 @@ impl Driver {
     }
 }
 
-/// When to announce again after `response`: the tracker's `interval`, or,
-/// when we are `alone` (incomplete, no peer connected, none listed), sooner:
-/// its `min interval`, else [`ALONE_INTERVAL`] (peers that join later are
-/// found without waiting the whole interval).
-fn reannounce_interval(response: &AnnounceResponse, alone: bool) -> Duration {
-    let interval = Duration::from_secs(u64::from(response.interval));
-    if alone {
-        let soon = response
-            .min_interval
-            .map_or(ALONE_INTERVAL, |s| Duration::from_secs(u64::from(s)));
-        interval.min(soon)
-    } else {
-        interval
-    }
+/// Whether closing a connection for `reason` is routine (both seeding, a
+/// duplicate, shutting down), not worth more than a debug line.
+fn expected(reason: &DisconnectReason) -> bool {
+    matches!(
+        reason,
+        DisconnectReason::BothSeeding | DisconnectReason::Duplicate | DisconnectReason::Shutdown
+    )
 }
 
 /// `error: cause: cause...`, for the log.
@@ -521,34 +545,5 @@ fn report(event: &Event) {
         Event::DownloadCompleted => info!("download complete: every piece verified"),
         Event::PeerBanned { ip } => warn!(%ip, "peer banned for bad data"),
         Event::PexPeersLearned { peer, count } => debug!(?peer, "learned {count} peers via pex"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn response(interval: u32, min_interval: Option<u32>) -> AnnounceResponse {
-        AnnounceResponse {
-            interval,
-            min_interval,
-            complete: 0,
-            incomplete: 0,
-            peers: Vec::new(),
-            warning: None,
-        }
-    }
-
-    #[test]
-    fn an_incomplete_session_alone_reannounces_sooner() {
-        let secs = Duration::from_secs;
-        assert_eq!(reannounce_interval(&response(300, None), false), secs(300));
-        assert_eq!(reannounce_interval(&response(300, None), true), secs(30));
-        assert_eq!(
-            reannounce_interval(&response(300, Some(60)), true),
-            secs(60),
-            "the tracker's min interval is respected"
-        );
-        assert_eq!(reannounce_interval(&response(20, None), true), secs(20));
     }
 }

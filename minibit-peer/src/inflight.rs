@@ -309,6 +309,8 @@ mod tests {
             inflight.release(bytes);
         }
         assert_eq!(inflight.buffered(), 0);
-        assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), content);
+        // Renaming a completed file is the session's job: still f.part.
+        let part = crate::partial::part_path(&dir.path().join("f"));
+        assert_eq!(std::fs::read(part).unwrap(), content);
     }
 }

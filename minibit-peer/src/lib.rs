@@ -24,6 +24,8 @@
 //! | module | job |
 //! |---|---|
 //! | [`storage`] | the torrent's files: preallocated, positional reads and writes |
+//! | [`partial`] | `NAME.part` until a file's pieces are all verified |
+//! | `file_lock` | one torrent at a time per output file (advisory lock) |
 //! | [`hasher`] | SHA-1 of pieces |
 //! | [`inflight`] | blocks of pieces being downloaded, verified before they reach the disk |
 //! | [`codec`] | tokio-util codecs over the core's wire encoding |
@@ -33,6 +35,7 @@
 //! | [`resume`] | which pieces are already on disk (verified) |
 //! | [`http`] | bounded HTTP GETs |
 //! | [`tracker_client`] | HTTP announces |
+//! | `tracker_status` | tells the user when no tracker answered |
 //! | [`catalogue`] | a minibit tracker's catalogue: search, fetch a `.torrent` by name |
 //! | [`source`] | where the `.torrent` comes from (file, URL, catalogue) |
 
@@ -40,14 +43,17 @@ pub mod catalogue;
 pub mod codec;
 pub mod connection;
 mod driver;
+mod file_lock;
 pub mod hasher;
 pub mod http;
 pub mod inflight;
+pub mod partial;
 pub mod read_cache;
 pub mod resume;
 pub mod session;
 pub mod source;
 pub mod storage;
 pub mod tracker_client;
+mod tracker_status;
 
 pub use session::{PeerSink, Progress, Session, SessionConfig, SessionError, SessionHandle};

@@ -29,6 +29,7 @@ use crate::hasher::PieceHash;
 use crate::resume;
 use crate::storage::{FileEntry, Storage, blocking};
 use crate::tracker_client::{TrackerClient, pick_tracker_url};
+use crate::tracker_status::TrackerStatus;
 
 /// How a [`Session`] runs.
 #[derive(Clone, Debug)]
@@ -227,10 +228,17 @@ impl Session {
                 source,
             })?;
         let peer_id = PeerId::generate(rand::random());
-        let tracker = config
+        let tracker_url = config
             .announce_url
             .clone()
-            .or_else(|| pick_tracker_url(metainfo))
+            .or_else(|| pick_tracker_url(metainfo));
+        let tracker_status = TrackerStatus::new(
+            Instant::now(),
+            metainfo,
+            config.announce_url.as_deref(),
+            tracker_url.as_deref(),
+        );
+        let tracker = tracker_url
             .map(|url| {
                 TrackerClient::new(
                     url,
@@ -267,6 +275,7 @@ impl Session {
             storage,
             hashes,
             tracker,
+            tracker_status,
             listener,
             conn_config,
             max_buffered_bytes: config.max_buffered_bytes,
@@ -328,6 +337,10 @@ async fn open_and_resume(
         of = have.len(),
         "resume: verified pieces on disk"
     );
+    let (named, bits) = (storage.clone(), have.clone());
+    blocking(move || named.complete_files(&bits))
+        .await
+        .map_err(SessionError::Disk)?;
     Ok((storage, have))
 }
 

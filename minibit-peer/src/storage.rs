@@ -1,5 +1,8 @@
 //! The torrent's files on disk: preallocated with `set_len`, read and written
 //! with positional I/O (`pread`/`pwrite` through [`FileExt`]), never mapped.
+//! A file is named `NAME.part` until all its pieces are verified
+//! ([`crate::partial`]), and locked for as long as it is open
+//! ([`crate::file_lock`]): one torrent at a time writes it.
 //!
 //! A torrent's content is the concatenation of its files (BEP 3); a piece or
 //! a block may straddle file boundaries, so every access goes through
@@ -17,7 +20,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
+use minibit_core::bitfield::Bitfield;
 use minibit_core::piece::{BlockRef, Layout, PieceIndex};
+
+use crate::file_lock::lock_exclusive;
+use crate::partial::{PartFiles, part_path};
 
 /// One file of a torrent: where it goes below the output folder and its length.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +47,8 @@ struct Inner {
     layout: Layout,
     files: Vec<File>,
     paths: Vec<PathBuf>,
+    /// Which files are still `NAME.part`.
+    parts: Mutex<PartFiles>,
     /// Held while writing (see the module docs).
     write_lock: Mutex<()>,
 }
@@ -54,13 +63,18 @@ pub struct OpenReport {
 
 impl Storage {
     /// Opens (creating as needed) every file of the torrent below `root`,
-    /// creating parent folders and setting each file's length to the
-    /// torrent's (sparse preallocation).
+    /// creating parent folders, locking each file (one torrent at a time
+    /// writes it) and then setting each file's length to the torrent's
+    /// (sparse preallocation). A file found as NAME is opened as NAME
+    /// (complete or partial data); else `NAME.part` is opened, or created
+    /// (empty files are created as NAME: they have no piece to wait for).
     ///
     /// # Errors
     /// `InvalidInput` when `files` does not match `layout` (count or total
-    /// length) or a path is not relative; any I/O error from creating the
-    /// folders or files.
+    /// length) or a path is not relative; `ResourceBusy` naming the file
+    /// when another session or process holds one of the files (the files
+    /// this call created are removed again, nothing is resized); any I/O
+    /// error from creating the folders or files.
     pub fn open(
         root: &Path,
         files: &[FileEntry],
@@ -73,43 +87,76 @@ impl Storage {
                 "file list does not match the torrent layout",
             ));
         }
-        let mut handles = Vec::with_capacity(files.len());
-        let mut paths = Vec::with_capacity(files.len());
-        let mut had_data = false;
+        if let Some(entry) = files.iter().find(|f| !f.path.is_relative()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("file path {} is not relative", entry.path.display()),
+            ));
+        }
+        let mut opened: Vec<Opened> = Vec::with_capacity(files.len());
         for entry in files {
-            if !entry.path.is_relative() {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("file path {} is not relative", entry.path.display()),
-                ));
+            match open_locked(&root.join(&entry.path), entry.length) {
+                Ok(file) => opened.push(file),
+                Err(e) => {
+                    for file in opened.iter().filter(|f| f.created) {
+                        let _ = std::fs::remove_file(&file.path);
+                    }
+                    return Err(e);
+                }
             }
-            let path = root.join(&entry.path);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)?;
-            let current = file.metadata()?.len();
+        }
+        let mut had_data = false;
+        for (file, entry) in opened.iter().zip(files) {
+            let current = file.file.metadata()?.len();
             had_data |= current > 0;
             if current != entry.length {
-                file.set_len(entry.length)?;
+                file.file.set_len(entry.length)?;
             }
-            handles.push(file);
-            paths.push(path);
         }
+        let partial = opened.iter().map(|f| f.partial).collect();
+        let paths: Vec<PathBuf> = files.iter().map(|f| root.join(&f.path)).collect();
+        let parts = PartFiles::new(&layout, paths.clone(), partial);
         let storage = Self {
             inner: Arc::new(Inner {
                 layout,
-                files: handles,
+                files: opened.into_iter().map(|f| f.file).collect(),
                 paths,
+                parts: Mutex::new(parts),
                 write_lock: Mutex::new(()),
             }),
         };
         Ok((storage, OpenReport { had_data }))
+    }
+
+    /// `have` holds the verified pieces (after resume): renames every
+    /// `NAME.part` file whose pieces are all in it (blocking).
+    ///
+    /// # Errors
+    /// A failed rename.
+    pub fn complete_files(&self, have: &Bitfield) -> io::Result<()> {
+        self.lock_parts().reset(&self.inner.layout, have)
+    }
+
+    /// `piece` was verified: renames the `NAME.part` files it completes
+    /// (blocking, a rename per completed file).
+    ///
+    /// # Errors
+    /// A failed rename (the file stays `NAME.part`).
+    pub fn piece_verified(&self, piece: PieceIndex) -> io::Result<()> {
+        self.lock_parts().piece_verified(&self.inner.layout, piece)
+    }
+
+    /// Whether file `index` (torrent order) is still named `NAME.part`.
+    pub fn is_partial(&self, index: usize) -> bool {
+        self.lock_parts().is_partial(index)
+    }
+
+    fn lock_parts(&self) -> std::sync::MutexGuard<'_, PartFiles> {
+        // Every update leaves the state consistent before it can fail.
+        self.inner
+            .parts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The torrent's geometry.
@@ -225,6 +272,47 @@ impl Storage {
     }
 }
 
+/// A file of the torrent, opened and locked by [`Storage::open`].
+struct Opened {
+    file: File,
+    /// The path it was opened at (NAME or `NAME.part`).
+    path: PathBuf,
+    /// Named `NAME.part`.
+    partial: bool,
+    /// Created by this open (removed again if a later file is refused).
+    created: bool,
+}
+
+/// Opens and locks the file at `path` (final name), preferring an existing
+/// NAME, then an existing `NAME.part`, else creating `NAME.part` (NAME for
+/// an empty file).
+fn open_locked(path: &Path, length: u64) -> io::Result<Opened> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let part = part_path(path);
+    let (at, partial) = if path.exists() || (length == 0 && !part.exists()) {
+        (path.to_owned(), false)
+    } else {
+        (part, true)
+    };
+    let created = !at.exists();
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&at)?;
+    // Refused: the holder opened the same file, which stays.
+    lock_exclusive(&file, path)?;
+    Ok(Opened {
+        file,
+        path: at,
+        partial,
+        created,
+    })
+}
+
 /// Runs `job` on tokio's blocking pool; a panicked job becomes an I/O error.
 pub(crate) async fn blocking<T: Send + 'static>(
     job: impl FnOnce() -> io::Result<T> + Send + 'static,
@@ -254,18 +342,81 @@ mod tests {
     }
 
     #[test]
-    fn open_preallocates_every_file_and_creates_folders() {
+    fn open_preallocates_every_file_as_part_and_creates_folders() {
         let dir = tempfile::tempdir().unwrap();
         let files = entries(&[("t/a.bin", 1000), ("t/sub/b.bin", 0), ("t/c.bin", 70_000)]);
         let (storage, report) =
             Storage::open(dir.path(), &files, layout_of(32_768, &files)).unwrap();
         assert!(!report.had_data);
-        for (entry, path) in files.iter().zip(storage.paths()) {
-            assert_eq!(std::fs::metadata(path).unwrap().len(), entry.length);
+        for (i, (entry, path)) in files.iter().zip(storage.paths()).enumerate() {
+            let at = if entry.length == 0 {
+                path.clone()
+            } else {
+                part_path(path)
+            };
+            assert_eq!(std::fs::metadata(at).unwrap().len(), entry.length);
+            assert_eq!(storage.is_partial(i), entry.length > 0);
+            assert_eq!(
+                path.exists(),
+                entry.length == 0,
+                "nothing named NAME at 0 %"
+            );
         }
         assert!(dir.path().join("t/sub/b.bin").exists());
+        drop(storage);
         let (_, again) = Storage::open(dir.path(), &files, layout_of(32_768, &files)).unwrap();
         assert!(again.had_data);
+    }
+
+    #[test]
+    fn a_file_is_renamed_once_every_piece_holding_its_bytes_is_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        // 8-byte pieces: piece 1 spans a (8..10) and b (0..6), piece 2 spans b and c.
+        let files = entries(&[("a", 10), ("b", 7), ("c", 15)]);
+        let layout = layout_of(8, &files);
+        let (storage, _) = Storage::open(dir.path(), &files, layout.clone()).unwrap();
+        let piece = |i| layout.piece_index(i).unwrap();
+        let named = |name: &str| dir.path().join(name).exists();
+        storage.piece_verified(piece(0)).unwrap();
+        assert!(!named("a"), "a still misses piece 1");
+        storage.piece_verified(piece(2)).unwrap();
+        assert!(!named("b") && !named("c"));
+        storage.piece_verified(piece(1)).unwrap();
+        assert!(named("a") && named("b") && !named("a.part") && !named("b.part"));
+        assert!(!named("c"), "c still misses piece 3");
+        storage
+            .write_at(0, b"written through the renamed file")
+            .unwrap();
+        assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"written th");
+        drop(storage);
+
+        // Resume: a and b are found as NAME, c as c.part; a bitfield with
+        // every piece completes c.
+        let (storage, report) = Storage::open(dir.path(), &files, layout.clone()).unwrap();
+        assert!(report.had_data);
+        assert!(!storage.is_partial(0) && storage.is_partial(2));
+        storage.complete_files(&Bitfield::full(4)).unwrap();
+        assert!(named("c") && !named("c.part"));
+    }
+
+    #[test]
+    fn a_locked_file_refuses_a_second_open_which_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = entries(&[("shared.bin", 100)]);
+        let (held, _) = Storage::open(dir.path(), &first, layout_of(32, &first)).unwrap();
+        // Another torrent: a new file first, then the clashing one.
+        let second = entries(&[("new.bin", 50), ("shared.bin", 100)]);
+        let err = Storage::open(dir.path(), &second, layout_of(32, &second)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ResourceBusy);
+        assert!(err.to_string().contains("shared.bin"), "{err}");
+        assert!(
+            !dir.path().join("new.bin.part").exists(),
+            "created file removed"
+        );
+        let err = Storage::open(dir.path(), &first, layout_of(32, &first)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ResourceBusy, "same torrent too");
+        drop(held);
+        Storage::open(dir.path(), &second, layout_of(32, &second)).unwrap();
     }
 
     #[test]
@@ -278,9 +429,18 @@ mod tests {
         storage.write_at(0, &data[..9]).unwrap();
         storage.write_at(9, &data[9..20]).unwrap();
         storage.write_at(20, &data[20..]).unwrap();
-        assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), &data[..10]);
-        assert_eq!(std::fs::read(dir.path().join("b")).unwrap(), &data[10..17]);
-        assert_eq!(std::fs::read(dir.path().join("c")).unwrap(), &data[17..]);
+        assert_eq!(
+            std::fs::read(dir.path().join("a.part")).unwrap(),
+            &data[..10]
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("b.part")).unwrap(),
+            &data[10..17]
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("c.part")).unwrap(),
+            &data[17..]
+        );
         assert_eq!(std::fs::read(dir.path().join("empty")).unwrap(), b"");
         let piece = storage.layout().piece_index(1).unwrap();
         assert_eq!(storage.read_piece(piece).unwrap(), &data[8..16]);

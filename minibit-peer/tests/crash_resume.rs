@@ -20,6 +20,7 @@ use bytes::Bytes;
 use minibit_core::metainfo::{Metainfo, MetainfoBuilder};
 use minibit_core::torrent::AnnounceEvent;
 use minibit_core::wire::{Message, PeerId};
+use minibit_peer::partial::part_path;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sha1::{Digest, Sha1};
@@ -81,9 +82,23 @@ async fn slow_seeder(
     (addr, sent)
 }
 
-/// Pieces of `path` whose SHA-1 matches the torrent's.
+/// The good pieces of `target` after run `n`; `target` itself (not
+/// `NAME.part`) exists only once every piece is good.
+fn on_disk(metainfo: &Metainfo, target: &Path, n: usize) -> BTreeSet<u32> {
+    let good = good_pieces(metainfo, target);
+    assert!(
+        !target.exists() || good.len() == LEN / PIECE,
+        "run {n}: film.bin exists with {} of {} pieces (it stays film.bin.part until complete)",
+        good.len(),
+        LEN / PIECE
+    );
+    good
+}
+
+/// Pieces of `path` (or of `NAME.part` while it is incomplete) whose
+/// SHA-1 matches the torrent's.
 fn good_pieces(metainfo: &Metainfo, path: &Path) -> BTreeSet<u32> {
-    let Ok(data) = std::fs::read(path) else {
+    let Ok(data) = std::fs::read(path).or_else(|_| std::fs::read(part_path(path))) else {
         return BTreeSet::new();
     };
     metainfo
@@ -171,7 +186,7 @@ async fn kill_9_at_random_moments_loses_nothing_and_refetches_little() {
                 .unwrap();
             assert!(status.success(), "the last run failed");
         }
-        let now = good_pieces(&metainfo, &target);
+        let now = on_disk(&metainfo, &target, n);
         let said = reported(&std::fs::read_to_string(&log_path).unwrap());
         let lost: Vec<_> = said.difference(&now).collect();
         assert!(

@@ -1,6 +1,7 @@
 //! The HTTP side: `/announce` and `/scrape` (BEP 3, BEP 23, BEP 48) over
-//! the core [`Registry`], and the catalogue routes `/torrents` and
-//! `/torrents/{name}.torrent`.
+//! the core [`Registry`], the catalogue routes `/torrents` and
+//! `/torrents/{name}.torrent`, every swarm at `/swarms`, and a plain HTML
+//! page at `/`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::{ConnectInfo, Path, Query, RawQuery, State};
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Json, Response};
+use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::get;
 use minibit_core::metainfo::InfoHash;
 use minibit_core::torrent::AnnounceEvent;
@@ -22,7 +23,9 @@ use minibit_peer::PeerSink;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
+use crate::activity::Activity;
 use crate::catalogue::Catalogue;
+use crate::index;
 
 /// How often [`serve`] drops stale peers from the registry.
 const EXPIRY_PERIOD: Duration = Duration::from_secs(60);
@@ -38,16 +41,39 @@ pub struct TrackerState {
     catalogue: RwLock<Catalogue>,
     /// The embedded seeder of each info-hash this tracker seeds.
     seeders: Mutex<HashMap<InfoHash, PeerSink>>,
+    /// Announces counted for the log's summary line.
+    activity: Activity,
+    /// Interval between two summary lines in the log.
+    summary_interval: Duration,
 }
 
+/// Default interval between two summary lines in the log.
+pub const SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
+
 impl TrackerState {
-    /// A tracker with an empty registry and catalogue.
+    /// A tracker with an empty registry and catalogue, logging a summary
+    /// line every [`SUMMARY_INTERVAL`] (60 s).
     pub fn new(config: RegistryConfig) -> Self {
         Self {
             registry: Mutex::new(Registry::new(config)),
             catalogue: RwLock::new(Catalogue::new()),
             seeders: Mutex::new(HashMap::new()),
+            activity: Activity::default(),
+            summary_interval: SUMMARY_INTERVAL,
         }
+    }
+
+    /// Sets the interval between two summary lines of [`serve`]'s log
+    /// (announces received, swarms, seeders, leechers), at least 1 s.
+    #[must_use]
+    pub fn with_summary_interval(mut self, interval: Duration) -> Self {
+        self.summary_interval = interval.max(Duration::from_secs(1));
+        self
+    }
+
+    /// The interval between two summary lines.
+    pub fn summary_interval(&self) -> Duration {
+        self.summary_interval
     }
 
     /// Registers the embedded seeder of `info_hash`: from now on every
@@ -118,9 +144,16 @@ impl TrackerState {
 ///   `info_hash` in hex, `size` and `piece_length` in bytes, `seeders`,
 ///   `leechers`, `completed`), filtered by a case-insensitive substring of the name;
 /// - `GET /torrents/{name}.torrent`: the `.torrent` file
-///   (`application/x-bittorrent`), `404` for unknown names.
+///   (`application/x-bittorrent`), `404` for unknown names;
+/// - `GET /swarms`: JSON array of every swarm announcing here, catalogued
+///   or not (`info_hash` in hex, `seeders`, `leechers`, `completed`, and
+///   `name` and `torrent` (its URL path) or `null` when this tracker has no
+///   `.torrent` for it);
+/// - `GET /`: an HTML page of the same, with links.
 pub fn router(state: Arc<TrackerState>) -> Router {
     Router::new()
+        .route("/", get(index_page))
+        .route("/swarms", get(list_swarms))
         .route("/announce", get(announce))
         .route("/scrape", get(scrape))
         .route("/torrents", get(list_torrents))
@@ -129,7 +162,8 @@ pub fn router(state: Arc<TrackerState>) -> Router {
 }
 
 /// Serves [`router`] on `listener` until `shutdown` resolves, expiring
-/// stale peers every minute.
+/// stale peers every minute and logging a summary line (INFO) every
+/// [`TrackerState::summary_interval`].
 ///
 /// # Errors
 /// An I/O error from the listener.
@@ -148,11 +182,24 @@ pub async fn serve(
             }
         }
     });
+    let summary = tokio::spawn({
+        let state = Arc::clone(&state);
+        async move {
+            let period = state.summary_interval;
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            loop {
+                tick.tick().await;
+                let swarms = state.registry().swarms();
+                tracing::info!("{}", state.activity.summary(&swarms));
+            }
+        }
+    });
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     expiry.abort();
+    summary.abort();
     result
 }
 
@@ -168,7 +215,13 @@ async fn announce(
 ) -> Response {
     match AnnounceRequest::parse_query(query.as_deref().unwrap_or("")) {
         Ok(req) => {
-            let resp = state.registry().announce(Instant::now(), &req, remote.ip());
+            let (resp, new_swarm) = {
+                let mut registry = state.registry();
+                let known = registry.tracks(&req.info_hash);
+                let resp = registry.announce(Instant::now(), &req, remote.ip());
+                (resp, !known && registry.tracks(&req.info_hash))
+            };
+            state.activity.announced(&req, remote, new_swarm);
             state.tell_seeder(&req, remote.ip());
             tracing::debug!(
                 info_hash = %req.info_hash, %remote, event = ?req.event, left = req.left,
@@ -245,4 +298,64 @@ async fn torrent_file(
         }
         None => (StatusCode::NOT_FOUND, "no such torrent\n").into_response(),
     }
+}
+
+/// One element of the `/swarms` JSON array.
+#[derive(Serialize)]
+struct SwarmListing {
+    info_hash: String,
+    /// The catalogue name, `null` if not catalogued.
+    name: Option<String>,
+    /// URL path of the `.torrent`, `null` when this tracker has none.
+    torrent: Option<String>,
+    seeders: u32,
+    leechers: u32,
+    completed: u64,
+}
+
+async fn list_swarms(State(state): State<Arc<TrackerState>>) -> Json<Vec<SwarmListing>> {
+    let catalogue = state.catalogue();
+    let names: HashMap<InfoHash, &str> = catalogue
+        .search("")
+        .map(|e| (e.info_hash, e.name.as_str()))
+        .collect();
+    let swarms = state.registry().swarms();
+    let listing = swarms
+        .into_iter()
+        .map(|(info_hash, stats)| {
+            let name = names.get(&info_hash).map(|&n| n.to_owned());
+            SwarmListing {
+                info_hash: info_hash.to_hex(),
+                torrent: name.as_deref().map(|n| {
+                    format!(
+                        "/torrents/{}.torrent",
+                        percent_encoding::utf8_percent_encode(
+                            n,
+                            minibit_peer::catalogue::URL_ESCAPE
+                        )
+                    )
+                }),
+                name,
+                seeders: stats.complete,
+                leechers: stats.incomplete,
+                completed: stats.downloaded,
+            }
+        })
+        .collect();
+    Json(listing)
+}
+
+async fn index_page(State(state): State<Arc<TrackerState>>) -> Html<String> {
+    let catalogue = state.catalogue();
+    let registry = state.registry();
+    let catalogued: Vec<_> = catalogue
+        .search("")
+        .map(|e| (e, registry.stats(&e.info_hash)))
+        .collect();
+    let uncatalogued: Vec<_> = registry
+        .swarms()
+        .into_iter()
+        .filter(|(h, _)| !catalogued.iter().any(|(e, _)| e.info_hash == *h))
+        .collect();
+    Html(index::render(&catalogued, &uncatalogued))
 }

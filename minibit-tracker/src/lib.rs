@@ -5,6 +5,9 @@
 //! | module | job |
 //! |---|---|
 //! | [`http`] | the axum routes over the shared [`TrackerState`] |
+//! | [`activity`] | what the log says about swarms (new swarm, peer events, summary) |
+//! | [`index`] | the HTML page at `/` |
+//! | [`hangup`] | SIGHUP does not stop the tracker |
 //! | [`catalogue`] | the torrents listed at `/torrents` and served as `.torrent` files |
 //! | [`seed`] | hash a file, build and catalogue its torrent, seed it with `minibit-peer` |
 //!
@@ -23,8 +26,11 @@
 //! # }
 //! ```
 
+pub mod activity;
 pub mod catalogue;
+pub mod hangup;
 pub mod http;
+pub mod index;
 pub mod seed;
 
 pub use catalogue::{Catalogue, CatalogueEntry, CatalogueError};

@@ -37,6 +37,10 @@ struct Cli {
     /// least 15 s whatever it says).
     #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     interval: u64,
+    /// Interval between two summary lines in the log (announces, swarms),
+    /// seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+    summary_interval: u64,
     /// Only warnings and errors.
     #[arg(short, long, conflicts_with = "verbose")]
     quiet: bool,
@@ -71,11 +75,15 @@ async fn main() -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let interval = Duration::from_secs(cli.interval);
     let defaults = RegistryConfig::default();
-    let state = Arc::new(TrackerState::new(RegistryConfig {
-        interval,
-        min_interval: defaults.min_interval.map(|min| min.min(interval)),
-        ..defaults
-    }));
+    let state = Arc::new(
+        TrackerState::new(RegistryConfig {
+            interval,
+            min_interval: defaults.min_interval.map(|min| min.min(interval)),
+            ..defaults
+        })
+        .with_summary_interval(Duration::from_secs(cli.summary_interval)),
+    );
+    minibit_tracker::hangup::ignore_hangup().context("cannot handle SIGHUP")?;
     let (stop_server, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(serve(listener, Arc::clone(&state), async {
         let _ = stopped.await;

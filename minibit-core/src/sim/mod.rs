@@ -671,9 +671,12 @@ impl Simulation {
             }
             Action::Announce { .. } => {
                 let peers = self.tracker_peers(node);
-                self.nodes[node]
-                    .torrent
-                    .handle_announce_response(now, TRACKER_INTERVAL, &peers);
+                self.nodes[node].torrent.handle_announce_response(
+                    now,
+                    TRACKER_INTERVAL,
+                    None,
+                    &peers,
+                );
             }
         }
     }

@@ -1,6 +1,8 @@
 //! When to announce to the tracker (BEP 3 "trackers"): `started` first,
 //! then every tracker interval, `completed` once, retries with exponential
-//! back-off after failures.
+//! back-off after failures, and a short doubling back-off while an
+//! incomplete torrent has no peer at all (so a seeder that joins a moment
+//! later is found within seconds, not after the whole interval).
 
 use std::time::{Duration, Instant};
 
@@ -24,17 +26,31 @@ pub(super) struct AnnounceSchedule {
     backoff: Duration,
     min_backoff: Duration,
     max_backoff: Duration,
+    /// Delay before the next announce if the next answer still leaves us alone.
+    alone_backoff: Duration,
+    /// First delay of the alone back-off.
+    min_alone_backoff: Duration,
 }
 
 impl AnnounceSchedule {
     /// A schedule whose first announce (`started`) is due at `now`.
-    pub(super) fn new(now: Instant, min_backoff: Duration, max_backoff: Duration) -> Self {
+    /// `min_backoff`..`max_backoff` bound the retries after failures,
+    /// `min_alone_backoff` is the first delay of the alone back-off (see
+    /// [`AnnounceSchedule::succeeded`]).
+    pub(super) fn new(
+        now: Instant,
+        min_backoff: Duration,
+        max_backoff: Duration,
+        min_alone_backoff: Duration,
+    ) -> Self {
         Self {
             pending: AnnounceEvent::Started,
             due: Some(now),
             backoff: min_backoff,
             min_backoff,
             max_backoff,
+            alone_backoff: min_alone_backoff,
+            min_alone_backoff,
         }
     }
 
@@ -62,11 +78,34 @@ impl AnnounceSchedule {
 
     /// The tracker answered: next regular announce after `interval`,
     /// clamped to [`MIN_INTERVAL`]..=[`MAX_INTERVAL`] (the value comes from
-    /// the network).
-    pub(super) fn succeeded(&mut self, now: Instant, interval: Duration) {
+    /// the network). When `alone` (incomplete and no peer at all), sooner:
+    /// after the alone back-off, which starts at `min_alone_backoff` and
+    /// doubles with each such answer up to that interval, never below the
+    /// tracker's `min_interval` (BEP 3 trackers' `min interval`); an answer
+    /// that does not leave us alone resets it. Returns the delay chosen.
+    pub(super) fn succeeded(
+        &mut self,
+        now: Instant,
+        interval: Duration,
+        min_interval: Option<Duration>,
+        alone: bool,
+    ) -> Duration {
         self.pending = AnnounceEvent::None;
         self.backoff = self.min_backoff;
-        self.due = Some(now + interval.clamp(MIN_INTERVAL, MAX_INTERVAL));
+        let interval = interval.clamp(MIN_INTERVAL, MAX_INTERVAL);
+        let delay = if alone {
+            let delay = self
+                .alone_backoff
+                .max(min_interval.unwrap_or(Duration::ZERO))
+                .min(interval);
+            self.alone_backoff = (self.alone_backoff * 2).min(interval);
+            delay
+        } else {
+            self.alone_backoff = self.min_alone_backoff;
+            interval
+        };
+        self.due = Some(now + delay);
+        delay
     }
 
     /// The announce failed: retry after the current back-off, which then doubles.
@@ -93,11 +132,13 @@ mod tests {
 
     const MIN: Duration = Duration::from_secs(15);
     const MAX: Duration = Duration::from_secs(30 * 60);
+    const ALONE: Duration = Duration::from_secs(2);
+    const SECS: fn(u64) -> Duration = Duration::from_secs;
 
     #[test]
     fn failures_back_off_exponentially_up_to_the_cap() {
         let t0 = t0();
-        let mut schedule = AnnounceSchedule::new(t0, MIN, MAX);
+        let mut schedule = AnnounceSchedule::new(t0, MIN, MAX, ALONE);
         assert_eq!(schedule.take_due(t0), Some(AnnounceEvent::Started));
         let mut delays = Vec::new();
         let mut now = t0;
@@ -109,7 +150,7 @@ mod tests {
             assert_eq!(schedule.take_due(now), Some(AnnounceEvent::Started));
         }
         assert_eq!(delays, [15, 30, 60, 120, 240, 480, 960, 1800, 1800, 1800]);
-        schedule.succeeded(now, Duration::from_secs(100));
+        schedule.succeeded(now, Duration::from_secs(100), None, false);
         assert_eq!(schedule.due(), Some(now + Duration::from_secs(100)));
         assert_eq!(schedule.failed(now), MIN, "success resets the back-off");
     }
@@ -117,15 +158,20 @@ mod tests {
     #[test]
     fn completed_is_due_at_once_and_then_regular() {
         let t0 = t0();
-        let mut schedule = AnnounceSchedule::new(t0, MIN, MAX);
+        let mut schedule = AnnounceSchedule::new(t0, MIN, MAX, ALONE);
         schedule.take_due(t0);
-        schedule.succeeded(t0, Duration::from_secs(60));
+        schedule.succeeded(t0, Duration::from_secs(60), None, false);
         schedule.completed(t0 + Duration::from_secs(5));
         assert_eq!(
             schedule.take_due(t0 + Duration::from_secs(5)),
             Some(AnnounceEvent::Completed)
         );
-        schedule.succeeded(t0 + Duration::from_secs(5), Duration::from_secs(60));
+        schedule.succeeded(
+            t0 + Duration::from_secs(5),
+            Duration::from_secs(60),
+            None,
+            false,
+        );
         assert_eq!(
             schedule.take_due(t0 + Duration::from_secs(65)),
             Some(AnnounceEvent::None)
@@ -137,10 +183,58 @@ mod tests {
     #[test]
     fn tracker_intervals_are_clamped() {
         let t0 = t0();
-        let mut schedule = AnnounceSchedule::new(t0, MIN, MAX);
-        schedule.succeeded(t0, Duration::ZERO);
+        let mut schedule = AnnounceSchedule::new(t0, MIN, MAX, ALONE);
+        schedule.succeeded(t0, Duration::ZERO, None, false);
         assert_eq!(schedule.due(), Some(t0 + MIN_INTERVAL));
-        schedule.succeeded(t0, Duration::MAX);
+        schedule.succeeded(t0, Duration::MAX, None, false);
         assert_eq!(schedule.due(), Some(t0 + MAX_INTERVAL));
+    }
+
+    #[test]
+    fn alone_answers_back_off_from_a_few_seconds_up_to_the_interval() {
+        let t0 = t0();
+        let mut schedule = AnnounceSchedule::new(t0, MIN, MAX, ALONE);
+        let delays: Vec<u64> = (0..8)
+            .map(|_| schedule.succeeded(t0, SECS(60), None, true).as_secs())
+            .collect();
+        assert_eq!(delays, [2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(schedule.due(), Some(t0 + SECS(60)));
+        assert_eq!(
+            schedule.succeeded(t0, SECS(60), None, false),
+            SECS(60),
+            "not alone: the interval"
+        );
+        assert_eq!(
+            schedule.succeeded(t0, SECS(60), None, true),
+            ALONE,
+            "a peer in between resets the back-off"
+        );
+    }
+
+    #[test]
+    fn the_alone_back_off_never_goes_below_the_min_interval() {
+        let t0 = t0();
+        let mut schedule = AnnounceSchedule::new(t0, MIN, MAX, ALONE);
+        let delays: Vec<u64> = (0..5)
+            .map(|_| {
+                schedule
+                    .succeeded(t0, SECS(300), Some(SECS(10)), true)
+                    .as_secs()
+            })
+            .collect();
+        assert_eq!(delays, [10, 10, 10, 16, 32]);
+        // A min interval above the interval: the (clamped) interval wins,
+        // as for a regular answer.
+        let mut schedule = AnnounceSchedule::new(t0, MIN, MAX, ALONE);
+        assert_eq!(
+            schedule.succeeded(t0, SECS(20), Some(SECS(600)), true),
+            SECS(20)
+        );
+        // A hostile interval of 0 is clamped to 15 s before the back-off caps at it.
+        let mut schedule = AnnounceSchedule::new(t0, MIN, MAX, ALONE);
+        let delays: Vec<u64> = (0..5)
+            .map(|_| schedule.succeeded(t0, Duration::ZERO, None, true).as_secs())
+            .collect();
+        assert_eq!(delays, [2, 4, 8, 15, 15]);
     }
 }

@@ -67,6 +67,11 @@ pub struct TorrentConfig {
     pub min_announce_backoff: Duration,
     /// Longest retry delay after failed announces (default 30 min).
     pub max_announce_backoff: Duration,
+    /// First re-announce delay of an incomplete torrent that has no peer
+    /// connected and got none from the tracker; doubles with each such
+    /// answer up to the tracker's interval, never below its `min interval`
+    /// (default 2 s).
+    pub alone_announce_backoff: Duration,
     /// BEP 11 peer exchange: advertise `ut_pex`, send our connected peers to
     /// peers that support it and learn theirs (default true).
     pub peer_exchange: bool,
@@ -106,6 +111,7 @@ impl Default for TorrentConfig {
             snub_timeout: Duration::from_secs(60),
             min_announce_backoff: Duration::from_secs(15),
             max_announce_backoff: Duration::from_secs(30 * 60),
+            alone_announce_backoff: Duration::from_secs(2),
             peer_exchange: true,
             pex_interval: Duration::from_secs(60),
             redial_backoff: Duration::from_secs(15),

@@ -201,6 +201,7 @@ impl Torrent {
                 now,
                 config.min_announce_backoff,
                 config.max_announce_backoff,
+                config.alone_announce_backoff,
             ),
             next_rechoke: now + config.rechoke_interval,
             peer_timer_floor: now + config.shortest_peer_timer(),
@@ -473,21 +474,29 @@ impl Torrent {
         }
     }
 
-    /// A tracker answered an [`Action::Announce`]: re-announce after
-    /// `interval` (clamped to 15 s ..= 24 h), and consider `peers` for
-    /// connection (never our own listen address, a banned one, or one
-    /// already known).
+    /// A tracker answered an [`Action::Announce`] with its `interval`, its
+    /// `min_interval` (BEP 3 `min interval`, if it sent one) and `peers`:
+    /// consider `peers` for connection (never our own listen address, a
+    /// banned one, or one already known) and re-announce after `interval`
+    /// (clamped to 15 s ..= 24 h). An incomplete torrent left alone (no
+    /// peer connected, none listed but ourselves) re-announces sooner: after
+    /// [`TorrentConfig::alone_announce_backoff`], doubling with each such
+    /// answer up to `interval`, never below `min_interval`.
     pub fn handle_announce_response(
         &mut self,
         now: Instant,
         interval: Duration,
+        min_interval: Option<Duration>,
         peers: &[SocketAddr],
     ) {
         let now = self.clock(now);
         if self.stopped {
             return;
         }
-        self.announce.succeeded(now, interval);
+        let own = self.config.listen_addr;
+        let alone =
+            !self.is_seed() && self.peers.is_empty() && peers.iter().all(|&addr| Some(addr) == own);
+        self.announce.succeeded(now, interval, min_interval, alone);
         self.learn_peers(peers);
     }
 

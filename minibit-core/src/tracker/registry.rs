@@ -37,7 +37,9 @@ pub const WARNING_SWARM_FULL: &str = "swarm full: this peer is not listed";
 pub struct RegistryConfig {
     /// The announce `interval` sent to clients (default 300 s).
     pub interval: Duration,
-    /// The `min interval` sent to clients, if any (default 30 s).
+    /// The `min interval` sent to clients, if any (default 5 s: a client
+    /// with no peer may ask again that soon, so a seeder that joins later
+    /// is found within seconds).
     pub min_interval: Option<Duration>,
     /// A peer not heard from for `2 × interval + expiry_slack` is dropped (default 60 s).
     pub expiry_slack: Duration,
@@ -57,7 +59,7 @@ impl Default for RegistryConfig {
     fn default() -> Self {
         Self {
             interval: Duration::from_secs(300),
-            min_interval: Some(Duration::from_secs(30)),
+            min_interval: Some(Duration::from_secs(5)),
             expiry_slack: Duration::from_secs(60),
             default_numwant: 50,
             max_numwant: 200,
@@ -162,6 +164,20 @@ impl Registry {
     /// Info-hashes currently tracked.
     pub fn swarm_count(&self) -> usize {
         self.swarms.len()
+    }
+
+    /// Whether `info_hash` is tracked (some peer announced it, or a local
+    /// seeder is registered for it).
+    pub fn tracks(&self, info_hash: &InfoHash) -> bool {
+        self.swarms.contains_key(info_hash)
+    }
+
+    /// Every tracked swarm with its counts, ordered by info-hash.
+    pub fn swarms(&self) -> Vec<(InfoHash, ScrapeStats)> {
+        let mut swarms: Vec<(InfoHash, ScrapeStats)> =
+            self.swarms.iter().map(|(h, s)| (*h, s.stats())).collect();
+        swarms.sort_unstable_by_key(|&(h, _)| h.0);
+        swarms
     }
 
     /// How long a peer may stay silent before it is dropped: `2 × interval + slack`.
@@ -421,7 +437,7 @@ mod tests {
         let resp = announce(&mut reg, now, &req(100, 1), 100);
         assert_eq!((resp.complete, resp.incomplete), (3, 5));
         assert_eq!(resp.interval, 300);
-        assert_eq!(resp.min_interval, Some(30));
+        assert_eq!(resp.min_interval, Some(5));
         let stats = reg.scrape(&[HASH, InfoHash([0; 20])]);
         assert_eq!(
             stats.files[&HASH],

@@ -505,7 +505,8 @@ impl Swarm {
             }
             Action::Announce { .. } => {
                 node.announces += 1;
-                node.torrent.handle_announce_response(now, secs(1800), &[]);
+                node.torrent
+                    .handle_announce_response(now, secs(1800), None, &[]);
             }
             Action::Connect { .. } => {}
         }

@@ -1,0 +1,112 @@
+//! `GET /`: a plain HTML page (until the web UI lands) listing the
+//! catalogue with links to each `.torrent`, then the other swarms that
+//! announce here, which have no `.torrent` on this tracker.
+
+use minibit_core::metainfo::InfoHash;
+use minibit_core::tracker::ScrapeStats;
+use minibit_peer::catalogue::URL_ESCAPE;
+use percent_encoding::utf8_percent_encode;
+use std::fmt::Write as _;
+
+use crate::catalogue::CatalogueEntry;
+
+/// The page: `catalogued` torrents with their swarm counts, then the
+/// `uncatalogued` swarms (info-hash and counts).
+pub fn render(
+    catalogued: &[(&CatalogueEntry, ScrapeStats)],
+    uncatalogued: &[(InfoHash, ScrapeStats)],
+) -> String {
+    let mut page = String::from(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>minibit tracker</title></head>\n<body>\n<h1>minibit tracker</h1>\n",
+    );
+    page.push_str("<h2>Torrents</h2>\n");
+    if catalogued.is_empty() {
+        page.push_str("<p>No torrent is catalogued here.</p>\n");
+    } else {
+        page.push_str("<table>\n<tr><th>name</th><th>size (bytes)</th><th>info-hash</th><th>seeders</th><th>leechers</th><th>completed</th></tr>\n");
+        for (entry, stats) in catalogued {
+            let _ = writeln!(
+                page,
+                "<tr><td><a href=\"/torrents/{}.torrent\">{}</a></td><td>{}</td><td>{}</td>{}</tr>",
+                utf8_percent_encode(&entry.name, URL_ESCAPE),
+                escape(&entry.name),
+                entry.size,
+                entry.info_hash,
+                counts(stats)
+            );
+        }
+        page.push_str("</table>\n");
+    }
+    if !uncatalogued.is_empty() {
+        page.push_str(
+            "<h2>Other swarms announcing here</h2>\n<p>This tracker only tracks these: it has no .torrent to serve for them.</p>\n",
+        );
+        page.push_str("<table>\n<tr><th>info-hash</th><th>seeders</th><th>leechers</th><th>completed</th></tr>\n");
+        for (info_hash, stats) in uncatalogued {
+            let _ = writeln!(page, "<tr><td>{info_hash}</td>{}</tr>", counts(stats));
+        }
+        page.push_str("</table>\n");
+    }
+    page.push_str("<p>JSON: <a href=\"/torrents\">/torrents</a>, <a href=\"/swarms\">/swarms</a></p>\n</body></html>\n");
+    page
+}
+
+fn counts(stats: &ScrapeStats) -> String {
+    format!(
+        "<td>{}</td><td>{}</td><td>{}</td>",
+        stats.complete, stats.incomplete, stats.downloaded
+    )
+}
+
+/// `text` safe inside HTML elements and attribute values.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn names_are_escaped_and_linked_and_other_swarms_say_there_is_no_torrent() {
+        let entry = CatalogueEntry {
+            name: "<b>Holiday & co</b>".into(),
+            info_hash: InfoHash([0xab; 20]),
+            size: 10,
+            piece_length: 16_384,
+            torrent: Bytes::new(),
+        };
+        let stats = ScrapeStats {
+            complete: 1,
+            downloaded: 2,
+            incomplete: 3,
+        };
+        let page = render(&[(&entry, stats)], &[(InfoHash([0xcd; 20]), stats)]);
+        assert!(
+            page.contains("&lt;b&gt;Holiday &amp; co&lt;/b&gt;"),
+            "{page}"
+        );
+        assert!(!page.contains("<b>Holiday"), "{page}");
+        assert!(
+            page.contains("href=\"/torrents/%3Cb%3EHoliday%20%26%20co%3C%2Fb%3E.torrent\""),
+            "{page}"
+        );
+        assert!(page.contains(&InfoHash([0xcd; 20]).to_hex()));
+        assert!(page.contains("no .torrent to serve"));
+        let empty = render(&[], &[]);
+        assert!(empty.contains("No torrent is catalogued here."));
+        assert!(!empty.contains("Other swarms"));
+    }
+}
