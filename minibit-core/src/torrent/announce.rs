@@ -20,8 +20,13 @@ pub(super) struct AnnounceSchedule {
     /// The event to send at the next announce (kept across failed attempts,
     /// so a lost `started` or `completed` is retried as such).
     pending: AnnounceEvent,
-    /// When the next announce is due; `None` while one is in flight or after `stopped`.
+    /// When the next regular announce is due; `None` while one is in flight or after `stopped`.
     due: Option<Instant>,
+    /// When an earlier announce is due if we are still alone by then
+    /// (see [`AnnounceSchedule::succeeded`]).
+    early: Option<Instant>,
+    /// The (clamped) interval of the last answer: the alone back-off's cap.
+    interval: Duration,
     /// Delay before the next retry after a failure.
     backoff: Duration,
     min_backoff: Duration,
@@ -46,6 +51,8 @@ impl AnnounceSchedule {
         Self {
             pending: AnnounceEvent::Started,
             due: Some(now),
+            early: None,
+            interval: MAX_INTERVAL,
             backoff: min_backoff,
             min_backoff,
             max_backoff,
@@ -54,16 +61,33 @@ impl AnnounceSchedule {
         }
     }
 
-    /// When the next announce is due.
+    /// When the schedule must be looked at next (the early or the regular
+    /// announce).
     pub(super) fn due(&self) -> Option<Instant> {
-        self.due
+        match (self.early, self.due) {
+            (Some(early), Some(due)) => Some(early.min(due)),
+            (early, due) => early.or(due),
+        }
     }
 
     /// If an announce is due at `now`, the event it carries; the schedule
-    /// then waits for its outcome.
-    pub(super) fn take_due(&mut self, now: Instant) -> Option<AnnounceEvent> {
+    /// then waits for its outcome. The early announce goes out only if we
+    /// are `alone` when it is due (incomplete, no peer connected); it then
+    /// doubles the alone back-off. Not alone by then: it is dropped and
+    /// the back-off starts over.
+    pub(super) fn take_due(&mut self, now: Instant, alone: bool) -> Option<AnnounceEvent> {
+        if self.early.is_some_and(|early| early <= now) {
+            self.early = None;
+            if alone {
+                self.alone_backoff = (self.alone_backoff * 2).min(self.interval);
+                self.due = None;
+                return Some(self.pending);
+            }
+            self.alone_backoff = self.min_alone_backoff;
+        }
         if self.due.is_some_and(|due| due <= now) {
             self.due = None;
+            self.early = None;
             Some(self.pending)
         } else {
             None
@@ -74,38 +98,32 @@ impl AnnounceSchedule {
     pub(super) fn completed(&mut self, now: Instant) {
         self.pending = AnnounceEvent::Completed;
         self.due = Some(now);
+        self.early = None;
     }
 
     /// The tracker answered: next regular announce after `interval`,
     /// clamped to [`MIN_INTERVAL`]..=[`MAX_INTERVAL`] (the value comes from
-    /// the network). When `alone` (incomplete and no peer at all), sooner:
-    /// after the alone back-off, which starts at `min_alone_backoff` and
-    /// doubles with each such answer up to that interval, never below the
-    /// tracker's `min_interval` (BEP 3 trackers' `min interval`); an answer
-    /// that does not leave us alone resets it. Returns the delay chosen.
+    /// the network), and an early one in case we are still alone then (see
+    /// [`AnnounceSchedule::take_due`]) after the alone back-off: it starts
+    /// at `min_alone_backoff` and doubles with each early announce sent, up
+    /// to that interval, never below the tracker's `min_interval` (BEP 3
+    /// trackers' `min interval`). Returns the early delay.
     pub(super) fn succeeded(
         &mut self,
         now: Instant,
         interval: Duration,
         min_interval: Option<Duration>,
-        alone: bool,
     ) -> Duration {
         self.pending = AnnounceEvent::None;
         self.backoff = self.min_backoff;
-        let interval = interval.clamp(MIN_INTERVAL, MAX_INTERVAL);
-        let delay = if alone {
-            let delay = self
-                .alone_backoff
-                .max(min_interval.unwrap_or(Duration::ZERO))
-                .min(interval);
-            self.alone_backoff = (self.alone_backoff * 2).min(interval);
-            delay
-        } else {
-            self.alone_backoff = self.min_alone_backoff;
-            interval
-        };
-        self.due = Some(now + delay);
-        delay
+        self.interval = interval.clamp(MIN_INTERVAL, MAX_INTERVAL);
+        self.due = Some(now + self.interval);
+        let early = self
+            .alone_backoff
+            .max(min_interval.unwrap_or(Duration::ZERO))
+            .min(self.interval);
+        self.early = Some(now + early);
+        early
     }
 
     /// The announce failed: retry after the current back-off, which then doubles.
@@ -113,6 +131,7 @@ impl AnnounceSchedule {
     pub(super) fn failed(&mut self, now: Instant) -> Duration {
         let delay = self.backoff;
         self.due = Some(now + delay);
+        self.early = None;
         self.backoff = (self.backoff * 2).min(self.max_backoff);
         delay
     }
@@ -120,6 +139,7 @@ impl AnnounceSchedule {
     /// Shutting down: no announce after `stopped`.
     pub(super) fn stop(&mut self) {
         self.due = None;
+        self.early = None;
         self.pending = AnnounceEvent::Stopped;
     }
 }
@@ -139,18 +159,23 @@ mod tests {
     fn failures_back_off_exponentially_up_to_the_cap() {
         let t0 = t0();
         let mut schedule = AnnounceSchedule::new(t0, MIN, MAX, ALONE);
-        assert_eq!(schedule.take_due(t0), Some(AnnounceEvent::Started));
+        assert_eq!(schedule.take_due(t0, true), Some(AnnounceEvent::Started));
         let mut delays = Vec::new();
         let mut now = t0;
         for _ in 0..10 {
             let delay = schedule.failed(now);
             delays.push(delay.as_secs());
-            assert_eq!(schedule.take_due(now + delay / 2), None);
+            assert_eq!(schedule.take_due(now + delay / 2, true), None);
             now += delay;
-            assert_eq!(schedule.take_due(now), Some(AnnounceEvent::Started));
+            assert_eq!(schedule.take_due(now, true), Some(AnnounceEvent::Started));
         }
         assert_eq!(delays, [15, 30, 60, 120, 240, 480, 960, 1800, 1800, 1800]);
-        schedule.succeeded(now, Duration::from_secs(100), None, false);
+        schedule.succeeded(now, Duration::from_secs(100), None);
+        assert_eq!(
+            schedule.take_due(now + ALONE, false),
+            None,
+            "not alone: no early announce"
+        );
         assert_eq!(schedule.due(), Some(now + Duration::from_secs(100)));
         assert_eq!(schedule.failed(now), MIN, "success resets the back-off");
     }
@@ -159,21 +184,16 @@ mod tests {
     fn completed_is_due_at_once_and_then_regular() {
         let t0 = t0();
         let mut schedule = AnnounceSchedule::new(t0, MIN, MAX, ALONE);
-        schedule.take_due(t0);
-        schedule.succeeded(t0, Duration::from_secs(60), None, false);
+        schedule.take_due(t0, true);
+        schedule.succeeded(t0, Duration::from_secs(60), None);
         schedule.completed(t0 + Duration::from_secs(5));
         assert_eq!(
-            schedule.take_due(t0 + Duration::from_secs(5)),
+            schedule.take_due(t0 + Duration::from_secs(5), false),
             Some(AnnounceEvent::Completed)
         );
-        schedule.succeeded(
-            t0 + Duration::from_secs(5),
-            Duration::from_secs(60),
-            None,
-            false,
-        );
+        schedule.succeeded(t0 + Duration::from_secs(5), Duration::from_secs(60), None);
         assert_eq!(
-            schedule.take_due(t0 + Duration::from_secs(65)),
+            schedule.take_due(t0 + Duration::from_secs(65), false),
             Some(AnnounceEvent::None)
         );
         schedule.stop();
@@ -184,57 +204,77 @@ mod tests {
     fn tracker_intervals_are_clamped() {
         let t0 = t0();
         let mut schedule = AnnounceSchedule::new(t0, MIN, MAX, ALONE);
-        schedule.succeeded(t0, Duration::ZERO, None, false);
+        schedule.succeeded(t0, Duration::ZERO, None);
+        assert_eq!(schedule.take_due(t0 + ALONE, false), None);
         assert_eq!(schedule.due(), Some(t0 + MIN_INTERVAL));
-        schedule.succeeded(t0, Duration::MAX, None, false);
+        schedule.succeeded(t0, Duration::MAX, None);
+        assert_eq!(schedule.take_due(t0 + ALONE, false), None);
         assert_eq!(schedule.due(), Some(t0 + MAX_INTERVAL));
     }
 
+    /// Answers `n` announces with `interval` and `min_interval` while we
+    /// stay alone; the delays (seconds) until each next announce.
+    fn alone_delays(
+        schedule: &mut AnnounceSchedule,
+        interval: Duration,
+        min_interval: Option<Duration>,
+        n: usize,
+    ) -> Vec<u64> {
+        let mut now = t0();
+        (0..n)
+            .map(|_| {
+                let delay = schedule.succeeded(now, interval, min_interval);
+                assert_eq!(schedule.due(), Some(now + delay));
+                assert_eq!(schedule.take_due(now + delay / 2, true), None);
+                now += delay;
+                assert_eq!(schedule.take_due(now, true), Some(AnnounceEvent::None));
+                delay.as_secs()
+            })
+            .collect()
+    }
+
     #[test]
-    fn alone_answers_back_off_from_a_few_seconds_up_to_the_interval() {
+    fn alone_a_leecher_reannounces_from_a_few_seconds_up_to_the_interval() {
+        let mut schedule = AnnounceSchedule::new(t0(), MIN, MAX, ALONE);
+        let delays = alone_delays(&mut schedule, SECS(60), None, 8);
+        assert_eq!(delays, [2, 4, 8, 16, 32, 60, 60, 60]);
+    }
+
+    #[test]
+    fn a_peer_by_the_early_moment_drops_it_and_resets_the_back_off() {
         let t0 = t0();
         let mut schedule = AnnounceSchedule::new(t0, MIN, MAX, ALONE);
-        let delays: Vec<u64> = (0..8)
-            .map(|_| schedule.succeeded(t0, SECS(60), None, true).as_secs())
-            .collect();
-        assert_eq!(delays, [2, 4, 8, 16, 32, 60, 60, 60]);
-        assert_eq!(schedule.due(), Some(t0 + SECS(60)));
+        assert_eq!(alone_delays(&mut schedule, SECS(60), None, 3), [2, 4, 8]);
+        schedule.succeeded(t0, SECS(60), None);
+        assert_eq!(schedule.due(), Some(t0 + SECS(16)));
+        assert_eq!(schedule.take_due(t0 + SECS(16), false), None, "a peer came");
+        assert_eq!(schedule.due(), Some(t0 + SECS(60)), "the regular interval");
         assert_eq!(
-            schedule.succeeded(t0, SECS(60), None, false),
-            SECS(60),
-            "not alone: the interval"
+            schedule.take_due(t0 + SECS(60), false),
+            Some(AnnounceEvent::None)
         );
         assert_eq!(
-            schedule.succeeded(t0, SECS(60), None, true),
+            schedule.succeeded(t0 + SECS(60), SECS(60), None),
             ALONE,
-            "a peer in between resets the back-off"
+            "the back-off starts over"
         );
     }
 
     #[test]
     fn the_alone_back_off_never_goes_below_the_min_interval() {
-        let t0 = t0();
-        let mut schedule = AnnounceSchedule::new(t0, MIN, MAX, ALONE);
-        let delays: Vec<u64> = (0..5)
-            .map(|_| {
-                schedule
-                    .succeeded(t0, SECS(300), Some(SECS(10)), true)
-                    .as_secs()
-            })
-            .collect();
+        let mut schedule = AnnounceSchedule::new(t0(), MIN, MAX, ALONE);
+        let delays = alone_delays(&mut schedule, SECS(300), Some(SECS(10)), 5);
         assert_eq!(delays, [10, 10, 10, 16, 32]);
         // A min interval above the interval: the (clamped) interval wins,
         // as for a regular answer.
-        let mut schedule = AnnounceSchedule::new(t0, MIN, MAX, ALONE);
+        let mut schedule = AnnounceSchedule::new(t0(), MIN, MAX, ALONE);
         assert_eq!(
-            schedule.succeeded(t0, SECS(20), Some(SECS(600)), true),
+            schedule.succeeded(t0(), SECS(20), Some(SECS(600))),
             SECS(20)
         );
-        // A hostile interval of 0 is clamped to 15 s before the back-off caps at it.
-        let mut schedule = AnnounceSchedule::new(t0, MIN, MAX, ALONE);
-        let delays: Vec<u64> = (0..5)
-            .map(|_| schedule.succeeded(t0, Duration::ZERO, None, true).as_secs())
-            .collect();
+        // A hostile interval of 0 is clamped to 15 s, which caps the back-off.
+        let mut schedule = AnnounceSchedule::new(t0(), MIN, MAX, ALONE);
+        let delays = alone_delays(&mut schedule, Duration::ZERO, None, 5);
         assert_eq!(delays, [2, 4, 8, 15, 15]);
     }
 }

@@ -67,10 +67,10 @@ pub struct TorrentConfig {
     pub min_announce_backoff: Duration,
     /// Longest retry delay after failed announces (default 30 min).
     pub max_announce_backoff: Duration,
-    /// First re-announce delay of an incomplete torrent that has no peer
-    /// connected and got none from the tracker; doubles with each such
-    /// answer up to the tracker's interval, never below its `min interval`
-    /// (default 2 s).
+    /// After a tracker answer, an incomplete torrent that has no peer
+    /// connected this much later re-announces then; doubles with each such
+    /// early announce up to the tracker's interval, never below its
+    /// `min interval` (default 2 s).
     pub alone_announce_backoff: Duration,
     /// BEP 11 peer exchange: advertise `ut_pex`, send our connected peers to
     /// peers that support it and learn theirs (default true).

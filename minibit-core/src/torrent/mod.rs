@@ -478,10 +478,10 @@ impl Torrent {
     /// `min_interval` (BEP 3 `min interval`, if it sent one) and `peers`:
     /// consider `peers` for connection (never our own listen address, a
     /// banned one, or one already known) and re-announce after `interval`
-    /// (clamped to 15 s ..= 24 h). An incomplete torrent left alone (no
-    /// peer connected, none listed but ourselves) re-announces sooner: after
+    /// (clamped to 15 s ..= 24 h). An incomplete torrent that still has no
+    /// peer connected a moment later re-announces then: after
     /// [`TorrentConfig::alone_announce_backoff`], doubling with each such
-    /// answer up to `interval`, never below `min_interval`.
+    /// early announce up to `interval`, never below `min_interval`.
     pub fn handle_announce_response(
         &mut self,
         now: Instant,
@@ -493,10 +493,7 @@ impl Torrent {
         if self.stopped {
             return;
         }
-        let own = self.config.listen_addr;
-        let alone =
-            !self.is_seed() && self.peers.is_empty() && peers.iter().all(|&addr| Some(addr) == own);
-        self.announce.succeeded(now, interval, min_interval, alone);
+        self.announce.succeeded(now, interval, min_interval);
         self.learn_peers(peers);
     }
 
@@ -703,7 +700,8 @@ impl Torrent {
 
     /// Emits the announce if one is due at `now`.
     fn announce_if_due(&mut self, now: Instant) {
-        if let Some(event) = self.announce.take_due(now) {
+        let alone = !self.is_seed() && self.peers.is_empty();
+        if let Some(event) = self.announce.take_due(now, alone) {
             self.out.act(self.announce_action(event));
         }
     }
