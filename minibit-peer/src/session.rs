@@ -361,7 +361,9 @@ impl SessionHandle {
         self.local_addr
     }
 
-    /// Full paths of the torrent's files, in torrent order.
+    /// Full paths of the torrent's files, in torrent order (their final
+    /// names: until all its pieces are verified a file is `NAME.part`, see
+    /// [`crate::partial`]).
     pub fn paths(&self) -> &[PathBuf] {
         &self.paths
     }
