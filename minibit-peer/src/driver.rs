@@ -4,7 +4,7 @@
 //! `sleep_until(poll_timeout())`, and after each wake-up drains
 //! `poll_action` then `poll_event` (the core's run loop).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -108,6 +108,8 @@ pub(crate) struct Driver {
     by_conn: HashMap<ConnId, PeerKey>,
     /// Outbound connections whose handshake has not arrived yet.
     dialing: HashMap<ConnId, SocketAddr>,
+    /// Connections we disconnected whose task has not reported the close yet.
+    closing: HashSet<ConnId>,
     conn_tasks: JoinSet<()>,
     /// Most connection tasks before incoming connections are refused.
     max_connections: usize,
@@ -137,6 +139,7 @@ impl Driver {
             peers: HashMap::new(),
             by_conn: HashMap::new(),
             dialing: HashMap::new(),
+            closing: HashSet::new(),
             conn_tasks: JoinSet::new(),
             max_connections: parts.max_connections,
             jobs: JoinSet::new(),
@@ -280,10 +283,11 @@ impl Driver {
                     debug!(%addr, %reason, "peer connection closed");
                     self.peers.remove(&peer);
                     self.torrent.handle_peer_disconnected(now, peer);
-                } else {
-                    // An incoming connection that never completed its
-                    // handshake, or one we already disconnected.
+                } else if self.closing.remove(&id) {
                     debug!(%addr, %reason, "connection closed");
+                } else {
+                    // An incoming connection that never completed its handshake.
+                    debug!(%addr, %reason, "connection closed before the handshake");
                 }
             }
         }
@@ -470,6 +474,7 @@ impl Driver {
                 info!(addr = %conn.addr, %reason, "disconnecting peer");
             }
             self.by_conn.remove(&conn.id);
+            self.closing.insert(conn.id);
             self.torrent.handle_peer_disconnected(Instant::now(), peer);
         }
     }
