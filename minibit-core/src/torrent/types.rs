@@ -5,14 +5,11 @@ use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
 
+pub use crate::id::PeerKey;
 use crate::metainfo::InfoHash;
 use crate::piece::{BlockRef, PieceIndex};
+pub use crate::tracker::AnnounceEvent;
 use crate::wire::Message;
-
-/// Opaque key of a connected peer, handed out by [`Torrent::handle_handshake`](super::Torrent::handle_handshake).
-/// Valid until the peer disconnects; a later peer may reuse the number.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PeerKey(pub usize);
 
 /// Who opened the connection.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -21,19 +18,6 @@ pub enum Direction {
     Inbound,
     /// We connected to the remote peer (after an [`Action::Connect`]).
     Outbound,
-}
-
-/// The tracker announce event (BEP 3 "event").
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum AnnounceEvent {
-    /// A regular re-announce.
-    None,
-    /// The first announce.
-    Started,
-    /// Every piece verified.
-    Completed,
-    /// Shutting down.
-    Stopped,
 }
 
 /// Something the driver must do.
