@@ -311,7 +311,7 @@ impl Simulation {
                 Bitfield::new(layout.piece_count())
             };
             let torrent_config = TorrentConfig {
-                rng_seed: rand::Rng::random(&mut rng),
+                rng_seed: Some(rand::Rng::random(&mut rng)),
                 picker: config.picker,
                 super_seed: seed && config.super_seed,
                 initial_spread: config.initial_spread,
