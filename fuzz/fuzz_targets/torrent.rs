@@ -534,6 +534,7 @@ impl Harness {
                 self.verifies.push(piece);
             }
             Action::Announce { left, .. } => assert_eq!(left, self.left()),
+            other => panic!("the fuzz harness does not know {other:?}"),
         }
         None
     }

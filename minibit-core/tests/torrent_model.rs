@@ -514,6 +514,7 @@ impl Model {
                 }
             }
             Action::Connect { .. } | Action::Announce { .. } => {}
+            other => return Err(TestCaseError::fail(format!("unmodelled action {other:?}"))),
         }
         Ok(())
     }

@@ -131,6 +131,7 @@ impl Default for SimConfig {
 
 /// Why a simulation could not start.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SimError {
     /// The file size and piece length do not make a valid torrent.
     #[error("invalid torrent geometry: {0}")]

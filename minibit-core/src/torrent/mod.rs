@@ -113,7 +113,7 @@ use spread::InitialSpread;
 use swarm::AddressBook;
 pub use types::{
     Action, AnnounceEvent, Direction, DisconnectReason, Event, HandshakeRejection, PeerKey,
-    TorrentStats,
+    TorrentStats, Violation,
 };
 
 /// Client name and version sent in the BEP 10 extended handshake (`v`).
@@ -416,10 +416,7 @@ impl Torrent {
         }
         state.last_received = now;
         if let Err(violation) = self.on_message(now, peer, message) {
-            self.disconnect(
-                peer,
-                DisconnectReason::ProtocolViolation(violation.to_string()),
-            );
+            self.disconnect(peer, DisconnectReason::ProtocolViolation(violation));
         }
     }
 
