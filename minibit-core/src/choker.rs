@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::torrent::PeerKey;
+use crate::id::PeerKey;
 
 /// How often the torrent calls [`Choker::rechoke`] (BEP 3: "once every ten seconds").
 pub const RECHOKE_INTERVAL: Duration = Duration::from_secs(10);

@@ -8,6 +8,7 @@
 //!
 //! | module | holds |
 //! |---|---|
+//! | [`id`] | identifiers: [`id::PeerKey`], [`id::TorrentId`], [`id::ConnectionId`] |
 //! | [`metainfo`] | `.torrent` parse and build, [`metainfo::InfoHash`], path sanitising |
 //! | [`piece`] | [`piece::Layout`]: piece/block geometry and the mapping onto files |
 //! | [`bitfield`] | [`bitfield::Bitfield`]: which pieces a peer has, and its wire form |
@@ -22,6 +23,7 @@
 
 pub mod bitfield;
 pub mod choker;
+pub mod id;
 pub mod metainfo;
 pub mod picker;
 pub mod piece;

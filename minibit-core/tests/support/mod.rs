@@ -509,6 +509,7 @@ impl Swarm {
                     .handle_announce_response(now, secs(1800), None, &[]);
             }
             Action::Connect { .. } => {}
+            other => panic!("the test network does not know {other:?}"),
         }
     }
 
