@@ -16,6 +16,7 @@
 //! | [`picker`] | rarest-first piece selection |
 //! | [`choker`] | tit-for-tat choking |
 //! | [`rate`] | transfer rate estimators |
+//! | [`session`] | the [`session::Session`]: many torrents, one connection table, global limits |
 //! | [`torrent`] | the [`torrent::Torrent`] state machine for one info-hash |
 //! | [`tracker`] | announce/scrape encoding and the tracker's swarm registry |
 //! | `sim` | a deterministic swarm simulator (cargo feature `sim`) |
@@ -28,6 +29,7 @@ pub mod metainfo;
 pub mod picker;
 pub mod piece;
 pub mod rate;
+pub mod session;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod superseed;
