@@ -658,3 +658,86 @@ fn the_download_limit_pauses_and_resumes_reading_and_holds_the_rate_within_ten_p
         "{received} bytes in 20 s, {ratio:.3} of the limit"
     );
 }
+
+/// Four seeding torrents with two interested peers each, run for 60 s of
+/// virtual time; returns the most peers unchoked at once over all torrents
+/// and, per torrent, whether it ever unchoked anyone.
+fn unchoking_with_global_slots(slots: Option<usize>) -> (usize, Vec<bool>) {
+    let t = t0();
+    let config = SessionConfig {
+        unchoke_slots: slots,
+        ..SessionConfig::default()
+    };
+    let layout = content().layout;
+    let all: Vec<u32> = (0..layout.piece_count()).collect();
+    let mut s = Session::new(config, peer_id(0), t);
+    let ids: Vec<TorrentId> = (1..=4u8)
+        .map(|i| {
+            s.add_torrent(
+                t,
+                torrent_config(),
+                info_hash(i),
+                layout.clone(),
+                bitfield(&layout, &all),
+            )
+            .unwrap()
+        })
+        .collect();
+    let mut most = 0;
+    let mut served = vec![false; ids.len()];
+    let mut observe = |s: &Session| {
+        let unchoked: Vec<usize> = ids
+            .iter()
+            .map(|&id| s.torrent(id).unwrap().unchoked_peers())
+            .collect();
+        most = most.max(unchoked.iter().sum());
+        for (served, n) in served.iter_mut().zip(&unchoked) {
+            *served |= *n > 0;
+        }
+    };
+    for (i, id) in (1..=4u8).enumerate() {
+        for p in 0..2u8 {
+            let n = 10 * id + p;
+            let conn = join(&mut s, t, ip(id, p), info_hash(id), n).unwrap();
+            s.handle_message(t, conn, Message::Interested);
+            observe(&s);
+        }
+        assert_eq!(s.torrent(ids[i]).unwrap().interested_peers(), 2);
+    }
+    let mut now = t;
+    while now < t + secs(60) {
+        for action in drain(&mut s) {
+            if let SessionAction::Torrent {
+                torrent,
+                action: Action::Announce { .. },
+                ..
+            } = action
+            {
+                s.handle_announce_response(now, torrent, secs(1800), &[]);
+            }
+        }
+        observe(&s);
+        now = s.poll_timeout().expect("timers are set");
+        s.handle_timeout(now);
+        observe(&s);
+    }
+    (most, served)
+}
+
+#[test]
+fn a_global_number_of_unchoke_slots_is_never_exceeded_and_every_torrent_gets_a_turn() {
+    let (most, served) = unchoking_with_global_slots(Some(3));
+    assert!(
+        most <= 3,
+        "{most} peers unchoked at once with 3 global slots"
+    );
+    assert!(most > 0);
+    assert_eq!(
+        served,
+        vec![true; 4],
+        "each torrent unchoked someone in turn"
+    );
+    // Without the global limit each torrent unchokes both its peers.
+    let (most, _) = unchoking_with_global_slots(None);
+    assert_eq!(most, 8);
+}

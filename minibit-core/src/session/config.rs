@@ -30,6 +30,15 @@ pub struct SessionConfig {
     /// [`super::SessionAction::PauseReading`] /
     /// [`super::SessionAction::ResumeReading`].
     pub download_limit: u64,
+    /// A global number of upload slots shared by every running torrent
+    /// (libtorrent's `unchoke_slots_limit`); `None` (the default) leaves
+    /// each torrent its own [`crate::torrent::TorrentConfig::unchoke_slots`].
+    /// Shared every 10 s and whenever a torrent is added, removed, paused
+    /// or resumed: round-robin, one slot at a time, to the torrents with
+    /// interested peers (starting one torrent further each time, so with
+    /// fewer slots than such torrents each gets a turn), then one to each
+    /// torrent still without any; the shares never add up to more.
+    pub unchoke_slots: Option<usize>,
     /// Our listen address, given to each torrent that has none in its own
     /// config (never dialled; its port goes in the BEP 10 handshake).
     pub listen_addr: Option<SocketAddr>,
@@ -44,6 +53,7 @@ impl Default for SessionConfig {
             handshake_timeout: Duration::from_secs(5),
             upload_limit: 0,
             download_limit: 0,
+            unchoke_slots: None,
             listen_addr: None,
         }
     }

@@ -68,10 +68,15 @@
 //!   of a tenth of a second, 0 = unlimited): received block payload
 //!   counts against the download limit, each [`Action::ReadBlock`]
 //!   against the upload limit.
+//! - Optionally a global number of upload slots
+//!   ([`SessionConfig::unchoke_slots`], libtorrent's `unchoke_slots_limit`)
+//!   shared among the torrents ([`Torrent::set_unchoke_slots`]): the peers
+//!   unchoked over all torrents never outnumber it.
 
 mod bucket;
 mod config;
 mod connections;
+mod slots;
 mod types;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -128,6 +133,10 @@ pub struct Session {
     /// Block reads held back by the upload limit, oldest first.
     queued_reads: VecDeque<(TorrentId, Option<ConnectionId>, Action)>,
     reading_paused: bool,
+    /// Next sharing of the global upload slots.
+    next_slot_share: Instant,
+    /// Where the next round-robin of slots starts.
+    slot_rotation: usize,
     actions: VecDeque<SessionAction>,
     events: VecDeque<SessionEvent>,
     /// Latest instant seen: time never goes backwards inside.
@@ -151,6 +160,8 @@ impl Session {
             queued_dials: VecDeque::new(),
             queued_reads: VecDeque::new(),
             reading_paused: false,
+            next_slot_share: now,
+            slot_rotation: 0,
             actions: VecDeque::new(),
             events: VecDeque::new(),
             now,
@@ -194,6 +205,8 @@ impl Session {
         );
         self.by_info_hash.insert(info_hash, id);
         self.drain(now, id);
+        self.share_slots(now);
+        self.after_input(now);
         Ok(id)
     }
 
@@ -215,6 +228,7 @@ impl Session {
             self.deadlines.remove(&(deadline, id));
         }
         self.by_info_hash.remove(&entry.info_hash);
+        self.share_slots(now);
         self.after_input(now);
         Ok(())
     }
@@ -229,6 +243,7 @@ impl Session {
     pub fn pause_torrent(&mut self, now: Instant, id: TorrentId) -> Result<(), SessionError> {
         let now = self.clock(now);
         self.stop_torrent(now, id)?;
+        self.share_slots(now);
         self.after_input(now);
         Ok(())
     }
@@ -263,6 +278,7 @@ impl Session {
             self.connections.remove(conn);
         }
         self.drain(now, id);
+        self.share_slots(now);
         self.after_input(now);
         Ok(())
     }
@@ -630,6 +646,9 @@ impl Session {
         for id in due {
             self.with_torrent(now, id, |t| t.handle_timeout(now));
         }
+        if self.config.unchoke_slots.is_some() && self.next_slot_share <= now {
+            self.share_slots(now);
+        }
         self.after_input(now);
     }
 
@@ -645,7 +664,8 @@ impl Session {
 
     /// When [`Session::handle_timeout`] must next be called: the earliest
     /// of every torrent's deadline (an ordered index, no scan), the oldest
-    /// handshake's deadline, and the instant a rate limit lets traffic on.
+    /// handshake's deadline, the instant a rate limit lets traffic on, and
+    /// the next sharing of global upload slots.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let torrents = self.deadlines.first().map(|&(deadline, _)| deadline);
         let handshake = self
@@ -662,10 +682,45 @@ impl Session {
         } else {
             None
         };
-        [torrents, handshake, reads, reading]
+        let slots = (self.config.unchoke_slots.is_some() && !self.torrents.is_empty())
+            .then_some(self.next_slot_share);
+        [torrents, handshake, reads, reading, slots]
             .into_iter()
             .flatten()
             .min()
+    }
+
+    /// Shares [`SessionConfig::unchoke_slots`] among the running torrents
+    /// (see there); fewer slots first, so no torrent rechokes into a slot
+    /// another still holds.
+    fn share_slots(&mut self, now: Instant) {
+        let Some(total) = self.config.unchoke_slots else {
+            return;
+        };
+        self.next_slot_share = now + slots::SHARE_INTERVAL;
+        let (ids, demand): (Vec<TorrentId>, Vec<usize>) = self
+            .torrents
+            .iter()
+            .filter(|(_, entry)| !entry.paused)
+            .map(|(&id, entry)| (id, entry.torrent.interested_peers()))
+            .unzip();
+        let shares = slots::share(total, &demand, self.slot_rotation);
+        self.slot_rotation = self.slot_rotation.wrapping_add(1);
+        let mut changes: Vec<(bool, TorrentId, usize)> = ids
+            .into_iter()
+            .zip(shares)
+            .map(|(id, slots)| {
+                (
+                    slots >= self.torrents[&id].torrent.unchoked_peers(),
+                    id,
+                    slots,
+                )
+            })
+            .collect();
+        changes.sort_unstable();
+        for (_, id, slots) in changes {
+            self.with_torrent(now, id, |t| t.set_unchoke_slots(now, slots));
+        }
     }
 
     /// Calls `f` on torrent `id` (if it exists) and drains its outputs.
