@@ -897,6 +897,9 @@ impl Session {
             let Some((torrent, conn, action)) = self.queued_reads.pop_front() else {
                 break;
             };
+            if conn.is_some_and(|conn| self.connections.get(conn).is_none()) {
+                continue; // its peer left meanwhile
+            }
             if let Action::ReadBlock { block, .. } = &action {
                 self.upload.take(u64::from(block.length));
             }
