@@ -10,6 +10,7 @@ use std::time::Duration;
 use minibit_core::wire::PeerId;
 
 use crate::process::{Proc, free_port, run, wait_until};
+use crate::tools;
 
 /// A real client taking part in a test.
 #[derive(Clone, Copy, Debug)]
@@ -89,6 +90,7 @@ impl Running {
 /// `aria2c` downloading (or, when the content is already in `dir`,
 /// verifying and then seeding) `torrent` until it is killed.
 fn aria2(torrent: &Path, dir: &Path) -> Proc {
+    tools::require(&tools::ARIA2C);
     let mut command = Command::new("aria2c");
     command
         .arg(format!("--dir={}", dir.display()))
@@ -160,6 +162,8 @@ impl Transmission {
             "message-level": 2,
         });
         std::fs::write(config.join("settings.json"), settings.to_string()).unwrap();
+        tools::require(&tools::TRANSMISSION_DAEMON);
+        tools::require(&tools::TRANSMISSION_REMOTE);
         let mut command = Command::new("transmission-daemon");
         command.arg("-f").arg("-g").arg(&config);
         let this = Self {
@@ -240,6 +244,7 @@ impl Libtorrent {
 
     fn start(torrent: &Path, dir: &Path, mode: &str, download_limit: u32) -> Self {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/lt_client.py");
+        tools::require_libtorrent();
         let mut command = Command::new("/usr/bin/python3");
         command
             .arg(script)
