@@ -9,6 +9,7 @@
 //! | module | holds |
 //! |---|---|
 //! | [`metainfo`] | `.torrent` parse and build, [`metainfo::InfoHash`], path sanitising |
+//! | [`magnet`] | magnet links (BEP 9): [`magnet::Magnet`] parse and make |
 //! | [`piece`] | [`piece::Layout`]: piece/block geometry and the mapping onto files |
 //! | [`bitfield`] | [`bitfield::Bitfield`]: which pieces a peer has, and its wire form |
 //! | [`wire`] | the peer wire protocol: handshake, messages, incremental decoder |
@@ -22,6 +23,7 @@
 
 pub mod bitfield;
 pub mod choker;
+pub mod magnet;
 pub mod metainfo;
 pub mod picker;
 pub mod piece;
