@@ -11,6 +11,7 @@
 //! | [`metainfo`] | `.torrent` parse and build, [`metainfo::InfoHash`], path sanitising |
 //! | [`magnet`] | magnet links (BEP 9): [`magnet::Magnet`] parse and make |
 //! | [`piece`] | [`piece::Layout`]: piece/block geometry and the mapping onto files |
+//! | [`bencode`] | the bounded bencode scanner every parser of untrusted bencode runs first |
 //! | [`bitfield`] | [`bitfield::Bitfield`]: which pieces a peer has, and its wire form |
 //! | [`wire`] | the peer wire protocol: handshake, messages, incremental decoder |
 //! | [`picker`] | rarest-first piece selection |
@@ -21,6 +22,7 @@
 //! | `sim` | a deterministic swarm simulator (cargo feature `sim`) |
 #![warn(missing_docs)]
 
+pub mod bencode;
 pub mod bitfield;
 pub mod choker;
 pub mod magnet;
