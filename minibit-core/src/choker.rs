@@ -130,6 +130,12 @@ impl Choker {
         &self.config
     }
 
+    /// Changes the number of upload slots; the next [`Choker::rechoke`]
+    /// applies it.
+    pub fn set_slots(&mut self, slots: usize) {
+        self.config.slots = slots;
+    }
+
     /// Decides who is unchoked at `now`. `peers` lists every connected peer
     /// once; `seeding` is `true` when we have every piece. Never more than
     /// `slots` peers end up unchoked, and only interested ones.

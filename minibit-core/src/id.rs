@@ -5,8 +5,8 @@
 //! | identifier | names | handed out by |
 //! |---|---|---|
 //! | [`PeerKey`] | a connected peer inside one torrent | [`Torrent::handle_handshake`](crate::torrent::Torrent::handle_handshake) |
-//! | [`TorrentId`] | a torrent inside a session | the session, when a torrent is added |
-//! | [`ConnectionId`] | a connection inside a session, from its accept (or dial) to its close | the session, for an accepted or dialled connection |
+//! | [`TorrentId`] | a torrent inside a session | [`Session::add_torrent`](crate::session::Session::add_torrent) |
+//! | [`ConnectionId`] | a connection inside a session, from its accept (or dial) to its close | [`Session::handle_incoming`](crate::session::Session::handle_incoming) and the session's dials |
 
 /// Opaque key of a connected peer, handed out by
 /// [`Torrent::handle_handshake`](crate::torrent::Torrent::handle_handshake).
@@ -14,7 +14,7 @@
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PeerKey(pub usize);
 
-/// Opaque key of a torrent inside a session.
+/// Opaque key of a torrent inside a [`Session`](crate::session::Session).
 /// Valid until the torrent is removed; numbers are never reused within
 /// one session, so a stale id never reaches another torrent.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -9,6 +9,7 @@
 //! | [`index`] | the HTML page at `/` |
 //! | [`hangup`] | SIGHUP does not stop the tracker |
 //! | [`catalogue`] | the torrents listed at `/torrents` and served as `.torrent` files |
+//! | [`udp`] | the BEP 15 UDP tracker on the same registry, with keyed connection ids |
 //! | [`seed`] | hash a file, build and catalogue its torrent, seed it with `minibit-peer` |
 //!
 //! The protocol and the swarm bookkeeping live in
@@ -32,6 +33,8 @@ pub mod hangup;
 pub mod http;
 pub mod index;
 pub mod seed;
+pub mod udp;
 
 pub use catalogue::{Catalogue, CatalogueEntry, CatalogueError};
 pub use http::{TrackerState, router, serve};
+pub use udp::serve_udp;

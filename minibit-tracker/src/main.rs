@@ -1,5 +1,6 @@
 //! `minibit-tracker [--bind ADDR] [--peer-port PORT] [--piece-length BYTES] [--interval SECONDS] [FILE|DIR]...`:
-//! an HTTP tracker with a catalogue; seeds the FILEs it is given.
+//! an HTTP tracker with a catalogue, and a UDP tracker (BEP 15) on the same
+//! port number; seeds the FILEs it is given.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -12,7 +13,8 @@ use clap::{ArgAction, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
 use minibit_core::tracker::RegistryConfig;
 use minibit_tracker::seed::{SeedOptions, Seeding, seed};
-use minibit_tracker::{TrackerState, serve};
+use minibit_tracker::udp::bind_pair;
+use minibit_tracker::{TrackerState, serve, serve_udp};
 use tokio::sync::oneshot;
 use tracing_subscriber::EnvFilter;
 
@@ -69,9 +71,9 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
 
-    let listener = tokio::net::TcpListener::bind(cli.bind)
+    let (listener, udp_socket) = bind_pair(cli.bind)
         .await
-        .with_context(|| format!("cannot listen on {}", cli.bind))?;
+        .with_context(|| format!("cannot listen on {} (TCP and UDP)", cli.bind))?;
     let addr = listener.local_addr()?;
     let interval = Duration::from_secs(cli.interval);
     let defaults = RegistryConfig::default();
@@ -88,10 +90,17 @@ async fn main() -> anyhow::Result<()> {
     let server = tokio::spawn(serve(listener, Arc::clone(&state), async {
         let _ = stopped.await;
     }));
+    let udp_server = tokio::spawn(serve_udp(
+        udp_socket,
+        Arc::clone(&state),
+        std::future::pending(),
+    ));
     println!("tracker listening on http://{addr}");
+    tracing::info!("UDP tracker (BEP 15) listening on udp://{addr}/announce");
 
     let result = seed_and_wait(&cli, addr, &state).await;
     let _ = stop_server.send(());
+    udp_server.abort();
     server.await??;
     result
 }

@@ -598,6 +598,46 @@ impl Torrent {
         }
     }
 
+    /// Sets the number of upload slots, optimistic unchoke included
+    /// (initially [`TorrentConfig::unchoke_slots`]); a session sharing a
+    /// global number of slots among its torrents calls this. Fewer slots
+    /// rechoke at once, so never more peers than `slots` stay unchoked;
+    /// more slots rechoke at once only if an interested peer waits.
+    pub fn set_unchoke_slots(&mut self, now: Instant, slots: usize) {
+        let now = self.clock(now);
+        let current = self.config.unchoke_slots;
+        if slots == current {
+            return;
+        }
+        self.config.unchoke_slots = slots;
+        self.choker.set_slots(slots);
+        if self.stopped {
+            return;
+        }
+        if slots < current {
+            self.rechoke(now);
+        } else {
+            self.rechoke_if_slot_free(now);
+        }
+    }
+
+    /// Connected peers interested in us (BEP 3 "interested"), not being
+    /// disconnected: the demand for upload slots.
+    pub fn interested_peers(&self) -> usize {
+        self.peers
+            .iter()
+            .filter(|(_, p)| !p.closing && p.interested_in_us)
+            .count()
+    }
+
+    /// Connected peers we unchoke, not being disconnected.
+    pub fn unchoked_peers(&self) -> usize {
+        self.peers
+            .iter()
+            .filter(|(_, p)| !p.closing && !p.am_choking)
+            .count()
+    }
+
     /// Pieces verified so far.
     pub fn have(&self) -> &Bitfield {
         &self.have

@@ -29,10 +29,9 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 
+use super::scrape::ScrapeStats;
+use super::{AnnounceEvent, AnnounceRequest};
 use crate::metainfo::InfoHash;
-use crate::torrent::AnnounceEvent;
-use crate::tracker::AnnounceRequest;
-use crate::tracker::scrape::ScrapeStats;
 use crate::wire::PeerId;
 
 /// The magic connection id of a connect request (BEP 15).
@@ -98,6 +97,7 @@ pub const fn max_peers(family: Family) -> usize {
 
 /// A UDP tracker packet that cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum UdpTrackerError {
     /// Shorter than its fixed part.
     #[error("packet truncated: {got} bytes, need {need}")]
