@@ -276,7 +276,7 @@ fn dials_beyond_the_global_dial_cap_wait_in_a_queue_and_go_out_as_slots_free() {
     };
     let (mut s, ids) = session(config, 2, now);
     let peers: Vec<SocketAddr> = (1..=5).map(|i| ip(2, i)).collect();
-    s.handle_announce_response(now, ids[0], secs(1800), &peers);
+    s.handle_announce_response(now, ids[0], secs(1800), None, &peers);
     let dials: Vec<(ConnectionId, SocketAddr)> = drain(&mut s)
         .into_iter()
         .filter_map(|a| match a {
@@ -323,7 +323,7 @@ fn dials_beyond_the_global_dial_cap_wait_in_a_queue_and_go_out_as_slots_free() {
 
     // A banned address is never dialled.
     s.ban_ip(now, ip(3, 1).ip());
-    s.handle_announce_response(now, ids[1], secs(1800), &[ip(3, 1)]);
+    s.handle_announce_response(now, ids[1], secs(1800), None, &[ip(3, 1)]);
     assert!(!drain(&mut s).iter().any(|a| matches!(
         a,
         SessionAction::Torrent { action: Action::Connect { addr }, .. } if *addr == ip(3, 1)
@@ -337,7 +337,7 @@ fn removing_a_torrent_closes_its_connections_and_frees_their_slots() {
     let a1 = join(&mut s, now, ip(0, 1), info_hash(1), 1).unwrap();
     let a2 = join(&mut s, now, ip(0, 2), info_hash(1), 2).unwrap();
     let b1 = join(&mut s, now, ip(0, 3), info_hash(2), 3).unwrap();
-    s.handle_announce_response(now, ids[0], secs(1800), &[ip(2, 1)]);
+    s.handle_announce_response(now, ids[0], secs(1800), None, &[ip(2, 1)]);
     let dial = drain(&mut s)
         .into_iter()
         .find_map(|a| match a {
@@ -462,7 +462,7 @@ fn poll_timeout_is_the_earliest_deadline_over_the_torrents() {
         for (i, &id) in ids.iter().enumerate() {
             // Answer announces so the schedules diverge.
             if announces(&drain(&mut s), id).contains(&AnnounceEvent::Started) {
-                s.handle_announce_response(now, id, secs(60 * (i as u64 + 1)), &[]);
+                s.handle_announce_response(now, id, secs(60 * (i as u64 + 1)), None, &[]);
             }
         }
     }
@@ -531,7 +531,7 @@ fn served_under_upload_limit(limit: u64, span: Duration) -> u64 {
                     torrent,
                     action: Action::Announce { .. },
                     ..
-                } => s.handle_announce_response(now, torrent, secs(1800), &[]),
+                } => s.handle_announce_response(now, torrent, secs(1800), None, &[]),
                 _ => {}
             }
         }
@@ -713,7 +713,7 @@ fn unchoking_with_global_slots(slots: Option<usize>) -> (usize, Vec<bool>) {
                 ..
             } = action
             {
-                s.handle_announce_response(now, torrent, secs(1800), &[]);
+                s.handle_announce_response(now, torrent, secs(1800), None, &[]);
             }
         }
         observe(&s);

@@ -596,17 +596,20 @@ impl Session {
         self.after_input(now);
     }
 
-    /// A tracker answered an [`Action::Announce`] of `torrent`.
+    /// A tracker answered an [`Action::Announce`] of `torrent` with its
+    /// `interval`, `min_interval` and `peers` (see
+    /// [`Torrent::handle_announce_response`](crate::torrent::Torrent::handle_announce_response)).
     pub fn handle_announce_response(
         &mut self,
         now: Instant,
         torrent: TorrentId,
         interval: Duration,
+        min_interval: Option<Duration>,
         peers: &[SocketAddr],
     ) {
         let now = self.clock(now);
         self.with_torrent(now, torrent, |t| {
-            t.handle_announce_response(now, interval, peers);
+            t.handle_announce_response(now, interval, min_interval, peers);
         });
         self.after_input(now);
     }
