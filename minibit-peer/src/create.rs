@@ -106,6 +106,7 @@ fn check(args: &CreateArgs) -> Result<(PathBuf, MetainfoBuilder)> {
         );
     }
     let mut builder = MetainfoBuilder::new(&args.path)
+        .piece_length(args.piece_length)
         .private(args.private)
         .created_by(concat!("minibit-peer ", env!("CARGO_PKG_VERSION")));
     if let Ok(now) = SystemTime::now().duration_since(UNIX_EPOCH) {
