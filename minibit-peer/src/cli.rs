@@ -84,8 +84,8 @@ pub struct DownloadArgs {
     /// Folder to download into.
     #[arg(short, long, default_value = ".")]
     pub output: PathBuf,
-    /// Where to listen for peers, IP[:PORT] (port 0 or none: a free port).
-    /// All interfaces by default: a peer must be reachable to seed;
+    /// Where to listen for peers, IP[:PORT] (no port or 0: a free port).
+    /// 0.0.0.0 is every interface (a peer must be reachable to seed);
     /// 127.0.0.1 keeps it local.
     #[arg(long, value_name = "IP[:PORT]", default_value = "0.0.0.0")]
     pub bind: BindAddr,

@@ -35,13 +35,16 @@ pub async fn create(args: CreateArgs, quiet: bool) -> Result<()> {
         .with_context(|| format!("cannot make a torrent of {}", args.path.display()))?;
     write_new(&output, &metainfo.to_bytes())?;
     if !quiet {
-        let length = metainfo.layout().piece_length();
         let how = if args.piece_length.is_some() {
             "as given"
         } else {
-            "chosen for the size: ~1000-2000 pieces, at least 256 KiB over 100 MiB"
+            "chosen for the size"
         };
-        eprintln!("piece length {} ({how})", HumanBytes(u64::from(length)));
+        eprintln!(
+            "piece length {} ({how}: {} pieces)",
+            HumanBytes(u64::from(metainfo.layout().piece_length())),
+            metainfo.layout().piece_count()
+        );
     }
     println!(
         "{}: {} ({} in {} pieces), info-hash {}",

@@ -449,7 +449,7 @@ async fn create_makes_a_torrent_transmission_reads_and_picks_the_piece_length() 
     .await;
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
-        stderr(&output).contains("piece length 32.00 KiB (chosen for the size"),
+        stderr(&output).contains("piece length 32.00 KiB (chosen for the size: 640 pieces)"),
         "{}",
         stderr(&output)
     );

@@ -19,6 +19,7 @@ use minibit_peer::cli_common::{BindAddr, Verbosity};
 use minibit_peer::error_report::report;
 use minibit_tracker::seed::{SeedOptions, Seeding, seed};
 use minibit_tracker::{TrackerState, serve};
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::oneshot;
 
 /// The tracker's port when `--bind` gives none.
@@ -118,21 +119,33 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
 /// Seeds every FILE, then waits for Ctrl-C; stops the seeders started so
 /// far on the way out (they announce `stopped` to the still-running tracker).
 async fn seed_and_wait(cli: &Cli, addr: SocketAddr, state: &TrackerState) -> anyhow::Result<()> {
+    // Caught from the start, so a Ctrl-C while hashing also stops cleanly.
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot catch Ctrl-C (SIGINT)")?;
     let mut seeding = Vec::new();
-    let result = seed_files(cli, addr, state, &mut seeding).await;
-    if result.is_ok() {
-        // A signal handler that cannot be installed means: serve until killed.
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
+    let seeded = tokio::select! {
+        result = seed_files(cli, addr, state, &mut seeding) => Some(result),
+        _ = interrupt.recv() => None,
+    };
+    let result = match seeded {
+        Some(Ok(())) => {
+            interrupt.recv().await;
+            tracing::info!("shutting down");
+            Ok(())
         }
-        tracing::info!("shutting down");
-    }
+        Some(Err(e)) => Err(e),
+        None => Ok(()),
+    };
+    shut_down(seeding).await;
+    result
+}
+
+/// Stops the seeders (they announce `stopped` to the still-running tracker).
+async fn shut_down(seeding: Vec<Seeding>) {
     for s in seeding {
         if let Err(e) = s.session.shutdown().await {
             tracing::warn!(name = %s.name, error = %e, "seeder ended with an error");
         }
     }
-    result
 }
 
 /// Hashes, catalogues and starts seeding each FILE in turn, printing
