@@ -366,6 +366,10 @@ async fn downloads_a_torrent_url_and_announces_over_https_with_an_extra_root() {
     while stub.log.lock().unwrap().is_empty() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Four 32 KiB pieces are already there (and 20 000 bytes more, not a whole piece).
+    let mut partial = content(300_000, 3)[..151_072].to_vec();
+    partial.resize(300_000, 0);
+    std::fs::write(out_dir.path().join("clip.bin"), partial).unwrap();
     // A .torrent URL that does not end in .torrent.
     let url = format!("{https}/get?name=clip.bin");
     let out = out_dir.path().to_str().unwrap();
@@ -389,6 +393,11 @@ async fn downloads_a_torrent_url_and_announces_over_https_with_an_extra_root() {
     let original = std::fs::read(seed_dir.path().join("clip.bin")).unwrap();
     let copy = std::fs::read(out_dir.path().join("clip.bin")).unwrap();
     assert!(original == copy, "the copy differs");
+    let finished = stdout(&output);
+    assert!(
+        finished.contains("128.00 KiB already on disk"),
+        "{finished}"
+    );
     let seeder_port = seeder.local_addr().port();
     seeder.shutdown().await.unwrap();
     let events: Vec<AnnounceEvent> = stub
@@ -480,10 +489,10 @@ async fn create_makes_a_torrent_transmission_reads_and_picks_the_piece_length() 
     let status = Command::new(env!("CARGO_BIN_EXE_minibit-peer"))
         .current_dir(dir.path())
         .args(["-q", "create", "notes.txt", "--piece-length", "65536"])
-        .status()
+        .output()
         .await
         .unwrap();
-    assert!(status.success());
+    assert!(status.status.success(), "{}", stderr(&status));
     let notes = Metainfo::from_bytes(&std::fs::read(dir.path().join("notes.txt.torrent")).unwrap())
         .unwrap();
     assert_eq!(notes.layout().piece_length(), 65536);
