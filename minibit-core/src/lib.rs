@@ -8,24 +8,34 @@
 //!
 //! | module | holds |
 //! |---|---|
+//! | [`id`] | identifiers: [`id::PeerKey`], [`id::TorrentId`], [`id::ConnectionId`] |
 //! | [`metainfo`] | `.torrent` parse and build, [`metainfo::InfoHash`], path sanitising |
+//! | [`magnet`] | magnet links (BEP 9): [`magnet::Magnet`] parse and make |
+//! | [`metadata`] | [`metadata::MetadataFetch`]: the info dictionary assembled from `ut_metadata` pieces (BEP 9) |
 //! | [`piece`] | [`piece::Layout`]: piece/block geometry and the mapping onto files |
+//! | [`bencode`] | the bounded bencode scanner every parser of untrusted bencode runs first |
 //! | [`bitfield`] | [`bitfield::Bitfield`]: which pieces a peer has, and its wire form |
 //! | [`wire`] | the peer wire protocol: handshake, messages, incremental decoder |
 //! | [`picker`] | rarest-first piece selection |
 //! | [`choker`] | tit-for-tat choking |
 //! | [`rate`] | transfer rate estimators |
+//! | [`session`] | the [`session::Session`]: many torrents, one connection table, global limits |
 //! | [`torrent`] | the [`torrent::Torrent`] state machine for one info-hash |
 //! | [`tracker`] | announce/scrape encoding and the tracker's swarm registry |
 //! | `sim` | a deterministic swarm simulator (cargo feature `sim`) |
 #![warn(missing_docs)]
 
+pub mod bencode;
 pub mod bitfield;
 pub mod choker;
+pub mod id;
+pub mod magnet;
+pub mod metadata;
 pub mod metainfo;
 pub mod picker;
 pub mod piece;
 pub mod rate;
+pub mod session;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod superseed;

@@ -153,7 +153,6 @@ async fn start(args: &DownloadArgs) -> Result<(SessionHandle, PathBuf)> {
     let path = content_path(&metainfo, &args.output);
     let mut config = SessionConfig::new(metainfo, &args.output);
     config.listen = listen;
-    config.torrent.rng_seed = rand::random();
     Ok((Session::start(config).await?, path))
 }
 

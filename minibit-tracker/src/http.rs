@@ -65,7 +65,7 @@ impl TrackerState {
     /// Hands the client of `req` (from `remote_ip`) to the embedded seeder
     /// of its info-hash, if there is one and the client is a leecher that
     /// is not leaving.
-    fn tell_seeder(&self, req: &AnnounceRequest, remote_ip: IpAddr) {
+    pub(crate) fn tell_seeder(&self, req: &AnnounceRequest, remote_ip: IpAddr) {
         if req.left == 0 || req.event == AnnounceEvent::Stopped {
             return;
         }

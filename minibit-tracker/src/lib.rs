@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`http`] | the axum routes over the shared [`TrackerState`] |
 //! | [`catalogue`] | the torrents listed at `/torrents` and served as `.torrent` files |
+//! | [`udp`] | the BEP 15 UDP tracker on the same registry, with keyed connection ids |
 //! | [`seed`] | hash a file, build and catalogue its torrent, seed it with `minibit-peer` |
 //!
 //! The protocol and the swarm bookkeeping live in
@@ -26,6 +27,8 @@
 pub mod catalogue;
 pub mod http;
 pub mod seed;
+pub mod udp;
 
 pub use catalogue::{Catalogue, CatalogueEntry, CatalogueError};
 pub use http::{TrackerState, router, serve};
+pub use udp::serve_udp;

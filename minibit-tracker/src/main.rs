@@ -1,5 +1,6 @@
 //! `minibit-tracker [--bind IP[:PORT]] [--peer-port PORT] [--piece-length BYTES] [--interval SECONDS] [FILE|DIR]...`:
-//! an HTTP tracker with a catalogue; seeds the FILEs it is given.
+//! an HTTP tracker with a catalogue, and a UDP tracker (BEP 15) on the same
+//! port number; seeds the FILEs it is given.
 //!
 //! Exit codes: 0 after Ctrl-C, 1 an error (one `error:` line; `-v` adds
 //! the chain), 2 a usage error (clap's).
@@ -18,7 +19,8 @@ use minibit_core::tracker::RegistryConfig;
 use minibit_peer::cli_common::{BindAddr, Verbosity};
 use minibit_peer::error_report::report;
 use minibit_tracker::seed::{SeedOptions, Seeding, seed};
-use minibit_tracker::{TrackerState, serve};
+use minibit_tracker::udp::bind_pair;
+use minibit_tracker::{TrackerState, serve, serve_udp};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::oneshot;
 
@@ -93,9 +95,9 @@ fn check_args(cli: &Cli) -> anyhow::Result<()> {
 async fn run(cli: &Cli) -> anyhow::Result<()> {
     check_args(cli)?;
     let bind = cli.bind.with_default_port(DEFAULT_PORT);
-    let listener = tokio::net::TcpListener::bind(bind)
+    let (listener, udp_socket) = bind_pair(bind)
         .await
-        .with_context(|| format!("cannot listen on {bind}"))?;
+        .with_context(|| format!("cannot listen on {bind} (TCP and UDP)"))?;
     let addr = listener.local_addr()?;
     let interval = Duration::from_secs(cli.interval);
     let defaults = RegistryConfig::default();
@@ -108,10 +110,17 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     let server = tokio::spawn(serve(listener, Arc::clone(&state), async {
         let _ = stopped.await;
     }));
+    let udp_server = tokio::spawn(serve_udp(
+        udp_socket,
+        Arc::clone(&state),
+        std::future::pending(),
+    ));
     println!("tracker listening on http://{addr}");
+    tracing::info!("UDP tracker (BEP 15) listening on udp://{addr}/announce");
 
     let result = seed_and_wait(cli, addr, &state).await;
     let _ = stop_server.send(());
+    udp_server.abort();
     server.await??;
     result
 }

@@ -1,8 +1,9 @@
-//! A structural bencode scanner (BEP 3 "bencoding").
+//! Where the `info` dictionary sits in a `.torrent` (BEP 3 "bencoding").
 //!
-//! It walks the whole input once without recursion, checks that it is one
-//! well-formed bencoded dictionary nesting at most [`MAX_DEPTH`] levels, and
-//! returns the byte span of the top-level `info` value. It runs before
+//! The shared bounded scanner ([`crate::bencode`]) checks, without
+//! recursion, that the input is one well-formed bencoded dictionary nesting
+//! at most [`MAX_DEPTH`] levels; this module then returns the byte span of
+//! the top-level `info` value. It runs before
 //! serde_bencode (which recurses without a limit), and the span is what the
 //! info-hash is computed over: the exact bytes of the file. The span of the
 //! whole `info` entry (key and value) lets the outer dictionary be decoded
@@ -10,58 +11,22 @@
 
 use std::ops::Range;
 
-use super::MAX_DEPTH;
 use super::error::MetainfoError;
+use super::{MAX_DEPTH, MAX_TORRENT_SIZE};
+use crate::bencode::{Limits, ScanError, string_end, value_end};
 
-struct Frame {
-    /// Offset of the `l` or `d` that opened this container.
-    start: usize,
-    dict: bool,
-    /// In a dictionary: the next item is a key (else a value).
-    want_key: bool,
-    /// This container is the value of the top-level `info` key.
-    is_info: bool,
-}
+/// The scan limits of a `.torrent` file.
+const LIMITS: Limits = Limits {
+    max_depth: MAX_DEPTH,
+    max_len: MAX_TORRENT_SIZE,
+};
 
-fn malformed(offset: usize, reason: &'static str) -> MetainfoError {
-    MetainfoError::Malformed { offset, reason }
-}
-
-/// Returns the end of the byte string starting at `pos` and its contents.
-fn string_at(input: &[u8], pos: usize) -> Result<(usize, &[u8]), MetainfoError> {
-    let colon = input[pos..]
-        .iter()
-        .position(|&b| b == b':')
-        .map(|i| pos + i)
-        .ok_or_else(|| malformed(pos, "string length without `:`"))?;
-    let digits = &input[pos..colon];
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(malformed(pos, "bad string length"));
+fn from_scan(error: ScanError, input: &[u8]) -> MetainfoError {
+    match error {
+        ScanError::TooDeep { .. } => MetainfoError::TooDeep,
+        ScanError::TooLong { .. } => MetainfoError::TooLarge { size: input.len() },
+        ScanError::Malformed { offset, reason } => MetainfoError::Malformed { offset, reason },
     }
-    let length = std::str::from_utf8(digits)
-        .ok()
-        .and_then(|d| d.parse::<usize>().ok())
-        .ok_or_else(|| malformed(pos, "string length too large"))?;
-    let end = (colon + 1)
-        .checked_add(length)
-        .filter(|&end| end <= input.len())
-        .ok_or_else(|| malformed(pos, "string runs past the end of the input"))?;
-    Ok((end, &input[colon + 1..end]))
-}
-
-/// Returns the end of the integer starting with `i` at `pos`.
-fn int_at(input: &[u8], pos: usize) -> Result<usize, MetainfoError> {
-    let e = input[pos..]
-        .iter()
-        .position(|&b| b == b'e')
-        .map(|i| pos + i)
-        .ok_or_else(|| malformed(pos, "integer without `e`"))?;
-    let body = &input[pos + 1..e];
-    let digits = body.strip_prefix(b"-").unwrap_or(body);
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(malformed(pos, "bad integer"));
-    }
-    Ok(e + 1)
 }
 
 /// Where the top-level `info` entry sits in a `.torrent` file.
@@ -81,7 +46,8 @@ impl InfoSpan {
 }
 
 /// Checks `input` is one well-formed bencoded dictionary nesting at most
-/// [`MAX_DEPTH`] levels and returns where its `info` entry is.
+/// [`MAX_DEPTH`] levels (with the shared scanner, [`crate::bencode`]) and
+/// returns where its `info` entry is.
 ///
 /// # Errors
 /// [`MetainfoError::NotADictionary`], [`MetainfoError::Malformed`],
@@ -91,89 +57,33 @@ pub fn info_span(input: &[u8]) -> Result<InfoSpan, MetainfoError> {
     if input.first() != Some(&b'd') {
         return Err(MetainfoError::NotADictionary);
     }
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut pos = 0;
+    let end = value_end(input, 0, LIMITS).map_err(|e| from_scan(e, input))?;
+    if end != input.len() {
+        return Err(MetainfoError::TrailingData(input.len() - end));
+    }
+    // The whole dictionary is well formed: walk its top-level entries.
+    let mut pos = 1;
     let mut info = None;
-    let mut next_is_info = false;
-    let mut seen_info = false;
-    let mut key_start = 0;
-    loop {
-        let byte = *input
-            .get(pos)
-            .ok_or_else(|| malformed(pos, "unexpected end of input"))?;
-        let depth = stack.len();
-        if let Some(top) = stack.last_mut() {
-            if byte == b'e' {
-                if top.dict && !top.want_key {
-                    return Err(malformed(pos, "dictionary key without a value"));
-                }
-                let done = stack.pop().expect("stack is not empty");
-                pos += 1;
-                if done.is_info {
-                    info = Some(done.start..pos);
-                }
-                if stack.is_empty() {
-                    break;
-                }
-                value_done(&mut stack);
-                continue;
-            }
-            if top.dict && top.want_key {
-                if !byte.is_ascii_digit() {
-                    return Err(malformed(pos, "dictionary key is not a string"));
-                }
-                let (end, key) = string_at(input, pos)?;
-                next_is_info = depth == 1 && key == b"info";
-                if next_is_info {
-                    if std::mem::replace(&mut seen_info, true) {
-                        // Clients could disagree on which one names the torrent.
-                        return Err(malformed(pos, "second `info` key"));
-                    }
-                    key_start = pos;
-                }
-                top.want_key = false;
-                pos = end;
-                continue;
-            }
-        }
-        let start = pos;
-        let is_info = std::mem::take(&mut next_is_info);
-        match byte {
-            b'l' | b'd' => {
-                if stack.len() >= MAX_DEPTH {
-                    return Err(MetainfoError::TooDeep);
-                }
-                let dict = byte == b'd';
-                stack.push(Frame {
-                    start,
-                    dict,
-                    want_key: dict,
-                    is_info,
+    while input[pos] != b'e' {
+        let key_end = string_end(input, pos).map_err(|e| from_scan(e, input))?;
+        let value_stop = value_end(input, key_end, LIMITS).map_err(|e| from_scan(e, input))?;
+        let colon = pos + input[pos..].iter().position(|&b| b == b':').unwrap_or(0);
+        if &input[colon + 1..key_end] == b"info" {
+            if info.is_some() {
+                // Clients could disagree on which one names the torrent.
+                return Err(MetainfoError::Malformed {
+                    offset: pos,
+                    reason: "second `info` key",
                 });
-                pos += 1;
-                continue;
             }
-            b'i' => pos = int_at(input, pos)?,
-            b'0'..=b'9' => pos = string_at(input, pos)?.0,
-            _ => return Err(malformed(pos, "not the start of a bencode value")),
+            info = Some(InfoSpan {
+                key_start: pos,
+                value: key_end..value_stop,
+            });
         }
-        if is_info {
-            info = Some(start..pos);
-        }
-        value_done(&mut stack);
+        pos = value_stop;
     }
-    if pos != input.len() {
-        return Err(MetainfoError::TrailingData(input.len() - pos));
-    }
-    let value = info.ok_or(MetainfoError::MissingInfo)?;
-    Ok(InfoSpan { key_start, value })
-}
-
-/// A value just ended inside the top container: a dictionary wants a key next.
-fn value_done(stack: &mut [Frame]) {
-    if let Some(top) = stack.last_mut() {
-        top.want_key = top.dict;
-    }
+    info.ok_or(MetainfoError::MissingInfo)
 }
 
 #[cfg(test)]

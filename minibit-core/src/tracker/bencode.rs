@@ -5,6 +5,8 @@ use std::collections::HashMap;
 
 use serde_bencode::value::Value;
 
+use crate::bencode::{Limits, ScanError, value_end};
+
 /// Largest tracker response body accepted by the decoders, bytes (1 MiB).
 pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
 
@@ -13,6 +15,7 @@ const MAX_DEPTH: usize = 16;
 
 /// A tracker response that could not be used (client side).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TrackerResponseError {
     /// The tracker refused the request; the text is its `failure reason`, to show the user.
     #[error("tracker failure: {0}")]
@@ -40,10 +43,16 @@ pub(crate) fn decode_dict(body: &[u8]) -> Result<Dict, TrackerResponseError> {
     if body.len() > MAX_RESPONSE_BYTES {
         return Err(TrackerResponseError::TooLarge(body.len()));
     }
-    if nesting_exceeds(body, MAX_DEPTH) {
-        return Err(TrackerResponseError::Malformed("nested too deeply".into()));
-    }
-    let value: Value = serde_bencode::from_bytes(body)
+    let limits = Limits {
+        max_depth: MAX_DEPTH,
+        max_len: MAX_RESPONSE_BYTES,
+    };
+    let end = value_end(body, 0, limits).map_err(|e| match e {
+        ScanError::TooDeep { .. } => TrackerResponseError::Malformed("nested too deeply".into()),
+        other => TrackerResponseError::Malformed(other.to_string()),
+    })?;
+    // Bytes after the dictionary (a trailing newline, say) are ignored.
+    let value: Value = serde_bencode::from_bytes(&body[..end])
         .map_err(|e| TrackerResponseError::Malformed(e.to_string()))?;
     let Value::Dict(dict) = value else {
         return Err(TrackerResponseError::Malformed("not a dictionary".into()));
@@ -57,47 +66,6 @@ pub(crate) fn decode_dict(body: &[u8]) -> Result<Dict, TrackerResponseError> {
         ));
     }
     Ok(dict)
-}
-
-/// Whether the list/dictionary nesting of `body` goes deeper than `max`,
-/// scanned iteratively so that a hostile body cannot exhaust the stack of
-/// the recursive decoder. Malformed input is left to the decoder.
-fn nesting_exceeds(body: &[u8], max: usize) -> bool {
-    let mut depth = 0usize;
-    let mut i = 0;
-    while i < body.len() {
-        match body[i] {
-            b'l' | b'd' => {
-                depth += 1;
-                if depth > max {
-                    return true;
-                }
-                i += 1;
-            }
-            b'e' => {
-                depth = depth.saturating_sub(1);
-                i += 1;
-            }
-            b'i' => match body[i..].iter().position(|&b| b == b'e') {
-                Some(end) => i += end + 1,
-                None => return false,
-            },
-            b'0'..=b'9' => {
-                let Some(colon) = body[i..].iter().position(|&b| b == b':') else {
-                    return false;
-                };
-                let Some(len) = std::str::from_utf8(&body[i..i + colon])
-                    .ok()
-                    .and_then(|s| s.parse::<usize>().ok())
-                else {
-                    return false;
-                };
-                i = i.saturating_add(colon + 1).saturating_add(len);
-            }
-            _ => return false,
-        }
-    }
-    false
 }
 
 /// An optional integer value of `dict[key]` that fits `T`.
@@ -174,10 +142,13 @@ mod tests {
             decode_dict(&body),
             Err(TrackerResponseError::Malformed(_))
         ));
+        assert_eq!(
+            decode_dict(&body),
+            Err(TrackerResponseError::Malformed("nested too deeply".into()))
+        );
         // Strings that merely contain `l` do not count as nesting.
         let body = format!("d1:a20:{}1:bi1ee", "l".repeat(20));
-        assert!(!nesting_exceeds(body.as_bytes(), 1));
-        assert!(nesting_exceeds(b"d1:ald1:blelee", 2));
+        assert!(decode_dict(body.as_bytes()).is_ok());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //!   their responses ([`AnnounceResponse`], dictionary form BEP 3, compact
 //!   form BEP 23, IPv6 `peers6` BEP 7);
 //! - [`scrape`]: `GET /scrape` (BEP 48);
+//! - [`udp`]: the UDP tracker protocol (BEP 15), both directions;
 //! - [`registry`]: the tracker's bookkeeping of swarms ([`Registry`]);
 //!   time is passed in, randomness comes from a seeded RNG.
 //!
@@ -17,8 +18,9 @@ mod bencode;
 mod query;
 pub mod registry;
 pub mod scrape;
+pub mod udp;
 
-pub use announce::{AnnounceRequest, AnnounceResponse, TrackerPeer};
+pub use announce::{AnnounceEvent, AnnounceRequest, AnnounceResponse, TrackerPeer};
 pub use bencode::{MAX_RESPONSE_BYTES, TrackerResponseError, encode_failure};
 pub use query::{MAX_KEY_LEN, MAX_SCRAPE_HASHES, QueryError};
 pub use registry::{Registry, RegistryConfig};

@@ -21,10 +21,10 @@ use rand::SeedableRng;
 use rand::seq::{IteratorRandom, SliceRandom};
 use rand_chacha::ChaCha8Rng;
 
+use super::AnnounceEvent;
 use super::announce::{AnnounceRequest, AnnounceResponse, TrackerPeer};
 use super::scrape::{ScrapeResponse, ScrapeStats};
 use crate::metainfo::InfoHash;
-use crate::torrent::AnnounceEvent;
 use crate::wire::PeerId;
 
 /// Warning sent when the swarm table is full and a new torrent cannot be tracked.

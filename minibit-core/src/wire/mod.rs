@@ -1,5 +1,6 @@
 //! The peer wire protocol (BEP 3 "peer protocol", BEP 6 fast extension,
-//! BEP 10 extension protocol, BEP 11 peer exchange, BEP 20 peer ids).
+//! BEP 10 extension protocol, BEP 11 peer exchange, BEP 9 `ut_metadata`,
+//! BEP 20 peer ids).
 //!
 //! A connection starts with a 68-byte [`Handshake`] each way, then carries
 //! length-prefixed [`Message`] frames: a 4-byte big-endian length, a 1-byte
@@ -22,6 +23,7 @@ mod error;
 mod extension;
 mod handshake;
 mod message;
+mod metadata;
 mod peer_id;
 mod pex;
 #[cfg(test)]
@@ -32,5 +34,9 @@ pub use error::{ExtensionError, WireError};
 pub use extension::ExtendedHandshake;
 pub use handshake::Handshake;
 pub use message::{MAX_BLOCK_LEN, Message, PIECE_HEADER_LEN};
+pub use metadata::{
+    MAX_METADATA_PIECES, MAX_METADATA_SIZE, METADATA_PIECE_LEN, MetadataError, MetadataMessage,
+    metadata_piece_count,
+};
 pub use peer_id::PeerId;
 pub use pex::{Pex, PexFlags};
