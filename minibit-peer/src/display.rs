@@ -76,7 +76,8 @@ async fn run(progress: watch::Receiver<Progress>, mut stopped: oneshot::Receiver
         let now = Instant::now();
         rates.sample(now, &p);
         if let Some(bar) = &bar {
-            let width = usize::from(console::Term::stderr().size().1).max(20);
+            // Room for the `^C` the terminal echoes, so the line never wraps.
+            let width = usize::from(console::Term::stderr().size().1).max(23) - 3;
             bar.set_message(status_line(&p, &rates, width, true));
             bar.tick();
         } else {
