@@ -16,10 +16,10 @@ use minibit_core::torrent::AnnounceEvent;
 use minibit_core::tracker::udp::{
     Family, Request, Response, UdpAnnounce, UdpPeers, UdpScrapeStats, max_peers,
 };
-use minibit_core::tracker::{AnnounceRequest, AnnounceResponse, RegistryConfig};
+use minibit_core::tracker::{AnnounceRequest, AnnounceResponse};
 use minibit_core::wire::PeerId;
 use minibit_tracker::udp::bind_pair;
-use minibit_tracker::{TrackerState, serve, serve_udp};
+use minibit_tracker::{RegistryConfig, TrackerState, serve, serve_udp};
 use tokio::net::UdpSocket;
 
 /// Generous bound on one answer over loopback.
