@@ -207,7 +207,7 @@ impl Harness {
             }
         }
         let config = TorrentConfig {
-            rng_seed: s.seed,
+            rng_seed: Some(s.seed),
             super_seed: s.super_seed,
             connect_to_peers: s.connect_to_peers,
             max_peers: usize::from(s.max_peers % 8) + 1,
@@ -534,6 +534,7 @@ impl Harness {
                 self.verifies.push(piece);
             }
             Action::Announce { left, .. } => assert_eq!(left, self.left()),
+            other => panic!("the fuzz harness does not know {other:?}"),
         }
         None
     }

@@ -12,6 +12,7 @@ use crate::piece::PieceIndex;
 /// connection if they receive bitfields that are not of the correct size, or
 /// if the bitfield has any of the spare bits set.").
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum BitfieldError {
     /// The payload is not `ceil(pieces / 8)` bytes long.
     #[error("bitfield is {got} bytes, expected {expected} for {pieces} pieces")]

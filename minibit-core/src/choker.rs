@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::torrent::PeerKey;
+use crate::id::PeerKey;
 
 /// How often the torrent calls [`Choker::rechoke`] (BEP 3: "once every ten seconds").
 pub const RECHOKE_INTERVAL: Duration = Duration::from_secs(10);
@@ -128,6 +128,12 @@ impl Choker {
     /// The configuration.
     pub fn config(&self) -> &ChokerConfig {
         &self.config
+    }
+
+    /// Changes the number of upload slots; the next [`Choker::rechoke`]
+    /// applies it.
+    pub fn set_slots(&mut self, slots: usize) {
+        self.config.slots = slots;
     }
 
     /// Decides who is unchoked at `now`. `peers` lists every connected peer

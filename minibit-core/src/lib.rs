@@ -8,6 +8,7 @@
 //!
 //! | module | holds |
 //! |---|---|
+//! | [`id`] | identifiers: [`id::PeerKey`], [`id::TorrentId`], [`id::ConnectionId`] |
 //! | [`metainfo`] | `.torrent` parse and build, [`metainfo::InfoHash`], path sanitising |
 //! | [`magnet`] | magnet links (BEP 9): [`magnet::Magnet`] parse and make |
 //! | [`metadata`] | [`metadata::MetadataFetch`]: the info dictionary assembled from `ut_metadata` pieces (BEP 9) |
@@ -18,6 +19,7 @@
 //! | [`picker`] | rarest-first piece selection |
 //! | [`choker`] | tit-for-tat choking |
 //! | [`rate`] | transfer rate estimators |
+//! | [`session`] | the [`session::Session`]: many torrents, one connection table, global limits |
 //! | [`torrent`] | the [`torrent::Torrent`] state machine for one info-hash |
 //! | [`tracker`] | announce/scrape codecs, HTTP (BEP 3/23/48) and UDP (BEP 15) |
 //! | `sim` | a deterministic swarm simulator (cargo feature `sim`) |
@@ -26,12 +28,14 @@
 pub mod bencode;
 pub mod bitfield;
 pub mod choker;
+pub mod id;
 pub mod magnet;
 pub mod metadata;
 pub mod metainfo;
 pub mod picker;
 pub mod piece;
 pub mod rate;
+pub mod session;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod superseed;

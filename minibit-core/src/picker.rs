@@ -12,8 +12,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::bitfield::Bitfield;
+use crate::id::PeerKey;
 use crate::piece::{BLOCK_SIZE, BlockRef, Layout, PieceIndex};
-use crate::torrent::PeerKey;
 
 /// Which piece-selection strategy to use (rarest first is the default; the
 /// others exist so the simulator can show what rarest-first buys).

@@ -84,6 +84,7 @@ pub struct FileSpan {
 
 /// Why a geometry or an index from a peer was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum LayoutError {
     /// The piece length is zero or above [`MAX_PIECE_LENGTH`].
     #[error("piece length {0} bytes is outside 1..={MAX_PIECE_LENGTH}")]

@@ -21,8 +21,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::bitfield::Bitfield;
+use crate::id::PeerKey;
 use crate::piece::PieceIndex;
-use crate::torrent::PeerKey;
 
 /// Announce `piece` to `peer` with a `have` message.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]

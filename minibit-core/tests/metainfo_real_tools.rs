@@ -1,5 +1,5 @@
 //! Cross-checks against real BitTorrent tools (Debian packages
-//! `transmission-cli` and `mktorrent`, installed by `.ci/run`):
+//! `transmission-cli` and `mktorrent`, installed by `scripts/test.sh`):
 //!
 //! - `.torrent`s made by `transmission-create` and `mktorrent` over the
 //!   files in `testdata/media` parse, and our info-hash, piece count and
@@ -34,13 +34,17 @@ fn targets() -> Vec<PathBuf> {
 /// Runs a tool and returns its stdout; a tool that is not installed or
 /// fails is a test failure naming the package to install.
 fn run(program: &str, args: &[&std::ffi::OsStr]) -> String {
+    let package = match program {
+        "mktorrent" => "mktorrent",
+        _ => "transmission-cli",
+    };
     let output = Command::new(program)
         .args(args)
         .output()
         .unwrap_or_else(|e| {
             panic!(
-                "cannot run `{program}` ({e}): install the Debian packages transmission-cli and \
-             mktorrent (`.ci/run` does)"
+                "cannot run `{program}` ({e}): install the Debian package {package} \
+                 (`apt-get install -y --no-install-recommends {package}`; scripts/test.sh does it)"
             )
         });
     assert!(

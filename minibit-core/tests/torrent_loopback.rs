@@ -8,7 +8,7 @@ use support::{Content, Swarm, secs};
 
 fn config(seed: u64) -> TorrentConfig {
     TorrentConfig {
-        rng_seed: seed,
+        rng_seed: Some(seed),
         ..TorrentConfig::default()
     }
 }

@@ -18,7 +18,7 @@ const PIECES: u32 = 6;
 
 fn config(seed: u64) -> TorrentConfig {
     TorrentConfig {
-        rng_seed: seed,
+        rng_seed: Some(seed),
         max_peers: 4,
         unchoke_slots: 2,
         min_pipeline: 2,
@@ -514,6 +514,7 @@ impl Model {
                 }
             }
             Action::Connect { .. } | Action::Announce { .. } => {}
+            other => return Err(TestCaseError::fail(format!("unmodelled action {other:?}"))),
         }
         Ok(())
     }

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, SocketAddrV4};
 
 use bytes::Bytes;
-use minibit_core::torrent::{Action, Direction, Event, PeerKey, TorrentConfig};
+use minibit_core::torrent::{
+    Action, Direction, DisconnectReason, Event, PeerKey, TorrentConfig, Violation,
+};
 use minibit_core::wire::{ExtendedHandshake, Message, Pex, PexFlags};
 use support::{Content, Harness, addr, disconnect_reason, handshake, peer_id, secs};
 
@@ -239,7 +241,15 @@ fn pex_before_the_extended_handshake_or_malformed_disconnects_when_enabled() {
     let early = join(&mut h, 1, Direction::Inbound);
     h.actions();
     h.recv(early, pex_message(&[addr(9)]));
-    let reason = disconnect_reason(&h.actions(), early).map(|r| r.to_string());
+    let reason = disconnect_reason(&h.actions(), early);
+    assert_eq!(
+        reason,
+        Some(DisconnectReason::ProtocolViolation(
+            Violation::PexBeforeHandshake
+        )),
+        "the reason is a typed value"
+    );
+    let reason = reason.map(|r| r.to_string());
     assert_eq!(
         reason.as_deref(),
         Some("protocol violation: ut_pex message before the extended handshake")

@@ -846,7 +846,7 @@ fn suggestions_are_preferred_and_allowed_fast_pieces_requested_while_choked() {
     // Over several seeds, so a random pick cannot pass by luck.
     for rng_seed in 0..8 {
         let config = TorrentConfig {
-            rng_seed,
+            rng_seed: Some(rng_seed),
             ..TorrentConfig::default()
         };
         let mut h = Harness::new(content(), &[], config);

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use minibit_core::piece::{BlockRef, PieceIndex};
-use minibit_core::torrent::{Action, AnnounceEvent, DisconnectReason, Event, PeerKey, Torrent};
+use minibit_core::torrent::{
+    Action, AnnounceEvent, DisconnectReason, Event, PeerKey, Torrent, Violation,
+};
 use minibit_core::tracker::AnnounceResponse;
 use minibit_core::wire::{Message, PeerId};
 use tokio::net::{TcpListener, TcpStream};
@@ -420,6 +422,7 @@ impl Driver {
                 downloaded,
                 left,
             } => self.announce(event, uploaded, downloaded, left),
+            other => warn!(?other, "action not supported by this driver"),
         }
     }
 
@@ -428,7 +431,10 @@ impl Driver {
             return;
         };
         if let Err(full) = conn.outgoing.send(message) {
-            let reason = DisconnectReason::ProtocolViolation(full.to_string());
+            let reason = DisconnectReason::ProtocolViolation(Violation::NotReading {
+                queued: full.queued,
+                limit: full.limit,
+            });
             self.disconnect(peer, &reason);
         }
     }
@@ -521,6 +527,7 @@ fn report(event: &Event) {
         Event::DownloadCompleted => info!("download complete: every piece verified"),
         Event::PeerBanned { ip } => warn!(%ip, "peer banned for bad data"),
         Event::PexPeersLearned { peer, count } => debug!(?peer, "learned {count} peers via pex"),
+        other => debug!(?other, "torrent event"),
     }
 }
 

@@ -130,7 +130,6 @@ async fn download(args: DownloadArgs, quiet: bool) -> Result<()> {
     let path = content_path(&metainfo, &args.output);
     let mut config = SessionConfig::new(metainfo, &args.output);
     config.listen = SocketAddr::new(args.bind, args.port);
-    config.torrent.rng_seed = rand::random();
     let started = Instant::now();
     let handle = Session::start(config).await?;
     let display = (!quiet).then(|| tokio::spawn(display::show(handle.progress())));

@@ -243,6 +243,8 @@ impl Session {
             .transpose()?;
         let mut torrent_config = config.torrent.clone();
         torrent_config.listen_addr = Some(reachable(local_addr));
+        // `None` means: seed from OS entropy (the core never reads it).
+        torrent_config.rng_seed.get_or_insert_with(rand::random);
         let torrent = Torrent::new(
             torrent_config,
             metainfo.info_hash(),

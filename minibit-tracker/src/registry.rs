@@ -22,9 +22,8 @@ use rand::seq::{IteratorRandom, SliceRandom};
 use rand_chacha::ChaCha8Rng;
 
 use minibit_core::metainfo::InfoHash;
-use minibit_core::torrent::AnnounceEvent;
 use minibit_core::tracker::{
-    AnnounceRequest, AnnounceResponse, ScrapeResponse, ScrapeStats, TrackerPeer,
+    AnnounceEvent, AnnounceRequest, AnnounceResponse, ScrapeResponse, ScrapeStats, TrackerPeer,
 };
 use minibit_core::wire::PeerId;
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use minibit_core::metainfo::InfoHash;
-use minibit_core::torrent::AnnounceEvent;
+use minibit_core::tracker::AnnounceEvent;
 use minibit_core::tracker::udp::{
     Family, Request, Response, UdpAnnounce, UdpPeers, UdpScrapeStats, max_peers,
 };

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use clap::Parser;
 use minibit_core::metainfo::InfoHash;
-use minibit_core::torrent::AnnounceEvent;
+use minibit_core::tracker::AnnounceEvent;
 use minibit_core::tracker::udp::{Family, Request, Response, UdpAnnounce};
 use minibit_core::wire::PeerId;
 use rand::Rng;

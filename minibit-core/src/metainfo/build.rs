@@ -29,6 +29,7 @@ const BUFFER_SIZE: usize = 64 * 1024;
 
 /// Why a `.torrent` could not be built.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum BuildError {
     /// Reading the file system failed.
     #[error("{path}: {source}")]

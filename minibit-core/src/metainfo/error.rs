@@ -7,6 +7,7 @@ use crate::piece::{LayoutError, MAX_PIECE_LENGTH};
 
 /// Why a `.torrent` file was refused (BEP 3 "metainfo files").
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum MetainfoError {
     /// The input is larger than [`MAX_TORRENT_SIZE`]; refused before parsing.
     #[error("torrent file of {size} bytes is larger than the {MAX_TORRENT_SIZE}-byte limit")]
@@ -77,6 +78,7 @@ pub enum MetainfoError {
 /// Why a `name` or `path` from a torrent was refused: each could make a
 /// file land outside the output folder, or is not a usable file name.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum PathError {
     /// A file's `path` list has no component.
     #[error("file path has no component")]

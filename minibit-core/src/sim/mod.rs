@@ -131,6 +131,7 @@ impl Default for SimConfig {
 
 /// Why a simulation could not start.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SimError {
     /// The file size and piece length do not make a valid torrent.
     #[error("invalid torrent geometry: {0}")]
@@ -311,7 +312,7 @@ impl Simulation {
                 Bitfield::new(layout.piece_count())
             };
             let torrent_config = TorrentConfig {
-                rng_seed: rand::Rng::random(&mut rng),
+                rng_seed: Some(rand::Rng::random(&mut rng)),
                 picker: config.picker,
                 super_seed: seed && config.super_seed,
                 initial_spread: config.initial_spread,

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::torrent::PeerKey;
+use crate::id::PeerKey;
 use crate::wire::Message;
 
 /// Extra delay of a lost message: one TCP retransmission timeout.

@@ -10,8 +10,14 @@ pub use crate::picker::PickerStrategy;
 #[allow(clippy::struct_excessive_bools)]
 #[derive(Clone, Debug)]
 pub struct TorrentConfig {
-    /// Seed of the RNG behind every random choice (tie-breaks, optimistic unchoke).
-    pub rng_seed: u64,
+    /// Seed of the RNG behind every random choice (tie-breaks, optimistic
+    /// unchoke). `None` (the default) asks the driver to seed from OS
+    /// entropy (minibit-peer does), so two clients never draw the same
+    /// stream. The core itself never reads OS randomness: a
+    /// [`super::Torrent`] given `None` seeds from a hash of its peer id and
+    /// info-hash, deterministic for equal inputs and distinct per peer id
+    /// and torrent. Tests and the simulator give `Some(seed)`.
+    pub rng_seed: Option<u64>,
     /// Piece-selection strategy.
     pub picker: PickerStrategy,
     /// Upload slots including the optimistic unchoke (default 4).
@@ -82,7 +88,7 @@ pub struct TorrentConfig {
 impl Default for TorrentConfig {
     fn default() -> Self {
         Self {
-            rng_seed: 0,
+            rng_seed: None,
             picker: PickerStrategy::default(),
             unchoke_slots: 4,
             super_seed: false,

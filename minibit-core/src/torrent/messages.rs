@@ -6,49 +6,12 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::bitfield::{Bitfield, BitfieldError};
-use crate::piece::{BlockRef, LayoutError};
-use crate::wire::{ExtendedHandshake, ExtensionError, Message};
+use crate::bitfield::Bitfield;
+use crate::wire::{ExtendedHandshake, Message};
 
 use super::Torrent;
 use super::pex::UT_PEX_ID;
-use super::types::{DisconnectReason, PeerKey};
-
-/// A peer broke the protocol; the connection is closed with this reason.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(super) enum Violation {
-    /// A bitfield of the wrong size or with spare bits set.
-    #[error(transparent)]
-    Bitfield(#[from] BitfieldError),
-    /// A piece index or block range outside the torrent.
-    #[error(transparent)]
-    Range(#[from] LayoutError),
-    /// BEP 6 messages need the fast-extension bit on both sides.
-    #[error("{0} without the fast extension")]
-    FastNotNegotiated(&'static str),
-    /// BEP 10 messages need the extension-protocol bit on both sides.
-    #[error("extended message without the extension protocol")]
-    ExtendedNotNegotiated,
-    /// A BEP 10 extended handshake that is not a bencoded dictionary.
-    #[error("bad extended handshake: {0}")]
-    ExtendedHandshake(#[from] ExtensionError),
-    /// BEP 11: a `ut_pex` message before the peer's extended handshake.
-    #[error("ut_pex message before the extended handshake")]
-    PexBeforeHandshake,
-    /// BEP 11: a `ut_pex` payload that does not parse.
-    #[error("bad ut_pex message: {0}")]
-    Pex(ExtensionError),
-    /// The peer sent a block we never asked it for (nor gave up on: late
-    /// answers to cancelled, choked or timed-out requests are accepted).
-    #[error(
-        "block of piece {} at offset {} ({} bytes) was never requested",
-        .0.piece, .0.offset, .0.length
-    )]
-    UnrequestedBlock(BlockRef),
-    /// The peer asked for a piece we never announced.
-    #[error("request for piece {0}, which we do not have")]
-    RequestForMissingPiece(u32),
-}
+use super::types::{DisconnectReason, PeerKey, Violation};
 
 /// The name of a BEP 6 message, `None` for the others.
 fn fast_message_name(message: &Message) -> Option<&'static str> {

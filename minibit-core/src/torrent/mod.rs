@@ -113,11 +113,25 @@ use spread::InitialSpread;
 use swarm::AddressBook;
 pub use types::{
     Action, AnnounceEvent, Direction, DisconnectReason, Event, HandshakeRejection, PeerKey,
-    TorrentStats,
+    TorrentStats, Violation,
 };
 
 /// Client name and version sent in the BEP 10 extended handshake (`v`).
 const CLIENT_VERSION: &str = concat!("minibit ", env!("CARGO_PKG_VERSION"));
+
+/// The RNG seed of a torrent whose config gives none: the first 8 bytes of
+/// SHA-1(peer id ‖ info-hash), so equal inputs draw equal streams and two
+/// peers (or two torrents of one peer) draw different ones.
+fn derived_seed(peer_id: &PeerId, info_hash: &InfoHash) -> u64 {
+    use sha1::{Digest, Sha1};
+    let digest = Sha1::new()
+        .chain_update(peer_id.0)
+        .chain_update(info_hash.0)
+        .finalize();
+    let mut first = [0; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(first)
+}
 
 /// The state machine of one torrent.
 #[derive(Debug)]
@@ -179,7 +193,10 @@ impl Torrent {
             Bitfield::new(pieces)
         };
         // Independent streams for the parts that draw random numbers.
-        let mut seeds = ChaCha8Rng::seed_from_u64(config.rng_seed);
+        let seed = config
+            .rng_seed
+            .unwrap_or_else(|| derived_seed(&peer_id, &info_hash));
+        let mut seeds = ChaCha8Rng::seed_from_u64(seed);
         let (picker_seed, choker_seed, super_seed) =
             (seeds.next_u64(), seeds.next_u64(), seeds.next_u64());
         let choker_config = ChokerConfig {
@@ -399,10 +416,7 @@ impl Torrent {
         }
         state.last_received = now;
         if let Err(violation) = self.on_message(now, peer, message) {
-            self.disconnect(
-                peer,
-                DisconnectReason::ProtocolViolation(violation.to_string()),
-            );
+            self.disconnect(peer, DisconnectReason::ProtocolViolation(violation));
         }
     }
 
@@ -578,6 +592,46 @@ impl Torrent {
         }
     }
 
+    /// Sets the number of upload slots, optimistic unchoke included
+    /// (initially [`TorrentConfig::unchoke_slots`]); a session sharing a
+    /// global number of slots among its torrents calls this. Fewer slots
+    /// rechoke at once, so never more peers than `slots` stay unchoked;
+    /// more slots rechoke at once only if an interested peer waits.
+    pub fn set_unchoke_slots(&mut self, now: Instant, slots: usize) {
+        let now = self.clock(now);
+        let current = self.config.unchoke_slots;
+        if slots == current {
+            return;
+        }
+        self.config.unchoke_slots = slots;
+        self.choker.set_slots(slots);
+        if self.stopped {
+            return;
+        }
+        if slots < current {
+            self.rechoke(now);
+        } else {
+            self.rechoke_if_slot_free(now);
+        }
+    }
+
+    /// Connected peers interested in us (BEP 3 "interested"), not being
+    /// disconnected: the demand for upload slots.
+    pub fn interested_peers(&self) -> usize {
+        self.peers
+            .iter()
+            .filter(|(_, p)| !p.closing && p.interested_in_us)
+            .count()
+    }
+
+    /// Connected peers we unchoke, not being disconnected.
+    pub fn unchoked_peers(&self) -> usize {
+        self.peers
+            .iter()
+            .filter(|(_, p)| !p.closing && !p.am_choking)
+            .count()
+    }
+
     /// Pieces verified so far.
     pub fn have(&self) -> &Bitfield {
         &self.have
@@ -697,5 +751,19 @@ impl Torrent {
         if let Some(event) = self.announce.take_due(now) {
             self.out.act(self.announce_action(event));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_derived_seed_is_deterministic_and_distinct_per_peer_and_torrent() {
+        let (a, b) = (PeerId([1; 20]), PeerId([2; 20]));
+        let (x, y) = (InfoHash([7; 20]), InfoHash([8; 20]));
+        assert_eq!(derived_seed(&a, &x), derived_seed(&a, &x));
+        assert_ne!(derived_seed(&a, &x), derived_seed(&b, &x));
+        assert_ne!(derived_seed(&a, &x), derived_seed(&a, &y));
     }
 }

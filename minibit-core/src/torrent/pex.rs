@@ -13,7 +13,7 @@ use std::time::Instant;
 use crate::wire::{Message, Pex, PexFlags};
 
 use super::Torrent;
-use super::messages::Violation;
+use super::types::Violation;
 use super::types::{Event, PeerKey};
 
 /// The extended message id under which we receive `ut_pex` (the `m` entry

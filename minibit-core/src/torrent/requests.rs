@@ -12,8 +12,8 @@ use crate::piece::{BlockRef, PieceIndex};
 use crate::wire::Message;
 
 use super::Torrent;
-use super::messages::Violation;
 use super::peer::Outstanding;
+use super::types::Violation;
 use super::types::{Action, PeerKey};
 
 /// The cancel withdrawing our request for `block`.

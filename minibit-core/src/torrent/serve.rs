@@ -10,7 +10,7 @@ use crate::piece::BlockRef;
 use crate::wire::Message;
 
 use super::Torrent;
-use super::messages::Violation;
+use super::types::Violation;
 use super::types::{Action, PeerKey};
 
 /// The reject (BEP 6) answering a request for `block`.

@@ -5,14 +5,12 @@ use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
 
+use crate::bitfield::BitfieldError;
+pub use crate::id::PeerKey;
 use crate::metainfo::InfoHash;
-use crate::piece::{BlockRef, PieceIndex};
-use crate::wire::Message;
-
-/// Opaque key of a connected peer, handed out by [`Torrent::handle_handshake`](super::Torrent::handle_handshake).
-/// Valid until the peer disconnects; a later peer may reuse the number.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PeerKey(pub usize);
+use crate::piece::{BlockRef, LayoutError, PieceIndex};
+pub use crate::tracker::AnnounceEvent;
+use crate::wire::{ExtensionError, Message};
 
 /// Who opened the connection.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -23,21 +21,9 @@ pub enum Direction {
     Outbound,
 }
 
-/// The tracker announce event (BEP 3 "event").
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum AnnounceEvent {
-    /// A regular re-announce.
-    None,
-    /// The first announce.
-    Started,
-    /// Every piece verified.
-    Completed,
-    /// Shutting down.
-    Stopped,
-}
-
 /// Something the driver must do.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Action {
     /// Send `message` to `peer`.
     Send {
@@ -96,10 +82,11 @@ pub enum Action {
 
 /// Why a peer was disconnected; `Display` gives the words for a log line.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DisconnectReason {
     /// The peer broke the protocol (malformed or illegal message).
     #[error("protocol violation: {0}")]
-    ProtocolViolation(String),
+    ProtocolViolation(Violation),
     /// The peer sent data that failed verification too often.
     #[error("banned for bad data")]
     Banned,
@@ -120,6 +107,7 @@ pub enum DisconnectReason {
 
 /// Why a handshake was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HandshakeRejection {
     /// The info-hash is not this torrent's.
     #[error("wrong info-hash {0}")]
@@ -140,6 +128,7 @@ pub enum HandshakeRejection {
 
 /// Something worth reporting to the user.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// A handshake was accepted.
     PeerConnected {
@@ -199,4 +188,52 @@ pub struct TorrentStats {
     pub download_rate: f64,
     /// Upload rate, bytes per second.
     pub upload_rate: f64,
+}
+
+/// How a peer broke the protocol (BEP 3, BEP 6, BEP 10, BEP 11); the
+/// connection is closed with [`DisconnectReason::ProtocolViolation`].
+/// `Display` gives the words for a log line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Violation {
+    /// A bitfield of the wrong size or with spare bits set.
+    #[error(transparent)]
+    Bitfield(#[from] BitfieldError),
+    /// A piece index or block range outside the torrent.
+    #[error(transparent)]
+    Range(#[from] LayoutError),
+    /// BEP 6 messages need the fast-extension bit on both sides.
+    #[error("{0} without the fast extension")]
+    FastNotNegotiated(&'static str),
+    /// BEP 10 messages need the extension-protocol bit on both sides.
+    #[error("extended message without the extension protocol")]
+    ExtendedNotNegotiated,
+    /// A BEP 10 extended handshake that is not a bencoded dictionary.
+    #[error("bad extended handshake: {0}")]
+    ExtendedHandshake(#[from] ExtensionError),
+    /// BEP 11: a `ut_pex` message before the peer's extended handshake.
+    #[error("ut_pex message before the extended handshake")]
+    PexBeforeHandshake,
+    /// BEP 11: a `ut_pex` payload that does not parse.
+    #[error("bad ut_pex message: {0}")]
+    Pex(ExtensionError),
+    /// The peer sent a block we never asked it for (nor gave up on: late
+    /// answers to cancelled, choked or timed-out requests are accepted).
+    #[error(
+        "block of piece {} at offset {} ({} bytes) was never requested",
+        .0.piece, .0.offset, .0.length
+    )]
+    UnrequestedBlock(BlockRef),
+    /// The peer asked for a piece we never announced.
+    #[error("request for piece {0}, which we do not have")]
+    RequestForMissingPiece(u32),
+    /// The peer does not read what we send: its send queue already holds
+    /// `queued` bytes, over the driver's limit of `limit` bytes.
+    #[error("peer is not reading: {queued} bytes already queued (limit {limit})")]
+    NotReading {
+        /// Bytes queued for the peer.
+        queued: usize,
+        /// The driver's limit, bytes.
+        limit: usize,
+    },
 }

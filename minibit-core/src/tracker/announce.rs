@@ -9,8 +9,20 @@ use serde_bencode::value::Value;
 use super::bencode::{self, TrackerResponseError};
 use super::query::{self, MAX_KEY_LEN, QueryError};
 use crate::metainfo::InfoHash;
-use crate::torrent::AnnounceEvent;
 use crate::wire::PeerId;
+
+/// The announce event (BEP 3 `event`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum AnnounceEvent {
+    /// A regular re-announce (no `event`, or `empty`).
+    None,
+    /// The first announce.
+    Started,
+    /// Every piece verified.
+    Completed,
+    /// Shutting down.
+    Stopped,
+}
 
 /// Most peers a client keeps from one announce response; extra entries are ignored.
 pub const MAX_RESPONSE_PEERS: usize = 1000;

@@ -15,6 +15,7 @@ const MAX_DEPTH: usize = 16;
 
 /// A tracker response that could not be used (client side).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TrackerResponseError {
     /// The tracker refused the request; the text is its `failure reason`, to show the user.
     #[error("tracker failure: {0}")]

@@ -18,7 +18,7 @@ mod query;
 pub mod scrape;
 pub mod udp;
 
-pub use announce::{AnnounceRequest, AnnounceResponse, TrackerPeer};
+pub use announce::{AnnounceEvent, AnnounceRequest, AnnounceResponse, TrackerPeer};
 pub use bencode::{MAX_RESPONSE_BYTES, TrackerResponseError, encode_failure};
 pub use query::{MAX_KEY_LEN, MAX_SCRAPE_HASHES, QueryError};
 pub use scrape::{ScrapeRequest, ScrapeResponse, ScrapeStats};

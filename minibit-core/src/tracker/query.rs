@@ -20,6 +20,7 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 /// A malformed announce or scrape query. The `Display` text is what the
 /// tracker sends back as `failure reason` (BEP 3).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum QueryError {
     /// A required parameter is absent.
     #[error("missing parameter `{0}`")]

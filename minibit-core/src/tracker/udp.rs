@@ -29,10 +29,9 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 
+use super::scrape::ScrapeStats;
+use super::{AnnounceEvent, AnnounceRequest};
 use crate::metainfo::InfoHash;
-use crate::torrent::AnnounceEvent;
-use crate::tracker::AnnounceRequest;
-use crate::tracker::scrape::ScrapeStats;
 use crate::wire::PeerId;
 
 /// The magic connection id of a connect request (BEP 15).

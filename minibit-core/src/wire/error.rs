@@ -5,6 +5,7 @@ use thiserror::Error;
 /// Why bytes from a peer were refused by [`super::Handshake::decode`] or
 /// [`super::Decoder::decode`]. Every variant is fatal for the connection.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum WireError {
     /// The handshake's first byte (protocol string length) is not 19 (BEP 3).
     #[error("handshake protocol string length is {0}, expected 19")]
@@ -63,6 +64,7 @@ pub enum WireError {
 
 /// Why a BEP 10 extended handshake or a BEP 11 `ut_pex` payload was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum ExtensionError {
     /// The payload is not valid bencode.
     #[error("invalid bencode: {0}")]

@@ -508,6 +508,7 @@ impl Swarm {
                 node.torrent.handle_announce_response(now, secs(1800), &[]);
             }
             Action::Connect { .. } => {}
+            other => panic!("the test network does not know {other:?}"),
         }
     }
 

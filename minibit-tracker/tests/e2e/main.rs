@@ -17,6 +17,8 @@ mod minibit;
 #[allow(dead_code)]
 #[path = "../interop/process.rs"]
 mod process;
+#[path = "../tools/mod.rs"]
+mod tools;
 
 mod churn;
 mod dead_tracker;
@@ -162,6 +164,7 @@ fn peak_rss(pid: u32) -> u64 {
 
 /// Duration of a media file in seconds, as `ffprobe` reads it.
 fn media_duration(path: &Path) -> f64 {
+    tools::require(&tools::FFPROBE);
     let mut command = Command::new("ffprobe");
     command
         .args(["-v", "error", "-show_entries", "format=duration"])
@@ -175,6 +178,7 @@ fn four_peers_download_a_video_at_once() {
     let tmp = tempdir();
     let video = tmp.path().join("seed").join("Test Card.mp4");
     std::fs::create_dir_all(video.parent().unwrap()).unwrap();
+    tools::require(&tools::FFMPEG);
     let mut ffmpeg = Command::new("ffmpeg");
     ffmpeg
         .args(["-v", "error", "-y"])

@@ -10,6 +10,7 @@ use std::time::Duration;
 use minibit_core::wire::PeerId;
 
 use crate::process::{Proc, free_port, run, wait_until};
+use crate::tools;
 
 /// A real client taking part in a test.
 #[derive(Clone, Copy, Debug)]
@@ -106,6 +107,7 @@ impl Running {
 /// `dht_home`, its IPv4 DHT (needed for UDP trackers) runs with its state
 /// there, on a free port, its only entry point a closed loopback port.
 fn aria2(torrent: &Path, dir: &Path, dht_home: Option<&Path>) -> Proc {
+    tools::require(&tools::ARIA2C);
     let mut command = Command::new("aria2c");
     command
         .arg(format!("--dir={}", dir.display()))
@@ -188,6 +190,8 @@ impl Transmission {
             "message-level": 2,
         });
         std::fs::write(config.join("settings.json"), settings.to_string()).unwrap();
+        tools::require(&tools::TRANSMISSION_DAEMON);
+        tools::require(&tools::TRANSMISSION_REMOTE);
         let mut command = Command::new("transmission-daemon");
         command.arg("-f").arg("-g").arg(&config);
         let this = Self {
@@ -268,6 +272,7 @@ impl Libtorrent {
 
     fn start(torrent: &Path, dir: &Path, mode: &str, download_limit: u32) -> Self {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/lt_client.py");
+        tools::require_libtorrent();
         let mut command = Command::new("/usr/bin/python3");
         command
             .arg(script)

@@ -1,5 +1,5 @@
 //! Interoperability with real BitTorrent clients from Debian's packages
-//! (`.ci/run` installs them): Transmission 3 (`transmission-daemon`,
+//! (`scripts/test.sh` installs them): Transmission 3 (`transmission-daemon`,
 //! `transmission-remote`, `transmission-create`), aria2 (`aria2c`) and
 //! libtorrent-rasterbar (`python3-libtorrent`, driven by `lt_client.py`).
 //!
@@ -26,6 +26,8 @@ mod content;
 mod minibit;
 #[allow(dead_code)]
 mod process;
+#[path = "../tools/mod.rs"]
+mod tools;
 mod udp;
 
 use std::path::{Path, PathBuf};
@@ -109,11 +111,13 @@ enum Maker {
 fn make_torrent(maker: Maker, content: &Path, announce: &str, out: &Path) {
     let mut command = match maker {
         Maker::TransmissionCreate => {
+            tools::require(&tools::TRANSMISSION_CREATE);
             let mut c = Command::new("transmission-create");
             c.arg("-o").arg(out).args(["-t", announce, "-s", "64"]);
             c
         }
         Maker::Mktorrent => {
+            tools::require(&tools::MKTORRENT);
             let mut c = Command::new("mktorrent");
             c.arg("-o").arg(out).args(["-a", announce, "-l", "16"]);
             c
