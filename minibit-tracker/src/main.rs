@@ -11,10 +11,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{ArgAction, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
-use minibit_core::tracker::RegistryConfig;
 use minibit_tracker::seed::{SeedOptions, Seeding, seed};
 use minibit_tracker::udp::bind_pair;
-use minibit_tracker::{TrackerState, serve, serve_udp};
+use minibit_tracker::{RegistryConfig, TrackerState, serve, serve_udp};
 use tokio::sync::oneshot;
 use tracing_subscriber::EnvFilter;
 
