@@ -21,6 +21,7 @@ pub struct Limits {
 
 /// Why a value was refused.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ScanError {
     /// Lists and dictionaries nest deeper than [`Limits::max_depth`].
     #[error("bencode nests deeper than {max} levels")]

@@ -92,6 +92,7 @@ impl FromStr for MagnetPeer {
 
 /// A magnet link that cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum MagnetError {
     /// Does not start with `magnet:?`.
     #[error("not a magnet link (must start with \"magnet:?\")")]

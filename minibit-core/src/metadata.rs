@@ -21,6 +21,7 @@ use crate::wire::{MAX_METADATA_SIZE, METADATA_PIECE_LEN, metadata_piece_count};
 
 /// Why a piece or a size from a peer was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FetchError {
     /// `metadata_size` / `total_size` is 0 or above [`MAX_METADATA_SIZE`].
     #[error("metadata size {0} is not 1-{MAX_METADATA_SIZE} bytes")]

@@ -15,12 +15,11 @@ use anyhow::Context;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use minibit_core::metainfo::build::check_piece_length;
-use minibit_core::tracker::RegistryConfig;
 use minibit_peer::cli_common::{BindAddr, Verbosity};
 use minibit_peer::error_report::report;
 use minibit_tracker::seed::{SeedOptions, Seeding, seed};
 use minibit_tracker::udp::bind_pair;
-use minibit_tracker::{TrackerState, serve, serve_udp};
+use minibit_tracker::{RegistryConfig, TrackerState, serve, serve_udp};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::oneshot;
 

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use minibit_core::metainfo::Metainfo;
-use minibit_core::tracker::RegistryConfig;
 use minibit_peer::{Session, SessionConfig};
+use minibit_tracker::RegistryConfig;
 use minibit_tracker::seed::{SeedOptions, seed};
 use minibit_tracker::{TrackerState, serve};
 

@@ -12,6 +12,7 @@ use crate::torrent::Direction;
 
 /// Where a connection stands.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConnectionState {
     /// We are dialling for `torrent`; the TCP connection is not up yet.
     Dialing {

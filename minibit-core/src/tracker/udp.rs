@@ -97,6 +97,7 @@ pub const fn max_peers(family: Family) -> usize {
 
 /// A UDP tracker packet that cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum UdpTrackerError {
     /// Shorter than its fixed part.
     #[error("packet truncated: {got} bytes, need {need}")]

@@ -26,6 +26,7 @@ pub const MAX_METADATA_PIECES: usize = MAX_METADATA_SIZE / METADATA_PIECE_LEN;
 
 /// A `ut_metadata` message that cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum MetadataError {
     /// The dictionary itself is unusable (malformed, too deep, not a dictionary).
     #[error(transparent)]
