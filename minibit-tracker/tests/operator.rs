@@ -48,7 +48,7 @@ fn the_page_the_swarms_a_hangup_and_the_info_log() {
     content::random_file(&file, 3 * 1024 * 1024);
     let mut command = Command::new(env!("CARGO_BIN_EXE_minibit-tracker"));
     command
-        .args(["--bind", "127.0.0.1:0", "--summary-interval", "1"])
+        .args(["-v", "--bind", "127.0.0.1:0", "--summary-interval", "1"])
         .arg(&file)
         .env_remove("RUST_LOG");
     let tracker = Proc::spawn("minibit-tracker", command);
