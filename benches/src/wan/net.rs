@@ -147,8 +147,8 @@ impl Drop for Net {
     }
 }
 
-/// Removes the namespaces of earlier runs whose process is gone (after a
-/// crash or `kill -9`), killing what still runs in them; returns how many.
+/// Removes the namespaces of earlier runs whose process is gone or a
+/// zombie (after a crash or `kill -9`), killing what still runs in them; returns how many.
 ///
 /// # Errors
 /// When the namespaces cannot be listed.
@@ -163,13 +163,23 @@ pub fn sweep() -> Result<usize> {
         else {
             continue;
         };
-        if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        if running(pid) {
             continue;
         }
         remove(name);
         removed += 1;
     }
     Ok(removed)
+}
+
+/// Whether process `pid` exists and is not a zombie (a run killed with
+/// `kill -9` whose parent is gone may stay a zombie when nothing reaps it).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rfind(')')
+            .and_then(|end| stat[end + 1..].split_whitespace().next())
+            .is_some_and(|state| state != "Z")
+    })
 }
 
 /// Kills every process in namespace `ns` (by pid) and deletes it.
@@ -227,6 +237,12 @@ fn run(command: &mut Command) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn this_process_runs_and_a_free_pid_does_not() {
+        assert!(running(std::process::id()));
+        assert!(!running(u32::MAX));
+    }
 
     #[test]
     fn addresses_are_distinct_and_in_the_private_range() {
