@@ -21,7 +21,7 @@
 //! | [`rate`] | transfer rate estimators |
 //! | [`session`] | the [`session::Session`]: many torrents, one connection table, global limits |
 //! | [`torrent`] | the [`torrent::Torrent`] state machine for one info-hash |
-//! | [`tracker`] | announce/scrape encoding and the tracker's swarm registry |
+//! | [`tracker`] | announce/scrape codecs, HTTP (BEP 3/23/48) and UDP (BEP 15) |
 //! | `sim` | a deterministic swarm simulator (cargo feature `sim`) |
 #![warn(missing_docs)]
 

@@ -4,7 +4,8 @@ use std::fs;
 use std::path::Path;
 
 use minibit_core::metainfo::build::{
-    MAX_BUILD_PIECE_LENGTH, MIN_BUILD_PIECE_LENGTH, TARGET_PIECE_COUNT, auto_piece_length,
+    LARGE_CONTENT, LARGE_MIN_PIECE_LENGTH, MAX_BUILD_PIECE_LENGTH, MIN_BUILD_PIECE_LENGTH,
+    TARGET_PIECE_COUNT, TINY_CONTENT, auto_piece_length,
 };
 use minibit_core::metainfo::{BuildError, Metainfo, MetainfoBuilder, PathError};
 use proptest::prelude::*;
@@ -123,11 +124,17 @@ fn single_file_torrent_with_auto_piece_length_and_private_flag() {
 
 #[test]
 fn auto_piece_length_aims_at_the_target_count() {
+    const MIB: u64 = 1 << 20;
     assert_eq!(auto_piece_length(1), MIN_BUILD_PIECE_LENGTH);
+    assert_eq!(auto_piece_length(16 * MIB), 16 * 1024);
+    // 31 MiB got 16 KiB pieces (1984 of them): 16 KiB is for tiny files only.
+    assert_eq!(auto_piece_length(31 * MIB), 32 * 1024);
+    assert_eq!(auto_piece_length(100 * MIB), 64 * 1024);
+    assert_eq!(auto_piece_length(101 * MIB), 256 * 1024);
     assert_eq!(auto_piece_length(1 << 30), 512 * 1024);
     assert_eq!(auto_piece_length(50 << 30), MAX_BUILD_PIECE_LENGTH);
     assert_eq!(auto_piece_length(u64::MAX / 2), MAX_BUILD_PIECE_LENGTH);
-    for total in [1u64 << 25, 123_456_789, 7 << 30, 30 << 30] {
+    for total in [600 * MIB, 7 << 30, 30 << 30] {
         let length = auto_piece_length(total);
         assert!(length.is_power_of_two());
         let count = total.div_ceil(u64::from(length));
@@ -135,6 +142,28 @@ fn auto_piece_length_aims_at_the_target_count() {
             count <= TARGET_PIECE_COUNT && count > TARGET_PIECE_COUNT / 2,
             "{total}: {count} pieces"
         );
+    }
+}
+
+proptest! {
+    #[test]
+    fn auto_piece_length_follows_the_rule(total in 1u64..(1 << 45)) {
+        let length = auto_piece_length(total);
+        prop_assert!(length.is_power_of_two());
+        prop_assert!((MIN_BUILD_PIECE_LENGTH..=MAX_BUILD_PIECE_LENGTH).contains(&length));
+        if length == MIN_BUILD_PIECE_LENGTH {
+            prop_assert!(total <= TINY_CONTENT);
+        }
+        if total > LARGE_CONTENT {
+            prop_assert!(length >= LARGE_MIN_PIECE_LENGTH);
+        }
+        if length < MAX_BUILD_PIECE_LENGTH {
+            prop_assert!(total.div_ceil(u64::from(length)) <= TARGET_PIECE_COUNT);
+        }
+        // Never more than twice the length the count alone would need.
+        if length > LARGE_MIN_PIECE_LENGTH {
+            prop_assert!(total.div_ceil(u64::from(length / 2)) > TARGET_PIECE_COUNT);
+        }
     }
 }
 

@@ -14,6 +14,9 @@ use std::process::Command;
 
 use minibit_core::metainfo::{Metainfo, MetainfoBuilder};
 
+#[path = "../../minibit-tracker/tests/tools/mod.rs"]
+mod tools;
+
 const PIECE_LENGTHS: [u32; 3] = [16 * 1024, 32 * 1024, 256 * 1024];
 /// mktorrent 1.1 takes piece lengths from 2^15 (32 KiB) up.
 const MKTORRENT_PIECE_LENGTHS: [u32; 3] = [32 * 1024, 64 * 1024, 256 * 1024];
@@ -34,19 +37,16 @@ fn targets() -> Vec<PathBuf> {
 /// Runs a tool and returns its stdout; a tool that is not installed or
 /// fails is a test failure naming the package to install.
 fn run(program: &str, args: &[&std::ffi::OsStr]) -> String {
-    let package = match program {
-        "mktorrent" => "mktorrent",
-        _ => "transmission-cli",
-    };
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run `{program}` ({e}): install the Debian package {package} \
-                 (`apt-get install -y --no-install-recommends {package}`; scripts/test.sh does it)"
-            )
-        });
+    let tool = [
+        tools::MKTORRENT,
+        tools::TRANSMISSION_CREATE,
+        tools::TRANSMISSION_SHOW,
+    ]
+    .into_iter()
+    .find(|t| t.program == program)
+    .expect("a known tool");
+    tools::require(&tool);
+    let output = Command::new(program).args(args).output().unwrap();
     assert!(
         output.status.success(),
         "`{program} {args:?}` failed: {}{}",

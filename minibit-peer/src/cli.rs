@@ -1,49 +1,132 @@
-//! Command-line arguments (clap).
+//! Command-line arguments (clap). Usage errors exit with clap's code 2.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use minibit_peer::cli_common::{BindAddr, Verbosity};
 
 /// Join a BitTorrent swarm: download a torrent, verify every piece, then seed it.
+///
+/// `minibit-peer SOURCE [NAME]` is short for `minibit-peer download SOURCE [NAME]`.
 #[derive(Debug, Parser)]
-#[command(name = "minibit-peer", version)]
+#[command(
+    name = "minibit-peer",
+    version,
+    subcommand_negates_reqs = true,
+    override_usage = "minibit-peer [OPTIONS] <SOURCE> [NAME]\n       minibit-peer <COMMAND> [ARGS]"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
     #[command(flatten)]
     pub download: DownloadArgs,
-    /// Print only errors.
-    #[arg(short, long, global = true)]
-    pub quiet: bool,
-    /// More log output (-v info, -vv debug), on stderr.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    pub verbose: u8,
+    #[command(flatten)]
+    pub verbosity: Verbosity,
+}
+
+/// The ids of [`DownloadArgs`]' arguments, refused before another subcommand.
+const DOWNLOAD_ARGS: [&str; 6] = [
+    "source",
+    "name",
+    "output",
+    "bind",
+    "port",
+    "exit_on_complete",
+];
+
+impl Cli {
+    /// Parses `args`; a download option given before another subcommand
+    /// (`minibit-peer -o dir info x.torrent`) is a usage error, never ignored.
+    ///
+    /// # Errors
+    /// clap's error (exit code 2 through [`clap::Error::exit`]).
+    pub fn try_parse_checked<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::parser::ValueSource;
+        use clap::{CommandFactory, FromArgMatches};
+        let mut command = Self::command();
+        let matches = command.try_get_matches_from_mut(args)?;
+        if let Some((name, _)) = matches.subcommand() {
+            let stray = DOWNLOAD_ARGS
+                .iter()
+                .find(|id| matches.value_source(id) == Some(ValueSource::CommandLine));
+            if let Some(id) = stray {
+                return Err(command.error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!(
+                        "--{} goes with download, not with {name}",
+                        id.replace('_', "-")
+                    ),
+                ));
+            }
+        }
+        Self::from_arg_matches(&matches)
+    }
+
+    /// The command to run (a bare SOURCE means `download`).
+    pub fn into_command(self) -> Command {
+        self.command.unwrap_or(Command::Download(self.download))
+    }
 }
 
 /// Download (and seed) one torrent.
 #[derive(Debug, Args)]
 pub struct DownloadArgs {
-    /// A .torrent file, an http:// URL of a .torrent, or a tracker's base URL (then NAME).
+    /// A .torrent file, the http(s):// URL of a .torrent, or a tracker's
+    /// base URL followed by NAME.
+    #[arg(required = true)]
     pub source: Option<String>,
     /// With a tracker URL: the exact name of a torrent in its catalogue.
     pub name: Option<String>,
     /// Folder to download into.
     #[arg(short, long, default_value = ".")]
     pub output: PathBuf,
-    /// TCP port to listen on for peers (default: any free port).
-    #[arg(long, default_value_t = 0)]
-    pub port: u16,
-    /// Address to listen on for peers (default: every interface).
-    #[arg(long, default_value = "0.0.0.0")]
-    pub bind: std::net::IpAddr,
+    /// Where to listen for peers, IP[:PORT] (no port or 0: a free port).
+    /// 0.0.0.0 is every interface (a peer must be reachable to seed);
+    /// 127.0.0.1 keeps it local.
+    #[arg(long, value_name = "IP[:PORT]", default_value = "0.0.0.0")]
+    pub bind: BindAddr,
+    /// Port to listen on for peers (short for --bind's PORT).
+    #[arg(long)]
+    pub port: Option<u16>,
     /// Exit once every piece is verified (after announcing `completed`)
     /// instead of seeding until Ctrl-C.
     #[arg(long)]
     pub exit_on_complete: bool,
 }
 
+/// Make a .torrent.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The file or folder to share.
+    pub path: PathBuf,
+    /// Where to write the .torrent [default: NAME.torrent in the current folder].
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Tracker announce URL (repeat for more trackers, one tier each, BEP 12).
+    #[arg(long = "tracker", short = 't', value_name = "URL")]
+    pub trackers: Vec<String>,
+    /// Piece length in bytes, a power of two from 16384 (16 KiB) to
+    /// 16777216 (16 MiB) [default: chosen from the size, ~1000-2000 pieces].
+    #[arg(long, value_name = "BYTES")]
+    pub piece_length: Option<u32>,
+    /// Mark the torrent private (BEP 27: peers only from its trackers).
+    #[arg(long)]
+    pub private: bool,
+    /// A comment stored in the .torrent.
+    #[arg(long, value_name = "TEXT")]
+    pub comment: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Download a torrent, verify every piece, then seed it (the default command).
+    Download(DownloadArgs),
+    /// Make a .torrent of a file or a folder.
+    Create(CreateArgs),
     /// List a tracker's torrents whose name contains QUERY.
     Search {
         /// The tracker's base URL, e.g. http://host:6969.
@@ -63,6 +146,13 @@ mod tests {
     use super::*;
     use clap::CommandFactory;
 
+    fn download(args: &[&str]) -> DownloadArgs {
+        match Cli::try_parse_checked(args).unwrap().into_command() {
+            Command::Download(args) => args,
+            other => panic!("not a download: {other:?}"),
+        }
+    }
+
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
@@ -70,7 +160,7 @@ mod tests {
 
     #[test]
     fn download_with_options() {
-        let cli = Cli::try_parse_from([
+        let args = download(&[
             "minibit-peer",
             "-o",
             "out",
@@ -79,35 +169,81 @@ mod tests {
             "--exit-on-complete",
             "http://t:6969",
             "a b.mkv",
-        ])
-        .unwrap();
-        assert!(cli.command.is_none());
-        assert_eq!(cli.download.source.as_deref(), Some("http://t:6969"));
-        assert_eq!(cli.download.name.as_deref(), Some("a b.mkv"));
-        assert_eq!(cli.download.output, PathBuf::from("out"));
-        assert_eq!(cli.download.port, 6881);
-        assert!(cli.download.exit_on_complete);
+        ]);
+        assert_eq!(args.source.as_deref(), Some("http://t:6969"));
+        assert_eq!(args.name.as_deref(), Some("a b.mkv"));
+        assert_eq!(args.output, PathBuf::from("out"));
+        assert_eq!(args.port, Some(6881));
+        assert!(args.exit_on_complete);
     }
 
     #[test]
-    fn defaults_are_current_folder_and_any_port() {
-        let cli = Cli::try_parse_from(["minibit-peer", "x.torrent"]).unwrap();
-        assert_eq!(cli.download.output, PathBuf::from("."));
-        assert_eq!(cli.download.port, 0);
-        assert!(!cli.download.exit_on_complete);
+    fn the_download_subcommand_and_the_bare_form_agree() {
+        let bare = download(&["minibit-peer", "--bind", "127.0.0.1:7000", "x.torrent"]);
+        let explicit = download(&[
+            "minibit-peer",
+            "download",
+            "--bind",
+            "127.0.0.1:7000",
+            "x.torrent",
+        ]);
+        assert_eq!(bare.source, explicit.source);
+        assert_eq!(bare.bind, explicit.bind);
+        assert_eq!(explicit.bind.to_string(), "127.0.0.1:7000");
     }
 
     #[test]
-    fn subcommands_parse() {
-        let cli = Cli::try_parse_from(["minibit-peer", "search", "http://t:6969", "mkv"]).unwrap();
+    fn defaults_are_current_folder_all_interfaces_and_any_port() {
+        let args = download(&["minibit-peer", "x.torrent"]);
+        assert_eq!(args.output, PathBuf::from("."));
+        assert_eq!(args.bind.to_string(), "0.0.0.0");
+        assert_eq!(args.port, None);
+        assert!(!args.exit_on_complete);
+    }
+
+    #[test]
+    fn subcommands_parse_and_options_of_another_command_are_refused() {
+        let cli =
+            Cli::try_parse_checked(["minibit-peer", "search", "http://t:6969", "mkv"]).unwrap();
         assert!(matches!(
             cli.command,
             Some(Command::Search { ref tracker, ref query })
                 if tracker == "http://t:6969" && query.as_deref() == Some("mkv")
         ));
-        let cli = Cli::try_parse_from(["minibit-peer", "-v", "info", "a.torrent"]).unwrap();
+        let cli = Cli::try_parse_checked(["minibit-peer", "-v", "info", "a.torrent"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Info { .. })));
-        assert_eq!(cli.verbose, 1);
-        assert!(Cli::try_parse_from(["minibit-peer", "--port", "x", "a.torrent"]).is_err());
+        assert_eq!(cli.verbosity.verbose, 1);
+        assert!(Cli::try_parse_checked(["minibit-peer", "--port", "x", "a.torrent"]).is_err());
+        assert!(Cli::try_parse_checked(["minibit-peer", "-o", "d", "info", "a.torrent"]).is_err());
+        assert!(Cli::try_parse_checked(["minibit-peer", "info", "-o", "d", "a.torrent"]).is_err());
+        assert!(Cli::try_parse_checked(["minibit-peer"]).is_err());
+    }
+
+    #[test]
+    fn create_takes_several_trackers() {
+        let cli = Cli::try_parse_checked([
+            "minibit-peer",
+            "create",
+            "photos",
+            "-o",
+            "p.torrent",
+            "--tracker",
+            "http://a/announce",
+            "-t",
+            "https://b/announce",
+            "--piece-length",
+            "262144",
+            "--private",
+            "--comment",
+            "hi",
+        ])
+        .unwrap();
+        let Some(Command::Create(args)) = cli.command else {
+            panic!("not create");
+        };
+        assert_eq!(args.trackers, ["http://a/announce", "https://b/announce"]);
+        assert_eq!(args.piece_length, Some(262_144));
+        assert!(args.private);
+        assert_eq!(args.comment.as_deref(), Some("hi"));
     }
 }

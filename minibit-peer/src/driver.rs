@@ -4,7 +4,7 @@
 //! `sleep_until(poll_timeout())`, and after each wake-up drains
 //! `poll_action` then `poll_event` (the core's run loop).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -63,8 +63,13 @@ const EVENT_QUEUE: usize = 1024;
 /// none in the answer, unless the tracker's `min interval` says otherwise.
 const ALONE_INTERVAL: Duration = Duration::from_secs(30);
 
-/// Most time spent on announces while shutting down.
-const SHUTDOWN_ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most time spent on announces while shutting down, in all (pending
+/// announces, then `stopped`): a hung tracker must not hold up Ctrl-C.
+const SHUTDOWN_ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Most distinct peer ids remembered for [`Progress::peers_seen`] (the
+/// count stops growing there, memory stays bounded).
+const MAX_PEERS_SEEN: usize = 10_000;
 
 struct PeerConn {
     id: ConnId,
@@ -115,6 +120,8 @@ pub(crate) struct Driver {
     announces: JoinSet<Result<AnnounceResponse, AnnounceError>>,
     progress: watch::Sender<Progress>,
     added_peers: mpsc::Receiver<Vec<(SocketAddr, Option<PeerId>)>>,
+    /// Distinct peer ids that completed a handshake (at most [`MAX_PEERS_SEEN`]).
+    peers_seen: HashSet<PeerId>,
 }
 
 impl Driver {
@@ -141,6 +148,7 @@ impl Driver {
             announces: JoinSet::new(),
             progress: parts.progress,
             added_peers: parts.added_peers,
+            peers_seen: HashSet::new(),
         }
     }
 
@@ -188,12 +196,13 @@ impl Driver {
     async fn shutdown(&mut self) {
         // The last snapshot, with the final counters, before peers go.
         self.publish();
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_ANNOUNCE_TIMEOUT;
         let announces = async { while self.announces.join_next().await.is_some() {} };
-        let _ = tokio::time::timeout(SHUTDOWN_ANNOUNCE_TIMEOUT, announces).await;
+        let _ = tokio::time::timeout_at(deadline, announces).await;
         self.torrent.stop(Instant::now());
         self.drain();
         let announces = async { while self.announces.join_next().await.is_some() {} };
-        let _ = tokio::time::timeout(SHUTDOWN_ANNOUNCE_TIMEOUT, announces).await;
+        let _ = tokio::time::timeout_at(deadline, announces).await;
         self.peers.clear();
         self.conn_tasks.shutdown().await;
         self.jobs.shutdown().await;
@@ -254,6 +263,9 @@ impl Driver {
                     .handle_handshake(now, addr, direction, &handshake)
                 {
                     Ok(peer) => {
+                        if self.peers_seen.len() < MAX_PEERS_SEEN {
+                            self.peers_seen.insert(handshake.peer_id);
+                        }
                         self.by_conn.insert(id, peer);
                         self.peers.insert(peer, PeerConn { id, addr, outgoing });
                     }
@@ -480,6 +492,7 @@ impl Driver {
             download_rate: stats.download_rate,
             upload_rate: stats.upload_rate,
             peers: stats.peers,
+            peers_seen: self.peers_seen.len(),
             complete: self.torrent.have().is_complete(),
         };
         self.progress.send_if_modified(|current| {

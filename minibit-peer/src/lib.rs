@@ -35,11 +35,15 @@
 //! | [`tracker_client`] | HTTP announces |
 //! | [`catalogue`] | a minibit tracker's catalogue: search, fetch a `.torrent` by name |
 //! | [`source`] | where the `.torrent` comes from (file, URL, catalogue) |
+//! | [`cli_common`] | the command-line conventions both programs share (verbosity, `--bind`) |
+//! | [`error_report`] | one plain `error:` line per failure, the chain with `-v` |
 
 pub mod catalogue;
+pub mod cli_common;
 pub mod codec;
 pub mod connection;
 mod driver;
+pub mod error_report;
 pub mod hasher;
 pub mod http;
 pub mod inflight;

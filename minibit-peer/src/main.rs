@@ -1,26 +1,38 @@
-//! `minibit-peer`: join a swarm, download, verify every piece, then seed.
+//! `minibit-peer`: join a swarm, download, verify every piece, then seed;
+//! also `create`, `search` and `info`.
+//!
+//! Exit codes: 0 success (a download: every piece verified), 1 an error
+//! (one `error:` line), 2 a usage error (clap's), 130/143 stopped by
+//! SIGINT/SIGTERM before the download completed.
 
 mod cli;
+mod create;
 mod display;
+mod exit;
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
-use clap::Parser;
+use anyhow::{Context, Result};
+use clap::CommandFactory;
 use indicatif::HumanBytes;
 use minibit_core::metainfo::Metainfo;
 use minibit_peer::catalogue;
-use minibit_peer::session::{Session, SessionConfig, content_path};
-use minibit_peer::source::Source;
+use minibit_peer::cli_common::Verbosity;
+use minibit_peer::error_report::report;
+use minibit_peer::session::{Session, SessionConfig, SessionHandle, content_path};
+use minibit_peer::source::{Source, SourceError};
 
 use crate::cli::{Cli, Command, DownloadArgs};
+use crate::display::Display;
+use crate::exit::StopSignals;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging(cli.quiet, cli.verbose);
+    let cli = Cli::try_parse_checked(std::env::args_os()).unwrap_or_else(|e| e.exit());
+    let verbosity = cli.verbosity;
+    verbosity.init_logging();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -28,45 +40,29 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+    match runtime.block_on(run(cli.into_command(), verbosity)) {
+        Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("{}", report(&e, verbosity.verbose > 0));
             ExitCode::FAILURE
         }
     }
 }
 
-fn init_logging(quiet: bool, verbose: u8) {
-    let level = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, _) => "debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-}
-
 fn http_client() -> Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .context("cannot build the HTTP client")
+    Ok(minibit_peer::http::client(Duration::from_secs(30))?)
 }
 
-async fn run(cli: Cli) -> Result<()> {
-    match cli.command {
-        Some(Command::Search { tracker, query }) => {
-            search(&tracker, query.as_deref().unwrap_or("")).await
-        }
-        Some(Command::Info { torrent }) => info(&torrent),
-        None => download(cli.download, cli.quiet).await,
+async fn run(command: Command, verbosity: Verbosity) -> Result<ExitCode> {
+    match command {
+        Command::Download(args) => download(args, verbosity.quiet).await,
+        Command::Create(args) => create::create(args, verbosity.quiet)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Search { tracker, query } => search(&tracker, query.as_deref().unwrap_or(""))
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Info { torrent } => info(&torrent).map(|()| ExitCode::SUCCESS),
     }
 }
 
@@ -89,7 +85,8 @@ async fn search(tracker: &str, query: &str) -> Result<()> {
 
 fn info(path: &std::path::Path) -> Result<()> {
     let bytes = minibit_peer::source::read_torrent_file(path)?;
-    let metainfo = Metainfo::from_bytes(&bytes).with_context(|| format!("{}", path.display()))?;
+    let metainfo = Metainfo::from_bytes(&bytes)
+        .with_context(|| format!("{}: not a valid .torrent", path.display()))?;
     let layout = metainfo.layout();
     println!("name:         {}", metainfo.info().name());
     println!("info-hash:    {}", metainfo.info_hash());
@@ -118,75 +115,130 @@ fn info(path: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-async fn download(args: DownloadArgs, quiet: bool) -> Result<()> {
-    let Some(source) = args.source else {
-        bail!(
-            "a SOURCE is required (a .torrent file, a .torrent URL, or a tracker URL and a NAME)"
-        );
+/// A usage error found after parsing: clap's message and exit code 2.
+fn usage_error(kind: clap::error::ErrorKind, message: impl std::fmt::Display) -> ! {
+    Cli::command().error(kind, message).exit()
+}
+
+/// The listen address from `--bind IP[:PORT]` and `--port`.
+fn listen_addr(args: &DownloadArgs) -> SocketAddr {
+    match (args.bind.port, args.port) {
+        (Some(_), Some(_)) => usage_error(
+            clap::error::ErrorKind::ArgumentConflict,
+            "give the port once: --bind IP:PORT or --port PORT",
+        ),
+        (port, other) => SocketAddr::new(args.bind.ip, port.or(other).unwrap_or(0)),
+    }
+}
+
+/// Loads the `.torrent` and starts the session (verifying what is on
+/// disk); returns it with the path of the content.
+async fn start(args: &DownloadArgs) -> Result<(SessionHandle, PathBuf)> {
+    let listen = listen_addr(args);
+    let source = args.source.as_deref().unwrap_or_default();
+    let source = match Source::parse(source, args.name.as_deref()) {
+        Ok(source) => source,
+        Err(e @ SourceError::UnexpectedName(_)) => {
+            usage_error(clap::error::ErrorKind::ArgumentConflict, e)
+        }
+        Err(e) => return Err(e.into()),
     };
-    let source = Source::parse(&source, args.name.as_deref())?;
     let bytes = source.load(&http_client()?).await?;
-    let metainfo = Metainfo::from_bytes(&bytes).context("bad .torrent")?;
+    let metainfo = Metainfo::from_bytes(&bytes).with_context(|| match &source {
+        Source::Url(url) => format!(
+            "{url}: not a valid .torrent (for a torrent of a tracker's catalogue, add its NAME)"
+        ),
+        other => format!("{}: not a valid .torrent", other.describe()),
+    })?;
     let path = content_path(&metainfo, &args.output);
     let mut config = SessionConfig::new(metainfo, &args.output);
-    config.listen = SocketAddr::new(args.bind, args.port);
+    config.listen = listen;
+    Ok((Session::start(config).await?, path))
+}
+
+/// Downloads, then seeds (or exits with `--exit-on-complete`), until
+/// SIGINT/SIGTERM; a second signal stops at once.
+async fn download(args: DownloadArgs, quiet: bool) -> Result<ExitCode> {
+    let mut signals = StopSignals::install().context("cannot catch Ctrl-C")?;
     let started = Instant::now();
-    let handle = Session::start(config).await?;
-    let display = (!quiet).then(|| tokio::spawn(display::show(handle.progress())));
-    let initially = handle.progress().borrow().clone();
-    let outcome = tokio::select! {
-        complete = handle.wait_complete() => Some(complete),
-        _ = tokio::signal::ctrl_c() => None,
-    };
-    if let Some(display) = display {
-        if outcome.is_some() {
-            // It stops by itself once the download completed or the session ended.
-            let _ = display.await;
-        } else {
-            display.abort();
+    let (handle, path) = tokio::select! {
+        handle = start(&args) => handle?,
+        stop = signals.recv() => {
+            eprintln!("{}", exit::interrupted_line(0));
+            return Ok(ExitCode::from(stop.exit_code()));
         }
+    };
+    let progress = handle.progress();
+    let initially = progress.borrow().clone();
+    if !quiet {
+        let addr = handle.local_addr();
+        let note = if addr.ip().is_unspecified() {
+            " (all interfaces; --bind 127.0.0.1 keeps it local)"
+        } else {
+            ""
+        };
+        eprintln!("listening for peers on {addr}{note}");
     }
-    match outcome {
-        Some(true) => {
-            let progress = handle.progress().borrow().clone();
-            let elapsed = started.elapsed();
-            if initially.complete {
-                println!(
-                    "{}: already complete ({})",
-                    path.display(),
-                    HumanBytes(progress.total_bytes)
-                );
-            } else {
-                println!(
-                    "{}: {} complete in {}, downloaded {} at {}/s",
-                    path.display(),
-                    HumanBytes(progress.total_bytes),
-                    display::duration(elapsed),
-                    HumanBytes(progress.downloaded),
-                    HumanBytes(
-                        (progress.downloaded as f64 / elapsed.as_secs_f64().max(1e-3)) as u64
-                    )
-                );
+    let display = (!quiet).then(|| Display::start(handle.progress()));
+    let stop = tokio::select! {
+        complete = handle.wait_complete() => if complete { None } else {
+            if let Some(display) = display { display.stop().await; }
+            handle.shutdown().await?;
+            anyhow::bail!("the session ended before the download completed");
+        },
+        stop = signals.recv() => Some(stop),
+    };
+    let display = match (stop, display) {
+        (None, display) => {
+            // Complete: say so once, above the seeding line.
+            if let Some(display) = display {
+                display.stop().await;
             }
-            if !args.exit_on_complete {
-                if !quiet {
-                    eprintln!(
-                        "seeding on port {}; Ctrl-C to stop",
-                        handle.local_addr().port()
-                    );
-                }
+            let now = progress.borrow().clone();
+            println!(
+                "{}",
+                display::finished_line(&path, &initially, &now, started.elapsed())
+            );
+            if args.exit_on_complete {
+                None
+            } else {
+                let display = (!quiet).then(|| Display::start(handle.progress()));
                 tokio::select! {
                     () = handle.wait_ended() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+                    _ = signals.recv() => {}
                 }
+                display
             }
-            handle.shutdown().await?;
         }
-        Some(false) => {
-            handle.shutdown().await?;
-            bail!("the session ended before the download completed");
-        }
-        None => handle.shutdown().await?,
+        (Some(_), display) => display,
+    };
+    if let Some(display) = display {
+        display.stop().await;
     }
-    Ok(())
+    // A second signal while the `stopped` announce is under way stops at once.
+    let result = tokio::select! {
+        result = handle.shutdown() => result,
+        second = signals.recv() => {
+            let now = progress.borrow().clone();
+            if !now.complete {
+                eprintln!("{}", exit::interrupted_line(exit::percent(now.have_bytes, now.total_bytes)));
+            }
+            std::process::exit(i32::from(stop.unwrap_or(second).exit_code()));
+        }
+    };
+    let end = progress.borrow().clone();
+    if !quiet {
+        eprintln!("{}", display::summary_line(&end, started.elapsed()));
+    }
+    result?;
+    match stop {
+        Some(signal) if !end.complete => {
+            eprintln!(
+                "{}",
+                exit::interrupted_line(exit::percent(end.have_bytes, end.total_bytes))
+            );
+            Ok(ExitCode::from(signal.exit_code()))
+        }
+        _ => Ok(ExitCode::SUCCESS),
+    }
 }

@@ -115,8 +115,8 @@ pub enum SessionError {
         source: io::Error,
     },
     /// The HTTP client could not be built.
-    #[error("cannot build the HTTP client")]
-    Http(#[from] reqwest::Error),
+    #[error(transparent)]
+    Http(#[from] crate::http::ClientError),
     /// Reading or writing a piece failed while running.
     #[error("disk error")]
     Disk(#[source] io::Error),
@@ -146,6 +146,9 @@ pub struct Progress {
     pub upload_rate: f64,
     /// Connected peers.
     pub peers: usize,
+    /// Distinct peers (by peer id) that completed a handshake since start
+    /// (counting stops at 10 000).
+    pub peers_seen: usize,
     /// Every piece is verified.
     pub complete: bool,
 }

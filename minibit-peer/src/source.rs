@@ -14,7 +14,7 @@ use crate::http::{FetchError, get_bounded};
 pub enum Source {
     /// A `.torrent` file on disk.
     File(PathBuf),
-    /// The URL of a `.torrent`.
+    /// The URL of a `.torrent` (`http://` or `https://`, whatever its path ends with).
     Url(String),
     /// A tracker's base URL and the exact name of a torrent in its catalogue.
     Catalogue {
@@ -28,11 +28,10 @@ pub enum Source {
 /// Why a source could not be used.
 #[derive(Debug, Error)]
 pub enum SourceError {
-    /// A URL that does not end in `.torrent` needs a NAME.
-    #[error("{0} is not a .torrent URL: give a NAME to pick a torrent from that tracker")]
-    NameNeeded(String),
-    /// A NAME was given with a `.torrent` file or URL.
-    #[error("NAME {0:?} only goes with a tracker URL")]
+    /// A NAME was given with a `.torrent` file.
+    #[error(
+        "NAME {0:?} only goes with a tracker URL (http:// or https://), not with a .torrent file"
+    )]
     UnexpectedName(String),
     /// Reading the file failed.
     #[error("{}", path.display())]
@@ -68,25 +67,32 @@ fn is_url(source: &str) -> bool {
 }
 
 impl Source {
-    /// Classifies `source` (and the optional `name`).
+    /// Classifies `source` (and the optional `name`): a URL with a NAME
+    /// is a tracker and a name in its catalogue, a URL alone is a
+    /// `.torrent` URL (`https://host/download?id=7` as well as
+    /// `http://host/a.torrent`), anything else a `.torrent` file.
     ///
     /// # Errors
-    /// [`SourceError::NameNeeded`] for a tracker URL without a name,
-    /// [`SourceError::UnexpectedName`] for a file or `.torrent` URL with one.
+    /// [`SourceError::UnexpectedName`] for a file with a NAME.
     pub fn parse(source: &str, name: Option<&str>) -> Result<Self, SourceError> {
-        let torrent_url = is_url(source) && {
-            let path = source.split(['?', '#']).next().unwrap_or(source);
-            path.ends_with(".torrent")
-        };
-        match (is_url(source), torrent_url, name) {
-            (true, false, Some(name)) => Ok(Self::Catalogue {
+        match (is_url(source), name) {
+            (true, Some(name)) => Ok(Self::Catalogue {
                 tracker: source.to_owned(),
                 name: name.to_owned(),
             }),
-            (true, false, None) => Err(SourceError::NameNeeded(source.to_owned())),
-            (_, _, Some(name)) => Err(SourceError::UnexpectedName(name.to_owned())),
-            (true, true, None) => Ok(Self::Url(source.to_owned())),
-            (false, _, None) => Ok(Self::File(PathBuf::from(source))),
+            (true, None) => Ok(Self::Url(source.to_owned())),
+            (false, Some(name)) => Err(SourceError::UnexpectedName(name.to_owned())),
+            (false, None) => Ok(Self::File(PathBuf::from(source))),
+        }
+    }
+
+    /// How to name this source in a message: the path or the URL (with the
+    /// NAME for a catalogue entry).
+    pub fn describe(&self) -> String {
+        match self {
+            Self::File(path) => path.display().to_string(),
+            Self::Url(url) => url.clone(),
+            Self::Catalogue { tracker, name } => format!("{name:?} from {tracker}"),
         }
     }
 
@@ -163,17 +169,17 @@ mod tests {
     }
 
     #[test]
-    fn inconsistent_pairs_are_refused() {
-        assert!(matches!(
-            Source::parse("http://t:6969", None),
-            Err(SourceError::NameNeeded(_))
-        ));
+    fn a_torrent_url_need_not_end_in_torrent() {
+        assert_eq!(
+            Source::parse("https://t/download.php?id=7", None).unwrap(),
+            Source::Url("https://t/download.php?id=7".into())
+        );
+    }
+
+    #[test]
+    fn a_name_with_a_file_is_refused() {
         assert!(matches!(
             Source::parse("a.torrent", Some("x")),
-            Err(SourceError::UnexpectedName(_))
-        ));
-        assert!(matches!(
-            Source::parse("http://t/a.torrent", Some("x")),
             Err(SourceError::UnexpectedName(_))
         ));
     }

@@ -12,7 +12,7 @@ use minibit_core::tracker::{
 use minibit_core::wire::PeerId;
 use thiserror::Error;
 
-use crate::http::{FetchError, get_bounded};
+use crate::http::{ClientError, FetchError, client, get_bounded};
 
 /// Peers asked for in each announce (`numwant`).
 const NUMWANT: u32 = 50;
@@ -79,8 +79,8 @@ impl TrackerClient {
         peer_id: PeerId,
         port: u16,
         timeout: Duration,
-    ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder().timeout(timeout).build()?;
+    ) -> Result<Self, ClientError> {
+        let http = client(timeout)?;
         Ok(Self {
             http,
             url,

@@ -1,5 +1,5 @@
 //! The HTTP side: `/announce` and `/scrape` (BEP 3, BEP 23, BEP 48) over
-//! the core [`Registry`], and the catalogue routes `/torrents` and
+//! the [`Registry`], and the catalogue routes `/torrents` and
 //! `/torrents/{name}.torrent`.
 
 use std::collections::HashMap;
@@ -15,14 +15,13 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use minibit_core::metainfo::InfoHash;
 use minibit_core::torrent::AnnounceEvent;
-use minibit_core::tracker::{
-    AnnounceRequest, Registry, RegistryConfig, ScrapeRequest, encode_failure,
-};
+use minibit_core::tracker::{AnnounceRequest, ScrapeRequest, encode_failure};
 use minibit_peer::PeerSink;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
 use crate::catalogue::Catalogue;
+use crate::registry::{Registry, RegistryConfig};
 
 /// How often [`serve`] drops stale peers from the registry.
 const EXPIRY_PERIOD: Duration = Duration::from_secs(60);

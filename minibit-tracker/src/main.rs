@@ -1,75 +1,102 @@
-//! `minibit-tracker [--bind ADDR] [--peer-port PORT] [--piece-length BYTES] [--interval SECONDS] [FILE|DIR]...`:
+//! `minibit-tracker [--bind IP[:PORT]] [--peer-port PORT] [--piece-length BYTES] [--interval SECONDS] [FILE|DIR]...`:
 //! an HTTP tracker with a catalogue, and a UDP tracker (BEP 15) on the same
 //! port number; seeds the FILEs it is given.
+//!
+//! Exit codes: 0 after Ctrl-C, 1 an error (one `error:` line; `-v` adds
+//! the chain), 2 a usage error (clap's).
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{ArgAction, Parser};
+use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use minibit_core::tracker::RegistryConfig;
+use minibit_core::metainfo::build::check_piece_length;
+use minibit_peer::cli_common::{BindAddr, Verbosity};
+use minibit_peer::error_report::report;
 use minibit_tracker::seed::{SeedOptions, Seeding, seed};
 use minibit_tracker::udp::bind_pair;
-use minibit_tracker::{TrackerState, serve, serve_udp};
+use minibit_tracker::{RegistryConfig, TrackerState, serve, serve_udp};
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::oneshot;
-use tracing_subscriber::EnvFilter;
+
+/// The tracker's port when `--bind` gives none.
+const DEFAULT_PORT: u16 = 6969;
 
 /// HTTP BitTorrent tracker with a searchable catalogue; seeds the FILEs it is given.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Cli {
-    /// Address to listen on; port 0 picks a free port (the real one is
-    /// printed). Torrents built for FILEs announce to this address, so bind
-    /// a concrete IP, not 0.0.0.0, when remote peers must reach it.
-    #[arg(long, default_value = "127.0.0.1:6969")]
-    bind: SocketAddr,
+    /// Where to listen, IP[:PORT] (port 6969 when none is given; 0 picks a
+    /// free port, the real one is printed). Torrents built for FILEs
+    /// announce to this address, so bind a concrete IP, not 0.0.0.0, when
+    /// remote peers must reach it.
+    #[arg(long, value_name = "IP[:PORT]", default_value = "127.0.0.1:6969")]
+    bind: BindAddr,
     /// TCP port of the embedded seeder: the n-th FILE is seeded on PORT+n;
     /// 0 picks free ports.
     #[arg(long, value_name = "PORT", default_value_t = 0)]
     peer_port: u16,
     /// Piece length of the torrents built for FILEs, bytes (a power of two,
-    /// 16 KiB-16 MiB; default: chosen from the size).
+    /// 16 KiB-16 MiB) [default: chosen from the size, ~1000-2000 pieces, as
+    /// `minibit-peer create` does].
     #[arg(long, value_name = "BYTES")]
     piece_length: Option<u32>,
     /// Re-announce interval handed to peers, seconds (peers may wait at
     /// least 15 s whatever it says).
     #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     interval: u64,
-    /// Only warnings and errors.
-    #[arg(short, long, conflicts_with = "verbose")]
-    quiet: bool,
-    /// More detail (-v debug, -vv trace).
-    #[arg(short, long, action = ArgAction::Count)]
-    verbose: u8,
+    #[command(flatten)]
+    verbosity: Verbosity,
     /// Files or folders to seed (none: a pure tracker).
     #[arg(value_name = "FILE|DIR")]
     files: Vec<PathBuf>,
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let level = match (cli.quiet, cli.verbose) {
-        (true, _) => "warn",
-        (false, 0) => "info",
-        (false, 1) => "debug",
-        _ => "trace",
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level)),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    cli.verbosity.init_logging();
+    match run(&cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}", report(&e, cli.verbosity.verbose > 0));
+            ExitCode::FAILURE
+        }
+    }
+}
 
-    let (listener, udp_socket) = bind_pair(cli.bind)
+/// The arguments are checked before anything is bound or hashed: every
+/// FILE exists, the piece length is usable.
+fn check_args(cli: &Cli) -> anyhow::Result<()> {
+    if let Some(length) = cli.piece_length {
+        check_piece_length(length).context("--piece-length: leave it out for an automatic one")?;
+    }
+    for path in &cli.files {
+        let meta = std::fs::metadata(path).with_context(|| {
+            format!(
+                "{}: cannot seed it (give an existing file or folder)",
+                path.display()
+            )
+        })?;
+        anyhow::ensure!(
+            meta.is_file() || meta.is_dir(),
+            "{}: not a regular file or a folder",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+async fn run(cli: &Cli) -> anyhow::Result<()> {
+    check_args(cli)?;
+    let bind = cli.bind.with_default_port(DEFAULT_PORT);
+    let (listener, udp_socket) = bind_pair(bind)
         .await
-        .with_context(|| format!("cannot listen on {} (TCP and UDP)", cli.bind))?;
+        .with_context(|| format!("cannot listen on {bind} (TCP and UDP)"))?;
     let addr = listener.local_addr()?;
     let interval = Duration::from_secs(cli.interval);
     let defaults = RegistryConfig::default();
@@ -90,7 +117,7 @@ async fn main() -> anyhow::Result<()> {
     println!("tracker listening on http://{addr}");
     tracing::info!("UDP tracker (BEP 15) listening on udp://{addr}/announce");
 
-    let result = seed_and_wait(&cli, addr, &state).await;
+    let result = seed_and_wait(cli, addr, &state).await;
     let _ = stop_server.send(());
     udp_server.abort();
     server.await??;
@@ -100,21 +127,33 @@ async fn main() -> anyhow::Result<()> {
 /// Seeds every FILE, then waits for Ctrl-C; stops the seeders started so
 /// far on the way out (they announce `stopped` to the still-running tracker).
 async fn seed_and_wait(cli: &Cli, addr: SocketAddr, state: &TrackerState) -> anyhow::Result<()> {
+    // Caught from the start, so a Ctrl-C while hashing also stops cleanly.
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot catch Ctrl-C (SIGINT)")?;
     let mut seeding = Vec::new();
-    let result = seed_files(cli, addr, state, &mut seeding).await;
-    if result.is_ok() {
-        // A signal handler that cannot be installed means: serve until killed.
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
+    let seeded = tokio::select! {
+        result = seed_files(cli, addr, state, &mut seeding) => Some(result),
+        _ = interrupt.recv() => None,
+    };
+    let result = match seeded {
+        Some(Ok(())) => {
+            interrupt.recv().await;
+            tracing::info!("shutting down");
+            Ok(())
         }
-        tracing::info!("shutting down");
-    }
+        Some(Err(e)) => Err(e),
+        None => Ok(()),
+    };
+    shut_down(seeding).await;
+    result
+}
+
+/// Stops the seeders (they announce `stopped` to the still-running tracker).
+async fn shut_down(seeding: Vec<Seeding>) {
     for s in seeding {
         if let Err(e) = s.session.shutdown().await {
             tracing::warn!(name = %s.name, error = %e, "seeder ended with an error");
         }
     }
-    result
 }
 
 /// Hashes, catalogues and starts seeding each FILE in turn, printing
@@ -141,7 +180,7 @@ async fn seed_files(
             listen: SocketAddr::new(addr.ip(), port),
             piece_length: cli.piece_length,
         };
-        let bar = hashing_bar(cli.quiet, path);
+        let bar = hashing_bar(cli.verbosity.quiet, path);
         let progress = {
             let bar = bar.clone();
             move |done, total| {

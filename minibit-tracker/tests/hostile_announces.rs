@@ -9,11 +9,9 @@ use std::time::Duration;
 
 use minibit_core::metainfo::InfoHash;
 use minibit_core::torrent::AnnounceEvent;
-use minibit_core::tracker::{
-    AnnounceRequest, AnnounceResponse, RegistryConfig, TrackerResponseError,
-};
+use minibit_core::tracker::{AnnounceRequest, AnnounceResponse, TrackerResponseError};
 use minibit_core::wire::PeerId;
-use minibit_tracker::{TrackerState, serve};
+use minibit_tracker::{RegistryConfig, TrackerState, serve};
 
 async fn start(config: RegistryConfig) -> (String, Arc<TrackerState>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -7,11 +7,11 @@ use std::time::Instant;
 use minibit_core::metainfo::InfoHash;
 use minibit_core::torrent::AnnounceEvent;
 use minibit_core::tracker::{
-    AnnounceRequest, AnnounceResponse, RegistryConfig, ScrapeRequest, ScrapeResponse, ScrapeStats,
+    AnnounceRequest, AnnounceResponse, ScrapeRequest, ScrapeResponse, ScrapeStats,
     TrackerResponseError,
 };
 use minibit_core::wire::PeerId;
-use minibit_tracker::{TrackerState, serve};
+use minibit_tracker::{RegistryConfig, TrackerState, serve};
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 

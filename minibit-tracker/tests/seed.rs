@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use minibit_core::metainfo::Metainfo;
-use minibit_core::tracker::RegistryConfig;
 use minibit_peer::{Session, SessionConfig};
+use minibit_tracker::RegistryConfig;
 use minibit_tracker::seed::{SeedOptions, seed};
 use minibit_tracker::{TrackerState, serve};
 
@@ -102,17 +102,101 @@ async fn a_peer_downloads_what_the_tracker_seeds() {
     assert!(status.success(), "clean exit on SIGINT: {status}");
 }
 
+/// Arguments are checked before anything is bound or hashed: a missing
+/// FILE after a real one gives one `error:` line naming it, and nothing
+/// was listened on or seeded.
 #[test]
-fn a_missing_file_is_a_clear_error() {
+fn a_missing_file_is_one_error_line_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real.bin");
+    std::fs::write(&real, content(100_000)).unwrap();
+    for args in [vec!["-q"], vec![], vec!["-v"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_minibit-tracker"))
+            .args(["--bind", "127.0.0.1:0"])
+            .args(&args)
+            .arg(&real)
+            .arg(dir.path().join("nope.bin"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.is_empty(), "nothing bound or seeded: {stdout}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(first.starts_with("error: "), "{stderr}");
+        assert!(first.contains("nope.bin"), "{stderr}");
+        assert!(first.contains("no such file or folder"), "{stderr}");
+        if args.is_empty() || args == ["-q"] {
+            assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        } else {
+            assert!(
+                stderr.contains("caused by:"),
+                "-v shows the chain: {stderr}"
+            );
+        }
+    }
+    // A bad piece length too, and usage errors are clap's (exit 2).
     let out = Command::new(env!("CARGO_BIN_EXE_minibit-tracker"))
-        .args(["--bind", "127.0.0.1:0", "-q"])
-        .arg(dir.path().join("nope.bin"))
+        .args(["--bind", "127.0.0.1:0", "--piece-length", "1000"])
+        .arg(&real)
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("nope.bin"), "{stderr}");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: --piece-length"));
+    for bad in [
+        ["--bind", "127.0.0.1:99999"],
+        ["--bind", "localhost"],
+        ["--interval", "0"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_minibit-tracker"))
+            .args(bad)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
+}
+
+/// `-v` is info and the default is warnings, as in `minibit-peer`.
+#[test]
+fn verbosity_is_the_same_convention_as_the_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a.bin");
+    std::fs::write(&file, content(100_000)).unwrap();
+    let run = |flag: Option<&str>| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_minibit-tracker"))
+            .args(["--bind", "127.0.0.1:0"])
+            .args(flag)
+            .arg(&file)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        next_line(&mut lines);
+        next_line(&mut lines); // seeding: the seeder's start is logged by now
+        let pid = child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let info = run(Some("-v"));
+    assert!(info.contains(" INFO "), "-v logs at info: {info}");
+    assert!(!info.contains("DEBUG"), "{info}");
+    let default = run(None);
+    assert!(
+        !default.contains(" INFO "),
+        "the default is warnings: {default}"
+    );
+    let debug = run(Some("-vv"));
+    assert!(debug.contains("DEBUG"), "-vv logs at debug: {debug}");
 }
 
 /// A leecher that never dials (like Transmission with loopback peers from a

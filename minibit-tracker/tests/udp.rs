@@ -12,14 +12,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use minibit_core::metainfo::InfoHash;
-use minibit_core::torrent::AnnounceEvent;
+use minibit_core::tracker::AnnounceEvent;
 use minibit_core::tracker::udp::{
     Family, Request, Response, UdpAnnounce, UdpPeers, UdpScrapeStats, max_peers,
 };
-use minibit_core::tracker::{AnnounceRequest, AnnounceResponse, RegistryConfig};
+use minibit_core::tracker::{AnnounceRequest, AnnounceResponse};
 use minibit_core::wire::PeerId;
 use minibit_tracker::udp::bind_pair;
-use minibit_tracker::{TrackerState, serve, serve_udp};
+use minibit_tracker::{RegistryConfig, TrackerState, serve, serve_udp};
 use tokio::net::UdpSocket;
 
 /// Generous bound on one answer over loopback.
@@ -385,7 +385,7 @@ async fn ipv6_clients_get_ipv6_peers() {
 }
 
 #[tokio::test]
-async fn the_binary_answers_udp_on_its_http_port_number() {
+async fn the_binary_answers_udp_on_its_http_port_number_and_drops_garbage() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_minibit-tracker"))
         .args(["--bind", "127.0.0.1:0", "-q"])
         .stdout(Stdio::piped())
@@ -402,7 +402,15 @@ async fn the_binary_answers_udp_on_its_http_port_number() {
         .parse()
         .unwrap();
     let mut client = Client::new(addr).await;
-    let connected = tokio::time::timeout(ANSWER_WAIT, client.connect()).await;
+    let exchange = async {
+        // Garbage and a truncated announce get no answer; the binary stays up.
+        client.assert_dropped(&[0xff; 100]).await;
+        let id = client.connect().await;
+        let announce = Request::Announce(announce(id, 1, InfoHash([3; 20]), 1, 1, 1)).encode();
+        client.assert_dropped(&announce[..97]).await;
+        client.connect().await
+    };
+    let connected = tokio::time::timeout(ANSWER_WAIT, exchange).await;
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(connected.is_ok(), "no UDP answer on {addr}");

@@ -25,6 +25,17 @@ pub const MAX_BUILD_PIECE_LENGTH: u32 = 16 * 1024 * 1024;
 /// pieces, and more than half as many, unless the length hits a bound).
 pub const TARGET_PIECE_COUNT: u64 = 2048;
 
+/// Content up to this size, bytes (16 MiB), is tiny: only it gets 16 KiB
+/// pieces from [`auto_piece_length`]; larger content gets at least 32 KiB.
+pub const TINY_CONTENT: u64 = 16 * 1024 * 1024;
+
+/// Content above this size, bytes (100 MiB), gets pieces of at least
+/// [`LARGE_MIN_PIECE_LENGTH`] from [`auto_piece_length`].
+pub const LARGE_CONTENT: u64 = 100 * 1024 * 1024;
+
+/// Smallest automatic piece length for content above [`LARGE_CONTENT`], bytes (256 KiB).
+pub const LARGE_MIN_PIECE_LENGTH: u32 = 256 * 1024;
+
 const BUFFER_SIZE: usize = 64 * 1024;
 
 /// Why a `.torrent` could not be built.
@@ -67,15 +78,41 @@ pub enum BuildError {
     Metainfo(#[from] MetainfoError),
 }
 
-/// The automatic piece length for `total` bytes of content: the smallest
-/// power of two from 16 KiB to 16 MiB giving at most [`TARGET_PIECE_COUNT`] pieces.
+/// The automatic piece length for `total` bytes of content (the common
+/// rule of Transmission and libtorrent: about 1000-2000 pieces): the
+/// smallest power of two giving at most [`TARGET_PIECE_COUNT`] pieces, but
+/// 16 KiB only for tiny content (up to [`TINY_CONTENT`], else at least
+/// 32 KiB), at least [`LARGE_MIN_PIECE_LENGTH`] above [`LARGE_CONTENT`],
+/// and at most [`MAX_BUILD_PIECE_LENGTH`] (16 MiB). Used by
+/// [`MetainfoBuilder`] when no piece length is given.
 pub fn auto_piece_length(total: u64) -> u32 {
-    let mut length = MIN_BUILD_PIECE_LENGTH;
+    let mut length = if total > LARGE_CONTENT {
+        LARGE_MIN_PIECE_LENGTH
+    } else if total > TINY_CONTENT {
+        2 * MIN_BUILD_PIECE_LENGTH
+    } else {
+        MIN_BUILD_PIECE_LENGTH
+    };
     while length < MAX_BUILD_PIECE_LENGTH && total.div_ceil(u64::from(length)) > TARGET_PIECE_COUNT
     {
         length *= 2;
     }
     length
+}
+
+/// Checks a piece length given for a build: a power of two from
+/// [`MIN_BUILD_PIECE_LENGTH`] to [`MAX_BUILD_PIECE_LENGTH`] bytes.
+///
+/// # Errors
+/// [`BuildError::BadPieceLength`].
+pub fn check_piece_length(length: u32) -> Result<(), BuildError> {
+    let ok = length.is_power_of_two()
+        && (MIN_BUILD_PIECE_LENGTH..=MAX_BUILD_PIECE_LENGTH).contains(&length);
+    if ok {
+        Ok(())
+    } else {
+        Err(BuildError::BadPieceLength(length))
+    }
 }
 
 /// Hashes everything `reader` yields into pieces of `piece_length` bytes
@@ -273,11 +310,7 @@ impl MetainfoBuilder {
         mut progress: impl FnMut(u64, u64),
     ) -> Result<Metainfo, BuildError> {
         if let Some(length) = self.piece_length {
-            let ok = length.is_power_of_two()
-                && (MIN_BUILD_PIECE_LENGTH..=MAX_BUILD_PIECE_LENGTH).contains(&length);
-            if !ok {
-                return Err(BuildError::BadPieceLength(length));
-            }
+            check_piece_length(length)?;
         }
         // Canonical, so that `.` or `dir/..` still yield a real name.
         let canonical = std::fs::canonicalize(&self.root).map_err(io_error(&self.root))?;

@@ -4,6 +4,8 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod scripted;
+#[path = "../../../minibit-tracker/tests/tools/mod.rs"]
+pub mod tools;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -14,8 +16,8 @@ use minibit_core::torrent::AnnounceEvent;
 use minibit_core::tracker::{AnnounceRequest, AnnounceResponse, TrackerPeer};
 use minibit_peer::SessionConfig;
 use percent_encoding::percent_decode_str;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 
 /// Every announce the stub received: (the peer's address, event).
 pub type Log = Arc<Mutex<Vec<(SocketAddr, AnnounceEvent)>>>;
@@ -27,6 +29,9 @@ type Catalogue = Arc<Mutex<Vec<Metainfo>>>;
 pub struct Stub {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
+    /// `https://127.0.0.1:PORT`: the same stub over TLS, once
+    /// [`Stub::serve_https`] started it.
+    pub https_base: Option<String>,
     /// Announces received.
     pub log: Log,
     catalogue: Catalogue,
@@ -36,6 +41,41 @@ impl Stub {
     /// The announce URL.
     pub fn announce_url(&self) -> String {
         format!("{}/announce", self.base)
+    }
+
+    /// Serves the same announces and catalogue over HTTPS too, on another
+    /// port of 127.0.0.1, with a self-signed certificate for `127.0.0.1`
+    /// and `localhost` made now (rcgen); returns the certificate (PEM),
+    /// the root a client must trust.
+    pub async fn serve_https(&mut self) -> String {
+        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
+            .unwrap();
+        let pem = cert.cert.pem();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(
+            rustls::pki_types::PrivatePkcs8KeyDer::from(cert.key_pair.serialize_der()),
+        );
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert.der().clone()], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        self.https_base = Some(format!("https://{}", listener.local_addr().unwrap()));
+        let (seen, listed) = (Arc::clone(&self.log), Arc::clone(&self.catalogue));
+        tokio::spawn(async move {
+            loop {
+                let (stream, from) = listener.accept().await.unwrap();
+                let (acceptor, seen, listed) =
+                    (acceptor.clone(), Arc::clone(&seen), Arc::clone(&listed));
+                tokio::spawn(async move {
+                    // A client that does not trust the certificate hangs up here.
+                    if let Ok(tls) = acceptor.accept(stream).await {
+                        serve(tls, from.ip(), seen, listed).await;
+                    }
+                });
+            }
+        });
+        pem
     }
 
     /// Adds `metainfo` to the catalogue.
@@ -58,7 +98,7 @@ impl Stub {
 /// Starts the stub on 127.0.0.1. `/announce` remembers every announcing peer (its
 /// IP and announced port) and answers with the others in compact form;
 /// `/torrents?q=` lists `catalogue` entries whose name contains q (JSON);
-/// `/torrents/NAME.torrent` serves the torrent of that name.
+/// `/torrents/NAME.torrent` and `/get?name=NAME` serve the torrent of that name.
 pub async fn start_stub() -> Stub {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -79,12 +119,18 @@ pub async fn start_stub() -> Stub {
     });
     Stub {
         base,
+        https_base: None,
         log,
         catalogue,
     }
 }
 
-async fn serve(mut stream: TcpStream, from: IpAddr, seen: Log, catalogue: Catalogue) {
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    from: IpAddr,
+    seen: Log,
+    catalogue: Catalogue,
+) {
     let mut request = Vec::new();
     let mut buf = [0u8; 1024];
     while !request.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -111,6 +157,11 @@ async fn serve(mut stream: TcpStream, from: IpAddr, seen: Log, catalogue: Catalo
     } else if let Some(name) = path
         .strip_prefix("/torrents/")
         .and_then(|n| n.strip_suffix(".torrent"))
+        .or_else(|| {
+            (path == "/get")
+                .then(|| query.strip_prefix("name="))
+                .flatten()
+        })
     {
         let name = percent_decode_str(name).decode_utf8().unwrap();
         match catalogue.iter().find(|m| m.info().name() == name) {
@@ -126,6 +177,7 @@ async fn serve(mut stream: TcpStream, from: IpAddr, seen: Log, catalogue: Catalo
     );
     let _ = stream.write_all(head.as_bytes()).await;
     let _ = stream.write_all(&body).await;
+    let _ = stream.shutdown().await;
 }
 
 fn announce(query: &str, from: IpAddr, seen: &Log) -> Vec<u8> {

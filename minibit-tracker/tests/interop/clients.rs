@@ -44,10 +44,25 @@ impl Client {
                 t.add(torrent, dir);
                 Running::Transmission(t)
             }
-            Self::Aria2 => Running::Aria2(aria2(torrent, dir)),
+            Self::Aria2 => Running::Aria2(aria2(torrent, dir, None)),
             Self::Libtorrent => {
                 Running::Libtorrent(Libtorrent::start(torrent, dir, "--download", 0))
             }
+        }
+    }
+
+    /// [`Client::download`] of a `.torrent` whose trackers are `udp://`
+    /// (BEP 15): aria2 speaks UDP trackers only with its IPv4 DHT on (they
+    /// share its UDP socket), so its DHT runs from `home` on a free port
+    /// with a closed loopback port as its only entry point.
+    pub fn download_over_udp_tracker(self, torrent: &Path, dir: &Path, home: &Path) -> Running {
+        match self {
+            Self::Aria2 => {
+                std::fs::create_dir_all(dir).unwrap();
+                std::fs::create_dir_all(home).unwrap();
+                Running::Aria2(aria2(torrent, dir, Some(home)))
+            }
+            other => other.download(torrent, dir, home),
         }
     }
 
@@ -62,7 +77,7 @@ impl Client {
                 Running::Transmission(t)
             }
             Self::Aria2 => {
-                let p = aria2(torrent, dir);
+                let p = aria2(torrent, dir, None);
                 // aria2 prints `SEED(` in its summary once it is seeding.
                 p.wait_line(timeout, |l| l.contains("SEED(").then_some(()));
                 Running::Aria2(p)
@@ -88,16 +103,29 @@ impl Running {
 }
 
 /// `aria2c` downloading (or, when the content is already in `dir`,
-/// verifying and then seeding) `torrent` until it is killed.
-fn aria2(torrent: &Path, dir: &Path) -> Proc {
+/// verifying and then seeding) `torrent` until it is killed. With
+/// `dht_home`, its IPv4 DHT (needed for UDP trackers) runs with its state
+/// there, on a free port, its only entry point a closed loopback port.
+fn aria2(torrent: &Path, dir: &Path, dht_home: Option<&Path>) -> Proc {
     tools::require(&tools::ARIA2C);
     let mut command = Command::new("aria2c");
     command
         .arg(format!("--dir={}", dir.display()))
-        .arg(format!("--listen-port={}", free_port()))
+        .arg(format!("--listen-port={}", free_port()));
+    match dht_home {
+        None => command.arg("--enable-dht=false"),
+        Some(home) => command
+            .arg("--enable-dht=true")
+            .arg(format!("--dht-listen-port={}", free_port()))
+            .arg(format!(
+                "--dht-file-path={}",
+                home.join("dht.dat").display()
+            ))
+            .arg(format!("--dht-entry-point=127.0.0.1:{}", free_port())),
+    };
+    command
         .args([
-            // Only the tracker: no DHT, local peer discovery or peer exchange.
-            "--enable-dht=false",
+            // Only the tracker: no IPv6 DHT, local peer discovery or peer exchange.
             "--enable-dht6=false",
             "--bt-enable-lpd=false",
             "--enable-peer-exchange=false",

@@ -16,6 +16,8 @@
 //! 3. a mixed swarm: the seeding tracker, two `minibit-peer`s and two real
 //!    clients start together; all complete, and a minibit-peer uploaded to
 //!    libtorrent (which reports the blocks it exchanged with each peer id).
+//! 4. UDP trackers (`udp.rs`): libtorrent and aria2 announce over BEP 15 to
+//!    `minibit-tracker` and download from its seeder.
 
 mod clients;
 mod content;
@@ -26,6 +28,7 @@ mod minibit;
 mod process;
 #[path = "../tools/mod.rs"]
 mod tools;
+mod udp;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

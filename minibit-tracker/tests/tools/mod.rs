@@ -1,5 +1,6 @@
-//! The external programs these tests drive, each with the Debian package
-//! that provides it. A missing program fails the test at once with a line
+//! The external programs the workspace's tests drive, each with the Debian
+//! package that provides it (included by the tests of every crate that
+//! runs one). A missing program fails the test at once with a line
 //! naming the package (`scripts/test.sh` installs them all): never a skip.
 
 #![allow(dead_code)] // each test binary uses a different subset
@@ -33,6 +34,10 @@ pub const MKTORRENT: Tool = Tool {
 };
 pub const TRANSMISSION_CREATE: Tool = Tool {
     program: "transmission-create",
+    package: "transmission-cli",
+};
+pub const TRANSMISSION_SHOW: Tool = Tool {
+    program: "transmission-show",
     package: "transmission-cli",
 };
 pub const TRANSMISSION_DAEMON: Tool = Tool {

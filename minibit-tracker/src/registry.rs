@@ -1,7 +1,7 @@
 //! The tracker's swarm bookkeeping: which peers announced which
 //! info-hash, and whom to tell about whom (BEP 3 "trackers").
 //!
-//! Pure bookkeeping: time is an argument, randomness comes from a
+//! Pure bookkeeping, no IO: time is an argument, randomness comes from a
 //! [`ChaCha8Rng`] seeded from [`RegistryConfig::seed`], and iteration order
 //! is deterministic, so the same inputs give the same answers.
 //!
@@ -21,11 +21,11 @@ use rand::SeedableRng;
 use rand::seq::{IteratorRandom, SliceRandom};
 use rand_chacha::ChaCha8Rng;
 
-use super::AnnounceEvent;
-use super::announce::{AnnounceRequest, AnnounceResponse, TrackerPeer};
-use super::scrape::{ScrapeResponse, ScrapeStats};
-use crate::metainfo::InfoHash;
-use crate::wire::PeerId;
+use minibit_core::metainfo::InfoHash;
+use minibit_core::tracker::{
+    AnnounceEvent, AnnounceRequest, AnnounceResponse, ScrapeResponse, ScrapeStats, TrackerPeer,
+};
+use minibit_core::wire::PeerId;
 
 /// Warning sent when the swarm table is full and a new torrent cannot be tracked.
 pub const WARNING_TRACKER_FULL: &str = "tracker full: this torrent is not tracked";
@@ -82,8 +82,6 @@ struct PeerEntry {
     left: u64,
     /// Time of its last announce.
     last_seen: Instant,
-    /// The tracker's own seeder: never expires.
-    local: bool,
 }
 
 /// The peers of one info-hash.
@@ -97,7 +95,7 @@ struct Swarm {
 impl Swarm {
     fn expire(&mut self, now: Instant, timeout: Duration) {
         self.peers
-            .retain(|_, e| e.local || now.saturating_duration_since(e.last_seen) <= timeout);
+            .retain(|_, e| now.saturating_duration_since(e.last_seen) <= timeout);
     }
 
     fn stats(&self) -> ScrapeStats {
@@ -233,7 +231,6 @@ impl Registry {
                 let entry = PeerEntry {
                     left: req.left,
                     last_seen: now,
-                    local: known.is_some_and(|e| e.local),
                 };
                 swarm.peers.insert(caller, entry);
             } else {
@@ -251,36 +248,8 @@ impl Registry {
         response
     }
 
-    /// Records the tracker's own seeder for `info_hash` at `addr` as a
-    /// seeder that never expires, so leechers are told about it.
-    /// Returns `false` (nothing recorded) when the swarm table or the swarm is full.
-    pub fn register_local_seeder(
-        &mut self,
-        now: Instant,
-        info_hash: InfoHash,
-        peer_id: PeerId,
-        addr: SocketAddr,
-    ) -> bool {
-        if !self.swarms.contains_key(&info_hash) && !self.make_room(now) {
-            return false;
-        }
-        let max_peers = self.config.max_peers_per_swarm;
-        let swarm = self.swarms.entry(info_hash).or_default();
-        let key = PeerKey { peer_id, addr };
-        if !swarm.peers.contains_key(&key) && swarm.peers.len() >= max_peers {
-            return false;
-        }
-        let entry = PeerEntry {
-            left: 0,
-            last_seen: now,
-            local: true,
-        };
-        swarm.peers.insert(key, entry);
-        true
-    }
-
-    /// Drops peers not heard from for [`Registry::peer_timeout`] (local
-    /// seeders excepted) and swarms left empty. Call it periodically;
+    /// Drops peers not heard from for [`Registry::peer_timeout`] and
+    /// swarms left empty. Call it periodically;
     /// announces also expire their own swarm.
     pub fn expire(&mut self, now: Instant) {
         let timeout = self.peer_timeout();
@@ -354,7 +323,10 @@ mod tests {
 
     use super::*;
 
-    use crate::test_clock::origin;
+    /// The origin of the tests' time (only differences from it matter).
+    fn origin() -> Instant {
+        Instant::now()
+    }
 
     const HASH: InfoHash = InfoHash([7; 20]);
 
@@ -501,25 +473,6 @@ mod tests {
         let mut reg = populated(t0, 3, 0);
         reg.expire(origin());
         assert_eq!(reg.stats(&HASH).incomplete, 3);
-    }
-
-    #[test]
-    fn local_seeder_never_expires_and_is_handed_out() {
-        let t0 = origin();
-        let mut reg = Registry::new(RegistryConfig::default());
-        let addr: SocketAddr = "127.0.0.1:6881".parse().unwrap();
-        assert!(reg.register_local_seeder(t0, HASH, id(9), addr));
-        let later = t0 + Duration::from_secs(100_000);
-        reg.expire(later);
-        let resp = announce(&mut reg, later, &req(1, 10), 1);
-        assert_eq!(
-            resp.peers,
-            vec![TrackerPeer {
-                addr,
-                peer_id: Some(id(9))
-            }]
-        );
-        assert_eq!((resp.complete, resp.incomplete), (1, 1));
     }
 
     #[test]
