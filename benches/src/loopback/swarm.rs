@@ -16,7 +16,7 @@ use super::proc::{POLL, Watched, free_port};
 const TIMEOUT: Duration = Duration::from_secs(900);
 
 /// The libtorrent client script of the interop tests.
-const LT_CLIENT: &str = include_str!("../../../minibit-tracker/tests/interop/lt_client.py");
+pub const LT_CLIENT: &str = include_str!("../../../minibit-tracker/tests/interop/lt_client.py");
 
 /// Which program seeds and leeches.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -89,7 +89,7 @@ pub fn run(
             }
         }
         Client::Libtorrent => {
-            let torrent = make_torrent(work, file, &announce)?;
+            let torrent = make_torrent(work, file, &announce, None)?;
             let script = work.join("lt_client.py");
             std::fs::write(&script, LT_CLIENT)?;
             let lt = |dir: &Path, mode: &str| -> Result<Command> {
@@ -110,15 +110,20 @@ pub fn run(
             }
         }
         Client::Aria2 => {
-            let torrent = make_torrent(work, file, &announce)?;
+            let torrent = make_torrent(work, file, &announce, None)?;
             let mut seed = Watched::spawn(
                 "aria2 seeder",
-                aria2(&torrent, content_dir, "--seed-ratio=0.0")?,
+                aria2(&torrent, content_dir, "--seed-ratio=0.0", free_port()?),
             )?;
             seed.wait_line(TIMEOUT, |l| l.contains("SEED(").then_some(()))?;
             seeders.push(seed);
             for i in 0..leechers {
-                starts.push(aria2(&torrent, &leecher_dir(i), "--seed-time=0")?);
+                starts.push(aria2(
+                    &torrent,
+                    &leecher_dir(i),
+                    "--seed-time=0",
+                    free_port()?,
+                ));
             }
         }
         Client::Transmission => bail!(
@@ -192,19 +197,33 @@ fn wait_all(
     }
 }
 
-/// Builds a .torrent for `file` announcing to `announce`.
-fn make_torrent(work: &Path, file: &Path, announce: &str) -> Result<PathBuf> {
-    let metainfo = MetainfoBuilder::new(file).announce(announce).build()?;
+/// Builds `work/bench.torrent` for `file` announcing to `announce`, with
+/// pieces of `piece_length` bytes (`None`: chosen from the size).
+///
+/// # Errors
+/// When `file` cannot be read or the torrent cannot be written.
+pub fn make_torrent(
+    work: &Path,
+    file: &Path,
+    announce: &str,
+    piece_length: Option<u32>,
+) -> Result<PathBuf> {
+    let metainfo = MetainfoBuilder::new(file)
+        .announce(announce)
+        .piece_length(piece_length)
+        .build()?;
     let path = work.join("bench.torrent");
     std::fs::write(&path, metainfo.to_bytes())?;
     Ok(path)
 }
 
-/// aria2c on 127.0.0.1 for `torrent` in `dir` (options from the interop harness).
-fn aria2(torrent: &Path, dir: &Path, seeding: &str) -> Result<Command> {
+/// `aria2c` for `torrent` in `dir`, listening on TCP `port`, with only the
+/// tracker for peers (options from the interop harness); `seeding` is
+/// `--seed-ratio=0.0` for a seeder, `--seed-time=0` for a leecher.
+pub fn aria2(torrent: &Path, dir: &Path, seeding: &str, port: u16) -> Command {
     let mut c = Command::new("aria2c");
     c.arg(format!("--dir={}", dir.display()))
-        .arg(format!("--listen-port={}", free_port()?))
+        .arg(format!("--listen-port={port}"))
         .args([
             "--enable-dht=false",
             "--enable-dht6=false",
@@ -221,5 +240,5 @@ fn aria2(torrent: &Path, dir: &Path, seeding: &str) -> Result<Command> {
             seeding,
         ])
         .arg(torrent);
-    Ok(c)
+    c
 }

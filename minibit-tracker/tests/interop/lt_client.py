@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Headless libtorrent-rasterbar client for the interop tests.
 
-Seeds or downloads one .torrent on 127.0.0.1 with the settings that make
+Seeds or downloads one .torrent on 127.0.0.1 (or `--ip`) with the settings that make
 libtorrent behave on loopback, and reports on stdout, one line each:
 
     listening PORT
@@ -26,11 +26,11 @@ import time
 import libtorrent as lt
 
 
-def settings(port, download_limit):
+def settings(ip, port, download_limit):
     return {
         "download_rate_limit": download_limit,
-        "listen_interfaces": "127.0.0.1:%d" % port,
-        "outgoing_interfaces": "127.0.0.1",
+        "listen_interfaces": "%s:%d" % (ip, port),
+        "outgoing_interfaces": ip,
         "listen_system_port_fallback": False,
         # Nothing but the tracker: no DHT, local peer discovery, port mapping.
         "enable_dht": False,
@@ -70,6 +70,7 @@ def main():
     parser.add_argument("--torrent", required=True)
     parser.add_argument("--dir", required=True, help="save path (for a seeder: where the content is)")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--ip", default="127.0.0.1", help="address to listen on and connect from")
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--seed", action="store_true")
     mode.add_argument("--download", action="store_true")
@@ -77,7 +78,7 @@ def main():
     parser.add_argument("--download-limit", type=int, default=0, help="bytes/s, 0: unlimited")
     args = parser.parse_args()
 
-    session = lt.session(settings(args.port, args.download_limit))
+    session = lt.session(settings(args.ip, args.port, args.download_limit))
     if args.download_limit:
         # Loopback peers are in the unlimited local peer class: put every
         # address in the global class so the limit applies to them.
