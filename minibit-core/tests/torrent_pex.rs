@@ -395,8 +395,16 @@ fn a_private_torrent_neither_advertises_nor_sends_nor_accepts_pex() {
     let actions = h.actions();
     assert!(pex_to(&actions, asker, 7).is_empty(), "no ut_pex sent");
     assert!(pex_to(&actions, other, 1).is_empty(), "no ut_pex sent");
-    assert_eq!(connects(&actions), [], "contacts from ut_pex are not dialled");
-    assert_eq!(disconnect_reason(&actions, asker), None, "nor is the peer dropped");
+    assert_eq!(
+        connects(&actions),
+        [],
+        "contacts from ut_pex are not dialled"
+    );
+    assert_eq!(
+        disconnect_reason(&actions, asker),
+        None,
+        "nor is the peer dropped"
+    );
     assert!(
         !h.events()
             .iter()
