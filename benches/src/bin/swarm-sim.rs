@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use minibit_core::sim::{Progress, SimConfig, Simulation};
 use minibit_core::torrent::PickerStrategy;
+use minibit_sim::{Progress, SimConfig, Simulation};
 
 /// Simulate a BitTorrent swarm on a virtual clock.
 // Independent command-line switches.

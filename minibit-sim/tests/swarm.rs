@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use minibit_core::sim::{SimConfig, SimReport, Simulation};
 use minibit_core::torrent::PickerStrategy;
+use minibit_sim::{SimConfig, SimReport, Simulation};
 
 /// A small swarm that runs in well under a second: 4 MiB in 64 KiB pieces.
 fn small_swarm() -> SimConfig {

@@ -1,4 +1,5 @@
-//! A deterministic swarm simulator (cargo feature `sim`).
+//! minibit-sim: a deterministic swarm simulator, a driver of
+//! [`minibit_core`] like `minibit-peer` (but on a virtual clock, with no I/O).
 //!
 //! Drives many [`Torrent`]s on a virtual clock over a seeded link model:
 //! every node has an upload and a download capacity (bytes/s), every message
@@ -42,11 +43,13 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use crate::bitfield::Bitfield;
-use crate::metainfo::InfoHash;
-use crate::piece::{BLOCK_SIZE, Layout, LayoutError};
-use crate::torrent::{Action, Direction, Event, PeerKey, PickerStrategy, Torrent, TorrentConfig};
-use crate::wire::{Message, PeerId};
+use minibit_core::bitfield::Bitfield;
+use minibit_core::metainfo::InfoHash;
+use minibit_core::piece::{BLOCK_SIZE, Layout, LayoutError};
+use minibit_core::torrent::{
+    Action, Direction, Event, PeerKey, PickerStrategy, Torrent, TorrentConfig,
+};
+use minibit_core::wire::{Message, PeerId};
 
 use network::{LinkId, Network, Sent};
 pub use report::{FinishTimes, SeedCopies, SimReport};
@@ -679,6 +682,9 @@ impl Simulation {
                     &peers,
                 );
             }
+            // A new action of the core must get a model here before a run
+            // can mean anything.
+            other => panic!("the simulator has no model for {other:?}"),
         }
     }
 
