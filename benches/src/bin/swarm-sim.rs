@@ -47,6 +47,12 @@ struct Args {
     /// How many leechers never upload.
     #[arg(long, default_value_t = 0)]
     free_riders: usize,
+    /// How many leechers upload at `--slow-upload` instead of `--upload`.
+    #[arg(long, default_value_t = 0)]
+    slow_peers: usize,
+    /// Upload capacity of each slow peer, bytes/s.
+    #[arg(long, default_value_t = 10_000.0)]
+    slow_upload: f64,
     /// Piece-selection strategy.
     #[arg(long, value_enum, default_value_t = Picker::Rarest)]
     picker: Picker,
@@ -110,6 +116,8 @@ fn main() -> Result<()> {
         loss: args.loss,
         rng_seed: args.rng_seed,
         free_riders: args.free_riders,
+        slow_peers: args.slow_peers,
+        slow_upload_bps: args.slow_upload,
         picker: match args.picker {
             Picker::Rarest => PickerStrategy::RarestFirst,
             Picker::Random => PickerStrategy::Random,
