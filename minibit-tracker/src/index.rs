@@ -87,6 +87,9 @@ mod tests {
             size: 10,
             piece_length: 16_384,
             torrent: Bytes::new(),
+            data: None,
+            published: 0,
+            completed: 2,
         };
         let stats = ScrapeStats {
             complete: 1,
