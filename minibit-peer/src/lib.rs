@@ -34,7 +34,7 @@
 //! | `driver` | the session task: owns the core `Torrent`, runs everything else |
 //! | [`resume`] | which pieces are already on disk (verified) |
 //! | [`http`] | bounded HTTP GETs |
-//! | [`tracker_client`] | HTTP announces |
+//! | [`tracker_client`] | announces: HTTP and UDP (BEP 15) trackers, tier by tier (BEP 12) |
 //! | `tracker_status` | tells the user when no tracker answered |
 //! | [`catalogue`] | a minibit tracker's catalogue: search, fetch a `.torrent` by name |
 //! | [`source`] | where the `.torrent` comes from (file, URL, catalogue) |
