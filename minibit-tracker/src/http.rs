@@ -48,13 +48,15 @@ const EXPIRY_PERIOD: Duration = Duration::from_secs(60);
 ///   `.torrent` for it);
 /// - `GET /metrics`: Prometheus text format (see [`crate::metrics`]);
 /// - the JSON API under `/api/` (see [`crate::api`]);
-/// - `GET /`: an HTML page of the same, with links.
+/// - `GET /[?q=text]`: the HTML page of the same, with links, publish and
+///   remove buttons (see [`index`]), and `GET /index.js` its script.
 ///
 /// A request whose `Origin` is not this server's own is refused with 403
 /// on every route ([`api::same_origin_only`]).
 pub fn router(state: Arc<TrackerState>) -> Router {
     Router::new()
         .route("/", get(index_page))
+        .route("/index.js", get(index_script))
         .route("/metrics", get(metrics_page))
         .route("/swarms", get(list_swarms))
         .route("/announce", get(announce))
@@ -250,11 +252,15 @@ async fn list_swarms(State(state): State<Arc<TrackerState>>) -> Json<Vec<SwarmLi
     Json(listing)
 }
 
-async fn index_page(State(state): State<Arc<TrackerState>>) -> Html<String> {
+async fn index_page(
+    State(state): State<Arc<TrackerState>>,
+    Query(search): Query<Search>,
+) -> Response {
+    let query = search.q.unwrap_or_default();
     let catalogue = state.catalogue();
     let registry = state.registry();
     let catalogued: Vec<_> = catalogue
-        .search("")
+        .search(&query)
         .map(|e| {
             let stats = registry.stats(&e.info_hash);
             // Completed downloads as the catalogue counts them (kept with --state).
@@ -270,7 +276,25 @@ async fn index_page(State(state): State<Arc<TrackerState>>) -> Html<String> {
     let uncatalogued: Vec<_> = registry
         .swarms()
         .into_iter()
-        .filter(|(h, _)| !catalogued.iter().any(|(e, _)| e.info_hash == *h))
+        .filter(|(h, _)| catalogue.get_by_hash(h).is_none())
         .collect();
-    Html(index::render(&catalogued, &uncatalogued))
+    (
+        [
+            (
+                header::CONTENT_SECURITY_POLICY,
+                index::CONTENT_SECURITY_POLICY,
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        Html(index::render(&catalogued, &uncatalogued, &query)),
+    )
+        .into_response()
+}
+
+async fn index_script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        index::SCRIPT,
+    )
+        .into_response()
 }

@@ -631,3 +631,56 @@ async fn metrics_count_announces_scrapes_swarms_and_the_catalogue() {
     assert_eq!(value("minibit_tracker_catalogue_entries"), 1);
     assert!(metrics.ends_with("# EOF\n"), "{metrics}");
 }
+
+#[tokio::test]
+async fn the_page_searches_and_offers_publish_and_remove_under_a_strict_policy() {
+    let tracker = start(true).await;
+    let (_, holiday) = tracker.publish("Holiday.bin", content(10_000, 12)).await;
+    tracker.publish("other.bin", content(10_000, 13)).await;
+    let page = |query: &'static str| {
+        let client = tracker.client.clone();
+        let url = format!("{}/{query}", tracker.base);
+        async move { client.get(url).send().await.unwrap() }
+    };
+    let response = page("").await;
+    let policy = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'"),
+        "{policy}"
+    );
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Holiday.bin") && html.contains("other.bin"));
+    assert!(html.contains("<form id=\"publish\""), "{html}");
+    assert!(
+        html.contains(&format!(
+            "data-info-hash=\"{}\"",
+            holiday["info_hash"].as_str().unwrap()
+        )),
+        "a remove button per torrent: {html}"
+    );
+    let found = page("?q=holi").await.text().await.unwrap();
+    assert!(
+        found.contains("Holiday.bin") && !found.contains("other.bin"),
+        "{found}"
+    );
+
+    let script = page("index.js").await;
+    assert!(
+        script.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    let script = script.text().await.unwrap();
+    for needle in [
+        "localStorage",
+        "Authorization",
+        "/api/publish?name=",
+        "EventSource(\"/api/catalogue/events\")",
+    ] {
+        assert!(script.contains(needle), "index.js lacks {needle}");
+    }
+}
