@@ -266,5 +266,6 @@ async fn events(
         };
         Some((Ok(sse), receiver))
     });
+    let stream = stream.take_until(state.service().events_closed());
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

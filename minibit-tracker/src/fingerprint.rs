@@ -27,6 +27,14 @@ pub fn of(metainfo: &Metainfo, folder: &Path) -> std::io::Result<String> {
     Ok(parts.join(";"))
 }
 
+/// Whether every file of `metainfo` is under `folder` with its exact length.
+pub fn sizes_match(metainfo: &Metainfo, folder: &Path) -> bool {
+    metainfo.info().files().iter().enumerate().all(|(i, file)| {
+        std::fs::metadata(folder.join(metainfo.relative_path(i)))
+            .is_ok_and(|m| m.is_file() && m.len() == file.length)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,6 +52,9 @@ mod tests {
         file.set_modified(UNIX_EPOCH + std::time::Duration::from_secs(1))
             .unwrap();
         assert_ne!(of(&metainfo, dir.path()).unwrap(), first);
+        assert!(sizes_match(&metainfo, dir.path()));
+        std::fs::write(&path, vec![7u8; 39_999]).unwrap();
+        assert!(!sizes_match(&metainfo, dir.path()));
         std::fs::remove_file(&path).unwrap();
         assert!(of(&metainfo, dir.path()).is_err());
     }

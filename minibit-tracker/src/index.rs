@@ -21,8 +21,7 @@ use crate::catalogue::CatalogueEntry;
 pub const SCRIPT: &str = include_str!("index.js");
 
 /// The `Content-Security-Policy` the page is served with.
-pub const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'self'; script-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'";
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// The page: a search form holding `query`, the publish form, the
 /// `catalogued` torrents (those matching `query`) with their swarm counts

@@ -277,6 +277,8 @@ async fn run(cli: &ServeArgs) -> anyhow::Result<()> {
     tracing::info!("UDP tracker (BEP 15) listening on udp://{addr}/announce");
 
     let result = seed_and_wait(cli, addr, &state).await;
+    // Open event streams would hold the graceful shutdown forever.
+    state.service().close_events();
     let _ = stop_server.send(());
     udp_server.abort();
     server.await??;

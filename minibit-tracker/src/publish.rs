@@ -180,7 +180,8 @@ pub async fn publish_file<E: std::fmt::Display>(
 }
 
 /// Publishes a `.torrent` alone: catalogued as given; seeded (after
-/// verifying every piece) only if its content is in the data folder.
+/// verifying every piece) only if its content is in the data folder, every
+/// file with its exact length.
 ///
 /// # Errors
 /// [`PublishError`]: too large, malformed, a duplicate, the database or
@@ -193,10 +194,12 @@ pub async fn publish_torrent(
         return Err(PublishError::TooLarge);
     }
     let metainfo = Metainfo::from_bytes(&torrent)?;
+    // Only data of the torrent's exact sizes counts: a file that merely
+    // has its name is not this torrent's (and would be written to).
     let data = state
         .service()
         .data_root()
-        .filter(|root| root.join(metainfo.info().name()).exists())
+        .filter(|root| fingerprint::sizes_match(&metainfo, root))
         .map(Path::to_owned);
     catalogue(state, metainfo, torrent, data, false).await
 }

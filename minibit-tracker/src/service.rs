@@ -12,7 +12,7 @@ use std::sync::{Mutex, PoisonError};
 use minibit_core::metainfo::InfoHash;
 use minibit_peer::SessionHandle;
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::catalogue::CatalogueEntry;
 use crate::store::Store;
@@ -99,6 +99,8 @@ pub fn torrent_path(name: &str) -> String {
 pub struct Service {
     config: ServiceConfig,
     events: broadcast::Sender<CatalogueEvent>,
+    /// Becomes `true` when the server shuts down: event streams end.
+    closing: watch::Sender<bool>,
     sessions: Mutex<HashMap<InfoHash, SessionHandle>>,
     /// Payload bytes uploaded by seeding sessions already stopped.
     uploaded_by_stopped: AtomicU64,
@@ -110,6 +112,7 @@ impl Service {
         Self {
             config,
             events: broadcast::channel(EVENT_BUFFER).0,
+            closing: watch::channel(false).0,
             sessions: Mutex::new(HashMap::new()),
             uploaded_by_stopped: AtomicU64::new(0),
         }
@@ -138,6 +141,20 @@ impl Service {
     /// Receives every catalogue event from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<CatalogueEvent> {
         self.events.subscribe()
+    }
+
+    /// Resolves once [`Service::close_events`] was called.
+    pub fn events_closed(&self) -> impl std::future::Future<Output = ()> + Send + use<> {
+        let mut closing = self.closing.subscribe();
+        async move {
+            let _ = closing.wait_for(|closed| *closed).await;
+        }
+    }
+
+    /// Ends every event stream (before a graceful shutdown, which waits
+    /// for open connections).
+    pub fn close_events(&self) {
+        self.closing.send_replace(true);
     }
 
     /// Sends `event` to the subscribers (none: dropped).

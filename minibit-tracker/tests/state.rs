@@ -121,6 +121,29 @@ fn info_hash(hex_digits: &str) -> InfoHash {
     InfoHash(bytes)
 }
 
+/// Publishes `a.bin`, `b.bin` and `t.bin.torrent` of `files` through the
+/// CLI and returns their info-hashes (hex).
+fn publish_all(base: &str, token: &str, files: &Path) -> Vec<String> {
+    let mut hashes = Vec::new();
+    for name in ["a.bin", "b.bin", "t.bin.torrent"] {
+        let out = publish(base, token, &files.join(name));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{name}: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let hex = stdout
+            .split("info_hash=")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .unwrap_or_else(|| panic!("unexpected output {stdout:?}"))
+            .to_owned();
+        hashes.push(hex);
+    }
+    hashes
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_catalogue_comes_back_after_a_restart_and_unchanged_data_is_not_re_hashed() {
     let dir = tempfile::tempdir().unwrap();
@@ -140,23 +163,7 @@ async fn the_catalogue_comes_back_after_a_restart_and_unchanged_data_is_not_re_h
         .unwrap();
     std::fs::write(files.join("t.bin.torrent"), torrent.to_bytes()).unwrap();
 
-    let mut hashes = Vec::new();
-    for name in ["a.bin", "b.bin", "t.bin.torrent"] {
-        let out = publish(&tracker.base, token, &files.join(name));
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{name}: {stdout} {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let hex = stdout
-            .split("info_hash=")
-            .nth(1)
-            .and_then(|rest| rest.split(' ').next())
-            .unwrap_or_else(|| panic!("unexpected output {stdout:?}"))
-            .to_owned();
-        hashes.push(hex);
-    }
+    let hashes = publish_all(&tracker.base, token, &files);
     let out = publish(&tracker.base, token, &files.join("a.bin"));
     assert_eq!(out.status.code(), Some(1), "a second a.bin is refused");
     assert!(String::from_utf8_lossy(&out.stderr).contains("409"));
@@ -223,7 +230,17 @@ async fn the_catalogue_comes_back_after_a_restart_and_unchanged_data_is_not_re_h
         token,
         "the token is kept"
     );
-    let stderr = tracker.stop();
+    // An open event stream (a browser tab) does not hold the shutdown.
+    let events = reqwest::get(format!("{}/api/catalogue/events", tracker.base))
+        .await
+        .unwrap();
+    assert!(events.status().is_success());
+    let stopping = tokio::task::spawn_blocking(move || tracker.stop());
+    let stderr = tokio::time::timeout(Duration::from_secs(30), stopping)
+        .await
+        .expect("the tracker exits within 30 s with an event stream open")
+        .unwrap();
+    drop(events);
     assert!(stderr.contains("api token in"), "{stderr}");
     assert!(
         !stderr.contains(token),
