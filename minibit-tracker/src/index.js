@@ -46,6 +46,13 @@ function showLogin() {
   }
 }
 
+// The login URL pasted into a tab that already shows the page only
+// changes the fragment: no reload, so take the token from here too.
+window.addEventListener("hashchange", () => {
+  takeTokenFromUrl();
+  showLogin();
+});
+
 document.addEventListener("DOMContentLoaded", () => {
   takeTokenFromUrl();
   showLogin();

@@ -20,6 +20,14 @@ pub const ARIA2C: Tool = Tool {
     program: "aria2c",
     package: "aria2",
 };
+pub const CHROMIUM: Tool = Tool {
+    program: "chromium",
+    package: "chromium",
+};
+pub const CHROMEDRIVER: Tool = Tool {
+    program: "chromedriver",
+    package: "chromium-driver",
+};
 pub const FFMPEG: Tool = Tool {
     program: "ffmpeg",
     package: "ffmpeg",

@@ -1,0 +1,225 @@
+//! The tracker's page in a real browser: Debian's `chromium` (headless)
+//! driven through `chromedriver` (package `chromium-driver`) with the
+//! `fantoccini` WebDriver client. Logs in through the login URL, publishes
+//! a file through the page's form, sees it appear in the catalogue with its
+//! magnet link, and removes it with the page's button.
+
+mod tools;
+
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_minibit-tracker");
+const TOKEN: &str = "browser-test-token-0123456789";
+
+/// Kills the child when dropped (a failed assertion leaves no process).
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `chromedriver` on a free port of 127.0.0.1, ready for sessions.
+fn start_chromedriver() -> (Killed, String) {
+    tools::require(&tools::CHROMIUM);
+    tools::require(&tools::CHROMEDRIVER);
+    let port = free_port();
+    let child = Command::new(tools::CHROMEDRIVER.program)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (Killed(child), format!("http://127.0.0.1:{port}"))
+}
+
+/// A headless Chromium session with its own profile folder.
+async fn browser(webdriver: &str, profile: &Path) -> Client {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--window-size=1200,800",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    ClientBuilder::new(HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(webdriver)
+        .await
+        .expect("a chromium session")
+}
+
+/// `minibit-tracker --state STATE --data DATA --api-token TOKEN` on
+/// 127.0.0.1 and its base URL.
+fn start_tracker(state: &Path, data: &Path) -> (Killed, String) {
+    let mut child = Command::new(BIN)
+        .args(["--bind", "127.0.0.1:0", "-q", "--api-token", TOKEN, "--state"])
+        .arg(state)
+        .arg("--data")
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let base = first
+        .trim()
+        .strip_prefix("tracker listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_owned();
+    (Killed(child), base)
+}
+
+/// Polls `find` every 100 ms until it gives `Some`, at most 30 s.
+async fn eventually<T, F, Fut>(what: &str, mut find: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(found) = find().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn catalogue(base: &str) -> Vec<Value> {
+    let body = reqwest::get(format!("{base}/torrents"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    serde_json::from_str(&body).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn publish_and_remove_through_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, data, profile) = (
+        dir.path().join("state"),
+        dir.path().join("data"),
+        dir.path().join("profile"),
+    );
+    std::fs::create_dir_all(&data).unwrap();
+    let upload = dir.path().join("holiday photos.bin");
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&upload, &bytes).unwrap();
+
+    let (_driver, webdriver) = start_chromedriver();
+    let (_tracker, base) = start_tracker(&state, &data);
+    let page = browser(&webdriver, &profile).await;
+
+    // Without the token the page offers no publishing.
+    page.goto(&format!("{base}/")).await.unwrap();
+    let form = page.find(Locator::Id("publish")).await.unwrap();
+    assert!(!form.is_displayed().await.unwrap(), "logged out: no form");
+
+    // The login URL keeps the token and drops it from the address bar.
+    page.goto(&format!("{base}/#token={TOKEN}")).await.unwrap();
+    let form = eventually("the publish form", || async {
+        let form = page.find(Locator::Id("publish")).await.ok()?;
+        form.is_displayed().await.ok()?.then_some(form)
+    })
+    .await;
+    assert!(!page.current_url().await.unwrap().as_str().contains(TOKEN));
+
+    let input = form
+        .find(Locator::Css("input[type=file]"))
+        .await
+        .unwrap();
+    input.send_keys(upload.to_str().unwrap()).await.unwrap();
+    form.find(Locator::Css("button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    // The catalogue event reloads the page with the new row.
+    let link = eventually("the published row", || async {
+        page.find(Locator::Css("a[href^='/torrents/holiday']"))
+            .await
+            .ok()
+    })
+    .await;
+    assert_eq!(link.text().await.unwrap(), "holiday photos.bin");
+    let magnet = page
+        .find(Locator::Css("a[href^='magnet:?xt=urn:btih:']"))
+        .await
+        .expect("a magnet link per entry");
+    let href = magnet.attr("href").await.unwrap().unwrap();
+    let listed = catalogue(&base).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let info_hash = listed[0]["info_hash"].as_str().unwrap().to_owned();
+    assert!(href.contains(&info_hash), "{href} vs {info_hash}");
+    // The file landed in the data folder, byte for byte.
+    assert_eq!(std::fs::read(data.join("holiday photos.bin")).unwrap(), bytes);
+
+    if let Some(dir) = std::env::var_os("MINIBIT_SCREENSHOTS") {
+        let png = page.screenshot().await.unwrap();
+        std::fs::write(Path::new(&dir).join("tracker-page.png"), png).unwrap();
+    }
+
+    // Remove with the row's button, confirming the dialog.
+    page.find(Locator::Css(&format!(
+        "button.remove[data-info-hash='{info_hash}']"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    page.accept_alert().await.unwrap();
+    eventually("the row to go", || async {
+        let gone = page
+            .find(Locator::Css("a[href^='/torrents/holiday']"))
+            .await
+            .is_err();
+        gone.then_some(())
+    })
+    .await;
+    assert!(catalogue(&base).await.is_empty());
+    assert!(
+        data.join("holiday photos.bin").exists(),
+        "removing from the page keeps the data"
+    );
+    page.close().await.unwrap();
+}
