@@ -1,7 +1,8 @@
 //! `GET /`: the tracker's page. The catalogue (searchable with `?q=`) with
 //! links to each `.torrent` and per torrent its seeders, leechers and
 //! completed downloads, then the other swarms that announce here, which
-//! have no `.torrent` on this tracker. With the API token (opened once
+//! have no `.torrent` on this tracker, and each torrent's magnet link.
+//! With the API token (opened once
 //! through the login URL `http://ADDR/#token=...`, then kept in the
 //! browser's localStorage) it also publishes files and removes entries;
 //! it reloads itself on every catalogue event. Framework-free HTML and
@@ -9,7 +10,8 @@
 //! the page is served with a Content-Security-Policy that allows only
 //! this origin's scripts and no framing.
 
-use minibit_core::metainfo::InfoHash;
+use minibit_core::magnet::Magnet;
+use minibit_core::metainfo::{InfoHash, Metainfo};
 use minibit_core::tracker::ScrapeStats;
 use minibit_peer::catalogue::URL_ESCAPE;
 use percent_encoding::utf8_percent_encode;
@@ -52,16 +54,19 @@ pub fn render(
             escape(query)
         );
     } else {
-        page.push_str("<table>\n<tr><th>name</th><th>size (bytes)</th><th>info-hash</th><th>seeders</th><th>leechers</th><th>completed</th><th></th></tr>\n");
+        page.push_str("<table>\n<tr><th>name</th><th>size (bytes)</th><th>info-hash</th><th>seeders</th><th>leechers</th><th>completed</th><th>magnet</th><th></th></tr>\n");
         for (entry, stats) in catalogued {
             let _ = writeln!(
                 page,
-                "<tr><td><a href=\"/torrents/{}.torrent\">{}</a></td><td>{}</td><td>{}</td>{}<td><button class=\"remove\" data-info-hash=\"{}\" data-name=\"{}\" hidden>remove</button></td></tr>",
+                "<tr><td><a href=\"/torrents/{}.torrent\">{}</a></td><td>{}</td><td>{}</td>{}<td>{}</td><td><button class=\"remove\" data-info-hash=\"{}\" data-name=\"{}\" hidden>remove</button></td></tr>",
                 utf8_percent_encode(&entry.name, URL_ESCAPE),
                 escape(&entry.name),
                 entry.size,
                 entry.info_hash,
                 counts(stats),
+                magnet_link(&entry.torrent)
+                    .map(|link| format!("<a href=\"{}\">magnet</a>", escape(&link)))
+                    .unwrap_or_default(),
                 entry.info_hash,
                 escape(&entry.name),
             );
@@ -87,6 +92,14 @@ fn counts(stats: &ScrapeStats) -> String {
         "<td>{}</td><td>{}</td><td>{}</td>",
         stats.complete, stats.incomplete, stats.downloaded
     )
+}
+
+/// The magnet link (BEP 9: `xt`, `dn`, and a `tr` per tracker) of a
+/// catalogued `.torrent`; `None` when the bytes are not a `.torrent`
+/// (never for the ones this tracker builds).
+pub fn magnet_link(torrent: &[u8]) -> Option<String> {
+    let metainfo = Metainfo::from_bytes(torrent).ok()?;
+    Some(Magnet::from_metainfo(&metainfo).to_string())
 }
 
 /// `text` safe inside HTML elements and attribute values.
@@ -138,6 +151,7 @@ mod tests {
             "{page}"
         );
         assert!(page.contains(&InfoHash([0xcd; 20]).to_hex()));
+        assert!(!page.contains("magnet:"), "not a .torrent: no link");
         assert!(page.contains("no .torrent to serve"));
         assert!(
             page.contains("value=\"&lt;q&gt;\""),
@@ -156,5 +170,36 @@ mod tests {
         assert!(!empty.contains("Other swarms"));
         let none = render(&[], &[], "zzz");
         assert!(none.contains("No torrent name contains"), "{none}");
+    }
+
+    #[test]
+    fn each_torrent_has_its_magnet_link() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a&b.bin"), b"content").unwrap();
+        let metainfo = minibit_core::metainfo::MetainfoBuilder::new(dir.path().join("a&b.bin"))
+            .announce("http://127.0.0.1:6969/announce")
+            .build()
+            .unwrap();
+        let torrent = Bytes::from(metainfo.to_bytes());
+        let link = magnet_link(&torrent).unwrap();
+        let magnet = Magnet::parse(&link).unwrap();
+        assert_eq!(magnet.info_hash, metainfo.info_hash());
+        assert_eq!(magnet.name.as_deref(), Some("a&b.bin"));
+        assert_eq!(magnet.trackers, ["http://127.0.0.1:6969/announce"]);
+        let entry = CatalogueEntry {
+            name: "a&b.bin".into(),
+            info_hash: metainfo.info_hash(),
+            size: 7,
+            piece_length: 16_384,
+            torrent,
+            data: None,
+            published: 0,
+            completed: 0,
+        };
+        let page = render(&[(&entry, ScrapeStats::default())], &[], "");
+        assert!(
+            page.contains(&format!("<a href=\"{}\">magnet</a>", escape(&link))),
+            "{page}"
+        );
     }
 }
