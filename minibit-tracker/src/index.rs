@@ -1,7 +1,8 @@
 //! `GET /`: the tracker's page. The catalogue (searchable with `?q=`) with
-//! links to each `.torrent` and its magnet link (BEP 9), per torrent its
-//! seeders, leechers and completed downloads, then the other swarms that announce here, which
-//! have no `.torrent` on this tracker. With the API token (opened once
+//! links to each `.torrent` and per torrent its seeders, leechers and
+//! completed downloads, then the other swarms that announce here, which
+//! have no `.torrent` on this tracker, and each torrent's magnet link.
+//! With the API token (opened once
 //! through the login URL `http://ADDR/#token=...`, then kept in the
 //! browser's localStorage) it also publishes files and removes entries;
 //! it reloads itself on every catalogue event. Framework-free HTML and

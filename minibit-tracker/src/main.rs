@@ -322,6 +322,9 @@ async fn restore_and_seed(
     let restored = restore(state)
         .await
         .context("--state: cannot read the catalogue")?;
+    if let Some(store) = state.service().store() {
+        tracing::info!(path = %store.path().display(), entries = restored.len(), "catalogue restored");
+    }
     for (name, info_hash, how) in restored {
         let how = match how {
             Restored::Unchanged => "restored, data unchanged: not re-hashed",
