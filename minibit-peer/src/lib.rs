@@ -34,6 +34,7 @@
 //! | `driver` | the session task: owns the core `Torrent`, runs everything else |
 //! | [`resume`] | which pieces are already on disk (verified) |
 //! | [`http`] | bounded HTTP GETs |
+//! | [`dht`] | the client's Mainline DHT node (BEP 5, the `mainline` crate) |
 //! | [`tracker_client`] | announces: HTTP and UDP (BEP 15) trackers, tier by tier (BEP 12) |
 //! | `tracker_status` | tells the user when no tracker answered |
 //! | [`catalogue`] | a minibit tracker's catalogue: search, fetch a `.torrent` by name |
@@ -45,6 +46,7 @@ pub mod catalogue;
 pub mod cli_common;
 pub mod codec;
 pub mod connection;
+pub mod dht;
 mod driver;
 pub mod error_report;
 mod file_lock;
