@@ -237,10 +237,14 @@ impl Session {
                 source,
             })?;
         let peer_id = PeerId::generate(rand::random());
-        // BEP 12: the metainfo's tiers, or the one tracker asked for.
+        // BEP 12: the metainfo's tiers (shuffled with the core's RNG seed
+        // when one is given), or the one tracker asked for.
         let tiers = match &config.announce_url {
             Some(url) => Tiers::new([vec![url.clone()]], 0),
-            None => Tiers::of_metainfo(metainfo, rand::random()),
+            None => Tiers::of_metainfo(
+                metainfo,
+                config.torrent.rng_seed.unwrap_or_else(rand::random),
+            ),
         };
         let tracker = (!tiers.is_empty())
             .then(|| {
