@@ -33,6 +33,9 @@
 //! | [`session`] | start a session (files, resume, listener) and control it |
 //! | `driver` | the session task: owns the core `Torrent`, runs everything else |
 //! | [`resume`] | which pieces are already on disk (verified) |
+//! | [`resume_data`] | fast resume: the resume data file and what a restart trusts |
+//! | `resume_writer` | saves the resume data (atomically, every few seconds, at shutdown) |
+//! | [`skipped`] | part files of skipped files (selective download) |
 //! | [`http`] | bounded HTTP GETs |
 //! | [`tracker_client`] | HTTP announces |
 //! | `tracker_status` | tells the user when no tracker answered |
@@ -54,7 +57,10 @@ pub mod inflight;
 pub mod partial;
 pub mod read_cache;
 pub mod resume;
+pub mod resume_data;
+mod resume_writer;
 pub mod session;
+pub mod skipped;
 pub mod source;
 pub mod storage;
 pub mod tracker_client;
