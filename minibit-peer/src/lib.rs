@@ -25,6 +25,7 @@
 //! |---|---|
 //! | [`storage`] | the torrent's files: preallocated, positional reads and writes |
 //! | [`partial`] | `NAME.part` until a file's pieces are all verified |
+//! | [`file_select`] | `--only GLOB`: file priorities from globs |
 //! | `file_lock` | one torrent at a time per output file (advisory lock) |
 //! | [`hasher`] | SHA-1 of pieces |
 //! | [`inflight`] | blocks of pieces being downloaded, verified before they reach the disk |
@@ -51,6 +52,7 @@ pub mod connection;
 mod driver;
 pub mod error_report;
 mod file_lock;
+pub mod file_select;
 pub mod hasher;
 pub mod http;
 pub mod inflight;
