@@ -121,7 +121,12 @@ mod tests {
         let layout = Layout::new(8, &[10, 0, 7, 15]).unwrap();
         let p = PiecePriorities::from_files(
             &layout,
-            &[Priority::Skip, Priority::High, Priority::Normal, Priority::Skip],
+            &[
+                Priority::Skip,
+                Priority::High,
+                Priority::Normal,
+                Priority::Skip,
+            ],
         );
         let got: Vec<Priority> = layout.pieces().map(|i| p.get(i)).collect();
         assert_eq!(

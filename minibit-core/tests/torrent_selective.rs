@@ -157,11 +157,15 @@ fn a_peer_with_only_skipped_pieces_is_not_interesting() {
     let mut h = Harness::new(content(2), &[], config(2, &files));
     let peer = h.connect(1, false);
     // Pieces 6..=11 lie only in skipped files (file 1 starts in piece 2).
-    h.recv(peer, bitfield_message(&h.content.layout, &[6, 7, 8, 9, 10, 11]));
+    h.recv(
+        peer,
+        bitfield_message(&h.content.layout, &[6, 7, 8, 9, 10, 11]),
+    );
     let actions = h.actions();
     assert!(!Harness::sent_to(&actions, peer).contains(&Message::Interested));
     // Wanting file 3 at run time makes it interesting and requested.
-    h.torrent.set_file_priorities(h.now, &[Normal, Skip, Skip, Normal]);
+    h.torrent
+        .set_file_priorities(h.now, &[Normal, Skip, Skip, Normal]);
     let actions = h.actions();
     assert!(Harness::sent_to(&actions, peer).contains(&Message::Interested));
     h.recv(peer, Message::Unchoke);
@@ -175,10 +179,12 @@ fn skipping_every_missing_piece_finishes_at_once() {
     use Priority::{Normal, Skip};
     let mut h = Harness::new(content(3), &[0, 1], config(3, &[]));
     assert!(!h.torrent.is_finished());
-    h.torrent.set_file_priorities(h.now, &[Normal, Skip, Skip, Skip]);
+    h.torrent
+        .set_file_priorities(h.now, &[Normal, Skip, Skip, Skip]);
     // File 0 is pieces 0..=2: piece 2 is still missing.
     assert!(!h.torrent.is_finished());
-    h.torrent.set_file_priorities(h.now, &[Skip, Skip, Skip, Skip]);
+    h.torrent
+        .set_file_priorities(h.now, &[Skip, Skip, Skip, Skip]);
     assert!(h.torrent.is_finished());
     assert!(h.events().contains(&Event::DownloadCompleted));
     h.advance(secs(1));
@@ -202,7 +208,11 @@ enum Op {
 }
 
 fn priority() -> impl Strategy<Value = Priority> {
-    prop_oneof![Just(Priority::Skip), Just(Priority::Normal), Just(Priority::High)]
+    prop_oneof![
+        Just(Priority::Skip),
+        Just(Priority::Normal),
+        Just(Priority::High)
+    ]
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -242,12 +252,11 @@ proptest! {
                     h.recv(key, bitfield_message(&layout, &pieces));
                     h.recv(key, Message::Unchoke);
                 }
-                Op::Connect(_) => {}
                 Op::Deliver(n) if !outstanding.is_empty() => {
                     let (peer, block) = outstanding.swap_remove(n % outstanding.len());
                     h.deliver(peer, block);
                 }
-                Op::Deliver(_) => {}
+                Op::Connect(_) | Op::Deliver(_) => {}
                 Op::Priorities(new) => {
                     let now_wanted = wanted(&layout, &new);
                     for &piece in &in_progress {

@@ -243,7 +243,8 @@ mod tests {
         ]);
         assert_eq!(args.only, ["*.jpg", "b/**"]);
         assert_eq!(args.state, Some(PathBuf::from("st")));
-        let cli = Cli::try_parse_checked(["minibit-peer", "files", "http://t:6969", "photos"]).unwrap();
+        let cli =
+            Cli::try_parse_checked(["minibit-peer", "files", "http://t:6969", "photos"]).unwrap();
         assert!(matches!(
             cli.command,
             Some(Command::Files { ref source, ref name })

@@ -353,11 +353,12 @@ impl Driver {
                     if let Err(e) = self.storage.piece_verified(piece) {
                         warn!("cannot rename a completed file: {e}");
                     }
-                    if let Some(resume) = &mut self.resume {
-                        resume.changed();
-                    }
                 }
                 self.torrent.handle_piece_verified(now, piece, ok);
+                if let Some(resume) = self.resume.as_mut().filter(|_| ok) {
+                    resume.changed();
+                    resume.tick(now, self.torrent.have(), self.torrent.file_priorities());
+                }
             }
         }
         Ok(())

@@ -22,7 +22,9 @@ pub enum SelectError {
     },
     /// A glob matches no file of the torrent (a typo would otherwise
     /// download nothing).
-    #[error("--only {glob:?} matches no file of the torrent (`minibit-peer files SOURCE` lists them)")]
+    #[error(
+        "--only {glob:?} matches no file of the torrent (`minibit-peer files SOURCE` lists them)"
+    )]
     NoMatch {
         /// The glob as given.
         glob: String,
@@ -122,7 +124,10 @@ mod tests {
     fn a_bad_or_unmatched_glob_is_an_error_naming_it() {
         let (_dir, metainfo) = album();
         let err = only(&metainfo, &["a.jpg".into(), "*.gif".into()]).unwrap_err();
-        assert!(matches!(&err, SelectError::NoMatch { glob } if glob == "*.gif"), "{err}");
+        assert!(
+            matches!(&err, SelectError::NoMatch { glob } if glob == "*.gif"),
+            "{err}"
+        );
         let err = only(&metainfo, &["[".into()]).unwrap_err();
         assert!(err.to_string().contains("not a valid glob"), "{err}");
     }

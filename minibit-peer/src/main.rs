@@ -20,9 +20,9 @@ use clap::CommandFactory;
 use indicatif::HumanBytes;
 use minibit_core::metainfo::Metainfo;
 use minibit_peer::catalogue;
-use minibit_peer::file_select;
 use minibit_peer::cli_common::Verbosity;
 use minibit_peer::error_report::report;
+use minibit_peer::file_select;
 use minibit_peer::session::{Session, SessionConfig, SessionHandle, content_path};
 use minibit_peer::source::{Source, SourceError};
 

@@ -9,11 +9,10 @@
 //! size and mtime; every piece of a file whose size or mtime changed is
 //! hashed again (the whole file), and a piece the resume data does not list
 //! counts as missing. Resume data is written atomically (a temporary file,
-//! `fsync`, `rename`, `fsync` of the folder) and only after the data files
-//! were flushed (`fdatasync`), so after a crash at any moment (`kill -9`,
-//! power loss) it either is the previous complete version or the new one,
-//! and never lists a piece whose bytes are not on disk. The writer is
-//! [`crate::resume_writer`].
+//! `fsync`, `rename`, `fsync` of the folder), so after a crash at any
+//! moment it is either the previous complete version or the new one; it
+//! lists only pieces whose bytes were written before it (see
+//! `resume_writer` for the order and for power loss).
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -156,7 +155,12 @@ pub struct ResumePlan {
 /// The plan for `layout` given the resume data's verified pieces and file
 /// stamps and the stamps `found` on disk (`None`: the file was missing):
 /// see the module docs.
-pub fn plan(layout: &Layout, have: &Bitfield, recorded: &[FileStamp], found: &[Option<FileStamp>]) -> ResumePlan {
+pub fn plan(
+    layout: &Layout,
+    have: &Bitfield,
+    recorded: &[FileStamp],
+    found: &[Option<FileStamp>],
+) -> ResumePlan {
     let count = layout.piece_count();
     let changed: Vec<bool> = (0..layout.file_count())
         .map(|i| found.get(i).copied().flatten() != recorded.get(i).copied())
@@ -204,7 +208,11 @@ mod tests {
         // b touched: pieces 1 and 2 (all of b's) are verified, 0 and 3 trusted.
         let touched = [Some(stamp(10, 1)), Some(stamp(7, 2)), Some(stamp(15, 1))];
         let p = plan(&layout, &have, &recorded, &touched);
-        let pieces = |b: &Bitfield| b.iter_set().map(|p| p.get()).collect::<Vec<_>>();
+        let pieces = |b: &Bitfield| {
+            b.iter_set()
+                .map(minibit_core::piece::PieceIndex::get)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(pieces(&p.trusted), [0, 3]);
         assert_eq!(pieces(&p.verify), [1, 2]);
         // c missing: its pieces are verified (and will fail).
@@ -229,7 +237,9 @@ mod tests {
         );
         let path = resume_path(&dir.path().join("state"), &info_hash);
         data.save(&path).unwrap();
-        let loaded = ResumeData::load(&path, &info_hash, &layout).unwrap().unwrap();
+        let loaded = ResumeData::load(&path, &info_hash, &layout)
+            .unwrap()
+            .unwrap();
         assert_eq!(loaded, data);
         assert_eq!(loaded.have_bits().unwrap(), have);
         assert_eq!(
@@ -237,12 +247,28 @@ mod tests {
             [Priority::Skip, Priority::Normal, Priority::High]
         );
         // Another torrent, another geometry, garbage: ignored.
-        assert!(ResumeData::load(&path, &InfoHash([8; 20]), &layout).unwrap().is_none());
+        assert!(
+            ResumeData::load(&path, &InfoHash([8; 20]), &layout)
+                .unwrap()
+                .is_none()
+        );
         let other = Layout::new(8, &[10, 22]).unwrap();
-        assert!(ResumeData::load(&path, &info_hash, &other).unwrap().is_none());
+        assert!(
+            ResumeData::load(&path, &info_hash, &other)
+                .unwrap()
+                .is_none()
+        );
         std::fs::write(&path, b"{not json").unwrap();
-        assert!(ResumeData::load(&path, &info_hash, &layout).unwrap().is_none());
+        assert!(
+            ResumeData::load(&path, &info_hash, &layout)
+                .unwrap()
+                .is_none()
+        );
         let absent = dir.path().join("none.resume");
-        assert!(ResumeData::load(&absent, &info_hash, &layout).unwrap().is_none());
+        assert!(
+            ResumeData::load(&absent, &info_hash, &layout)
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -169,7 +169,8 @@ impl Storage {
             let result = if selection.is_skipped(index) {
                 open_skipped(&parts, &path)
             } else {
-                skipped::unskip(&parts, &path, entry.length).and_then(|()| open_locked(&path, entry.length))
+                skipped::unskip(&parts, &path, entry.length)
+                    .and_then(|()| open_locked(&path, entry.length))
             };
             match result {
                 Ok(file) => opened.push(file),
@@ -218,14 +219,6 @@ impl Storage {
             .iter()
             .map(|file| Ok(FileStamp::of(&file.metadata()?)))
             .collect()
-    }
-
-    /// Flushes every file's data to the device (`fdatasync`), blocking.
-    ///
-    /// # Errors
-    /// I/O errors.
-    pub fn sync_data(&self) -> io::Result<()> {
-        self.inner.files.iter().try_for_each(File::sync_data)
     }
 
     /// `have` holds the verified pieces (after resume): renames every

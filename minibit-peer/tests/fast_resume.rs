@@ -40,7 +40,9 @@ async fn peer(out: &Path, torrent: &Path) -> Output {
 /// `None` when the run had no resume data.
 fn resumed(output: &Output) -> Option<(u32, u32)> {
     let log = String::from_utf8_lossy(&output.stderr);
-    let line = log.lines().find(|l| l.contains("resumed from resume data"))?;
+    let line = log
+        .lines()
+        .find(|l| l.contains("resumed from resume data"))?;
     let tail = line.split("resumed from resume data: ").nth(1)?;
     let mut numbers = tail
         .split_whitespace()
@@ -72,7 +74,9 @@ async fn a_restart_on_a_complete_gib_trusts_the_resume_data_and_reads_nothing() 
     assert_eq!(resumed(&first), None);
     let state = dir.path().join(".minibit");
     assert!(
-        state.join(format!("{}.resume", metainfo.info_hash())).exists(),
+        state
+            .join(format!("{}.resume", metainfo.info_hash()))
+            .exists(),
         "no resume data in {}",
         state.display()
     );
@@ -89,7 +93,11 @@ fn make_photos(root: &Path, announce: &str) -> Metainfo {
     std::fs::create_dir_all(&folder).unwrap();
     for i in 1..=9u64 {
         let len = 90_000 + i * 23_456;
-        std::fs::write(folder.join(format!("photo-{i}.jpg")), content(len as usize, i)).unwrap();
+        std::fs::write(
+            folder.join(format!("photo-{i}.jpg")),
+            content(len as usize, i),
+        )
+        .unwrap();
     }
     MetainfoBuilder::new(&folder)
         .piece_length(Some(32 * 1024))

@@ -14,6 +14,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use minibit_core::metainfo::{Metainfo, MetainfoBuilder};
+use minibit_core::piece::PieceIndex;
 use minibit_core::priority::{PiecePriorities, Priority};
 use minibit_peer::{Session, SessionHandle};
 use tokio::process::Command;
@@ -28,7 +29,11 @@ fn make_photos(root: &Path, announce: &str) -> Metainfo {
     std::fs::create_dir_all(&folder).unwrap();
     for i in 1..=9u64 {
         let len = 90_000 + i * 23_456;
-        std::fs::write(folder.join(format!("photo-{i}.jpg")), content(len as usize, i)).unwrap();
+        std::fs::write(
+            folder.join(format!("photo-{i}.jpg")),
+            content(len as usize, i),
+        )
+        .unwrap();
     }
     MetainfoBuilder::new(&folder)
         .piece_length(Some(PIECE as u32))
@@ -97,7 +102,7 @@ fn wanted_pieces(metainfo: &Metainfo, files: &[Priority]) -> BTreeSet<u32> {
     PiecePriorities::from_files(metainfo.layout(), files)
         .wanted()
         .iter_set()
-        .map(|p| p.get())
+        .map(PieceIndex::get)
         .collect()
 }
 
@@ -151,8 +156,14 @@ async fn two_of_nine_photos_then_a_third_fetches_only_what_is_missing() {
     assert!(files.status.success());
     let listed = String::from_utf8_lossy(&files.stdout).into_owned();
     assert_eq!(listed.lines().count(), 9, "{listed}");
-    assert!(listed.lines().nth(2).unwrap().contains("photo-3.jpg"), "{listed}");
-    assert!(listed.lines().nth(2).unwrap().trim_start().starts_with('2'), "{listed}");
+    assert!(
+        listed.lines().nth(2).unwrap().contains("photo-3.jpg"),
+        "{listed}"
+    );
+    assert!(
+        listed.lines().nth(2).unwrap().trim_start().starts_with('2'),
+        "{listed}"
+    );
 
     // Run 1: photos 3 and 7.
     download(out.path(), &torrent, &["photo-3.jpg", "photo-7.*"]).await;
@@ -163,7 +174,10 @@ async fn two_of_nine_photos_then_a_third_fetches_only_what_is_missing() {
     // The neighbours' bytes of the shared pieces went to part files.
     let parts: Vec<PathBuf> = listing(out.path())
         .into_iter()
-        .filter(|p| p.parent().is_some_and(|d| d.extension().is_some_and(|e| e == "parts")))
+        .filter(|p| {
+            p.parent()
+                .is_some_and(|d| d.extension().is_some_and(|e| e == "parts"))
+        })
         .collect();
     assert!(!parts.is_empty(), "no part file: {:?}", listing(out.path()));
     eprintln!("run 1 fetched {sent} bytes; part files {parts:?}");
@@ -175,7 +189,10 @@ async fn two_of_nine_photos_then_a_third_fetches_only_what_is_missing() {
     let second = selecting(&[3, 4, 7]);
     let sent_again = uploaded(&seeder).await - sent;
     let expected = missing_bytes(&metainfo, &second, &held);
-    assert_eq!(sent_again, expected, "the second run fetched more than it lacked");
+    assert_eq!(
+        sent_again, expected,
+        "the second run fetched more than it lacked"
+    );
     let shared = wanted_pieces(&metainfo, &selecting(&[4]));
     assert!(
         shared.intersection(&held).count() > 0,
@@ -202,10 +219,16 @@ fn check_copies(source: &Path, out: &Path, which: &[usize]) {
     for path in &expected {
         let original = std::fs::read(source.join(path)).unwrap();
         let copy = std::fs::read(out.join(path)).unwrap();
-        assert!(original == copy, "{} differs from the source", path.display());
+        assert!(
+            original == copy,
+            "{} differs from the source",
+            path.display()
+        );
     }
     assert!(
-        files.iter().any(|p| p.extension().is_some_and(|e| e == "resume")),
+        files
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "resume")),
         "no resume data: {files:?}"
     );
 }
