@@ -23,7 +23,6 @@
 //! | [`session`] | the [`session::Session`]: many torrents, one connection table, global limits |
 //! | [`torrent`] | the [`torrent::Torrent`] state machine for one info-hash |
 //! | [`tracker`] | announce/scrape codecs, HTTP (BEP 3/23/48) and UDP (BEP 15) |
-//! | `sim` | a deterministic swarm simulator (cargo feature `sim`) |
 #![warn(missing_docs)]
 
 pub mod bencode;
@@ -38,8 +37,6 @@ pub mod piece;
 pub mod priority;
 pub mod rate;
 pub mod session;
-#[cfg(feature = "sim")]
-pub mod sim;
 pub mod superseed;
 pub mod torrent;
 pub mod tracker;

@@ -399,8 +399,7 @@ impl Driver {
             }
             Err(e) => {
                 warn!("{}", chain(&e));
-                let cause = std::error::Error::source(&e).map_or_else(|| e.to_string(), chain);
-                self.tracker_status.failed(cause);
+                self.tracker_status.failed(&e);
                 self.torrent.handle_announce_failed(now);
             }
         }

@@ -38,7 +38,7 @@
 //! | `resume_writer` | saves the resume data (atomically, every few seconds, at shutdown) |
 //! | [`skipped`] | part files of skipped files (selective download) |
 //! | [`http`] | bounded HTTP GETs |
-//! | [`tracker_client`] | HTTP announces |
+//! | [`tracker_client`] | announces: HTTP and UDP (BEP 15) trackers, tier by tier (BEP 12) |
 //! | `tracker_status` | tells the user when no tracker answered |
 //! | [`catalogue`] | a minibit tracker's catalogue: search, fetch a `.torrent` by name |
 //! | [`source`] | where the `.torrent` comes from (file, URL, catalogue) |

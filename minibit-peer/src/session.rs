@@ -18,6 +18,7 @@ use minibit_core::bitfield::Bitfield;
 use minibit_core::metainfo::Metainfo;
 use minibit_core::priority::Priority;
 use minibit_core::torrent::{Torrent, TorrentConfig};
+use minibit_core::tracker::Tiers;
 use minibit_core::wire::PeerId;
 use thiserror::Error;
 use tokio::net::TcpListener;
@@ -31,7 +32,7 @@ use crate::resume;
 use crate::resume_data::{self, DEFAULT_STATE_DIR, ResumeData, parts_dir, resume_path};
 use crate::resume_writer::ResumeWriter;
 use crate::storage::{FileEntry, Selection, Storage, blocking};
-use crate::tracker_client::{TrackerClient, pick_tracker_url};
+use crate::tracker_client::{TrackerClient, TrackerConfig};
 use crate::tracker_status::TrackerStatus;
 
 /// How a [`Session`] runs.
@@ -44,8 +45,8 @@ pub struct SessionConfig {
     pub output_dir: PathBuf,
     /// Address to listen on for incoming peers; port 0 picks a free port.
     pub listen: SocketAddr,
-    /// Tracker URL to announce to instead of the metainfo's (see
-    /// [`pick_tracker_url`]).
+    /// Tracker URL to announce to instead of the metainfo's `announce` and
+    /// `announce-list` tiers (BEP 12).
     pub announce_url: Option<String>,
     /// The core's tunables (RNG seed, slots, super-seeding, ...).
     pub torrent: TorrentConfig,
@@ -53,8 +54,12 @@ pub struct SessionConfig {
     pub connect_timeout: Duration,
     /// Longest wait for a peer's handshake.
     pub handshake_timeout: Duration,
-    /// Longest wait for a tracker announce.
+    /// Longest wait for one tracker's announce answer (then the next
+    /// tracker of the tier is tried).
     pub tracker_timeout: Duration,
+    /// First retransmission delay of a UDP tracker request, doubling with
+    /// each (BEP 15: 15 s).
+    pub udp_retransmit: Duration,
     /// Most bytes of unverified blocks kept in memory before blocks are
     /// spilled to disk.
     pub max_buffered_bytes: usize,
@@ -82,7 +87,7 @@ pub struct SessionConfig {
 impl SessionConfig {
     /// Defaults: listen on every interface on a free port, the metainfo's
     /// tracker, 5 s connect timeout, 10 s handshake timeout, 15 s tracker
-    /// timeout, 64 MiB of buffered blocks, 8 MiB queued per peer,
+    /// timeout, BEP 15's 15 s UDP retransmission, 64 MiB of buffered blocks, 8 MiB queued per peer,
     /// 100 connections, seed mode off.
     pub fn new(metainfo: Metainfo, output_dir: impl Into<PathBuf>) -> Self {
         Self {
@@ -94,6 +99,7 @@ impl SessionConfig {
             connect_timeout: Duration::from_secs(5),
             handshake_timeout: Duration::from_secs(10),
             tracker_timeout: Duration::from_secs(15),
+            udp_retransmit: Duration::from_secs(15),
             max_buffered_bytes: 64 * 1024 * 1024,
             max_queued_bytes: 8 * 1024 * 1024,
             max_connections: 100,
@@ -253,28 +259,35 @@ impl Session {
                 source,
             })?;
         let peer_id = PeerId::generate(rand::random());
-        let tracker_url = config
-            .announce_url
-            .clone()
-            .or_else(|| pick_tracker_url(metainfo));
-        let tracker_status = TrackerStatus::new(
-            Instant::now(),
-            metainfo,
-            config.announce_url.as_deref(),
-            tracker_url.as_deref(),
-        );
-        let tracker = tracker_url
-            .map(|url| {
-                TrackerClient::new(
-                    url,
+        // BEP 12: the metainfo's tiers, or the one tracker asked for.
+        let tiers = match &config.announce_url {
+            Some(url) => Tiers::new([vec![url.clone()]], 0),
+            None => Tiers::of_metainfo(metainfo, rand::random()),
+        };
+        let tracker = (!tiers.is_empty())
+            .then(|| {
+                TrackerClient::with_tiers(
+                    tiers,
                     metainfo.info_hash(),
                     peer_id,
                     local_addr.port(),
-                    config.tracker_timeout,
+                    TrackerConfig {
+                        timeout: config.tracker_timeout,
+                        udp_retransmit: config.udp_retransmit,
+                    },
                 )
             })
             .transpose()?;
+        let tracker_status = TrackerStatus::new(
+            Instant::now(),
+            tracker
+                .as_ref()
+                .map(TrackerClient::urls)
+                .unwrap_or_default(),
+        );
         let mut torrent_config = config.torrent.clone();
+        // BEP 27: a private torrent's peers come from its trackers only.
+        torrent_config.private |= metainfo.info().private();
         torrent_config.listen_addr = Some(reachable(local_addr));
         // `None` means: seed from OS entropy (the core never reads it).
         torrent_config.rng_seed.get_or_insert_with(rand::random);

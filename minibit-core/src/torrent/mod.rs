@@ -261,10 +261,10 @@ impl Torrent {
     }
 
     /// Our BEP 10 extended handshake: `ut_pex` (BEP 11) unless peer
-    /// exchange is off, our client name, how many requests we queue per
+    /// exchange is off or the torrent is private (BEP 27), our client name, how many requests we queue per
     /// peer, and our listen port.
     fn extended_handshake(&self) -> Message {
-        let m = if self.config.peer_exchange {
+        let m = if self.config.pex_enabled() {
             [("ut_pex".to_owned(), pex::UT_PEX_ID)].into()
         } else {
             std::collections::BTreeMap::new()
