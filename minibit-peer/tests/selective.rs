@@ -232,3 +232,32 @@ fn check_copies(source: &Path, out: &Path, which: &[usize]) {
         "no resume data: {files:?}"
     );
 }
+
+#[tokio::test]
+async fn a_glob_that_matches_no_file_is_a_usage_error_and_writes_nothing() {
+    let source = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let metainfo = make_photos(source.path(), "http://127.0.0.1:9/announce");
+    let torrent = source.path().join("photos.torrent");
+    std::fs::write(&torrent, metainfo.to_bytes()).unwrap();
+    let output = peer(&[
+        "--exit-on-complete",
+        "--bind",
+        "127.0.0.1",
+        "-o",
+        out.path().to_str().unwrap(),
+        "--only",
+        "photo-1.jpg",
+        "--only",
+        "*.gif",
+        torrent.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("*.gif") && stderr.contains("matches no file"),
+        "{stderr}"
+    );
+    assert!(listing(out.path()).is_empty(), "{:?}", listing(out.path()));
+}

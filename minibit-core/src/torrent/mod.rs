@@ -34,7 +34,13 @@
 //! # Behaviour
 //! - After a handshake the peer gets our bitfield, or BEP 6 have-all /
 //!   have-none, then our BEP 10 extended handshake when both sides set the bit.
-//! - We are interested in a peer exactly while it has a piece we lack.
+//! - We are interested in a peer exactly while it has a piece we lack and
+//!   want. Selective download ([`TorrentConfig::file_priorities`],
+//!   [`Torrent::set_file_priorities`]): pieces lying only in skipped files
+//!   are never requested, high-priority pieces before normal ones; the
+//!   torrent is finished ([`Torrent::is_finished`], `DownloadCompleted`,
+//!   a `completed` announce with `left` 0) once every wanted piece is
+//!   verified, and keeps serving the pieces it has.
 //! - Requests: the [`crate::picker::PiecePicker`] chooses blocks (rarest
 //!   first, endgame); each peer gets a pipeline of
 //!   `min_pipeline + download rate x pipeline_target / 16 KiB` requests,
