@@ -14,7 +14,7 @@ use minibit_core::metainfo::{Metainfo, MetainfoBuilder};
 use minibit_peer::Session;
 use tokio::process::Command;
 
-use common::{content, local_config, start_stub};
+use common::{content, local_config, settled_upload, start_stub};
 
 async fn peer(out: &Path, torrent: &Path) -> Output {
     let child = Command::new(env!("CARGO_BIN_EXE_minibit-peer"))
@@ -153,7 +153,7 @@ async fn a_touched_file_is_re_verified_and_a_changed_byte_is_fetched_again() {
     let mut bytes = std::fs::read(&photo6).unwrap();
     bytes[50_000] ^= 0xff;
     std::fs::write(&photo6, &bytes).unwrap();
-    let uploaded_before = seeder.progress().borrow().uploaded;
+    let uploaded_before = settled_upload(&seeder).await;
     let repaired = peer(out.path(), &torrent).await;
     let (_, rehashed) = resumed(&repaired).unwrap();
     assert_eq!(rehashed, pieces_of(5));
@@ -164,8 +164,7 @@ async fn a_touched_file_is_re_verified_and_a_changed_byte_is_fetched_again() {
         assert!(original == copy, "{name} differs from the source");
     }
     // Exactly one piece went out again.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let resent = seeder.progress().borrow().uploaded - uploaded_before;
+    let resent = settled_upload(&seeder).await - uploaded_before;
     assert_eq!(resent, 32 * 1024);
     seeder.shutdown().await.unwrap();
 }

@@ -16,10 +16,10 @@ use std::time::Duration;
 use minibit_core::metainfo::{Metainfo, MetainfoBuilder};
 use minibit_core::piece::PieceIndex;
 use minibit_core::priority::{PiecePriorities, Priority};
-use minibit_peer::{Session, SessionHandle};
+use minibit_peer::Session;
 use tokio::process::Command;
 
-use common::{content, local_config, start_stub};
+use common::{content, local_config, settled_upload, start_stub};
 
 const PIECE: u64 = 32 * 1024;
 
@@ -119,22 +119,6 @@ fn selecting(which: &[usize]) -> Vec<Priority> {
         .collect()
 }
 
-/// Waits until the seeder's upload counter stops at `expected` bytes
-/// (the last blocks may still be counted as the leecher exits).
-async fn uploaded(seeder: &SessionHandle) -> u64 {
-    let progress = seeder.progress();
-    let mut last = u64::MAX;
-    for _ in 0..20 {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let now = progress.borrow().uploaded;
-        if now == last {
-            return now;
-        }
-        last = now;
-    }
-    last
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_of_nine_photos_then_a_third_fetches_only_what_is_missing() {
     common::init_logging();
@@ -168,7 +152,7 @@ async fn two_of_nine_photos_then_a_third_fetches_only_what_is_missing() {
     // Run 1: photos 3 and 7.
     download(out.path(), &torrent, &["photo-3.jpg", "photo-7.*"]).await;
     let first = selecting(&[3, 7]);
-    let sent = uploaded(&seeder).await;
+    let sent = settled_upload(&seeder).await;
     assert_eq!(sent, missing_bytes(&metainfo, &first, &BTreeSet::new()));
     check_copies(source.path(), out.path(), &[3, 7]);
     // The neighbours' bytes of the shared pieces went to part files.
@@ -187,7 +171,7 @@ async fn two_of_nine_photos_then_a_third_fetches_only_what_is_missing() {
     let held = wanted_pieces(&metainfo, &first);
     download(out.path(), &torrent, &["photo-[347].jpg"]).await;
     let second = selecting(&[3, 4, 7]);
-    let sent_again = uploaded(&seeder).await - sent;
+    let sent_again = settled_upload(&seeder).await - sent;
     let expected = missing_bytes(&metainfo, &second, &held);
     assert_eq!(
         sent_again, expected,
