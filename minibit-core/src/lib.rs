@@ -16,6 +16,7 @@
 //! | [`priority`] | selective download: [`priority::Priority`] per file, [`priority::PiecePriorities`] |
 //! | [`bencode`] | the bounded bencode scanner every parser of untrusted bencode runs first |
 //! | [`bitfield`] | [`bitfield::Bitfield`]: which pieces a peer has, and its wire form |
+//! | [`dht_schedule`] | when a torrent looks itself up and announces itself on the Mainline DHT (BEP 5) |
 //! | [`wire`] | the peer wire protocol: handshake, messages, incremental decoder |
 //! | [`picker`] | rarest-first piece selection |
 //! | [`choker`] | tit-for-tat choking |
@@ -28,6 +29,7 @@
 pub mod bencode;
 pub mod bitfield;
 pub mod choker;
+pub mod dht_schedule;
 pub mod id;
 pub mod magnet;
 pub mod metadata;

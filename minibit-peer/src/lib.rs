@@ -38,6 +38,7 @@
 //! | `resume_writer` | saves the resume data (atomically, every few seconds, at shutdown) |
 //! | [`skipped`] | part files of skipped files (selective download) |
 //! | [`http`] | bounded HTTP GETs |
+//! | [`dht`] | the client's Mainline DHT node (BEP 5, the `mainline` crate) |
 //! | [`tracker_client`] | announces: HTTP and UDP (BEP 15) trackers, tier by tier (BEP 12) |
 //! | `tracker_status` | tells the user when no tracker answered |
 //! | [`catalogue`] | a minibit tracker's catalogue: search, fetch a `.torrent` by name |
@@ -49,6 +50,7 @@ pub mod catalogue;
 pub mod cli_common;
 pub mod codec;
 pub mod connection;
+pub mod dht;
 mod driver;
 pub mod error_report;
 mod file_lock;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use minibit_core::metainfo::{Metainfo, MetainfoBuilder};
-use minibit_core::wire::{ExtendedHandshake, Handshake, Message, PeerId, Pex};
+use minibit_core::wire::{ExtendedHandshake, Handshake, Message, PeerId, Pex, PexFlags};
 use minibit_peer::{Session, SessionHandle};
 use tokio::net::TcpListener;
 
@@ -112,7 +112,7 @@ async fn run(private: bool) -> (ExtendedHandshake, bool, bool) {
         unreachable!("bound on 127.0.0.1")
     };
     let pex = Pex {
-        added: vec![(bait, Default::default())],
+        added: vec![(bait, PexFlags::default())],
         ..Pex::default()
     };
     a.send(&Message::Extended {

@@ -1,8 +1,16 @@
-//! `GET /`: a plain HTML page (until the web UI lands) listing the
-//! catalogue with links to each `.torrent`, then the other swarms that
-//! announce here, which have no `.torrent` on this tracker.
+//! `GET /`: the tracker's page. The catalogue (searchable with `?q=`) with
+//! links to each `.torrent` and its magnet link (BEP 9), per torrent its
+//! seeders, leechers and completed downloads, then the other swarms that announce here, which
+//! have no `.torrent` on this tracker. With the API token (opened once
+//! through the login URL `http://ADDR/#token=...`, then kept in the
+//! browser's localStorage) it also publishes files and removes entries;
+//! it reloads itself on every catalogue event. Framework-free HTML and
+//! JavaScript ([`SCRIPT`], served at `/index.js`), compiled into the binary;
+//! the page is served with a Content-Security-Policy that allows only
+//! this origin's scripts and no framing.
 
-use minibit_core::metainfo::InfoHash;
+use minibit_core::magnet::Magnet;
+use minibit_core::metainfo::{InfoHash, Metainfo};
 use minibit_core::tracker::ScrapeStats;
 use minibit_peer::catalogue::URL_ESCAPE;
 use percent_encoding::utf8_percent_encode;
@@ -10,29 +18,56 @@ use std::fmt::Write as _;
 
 use crate::catalogue::CatalogueEntry;
 
-/// The page: `catalogued` torrents with their swarm counts, then the
-/// `uncatalogued` swarms (info-hash and counts).
+/// The page's script (token login, publish, remove, live reload).
+pub const SCRIPT: &str = include_str!("index.js");
+
+/// The `Content-Security-Policy` the page is served with.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// The page: a search form holding `query`, the publish form, the
+/// `catalogued` torrents (those matching `query`) with their swarm counts
+/// and remove buttons, then the `uncatalogued` swarms (info-hash and counts).
 pub fn render(
     catalogued: &[(&CatalogueEntry, ScrapeStats)],
     uncatalogued: &[(InfoHash, ScrapeStats)],
+    query: &str,
 ) -> String {
     let mut page = String::from(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>minibit tracker</title></head>\n<body>\n<h1>minibit tracker</h1>\n",
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>minibit tracker</title>\n<script src=\"/index.js\" defer></script></head>\n<body>\n<h1>minibit tracker</h1>\n",
     );
-    page.push_str("<h2>Torrents</h2>\n");
-    if catalogued.is_empty() {
+    page.push_str(
+        "<p id=\"login\">Not logged in: open the login URL the tracker printed at its first start (or <code>http://ADDR/#token=TOKEN</code> with its <code>STATE/token</code>) to publish and remove.</p>\n\
+         <form id=\"publish\" hidden><label>Publish a file: <input type=\"file\" name=\"file\" required></label> <button>publish</button> <span id=\"status\"></span> <button type=\"button\" id=\"logout\">log out</button></form>\n",
+    );
+    let _ = writeln!(
+        page,
+        "<h2>Torrents</h2>\n<form method=\"get\" action=\"/\"><input type=\"search\" name=\"q\" value=\"{}\" placeholder=\"part of a name\"> <button>search</button></form>",
+        escape(query)
+    );
+    if catalogued.is_empty() && query.is_empty() {
         page.push_str("<p>No torrent is catalogued here.</p>\n");
+    } else if catalogued.is_empty() {
+        let _ = writeln!(
+            page,
+            "<p>No torrent name contains &quot;{}&quot;.</p>",
+            escape(query)
+        );
     } else {
-        page.push_str("<table>\n<tr><th>name</th><th>size (bytes)</th><th>info-hash</th><th>seeders</th><th>leechers</th><th>completed</th></tr>\n");
+        page.push_str("<table>\n<tr><th>name</th><th>size (bytes)</th><th>info-hash</th><th>seeders</th><th>leechers</th><th>completed</th><th>magnet</th><th></th></tr>\n");
         for (entry, stats) in catalogued {
             let _ = writeln!(
                 page,
-                "<tr><td><a href=\"/torrents/{}.torrent\">{}</a></td><td>{}</td><td>{}</td>{}</tr>",
+                "<tr><td><a href=\"/torrents/{}.torrent\">{}</a></td><td>{}</td><td>{}</td>{}<td>{}</td><td><button class=\"remove\" data-info-hash=\"{}\" data-name=\"{}\" hidden>remove</button></td></tr>",
                 utf8_percent_encode(&entry.name, URL_ESCAPE),
                 escape(&entry.name),
                 entry.size,
                 entry.info_hash,
-                counts(stats)
+                counts(stats),
+                magnet_link(&entry.torrent)
+                    .map(|link| format!("<a href=\"{}\">magnet</a>", escape(&link)))
+                    .unwrap_or_default(),
+                entry.info_hash,
+                escape(&entry.name),
             );
         }
         page.push_str("</table>\n");
@@ -47,7 +82,7 @@ pub fn render(
         }
         page.push_str("</table>\n");
     }
-    page.push_str("<p>JSON: <a href=\"/torrents\">/torrents</a>, <a href=\"/swarms\">/swarms</a></p>\n</body></html>\n");
+    page.push_str("<p>JSON: <a href=\"/torrents\">/torrents</a>, <a href=\"/swarms\">/swarms</a>; <a href=\"/metrics\">/metrics</a></p>\n</body></html>\n");
     page
 }
 
@@ -56,6 +91,14 @@ fn counts(stats: &ScrapeStats) -> String {
         "<td>{}</td><td>{}</td><td>{}</td>",
         stats.complete, stats.incomplete, stats.downloaded
     )
+}
+
+/// The magnet link (BEP 9: `xt`, `dn`, and a `tr` per tracker) of a
+/// catalogued `.torrent`; `None` when the bytes are not a `.torrent`
+/// (never for the ones this tracker builds).
+pub fn magnet_link(torrent: &[u8]) -> Option<String> {
+    let metainfo = Metainfo::from_bytes(torrent).ok()?;
+    Some(Magnet::from_metainfo(&metainfo).to_string())
 }
 
 /// `text` safe inside HTML elements and attribute values.
@@ -87,13 +130,16 @@ mod tests {
             size: 10,
             piece_length: 16_384,
             torrent: Bytes::new(),
+            data: None,
+            published: 0,
+            completed: 2,
         };
         let stats = ScrapeStats {
             complete: 1,
             downloaded: 2,
             incomplete: 3,
         };
-        let page = render(&[(&entry, stats)], &[(InfoHash([0xcd; 20]), stats)]);
+        let page = render(&[(&entry, stats)], &[(InfoHash([0xcd; 20]), stats)], "<q>");
         assert!(
             page.contains("&lt;b&gt;Holiday &amp; co&lt;/b&gt;"),
             "{page}"
@@ -104,9 +150,55 @@ mod tests {
             "{page}"
         );
         assert!(page.contains(&InfoHash([0xcd; 20]).to_hex()));
+        assert!(!page.contains("magnet:"), "not a .torrent: no link");
         assert!(page.contains("no .torrent to serve"));
-        let empty = render(&[], &[]);
+        assert!(
+            page.contains("value=\"&lt;q&gt;\""),
+            "the query is escaped: {page}"
+        );
+        assert!(
+            page.contains(&format!(
+                "data-info-hash=\"{}\" data-name=\"&lt;b&gt;Holiday &amp; co&lt;/b&gt;\"",
+                InfoHash([0xab; 20])
+            )),
+            "{page}"
+        );
+        assert!(page.contains("<script src=\"/index.js\" defer></script>"));
+        let empty = render(&[], &[], "");
         assert!(empty.contains("No torrent is catalogued here."));
         assert!(!empty.contains("Other swarms"));
+        let none = render(&[], &[], "zzz");
+        assert!(none.contains("No torrent name contains"), "{none}");
+    }
+
+    #[test]
+    fn each_torrent_has_its_magnet_link() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a&b.bin"), b"content").unwrap();
+        let metainfo = minibit_core::metainfo::MetainfoBuilder::new(dir.path().join("a&b.bin"))
+            .announce("http://127.0.0.1:6969/announce")
+            .build()
+            .unwrap();
+        let torrent = Bytes::from(metainfo.to_bytes());
+        let link = magnet_link(&torrent).unwrap();
+        let magnet = Magnet::parse(&link).unwrap();
+        assert_eq!(magnet.info_hash, metainfo.info_hash());
+        assert_eq!(magnet.name.as_deref(), Some("a&b.bin"));
+        assert_eq!(magnet.trackers, ["http://127.0.0.1:6969/announce"]);
+        let entry = CatalogueEntry {
+            name: "a&b.bin".into(),
+            info_hash: metainfo.info_hash(),
+            size: 7,
+            piece_length: 16_384,
+            torrent,
+            data: None,
+            published: 0,
+            completed: 0,
+        };
+        let page = render(&[(&entry, ScrapeStats::default())], &[], "");
+        assert!(
+            page.contains(&format!("<a href=\"{}\">magnet</a>", escape(&link))),
+            "{page}"
+        );
     }
 }

@@ -75,7 +75,7 @@ const ANNOUNCE_WAIT: Duration = Duration::from_secs(5);
 /// Waits (at most [`ANNOUNCE_WAIT`]) until the registry lists a peer on
 /// `port` for `info_hash`: the session's `started` announce has arrived,
 /// so leechers from now on are told about the seeder.
-async fn announced(state: &TrackerState, info_hash: InfoHash, port: u16) -> bool {
+pub(crate) async fn announced(state: &TrackerState, info_hash: InfoHash, port: u16) -> bool {
     let listed = || {
         state
             .registry()

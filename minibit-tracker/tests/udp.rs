@@ -139,7 +139,7 @@ fn announce(
 
 #[tokio::test]
 async fn a_client_connects_announces_and_scrapes_into_the_http_registry() {
-    let (tracker, _state) = start(IpAddr::V4(Ipv4Addr::LOCALHOST), RegistryConfig::default()).await;
+    let (tracker, state) = start(IpAddr::V4(Ipv4Addr::LOCALHOST), RegistryConfig::default()).await;
     let hash = InfoHash([0x5a; 20]);
     let mut leecher = Client::new(tracker).await;
     let id = leecher.connect().await;
@@ -224,6 +224,21 @@ async fn a_client_connects_announces_and_scrapes_into_the_http_registry() {
             ],
         }
     );
+
+    // `/metrics` counts each transport apart; the swarm holds all three.
+    let metrics = minibit_tracker::metrics::render(&state);
+    for series in [
+        "minibit_tracker_announces_total{protocol=\"udp\"} 2",
+        "minibit_tracker_announces_total{protocol=\"http\"} 1",
+        "minibit_tracker_scrapes_total{protocol=\"udp\"} 1",
+        "minibit_tracker_seeders 1",
+        "minibit_tracker_leechers 2",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == series),
+            "no {series} in\n{metrics}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -496,4 +511,38 @@ async fn a_dead_first_tier_falls_over_to_the_second_within_seconds() {
     let mut connect = [0u8; 64];
     let (len, _) = silent.try_recv_from(&mut connect).unwrap();
     assert_eq!(len, 16, "the silent tracker of tier 1 was asked first");
+}
+
+#[tokio::test]
+async fn minibit_peers_udp_client_announces_and_scrapes_against_the_tracker() {
+    use minibit_peer::tracker_client::udp::{UdpConfig, UdpTracker};
+    let (addr, _state) = start(IpAddr::V4(Ipv4Addr::LOCALHOST), RegistryConfig::default()).await;
+    let url = format!("udp://{addr}/announce");
+    let hash = InfoHash([0x42; 20]);
+    let seeder = UdpTracker::new(&url, UdpConfig::default()).unwrap();
+    let leecher = UdpTracker::new(&url, UdpConfig::default()).unwrap();
+    let mut request = AnnounceRequest {
+        info_hash: hash,
+        peer_id: PeerId(*b"-XX0000-seeder------"),
+        port: 7001,
+        uploaded: 0,
+        downloaded: 0,
+        left: 0,
+        event: AnnounceEvent::Started,
+        compact: true,
+        numwant: Some(50),
+        ip: None,
+        key: None,
+    };
+    seeder.announce(&request, 1).await.unwrap();
+    request.peer_id = PeerId(*b"-XX0000-leecher-----");
+    request.port = 7002;
+    request.left = 10;
+    let response = leecher.announce(&request, 2).await.unwrap();
+    assert_eq!(response.complete, 1);
+    let peers: Vec<SocketAddr> = response.addrs().collect();
+    assert_eq!(peers, [SocketAddr::from(([127, 0, 0, 1], 7001))]);
+    let stats = leecher.scrape(&[hash, InfoHash([0; 20])]).await.unwrap();
+    assert_eq!((stats[0].seeders, stats[0].leechers), (1, 1));
+    assert_eq!((stats[1].seeders, stats[1].leechers), (0, 0));
 }

@@ -67,7 +67,9 @@
 //! - Peer exchange (BEP 11, [`TorrentConfig::peer_exchange`]): each peer
 //!   that advertises `ut_pex` gets the listen addresses of our other
 //!   connections at once, then what changed at most every `pex_interval`;
-//!   addresses it sends are dialled like tracker peers.
+//!   addresses it sends are dialled like tracker peers. Off for a private
+//!   torrent ([`TorrentConfig::private`], BEP 27): peers come from its
+//!   trackers only.
 //! - Re-dial: the listen address of a peer whose connection ended (unless
 //!   we closed it for a violation, a ban, both seeding or a duplicate) or
 //!   whose dial failed is dialled again after `redial_backoff`, doubling,

@@ -129,6 +129,8 @@ fn causes(error: &dyn std::error::Error) -> String {
 enum Tracker {
     Http,
     Udp(UdpTracker),
+    /// `udp://` without a host or a port.
+    BadUdpUrl,
     Unsupported,
 }
 
@@ -174,8 +176,9 @@ impl TrackerClient {
 
     /// A client for the trackers of `tiers` (see
     /// [`Tiers::of_metainfo`]), reporting `port` as our listen port.
-    /// URLs of another scheme than `http`, `https` and `udp`, and `udp`
-    /// URLs without a port, stay in the list and fail at once.
+    /// URLs of another scheme than `http`, `https` and `udp`
+    /// ([`AnnounceError::Unsupported`]), and `udp` URLs without a host or
+    /// a port ([`UdpError::BadUrl`]), stay in the list and fail at once.
     ///
     /// # Errors
     /// When the HTTP client cannot be built.
@@ -195,8 +198,10 @@ impl TrackerClient {
             .map(|url| {
                 let tracker = if url.starts_with("http://") || url.starts_with("https://") {
                     Tracker::Http
+                } else if url.starts_with("udp://") {
+                    UdpTracker::new(url, udp).map_or(Tracker::BadUdpUrl, Tracker::Udp)
                 } else {
-                    UdpTracker::new(url, udp).map_or(Tracker::Unsupported, Tracker::Udp)
+                    Tracker::Unsupported
                 };
                 (url.to_owned(), tracker)
             })
@@ -289,6 +294,10 @@ impl TrackerClient {
                         source,
                     })
             }
+            Some(Tracker::BadUdpUrl) => Err(AnnounceError::Udp {
+                url: url.to_owned(),
+                source: UdpError::BadUrl,
+            }),
             Some(Tracker::Unsupported) | None => Err(AnnounceError::Unsupported {
                 url: url.to_owned(),
             }),

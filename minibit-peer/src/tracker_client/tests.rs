@@ -167,7 +167,10 @@ async fn when_every_tier_fails_each_trackers_error_is_listed() {
     let tracker = client(vec![
         vec![closed.clone()],
         vec![silent.clone()],
-        vec!["wss://tracker.example/announce".to_owned()],
+        vec![
+            "wss://tracker.example/announce".to_owned(),
+            "udp://no-port.example/announce".to_owned(),
+        ],
     ]);
     let err = tracker
         .announce(AnnounceEvent::Started, 0, 0, 10)
@@ -176,15 +179,21 @@ async fn when_every_tier_fails_each_trackers_error_is_listed() {
     let AnnounceError::AllFailed(ref all) = err else {
         panic!("{err:?}")
     };
-    assert_eq!(all.len(), 3);
+    assert_eq!(all.len(), 4);
     let failures = err.failures();
     let urls: Vec<&str> = failures.iter().map(|(u, _)| *u).collect();
-    assert_eq!(
-        urls,
-        [closed.as_str(), &silent, "wss://tracker.example/announce"]
-    );
+    assert_eq!(urls[..2], [closed.as_str(), &silent]);
     assert!(failures[1].1.contains("no answer after"), "{failures:?}");
-    assert_eq!(failures[2].1, "unsupported scheme");
+    // The last tier is shuffled: find each of its trackers.
+    let cause = |url: &str| &failures.iter().find(|(u, _)| *u == url).unwrap().1;
+    assert_eq!(
+        cause("wss://tracker.example/announce"),
+        "unsupported scheme"
+    );
+    assert!(
+        cause("udp://no-port.example/announce").starts_with("not a UDP tracker URL"),
+        "{failures:?}"
+    );
     assert!(
         err.to_string().starts_with("no tracker answered: http://"),
         "{err}"

@@ -11,6 +11,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Instant;
 
 use minibit_core::metainfo::{Metainfo, MetainfoBuilder};
 use tempfile::TempDir;
@@ -76,7 +77,12 @@ fn minibit_peer_announces_over_udp_and_downloads_from_minibit() {
         free_port(),
         true,
     );
+    let started = Instant::now();
     let status = peer.wait_exit(TRANSFER);
+    eprintln!(
+        "minibit-peer over minibit-tracker's UDP tracker: exited after {:?}",
+        started.elapsed()
+    );
     assert!(
         status.success(),
         "minibit-peer: {status}\n{}",
@@ -147,7 +153,12 @@ fn libtorrent_and_minibit_peer_find_each_other_through_opentracker_over_udp() {
         free_port(),
         true,
     );
+    let started = Instant::now();
     let status = peer.wait_exit(TRANSFER);
+    eprintln!(
+        "minibit-peer from libtorrent via opentracker: exited after {:?}",
+        started.elapsed()
+    );
     assert!(
         status.success(),
         "minibit-peer: {status}\n{}\nlibtorrent:\n{}",

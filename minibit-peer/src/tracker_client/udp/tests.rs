@@ -357,3 +357,35 @@ async fn a_scrape_answer_must_hold_one_entry_per_info_hash() {
         "{error:?}"
     );
 }
+
+#[tokio::test]
+async fn an_answer_from_another_address_is_never_taken() {
+    // The tracker stays silent; another socket answers each request, with
+    // the right transaction id, from its own address.
+    let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("udp://{}/announce", silent.local_addr().unwrap());
+    let spoofer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let spoofed = tokio::spawn(async move {
+        let mut buf = [0u8; 2048];
+        let mut sent = 0;
+        while let Ok(Ok((len, from))) =
+            tokio::time::timeout(Duration::from_secs(2), silent.recv_from(&mut buf)).await
+        {
+            let request = Request::decode(&buf[..len]).unwrap();
+            let answer = Response::Connect {
+                transaction_id: request.transaction_id(),
+                connection_id: CONNECTION_ID,
+            };
+            spoofer.send_to(&answer.encode(), from).await.unwrap();
+            sent += 1;
+        }
+        sent
+    });
+    let udp = UdpTracker::new(&url, config(1_000)).unwrap();
+    let error = udp.announce(&request(), 1).await.unwrap_err();
+    assert!(
+        matches!(error, UdpError::NoAnswer { ignored: 0, .. }),
+        "{error:?}"
+    );
+    assert!(spoofed.await.unwrap() >= 1, "the spoofer answered");
+}
