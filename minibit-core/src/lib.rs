@@ -13,6 +13,7 @@
 //! | [`magnet`] | magnet links (BEP 9): [`magnet::Magnet`] parse and make |
 //! | [`metadata`] | [`metadata::MetadataFetch`]: the info dictionary assembled from `ut_metadata` pieces (BEP 9) |
 //! | [`piece`] | [`piece::Layout`]: piece/block geometry and the mapping onto files |
+//! | [`priority`] | selective download: [`priority::Priority`] per file, [`priority::PiecePriorities`] |
 //! | [`bencode`] | the bounded bencode scanner every parser of untrusted bencode runs first |
 //! | [`bitfield`] | [`bitfield::Bitfield`]: which pieces a peer has, and its wire form |
 //! | [`dht_schedule`] | when a torrent looks itself up and announces itself on the Mainline DHT (BEP 5) |
@@ -35,6 +36,7 @@ pub mod metadata;
 pub mod metainfo;
 pub mod picker;
 pub mod piece;
+pub mod priority;
 pub mod rate;
 pub mod session;
 pub mod superseed;

@@ -14,6 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::bitfield::Bitfield;
 use crate::id::PeerKey;
 use crate::piece::{BLOCK_SIZE, BlockRef, Layout, PieceIndex};
+use crate::priority::Priority;
 
 /// Which piece-selection strategy to use (rarest first is the default; the
 /// others exist so the simulator can show what rarest-first buys).
@@ -93,6 +94,18 @@ pub enum BlockReceived {
 /// rule and [`PickerStrategy::Random`] the walk covers the whole vector
 /// from a random start, which for a peer with few pieces may visit many.
 ///
+/// # Priorities (selective download)
+/// Every piece starts at [`Priority::Normal`]; [`PiecePicker::set_priority`]
+/// changes one. A skipped piece we lack leaves `order` (as a verified one
+/// does, in O(number of buckets)) and is never picked; wanting it again puts
+/// it back. A piece already in progress when it is skipped is finished
+/// (its received blocks are not thrown away); if its last request is
+/// dropped before any block arrived it leaves `order` instead of becoming
+/// fresh. High pieces are also listed apart: a pick for a new piece first
+/// takes the rarest fresh high piece the peer has (a scan of that list,
+/// random start, so ties are random), and only then walks the buckets.
+/// With no high piece the pick costs what it did.
+///
 /// # Block state and endgame
 /// A piece is *fresh* (nothing requested or received), *in progress* (some
 /// block requested or received), or *had* (verified; out of the picker).
@@ -131,8 +144,15 @@ pub struct PiecePicker {
     /// Block-state vectors of finished pieces, reused for new pieces in
     /// progress (at most [`SPARE_BLOCK_VECTORS`]), so a pick rarely allocates.
     spare_blocks: Vec<Vec<BlockState>>,
-    /// Every piece below this index is had (sequential strategy).
+    /// Every piece below this index is out of `order` (sequential strategy).
     sequential_cursor: u32,
+    /// Pieces wanted (priority above [`Priority::Skip`]).
+    wanted: Bitfield,
+    /// Pieces of priority [`Priority::High`].
+    high: Bitfield,
+    /// High pieces we may still lack; entries that were verified or lost
+    /// their priority are dropped lazily by the next pick.
+    high_list: Vec<u32>,
 }
 
 const NONE: u32 = u32::MAX;
@@ -239,7 +259,61 @@ impl PiecePicker {
             fresh,
             spare_blocks: Vec::new(),
             sequential_cursor: 0,
+            wanted: Bitfield::full(count),
+            high: Bitfield::new(count),
+            high_list: Vec::new(),
         }
+    }
+
+    /// Sets the priority of `piece` (initially [`Priority::Normal`]); see
+    /// the type docs. O(number of buckets) when the piece enters or leaves
+    /// the picker, else O(1). An out-of-range piece is ignored.
+    pub fn set_priority(&mut self, piece: PieceIndex, priority: Priority) {
+        let Some(&entry) = self.pieces.get(piece.as_usize()) else {
+            return;
+        };
+        if priority == Priority::High {
+            if self.high.set(piece) && !self.have.has(piece) {
+                self.high_list.push(piece.get());
+            }
+        } else {
+            self.high.clear(piece);
+        }
+        let wanted = priority.is_wanted();
+        if wanted == self.wanted.has(piece) {
+            return;
+        }
+        if wanted {
+            self.wanted.set(piece);
+            if entry.pos == NONE && !self.have.has(piece) {
+                self.insert_into_order(piece.get());
+                self.fresh += 1;
+            }
+        } else {
+            self.wanted.clear(piece);
+            if entry.pos != NONE && entry.partial == NONE {
+                self.remove_from_order(piece.get());
+                self.fresh -= 1;
+            }
+        }
+    }
+
+    /// The priority of `piece` ([`Priority::Skip`] past the end).
+    pub fn priority(&self, piece: PieceIndex) -> Priority {
+        if piece.get() >= self.layout.piece_count() {
+            Priority::Skip
+        } else if self.high.has(piece) {
+            Priority::High
+        } else if self.wanted.has(piece) {
+            Priority::Normal
+        } else {
+            Priority::Skip
+        }
+    }
+
+    /// The wanted pieces (any priority but [`Priority::Skip`]), had or not.
+    pub fn wanted(&self) -> &Bitfield {
+        &self.wanted
     }
 
     /// The strategy in use.
@@ -357,7 +431,7 @@ impl PiecePicker {
                 return;
             }
             let piece = piece.get();
-            if piece < count && !self.have.has(PieceIndex::new_unchecked(piece)) && has.has(piece) {
+            if piece < count && self.pieces[piece as usize].pos != NONE && has.has(piece) {
                 self.take_free_blocks(piece, peer, goal, out);
             }
         }
@@ -400,7 +474,7 @@ impl PiecePicker {
         let piece = block.piece.get();
         let index = block.index_in_piece() as usize;
         if piece >= self.layout.piece_count()
-            || self.have.has(block.piece)
+            || self.pieces[piece as usize].pos == NONE
             || index >= self.layout.block_count(block.piece) as usize
         {
             return BlockReceived::Duplicate;
@@ -462,8 +536,7 @@ impl PiecePicker {
                 partial.requested -= 1;
                 partial.free += 1;
                 if partial.requested == 0 && partial.received == 0 {
-                    self.remove_partial(slot);
-                    self.fresh += 1;
+                    self.abandon_partial(slot);
                 } else if partial.open_pos == NONE {
                     self.reopen(slot);
                 }
@@ -480,10 +553,10 @@ impl PiecePicker {
         if self.have.has(piece) {
             return;
         }
-        if entry.partial == NONE {
-            self.fresh -= 1;
-        } else {
+        if entry.partial != NONE {
             self.remove_partial(entry.partial as usize);
+        } else if entry.pos != NONE {
+            self.fresh -= 1;
         }
         self.have.set(piece);
         self.have_count += 1;
@@ -496,8 +569,19 @@ impl PiecePicker {
             return;
         };
         if entry.partial != NONE {
-            self.remove_partial(entry.partial as usize);
+            self.abandon_partial(entry.partial as usize);
+        }
+    }
+
+    /// A piece in progress goes back to fresh, or, skipped meanwhile,
+    /// leaves `order`.
+    fn abandon_partial(&mut self, slot: usize) {
+        let piece = self.partials[slot].piece;
+        self.remove_partial(slot);
+        if self.wanted.has(PieceIndex::new_unchecked(piece)) {
             self.fresh += 1;
+        } else {
+            self.remove_from_order(piece);
         }
     }
 
@@ -573,12 +657,28 @@ impl PiecePicker {
     /// Removes `piece` from `order` by walking it up through every higher
     /// bucket to the end. O(number of buckets), once per piece.
     fn remove_from_order(&mut self, piece: u32) {
+        if self.pieces[piece as usize].pos == NONE {
+            return;
+        }
         // A bucket past the last one: the piece ends as its only element, at the end.
         let past = self.bounds.len() - 1;
         self.move_bucket(piece, self.key(piece), past);
         self.bounds.pop();
         self.order.pop();
         self.pieces[piece as usize].pos = NONE;
+    }
+
+    /// Puts `piece` (not in `order`, not in progress) back into `order`:
+    /// appended to the last bucket, then moved down to its own.
+    /// O(number of buckets).
+    fn insert_into_order(&mut self, piece: u32) {
+        let last = self.bounds.len() - 1;
+        self.pieces[piece as usize].pos = self.order.len() as u32;
+        self.order.push(piece);
+        self.bounds[last] += 1;
+        let to = self.key(piece);
+        self.move_bucket(piece, last - 1, to);
+        self.sequential_cursor = self.sequential_cursor.min(piece);
     }
 
     fn is_fresh(&self, piece: u32) -> bool {
@@ -590,6 +690,11 @@ impl PiecePicker {
         if self.fresh == 0 {
             return None;
         }
+        if !self.high_list.is_empty()
+            && let Some(piece) = self.pick_high(has)
+        {
+            return Some(piece);
+        }
         match self.strategy {
             PickerStrategy::Sequential => self.pick_sequential(has),
             PickerStrategy::Random => self.pick_random(has),
@@ -600,6 +705,38 @@ impl PiecePicker {
             }
             PickerStrategy::RarestFirst => self.pick_rarest(has),
         }
+    }
+
+    /// The rarest fresh high piece `has` lists (ties: the first from a
+    /// random start); drops entries that are had or no longer high.
+    fn pick_high(&mut self, has: PeerHas<'_>) -> Option<u32> {
+        let mut i = 0;
+        while i < self.high_list.len() {
+            let piece = PieceIndex::new_unchecked(self.high_list[i]);
+            if self.have.has(piece) || !self.high.has(piece) {
+                self.high_list.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        let len = self.high_list.len();
+        if len == 0 {
+            return None;
+        }
+        let start = self.rng.random_range(0..len);
+        let mut best: Option<(u32, u32)> = None;
+        for k in 0..len {
+            let piece = self.high_list[(start + k) % len];
+            let avail = self.pieces[piece as usize].avail;
+            if self.is_fresh(piece)
+                && self.pieces[piece as usize].pos != NONE
+                && best.is_none_or(|(_, a)| avail < a)
+                && has.has(piece)
+            {
+                best = Some((piece, avail));
+            }
+        }
+        best.map(|(piece, _)| piece)
     }
 
     fn pick_sequential(&mut self, has: PeerHas<'_>) -> Option<u32> {
@@ -890,7 +1027,15 @@ mod tests {
         /// The internal structure agrees with itself.
         fn check_invariants(&self) {
             let count = self.layout.piece_count() as usize;
-            assert_eq!(self.order.len() + self.have_count as usize, count);
+            let skipped = (0..count)
+                .filter(|&p| self.pieces[p].pos == NONE && !self.have.has(idx(p as u32)))
+                .inspect(|&p| assert!(!self.wanted.has(idx(p as u32)), "wanted piece {p} lost"))
+                .count();
+            assert_eq!(self.order.len() + self.have_count as usize + skipped, count);
+            for &piece in &self.order {
+                let entry = self.pieces[piece as usize];
+                assert!(self.wanted.has(idx(piece)) || entry.partial != NONE);
+            }
             assert_eq!(*self.bounds.last().unwrap() as usize, self.order.len());
             assert_eq!(self.first_fresh % 2, 1);
             for bucket in (1..self.first_fresh.min(self.bounds.len() - 1)).step_by(2) {
@@ -1227,6 +1372,7 @@ mod tests {
         Receive(usize),
         Drop(usize),
         Verify(usize, bool),
+        SetPriority(u32, Priority),
     }
 
     fn op(pieces: u32) -> impl Strategy<Value = Op> {
@@ -1239,6 +1385,8 @@ mod tests {
             5 => any::<usize>().prop_map(Op::Receive),
             2 => any::<usize>().prop_map(Op::Drop),
             2 => (any::<usize>(), proptest::bool::weighted(0.8)).prop_map(|(p, ok)| Op::Verify(p, ok)),
+            2 => (0..pieces, prop_oneof![Just(Priority::Skip), Just(Priority::Normal), Just(Priority::High)])
+                .prop_map(|(p, prio)| Op::SetPriority(p, prio)),
         ]
     }
 
@@ -1261,6 +1409,7 @@ mod tests {
         peers: Vec<Option<(Bitfield, bool)>>,
         requests: HashMap<BlockRef, Vec<PeerKey>>,
         received: HashSet<BlockRef>,
+        priority: Vec<Priority>,
     }
 
     impl Model {
@@ -1277,8 +1426,13 @@ mod tests {
                 .chain(&self.received)
                 .any(|b| b.piece == piece)
         }
+        /// Pieces we lack that the picker may still ask for: wanted ones,
+        /// and skipped ones already in progress (they are finished).
         fn lacked(&self) -> Vec<PieceIndex> {
-            self.have.iter_unset().collect()
+            self.have
+                .iter_unset()
+                .filter(|&p| self.priority[p.as_usize()].is_wanted() || self.in_progress(p))
+                .collect()
         }
         fn all_requested(&self) -> bool {
             let lacked = self.lacked();
@@ -1330,6 +1484,11 @@ mod tests {
             .into_iter()
             .filter(|&piece| field.has(piece) && !model.in_progress(piece))
             .collect();
+        let in_progress_before: Vec<PieceIndex> = model
+            .lacked()
+            .into_iter()
+            .filter(|&p| model.in_progress(p))
+            .collect();
         let mut out = Vec::new();
         picker.pick(key, has, max, &[], &mut out);
         prop_assert!(out.len() <= max);
@@ -1337,6 +1496,12 @@ mod tests {
             prop_assert!(field.has(block.piece), "peer lacks {:?}", block);
             prop_assert!(!model.have.has(block.piece), "we have {:?}", block);
             prop_assert!(!model.received.contains(block));
+            prop_assert!(
+                model.priority[block.piece.as_usize()].is_wanted()
+                    || in_progress_before.contains(&block.piece),
+                "skipped piece {:?} requested",
+                block
+            );
             let requesters = model.requests.entry(*block).or_default();
             prop_assert!(!requesters.contains(&key), "{:?} already requested", block);
             prop_assert!(requesters.len() <= 1);
@@ -1354,6 +1519,18 @@ mod tests {
                         .all(|b| model.received.contains(&b) || model.requests.contains_key(&b))
                 });
                 prop_assert!(finished, "new piece before partial {:?}", open_before);
+                let high: Vec<u32> = eligible
+                    .iter()
+                    .filter(|&&e| model.priority[e.as_usize()] == Priority::High)
+                    .map(|&e| model.availability(e))
+                    .collect();
+                if let Some(&min) = high.iter().min() {
+                    // High pieces first, rarest first among them.
+                    prop_assert_eq!(model.priority[block.piece.as_usize()], Priority::High);
+                    prop_assert_eq!(model.availability(block.piece), min);
+                    eligible.swap_remove(pos);
+                    continue;
+                }
                 match model.strategy {
                     PickerStrategy::RarestFirst
                         if seed || model.have.count() >= RANDOM_FIRST_PIECES =>
@@ -1449,6 +1626,7 @@ mod tests {
             peers: Vec::new(),
             requests: HashMap::new(),
             received: HashSet::new(),
+            priority: vec![Priority::Normal; pieces as usize],
         };
         for op in ops {
             match op {
@@ -1507,6 +1685,10 @@ mod tests {
                         picker.piece_failed(piece);
                     }
                 }
+                Op::SetPriority(piece, priority) => {
+                    picker.set_priority(idx(piece), priority);
+                    model.priority[piece as usize] = priority;
+                }
             }
             picker.check_invariants();
             for piece in layout.pieces() {
@@ -1514,6 +1696,9 @@ mod tests {
             }
             prop_assert_eq!(picker.is_endgame(), model.all_requested());
             prop_assert_eq!(picker.have(), &model.have);
+            for piece in layout.pieces() {
+                prop_assert_eq!(picker.priority(piece), model.priority[piece.as_usize()]);
+            }
         }
         Ok(())
     }

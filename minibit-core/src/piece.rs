@@ -197,6 +197,20 @@ impl Layout {
         self.file_starts.len() - 1
     }
 
+    /// The byte range of file `file` in the torrent's content (empty for a
+    /// zero-length file; `None` past the last file).
+    pub fn file_range(&self, file: usize) -> Option<std::ops::Range<u64>> {
+        Some(*self.file_starts.get(file)?..*self.file_starts.get(file + 1)?)
+    }
+
+    /// The pieces holding bytes of file `file`, first and last inclusive
+    /// (`None` for a zero-length file or past the last file).
+    pub fn file_pieces(&self, file: usize) -> Option<std::ops::RangeInclusive<u32>> {
+        let range = self.file_range(file).filter(|r| !r.is_empty())?;
+        let piece_length = u64::from(self.piece_length);
+        Some((range.start / piece_length) as u32..=((range.end - 1) / piece_length) as u32)
+    }
+
     /// Validates a piece index received from a peer or a caller.
     ///
     /// # Errors

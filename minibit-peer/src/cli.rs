@@ -25,13 +25,16 @@ pub struct Cli {
 }
 
 /// The ids of [`DownloadArgs`]' arguments, refused before another subcommand.
-const DOWNLOAD_ARGS: [&str; 6] = [
+const DOWNLOAD_ARGS: [&str; 9] = [
     "source",
     "name",
     "output",
     "bind",
     "port",
     "exit_on_complete",
+    "only",
+    "state",
+    "resume_interval_ms",
 ];
 
 impl Cli {
@@ -96,6 +99,20 @@ pub struct DownloadArgs {
     /// instead of seeding until Ctrl-C.
     #[arg(long)]
     pub exit_on_complete: bool,
+    /// Download only the files whose path inside the torrent matches GLOB
+    /// (repeat for more; `*` also matches `/`; `minibit-peer files SOURCE`
+    /// lists the paths). The other files are not created; bytes of theirs
+    /// that share a piece with a selected file go to a part file in the
+    /// state folder. Run again with more globs to fetch more.
+    #[arg(long, value_name = "GLOB")]
+    pub only: Vec<String>,
+    /// Folder for the resume data and part files [default: .minibit inside
+    /// the output folder].
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Least time between two saves of the resume data, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 5000, hide = true)]
+    pub resume_interval_ms: u64,
 }
 
 /// Make a .torrent.
@@ -133,6 +150,15 @@ pub enum Command {
         tracker: String,
         /// Part of the name (empty: everything).
         query: Option<String>,
+    },
+    /// List the files of a torrent: index, size and path inside the
+    /// torrent (what --only matches).
+    Files {
+        /// A .torrent file, the http(s):// URL of a .torrent, or a tracker's
+        /// base URL followed by NAME.
+        source: String,
+        /// With a tracker URL: the exact name of a torrent in its catalogue.
+        name: Option<String>,
     },
     /// Show what a .torrent holds.
     Info {
@@ -199,6 +225,34 @@ mod tests {
         assert_eq!(args.bind.to_string(), "0.0.0.0");
         assert_eq!(args.port, None);
         assert!(!args.exit_on_complete);
+        assert!(args.only.is_empty());
+        assert_eq!(args.state, None);
+    }
+
+    #[test]
+    fn only_repeats_and_files_takes_a_source() {
+        let args = download(&[
+            "minibit-peer",
+            "--only",
+            "*.jpg",
+            "--only",
+            "b/**",
+            "--state",
+            "st",
+            "x.torrent",
+        ]);
+        assert_eq!(args.only, ["*.jpg", "b/**"]);
+        assert_eq!(args.state, Some(PathBuf::from("st")));
+        let cli =
+            Cli::try_parse_checked(["minibit-peer", "files", "http://t:6969", "photos"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Files { ref source, ref name })
+                if source == "http://t:6969" && name.as_deref() == Some("photos")
+        ));
+        assert!(
+            Cli::try_parse_checked(["minibit-peer", "--only", "*", "files", "a.torrent"]).is_err()
+        );
     }
 
     #[test]

@@ -26,6 +26,7 @@ use crate::connection::{self, ConnConfig, ConnEvent, ConnId, Outgoing};
 use crate::hasher::PieceHash;
 use crate::inflight::InFlight;
 use crate::read_cache::ReadCache;
+use crate::resume_writer::ResumeWriter;
 use crate::session::{Progress, SessionError};
 use crate::storage::Storage;
 use crate::tracker_client::{AnnounceError, TrackerClient};
@@ -45,6 +46,8 @@ pub(crate) struct Parts {
     pub progress: watch::Sender<Progress>,
     /// Peer addresses learned outside the announce ([`crate::SessionHandle::add_peers`]).
     pub added_peers: mpsc::Receiver<Vec<(SocketAddr, Option<PeerId>)>>,
+    /// Saves the resume data (none in seed mode).
+    pub resume: Option<ResumeWriter>,
 }
 
 /// Interval between two progress snapshots (computing one walks the
@@ -126,6 +129,7 @@ pub(crate) struct Driver {
     added_peers: mpsc::Receiver<Vec<(SocketAddr, Option<PeerId>)>>,
     /// Distinct peer ids that completed a handshake (at most [`MAX_PEERS_SEEN`]).
     peers_seen: HashSet<PeerId>,
+    resume: Option<ResumeWriter>,
 }
 
 impl Driver {
@@ -156,6 +160,7 @@ impl Driver {
             progress: parts.progress,
             added_peers: parts.added_peers,
             peers_seen: HashSet::new(),
+            resume: parts.resume,
         }
     }
 
@@ -194,6 +199,9 @@ impl Driver {
                 _ = publish.tick() => {
                     self.publish();
                     self.check_trackers();
+                    if let Some(resume) = &mut self.resume {
+                        resume.tick(Instant::now(), self.torrent.have(), self.torrent.file_priorities());
+                    }
                 }
                 () = sleep => self.torrent.handle_timeout(Instant::now()),
             }
@@ -216,6 +224,11 @@ impl Driver {
         self.peers.clear();
         self.conn_tasks.shutdown().await;
         self.jobs.shutdown().await;
+        if let Some(resume) = &mut self.resume {
+            resume
+                .flush(self.torrent.have(), self.torrent.file_priorities())
+                .await;
+        }
         let stats = self.torrent.stats();
         info!(
             downloaded = stats.downloaded,
@@ -342,6 +355,10 @@ impl Driver {
                     }
                 }
                 self.torrent.handle_piece_verified(now, piece, ok);
+                if let Some(resume) = self.resume.as_mut().filter(|_| ok) {
+                    resume.changed();
+                    resume.tick(now, self.torrent.have(), self.torrent.file_priorities());
+                }
             }
         }
         Ok(())
@@ -518,8 +535,8 @@ impl Driver {
         let stats = self.torrent.stats();
         let layout = self.torrent.layout();
         let progress = Progress {
-            have_bytes: layout.total_length() - stats.left,
-            total_bytes: layout.total_length(),
+            have_bytes: stats.wanted - stats.left,
+            total_bytes: stats.wanted,
             pieces_have: stats.pieces_have,
             piece_count: layout.piece_count(),
             uploaded: stats.uploaded,
@@ -528,7 +545,7 @@ impl Driver {
             upload_rate: stats.upload_rate,
             peers: stats.peers,
             peers_seen: self.peers_seen.len(),
-            complete: self.torrent.have().is_complete(),
+            complete: self.torrent.is_finished(),
         };
         self.progress.send_if_modified(|current| {
             let changed = *current != progress;

@@ -25,6 +25,7 @@
 //! |---|---|
 //! | [`storage`] | the torrent's files: preallocated, positional reads and writes |
 //! | [`partial`] | `NAME.part` until a file's pieces are all verified |
+//! | [`file_select`] | `--only GLOB`: file priorities from globs |
 //! | `file_lock` | one torrent at a time per output file (advisory lock) |
 //! | [`hasher`] | SHA-1 of pieces |
 //! | [`inflight`] | blocks of pieces being downloaded, verified before they reach the disk |
@@ -33,6 +34,9 @@
 //! | [`session`] | start a session (files, resume, listener) and control it |
 //! | `driver` | the session task: owns the core `Torrent`, runs everything else |
 //! | [`resume`] | which pieces are already on disk (verified) |
+//! | [`resume_data`] | fast resume: the resume data file and what a restart trusts |
+//! | `resume_writer` | saves the resume data (atomically, every few seconds, at shutdown) |
+//! | [`skipped`] | part files of skipped files (selective download) |
 //! | [`http`] | bounded HTTP GETs |
 //! | [`dht`] | the client's Mainline DHT node (BEP 5, the `mainline` crate) |
 //! | [`tracker_client`] | announces: HTTP and UDP (BEP 15) trackers, tier by tier (BEP 12) |
@@ -50,13 +54,17 @@ pub mod dht;
 mod driver;
 pub mod error_report;
 mod file_lock;
+pub mod file_select;
 pub mod hasher;
 pub mod http;
 pub mod inflight;
 pub mod partial;
 pub mod read_cache;
 pub mod resume;
+pub mod resume_data;
+mod resume_writer;
 pub mod session;
+pub mod skipped;
 pub mod source;
 pub mod storage;
 pub mod tracker_client;

@@ -1,5 +1,5 @@
 //! `minibit-peer`: join a swarm, download, verify every piece, then seed;
-//! also `create`, `search` and `info`.
+//! also `create`, `search`, `files` and `info`.
 //!
 //! Exit codes: 0 success (a download: every piece verified), 1 an error
 //! (one `error:` line), 2 a usage error (clap's), 130/143 stopped by
@@ -22,6 +22,7 @@ use minibit_core::metainfo::Metainfo;
 use minibit_peer::catalogue;
 use minibit_peer::cli_common::Verbosity;
 use minibit_peer::error_report::report;
+use minibit_peer::file_select;
 use minibit_peer::session::{Session, SessionConfig, SessionHandle, content_path};
 use minibit_peer::source::{Source, SourceError};
 
@@ -63,7 +64,23 @@ async fn run(command: Command, verbosity: Verbosity) -> Result<ExitCode> {
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Info { torrent } => info(&torrent).map(|()| ExitCode::SUCCESS),
+        Command::Files { source, name } => files(&source, name.as_deref())
+            .await
+            .map(|()| ExitCode::SUCCESS),
     }
+}
+
+/// `minibit-peer files`: index, size and path inside the torrent of each file.
+async fn files(source: &str, name: Option<&str>) -> Result<()> {
+    let metainfo = load_metainfo(source, name).await?;
+    for (i, file) in metainfo.info().files().iter().enumerate() {
+        println!(
+            "{i:>5}  {:>11}  {}",
+            HumanBytes(file.length).to_string(),
+            file_select::path_in_torrent(&metainfo, i)
+        );
+    }
+    Ok(())
 }
 
 async fn search(tracker: &str, query: &str) -> Result<()> {
@@ -136,7 +153,23 @@ fn listen_addr(args: &DownloadArgs) -> SocketAddr {
 async fn start(args: &DownloadArgs) -> Result<(SessionHandle, PathBuf)> {
     let listen = listen_addr(args);
     let source = args.source.as_deref().unwrap_or_default();
-    let source = match Source::parse(source, args.name.as_deref()) {
+    let metainfo = load_metainfo(source, args.name.as_deref()).await?;
+    let priorities = match file_select::only(&metainfo, &args.only) {
+        Ok(priorities) => priorities,
+        Err(e) => usage_error(clap::error::ErrorKind::ValueValidation, e),
+    };
+    let path = content_path(&metainfo, &args.output);
+    let mut config = SessionConfig::new(metainfo, &args.output);
+    config.listen = listen;
+    config.torrent.file_priorities = priorities;
+    config.state_dir.clone_from(&args.state);
+    config.resume_interval = Duration::from_millis(args.resume_interval_ms);
+    Ok((Session::start(config).await?, path))
+}
+
+/// Loads and parses the `.torrent` named by SOURCE [NAME].
+async fn load_metainfo(source: &str, name: Option<&str>) -> Result<Metainfo> {
+    let source = match Source::parse(source, name) {
         Ok(source) => source,
         Err(e @ SourceError::UnexpectedName(_)) => {
             usage_error(clap::error::ErrorKind::ArgumentConflict, e)
@@ -150,10 +183,7 @@ async fn start(args: &DownloadArgs) -> Result<(SessionHandle, PathBuf)> {
         ),
         other => format!("{}: not a valid .torrent", other.describe()),
     })?;
-    let path = content_path(&metainfo, &args.output);
-    let mut config = SessionConfig::new(metainfo, &args.output);
-    config.listen = listen;
-    Ok((Session::start(config).await?, path))
+    Ok(metainfo)
 }
 
 /// Downloads, then seeds (or exits with `--exit-on-complete`), until

@@ -20,8 +20,22 @@ use crate::storage::Storage;
 /// An I/O error reading the files, or `InvalidInput` if `hashes` does not
 /// hold one hash per piece.
 pub async fn verify_existing(storage: &Storage, hashes: Arc<[PieceHash]>) -> io::Result<Bitfield> {
+    let all = Bitfield::full(storage.layout().piece_count());
+    verify_pieces(storage, hashes, &all).await
+}
+
+/// Verifies the pieces set in `pieces` (fast resume: those of files whose
+/// size or mtime changed) and returns those whose hash matched.
+///
+/// # Errors
+/// As [`verify_existing`].
+pub async fn verify_pieces(
+    storage: &Storage,
+    hashes: Arc<[PieceHash]>,
+    pieces: &Bitfield,
+) -> io::Result<Bitfield> {
     let layout = storage.layout();
-    if hashes.len() != layout.piece_count() as usize {
+    if hashes.len() != layout.piece_count() as usize || pieces.len() != layout.piece_count() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "one piece hash per piece expected",
@@ -30,7 +44,7 @@ pub async fn verify_existing(storage: &Storage, hashes: Arc<[PieceHash]>) -> io:
     let parallelism = std::thread::available_parallelism().map_or(2, usize::from);
     let mut have = Bitfield::new(layout.piece_count());
     let mut jobs: JoinSet<io::Result<(PieceIndex, bool)>> = JoinSet::new();
-    let mut pieces = layout.pieces();
+    let mut pieces = pieces.iter_set();
     loop {
         while jobs.len() < parallelism {
             let Some(piece) = pieces.next() else { break };

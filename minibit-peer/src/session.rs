@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use minibit_core::bitfield::Bitfield;
 use minibit_core::metainfo::Metainfo;
+use minibit_core::priority::Priority;
 use minibit_core::torrent::{Torrent, TorrentConfig};
 use minibit_core::tracker::Tiers;
 use minibit_core::wire::PeerId;
@@ -28,7 +29,9 @@ use crate::connection::ConnConfig;
 use crate::driver::{Driver, Parts};
 use crate::hasher::PieceHash;
 use crate::resume;
-use crate::storage::{FileEntry, Storage, blocking};
+use crate::resume_data::{self, DEFAULT_STATE_DIR, ResumeData, parts_dir, resume_path};
+use crate::resume_writer::ResumeWriter;
+use crate::storage::{FileEntry, Selection, Storage, blocking};
 use crate::tracker_client::{TrackerClient, TrackerConfig};
 use crate::tracker_status::TrackerStatus;
 
@@ -71,8 +74,14 @@ pub struct SessionConfig {
     /// was just built from (hashed a moment ago), so every piece is taken
     /// as ours without reading the files back for the resume check. A
     /// piece that changed anyway still fails each leecher's SHA-1 check
-    /// (BEP 3). Off by default.
+    /// (BEP 3). Off by default. A seed-mode session writes no resume data.
     pub seed_mode: bool,
+    /// Folder of the resume data and of the skipped files' part files
+    /// (`None`, the default: `.minibit` inside `output_dir`).
+    pub state_dir: Option<PathBuf>,
+    /// Least time between two saves of the resume data while pieces are
+    /// verified (default 5 s); it is also saved at shutdown.
+    pub resume_interval: Duration,
 }
 
 impl SessionConfig {
@@ -95,7 +104,16 @@ impl SessionConfig {
             max_queued_bytes: 8 * 1024 * 1024,
             max_connections: 100,
             seed_mode: false,
+            state_dir: None,
+            resume_interval: Duration::from_secs(5),
         }
+    }
+
+    /// The state folder: [`SessionConfig::state_dir`] or its default.
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| self.output_dir.join(DEFAULT_STATE_DIR))
     }
 }
 
@@ -135,9 +153,10 @@ pub enum SessionError {
 /// A snapshot of a session's progress (published on a watch channel).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Progress {
-    /// Bytes of verified pieces we hold.
+    /// Bytes of verified wanted pieces we hold.
     pub have_bytes: u64,
-    /// Total size of the torrent, bytes.
+    /// Bytes of the wanted pieces: the total size of the torrent, or less
+    /// with skipped files (selective download).
     pub total_bytes: u64,
     /// Pieces verified.
     pub pieces_have: u32,
@@ -156,7 +175,7 @@ pub struct Progress {
     /// Distinct peers (by peer id) that completed a handshake since start
     /// (counting stops at 10 000).
     pub peers_seen: usize,
-    /// Every piece is verified.
+    /// Every wanted piece is verified (every piece without a selection).
     pub complete: bool,
 }
 
@@ -216,13 +235,16 @@ impl Session {
     pub async fn start(config: SessionConfig) -> Result<SessionHandle, SessionError> {
         let metainfo = &config.metainfo;
         let hashes: Arc<[PieceHash]> = metainfo.info().pieces().into();
-        let (storage, have) = open_and_resume(
-            metainfo,
-            &config.output_dir,
-            Arc::clone(&hashes),
-            config.seed_mode,
-        )
-        .await?;
+        let (storage, have) = open_and_resume(&config, Arc::clone(&hashes)).await?;
+        let resume = (!config.seed_mode).then(|| {
+            ResumeWriter::new(
+                resume_path(&config.state_dir(), &metainfo.info_hash()),
+                metainfo.info_hash(),
+                storage.clone(),
+                config.resume_interval,
+                Instant::now(),
+            )
+        });
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -304,6 +326,7 @@ impl Session {
             max_connections: config.max_connections,
             progress: progress_tx,
             added_peers: added_peers_rx,
+            resume,
         });
         driver.publish();
         let task = tokio::spawn(driver.run(stop_rx));
@@ -318,15 +341,17 @@ impl Session {
     }
 }
 
-/// Opens (creating and preallocating) the torrent's files under `dir` and
-/// verifies the pieces already there against `hashes` (in `seed_mode`,
-/// takes every piece as ours without reading them).
+/// Opens (creating and preallocating) the torrent's files under the
+/// output folder (skipped files: part files in the state folder) and finds
+/// the verified pieces: in seed mode every piece without reading; else
+/// from the resume data, hashing only the files whose size or mtime
+/// changed; else, when some file had data, by hashing every piece.
 async fn open_and_resume(
-    metainfo: &Metainfo,
-    dir: &Path,
+    config: &SessionConfig,
     hashes: Arc<[PieceHash]>,
-    seed_mode: bool,
 ) -> Result<(Storage, Bitfield), SessionError> {
+    let metainfo = &config.metainfo;
+    let dir = &config.output_dir;
     let files: Vec<FileEntry> = metainfo
         .info()
         .files()
@@ -338,21 +363,54 @@ async fn open_and_resume(
         })
         .collect();
     let layout = metainfo.layout().clone();
-    let open_dir = dir.to_owned();
-    let (storage, report) = blocking(move || Storage::open(&open_dir, &files, layout))
-        .await
-        .map_err(|source| SessionError::Storage {
-            dir: dir.to_owned(),
-            source,
-        })?;
-    let have = if seed_mode {
-        Bitfield::full(metainfo.layout().piece_count())
+    let state_dir = config.state_dir();
+    let selection = Selection {
+        skipped: (0..files.len())
+            .map(|i| config.torrent.file_priorities.get(i) == Some(&Priority::Skip))
+            .collect(),
+        parts_dir: parts_dir(&state_dir, &metainfo.info_hash()),
+    };
+    let open_dir = dir.clone();
+    let (storage, report) =
+        blocking(move || Storage::open_selected(&open_dir, &files, layout, &selection))
+            .await
+            .map_err(|source| SessionError::Storage {
+                dir: dir.clone(),
+                source,
+            })?;
+    let pieces = metainfo.layout().piece_count();
+    let resume = if config.seed_mode {
+        None
+    } else {
+        let path = resume_path(&state_dir, &metainfo.info_hash());
+        ResumeData::load(&path, &metainfo.info_hash(), metainfo.layout())
+            .map_err(SessionError::Resume)?
+    };
+    let have = if config.seed_mode {
+        Bitfield::full(pieces)
+    } else if let Some(resume) = resume {
+        let recorded = resume.have_bits().unwrap_or_else(|| Bitfield::new(pieces));
+        let plan = resume_data::plan(metainfo.layout(), &recorded, &resume.files, &report.found);
+        let mut have = resume::verify_pieces(&storage, hashes, &plan.verify)
+            .await
+            .map_err(SessionError::Resume)?;
+        for piece in plan.trusted.iter_set() {
+            have.set(piece);
+        }
+        info!(
+            trusted = plan.trusted.count(),
+            rehashed = plan.verify.count(),
+            "resumed from resume data: {} pieces trusted, {} pieces of changed files re-verified",
+            plan.trusted.count(),
+            plan.verify.count()
+        );
+        have
     } else if report.had_data {
         resume::verify_existing(&storage, hashes)
             .await
             .map_err(SessionError::Resume)?
     } else {
-        Bitfield::new(metainfo.layout().piece_count())
+        Bitfield::new(pieces)
     };
     info!(
         pieces = have.count(),

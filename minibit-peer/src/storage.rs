@@ -4,6 +4,13 @@
 //! ([`crate::partial`]), and locked for as long as it is open
 //! ([`crate::file_lock`]): one torrent at a time writes it.
 //!
+//! Selective download: a skipped file is never created or written. Its
+//! bytes that share a piece with a wanted file still have to be stored
+//! (the piece is downloaded and verified whole), so a skipped file is
+//! backed by a sparse part file in the state folder instead
+//! ([`crate::skipped`], libtorrent's approach); wanting it again later
+//! moves that part file to `NAME.part` when the files are opened.
+//!
 //! A torrent's content is the concatenation of its files (BEP 3); a piece or
 //! a block may straddle file boundaries, so every access goes through
 //! [`Layout::spans`]. The synchronous methods block; the `async` ones run the
@@ -25,6 +32,7 @@ use minibit_core::piece::{BlockRef, Layout, PieceIndex};
 
 use crate::file_lock::lock_exclusive;
 use crate::partial::{PartFiles, part_path};
+use crate::skipped;
 
 /// One file of a torrent: where it goes below the output folder and its length.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,11 +62,54 @@ struct Inner {
 }
 
 /// What [`Storage::open`] found on disk.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpenReport {
     /// At least one file already existed with some content: pieces may be
     /// on disk and need verifying (resume).
     pub had_data: bool,
+    /// Each file's size and modification time as found, before it was
+    /// resized (`None`: created by this open). Compared with the resume
+    /// data's ([`crate::resume_data`]).
+    pub found: Vec<Option<FileStamp>>,
+}
+
+/// A file's size and modification time, as the resume data records them.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileStamp {
+    /// Length in bytes.
+    pub size: u64,
+    /// Modification time: seconds since the Unix epoch.
+    pub mtime_s: i64,
+    /// Modification time: nanoseconds within the second.
+    pub mtime_ns: i64,
+}
+
+impl FileStamp {
+    /// The stamp of `metadata`.
+    pub fn of(metadata: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            size: metadata.len(),
+            mtime_s: metadata.mtime(),
+            mtime_ns: metadata.mtime_nsec(),
+        }
+    }
+}
+
+/// Which files of a torrent are skipped (selective download) and where
+/// their part files go.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Per file, in torrent order: skipped (missing entries: wanted).
+    pub skipped: Vec<bool>,
+    /// Folder of the skipped files' part files (created when needed).
+    pub parts_dir: PathBuf,
+}
+
+impl Selection {
+    fn is_skipped(&self, file: usize) -> bool {
+        self.skipped.get(file).copied().unwrap_or(false)
+    }
 }
 
 impl Storage {
@@ -80,6 +131,24 @@ impl Storage {
         files: &[FileEntry],
         layout: Layout,
     ) -> io::Result<(Self, OpenReport)> {
+        Self::open_selected(root, files, layout, &Selection::default())
+    }
+
+    /// Like [`Storage::open`], with the files `selection` skips backed by
+    /// part files in `selection.parts_dir` (nothing is created under
+    /// `root` for them). A wanted file with no data under `root` whose
+    /// part file exists (it was skipped before) gets that part file moved
+    /// to `NAME.part`, keeping the bytes already downloaded.
+    ///
+    /// # Errors
+    /// As [`Storage::open`]; also failing to create `parts_dir` or to
+    /// move a part file.
+    pub fn open_selected(
+        root: &Path,
+        files: &[FileEntry],
+        layout: Layout,
+        selection: &Selection,
+    ) -> io::Result<(Self, OpenReport)> {
         let total: u64 = files.iter().map(|f| f.length).sum();
         if files.len() != layout.file_count() || total != layout.total_length() {
             return Err(io::Error::new(
@@ -94,8 +163,16 @@ impl Storage {
             ));
         }
         let mut opened: Vec<Opened> = Vec::with_capacity(files.len());
-        for entry in files {
-            match open_locked(&root.join(&entry.path), entry.length) {
+        for (index, entry) in files.iter().enumerate() {
+            let path = root.join(&entry.path);
+            let parts = skipped::part_file(&selection.parts_dir, index);
+            let result = if selection.is_skipped(index) {
+                open_skipped(&parts, &path)
+            } else {
+                skipped::unskip(&parts, &path, entry.length)
+                    .and_then(|()| open_locked(&path, entry.length))
+            };
+            match result {
                 Ok(file) => opened.push(file),
                 Err(e) => {
                     for file in opened.iter().filter(|f| f.created) {
@@ -106,8 +183,11 @@ impl Storage {
             }
         }
         let mut had_data = false;
+        let mut found = Vec::with_capacity(files.len());
         for (file, entry) in opened.iter().zip(files) {
-            let current = file.file.metadata()?.len();
+            let metadata = file.file.metadata()?;
+            let current = metadata.len();
+            found.push((!file.created).then(|| FileStamp::of(&metadata)));
             had_data |= current > 0;
             if current != entry.length {
                 file.file.set_len(entry.length)?;
@@ -125,7 +205,20 @@ impl Storage {
                 write_lock: Mutex::new(()),
             }),
         };
-        Ok((storage, OpenReport { had_data }))
+        Ok((storage, OpenReport { had_data, found }))
+    }
+
+    /// Each open file's size and modification time now (through the open
+    /// handles, so a rename from `NAME.part` changes nothing).
+    ///
+    /// # Errors
+    /// I/O errors from `fstat`.
+    pub fn stamps(&self) -> io::Result<Vec<FileStamp>> {
+        self.inner
+            .files
+            .iter()
+            .map(|file| Ok(FileStamp::of(&file.metadata()?)))
+            .collect()
     }
 
     /// `have` holds the verified pieces (after resume): renames every
@@ -281,6 +374,28 @@ struct Opened {
     partial: bool,
     /// Created by this open (removed again if a later file is refused).
     created: bool,
+}
+
+/// Opens (creating) and locks the part file `parts` of a skipped file
+/// whose final path is `path` (named in errors).
+fn open_skipped(parts: &Path, path: &Path) -> io::Result<Opened> {
+    if let Some(parent) = parts.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let created = !parts.exists();
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(parts)?;
+    lock_exclusive(&file, path)?;
+    Ok(Opened {
+        file,
+        path: parts.to_owned(),
+        partial: false,
+        created,
+    })
 }
 
 /// Opens and locks the file at `path` (final name), preferring an existing

@@ -4,7 +4,9 @@
 //! sends. Checks: every piece the binary reported verified before a kill is
 //! intact on disk after it, pieces on disk are never lost, the bytes sent
 //! stay within the file size plus the pieces in flight at each kill, and
-//! the final file is identical to the source.
+//! the final file is identical to the source. The binary saves its resume
+//! data every 50 ms: after every kill, each piece the resume data lists is
+//! intact on disk (no piece is ever marked verified that was not).
 
 mod common;
 
@@ -18,9 +20,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use minibit_core::metainfo::{Metainfo, MetainfoBuilder};
+use minibit_core::piece::PieceIndex;
 use minibit_core::torrent::AnnounceEvent;
 use minibit_core::wire::{Message, PeerId};
 use minibit_peer::partial::part_path;
+use minibit_peer::resume_data::{DEFAULT_STATE_DIR, ResumeData, resume_path};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sha1::{Digest, Sha1};
@@ -114,6 +118,52 @@ fn good_pieces(metainfo: &Metainfo, path: &Path) -> BTreeSet<u32> {
         .collect()
 }
 
+/// Starts the binary on `torrent` into `out`, its debug log to `log_path`,
+/// saving its resume data every 50 ms.
+fn start_run(out: &Path, torrent: &Path, log_path: &Path) -> tokio::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_minibit-peer"))
+        .args(["-q", "--exit-on-complete", "--bind", "127.0.0.1"])
+        .args(["--resume-interval-ms", "50", "-o"])
+        .arg(out)
+        .arg(torrent)
+        .env("RUST_LOG", "minibit_peer=debug")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log_path).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+/// Asserts that every piece the resume data lists after run `n` is in
+/// `intact`; `true` if it lists other pieces than `last` (then updated).
+fn check_resume_data(
+    metainfo: &Metainfo,
+    out: &Path,
+    intact: &BTreeSet<u32>,
+    last: &mut BTreeSet<u32>,
+    n: usize,
+) -> bool {
+    let listed = in_resume_data(metainfo, out);
+    let unverified: Vec<_> = listed.difference(intact).collect();
+    assert!(
+        unverified.is_empty(),
+        "run {n}: resume data lists pieces that are not intact: {unverified:?}"
+    );
+    let changed = listed != *last;
+    *last = listed;
+    changed
+}
+
+/// Pieces the resume data in `out`'s state folder lists as verified.
+fn in_resume_data(metainfo: &Metainfo, out: &Path) -> BTreeSet<u32> {
+    let path = resume_path(&out.join(DEFAULT_STATE_DIR), &metainfo.info_hash());
+    ResumeData::load(&path, &metainfo.info_hash(), metainfo.layout())
+        .unwrap()
+        .and_then(|data| data.have_bits())
+        .map(|have| have.iter_set().map(PieceIndex::get).collect())
+        .unwrap_or_default()
+}
+
 /// Pieces the binary's debug log reported verified.
 fn reported(log: &str) -> BTreeSet<u32> {
     log.lines()
@@ -156,20 +206,12 @@ async fn kill_9_at_random_moments_loses_nothing_and_refetches_little() {
     let mut on_disk_after = Vec::new();
     let mut kills = 0;
     let mut ever_reported = BTreeSet::new();
+    // Runs that saved resume data listing other pieces than before.
+    let (mut runs_with_resume_data, mut last_listed) = (0, BTreeSet::new());
     for n in 0..=KILLS {
         run.store(n, Ordering::SeqCst);
         let log_path = out.path().with_extension(format!("log{n}"));
-        let log = std::fs::File::create(&log_path).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_minibit-peer"))
-            .args(["-q", "--exit-on-complete", "--bind", "127.0.0.1", "-o"])
-            .arg(out.path())
-            .arg(&torrent)
-            .env("RUST_LOG", "minibit_peer=debug")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
+        let mut child = start_run(out.path(), &torrent, &log_path);
         if n < KILLS {
             let moment = Duration::from_millis(rng.random_range(40..200));
             let exited = tokio::time::timeout(moment, child.wait()).await;
@@ -194,6 +236,9 @@ async fn kill_9_at_random_moments_loses_nothing_and_refetches_little() {
             "run {n}: reported verified but not on disk: {lost:?}"
         );
         ever_reported.extend(said);
+        if check_resume_data(&metainfo, out.path(), &now, &mut last_listed, n) {
+            runs_with_resume_data += 1;
+        }
         let gone: Vec<_> = good.difference(&now).collect();
         assert!(gone.is_empty(), "run {n}: pieces lost from disk: {gone:?}");
         on_disk_after.push(now.clone());
@@ -217,8 +262,14 @@ async fn kill_9_at_random_moments_loses_nothing_and_refetches_little() {
         })
         .sum();
     assert_eq!(kills, KILLS);
+    assert!(
+        runs_with_resume_data >= KILLS / 2,
+        "only {runs_with_resume_data} runs saved resume data"
+    );
+    assert_eq!(last_listed.len(), LEN / PIECE, "final resume data");
     eprintln!(
-        "in flight at kills: {in_flight_bytes} bytes; pieces reported: {}",
+        "in flight at kills: {in_flight_bytes} bytes; pieces reported: {}; \
+         {runs_with_resume_data} runs saved resume data",
         ever_reported.len()
     );
     // The log checks above saw most pieces reported (a piece verified just

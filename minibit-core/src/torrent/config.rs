@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use crate::picker::PickerStrategy;
+use crate::priority::Priority;
 
 /// Tunables of a [`super::Torrent`]. `Default` gives the values real clients use.
 // Independent on/off tunables, not a state machine.
@@ -93,6 +94,12 @@ pub struct TorrentConfig {
     /// ended is dialled again; doubles with each re-dial, and the address
     /// is forgotten after six (default 15 s).
     pub redial_backoff: Duration,
+    /// Selective download: one priority per file, in torrent order (empty,
+    /// the default, or missing entries: [`Priority::Normal`]). Pieces lying
+    /// only in skipped files are never requested; the torrent is finished
+    /// once every wanted piece is verified. Changed at run time with
+    /// [`super::Torrent::set_file_priorities`].
+    pub file_priorities: Vec<Priority>,
 }
 
 impl Default for TorrentConfig {
@@ -127,6 +134,7 @@ impl Default for TorrentConfig {
             private: false,
             pex_interval: Duration::from_secs(60),
             redial_backoff: Duration::from_secs(15),
+            file_priorities: Vec::new(),
         }
     }
 }

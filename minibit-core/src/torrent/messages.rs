@@ -186,7 +186,7 @@ impl Torrent {
             self.spread_seen(bitfield.iter_set());
         }
         let peer = &mut self.peers[key.0];
-        peer.wanted = self.have.lacking_count(&bitfield);
+        peer.wanted = self.settled.lacking_count(&bitfield);
         peer.bitfield = bitfield;
         if self.disconnect_if_both_seeding(key) {
             return;
@@ -211,7 +211,7 @@ impl Torrent {
             return Ok(());
         }
         self.super_seed_have(now, key, piece);
-        if !self.have.has(piece) {
+        if !self.settled.has(piece) {
             self.peers[key.0].wanted += 1;
             self.update_interest(now, key);
         }
@@ -255,7 +255,7 @@ impl Torrent {
 
     /// Closes the connection when we and `key` are both seeders; `true` if so.
     pub(super) fn disconnect_if_both_seeding(&mut self, key: PeerKey) -> bool {
-        let both = self.is_seed() && self.peers[key.0].bitfield.is_complete();
+        let both = self.is_finished() && self.peers[key.0].bitfield.is_complete();
         if both {
             self.disconnect(key, DisconnectReason::BothSeeding);
         }

@@ -34,7 +34,13 @@
 //! # Behaviour
 //! - After a handshake the peer gets our bitfield, or BEP 6 have-all /
 //!   have-none, then our BEP 10 extended handshake when both sides set the bit.
-//! - We are interested in a peer exactly while it has a piece we lack.
+//! - We are interested in a peer exactly while it has a piece we lack and
+//!   want. Selective download ([`TorrentConfig::file_priorities`],
+//!   [`Torrent::set_file_priorities`]): pieces lying only in skipped files
+//!   are never requested, high-priority pieces before normal ones; the
+//!   torrent is finished ([`Torrent::is_finished`], `DownloadCompleted`,
+//!   a `completed` announce with `left` 0) once every wanted piece is
+//!   verified, and keeps serving the pieces it has.
 //! - Requests: the [`crate::picker::PiecePicker`] chooses blocks (rarest
 //!   first, endgame); each peer gets a pipeline of
 //!   `min_pipeline + download rate x pipeline_target / 16 KiB` requests,
@@ -102,6 +108,7 @@ use crate::choker::{Choker, ChokerConfig};
 use crate::metainfo::InfoHash;
 use crate::picker::PiecePicker;
 use crate::piece::{BlockRef, Layout, PieceIndex};
+use crate::priority::{PiecePriorities, Priority};
 use crate::rate::{DEFAULT_WINDOW, RateEstimator};
 use crate::superseed::SuperSeeder;
 use crate::wire::{ExtendedHandshake, Handshake, Message, PeerId};
@@ -144,6 +151,9 @@ pub struct Torrent {
     layout: Layout,
     /// Pieces verified.
     have: Bitfield,
+    /// Pieces we need no more: verified, or skipped (selective download).
+    /// Equal to `have` without a selection; finished when complete.
+    settled: Bitfield,
     peers: Slab<Peer>,
     out: Outbox,
     picker: PiecePicker,
@@ -210,9 +220,13 @@ impl Torrent {
             (config.super_seed && have.is_complete()).then(|| SuperSeeder::new(pieces, super_seed));
         let spread = (config.initial_spread && !config.super_seed && have.is_complete())
             .then(|| InitialSpread::new(&layout));
+        let priorities = PiecePriorities::from_files(&layout, &config.file_priorities);
+        let mut picker = PiecePicker::new(&layout, &have, config.picker, picker_seed);
+        let settled = apply_priorities(&mut picker, &priorities, &have);
         let mut torrent = Self {
             spread,
-            picker: PiecePicker::new(&layout, &have, config.picker, picker_seed),
+            settled,
+            picker,
             choker: Choker::new(choker_config, choker_seed),
             super_seeder,
             sources: PieceSources::default(),
@@ -662,6 +676,7 @@ impl Torrent {
             uploaded: self.uploaded,
             downloaded: self.downloaded,
             left: self.left(),
+            wanted: self.wanted_bytes(),
             pieces_have: self.have.count(),
             peers: self.peers.len(),
             download_rate: self.download_rate.rate(self.now),
@@ -669,17 +684,73 @@ impl Torrent {
         }
     }
 
-    /// Bytes of the pieces we do not have.
+    /// Bytes of the wanted pieces we do not have.
     fn left(&self) -> u64 {
-        self.have
+        self.settled
             .iter_unset()
             .map(|piece| u64::from(self.layout.piece_size(piece)))
             .sum()
     }
 
-    /// Whether every piece is verified.
-    fn is_seed(&self) -> bool {
-        self.have.is_complete()
+    /// Bytes of the wanted pieces.
+    fn wanted_bytes(&self) -> u64 {
+        let wanted = self.picker.wanted();
+        if wanted.is_complete() {
+            return self.layout.total_length();
+        }
+        wanted
+            .iter_set()
+            .map(|piece| u64::from(self.layout.piece_size(piece)))
+            .sum()
+    }
+
+    /// Whether every wanted piece is verified (every piece, without a
+    /// selection): we are not interested in anyone, and announce as done.
+    pub fn is_finished(&self) -> bool {
+        self.settled.is_complete()
+    }
+
+    /// Changes the file priorities (one per file, torrent order; see
+    /// [`TorrentConfig::file_priorities`]). Interest in each peer is
+    /// recomputed and requests go out for newly wanted pieces; a piece in
+    /// progress that becomes skipped is finished. Skipping the last missing
+    /// pieces finishes the download ([`Event::DownloadCompleted`], a
+    /// `completed` announce).
+    pub fn set_file_priorities(&mut self, now: Instant, files: &[Priority]) {
+        let now = self.clock(now);
+        let was_finished = self.is_finished();
+        self.config.file_priorities = files.to_vec();
+        let priorities = PiecePriorities::from_files(&self.layout, files);
+        self.settled = apply_priorities(&mut self.picker, &priorities, &self.have);
+        let keys: Vec<PeerKey> = self.peers.iter().map(|(_, p)| p.key).collect();
+        for key in keys {
+            let peer = &mut self.peers[key.0];
+            peer.wanted = self.settled.lacking_count(&peer.bitfield);
+            if !peer.closing {
+                self.update_interest(now, key);
+            }
+        }
+        if !was_finished && self.is_finished() {
+            self.finished(now);
+        }
+        self.request_from_all(now);
+    }
+
+    /// The priority of each file (as last set; empty: all normal).
+    pub fn file_priorities(&self) -> &[Priority] {
+        &self.config.file_priorities
+    }
+
+    /// Every wanted piece is now verified: report, announce `completed`,
+    /// and drop the seeds we no longer need.
+    fn finished(&mut self, now: Instant) {
+        self.out.report(Event::DownloadCompleted);
+        self.announce.completed(now);
+        self.announce_if_due(now);
+        let keys: Vec<PeerKey> = self.peers.iter().map(|(_, p)| p.key).collect();
+        for key in keys {
+            self.disconnect_if_both_seeding(key);
+        }
     }
 
     /// `peer` was choked or left: initial spreading frees the pieces it had
@@ -756,11 +827,31 @@ impl Torrent {
 
     /// Emits the announce if one is due at `now`.
     fn announce_if_due(&mut self, now: Instant) {
-        let alone = !self.is_seed() && self.peers.is_empty();
+        let alone = !self.is_finished() && self.peers.is_empty();
         if let Some(event) = self.announce.take_due(now, alone) {
             self.out.act(self.announce_action(event));
         }
     }
+}
+
+/// Gives every piece its priority in `picker`; returns the settled
+/// pieces (verified or skipped).
+fn apply_priorities(
+    picker: &mut PiecePicker,
+    priorities: &PiecePriorities,
+    have: &Bitfield,
+) -> Bitfield {
+    let mut settled = have.clone();
+    for piece in (0..priorities.len()).map(PieceIndex::new_unchecked) {
+        let priority = priorities.get(piece);
+        if priority != picker.priority(piece) {
+            picker.set_priority(piece, priority);
+        }
+        if !priority.is_wanted() {
+            settled.set(piece);
+        }
+    }
+    settled
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ impl Torrent {
             peer.allowed_fast
                 .iter()
                 .copied()
-                .filter(|&p| peer.bitfield.has(p) && !self.have.has(p))
+                .filter(|&p| peer.bitfield.has(p) && !self.settled.has(p))
                 .collect()
         } else {
             Vec::new()

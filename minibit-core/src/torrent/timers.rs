@@ -58,7 +58,7 @@ impl Torrent {
                 self.peers[stat.peer.0].snubbed = true;
             }
         }
-        let changes = self.choker.rechoke(now, self.is_seed(), &stats);
+        let changes = self.choker.rechoke(now, self.is_finished(), &stats);
         for key in changes.choke {
             self.choke(now, key);
         }

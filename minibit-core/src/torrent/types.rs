@@ -178,8 +178,11 @@ pub struct TorrentStats {
     pub uploaded: u64,
     /// Verified bytes downloaded since start.
     pub downloaded: u64,
-    /// Bytes still missing.
+    /// Bytes of wanted pieces still missing (BEP 3 announce `left`: what
+    /// is left to download; 0 once finished, also with skipped files).
     pub left: u64,
+    /// Bytes of the wanted pieces (the whole torrent without a selection).
+    pub wanted: u64,
     /// Pieces verified.
     pub pieces_have: u32,
     /// Connected peers.

@@ -24,6 +24,9 @@ impl Torrent {
         if !self.have.set(piece) {
             return;
         }
+        let was_finished = self.is_finished();
+        // A skipped piece (in progress when it was skipped) was settled already.
+        let newly_settled = self.settled.set(piece);
         self.downloaded += u64::from(self.layout.piece_size(piece));
         self.out.report(Event::PieceCompleted { piece });
         let keys: Vec<PeerKey> = self.peers.iter().map(|(_, p)| p.key).collect();
@@ -33,18 +36,13 @@ impl Torrent {
                 continue;
             }
             peer.send(&mut self.out, now, Message::Have { piece: piece.get() });
-            if peer.bitfield.has(piece) {
+            if newly_settled && peer.bitfield.has(piece) {
                 peer.wanted -= 1;
                 self.update_interest(now, key);
             }
         }
-        if self.is_seed() {
-            self.out.report(Event::DownloadCompleted);
-            self.announce.completed(now);
-            self.announce_if_due(now);
-            for key in keys {
-                self.disconnect_if_both_seeding(key);
-            }
+        if !was_finished && self.is_finished() {
+            self.finished(now);
         }
     }
 

@@ -285,3 +285,20 @@ pub fn init_logging() {
             .try_init();
     }
 }
+
+/// `session`'s upload counter (payload bytes) once it stopped changing:
+/// progress is published every 250 ms and the last blocks may still be
+/// counted after the downloader exits (polled every 300 ms, at most 6 s).
+pub async fn settled_upload(session: &minibit_peer::SessionHandle) -> u64 {
+    let progress = session.progress();
+    let mut last = u64::MAX;
+    for _ in 0..20 {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let now = progress.borrow().uploaded;
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    last
+}
