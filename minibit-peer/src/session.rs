@@ -259,36 +259,7 @@ impl Session {
                 source,
             })?;
         let peer_id = PeerId::generate(rand::random());
-        // BEP 12: the metainfo's tiers (shuffled with the core's RNG seed
-        // when one is given), or the one tracker asked for.
-        let tiers = match &config.announce_url {
-            Some(url) => Tiers::new([vec![url.clone()]], 0),
-            None => Tiers::of_metainfo(
-                metainfo,
-                config.torrent.rng_seed.unwrap_or_else(rand::random),
-            ),
-        };
-        let tracker = (!tiers.is_empty())
-            .then(|| {
-                TrackerClient::with_tiers(
-                    tiers,
-                    metainfo.info_hash(),
-                    peer_id,
-                    local_addr.port(),
-                    TrackerConfig {
-                        timeout: config.tracker_timeout,
-                        udp_retransmit: config.udp_retransmit,
-                    },
-                )
-            })
-            .transpose()?;
-        let tracker_status = TrackerStatus::new(
-            Instant::now(),
-            tracker
-                .as_ref()
-                .map(TrackerClient::urls)
-                .unwrap_or_default(),
-        );
+        let (tracker, tracker_status) = tracker_for(&config, peer_id, local_addr.port())?;
         let mut torrent_config = config.torrent.clone();
         // BEP 27: a private torrent's peers come from its trackers only.
         torrent_config.private |= metainfo.info().private();
@@ -339,6 +310,48 @@ impl Session {
             task,
         })
     }
+}
+
+/// The torrent's tracker client (BEP 12: the metainfo's tiers, shuffled
+/// with the core's RNG seed when one is given, or the one tracker asked
+/// for) and the status that tells the user when none answered.
+fn tracker_for(
+    config: &SessionConfig,
+    peer_id: PeerId,
+    port: u16,
+) -> Result<(Option<TrackerClient>, TrackerStatus), SessionError> {
+    let metainfo = &config.metainfo;
+    // BEP 12: the metainfo's tiers (shuffled with the core's RNG seed
+    // when one is given), or the one tracker asked for.
+    let tiers = match &config.announce_url {
+        Some(url) => Tiers::new([vec![url.clone()]], 0),
+        None => Tiers::of_metainfo(
+            metainfo,
+            config.torrent.rng_seed.unwrap_or_else(rand::random),
+        ),
+    };
+    let tracker = (!tiers.is_empty())
+        .then(|| {
+            TrackerClient::with_tiers(
+                tiers,
+                metainfo.info_hash(),
+                peer_id,
+                port,
+                TrackerConfig {
+                    timeout: config.tracker_timeout,
+                    udp_retransmit: config.udp_retransmit,
+                },
+            )
+        })
+        .transpose()?;
+    let tracker_status = TrackerStatus::new(
+        Instant::now(),
+        tracker
+            .as_ref()
+            .map(TrackerClient::urls)
+            .unwrap_or_default(),
+    );
+    Ok((tracker, tracker_status))
 }
 
 /// Opens (creating and preallocating) the torrent's files under the

@@ -84,7 +84,14 @@ async fn browser(webdriver: &str, profile: &Path) -> Client {
 /// 127.0.0.1 and its base URL.
 fn start_tracker(state: &Path, data: &Path) -> (Killed, String) {
     let mut child = Command::new(BIN)
-        .args(["--bind", "127.0.0.1:0", "-q", "--api-token", TOKEN, "--state"])
+        .args([
+            "--bind",
+            "127.0.0.1:0",
+            "-q",
+            "--api-token",
+            TOKEN,
+            "--state",
+        ])
         .arg(state)
         .arg("--data")
         .arg(data)
@@ -161,10 +168,7 @@ async fn publish_and_remove_through_the_page() {
     .await;
     assert!(!page.current_url().await.unwrap().as_str().contains(TOKEN));
 
-    let input = form
-        .find(Locator::Css("input[type=file]"))
-        .await
-        .unwrap();
+    let input = form.find(Locator::Css("input[type=file]")).await.unwrap();
     input.send_keys(upload.to_str().unwrap()).await.unwrap();
     form.find(Locator::Css("button"))
         .await
@@ -191,7 +195,10 @@ async fn publish_and_remove_through_the_page() {
     let info_hash = listed[0]["info_hash"].as_str().unwrap().to_owned();
     assert!(href.contains(&info_hash), "{href} vs {info_hash}");
     // The file landed in the data folder, byte for byte.
-    assert_eq!(std::fs::read(data.join("holiday photos.bin")).unwrap(), bytes);
+    assert_eq!(
+        std::fs::read(data.join("holiday photos.bin")).unwrap(),
+        bytes
+    );
 
     if let Some(dir) = std::env::var_os("MINIBIT_SCREENSHOTS") {
         let png = page.screenshot().await.unwrap();
