@@ -10,11 +10,11 @@ use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, SystemTime};
 
-use minibit_core::metainfo::{Metainfo, MetainfoBuilder};
+use minibit_core::metainfo::MetainfoBuilder;
 use minibit_peer::Session;
 use tokio::process::Command;
 
-use common::{content, local_config, settled_upload, start_stub};
+use common::{local_config, make_photos, settled_upload, start_stub};
 
 async fn peer(out: &Path, torrent: &Path) -> Output {
     let child = Command::new(env!("CARGO_BIN_EXE_minibit-peer"))
@@ -85,25 +85,6 @@ async fn a_restart_on_a_complete_gib_trusts_the_resume_data_and_reads_nothing() 
     assert_eq!(resumed(&second), Some((pieces, 0)));
     let summary = String::from_utf8_lossy(&second.stdout);
     assert!(summary.contains("complete"), "{summary}");
-}
-
-/// Nine files of uneven sizes under `root/photos`, 32 KiB pieces.
-fn make_photos(root: &Path, announce: &str) -> Metainfo {
-    let folder = root.join("photos");
-    std::fs::create_dir_all(&folder).unwrap();
-    for i in 1..=9u64 {
-        let len = 90_000 + i * 23_456;
-        std::fs::write(
-            folder.join(format!("photo-{i}.jpg")),
-            content(len as usize, i),
-        )
-        .unwrap();
-    }
-    MetainfoBuilder::new(&folder)
-        .piece_length(Some(32 * 1024))
-        .announce(announce)
-        .build()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,34 +13,13 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use minibit_core::metainfo::{Metainfo, MetainfoBuilder};
+use minibit_core::metainfo::Metainfo;
 use minibit_core::piece::PieceIndex;
 use minibit_core::priority::{PiecePriorities, Priority};
 use minibit_peer::Session;
 use tokio::process::Command;
 
-use common::{content, local_config, settled_upload, start_stub};
-
-const PIECE: u64 = 32 * 1024;
-
-/// Nine photos of uneven sizes (so most pieces straddle two files).
-fn make_photos(root: &Path, announce: &str) -> Metainfo {
-    let folder = root.join("photos");
-    std::fs::create_dir_all(&folder).unwrap();
-    for i in 1..=9u64 {
-        let len = 90_000 + i * 23_456;
-        std::fs::write(
-            folder.join(format!("photo-{i}.jpg")),
-            content(len as usize, i),
-        )
-        .unwrap();
-    }
-    MetainfoBuilder::new(&folder)
-        .piece_length(Some(PIECE as u32))
-        .announce(announce)
-        .build()
-        .unwrap()
-}
+use common::{local_config, make_photos, settled_upload, start_stub};
 
 async fn peer(args: &[&str]) -> Output {
     let child = Command::new(env!("CARGO_BIN_EXE_minibit-peer"))

@@ -302,3 +302,23 @@ pub async fn settled_upload(session: &minibit_peer::SessionHandle) -> u64 {
     }
     last
 }
+
+/// Nine "photos" of uneven sizes under `root/photos` (most 32 KiB pieces
+/// straddle two files), as one torrent announcing to `announce`.
+pub fn make_photos(root: &Path, announce: &str) -> Metainfo {
+    let folder = root.join("photos");
+    std::fs::create_dir_all(&folder).unwrap();
+    for i in 1..=9u64 {
+        let len = 90_000 + i * 23_456;
+        std::fs::write(
+            folder.join(format!("photo-{i}.jpg")),
+            content(len as usize, i),
+        )
+        .unwrap();
+    }
+    MetainfoBuilder::new(&folder)
+        .piece_length(Some(32 * 1024))
+        .announce(announce)
+        .build()
+        .unwrap()
+}
