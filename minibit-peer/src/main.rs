@@ -22,8 +22,8 @@ use minibit_core::metainfo::Metainfo;
 use minibit_peer::catalogue;
 use minibit_peer::cli_common::Verbosity;
 use minibit_peer::error_report::report;
-use minibit_peer::session::{Session, SessionConfig, SessionHandle, content_path};
 use minibit_peer::source::{Source, SourceError};
+use minibit_peer::{Session, SessionConfig, SessionHandle, content_path};
 
 use crate::cli::{Cli, Command, DownloadArgs};
 use crate::display::Display;

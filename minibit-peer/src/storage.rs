@@ -146,6 +146,7 @@ impl Storage {
         self.lock_parts().piece_verified(&self.inner.layout, piece)
     }
 
+    #[cfg(test)]
     /// Whether file `index` (torrent order) is still named `NAME.part`.
     pub fn is_partial(&self, index: usize) -> bool {
         self.lock_parts().is_partial(index)
@@ -262,6 +263,7 @@ impl Storage {
         .await
     }
 
+    #[cfg(test)]
     /// Writes each `(block, data)` pair on the blocking pool, in one job.
     ///
     /// # Errors

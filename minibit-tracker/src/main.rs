@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use minibit_core::metainfo::build::check_piece_length;
 use minibit_peer::cli_common::{BindAddr, Verbosity};
 use minibit_peer::error_report::report;
-use minibit_tracker::seed::{SeedOptions, Seeding, seed};
+use minibit_tracker::seed::{SeedOptions, Seeder};
 use minibit_tracker::udp::bind_pair;
 use minibit_tracker::{RegistryConfig, TrackerState, serve, serve_udp};
 use tokio::signal::unix::{SignalKind, signal};
@@ -36,8 +36,8 @@ struct Cli {
     /// remote peers must reach it.
     #[arg(long, value_name = "IP[:PORT]", default_value = "127.0.0.1:6969")]
     bind: BindAddr,
-    /// TCP port of the embedded seeder: the n-th FILE is seeded on PORT+n;
-    /// 0 picks free ports.
+    /// TCP port of the embedded seeder: every FILE is seeded through one
+    /// client on this one port; 0 picks a free port.
     #[arg(long, value_name = "PORT", default_value_t = 0)]
     peer_port: u16,
     /// Piece length of the torrents built for FILEs, bytes (a power of two,
@@ -132,14 +132,29 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     result
 }
 
-/// Seeds every FILE, then waits for Ctrl-C; stops the seeders started so
-/// far on the way out (they announce `stopped` to the still-running tracker).
+/// Seeds every FILE, then waits for Ctrl-C; stops the seeder on the way
+/// out (its torrents announce `stopped` to the still-running tracker).
 async fn seed_and_wait(cli: &Cli, addr: SocketAddr, state: &TrackerState) -> anyhow::Result<()> {
     // Caught from the start, so a Ctrl-C while hashing also stops cleanly.
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot catch Ctrl-C (SIGINT)")?;
-    let mut seeding = Vec::new();
+    if cli.files.is_empty() {
+        interrupt.recv().await;
+        tracing::info!("shutting down");
+        return Ok(());
+    }
+    if addr.ip().is_unspecified() {
+        tracing::warn!(%addr, "torrents will announce to an unspecified address; bind a concrete IP for remote peers");
+    }
+    let seeder = Seeder::start(SeedOptions {
+        tracker_url: format!("http://{addr}"),
+        listen: SocketAddr::new(addr.ip(), cli.peer_port),
+        piece_length: cli.piece_length,
+    })
+    .await
+    .context("cannot start the embedded seeder")?;
+    tracing::info!(addr = %seeder.local_addr(), "seeding on one peer port");
     let seeded = tokio::select! {
-        result = seed_files(cli, addr, state, &mut seeding) => Some(result),
+        result = seed_files(cli, state, &seeder) => Some(result),
         _ = interrupt.recv() => None,
     };
     let result = match seeded {
@@ -151,43 +166,16 @@ async fn seed_and_wait(cli: &Cli, addr: SocketAddr, state: &TrackerState) -> any
         Some(Err(e)) => Err(e),
         None => Ok(()),
     };
-    shut_down(seeding).await;
-    result
-}
-
-/// Stops the seeders (they announce `stopped` to the still-running tracker).
-async fn shut_down(seeding: Vec<Seeding>) {
-    for s in seeding {
-        if let Err(e) = s.session.shutdown().await {
-            tracing::warn!(name = %s.name, error = %e, "seeder ended with an error");
-        }
+    if let Err(e) = seeder.shutdown().await {
+        tracing::warn!(error = %e, "seeder ended with an error");
     }
+    result
 }
 
 /// Hashes, catalogues and starts seeding each FILE in turn, printing
 /// `seeding NAME info_hash=HEX torrent=URL` for each.
-async fn seed_files(
-    cli: &Cli,
-    addr: SocketAddr,
-    state: &TrackerState,
-    seeding: &mut Vec<Seeding>,
-) -> anyhow::Result<()> {
-    if addr.ip().is_unspecified() && !cli.files.is_empty() {
-        tracing::warn!(%addr, "torrents will announce to an unspecified address; bind a concrete IP for remote peers");
-    }
-    for (n, path) in cli.files.iter().enumerate() {
-        let port = match cli.peer_port {
-            0 => 0,
-            first => u16::try_from(n)
-                .ok()
-                .and_then(|n| first.checked_add(n))
-                .context("--peer-port plus the number of FILEs exceeds 65535")?,
-        };
-        let options = SeedOptions {
-            tracker_url: format!("http://{addr}"),
-            listen: SocketAddr::new(addr.ip(), port),
-            piece_length: cli.piece_length,
-        };
+async fn seed_files(cli: &Cli, state: &TrackerState, seeder: &Seeder) -> anyhow::Result<()> {
+    for path in &cli.files {
         let bar = hashing_bar(cli.verbosity.quiet, path);
         let progress = {
             let bar = bar.clone();
@@ -196,14 +184,13 @@ async fn seed_files(
                 bar.set_position(done);
             }
         };
-        let result = seed(path, &options, state, progress).await;
+        let result = seeder.add(path, state, progress).await;
         bar.finish_and_clear();
         let s = result?;
         println!(
             "seeding {} info_hash={} torrent={}",
             s.name, s.info_hash, s.torrent_url
         );
-        seeding.push(s);
     }
     Ok(())
 }
