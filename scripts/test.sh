@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 
 # Real torrent tools for the metainfo cross-checks (transmission-show,
 # transmission-create, mktorrent), ffmpeg/ffprobe for the e2e video, and the
-# real clients of the interop tests (transmission-daemon, aria2c, libtorrent).
-packages=(transmission-cli mktorrent transmission-daemon aria2 python3-libtorrent ffmpeg)
+# real clients of the interop tests (transmission-daemon, aria2c, libtorrent)
+# and a UDP tracker of theirs (opentracker).
+packages=(transmission-cli mktorrent transmission-daemon aria2 python3-libtorrent ffmpeg opentracker)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

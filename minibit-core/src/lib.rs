@@ -15,6 +15,7 @@
 //! | [`piece`] | [`piece::Layout`]: piece/block geometry and the mapping onto files |
 //! | [`bencode`] | the bounded bencode scanner every parser of untrusted bencode runs first |
 //! | [`bitfield`] | [`bitfield::Bitfield`]: which pieces a peer has, and its wire form |
+//! | [`dht_schedule`] | when a torrent looks itself up and announces itself on the Mainline DHT (BEP 5) |
 //! | [`wire`] | the peer wire protocol: handshake, messages, incremental decoder |
 //! | [`picker`] | rarest-first piece selection |
 //! | [`choker`] | tit-for-tat choking |
@@ -22,12 +23,12 @@
 //! | [`session`] | the [`session::Session`]: many torrents, one connection table, global limits |
 //! | [`torrent`] | the [`torrent::Torrent`] state machine for one info-hash |
 //! | [`tracker`] | announce/scrape codecs, HTTP (BEP 3/23/48) and UDP (BEP 15) |
-//! | `sim` | a deterministic swarm simulator (cargo feature `sim`) |
 #![warn(missing_docs)]
 
 pub mod bencode;
 pub mod bitfield;
 pub mod choker;
+pub mod dht_schedule;
 pub mod id;
 pub mod magnet;
 pub mod metadata;
@@ -36,8 +37,6 @@ pub mod picker;
 pub mod piece;
 pub mod rate;
 pub mod session;
-#[cfg(feature = "sim")]
-pub mod sim;
 pub mod superseed;
 pub mod torrent;
 pub mod tracker;

@@ -360,3 +360,61 @@ fn contacts_are_sent_in_address_order_whatever_the_connection_order() {
     assert!(order(&[5, 1, 3]));
     assert!(order(&[1, 3, 5]));
 }
+
+#[test]
+fn a_private_torrent_neither_advertises_nor_sends_nor_accepts_pex() {
+    // BEP 27: peer exchange asked for, but the torrent is private.
+    let mut h = Harness::new(
+        content(),
+        &[],
+        TorrentConfig {
+            listen_addr: Some(own()),
+            peer_exchange: true,
+            private: true,
+            ..TorrentConfig::default()
+        },
+    );
+    let other = join(&mut h, 1, Direction::Outbound);
+    h.recv(other, ext_handshake(Some(1), Some(7001)));
+    let asker = join(&mut h, 2, Direction::Inbound);
+    let actions = h.actions();
+    let ours = Harness::sent_to(&actions, asker)
+        .into_iter()
+        .find_map(|m| match m {
+            Message::Extended { id: 0, payload } => ExtendedHandshake::decode(&payload).ok(),
+            _ => None,
+        })
+        .expect("an extended handshake all the same");
+    assert_eq!(ours.id_for("ut_pex"), None, "ut_pex is not advertised");
+    assert!(ours.m.is_empty(), "no extension at all: {:?}", ours.m);
+
+    // The peer advertises ut_pex under 7 and sends contacts under our usual id.
+    h.recv(asker, ext_handshake(Some(7), Some(7002)));
+    h.recv(asker, pex_message(&[addr(9), addr(10)]));
+    h.advance(secs(120));
+    let actions = h.actions();
+    assert!(pex_to(&actions, asker, 7).is_empty(), "no ut_pex sent");
+    assert!(pex_to(&actions, other, 1).is_empty(), "no ut_pex sent");
+    assert_eq!(
+        connects(&actions),
+        [],
+        "contacts from ut_pex are not dialled"
+    );
+    assert_eq!(
+        disconnect_reason(&actions, asker),
+        None,
+        "nor is the peer dropped"
+    );
+    assert!(
+        !h.events()
+            .iter()
+            .any(|e| matches!(e, Event::PexPeersLearned { .. })),
+        "nothing learned"
+    );
+
+    // Peers from the tracker are dialled as usual.
+    let now = h.now;
+    h.torrent
+        .handle_announce_response(now, secs(1800), None, &[addr(11)]);
+    assert_eq!(connects(&h.actions()), [addr(11)]);
+}

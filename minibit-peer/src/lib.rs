@@ -36,7 +36,8 @@
 //! | [`session`] | the one-torrent API on a client |
 //! | `resume` | which pieces are already on disk (verified) |
 //! | [`http`] | bounded HTTP GETs |
-//! | [`tracker_client`] | HTTP announces |
+//! | [`dht`] | the client's Mainline DHT node (BEP 5, the `mainline` crate) |
+//! | [`tracker_client`] | announces: HTTP and UDP (BEP 15) trackers, tier by tier (BEP 12) |
 //! | `tracker_status` | tells the user when no tracker answered |
 //! | [`catalogue`] | a minibit tracker's catalogue: search, fetch a `.torrent` by name |
 //! | [`source`] | where the `.torrent` comes from (file, URL, catalogue) |
@@ -48,6 +49,7 @@ pub mod cli_common;
 pub mod client;
 pub(crate) mod codec;
 pub(crate) mod connection;
+pub mod dht;
 pub mod error_report;
 mod file_lock;
 pub(crate) mod hasher;

@@ -31,8 +31,8 @@ pub struct SessionConfig {
     pub output_dir: PathBuf,
     /// Address to listen on for incoming peers; port 0 picks a free port.
     pub listen: SocketAddr,
-    /// Tracker URL to announce to instead of the metainfo's (see
-    /// [`crate::tracker_client::pick_tracker_url`]).
+    /// Tracker URL to announce to instead of the metainfo's `announce` and
+    /// `announce-list` tiers (BEP 12).
     pub announce_url: Option<String>,
     /// The core's tunables (RNG seed, slots, super-seeding, ...).
     pub torrent: TorrentConfig,
@@ -40,8 +40,12 @@ pub struct SessionConfig {
     pub connect_timeout: Duration,
     /// Longest wait for a peer's handshake.
     pub handshake_timeout: Duration,
-    /// Longest wait for a tracker announce.
+    /// Longest wait for one tracker's announce answer (then the next
+    /// tracker of the tier is tried).
     pub tracker_timeout: Duration,
+    /// First retransmission delay of a UDP tracker request, doubling with
+    /// each (BEP 15: 15 s).
+    pub udp_retransmit: Duration,
     /// Most bytes of unverified blocks kept in memory before blocks are
     /// spilled to disk.
     pub max_buffered_bytes: usize,
@@ -64,8 +68,9 @@ pub struct SessionConfig {
 impl SessionConfig {
     /// Defaults: listen on every interface on a free port, the metainfo's
     /// tracker, 5 s connect timeout, 10 s handshake timeout, 15 s tracker
-    /// timeout, 64 MiB of buffered blocks, 8 MiB queued per peer,
-    /// 100 connections, no rate limit, seed mode off.
+    /// timeout, BEP 15's 15 s UDP retransmission, 64 MiB of buffered
+    /// blocks, 8 MiB queued per peer, 100 connections, no rate limit, seed
+    /// mode off.
     pub fn new(metainfo: Metainfo, output_dir: impl Into<PathBuf>) -> Self {
         Self {
             metainfo,
@@ -76,6 +81,7 @@ impl SessionConfig {
             connect_timeout: Duration::from_secs(5),
             handshake_timeout: Duration::from_secs(10),
             tracker_timeout: Duration::from_secs(15),
+            udp_retransmit: Duration::from_secs(15),
             max_buffered_bytes: 64 * 1024 * 1024,
             max_queued_bytes: 8 * 1024 * 1024,
             max_connections: 100,
@@ -120,6 +126,7 @@ impl Session {
             },
             connect_timeout: config.connect_timeout,
             tracker_timeout: config.tracker_timeout,
+            udp_retransmit: config.udp_retransmit,
             max_buffered_bytes: config.max_buffered_bytes,
             max_queued_bytes: config.max_queued_bytes,
         })

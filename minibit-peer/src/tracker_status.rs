@@ -7,20 +7,17 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use minibit_core::metainfo::Metainfo;
+use crate::tracker_client::AnnounceError;
 
 /// How long a session may go without a tracker answer and without a peer
 /// before the user is told.
 pub(crate) const SILENCE: Duration = Duration::from_secs(5);
 
-/// Why a tracker of the torrent is not announced to.
-const UNSUPPORTED: &str = "unsupported scheme (only http:// and https:// trackers are spoken)";
-
 /// One tracker and what became of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Tracker {
     url: String,
-    /// The last error, or why it is not used; `None`: no answer yet.
+    /// The last error; `None`: no answer yet.
     error: Option<String>,
 }
 
@@ -29,51 +26,22 @@ struct Tracker {
 pub(crate) struct TrackerStatus {
     since: Instant,
     trackers: Vec<Tracker>,
-    /// Index in `trackers` of the one announced to.
-    active: Option<usize>,
     answered: bool,
     told: bool,
 }
 
 impl TrackerStatus {
-    /// The trackers of `metainfo` (`announce`, then the BEP 12
-    /// `announce-list` tiers, without repeats), or only `announce_url`
-    /// when one is given, with `active` the one announced to (`None`:
-    /// none can be used). The silence is counted from `now`.
-    pub(crate) fn new(
-        now: Instant,
-        metainfo: &Metainfo,
-        announce_url: Option<&str>,
-        active: Option<&str>,
-    ) -> Self {
-        let mut urls: Vec<&str> = Vec::new();
-        let listed = metainfo.announce().into_iter().chain(
-            metainfo
-                .announce_list()
-                .iter()
-                .flatten()
-                .map(String::as_str),
-        );
-        for url in announce_url.into_iter().chain(listed) {
-            if !urls.contains(&url) {
-                urls.push(url);
-            }
-            if announce_url.is_some() {
-                break;
-            }
-        }
+    /// The trackers announced to (`urls`, in the order they are tried,
+    /// e.g. [`crate::tracker_client::TrackerClient::urls`]); the silence is
+    /// counted from `now`.
+    pub(crate) fn new(now: Instant, urls: Vec<String>) -> Self {
         let trackers = urls
             .into_iter()
-            .map(|url| Tracker {
-                url: url.to_owned(),
-                error: (Some(url) != active).then(|| UNSUPPORTED.to_owned()),
-            })
-            .collect::<Vec<_>>();
-        let active = active.and_then(|a| trackers.iter().position(|t| t.url == a));
+            .map(|url| Tracker { url, error: None })
+            .collect();
         Self {
             since: now,
             trackers,
-            active,
             answered: false,
             told: false,
         }
@@ -84,10 +52,12 @@ impl TrackerStatus {
         self.answered = true;
     }
 
-    /// The announce failed with `error` (one line).
-    pub(crate) fn failed(&mut self, error: String) {
-        if let Some(i) = self.active {
-            self.trackers[i].error = Some(error);
+    /// The announce failed: each tracker it tried keeps its error.
+    pub(crate) fn failed(&mut self, error: &AnnounceError) {
+        for (url, cause) in error.failures() {
+            if let Some(tracker) = self.trackers.iter_mut().find(|t| t.url == url) {
+                tracker.error = Some(cause);
+            }
         }
     }
 
@@ -114,48 +84,54 @@ impl TrackerStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use minibit_core::metainfo::MetainfoBuilder;
 
-    fn metainfo(announce: &str, list: &[&str]) -> Metainfo {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("f"), b"content").unwrap();
-        MetainfoBuilder::new(dir.path().join("f"))
-            .announce(announce)
-            .announce_list(vec![list.iter().map(|&u| u.to_owned()).collect()])
-            .build()
-            .unwrap()
+    fn unsupported(url: &str) -> AnnounceError {
+        AnnounceError::Unsupported {
+            url: url.to_owned(),
+        }
     }
 
     #[test]
     fn silence_is_reported_once_with_each_trackers_last_error() {
         let t0 = Instant::now();
-        let m = metainfo("udp://a:80", &["http://b/announce", "udp://a:80"]);
-        let mut status = TrackerStatus::new(t0, &m, None, Some("http://b/announce"));
+        let urls = vec!["udp://a:80".to_owned(), "wss://b/announce".to_owned()];
+        let mut status = TrackerStatus::new(t0, urls);
         assert_eq!(status.check(t0 + SILENCE / 2, 0), None, "too early");
-        status.failed("connection refused".into());
+        status.failed(&unsupported("wss://b/announce"));
         let line = status.check(t0 + SILENCE, 0).unwrap();
         assert_eq!(
             line,
-            format!(
-                "no tracker answered; 0 peers: udp://a:80 ({UNSUPPORTED}); http://b/announce (connection refused)"
-            )
+            "no tracker answered; 0 peers: udp://a:80 (no answer yet); wss://b/announce (unsupported scheme)"
         );
         assert_eq!(status.check(t0 + SILENCE * 2, 0), None, "said once");
     }
 
     #[test]
+    fn every_failure_of_an_announce_is_recorded() {
+        let t0 = Instant::now();
+        let urls = vec!["wss://a".to_owned(), "wss://b".to_owned()];
+        let mut status = TrackerStatus::new(t0, urls);
+        status.failed(&AnnounceError::AllFailed(vec![
+            unsupported("wss://a"),
+            unsupported("wss://b"),
+        ]));
+        assert_eq!(
+            status.check(t0 + SILENCE, 0).unwrap(),
+            "no tracker answered; 0 peers: wss://a (unsupported scheme); wss://b (unsupported scheme)"
+        );
+    }
+
+    #[test]
     fn an_answer_or_a_peer_means_nothing_to_report() {
         let t0 = Instant::now();
-        let m = metainfo("http://b/announce", &[]);
-        let mut status = TrackerStatus::new(t0, &m, None, Some("http://b/announce"));
+        let mut status = TrackerStatus::new(t0, vec!["http://b/announce".to_owned()]);
         assert_eq!(status.check(t0 + SILENCE, 1), None, "a peer (e.g. via PEX)");
         status.answered();
         assert_eq!(status.check(t0 + SILENCE * 2, 0), None);
-        let mut status = TrackerStatus::new(t0, &m, Some("http://x/announce"), None);
+        let mut none = TrackerStatus::new(t0, Vec::new());
         assert_eq!(
-            status.check(t0 + SILENCE, 0).unwrap(),
-            format!("no tracker answered; 0 peers: http://x/announce ({UNSUPPORTED})"),
-            "an explicit tracker replaces the metainfo's"
+            none.check(t0 + SILENCE, 0).unwrap(),
+            "no tracker answered; 0 peers (the torrent names no tracker)"
         );
     }
 }

@@ -31,11 +31,18 @@ async fn dead_tracker_url() -> String {
 async fn the_binary_says_when_no_tracker_answered_with_each_trackers_error() {
     let dir = tempfile::tempdir().unwrap();
     let dead = dead_tracker_url().await;
+    // A UDP port where nothing listens (refused at once) and a scheme
+    // minibit does not speak.
     let udp = "udp://127.0.0.1:9/announce";
+    let wss = "wss://127.0.0.1:9/announce";
     std::fs::write(dir.path().join("src.bin"), content(100_000, 4)).unwrap();
     let metainfo = MetainfoBuilder::new(dir.path().join("src.bin"))
         .announce(udp)
-        .announce_list(vec![vec![udp.to_owned()], vec![dead.clone()]])
+        .announce_list(vec![
+            vec![udp.to_owned()],
+            vec![dead.clone()],
+            vec![wss.to_owned()],
+        ])
         .build()
         .unwrap();
     let torrent = dir.path().join("src.torrent");
@@ -64,14 +71,17 @@ async fn the_binary_says_when_no_tracker_answered_with_each_trackers_error() {
     .expect("no 'no tracker answered' line within 60 s")
     .expect("minibit-peer exited without saying no tracker answered");
     child.kill().await.unwrap();
-    assert!(found.contains(udp), "{found}");
-    assert!(found.contains("unsupported scheme"), "{found}");
-    assert!(found.contains(&dead), "{found}");
-    let after_dead = &found[found.find(&dead).unwrap() + dead.len()..];
     assert!(
-        !after_dead.starts_with(" (no answer yet)") && after_dead.starts_with(" ("),
-        "the dead tracker's connect error is named: {found}"
+        found.contains(&format!("{wss} (unsupported scheme)")),
+        "{found}"
     );
+    for tried in [udp, dead.as_str()] {
+        let after = &found[found.find(tried).expect(tried) + tried.len()..];
+        assert!(
+            !after.starts_with(" (no answer yet)") && after.starts_with(" ("),
+            "{tried}'s error is named: {found}"
+        );
+    }
 }
 
 /// A tracker answering with `interval` 1800 s and no `min interval`; it

@@ -141,7 +141,8 @@ impl TrackerState {
 /// - `GET /scrape?info_hash=...` (BEP 48): counts per info-hash;
 /// - `GET /torrents[?q=text]`: JSON array of the catalogue (`name`,
 ///   `info_hash` in hex, `size` and `piece_length` in bytes, `seeders`,
-///   `leechers`, `completed`), filtered by a case-insensitive substring of the name;
+///   `leechers`, `completed`, `magnet`: the BEP 9 link with `xt`, `dn`, `tr`),
+///   filtered by a case-insensitive substring of the name;
 /// - `GET /torrents/{name}.torrent`: the `.torrent` file
 ///   (`application/x-bittorrent`), `404` for unknown names;
 /// - `GET /swarms`: JSON array of every swarm announcing here, catalogued
@@ -258,6 +259,8 @@ struct Listing {
     seeders: u32,
     leechers: u32,
     completed: u64,
+    /// BEP 9 magnet link (`xt`, `dn`, `tr`).
+    magnet: Option<String>,
 }
 
 async fn list_torrents(
@@ -278,6 +281,7 @@ async fn list_torrents(
                 seeders: stats.complete,
                 leechers: stats.incomplete,
                 completed: stats.downloaded,
+                magnet: crate::index::magnet_link(&e.torrent),
             }
         })
         .collect();

@@ -1,8 +1,10 @@
 //! `GET /`: a plain HTML page (until the web UI lands) listing the
-//! catalogue with links to each `.torrent`, then the other swarms that
-//! announce here, which have no `.torrent` on this tracker.
+//! catalogue with links to each `.torrent` and its magnet link, then the
+//! other swarms that announce here, which have no `.torrent` on this
+//! tracker.
 
-use minibit_core::metainfo::InfoHash;
+use minibit_core::magnet::Magnet;
+use minibit_core::metainfo::{InfoHash, Metainfo};
 use minibit_core::tracker::ScrapeStats;
 use minibit_peer::catalogue::URL_ESCAPE;
 use percent_encoding::utf8_percent_encode;
@@ -23,16 +25,19 @@ pub fn render(
     if catalogued.is_empty() {
         page.push_str("<p>No torrent is catalogued here.</p>\n");
     } else {
-        page.push_str("<table>\n<tr><th>name</th><th>size (bytes)</th><th>info-hash</th><th>seeders</th><th>leechers</th><th>completed</th></tr>\n");
+        page.push_str("<table>\n<tr><th>name</th><th>size (bytes)</th><th>info-hash</th><th>seeders</th><th>leechers</th><th>completed</th><th>magnet</th></tr>\n");
         for (entry, stats) in catalogued {
             let _ = writeln!(
                 page,
-                "<tr><td><a href=\"/torrents/{}.torrent\">{}</a></td><td>{}</td><td>{}</td>{}</tr>",
+                "<tr><td><a href=\"/torrents/{}.torrent\">{}</a></td><td>{}</td><td>{}</td>{}<td>{}</td></tr>",
                 utf8_percent_encode(&entry.name, URL_ESCAPE),
                 escape(&entry.name),
                 entry.size,
                 entry.info_hash,
-                counts(stats)
+                counts(stats),
+                magnet_link(&entry.torrent)
+                    .map(|link| format!("<a href=\"{}\">magnet</a>", escape(&link)))
+                    .unwrap_or_default()
             );
         }
         page.push_str("</table>\n");
@@ -56,6 +61,14 @@ fn counts(stats: &ScrapeStats) -> String {
         "<td>{}</td><td>{}</td><td>{}</td>",
         stats.complete, stats.incomplete, stats.downloaded
     )
+}
+
+/// The magnet link (BEP 9: `xt`, `dn`, and a `tr` per tracker) of a
+/// catalogued `.torrent`; `None` when the bytes are not a `.torrent`
+/// (never for the ones this tracker builds).
+pub fn magnet_link(torrent: &[u8]) -> Option<String> {
+    let metainfo = Metainfo::from_bytes(torrent).ok()?;
+    Some(Magnet::from_metainfo(&metainfo).to_string())
 }
 
 /// `text` safe inside HTML elements and attribute values.
@@ -104,9 +117,38 @@ mod tests {
             "{page}"
         );
         assert!(page.contains(&InfoHash([0xcd; 20]).to_hex()));
+        assert!(!page.contains("magnet:"), "not a .torrent: no link");
         assert!(page.contains("no .torrent to serve"));
         let empty = render(&[], &[]);
         assert!(empty.contains("No torrent is catalogued here."));
         assert!(!empty.contains("Other swarms"));
+    }
+
+    #[test]
+    fn each_torrent_has_its_magnet_link() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a&b.bin"), b"content").unwrap();
+        let metainfo = minibit_core::metainfo::MetainfoBuilder::new(dir.path().join("a&b.bin"))
+            .announce("http://127.0.0.1:6969/announce")
+            .build()
+            .unwrap();
+        let torrent = Bytes::from(metainfo.to_bytes());
+        let link = magnet_link(&torrent).unwrap();
+        let magnet = Magnet::parse(&link).unwrap();
+        assert_eq!(magnet.info_hash, metainfo.info_hash());
+        assert_eq!(magnet.name.as_deref(), Some("a&b.bin"));
+        assert_eq!(magnet.trackers, ["http://127.0.0.1:6969/announce"]);
+        let entry = CatalogueEntry {
+            name: "a&b.bin".into(),
+            info_hash: metainfo.info_hash(),
+            size: 7,
+            piece_length: 16_384,
+            torrent,
+        };
+        let page = render(&[(&entry, ScrapeStats::default())], &[]);
+        assert!(
+            page.contains(&format!("<a href=\"{}\">magnet</a>", escape(&link))),
+            "{page}"
+        );
     }
 }

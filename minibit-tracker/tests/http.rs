@@ -244,6 +244,7 @@ async fn catalogue_lists_searches_and_serves_torrents() {
             "seeders": 1,
             "leechers": 1,
             "completed": 0,
+            "magnet": null,
         }])
     );
     let all: Vec<serde_json::Value> = serde_json::from_slice(

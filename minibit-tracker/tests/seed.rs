@@ -8,6 +8,7 @@ use std::process::{ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use minibit_core::magnet::Magnet;
 use minibit_core::metainfo::Metainfo;
 use minibit_peer::{Session, SessionConfig};
 use minibit_tracker::RegistryConfig;
@@ -70,6 +71,10 @@ async fn a_peer_downloads_what_the_tracker_seeds() {
     assert_eq!(listing[0]["info_hash"], hex);
     assert_eq!(listing[0]["size"], 1_500_000);
     assert_eq!(listing[0]["piece_length"], 65536);
+    let magnet = Magnet::parse(listing[0]["magnet"].as_str().unwrap()).unwrap();
+    assert_eq!(magnet.info_hash.to_hex(), hex);
+    assert_eq!(magnet.name.as_deref(), Some("Holiday Movie.bin"));
+    assert_eq!(magnet.trackers, [format!("{base}/announce")]);
 
     let torrent = reqwest::get(url).await.unwrap().bytes().await.unwrap();
     let metainfo = Metainfo::from_bytes(&torrent).unwrap();

@@ -1,5 +1,7 @@
 //! The UDP tracker (BEP 15) over real sockets on loopback, driven by a
-//! client made of the core codec (`minibit_core::tracker::udp`).
+//! client made of the core codec (`minibit_core::tracker::udp`), and by
+//! minibit-peer sessions whose only trackers are `udp://` (one of them
+//! behind a dead first tier, BEP 12).
 //!
 //! "No answer" is observed without timing: the server handles the datagrams
 //! of one socket in order, so when a bad packet is followed by a connect
@@ -7,17 +9,19 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use minibit_core::metainfo::InfoHash;
+use minibit_core::metainfo::{InfoHash, Metainfo, MetainfoBuilder};
 use minibit_core::tracker::AnnounceEvent;
 use minibit_core::tracker::udp::{
     Family, Request, Response, UdpAnnounce, UdpPeers, UdpScrapeStats, max_peers,
 };
 use minibit_core::tracker::{AnnounceRequest, AnnounceResponse};
 use minibit_core::wire::PeerId;
+use minibit_peer::{Session, SessionConfig};
 use minibit_tracker::udp::bind_pair;
 use minibit_tracker::{RegistryConfig, TrackerState, serve, serve_udp};
 use tokio::net::UdpSocket;
@@ -414,4 +418,116 @@ async fn the_binary_answers_udp_on_its_http_port_number_and_drops_garbage() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(connected.is_ok(), "no UDP answer on {addr}");
+}
+
+/// Random bytes for a torrent's content.
+fn random_bytes(len: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; len];
+    rand::Rng::fill(&mut rand::rng(), bytes.as_mut_slice());
+    bytes
+}
+
+/// A session on 127.0.0.1 for `metainfo` into `dir`: UDP requests sent
+/// again after 200 ms, a tracker given up after 2 s.
+fn session_config(metainfo: &Metainfo, dir: &Path) -> SessionConfig {
+    let mut config = SessionConfig::new(metainfo.clone(), dir);
+    config.listen = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+    config.tracker_timeout = Duration::from_secs(2);
+    config.udp_retransmit = Duration::from_millis(200);
+    config
+}
+
+/// A seeder announcing to `tracker` only, and a leecher of `metainfo`
+/// (whose trackers it uses): the leecher's copy must equal the source.
+async fn leecher_completes(metainfo: &Metainfo, seed_dir: &Path, tracker: String) {
+    let mut seed = session_config(metainfo, seed_dir);
+    seed.announce_url = Some(tracker);
+    seed.seed_mode = true;
+    let seeder = Session::start(seed).await.unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let leecher = Session::start(session_config(metainfo, out.path()))
+        .await
+        .unwrap();
+    let complete = tokio::time::timeout(Duration::from_secs(60), leecher.wait_complete()).await;
+    assert_eq!(complete, Ok(true), "the leecher did not complete in 60 s");
+    let name = metainfo.info().name();
+    assert_eq!(
+        std::fs::read(out.path().join(name)).unwrap(),
+        std::fs::read(seed_dir.join(name)).unwrap()
+    );
+    leecher.shutdown().await.unwrap();
+    seeder.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn minibit_peers_find_each_other_over_udp_only() {
+    let (addr, _state) = start(IpAddr::V4(Ipv4Addr::LOCALHOST), RegistryConfig::default()).await;
+    let udp = format!("udp://{addr}/announce");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("u.bin"), random_bytes(600_000)).unwrap();
+    let metainfo = MetainfoBuilder::new(dir.path().join("u.bin"))
+        .announce(udp.clone())
+        .build()
+        .unwrap();
+    leecher_completes(&metainfo, dir.path(), udp).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_first_tier_falls_over_to_the_second_within_seconds() {
+    let (addr, _state) = start(IpAddr::V4(Ipv4Addr::LOCALHOST), RegistryConfig::default()).await;
+    let udp = format!("udp://{addr}/announce");
+    // Tier 1: a closed TCP port and a UDP tracker that never answers.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/announce", listener.local_addr().unwrap())
+    };
+    let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("udp://{}/announce", silent.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.bin"), random_bytes(600_000)).unwrap();
+    let metainfo = MetainfoBuilder::new(dir.path().join("t.bin"))
+        .announce(closed.clone())
+        .announce_list(vec![vec![closed, silent_url], vec![udp.clone()]])
+        .build()
+        .unwrap();
+    // Without the fall-over the leecher only ever asks tier 1 (and backs
+    // off 15 s, 30 s, ... between tries): it would find no seeder.
+    leecher_completes(&metainfo, dir.path(), udp).await;
+    let mut connect = [0u8; 64];
+    let (len, _) = silent.try_recv_from(&mut connect).unwrap();
+    assert_eq!(len, 16, "the silent tracker of tier 1 was asked first");
+}
+
+#[tokio::test]
+async fn minibit_peers_udp_client_announces_and_scrapes_against_the_tracker() {
+    use minibit_peer::tracker_client::udp::{UdpConfig, UdpTracker};
+    let (addr, _state) = start(IpAddr::V4(Ipv4Addr::LOCALHOST), RegistryConfig::default()).await;
+    let url = format!("udp://{addr}/announce");
+    let hash = InfoHash([0x42; 20]);
+    let seeder = UdpTracker::new(&url, UdpConfig::default()).unwrap();
+    let leecher = UdpTracker::new(&url, UdpConfig::default()).unwrap();
+    let mut request = AnnounceRequest {
+        info_hash: hash,
+        peer_id: PeerId(*b"-XX0000-seeder------"),
+        port: 7001,
+        uploaded: 0,
+        downloaded: 0,
+        left: 0,
+        event: AnnounceEvent::Started,
+        compact: true,
+        numwant: Some(50),
+        ip: None,
+        key: None,
+    };
+    seeder.announce(&request, 1).await.unwrap();
+    request.peer_id = PeerId(*b"-XX0000-leecher-----");
+    request.port = 7002;
+    request.left = 10;
+    let response = leecher.announce(&request, 2).await.unwrap();
+    assert_eq!(response.complete, 1);
+    let peers: Vec<SocketAddr> = response.addrs().collect();
+    assert_eq!(peers, [SocketAddr::from(([127, 0, 0, 1], 7001))]);
+    let stats = leecher.scrape(&[hash, InfoHash([0; 20])]).await.unwrap();
+    assert_eq!((stats[0].seeders, stats[0].leechers), (1, 1));
+    assert_eq!((stats[1].seeders, stats[1].leechers), (0, 0));
 }

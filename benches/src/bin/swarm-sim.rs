@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use minibit_core::sim::{Progress, SimConfig, Simulation};
 use minibit_core::torrent::PickerStrategy;
+use minibit_sim::{Progress, SimConfig, Simulation};
 
 /// Simulate a BitTorrent swarm on a virtual clock.
 // Independent command-line switches.
@@ -47,6 +47,12 @@ struct Args {
     /// How many leechers never upload.
     #[arg(long, default_value_t = 0)]
     free_riders: usize,
+    /// How many leechers upload at `--slow-upload` instead of `--upload`.
+    #[arg(long, default_value_t = 0)]
+    slow_peers: usize,
+    /// Upload capacity of each slow peer, bytes/s.
+    #[arg(long, default_value_t = 10_000.0)]
+    slow_upload: f64,
     /// Piece-selection strategy.
     #[arg(long, value_enum, default_value_t = Picker::Rarest)]
     picker: Picker,
@@ -110,6 +116,8 @@ fn main() -> Result<()> {
         loss: args.loss,
         rng_seed: args.rng_seed,
         free_riders: args.free_riders,
+        slow_peers: args.slow_peers,
+        slow_upload_bps: args.slow_upload,
         picker: match args.picker {
             Picker::Rarest => PickerStrategy::RarestFirst,
             Picker::Random => PickerStrategy::Random,

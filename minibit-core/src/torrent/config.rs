@@ -81,6 +81,11 @@ pub struct TorrentConfig {
     /// BEP 11 peer exchange: advertise `ut_pex`, send our connected peers to
     /// peers that support it and learn theirs (default true).
     pub peer_exchange: bool,
+    /// A private torrent (BEP 27, the metainfo's `private` = 1): peers come
+    /// from its trackers only, so `ut_pex` is neither advertised in the
+    /// extended handshake, nor sent, nor accepted, whatever
+    /// `peer_exchange` says (default false).
+    pub private: bool,
     /// Least time between two `ut_pex` messages to one peer (BEP 11: at
     /// most one per minute; default 60 s).
     pub pex_interval: Duration,
@@ -119,6 +124,7 @@ impl Default for TorrentConfig {
             max_announce_backoff: Duration::from_secs(30 * 60),
             alone_announce_backoff: Duration::from_secs(2),
             peer_exchange: true,
+            private: false,
             pex_interval: Duration::from_secs(60),
             redial_backoff: Duration::from_secs(15),
         }
@@ -126,6 +132,12 @@ impl Default for TorrentConfig {
 }
 
 impl TorrentConfig {
+    /// Whether BEP 11 peer exchange runs: asked for and not a private
+    /// torrent (BEP 27).
+    pub(super) fn pex_enabled(&self) -> bool {
+        self.peer_exchange && !self.private
+    }
+
     /// How many given-up requests (cancelled, choked, timed out) each peer
     /// remembers so that a late block for one is still accepted: two full
     /// pipelines ([`Self::max_pipeline`]).

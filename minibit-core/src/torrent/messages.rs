@@ -151,7 +151,7 @@ impl Torrent {
                 peer.listen_port = handshake.p;
             }
             self.pex_negotiated(now, key, handshake.id_for("ut_pex"));
-        } else if id == UT_PEX_ID && self.config.peer_exchange {
+        } else if id == UT_PEX_ID && self.config.pex_enabled() {
             self.on_pex(key, payload)?;
         }
         Ok(())

@@ -61,7 +61,9 @@
 //! - Peer exchange (BEP 11, [`TorrentConfig::peer_exchange`]): each peer
 //!   that advertises `ut_pex` gets the listen addresses of our other
 //!   connections at once, then what changed at most every `pex_interval`;
-//!   addresses it sends are dialled like tracker peers.
+//!   addresses it sends are dialled like tracker peers. Off for a private
+//!   torrent ([`TorrentConfig::private`], BEP 27): peers come from its
+//!   trackers only.
 //! - Re-dial: the listen address of a peer whose connection ended (unless
 //!   we closed it for a violation, a ban, both seeding or a duplicate) or
 //!   whose dial failed is dialled again after `redial_backoff`, doubling,
@@ -253,10 +255,10 @@ impl Torrent {
     }
 
     /// Our BEP 10 extended handshake: `ut_pex` (BEP 11) unless peer
-    /// exchange is off, our client name, how many requests we queue per
+    /// exchange is off or the torrent is private (BEP 27), our client name, how many requests we queue per
     /// peer, and our listen port.
     fn extended_handshake(&self) -> Message {
-        let m = if self.config.peer_exchange {
+        let m = if self.config.pex_enabled() {
             [("ut_pex".to_owned(), pex::UT_PEX_ID)].into()
         } else {
             std::collections::BTreeMap::new()

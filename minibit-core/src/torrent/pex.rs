@@ -44,7 +44,7 @@ impl Torrent {
     /// supported or disabled). Starts the exchange with a first message at
     /// once, or stops it (BEP 10: a later handshake may disable an extension).
     pub(super) fn pex_negotiated(&mut self, now: Instant, key: PeerKey, id: Option<u8>) {
-        if !self.config.peer_exchange {
+        if !self.config.pex_enabled() {
             return;
         }
         let peer = &mut self.peers[key.0];

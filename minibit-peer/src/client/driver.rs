@@ -502,8 +502,7 @@ impl Driver {
             }
             Err(e) => {
                 warn!("{}", chain(&e));
-                let cause = std::error::Error::source(&e).map_or_else(|| e.to_string(), chain);
-                state.tracker_status.failed(cause);
+                state.tracker_status.failed(&e);
                 self.session.handle_announce_failed(now, id);
             }
         }

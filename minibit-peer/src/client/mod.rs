@@ -66,6 +66,7 @@ use open::Context;
 use crate::connection::ConnConfig;
 use crate::inflight::MemoryBudget;
 use crate::partial::part_path;
+use crate::tracker_client::TrackerConfig;
 
 /// How a [`Client`] runs.
 #[derive(Clone, Debug)]
@@ -78,8 +79,12 @@ pub struct ClientConfig {
     pub limits: RouterConfig,
     /// Longest wait for an outgoing TCP connect.
     pub connect_timeout: Duration,
-    /// Longest wait for a tracker announce.
+    /// Longest wait for one tracker's announce answer (then the next
+    /// tracker of the tier is tried).
     pub tracker_timeout: Duration,
+    /// First retransmission delay of a UDP tracker request, doubling with
+    /// each (BEP 15: 15 s).
+    pub udp_retransmit: Duration,
     /// Most bytes of unverified blocks kept in memory, over all torrents,
     /// before blocks are spilled to disk.
     pub max_buffered_bytes: usize,
@@ -92,7 +97,8 @@ pub struct ClientConfig {
 impl Default for ClientConfig {
     /// Listen on 127.0.0.1 on a free port (secure by default), the core's
     /// default limits (200 connections, 50 handshaking for at most 5 s,
-    /// no rate limit), 5 s connect timeout, 15 s tracker timeout, 64 MiB
+    /// no rate limit), 5 s connect timeout, 15 s tracker timeout, BEP 15's
+    /// 15 s UDP retransmission, 64 MiB
     /// of buffered blocks, 8 MiB queued per peer.
     fn default() -> Self {
         Self {
@@ -100,6 +106,7 @@ impl Default for ClientConfig {
             limits: RouterConfig::default(),
             connect_timeout: Duration::from_secs(5),
             tracker_timeout: Duration::from_secs(15),
+            udp_retransmit: Duration::from_secs(15),
             max_buffered_bytes: 64 * 1024 * 1024,
             max_queued_bytes: 8 * 1024 * 1024,
         }
@@ -157,7 +164,10 @@ impl Client {
             context: Context {
                 peer_id,
                 port: local_addr.port(),
-                tracker_timeout: config.tracker_timeout,
+                tracker: TrackerConfig {
+                    timeout: config.tracker_timeout,
+                    udp_retransmit: config.udp_retransmit,
+                },
             },
             commands,
             stop: Some(stop),

@@ -5,12 +5,13 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use minibit_core::bitfield::Bitfield;
 use minibit_core::metainfo::{InfoHash, Metainfo};
 use minibit_core::piece::Layout;
 use minibit_core::torrent::TorrentConfig;
+use minibit_core::tracker::Tiers;
 use minibit_core::wire::PeerId;
 use tokio::sync::watch;
 use tracing::info;
@@ -19,7 +20,7 @@ use super::types::{ClientError, Progress};
 use crate::hasher::PieceHash;
 use crate::resume;
 use crate::storage::{FileEntry, Storage, blocking};
-use crate::tracker_client::{TrackerClient, pick_tracker_url};
+use crate::tracker_client::{TrackerClient, TrackerConfig};
 use crate::tracker_status::TrackerStatus;
 
 /// A torrent to add to a [`crate::Client`].
@@ -30,8 +31,8 @@ pub struct AddTorrent {
     /// Folder the torrent's files go in (for a seeder: the folder that
     /// already holds them).
     pub output_dir: PathBuf,
-    /// Tracker URL to announce to instead of the metainfo's (see
-    /// [`pick_tracker_url`]).
+    /// Tracker URL to announce to instead of the metainfo's `announce` and
+    /// `announce-list` tiers (BEP 12).
     pub announce_url: Option<String>,
     /// The core's tunables (RNG seed, slots, super-seeding, ...); a
     /// `None` [`TorrentConfig::rng_seed`] is seeded from OS entropy.
@@ -64,7 +65,7 @@ pub(crate) struct Context {
     pub peer_id: PeerId,
     /// The port announced to trackers.
     pub port: u16,
-    pub tracker_timeout: Duration,
+    pub tracker: TrackerConfig,
 }
 
 /// A torrent whose files are open and checked, ready for the driver.
@@ -97,24 +98,31 @@ pub(crate) async fn prepare(add: AddTorrent, context: Context) -> Result<Prepare
     let hashes: Arc<[PieceHash]> = metainfo.info().pieces().into();
     let (storage, have) =
         open_and_resume(&metainfo, &output_dir, Arc::clone(&hashes), seed_mode).await?;
-    let tracker_url = announce_url.clone().or_else(|| pick_tracker_url(&metainfo));
-    let tracker_status = TrackerStatus::new(
-        Instant::now(),
-        &metainfo,
-        announce_url.as_deref(),
-        tracker_url.as_deref(),
-    );
-    let tracker = tracker_url
-        .map(|url| {
-            TrackerClient::new(
-                url,
+    // BEP 12: the metainfo's tiers, or the one tracker asked for.
+    let tiers = match &announce_url {
+        Some(url) => Tiers::new([vec![url.clone()]], 0),
+        None => Tiers::of_metainfo(&metainfo, rand::random()),
+    };
+    let tracker = (!tiers.is_empty())
+        .then(|| {
+            TrackerClient::with_tiers(
+                tiers,
                 metainfo.info_hash(),
                 context.peer_id,
                 context.port,
-                context.tracker_timeout,
+                context.tracker,
             )
         })
         .transpose()?;
+    let tracker_status = TrackerStatus::new(
+        Instant::now(),
+        tracker
+            .as_ref()
+            .map(TrackerClient::urls)
+            .unwrap_or_default(),
+    );
+    // BEP 27: a private torrent's peers come from its trackers only.
+    torrent.private |= metainfo.info().private();
     // `None` means: seed from OS entropy (the core never reads it).
     torrent.rng_seed.get_or_insert_with(rand::random);
     let (progress, _) = watch::channel(Progress::default());

@@ -1,5 +1,5 @@
 //! Interoperability with real BitTorrent clients from Debian's packages
-//! (`scripts/test.sh` installs them): Transmission 3 (`transmission-daemon`,
+//! (`scripts/test.sh` installs them, opentracker included): Transmission 3 (`transmission-daemon`,
 //! `transmission-remote`, `transmission-create`), aria2 (`aria2c`) and
 //! libtorrent-rasterbar (`python3-libtorrent`, driven by `lt_client.py`).
 //!
@@ -16,8 +16,10 @@
 //! 3. a mixed swarm: the seeding tracker, two `minibit-peer`s and two real
 //!    clients start together; all complete, and a minibit-peer uploaded to
 //!    libtorrent (which reports the blocks it exchanged with each peer id).
-//! 4. UDP trackers (`udp.rs`): libtorrent and aria2 announce over BEP 15 to
-//!    `minibit-tracker` and download from its seeder.
+//! 4. UDP trackers (`udp.rs`): libtorrent, aria2 and `minibit-peer`
+//!    announce over BEP 15 to `minibit-tracker` and download from its
+//!    seeder; a libtorrent seed and a `minibit-peer` find each other
+//!    through opentracker over UDP.
 
 mod clients;
 mod content;

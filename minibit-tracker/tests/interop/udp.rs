@@ -1,18 +1,30 @@
-//! Real clients announce over UDP (BEP 15) to `minibit-tracker` and
-//! download from its seeder: the `.torrent` the tracker serves is given a
-//! single `udp://` tracker, so the only way a client can learn of the
-//! seeder (which announced over HTTP) is a UDP announce answered from the
-//! shared registry.
+//! UDP trackers (BEP 15).
+//!
+//! 1. Real clients and `minibit-peer` announce over UDP to
+//!    `minibit-tracker` and download from its seeder: the `.torrent` the
+//!    tracker serves is given a single `udp://` tracker, so the only way a
+//!    client can learn of the seeder (which announced over HTTP) is a UDP
+//!    announce answered from the shared registry.
+//! 2. opentracker (Debian's whitelist build) over UDP only: a libtorrent
+//!    seed and a `minibit-peer` find each other through it.
 
-use minibit_core::metainfo::Metainfo;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use minibit_core::metainfo::{Metainfo, MetainfoBuilder};
+use tempfile::TempDir;
 
 use crate::clients::Client;
 use crate::content::random_file;
-use crate::minibit::Tracker;
-use crate::{FILE_LEN, tempdir, wait_same};
+use crate::minibit::{self, Tracker};
+use crate::process::{Proc, free_port};
+use crate::{FILE_LEN, TRANSFER, tempdir, tools, wait_same};
 
-fn real_client_downloads_over_udp(client: Client) {
-    let tmp = tempdir();
+/// A seeding `minibit-tracker` and a copy of its `.torrent` whose only
+/// tracker is its `udp://` address: (tracker, source file, `.torrent`).
+fn seeded_over_udp(tmp: &TempDir) -> (Tracker, PathBuf, PathBuf) {
     let source = tmp.path().join("seed").join("Holiday Movie.bin");
     random_file(&source, FILE_LEN);
     let (tracker, seeded) = Tracker::start(&[&source]);
@@ -27,7 +39,12 @@ fn real_client_downloads_over_udp(client: Client) {
     metainfo.extras_mut().announce_list.clear();
     let torrent = tmp.path().join("movie-udp.torrent");
     std::fs::write(&torrent, metainfo.to_bytes()).unwrap();
+    (tracker, source, torrent)
+}
 
+fn real_client_downloads_over_udp(client: Client) {
+    let tmp = tempdir();
+    let (_tracker, source, torrent) = seeded_over_udp(&tmp);
     let dir = tmp.path().join("download");
     let running = client.download_over_udp_tracker(&torrent, &dir, &tmp.path().join("home"));
     wait_same(
@@ -46,4 +63,110 @@ fn libtorrent_announces_over_udp_and_downloads_from_minibit() {
 #[test]
 fn aria2_announces_over_udp_and_downloads_from_minibit() {
     real_client_downloads_over_udp(Client::Aria2);
+}
+
+#[test]
+fn minibit_peer_announces_over_udp_and_downloads_from_minibit() {
+    let tmp = tempdir();
+    let (_tracker, source, torrent) = seeded_over_udp(&tmp);
+    let dir = tmp.path().join("download");
+    let mut peer = minibit::peer(
+        "minibit-peer",
+        torrent.to_str().unwrap(),
+        &dir,
+        free_port(),
+        true,
+    );
+    let started = Instant::now();
+    let status = peer.wait_exit(TRANSFER);
+    eprintln!(
+        "minibit-peer over minibit-tracker's UDP tracker: exited after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        status.success(),
+        "minibit-peer: {status}\n{}",
+        peer.lines().join("\n")
+    );
+    assert!(
+        crate::same_content(&source, &dir.join("Holiday Movie.bin")),
+        "the copy differs from the source"
+    );
+}
+
+/// A running opentracker on 127.0.0.1, TCP and UDP on `port`, whose
+/// whitelist holds `info_hash_hex`.
+fn opentracker(tmp: &Path, port: u16, info_hash_hex: &str) -> Proc {
+    tools::require(&tools::OPENTRACKER);
+    // It drops root for `nobody`, who must still read its whitelist.
+    let home = tmp.join("opentracker");
+    std::fs::create_dir_all(&home).unwrap();
+    for dir in [tmp, &home] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let whitelist = home.join("whitelist");
+    std::fs::write(&whitelist, format!("{info_hash_hex}\n")).unwrap();
+    let config = home.join("opentracker.conf");
+    std::fs::write(
+        &config,
+        format!("access.whitelist {}\n", whitelist.display()),
+    )
+    .unwrap();
+    let mut command = Command::new("opentracker");
+    command
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-P",
+            &port.to_string(),
+        ])
+        .arg("-f")
+        .arg(&config)
+        .current_dir(&home);
+    Proc::spawn("opentracker", command)
+}
+
+#[test]
+fn libtorrent_and_minibit_peer_find_each_other_through_opentracker_over_udp() {
+    let tmp = tempdir();
+    let seed_dir = tmp.path().join("seed");
+    let source = seed_dir.join("Holiday Movie.bin");
+    random_file(&source, FILE_LEN);
+    let port = free_port();
+    let metainfo = MetainfoBuilder::new(&source)
+        .piece_length(Some(64 * 1024))
+        .announce(format!("udp://127.0.0.1:{port}/announce"))
+        .build()
+        .unwrap();
+    let _opentracker = opentracker(tmp.path(), port, &metainfo.info_hash().to_hex());
+    let torrent = tmp.path().join("movie.torrent");
+    std::fs::write(&torrent, metainfo.to_bytes()).unwrap();
+
+    let seeder = Client::Libtorrent.seed(&torrent, &seed_dir, &tmp.path().join("home"), TRANSFER);
+    let dir = tmp.path().join("download");
+    let mut peer = minibit::peer(
+        "minibit-peer",
+        torrent.to_str().unwrap(),
+        &dir,
+        free_port(),
+        true,
+    );
+    let started = Instant::now();
+    let status = peer.wait_exit(TRANSFER);
+    eprintln!(
+        "minibit-peer from libtorrent via opentracker: exited after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        status.success(),
+        "minibit-peer: {status}\n{}\nlibtorrent:\n{}",
+        peer.lines().join("\n"),
+        seeder.describe()
+    );
+    assert!(
+        crate::same_content(&source, &dir.join("Holiday Movie.bin")),
+        "the copy differs from the source"
+    );
 }

@@ -28,6 +28,10 @@ pub const FFPROBE: Tool = Tool {
     program: "ffprobe",
     package: "ffmpeg",
 };
+pub const OPENTRACKER: Tool = Tool {
+    program: "opentracker",
+    package: "opentracker",
+};
 pub const MKTORRENT: Tool = Tool {
     program: "mktorrent",
     package: "mktorrent",

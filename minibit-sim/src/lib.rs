@@ -1,4 +1,5 @@
-//! A deterministic swarm simulator (cargo feature `sim`).
+//! minibit-sim: a deterministic swarm simulator, a driver of
+//! [`minibit_core`] like `minibit-peer` (but on a virtual clock, with no I/O).
 //!
 //! Drives many [`Torrent`]s on a virtual clock over a seeded link model:
 //! every node has an upload and a download capacity (bytes/s), every message
@@ -29,6 +30,7 @@
 //!
 //! Addresses are identifiers in 127.0.0.0/8; no packet is ever sent.
 
+mod availability;
 mod network;
 mod report;
 
@@ -42,11 +44,13 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use crate::bitfield::Bitfield;
-use crate::metainfo::InfoHash;
-use crate::piece::{BLOCK_SIZE, Layout, LayoutError};
-use crate::torrent::{Action, Direction, Event, PeerKey, PickerStrategy, Torrent, TorrentConfig};
-use crate::wire::{Message, PeerId};
+use minibit_core::bitfield::Bitfield;
+use minibit_core::metainfo::InfoHash;
+use minibit_core::piece::{BLOCK_SIZE, Layout, LayoutError};
+use minibit_core::torrent::{
+    Action, Direction, Event, PeerKey, PickerStrategy, Torrent, TorrentConfig,
+};
+use minibit_core::wire::{Message, PeerId};
 
 use network::{LinkId, Network, Sent};
 pub use report::{FinishTimes, SeedCopies, SimReport};
@@ -77,6 +81,12 @@ pub struct SimConfig {
     pub rng_seed: u64,
     /// How many of the leechers never upload.
     pub free_riders: usize,
+    /// How many leechers (nodes right after the leavers, never free riders)
+    /// upload at `slow_upload_bps` instead of `upload_bps` (default 0): the
+    /// slow peers a leecher's last blocks can get stuck behind (endgame).
+    pub slow_peers: usize,
+    /// Upload capacity of each slow peer, bytes/s.
+    pub slow_upload_bps: f64,
     /// Piece-selection strategy of every node.
     pub picker: PickerStrategy,
     /// Whether the initial seed uses super-seeding.
@@ -96,7 +106,8 @@ pub struct SimConfig {
     pub leave_within: Duration,
     /// Peers a tracker answer holds at most (default 50, a real tracker's `numwant`).
     pub tracker_numwant: usize,
-    /// BEP 11 peer exchange on every node ([`TorrentConfig::peer_exchange`]; default true).
+    /// BEP 11 peer exchange on every node ([`TorrentConfig::peer_exchange`];
+    /// default: the core's default, on).
     pub peer_exchange: bool,
     /// Virtual time after which the run stops even if peers are unfinished.
     pub time_limit: Duration,
@@ -115,6 +126,8 @@ impl Default for SimConfig {
             loss: 0.0,
             rng_seed: 1,
             free_riders: 0,
+            slow_peers: 0,
+            slow_upload_bps: 10_000.0,
             picker: PickerStrategy::RarestFirst,
             super_seed: false,
             initial_spread: true,
@@ -123,7 +136,7 @@ impl Default for SimConfig {
             leavers: 0,
             leave_within: Duration::from_secs(60),
             tracker_numwant: 50,
-            peer_exchange: true,
+            peer_exchange: TorrentConfig::default().peer_exchange,
             time_limit: Duration::from_secs(24 * 3600),
         }
     }
@@ -136,8 +149,8 @@ pub enum SimError {
     /// The file size and piece length do not make a valid torrent.
     #[error("invalid torrent geometry: {0}")]
     Layout(#[from] LayoutError),
-    /// More free riders plus leavers than leechers, or no leecher.
-    #[error("need at least one leecher and at most `peers` free riders and leavers")]
+    /// More free riders plus leavers plus slow peers than leechers, or no leecher.
+    #[error("need at least one leecher and at most `peers` free riders, leavers and slow peers")]
     BadPeerCounts,
     /// A capacity is zero, negative or not a number.
     #[error("upload and download capacities must be positive")]
@@ -287,13 +300,16 @@ impl Simulation {
     /// # Errors
     /// [`SimError`] when the configuration cannot describe a swarm.
     pub fn new(config: SimConfig, base: Instant) -> Result<Self, SimError> {
-        if config.peers == 0 || config.free_riders + config.leavers > config.peers {
+        if config.peers == 0
+            || config.free_riders + config.leavers + config.slow_peers > config.peers
+        {
             return Err(SimError::BadPeerCounts);
         }
         let positive = |v: f64| v.is_finite() && v > 0.0;
         if !positive(config.upload_bps)
             || !positive(config.seed_upload_bps)
             || config.download_bps.is_some_and(|d| !positive(d))
+            || (config.slow_peers > 0 && !positive(config.slow_upload_bps))
         {
             return Err(SimError::BadCapacity);
         }
@@ -332,8 +348,11 @@ impl Simulation {
                     .arrival_spread
                     .mul_f64(rand::Rng::random::<f64>(&mut rng))
             };
+            let slow = (config.leavers + 1..=config.leavers + config.slow_peers).contains(&index);
             let upload = if seed {
                 config.seed_upload_bps
+            } else if slow {
+                config.slow_upload_bps
             } else {
                 config.upload_bps
             };
@@ -361,6 +380,7 @@ impl Simulation {
         let by_addr = nodes.iter().enumerate().map(|(i, n)| (n.addr, i)).collect();
         let report = report::Recorder::new(
             layout.total_length(),
+            layout.piece_count(),
             nodes.iter().map(|n| (n.arrival, n.free_rider)).collect(),
         );
         let window_ns = config.latency.as_nanos() as u64;
@@ -666,6 +686,7 @@ impl Simulation {
                     .handle_block_read(now, peer, block, data);
             }
             Action::VerifyPiece { piece } => {
+                self.report.piece_verified(node, piece, self.now);
                 self.nodes[node]
                     .torrent
                     .handle_piece_verified(now, piece, true);
@@ -679,6 +700,9 @@ impl Simulation {
                     &peers,
                 );
             }
+            // A new action of the core must get a model here before a run
+            // can mean anything.
+            other => panic!("the simulator has no model for {other:?}"),
         }
     }
 

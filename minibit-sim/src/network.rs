@@ -5,8 +5,8 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::id::PeerKey;
-use crate::wire::Message;
+use minibit_core::id::PeerKey;
+use minibit_core::wire::Message;
 
 /// Extra delay of a lost message: one TCP retransmission timeout.
 const RETRANSMIT_TIMEOUT: Duration = Duration::from_millis(200);

@@ -2,9 +2,11 @@
 
 use std::time::Duration;
 
+use minibit_core::piece::PieceIndex;
 use serde::Serialize;
 
 use super::SimConfig;
+use crate::availability::Availability;
 
 /// Download times in seconds (from a peer's arrival to its last verified piece).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -24,6 +26,11 @@ pub struct SeedCopies {
     pub until_first_complete: Option<f64>,
     /// Until every leecher that is not a free rider completed (`None` if not all did).
     pub until_all_complete: Option<f64>,
+    /// Until every piece was held by at least one leecher present: the
+    /// copies the seed must upload before it can leave without the swarm
+    /// losing a piece (`None` if that never happened). The initial seed's
+    /// spread keeps this at 1.0.
+    pub until_every_piece_out: Option<f64>,
 }
 
 /// The outcome of one simulated swarm.
@@ -38,6 +45,15 @@ pub struct SimReport {
     pub fluid_bound_s: f64,
     /// Download times of the leechers that are not free riders and completed.
     pub finish_s: Option<FinishTimes>,
+    /// Entry `k - 1`: the fewest leechers holding any one piece at the
+    /// moment the leechers present first held `k` copies of the file
+    /// between them (their mean availability). Rarest-first keeps this
+    /// close to `k`; a picker blind to availability lets it lag.
+    pub min_availability: Vec<u32>,
+    /// Per completed leecher (free riders included), seconds from its
+    /// second-to-last verified piece to its last: the last-piece delay
+    /// that endgame mode exists to cut (BEP 3 "endgame").
+    pub last_piece_delay_s: Option<FinishTimes>,
     /// Download times of the free riders that completed, when there are any.
     pub free_rider_finish_s: Option<FinishTimes>,
     /// `finish_s.max / fluid_bound_s`.
@@ -68,21 +84,34 @@ pub(super) struct Recorder {
     seed_uploaded: u64,
     copies_first: Option<f64>,
     copies_all: Option<f64>,
+    copies_every_piece_out: Option<f64>,
+    availability: Availability,
+    min_availability: Vec<u32>,
+    /// Pieces each node verified, and when it verified the latest one.
+    verified: Vec<(u32, Duration)>,
+    /// Per node, the time from its second-to-last verified piece to its last.
+    last_piece_delay: Vec<Option<Duration>>,
     contributors_left: usize,
     left_unfinished: usize,
 }
 
 impl Recorder {
-    pub fn new(file_bytes: u64, nodes: Vec<(Duration, bool)>) -> Self {
+    pub fn new(file_bytes: u64, piece_count: u32, nodes: Vec<(Duration, bool)>) -> Self {
         let contributors_left = nodes.iter().skip(1).filter(|(_, free)| !free).count();
+        let n = nodes.len();
         Self {
             file_bytes,
-            completed: vec![None; nodes.len()],
-            uploaded_while_downloading: vec![0; nodes.len()],
+            completed: vec![None; n],
+            uploaded_while_downloading: vec![0; n],
             nodes,
             seed_uploaded: 0,
             copies_first: None,
             copies_all: None,
+            copies_every_piece_out: None,
+            availability: Availability::new(n, piece_count),
+            min_availability: Vec::new(),
+            verified: vec![(0, Duration::ZERO); n],
+            last_piece_delay: vec![None; n],
             contributors_left,
             left_unfinished: 0,
         }
@@ -113,6 +142,28 @@ impl Recorder {
         }
     }
 
+    pub fn piece_verified(&mut self, node: usize, piece: PieceIndex, now: Duration) {
+        if node == 0 {
+            return;
+        }
+        let (count, last) = &mut self.verified[node];
+        *count += 1;
+        if *count == self.availability.piece_count() && *count > 1 {
+            self.last_piece_delay[node] = Some(now.saturating_sub(*last));
+        }
+        *last = now;
+        if self.availability.add(node, piece) {
+            let pieces = u64::from(self.availability.piece_count());
+            let next_copy = (self.min_availability.len() as u64 + 1) * pieces;
+            if self.availability.total() >= next_copy {
+                self.min_availability.push(self.availability.min());
+            }
+            if self.copies_every_piece_out.is_none() && self.availability.min() > 0 {
+                self.copies_every_piece_out = Some(self.copies());
+            }
+        }
+    }
+
     pub fn completed(&mut self, node: usize, now: Duration) {
         if node == 0 || self.completed[node].is_some() {
             return;
@@ -136,7 +187,11 @@ impl Recorder {
 
     /// Leecher `node` left the swarm: if unfinished, the run no longer waits for it.
     pub fn left(&mut self, node: usize) {
-        if node == 0 || self.completed[node].is_some() {
+        if node == 0 {
+            return;
+        }
+        self.availability.remove_node(node);
+        if self.completed[node].is_some() {
             return;
         }
         self.left_unfinished += 1;
@@ -176,6 +231,13 @@ impl Recorder {
                 }
             })
             .collect();
+        let mut delays: Vec<f64> = self
+            .last_piece_delay
+            .iter()
+            .flatten()
+            .map(Duration::as_secs_f64)
+            .collect();
+        delays.sort_by(f64::total_cmp);
         let all_completed = self.contributors_done();
         SimReport {
             peers: config.peers,
@@ -186,11 +248,14 @@ impl Recorder {
                 .filter(|_| all_completed)
                 .map(|f| f.max / fluid_bound_s),
             finish_s,
+            min_availability: self.min_availability.clone(),
+            last_piece_delay_s: summarise(&delays),
             free_rider_finish_s,
             seed_uploaded_bytes: self.seed_uploaded,
             seed_upload_copies: SeedCopies {
                 until_first_complete: self.copies_first,
                 until_all_complete: self.copies_all,
+                until_every_piece_out: self.copies_every_piece_out,
             },
             upload_utilization: utilisations.iter().sum::<f64>() / utilisations.len().max(1) as f64,
             all_completed,
@@ -204,8 +269,10 @@ impl Recorder {
 /// Kumar–Ross lower bound on the time to give every leecher the file, seconds.
 pub(super) fn fluid_bound(config: &SimConfig) -> f64 {
     let file = config.file_bytes as f64;
-    let contributors = (config.peers - config.free_riders) as f64;
-    let total_upload = config.seed_upload_bps + contributors * config.upload_bps;
+    let slow = config.slow_peers as f64;
+    let contributors = (config.peers - config.free_riders) as f64 - slow;
+    let total_upload =
+        config.seed_upload_bps + contributors * config.upload_bps + slow * config.slow_upload_bps;
     let mut bound = (file / config.seed_upload_bps).max(config.peers as f64 * file / total_upload);
     if let Some(download) = config.download_bps {
         bound = bound.max(file / download);
