@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use minibit_peer::cli_common::{BindAddr, Verbosity};
+use minibit_peer::cli_common::{BindAddr, Rate, Verbosity};
 
 /// Join a BitTorrent swarm: download a torrent, verify every piece, then seed it.
 ///
@@ -96,6 +96,14 @@ pub struct DownloadArgs {
     /// instead of seeding until Ctrl-C.
     #[arg(long)]
     pub exit_on_complete: bool,
+    /// Download rate limit, payload bytes per second with an optional
+    /// binary suffix K, M or G (e.g. 8M = 8 MiB/s); 0 is unlimited.
+    #[arg(long, value_name = "RATE", default_value = "0")]
+    pub download_limit: Rate,
+    /// Upload rate limit, payload bytes per second with an optional
+    /// binary suffix K, M or G (e.g. 512K); 0 is unlimited.
+    #[arg(long, value_name = "RATE", default_value = "0")]
+    pub upload_limit: Rate,
 }
 
 /// Make a .torrent.

@@ -153,6 +153,8 @@ async fn start(args: &DownloadArgs) -> Result<(SessionHandle, PathBuf)> {
     let path = content_path(&metainfo, &args.output);
     let mut config = SessionConfig::new(metainfo, &args.output);
     config.listen = listen;
+    config.download_limit = args.download_limit.bytes_per_second();
+    config.upload_limit = args.upload_limit.bytes_per_second();
     Ok((Session::start(config).await?, path))
 }
 
