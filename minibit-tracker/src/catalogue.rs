@@ -2,6 +2,8 @@
 //! can join knowing only the tracker address and a name.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use minibit_core::metainfo::InfoHash;
@@ -19,6 +21,22 @@ pub struct CatalogueEntry {
     pub piece_length: u64,
     /// The exact `.torrent` file bytes served at `/torrents/{name}.torrent`.
     pub torrent: Bytes,
+    /// The folder holding the content (`data/NAME` is the file or the
+    /// torrent's folder), `None` when this tracker only tracks it.
+    pub data: Option<PathBuf>,
+    /// When it was catalogued, Unix time in seconds.
+    pub published: u64,
+    /// Downloads completed (`completed` announces that turned a leecher
+    /// into a seeder), counted since publication, across restarts with
+    /// `--state`.
+    pub completed: u64,
+}
+
+/// Now as Unix time in seconds (0 if the clock is before 1970).
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Why a torrent could not be added.
@@ -47,7 +65,8 @@ impl Catalogue {
         Self::default()
     }
 
-    /// Adds a torrent.
+    /// Adds a torrent published now, with no data folder recorded and no
+    /// completed download (see [`Catalogue::insert`]).
     ///
     /// # Errors
     /// The name is empty or contains `/`, or the name or the info-hash is
@@ -60,28 +79,79 @@ impl Catalogue {
         piece_length: u64,
         torrent: impl Into<Bytes>,
     ) -> Result<(), CatalogueError> {
-        let name = name.into();
+        self.insert(CatalogueEntry {
+            name: name.into(),
+            info_hash,
+            size,
+            piece_length,
+            torrent: torrent.into(),
+            data: None,
+            published: unix_now(),
+            completed: 0,
+        })
+    }
+
+    /// Checks that `entry` could be inserted, without inserting it.
+    ///
+    /// # Errors
+    /// As [`Catalogue::insert`].
+    pub fn check(&self, name: &str, info_hash: InfoHash) -> Result<(), CatalogueError> {
         if name.is_empty() || name.contains('/') {
-            return Err(CatalogueError::BadName(name));
+            return Err(CatalogueError::BadName(name.to_owned()));
         }
-        if self.by_name.contains_key(&name) {
-            return Err(CatalogueError::DuplicateName(name));
+        if self.by_name.contains_key(name) {
+            return Err(CatalogueError::DuplicateName(name.to_owned()));
         }
-        if let Some(other) = self.by_name.values().find(|e| e.info_hash == info_hash) {
+        if let Some(other) = self.get_by_hash(&info_hash) {
             return Err(CatalogueError::DuplicateInfoHash(
                 info_hash,
                 other.name.clone(),
             ));
         }
-        let entry = CatalogueEntry {
-            name: name.clone(),
-            info_hash,
-            size,
-            piece_length,
-            torrent: torrent.into(),
-        };
-        self.by_name.insert(name, entry);
         Ok(())
+    }
+
+    /// Adds `entry`.
+    ///
+    /// # Errors
+    /// The name is empty or contains `/`, or the name or the info-hash is
+    /// already catalogued.
+    pub fn insert(&mut self, entry: CatalogueEntry) -> Result<(), CatalogueError> {
+        self.check(&entry.name, entry.info_hash)?;
+        self.by_name.insert(entry.name.clone(), entry);
+        Ok(())
+    }
+
+    /// Removes the torrent of `info_hash` and returns it (`None`: unknown).
+    pub fn remove(&mut self, info_hash: &InfoHash) -> Option<CatalogueEntry> {
+        let name = self.get_by_hash(info_hash)?.name.clone();
+        self.by_name.remove(&name)
+    }
+
+    /// The torrent of `info_hash`.
+    pub fn get_by_hash(&self, info_hash: &InfoHash) -> Option<&CatalogueEntry> {
+        self.by_name.values().find(|e| e.info_hash == *info_hash)
+    }
+
+    /// Counts one completed download of `info_hash` and returns the new
+    /// count (`None`: not catalogued).
+    pub fn count_completed(&mut self, info_hash: &InfoHash) -> Option<u64> {
+        let entry = self
+            .by_name
+            .values_mut()
+            .find(|e| e.info_hash == *info_hash)?;
+        entry.completed += 1;
+        Some(entry.completed)
+    }
+
+    /// Number of torrents catalogued.
+    pub fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
+    /// Whether nothing is catalogued.
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
     }
 
     /// The torrent called exactly `name`.
@@ -145,5 +215,21 @@ mod tests {
         );
         assert_eq!(cat.get("a").unwrap().info_hash, InfoHash([1; 20]));
         assert!(cat.get("b").is_none());
+    }
+
+    #[test]
+    fn remove_and_completed_counts_go_by_info_hash() {
+        let mut cat = Catalogue::new();
+        add(&mut cat, "a", 1).unwrap();
+        add(&mut cat, "b", 2).unwrap();
+        assert_eq!(cat.count_completed(&InfoHash([2; 20])), Some(1));
+        assert_eq!(cat.count_completed(&InfoHash([2; 20])), Some(2));
+        assert_eq!(cat.count_completed(&InfoHash([9; 20])), None);
+        assert_eq!(cat.get("b").unwrap().completed, 2);
+        assert_eq!(cat.remove(&InfoHash([1; 20])).unwrap().name, "a");
+        assert!(cat.remove(&InfoHash([1; 20])).is_none());
+        assert_eq!(cat.len(), 1);
+        // The name is free again.
+        add(&mut cat, "a", 3).unwrap();
     }
 }

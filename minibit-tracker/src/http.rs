@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -15,120 +15,18 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::get;
 use minibit_core::metainfo::InfoHash;
-use minibit_core::torrent::AnnounceEvent;
-use minibit_core::tracker::{AnnounceRequest, ScrapeRequest, encode_failure};
-use minibit_peer::PeerSink;
+use minibit_core::tracker::{AnnounceRequest, ScrapeRequest, ScrapeStats, encode_failure};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
-use crate::activity::Activity;
-use crate::catalogue::Catalogue;
-use crate::index;
-use crate::registry::{Registry, RegistryConfig};
+use crate::counters::Protocol;
+use crate::service::torrent_path;
+use crate::{api, index, metrics};
+
+pub use crate::state::{SUMMARY_INTERVAL, TrackerState};
 
 /// How often [`serve`] drops stale peers from the registry.
 const EXPIRY_PERIOD: Duration = Duration::from_secs(60);
-
-/// How long after a leecher's announce it is handed to the embedded seeder.
-const HANDOVER_DELAY: Duration = Duration::from_secs(2);
-
-/// What the HTTP handlers share: the swarm registry and the catalogue.
-/// Both locks are held only for in-memory work, never across an `.await`.
-#[derive(Debug)]
-pub struct TrackerState {
-    registry: Mutex<Registry>,
-    catalogue: RwLock<Catalogue>,
-    /// The embedded seeder of each info-hash this tracker seeds.
-    seeders: Mutex<HashMap<InfoHash, PeerSink>>,
-    /// Announces counted for the log's summary line.
-    activity: Activity,
-    /// Interval between two summary lines in the log.
-    summary_interval: Duration,
-}
-
-/// Default interval between two summary lines in the log.
-pub const SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
-
-impl TrackerState {
-    /// A tracker with an empty registry and catalogue, logging a summary
-    /// line every [`SUMMARY_INTERVAL`] (60 s).
-    pub fn new(config: RegistryConfig) -> Self {
-        Self {
-            registry: Mutex::new(Registry::new(config)),
-            catalogue: RwLock::new(Catalogue::new()),
-            seeders: Mutex::new(HashMap::new()),
-            activity: Activity::default(),
-            summary_interval: SUMMARY_INTERVAL,
-        }
-    }
-
-    /// Sets the interval between two summary lines of [`serve`]'s log
-    /// (announces received, swarms, seeders, leechers), at least 1 s.
-    #[must_use]
-    pub fn with_summary_interval(mut self, interval: Duration) -> Self {
-        self.summary_interval = interval.max(Duration::from_secs(1));
-        self
-    }
-
-    /// The interval between two summary lines.
-    pub fn summary_interval(&self) -> Duration {
-        self.summary_interval
-    }
-
-    /// Registers the embedded seeder of `info_hash`: from now on every
-    /// leecher announcing it (any event but `stopped`) is handed to
-    /// `seeder` 2 s later, which dials it unless it is already connected. Peers that only accept connections
-    /// (Transmission ignores loopback peers from a tracker) are thus
-    /// reached without waiting for the seeder's next announce.
-    pub fn add_seeder(&self, info_hash: InfoHash, seeder: PeerSink) {
-        self.seeders
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(info_hash, seeder);
-    }
-
-    /// Hands the client of `req` (from `remote_ip`) to the embedded seeder
-    /// of its info-hash, if there is one and the client is a leecher that
-    /// is not leaving.
-    pub(crate) fn tell_seeder(&self, req: &AnnounceRequest, remote_ip: IpAddr) {
-        if req.left == 0 || req.event == AnnounceEvent::Stopped {
-            return;
-        }
-        let seeders = self.seeders.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(seeder) = seeders.get(&req.info_hash) {
-            let (seeder, addr, peer_id) = (
-                seeder.clone(),
-                Registry::announcer_addr(req, remote_ip),
-                req.peer_id,
-            );
-            // Most clients dial the seeder they were just told about: give
-            // them time to, so the two do not dial each other at once.
-            tokio::spawn(async move {
-                tokio::time::sleep(HANDOVER_DELAY).await;
-                seeder.add_peer(addr, peer_id);
-            });
-        }
-    }
-
-    /// The swarm registry.
-    pub fn registry(&self) -> MutexGuard<'_, Registry> {
-        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The catalogue, for reading.
-    pub fn catalogue(&self) -> RwLockReadGuard<'_, Catalogue> {
-        self.catalogue
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The catalogue, for adding torrents.
-    pub fn catalogue_mut(&self) -> RwLockWriteGuard<'_, Catalogue> {
-        self.catalogue
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-}
 
 /// The tracker's routes. Needs the connection's address
 /// (`into_make_service_with_connect_info::<SocketAddr>`), as [`serve`] sets up:
@@ -149,15 +47,25 @@ impl TrackerState {
 ///   or not (`info_hash` in hex, `seeders`, `leechers`, `completed`, and
 ///   `name` and `torrent` (its URL path) or `null` when this tracker has no
 ///   `.torrent` for it);
-/// - `GET /`: an HTML page of the same, with links.
+/// - `GET /metrics`: Prometheus text format (see [`crate::metrics`]);
+/// - the JSON API under `/api/` (see [`crate::api`]);
+/// - `GET /[?q=text]`: the HTML page of the same, with links, publish and
+///   remove buttons (see [`index`]), and `GET /index.js` its script.
+///
+/// A request whose `Origin` is not this server's own is refused with 403
+/// on every route ([`api::same_origin_only`]).
 pub fn router(state: Arc<TrackerState>) -> Router {
     Router::new()
         .route("/", get(index_page))
+        .route("/index.js", get(index_script))
+        .route("/metrics", get(metrics_page))
         .route("/swarms", get(list_swarms))
         .route("/announce", get(announce))
         .route("/scrape", get(scrape))
         .route("/torrents", get(list_torrents))
         .route("/torrents/{file}", get(torrent_file))
+        .merge(api::routes())
+        .layer(axum::middleware::from_fn(api::same_origin_only))
         .with_state(state)
 }
 
@@ -185,12 +93,12 @@ pub async fn serve(
     let summary = tokio::spawn({
         let state = Arc::clone(&state);
         async move {
-            let period = state.summary_interval;
+            let period = state.summary_interval();
             let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             loop {
                 tick.tick().await;
                 let swarms = state.registry().swarms();
-                tracing::info!("{}", state.activity.summary(&swarms));
+                tracing::info!("{}", state.activity().summary(&swarms));
             }
         }
     });
@@ -215,13 +123,9 @@ async fn announce(
 ) -> Response {
     match AnnounceRequest::parse_query(query.as_deref().unwrap_or("")) {
         Ok(req) => {
-            let (resp, new_swarm) = {
-                let mut registry = state.registry();
-                let known = registry.tracks(&req.info_hash);
-                let resp = registry.announce(Instant::now(), &req, remote.ip());
-                (resp, !known && registry.tracks(&req.info_hash))
-            };
-            state.activity.announced(&req, remote, new_swarm);
+            let (resp, new_swarm) =
+                state.announce(Instant::now(), &req, remote.ip(), Protocol::Http);
+            state.activity().announced(&req, remote, new_swarm);
             state.tell_seeder(&req, remote.ip());
             tracing::debug!(
                 info_hash = %req.info_hash, %remote, event = ?req.event, left = req.left,
@@ -237,6 +141,7 @@ async fn announce(
 }
 
 async fn scrape(State(state): State<Arc<TrackerState>>, RawQuery(query): RawQuery) -> Response {
+    state.counters().scraped(Protocol::Http);
     match ScrapeRequest::parse_query(query.as_deref().unwrap_or("")) {
         Ok(req) => bencoded(state.registry().scrape(&req.info_hashes).encode()),
         Err(e) => bencoded(encode_failure(&e.to_string())),
@@ -280,12 +185,23 @@ async fn list_torrents(
                 piece_length: e.piece_length,
                 seeders: stats.complete,
                 leechers: stats.incomplete,
-                completed: stats.downloaded,
+                completed: e.completed,
                 magnet: crate::index::magnet_link(&e.torrent),
             }
         })
         .collect();
     Json(listing)
+}
+
+async fn metrics_page(State(state): State<Arc<TrackerState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        metrics::render(&state),
+    )
+        .into_response()
 }
 
 async fn torrent_file(
@@ -329,15 +245,7 @@ async fn list_swarms(State(state): State<Arc<TrackerState>>) -> Json<Vec<SwarmLi
             let name = names.get(&info_hash).map(|&n| n.to_owned());
             SwarmListing {
                 info_hash: info_hash.to_hex(),
-                torrent: name.as_deref().map(|n| {
-                    format!(
-                        "/torrents/{}.torrent",
-                        percent_encoding::utf8_percent_encode(
-                            n,
-                            minibit_peer::catalogue::URL_ESCAPE
-                        )
-                    )
-                }),
+                torrent: name.as_deref().map(torrent_path),
                 name,
                 seeders: stats.complete,
                 leechers: stats.incomplete,
@@ -348,17 +256,49 @@ async fn list_swarms(State(state): State<Arc<TrackerState>>) -> Json<Vec<SwarmLi
     Json(listing)
 }
 
-async fn index_page(State(state): State<Arc<TrackerState>>) -> Html<String> {
+async fn index_page(
+    State(state): State<Arc<TrackerState>>,
+    Query(search): Query<Search>,
+) -> Response {
+    let query = search.q.unwrap_or_default();
     let catalogue = state.catalogue();
     let registry = state.registry();
     let catalogued: Vec<_> = catalogue
-        .search("")
-        .map(|e| (e, registry.stats(&e.info_hash)))
+        .search(&query)
+        .map(|e| {
+            let stats = registry.stats(&e.info_hash);
+            // Completed downloads as the catalogue counts them (kept with --state).
+            (
+                e,
+                ScrapeStats {
+                    downloaded: e.completed,
+                    ..stats
+                },
+            )
+        })
         .collect();
     let uncatalogued: Vec<_> = registry
         .swarms()
         .into_iter()
-        .filter(|(h, _)| !catalogued.iter().any(|(e, _)| e.info_hash == *h))
+        .filter(|(h, _)| catalogue.get_by_hash(h).is_none())
         .collect();
-    Html(index::render(&catalogued, &uncatalogued))
+    (
+        [
+            (
+                header::CONTENT_SECURITY_POLICY,
+                index::CONTENT_SECURITY_POLICY,
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        Html(index::render(&catalogued, &uncatalogued, &query)),
+    )
+        .into_response()
+}
+
+async fn index_script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        index::SCRIPT,
+    )
+        .into_response()
 }

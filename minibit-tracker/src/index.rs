@@ -1,7 +1,13 @@
-//! `GET /`: a plain HTML page (until the web UI lands) listing the
-//! catalogue with links to each `.torrent` and its magnet link, then the
-//! other swarms that announce here, which have no `.torrent` on this
-//! tracker.
+//! `GET /`: the tracker's page. The catalogue (searchable with `?q=`) with
+//! links to each `.torrent` and its magnet link (BEP 9), per torrent its
+//! seeders, leechers and completed downloads, then the other swarms that announce here, which
+//! have no `.torrent` on this tracker. With the API token (opened once
+//! through the login URL `http://ADDR/#token=...`, then kept in the
+//! browser's localStorage) it also publishes files and removes entries;
+//! it reloads itself on every catalogue event. Framework-free HTML and
+//! JavaScript ([`SCRIPT`], served at `/index.js`), compiled into the binary;
+//! the page is served with a Content-Security-Policy that allows only
+//! this origin's scripts and no framing.
 
 use minibit_core::magnet::Magnet;
 use minibit_core::metainfo::{InfoHash, Metainfo};
@@ -12,24 +18,46 @@ use std::fmt::Write as _;
 
 use crate::catalogue::CatalogueEntry;
 
-/// The page: `catalogued` torrents with their swarm counts, then the
-/// `uncatalogued` swarms (info-hash and counts).
+/// The page's script (token login, publish, remove, live reload).
+pub const SCRIPT: &str = include_str!("index.js");
+
+/// The `Content-Security-Policy` the page is served with.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// The page: a search form holding `query`, the publish form, the
+/// `catalogued` torrents (those matching `query`) with their swarm counts
+/// and remove buttons, then the `uncatalogued` swarms (info-hash and counts).
 pub fn render(
     catalogued: &[(&CatalogueEntry, ScrapeStats)],
     uncatalogued: &[(InfoHash, ScrapeStats)],
+    query: &str,
 ) -> String {
     let mut page = String::from(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>minibit tracker</title></head>\n<body>\n<h1>minibit tracker</h1>\n",
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>minibit tracker</title>\n<script src=\"/index.js\" defer></script></head>\n<body>\n<h1>minibit tracker</h1>\n",
     );
-    page.push_str("<h2>Torrents</h2>\n");
-    if catalogued.is_empty() {
+    page.push_str(
+        "<p id=\"login\">Not logged in: open the login URL the tracker printed at its first start (or <code>http://ADDR/#token=TOKEN</code> with its <code>STATE/token</code>) to publish and remove.</p>\n\
+         <form id=\"publish\" hidden><label>Publish a file: <input type=\"file\" name=\"file\" required></label> <button>publish</button> <span id=\"status\"></span> <button type=\"button\" id=\"logout\">log out</button></form>\n",
+    );
+    let _ = writeln!(
+        page,
+        "<h2>Torrents</h2>\n<form method=\"get\" action=\"/\"><input type=\"search\" name=\"q\" value=\"{}\" placeholder=\"part of a name\"> <button>search</button></form>",
+        escape(query)
+    );
+    if catalogued.is_empty() && query.is_empty() {
         page.push_str("<p>No torrent is catalogued here.</p>\n");
+    } else if catalogued.is_empty() {
+        let _ = writeln!(
+            page,
+            "<p>No torrent name contains &quot;{}&quot;.</p>",
+            escape(query)
+        );
     } else {
-        page.push_str("<table>\n<tr><th>name</th><th>size (bytes)</th><th>info-hash</th><th>seeders</th><th>leechers</th><th>completed</th><th>magnet</th></tr>\n");
+        page.push_str("<table>\n<tr><th>name</th><th>size (bytes)</th><th>info-hash</th><th>seeders</th><th>leechers</th><th>completed</th><th>magnet</th><th></th></tr>\n");
         for (entry, stats) in catalogued {
             let _ = writeln!(
                 page,
-                "<tr><td><a href=\"/torrents/{}.torrent\">{}</a></td><td>{}</td><td>{}</td>{}<td>{}</td></tr>",
+                "<tr><td><a href=\"/torrents/{}.torrent\">{}</a></td><td>{}</td><td>{}</td>{}<td>{}</td><td><button class=\"remove\" data-info-hash=\"{}\" data-name=\"{}\" hidden>remove</button></td></tr>",
                 utf8_percent_encode(&entry.name, URL_ESCAPE),
                 escape(&entry.name),
                 entry.size,
@@ -37,7 +65,9 @@ pub fn render(
                 counts(stats),
                 magnet_link(&entry.torrent)
                     .map(|link| format!("<a href=\"{}\">magnet</a>", escape(&link)))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                entry.info_hash,
+                escape(&entry.name),
             );
         }
         page.push_str("</table>\n");
@@ -52,7 +82,7 @@ pub fn render(
         }
         page.push_str("</table>\n");
     }
-    page.push_str("<p>JSON: <a href=\"/torrents\">/torrents</a>, <a href=\"/swarms\">/swarms</a></p>\n</body></html>\n");
+    page.push_str("<p>JSON: <a href=\"/torrents\">/torrents</a>, <a href=\"/swarms\">/swarms</a>; <a href=\"/metrics\">/metrics</a></p>\n</body></html>\n");
     page
 }
 
@@ -100,13 +130,16 @@ mod tests {
             size: 10,
             piece_length: 16_384,
             torrent: Bytes::new(),
+            data: None,
+            published: 0,
+            completed: 2,
         };
         let stats = ScrapeStats {
             complete: 1,
             downloaded: 2,
             incomplete: 3,
         };
-        let page = render(&[(&entry, stats)], &[(InfoHash([0xcd; 20]), stats)]);
+        let page = render(&[(&entry, stats)], &[(InfoHash([0xcd; 20]), stats)], "<q>");
         assert!(
             page.contains("&lt;b&gt;Holiday &amp; co&lt;/b&gt;"),
             "{page}"
@@ -119,9 +152,23 @@ mod tests {
         assert!(page.contains(&InfoHash([0xcd; 20]).to_hex()));
         assert!(!page.contains("magnet:"), "not a .torrent: no link");
         assert!(page.contains("no .torrent to serve"));
-        let empty = render(&[], &[]);
+        assert!(
+            page.contains("value=\"&lt;q&gt;\""),
+            "the query is escaped: {page}"
+        );
+        assert!(
+            page.contains(&format!(
+                "data-info-hash=\"{}\" data-name=\"&lt;b&gt;Holiday &amp; co&lt;/b&gt;\"",
+                InfoHash([0xab; 20])
+            )),
+            "{page}"
+        );
+        assert!(page.contains("<script src=\"/index.js\" defer></script>"));
+        let empty = render(&[], &[], "");
         assert!(empty.contains("No torrent is catalogued here."));
         assert!(!empty.contains("Other swarms"));
+        let none = render(&[], &[], "zzz");
+        assert!(none.contains("No torrent name contains"), "{none}");
     }
 
     #[test]
@@ -144,8 +191,11 @@ mod tests {
             size: 7,
             piece_length: 16_384,
             torrent,
+            data: None,
+            published: 0,
+            completed: 0,
         };
-        let page = render(&[(&entry, ScrapeStats::default())], &[]);
+        let page = render(&[(&entry, ScrapeStats::default())], &[], "");
         assert!(
             page.contains(&format!("<a href=\"{}\">magnet</a>", escape(&link))),
             "{page}"

@@ -4,7 +4,17 @@
 //!
 //! | module | job |
 //! |---|---|
+//! | [`state`] | [`TrackerState`]: what every route and the UDP tracker share |
 //! | [`http`] | the axum routes over the shared [`TrackerState`] |
+//! | [`api`] | the JSON API under `/api/` (publish, remove, catalogue events), token and origin checks |
+//! | [`publish`] | publish a file or a `.torrent`, remove an entry, restore the catalogue at start |
+//! | [`service`] | token, data folder, database, catalogue events, seeding sessions |
+//! | [`store`] | the catalogue in SQLite (`--state`) |
+//! | [`token`] | the API token (`STATE/token`, mode 0600) |
+//! | [`upload`] | a published file streamed to disk under a checked name |
+//! | [`fingerprint`] | sizes and mtimes of a torrent's data (no re-hash at restart) |
+//! | [`counters`], [`metrics`] | `/metrics` in the Prometheus text format |
+//! | [`remote`] | `minibit-tracker publish`: the client of `POST /api/publish` |
 //! | [`activity`] | what the log says about swarms (new swarm, peer events, summary) |
 //! | [`index`] | the HTML page at `/` |
 //! | [`hangup`] | SIGHUP does not stop the tracker |
@@ -28,15 +38,28 @@
 //! ```
 
 pub mod activity;
+pub mod api;
 pub mod catalogue;
+pub mod counters;
+pub mod fingerprint;
 pub mod hangup;
 pub mod http;
 pub mod index;
+pub mod metrics;
+pub mod publish;
 pub mod registry;
+pub mod remote;
 pub mod seed;
+pub mod service;
+pub mod state;
+pub mod store;
+pub mod token;
 pub mod udp;
+pub mod upload;
 
 pub use catalogue::{Catalogue, CatalogueEntry, CatalogueError};
-pub use http::{TrackerState, router, serve};
+pub use http::{router, serve};
 pub use registry::{Registry, RegistryConfig};
+pub use service::ServiceConfig;
+pub use state::TrackerState;
 pub use udp::serve_udp;

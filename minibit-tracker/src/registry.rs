@@ -275,6 +275,12 @@ impl Registry {
         });
     }
 
+    /// Drops the swarm of `info_hash` (its peers and its completed count);
+    /// returns whether it was tracked. A later announce starts it afresh.
+    pub fn forget(&mut self, info_hash: &InfoHash) -> bool {
+        self.swarms.remove(info_hash).is_some()
+    }
+
     /// The counts of one swarm (all zero if unknown).
     pub fn stats(&self, info_hash: &InfoHash) -> ScrapeStats {
         self.swarms
@@ -460,6 +466,19 @@ mod tests {
                 incomplete: 1
             }
         );
+    }
+
+    #[test]
+    fn a_forgotten_swarm_is_gone_until_its_next_announce() {
+        let now = origin();
+        let mut reg = populated(now, 2, 1);
+        assert!(reg.forget(&HASH));
+        assert!(!reg.forget(&HASH));
+        assert!(!reg.tracks(&HASH));
+        assert_eq!(reg.stats(&HASH), ScrapeStats::default());
+        let resp = announce(&mut reg, now, &req(5, 100), 5);
+        assert!(resp.peers.is_empty(), "the old peers are forgotten");
+        assert_eq!(reg.stats(&HASH).incomplete, 1);
     }
 
     #[test]

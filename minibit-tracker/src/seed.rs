@@ -11,9 +11,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use minibit_core::metainfo::Metainfo;
 use minibit_core::metainfo::{BuildError, InfoHash, MetainfoBuilder};
 use minibit_peer::catalogue::URL_ESCAPE;
-use minibit_peer::{AddTorrent, Client, ClientConfig, ClientError, TorrentHandle, TorrentId};
+use minibit_peer::{
+    AddTorrent, Client, ClientConfig, ClientError, Session, SessionConfig, SessionHandle,
+    TorrentHandle, TorrentId,
+};
 use percent_encoding::utf8_percent_encode;
 
 use crate::catalogue::CatalogueError;
@@ -64,9 +68,9 @@ pub struct SeedOptions {
     pub piece_length: Option<u32>,
 }
 
-/// A torrent being seeded.
+/// A torrent seeded by a [`Seeder`].
 #[derive(Debug)]
-pub struct Seeding {
+pub struct Seeded {
     /// The torrent's name, as catalogued.
     pub name: String,
     /// Its info-hash.
@@ -77,13 +81,109 @@ pub struct Seeding {
     pub torrent: TorrentHandle,
 }
 
+/// A torrent being seeded by a session of its own ([`seed`]).
+#[derive(Debug)]
+pub struct Seeding {
+    /// The torrent's name, as catalogued.
+    pub name: String,
+    /// Its info-hash.
+    pub info_hash: InfoHash,
+    /// Where its `.torrent` is served.
+    pub torrent_url: String,
+    /// The running session (shut it down to announce `stopped`).
+    pub session: SessionHandle,
+}
+
+/// Hashes `path` (calling `progress(bytes_hashed, total_bytes)`) into a
+/// metainfo announcing to `options.tracker_url`; returns it with the
+/// folder that holds the content.
+async fn build(
+    path: &Path,
+    options: &SeedOptions,
+    progress: impl FnMut(u64, u64) + Send + 'static,
+) -> Result<(Metainfo, PathBuf), SeedError> {
+    let path = std::fs::canonicalize(path).map_err(|source| SeedError::Path {
+        path: path.to_owned(),
+        source,
+    })?;
+    let builder = MetainfoBuilder::new(&path)
+        .announce(format!("{}/announce", options.tracker_url))
+        .piece_length(options.piece_length)
+        .created_by(concat!("minibit-tracker/", env!("CARGO_PKG_VERSION")));
+    let metainfo = tokio::task::spawn_blocking(move || builder.build_with_progress(progress))
+        .await?
+        .map_err(|source| SeedError::Build {
+            path: path.clone(),
+            source,
+        })?;
+    // canonicalize gives an absolute path, so a file always has a parent.
+    let folder = path.parent().unwrap_or(&path).to_owned();
+    Ok((metainfo, folder))
+}
+
+/// Catalogues `metainfo` (its `.torrent` served by the tracker).
+fn catalogue(state: &TrackerState, metainfo: &Metainfo) -> Result<(), CatalogueError> {
+    state.catalogue_mut().add(
+        metainfo.info().name().to_owned(),
+        metainfo.info_hash(),
+        metainfo.total_length(),
+        metainfo.info().piece_length().into(),
+        metainfo.to_bytes(),
+    )
+}
+
+/// Where the tracker at `tracker_url` serves the `.torrent` named `name`.
+fn torrent_url(tracker_url: &str, name: &str) -> String {
+    format!(
+        "{tracker_url}/torrents/{}.torrent",
+        utf8_percent_encode(name, URL_ESCAPE)
+    )
+}
+
+/// Hashes `path` (calling `progress(bytes_hashed, total_bytes)`), builds
+/// and catalogues its torrent, and starts seeding it with a session of its
+/// own on `options.listen`; returns once the seeder's first announce has
+/// reached this tracker (or after 5 s).
+///
+/// # Errors
+/// [`SeedError`]: the path, the build, the catalogue or the session failed.
+pub async fn seed(
+    path: &Path,
+    options: &SeedOptions,
+    state: &TrackerState,
+    progress: impl FnMut(u64, u64) + Send + 'static,
+) -> Result<Seeding, SeedError> {
+    let (metainfo, folder) = build(path, options, progress).await?;
+    let (name, info_hash) = (metainfo.info().name().to_owned(), metainfo.info_hash());
+    let mut config = SessionConfig::new(metainfo.clone(), folder);
+    config.listen = options.listen;
+    // The files were hashed just above: no second read-back to check them.
+    config.seed_mode = true;
+    let session = Session::start(config).await?;
+    if let Err(e) = catalogue(state, &metainfo) {
+        // Best effort: the error to report is `e`, not how the session ended.
+        let _ = session.shutdown().await;
+        return Err(e.into());
+    }
+    state.add_seeder(info_hash, session.peer_sink());
+    if !announced(state, info_hash, session.local_addr().port()).await {
+        tracing::warn!(%name, "the seeder has not announced to this tracker yet");
+    }
+    Ok(Seeding {
+        torrent_url: torrent_url(&options.tracker_url, &name),
+        name,
+        info_hash,
+        session,
+    })
+}
+
 /// How long [`Seeder::add`] waits for the session's first announce to reach the registry.
 const ANNOUNCE_WAIT: Duration = Duration::from_secs(5);
 
 /// Waits (at most [`ANNOUNCE_WAIT`]) until the registry lists a peer on
 /// `port` for `info_hash`: the session's `started` announce has arrived,
 /// so leechers from now on are told about the seeder.
-async fn announced(state: &TrackerState, info_hash: InfoHash, port: u16) -> bool {
+pub(crate) async fn announced(state: &TrackerState, info_hash: InfoHash, port: u16) -> bool {
     let listed = || {
         state
             .registry()
@@ -145,40 +245,14 @@ impl Seeder {
         path: &Path,
         state: &TrackerState,
         progress: impl FnMut(u64, u64) + Send + 'static,
-    ) -> Result<Seeding, SeedError> {
-        let path = std::fs::canonicalize(path).map_err(|source| SeedError::Path {
-            path: path.to_owned(),
-            source,
-        })?;
-        let tracker_url = &self.options.tracker_url;
-        let builder = MetainfoBuilder::new(&path)
-            .announce(format!("{tracker_url}/announce"))
-            .piece_length(self.options.piece_length)
-            .created_by(concat!("minibit-tracker/", env!("CARGO_PKG_VERSION")));
-        let metainfo = tokio::task::spawn_blocking(move || builder.build_with_progress(progress))
-            .await?
-            .map_err(|source| SeedError::Build {
-                path: path.clone(),
-                source,
-            })?;
-        let name = metainfo.info().name().to_owned();
-        let info_hash = metainfo.info_hash();
-        let (size, piece_length) = (metainfo.total_length(), metainfo.info().piece_length());
-        let torrent_bytes = metainfo.to_bytes();
-        // canonicalize gives an absolute path, so a file always has a parent.
-        let folder = path.parent().unwrap_or(&path).to_owned();
-        let mut add = AddTorrent::new(metainfo, folder);
+    ) -> Result<Seeded, SeedError> {
+        let (metainfo, folder) = build(path, &self.options, progress).await?;
+        let (name, info_hash) = (metainfo.info().name().to_owned(), metainfo.info_hash());
+        let mut add = AddTorrent::new(metainfo.clone(), folder);
         // The files were hashed just above: no second read-back to check them.
         add.seed_mode = true;
         let torrent = self.client.add_torrent(add).await?;
-        let added = state.catalogue_mut().add(
-            name.clone(),
-            info_hash,
-            size,
-            piece_length.into(),
-            torrent_bytes,
-        );
-        if let Err(e) = added {
+        if let Err(e) = catalogue(state, &metainfo) {
             // Best effort: the error to report is `e`, not how the removal went.
             let _ = self.client.remove(torrent.id(), false).await;
             return Err(e.into());
@@ -191,11 +265,8 @@ impl Seeder {
         if !announced(state, info_hash, self.local_addr().port()).await {
             tracing::warn!(%name, "the seeder has not announced to this tracker yet");
         }
-        Ok(Seeding {
-            torrent_url: format!(
-                "{tracker_url}/torrents/{}.torrent",
-                utf8_percent_encode(&name, URL_ESCAPE)
-            ),
+        Ok(Seeded {
+            torrent_url: torrent_url(&self.options.tracker_url, &name),
             name,
             info_hash,
             torrent,

@@ -24,7 +24,8 @@ use minibit_core::tracker::udp::{Family, Request, Response, UdpPeers, UdpScrapeS
 use sha1::{Digest, Sha1};
 use tokio::net::{TcpListener, UdpSocket};
 
-use crate::http::TrackerState;
+use crate::counters::Protocol;
+use crate::state::TrackerState;
 
 /// Length of a connection-id time window; an id lives one to two windows.
 pub const ID_WINDOW: Duration = Duration::from_secs(60);
@@ -120,7 +121,7 @@ pub fn answer(
             }
             let family = Family::of(&from);
             let req = a.to_announce_request(family);
-            let resp = state.registry().announce(now, &req, from.ip());
+            let (resp, _) = state.announce(now, &req, from.ip(), Protocol::Udp);
             state.tell_seeder(&req, from.ip());
             tracing::debug!(
                 info_hash = %req.info_hash, %from, event = ?req.event, left = req.left,
@@ -143,6 +144,7 @@ pub fn answer(
                 tracing::debug!(%from, "UDP scrape with an invalid connection id");
                 return None;
             }
+            state.counters().scraped(Protocol::Udp);
             let registry = state.registry();
             Response::Scrape {
                 transaction_id,

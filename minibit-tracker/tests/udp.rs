@@ -139,7 +139,7 @@ fn announce(
 
 #[tokio::test]
 async fn a_client_connects_announces_and_scrapes_into_the_http_registry() {
-    let (tracker, _state) = start(IpAddr::V4(Ipv4Addr::LOCALHOST), RegistryConfig::default()).await;
+    let (tracker, state) = start(IpAddr::V4(Ipv4Addr::LOCALHOST), RegistryConfig::default()).await;
     let hash = InfoHash([0x5a; 20]);
     let mut leecher = Client::new(tracker).await;
     let id = leecher.connect().await;
@@ -224,6 +224,21 @@ async fn a_client_connects_announces_and_scrapes_into_the_http_registry() {
             ],
         }
     );
+
+    // `/metrics` counts each transport apart; the swarm holds all three.
+    let metrics = minibit_tracker::metrics::render(&state);
+    for series in [
+        "minibit_tracker_announces_total{protocol=\"udp\"} 2",
+        "minibit_tracker_announces_total{protocol=\"http\"} 1",
+        "minibit_tracker_scrapes_total{protocol=\"udp\"} 1",
+        "minibit_tracker_seeders 1",
+        "minibit_tracker_leechers 2",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == series),
+            "no {series} in\n{metrics}"
+        );
+    }
 }
 
 #[tokio::test]

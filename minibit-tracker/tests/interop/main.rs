@@ -23,7 +23,6 @@
 
 mod clients;
 mod content;
-mod many;
 // Shared with the e2e tests through `#[path]`; each suite uses a part.
 #[allow(dead_code)]
 mod minibit;

@@ -1,0 +1,271 @@
+//! The JSON API under `/api/`, and the guard every route sits behind.
+//!
+//! - `POST /api/publish?name=NAME` with the file as the body: stored as
+//!   `DATA/NAME` (streamed; never overwrites), hashed, catalogued, seeded.
+//!   `201` with `{"name", "info_hash", "size", "torrent", "seeded"}`.
+//! - `POST /api/publish` with `Content-Type: application/x-bittorrent`: a
+//!   `.torrent` alone (at most 10 MiB), catalogued, seeded only if its data
+//!   is in the data folder. Same answer.
+//! - `DELETE /api/torrents/{info_hash}[?delete_data=true]`: `200` with
+//!   `{"name", "info_hash", "data_deleted"}`.
+//! - `GET /api/catalogue/events`: server-sent events, `event: publish` or
+//!   `event: remove` with `{"name", "info_hash", "size", "torrent"}`;
+//!   `event: lagged` with the number of events a slow subscriber missed
+//!   (read `/torrents` again).
+//!
+//! The two state-changing routes need `Authorization: Bearer TOKEN`. Every
+//! route of the tracker refuses a request whose `Origin` is not the
+//! tracker's own (a web page elsewhere cannot drive it; no CORS).
+//! Errors are `{"error": "..."}` with 400 (malformed), 401 (no or bad
+//! token), 403 (cross-origin, a name outside the data folder, no data
+//! folder), 404 (unknown info-hash), 409 (name, file or info-hash taken),
+//! 413 (`.torrent` too large) or 500.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header, request::Parts};
+use axum::middleware::Next;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{delete, get, post};
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt as _};
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::catalogue::CatalogueError;
+use crate::publish::{self, MAX_TORRENT_BYTES, PublishError, Published, Removed};
+use crate::state::TrackerState;
+use crate::store::parse_info_hash;
+use crate::upload::UploadError;
+
+/// The media type of a `.torrent` body.
+pub const TORRENT_TYPE: &str = "application/x-bittorrent";
+
+/// A JSON error: `{"error": message}` with `status`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    /// An error answered with `status`.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(serde_json::json!({ "error": self.message }));
+        if self.status == StatusCode::UNAUTHORIZED {
+            (self.status, [(header::WWW_AUTHENTICATE, "Bearer")], body).into_response()
+        } else {
+            (self.status, body).into_response()
+        }
+    }
+}
+
+impl From<PublishError> for ApiError {
+    fn from(e: PublishError) -> Self {
+        let status = match &e {
+            PublishError::Upload(UploadError::BadName(_) | UploadError::Body(_))
+            | PublishError::Malformed(_)
+            | PublishError::Build(_)
+            | PublishError::Catalogue(CatalogueError::BadName(_)) => StatusCode::BAD_REQUEST,
+            PublishError::NoDataFolder
+            | PublishError::Upload(UploadError::Escapes(_))
+            | PublishError::DataOutside(_) => StatusCode::FORBIDDEN,
+            PublishError::Unknown(_) => StatusCode::NOT_FOUND,
+            PublishError::Upload(UploadError::Exists(_)) | PublishError::Catalogue(_) => {
+                StatusCode::CONFLICT
+            }
+            PublishError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::warn!(error = %e, "API request failed");
+        }
+        Self::new(status, e.to_string())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(e: QueryRejection) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, e.body_text())
+    }
+}
+
+/// Proof that the request carried the API token (`Authorization: Bearer TOKEN`).
+#[derive(Debug)]
+pub struct Authorized;
+
+impl FromRequestParts<Arc<TrackerState>> for Authorized {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<TrackerState>,
+    ) -> Result<Self, ApiError> {
+        let given = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        match (state.service().token(), given) {
+            (Some(token), Some(given)) if token.matches(given.trim()) => Ok(Self),
+            (_, None) => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "this request needs the API token: Authorization: Bearer TOKEN",
+            )),
+            _ => Err(ApiError::new(StatusCode::UNAUTHORIZED, "wrong API token")),
+        }
+    }
+}
+
+/// Refuses (403) a request whose `Origin` header is not this server's own
+/// (`http://HOST` or `https://HOST` of its `Host` header): a script on
+/// another site cannot use the tracker from a visitor's browser.
+pub async fn same_origin_only(req: Request, next: Next) -> Response {
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok());
+        let own = host.is_some_and(|host| {
+            origin
+                .to_str()
+                .is_ok_and(|o| o == format!("http://{host}") || o == format!("https://{host}"))
+        });
+        if !own {
+            return ApiError::new(StatusCode::FORBIDDEN, "cross-origin requests are refused")
+                .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// The `/api/` routes (see the module docs).
+pub fn routes() -> Router<Arc<TrackerState>> {
+    Router::new()
+        .route(
+            "/api/publish",
+            post(publish).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/api/torrents/{info_hash}", delete(remove))
+        .route("/api/catalogue/events", get(events))
+}
+
+/// `?name=` of `POST /api/publish`.
+#[derive(Deserialize)]
+struct PublishQuery {
+    name: Option<String>,
+}
+
+fn is_torrent(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(TORRENT_TYPE))
+}
+
+/// Reads at most [`MAX_TORRENT_BYTES`] of `body`.
+async fn read_torrent(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_TORRENT_BYTES as u64) {
+        return Err(PublishError::TooLarge.into());
+    }
+    let mut stream = body.into_data_stream();
+    let mut bytes = BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+        if bytes.len() + chunk.len() > MAX_TORRENT_BYTES {
+            return Err(PublishError::TooLarge.into());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes.freeze())
+}
+
+async fn publish(
+    State(state): State<Arc<TrackerState>>,
+    _: Authorized,
+    query: Result<Query<PublishQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Published>), ApiError> {
+    let Query(query) = query?;
+    let published = if is_torrent(&headers) {
+        let torrent = read_torrent(&headers, body).await?;
+        publish::publish_torrent(&state, torrent).await?
+    } else {
+        let name = query.name.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "give the file's name as ?name=NAME (or send a .torrent as application/x-bittorrent)",
+            )
+        })?;
+        publish::publish_file(&state, &name, body.into_data_stream()).await?
+    };
+    Ok((StatusCode::CREATED, Json(published)))
+}
+
+/// `?delete_data=` of `DELETE /api/torrents/{info_hash}`.
+#[derive(Deserialize)]
+struct RemoveQuery {
+    #[serde(default)]
+    delete_data: bool,
+}
+
+async fn remove(
+    State(state): State<Arc<TrackerState>>,
+    _: Authorized,
+    Path(info_hash): Path<String>,
+    query: Result<Query<RemoveQuery>, QueryRejection>,
+) -> Result<Json<Removed>, ApiError> {
+    let Query(query) = query?;
+    let info_hash = parse_info_hash(&info_hash).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{info_hash:?} is not an info-hash (40 hex digits)"),
+        )
+    })?;
+    Ok(Json(
+        publish::remove(&state, info_hash, query.delete_data).await?,
+    ))
+}
+
+async fn events(
+    State(state): State<Arc<TrackerState>>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let receiver = state.service().subscribe();
+    let stream = futures::stream::unfold(receiver, |mut receiver| async move {
+        let sse = match receiver.recv().await {
+            Ok(event) => Event::default()
+                .event(event.kind.as_str())
+                .json_data(&event)
+                .unwrap_or_default(),
+            Err(RecvError::Lagged(missed)) => {
+                Event::default().event("lagged").data(missed.to_string())
+            }
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok(sse), receiver))
+    });
+    let stream = stream.take_until(state.service().events_closed());
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
