@@ -341,3 +341,40 @@ fn hostile_datagrams_are_dropped_a_flood_is_capped_and_the_node_stays_up() {
         node.shutdown().await;
     });
 }
+
+#[test]
+fn two_nodes_find_each_other_on_the_ipv6_group_too() {
+    require_root();
+    let _serial = serial();
+    let net = Net::create(&[LINK; 2], 50).expect("namespaces on a bridge");
+    let hash = InfoHash([0xee; 20]);
+    runtime().block_on(async {
+        // Interface 0: the kernel picks eth0, the namespace's one link.
+        let (a, mut a_peers) = start_node(&net, 0, |c| c.ipv6_interface = Some(0));
+        let (b, mut b_peers) = start_node(&net, 1, |c| c.ipv6_interface = Some(0));
+        assert!(a.ipv6() && b.ipv6(), "the IPv6 group is joined");
+        a.add(hash, false).unwrap();
+        b.add(hash, false).unwrap();
+        // A link-local source (the veth's fe80:: address, with its
+        // interface as scope) and the announced port.
+        let v6_from = |port| {
+            move |seen: &[LsdPeer]| {
+                seen.iter().any(|p| match p.addr {
+                    SocketAddr::V6(addr) => {
+                        addr.ip().is_unicast_link_local() && addr.port() == port
+                    }
+                    SocketAddr::V4(_) => false,
+                })
+            }
+        };
+        let (mut a_seen, mut b_seen) = (vec![], vec![]);
+        let (a_found, b_found) = tokio::join!(
+            collect_until(&mut a_peers, &mut a_seen, v6_from(6882)),
+            collect_until(&mut b_peers, &mut b_seen, v6_from(6881)),
+        );
+        assert!(a_found, "A heard {a_seen:?}, stats {:?}", a.stats());
+        assert!(b_found, "B heard {b_seen:?}, stats {:?}", b.stats());
+        a.shutdown().await;
+        b.shutdown().await;
+    });
+}
