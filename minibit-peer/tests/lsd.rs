@@ -13,8 +13,13 @@
 #[path = "../../benches/src/wan/net.rs"]
 mod net;
 
+#[path = "../../minibit-tracker/tests/tools/mod.rs"]
+mod tools;
+
 use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -376,5 +381,98 @@ fn two_nodes_find_each_other_on_the_ipv6_group_too() {
         assert!(b_found, "B heard {b_seen:?}, stats {:?}", b.stats());
         a.shutdown().await;
         b.shutdown().await;
+    });
+}
+
+/// A libtorrent session (python3-libtorrent) listening on ARGV[2]
+/// (`IP:PORT`) with LSD on and DHT, UPnP and NAT-PMP off, in the torrent
+/// with info-hash ARGV[1] (hex; no metadata needed), announcing on LSD
+/// every second; prints `lsd_peer MESSAGE` for each peer LSD finds (the
+/// alert's message names the peer's `IP:PORT`; the Python binding has no
+/// class for that alert).
+const LIBTORRENT_LSD: &str = r"
+import sys, tempfile, time
+import libtorrent as lt
+s = lt.session({
+    'listen_interfaces': sys.argv[2],
+    'enable_lsd': True, 'enable_dht': False,
+    'enable_upnp': False, 'enable_natpmp': False,
+    'local_service_announce_interval': 1,
+    'alert_mask': lt.alert_category.peer | lt.alert_category.status | lt.alert_category.error,
+})
+p = lt.add_torrent_params()
+p.info_hashes = lt.info_hash_t(lt.sha1_hash(bytes.fromhex(sys.argv[1])))
+p.save_path = tempfile.mkdtemp()
+s.add_torrent(p)
+print('started', flush=True)
+end = time.time() + 60
+while time.time() < end:
+    s.wait_for_alert(200)
+    for a in s.pop_alerts():
+        if a.what() == 'lsd_peer':
+            print('lsd_peer', a.message(), flush=True)
+";
+
+/// Kills the child (by its pid) when dropped.
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn libtorrent_and_minibit_hear_each_other_on_lsd() {
+    require_root();
+    tools::require_libtorrent();
+    let _serial = serial();
+    let net = Net::create(&[LINK; 2], 50).expect("namespaces on a bridge");
+    let hash = InfoHash([0x5a; 20]);
+    let lt_addr = SocketAddr::new(Net::ip(1).into(), 6882);
+    let mut python = Command::new("/usr/bin/python3");
+    python.args(["-c", LIBTORRENT_LSD, &hash.to_hex(), &lt_addr.to_string()]);
+    let mut libtorrent = Kill(
+        net.command(1, &python)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs"),
+    );
+    // libtorrent's lines, read on a thread (the read blocks).
+    let (line_tx, mut lines) = mpsc::unbounded_channel();
+    let stdout = libtorrent.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    runtime().block_on(async {
+        let (node, mut peers) = start_node(&net, 0, |_| {});
+        node.add(hash, false).unwrap();
+        let mut seen = vec![];
+        let heard = collect_until(&mut peers, &mut seen, |seen| {
+            seen.contains(&LsdPeer {
+                info_hash: hash,
+                addr: lt_addr,
+            })
+        })
+        .await;
+        assert!(heard, "minibit heard {seen:?}, {:?}", node.stats());
+        let ours = format!("{}:6881", Net::ip(0));
+        let mut said: Vec<String> = vec![];
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !said
+            .iter()
+            .any(|l| l.starts_with("lsd_peer") && l.contains(&ours))
+        {
+            match tokio::time::timeout_at(deadline, lines.recv()).await {
+                Ok(Some(line)) => said.push(line),
+                Ok(None) | Err(_) => panic!("libtorrent said {said:?}, not {ours}"),
+            }
+        }
+        node.shutdown().await;
     });
 }
