@@ -476,3 +476,39 @@ fn libtorrent_and_minibit_hear_each_other_on_lsd() {
         node.shutdown().await;
     });
 }
+
+#[test]
+fn two_nodes_on_one_host_share_the_group_port_over_loopback() {
+    require_root();
+    let _serial = serial();
+    // One namespace: its loopback only.
+    let net = Net::create(&[LINK], 50).expect("a namespace");
+    let hash = InfoHash([0x11; 20]);
+    runtime().block_on(async {
+        let on_loopback = |port| {
+            move |c: &mut LsdConfig| {
+                c.interface = std::net::Ipv4Addr::LOCALHOST;
+                c.listen_port = port;
+            }
+        };
+        // Both bind 6771 (SO_REUSEPORT) and both get every datagram.
+        let (a, mut a_peers) = start_node(&net, 0, on_loopback(7001));
+        let (b, mut b_peers) = start_node(&net, 0, on_loopback(7002));
+        a.add(hash, false).unwrap();
+        b.add(hash, false).unwrap();
+        let peer = |port| LsdPeer {
+            info_hash: hash,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        let (mut a_seen, mut b_seen) = (vec![], vec![]);
+        let (a_found, b_found) = tokio::join!(
+            collect_until(&mut a_peers, &mut a_seen, |s| s.contains(&peer(7002))),
+            collect_until(&mut b_peers, &mut b_seen, |s| s.contains(&peer(7001))),
+        );
+        assert!(a_found, "A heard {a_seen:?}, stats {:?}", a.stats());
+        assert!(b_found, "B heard {b_seen:?}, stats {:?}", b.stats());
+        assert!(!a_seen.contains(&peer(7001)) && !b_seen.contains(&peer(7002)));
+        a.shutdown().await;
+        b.shutdown().await;
+    });
+}
