@@ -139,6 +139,8 @@ pub struct LsdStats {
     pub own: u64,
     /// Peers handed to the channel.
     pub peers_found: u64,
+    /// Peers heard but dropped because the channel was full.
+    pub peers_dropped: u64,
 }
 
 /// What the handle asks of the node's task.
@@ -392,10 +394,12 @@ impl NodeTask {
             return;
         }
         for info_hash in announce.info_hashes {
-            if self.schedule.contains(&info_hash)
-                && self.peers.try_send(LsdPeer { info_hash, addr }).is_ok()
-            {
-                stats.peers_found += 1;
+            if !self.schedule.contains(&info_hash) {
+                continue;
+            }
+            match self.peers.try_send(LsdPeer { info_hash, addr }) {
+                Ok(()) => stats.peers_found += 1,
+                Err(_) => stats.peers_dropped += 1,
             }
         }
     }
