@@ -122,7 +122,7 @@ async fn hostile_requests_get_json_errors_and_change_nothing() {
     assert_eq!(status, 201, "{good}");
     let info_hash = good["info_hash"].as_str().unwrap().to_owned();
 
-    let refusals = [
+    let mut refusals = vec![
         (upload("", torrent.clone(), None), 401, "token"),
         (
             upload("", torrent.clone(), Some("wrong-token-0123456789")),
@@ -160,6 +160,37 @@ async fn hostile_requests_get_json_errors_and_change_nothing() {
             413,
             "at most",
         ),
+    ];
+    refusals.extend(other_refusals(&http, api, &info_hash));
+    for (request, expected, words) in refusals {
+        let (status, body) = call(request).await;
+        assert_eq!(status, expected, "{body}");
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains(words),
+            "{expected}: {error:?} lacks {words:?}"
+        );
+    }
+    // Still up, with the one torrent intact where it was asked to go.
+    let (status, list) = call(http.get(format!("{api}/api/torrents"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["info_hash"], info_hash.as_str());
+    assert!(
+        state.join("downloads/in/a.bin.part").exists(),
+        "downloading into the asked folder"
+    );
+    assert!(!state.join("etc").exists() && !dir.path().join("etc").exists());
+}
+
+/// Refused requests other than `.torrent` uploads: each with the status
+/// and words of its JSON error.
+fn other_refusals(
+    http: &reqwest::Client,
+    api: &str,
+    info_hash: &str,
+) -> Vec<(reqwest::RequestBuilder, u16, &'static str)> {
+    vec![
         (
             http.post(format!("{api}/api/torrents"))
                 .bearer_auth(TOKEN)
@@ -214,26 +245,7 @@ async fn hostile_requests_get_json_errors_and_change_nothing() {
             403,
             "cross-origin",
         ),
-    ];
-    for (request, expected, words) in refusals {
-        let (status, body) = call(request).await;
-        assert_eq!(status, expected, "{body}");
-        let error = body["error"].as_str().unwrap_or_default();
-        assert!(
-            error.contains(words),
-            "{expected}: {error:?} lacks {words:?}"
-        );
-    }
-    // Still up, with the one torrent intact where it was asked to go.
-    let (status, list) = call(http.get(format!("{api}/api/torrents"))).await;
-    assert_eq!(status, 200);
-    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
-    assert_eq!(list[0]["info_hash"], info_hash.as_str());
-    assert!(
-        state.join("downloads/in/a.bin.part").exists(),
-        "downloading into the asked folder"
-    );
-    assert!(!state.join("etc").exists() && !dir.path().join("etc").exists());
+    ]
 }
 
 fn remote(api: &str, args: &[&str]) -> std::process::Output {
