@@ -43,6 +43,7 @@
 //! | [`daemon`] | `minibit-peer daemon`: a client as a service, its torrents in SQLite, the HTTP API and page |
 //! | [`http_api`] | what both programs' HTTP APIs share: JSON errors, token and origin checks |
 //! | [`dht`] | the client's Mainline DHT node (BEP 5, the `mainline` crate) |
+//! | [`lsd`] | local service discovery (BEP 14): multicast announces, peers heard on the LAN |
 //! | [`tracker_client`] | announces: HTTP and UDP (BEP 15) trackers, tier by tier (BEP 12) |
 //! | [`token`] | the API token of a daemon or tracker (`STATE/token`, mode 0600) |
 //! | `tracker_status` | tells the user when no tracker answered |
@@ -65,6 +66,7 @@ pub(crate) mod hasher;
 pub mod http;
 pub mod http_api;
 pub(crate) mod inflight;
+pub mod lsd;
 pub mod partial;
 pub(crate) mod read_cache;
 pub(crate) mod resume;
