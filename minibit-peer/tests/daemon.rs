@@ -327,6 +327,29 @@ async fn remote_verbs_add_list_pause_resume_and_remove() {
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no torrent named"));
 
+    // File priorities at run time: the torrent is reopened with them,
+    // still paused; the newly wanted file is created.
+    let first = state.join("downloads/album/a.bin.part");
+    assert!(!first.exists(), "skipped files are not created");
+    let (status, body) = call(
+        reqwest::Client::new()
+            .patch(format!("{api}/api/torrents/{info_hash}"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"priorities": ["high", "normal", "skip"]})),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let d = detail(api, &info_hash).await;
+    let priorities: Vec<&str> = d["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["priority"].as_str().unwrap())
+        .collect();
+    assert_eq!(priorities, ["high", "normal", "skip"], "{d}");
+    assert_eq!(d["state"], "paused");
+    assert!(first.exists(), "a file no longer skipped is created");
+
     let content = state.join("downloads/album/disc2/b.bin");
     assert!(content.with_extension("bin.part").exists() || content.exists());
     let removed = stdout(&remote(api, &["remove", "--delete-data", &info_hash]));

@@ -6,6 +6,9 @@
 
 const KEY = "minibit-daemon-token";
 let selected = null;
+// The torrent whose files the table shows (its check boxes are kept
+// while the user changes them; only the "have" column is refreshed).
+let filesShown = null;
 
 function token() {
   return localStorage.getItem(KEY);
@@ -155,6 +158,13 @@ async function showDetail() {
     context.fillRect(i * width, 0, Math.max(width, 1), canvas.height);
   });
   const body = document.querySelector("#files tbody");
+  if (filesShown === t.info_hash) {
+    t.files.forEach((f, i) => {
+      body.rows[i].cells[3].textContent = f.have;
+    });
+    return;
+  }
+  filesShown = t.info_hash;
   body.replaceChildren();
   for (const f of t.files) {
     const row = body.insertRow();
@@ -209,6 +219,7 @@ document.addEventListener("DOMContentLoaded", () => {
     try {
       await api("PATCH", "/api/torrents/" + selected, JSON.stringify({ priorities }), "application/json");
       say("file selection applied");
+      filesShown = null;
     } catch (error) {
       say("file selection not applied: " + error.message);
     }
