@@ -378,6 +378,54 @@ mod tests {
     }
 
     #[test]
+    fn daemon_and_remote_verbs_parse() {
+        let cli =
+            Cli::try_parse_checked(["minibit-peer", "daemon", "--state", "st", "--port", "7000"])
+                .unwrap();
+        let Some(Command::Daemon(args)) = cli.command else {
+            panic!("not daemon");
+        };
+        assert_eq!(args.state, PathBuf::from("st"));
+        assert_eq!(args.api.to_string(), "127.0.0.1:9091", "local by default");
+        assert_eq!(args.port, Some(7000));
+        assert!(
+            Cli::try_parse_checked(["minibit-peer", "daemon"]).is_err(),
+            "--state is required"
+        );
+        let cli = Cli::try_parse_checked([
+            "minibit-peer",
+            "add",
+            "x.torrent",
+            "--only",
+            "*.jpg",
+            "--only",
+            "2",
+            "--paused",
+            "--api",
+            "http://127.0.0.1:1",
+            "--token",
+            "t",
+        ])
+        .unwrap();
+        let Some(Command::Add(args)) = cli.command else {
+            panic!("not add");
+        };
+        assert_eq!(args.only, ["*.jpg", "2"]);
+        assert!(args.paused);
+        assert_eq!(args.remote.api, "http://127.0.0.1:1");
+        let cli =
+            Cli::try_parse_checked(["minibit-peer", "remove", "--delete-data", "a", "b"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Remove { ref target, delete_data: true }) if target.torrents == ["a", "b"]
+        ));
+        assert!(
+            Cli::try_parse_checked(["minibit-peer", "pause"]).is_err(),
+            "a torrent is required"
+        );
+    }
+
+    #[test]
     fn create_takes_several_trackers() {
         let cli = Cli::try_parse_checked([
             "minibit-peer",
