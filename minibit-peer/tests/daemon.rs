@@ -67,6 +67,26 @@ async fn a_torrent_added_by_url_downloads_and_comes_back_after_a_restart_without
         std::fs::read(seed_dir.join("film.bin")).unwrap()
     );
 
+    let metrics = http
+        .get(format!("{}/metrics", daemon.api))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "minibit_daemon_torrents{state=\"seeding\"} 1".to_owned(),
+        "minibit_daemon_torrents{state=\"downloading\"} 0".to_owned(),
+        format!("minibit_daemon_downloaded_bytes_total {SIZE}"),
+        format!(
+            "minibit_daemon_pieces_verified {}",
+            metainfo.layout().piece_count()
+        ),
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
+
     // Paused, then restarted: the torrent is back, still paused, complete
     // at once, its pieces trusted from the resume data.
     let (status, _) = call(

@@ -15,6 +15,7 @@
 //! - `GET /api/events`: server-sent events: `event: progress` once a
 //!   second with the list, `event: added` / `event: removed` with
 //!   `{"info_hash", "name"}`, `event: lagged` when a slow reader missed some.
+//! - `GET /metrics`: Prometheus text format (see [`super::metrics`]).
 //!
 //! State-changing requests need `Authorization: Bearer TOKEN`; every route
 //! refuses a cross-origin request. Errors are `{"error": "..."}` with 400
@@ -117,6 +118,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/torrents/{info_hash}/pause", post(pause))
         .route("/api/torrents/{info_hash}/resume", post(resume))
         .route("/api/events", get(events))
+        .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn(same_origin_only))
         .with_state(state)
 }
@@ -285,6 +287,18 @@ async fn fetch(uri: &str) -> Result<Vec<u8>, DaemonError> {
             crate::http::FetchError::TooLarge(_) => DaemonError::TooLarge,
             other => fetch_error(other.to_string()),
         })
+}
+
+async fn metrics(State(state): State<Arc<ApiState>>) -> Result<Response, ApiError> {
+    let page = state.daemon.metrics().await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        page,
+    )
+        .into_response())
 }
 
 async fn list(State(state): State<Arc<ApiState>>) -> Result<Json<Vec<TorrentView>>, ApiError> {

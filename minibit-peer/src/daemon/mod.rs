@@ -17,9 +17,11 @@
 //! | [`error`] | why a request failed, and its HTTP status |
 //! | [`api`] | the axum routes under `/api/`, token and origin checks, events |
 //! | [`page`] | the page at `/` |
+//! | [`metrics`] | `/metrics` in the Prometheus text format |
 
 pub mod api;
 pub mod error;
+pub mod metrics;
 pub mod page;
 pub mod request;
 pub mod store;
@@ -247,6 +249,22 @@ impl Daemon {
                 view(entry, status.map(|s| s.paused))
             })
             .collect())
+    }
+
+    /// The `/metrics` page (Prometheus text format).
+    ///
+    /// # Errors
+    /// [`DaemonError::Client`] when the client has shut down.
+    pub async fn metrics(&self) -> Result<String, DaemonError> {
+        let list = self.list().await?;
+        let pieces = self
+            .client
+            .list()
+            .await?
+            .iter()
+            .map(|s| u64::from(s.progress.pieces_have))
+            .sum();
+        Ok(metrics::render(&list, pieces))
     }
 
     /// One torrent with its files and piece map.
