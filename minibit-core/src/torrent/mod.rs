@@ -84,6 +84,7 @@ mod config;
 mod messages;
 mod outbox;
 mod peer;
+mod pending;
 mod pex;
 mod requests;
 mod serve;
@@ -93,6 +94,7 @@ mod super_seeding;
 mod swarm;
 mod timers;
 mod types;
+mod ut_metadata;
 mod verify;
 
 use std::net::SocketAddr;
@@ -121,9 +123,10 @@ use sources::PieceSources;
 use spread::InitialSpread;
 use swarm::AddressBook;
 pub use types::{
-    Action, AnnounceEvent, Direction, DisconnectReason, Event, HandshakeRejection, PeerKey,
-    TorrentStats, Violation,
+    Action, AnnounceEvent, Direction, DisconnectReason, Event, HandshakeRejection, MetadataMisuse,
+    MetadataPhase, PeerKey, TorrentStats, Violation,
 };
+use ut_metadata::{MetadataState, UT_METADATA_ID};
 
 /// Client name and version sent in the BEP 10 extended handshake (`v`).
 const CLIENT_VERSION: &str = concat!("minibit ", env!("CARGO_PKG_VERSION"));
@@ -183,6 +186,13 @@ pub struct Torrent {
     peer_timer_floor: Instant,
     /// Whether [`Torrent::stop`] was called.
     stopped: bool,
+    /// The info dictionary (BEP 9): held and served, or being fetched.
+    metadata: MetadataState,
+    /// The picker's RNG seed (a new picker is made when the metadata of
+    /// a magnet link arrives).
+    picker_seed: u64,
+    /// The serial of the next peer (see `ut_metadata::PeerMetadata`).
+    next_peer_serial: u64,
 }
 
 impl Torrent {
@@ -253,6 +263,9 @@ impl Torrent {
             upload_rate: RateEstimator::new(DEFAULT_WINDOW, now),
             now,
             stopped: false,
+            metadata: MetadataState::Ready(None),
+            picker_seed,
+            next_peer_serial: 0,
         };
         torrent.announce_if_due(now);
         torrent
@@ -269,19 +282,25 @@ impl Torrent {
     }
 
     /// Our BEP 10 extended handshake: `ut_pex` (BEP 11) unless peer
-    /// exchange is off or the torrent is private (BEP 27), our client name, how many requests we queue per
-    /// peer, and our listen port.
+    /// exchange is off or the torrent is private (BEP 27); `ut_metadata`
+    /// (BEP 9) when we hold the metadata (with `metadata_size`) or fetch
+    /// it; our client name, how many requests we queue per peer, and our
+    /// listen port.
     fn extended_handshake(&self) -> Message {
-        let m = if self.config.pex_enabled() {
-            [("ut_pex".to_owned(), pex::UT_PEX_ID)].into()
-        } else {
-            std::collections::BTreeMap::new()
-        };
+        let mut m = std::collections::BTreeMap::new();
+        if self.config.pex_enabled() {
+            m.insert("ut_pex".to_owned(), pex::UT_PEX_ID);
+        }
+        let (metadata, metadata_size) = self.metadata_advert();
+        if metadata {
+            m.insert("ut_metadata".to_owned(), UT_METADATA_ID);
+        }
         ExtendedHandshake {
             m,
             v: Some(CLIENT_VERSION.to_owned()),
             reqq: u32::try_from(self.config.max_queued_requests).ok(),
             p: self.config.listen_addr.map(|addr| addr.port()),
+            metadata_size,
             ..ExtendedHandshake::default()
         }
         .to_message()
@@ -377,6 +396,8 @@ impl Torrent {
         let pieces = self.layout.piece_count();
         let peer = entry.insert(Peer::new(key, addr, theirs.peer_id, fast, pieces, now));
         peer.extensions = extended.is_some();
+        peer.metadata.serial = self.next_peer_serial;
+        self.next_peer_serial += 1;
         self.out.report(Event::PeerConnected { peer: key, addr });
         let first = if self.super_seeder.is_some() {
             fast.then_some(Message::HaveNone)
@@ -468,6 +489,7 @@ impl Torrent {
             }
         }
         self.out.report(Event::PeerDisconnected { peer });
+        self.metadata_peer_gone(now, state.metadata.serial);
         self.super_seed_left(now, peer);
         if !state.am_choking && state.interested_in_us {
             self.rechoke_if_slot_free(now);
