@@ -25,6 +25,7 @@ use minibit_core::torrent::{
 use minibit_core::wire::{
     ExtendedHandshake, Handshake, MAX_METADATA_SIZE, METADATA_PIECE_LEN, Message, MetadataMessage,
 };
+use proptest::prelude::*;
 use sha1::{Digest, Sha1};
 use support::{Content, peer_id, secs, t0};
 
@@ -463,6 +464,8 @@ struct Scripted {
     torrent: TorrentId,
     now: Instant,
     metainfo: Metainfo,
+    /// The scripted peers' connections.
+    joined: Vec<ConnectionId>,
 }
 
 /// What the magnet session sent on one connection, and its closes.
@@ -508,6 +511,7 @@ impl Scripted {
             torrent,
             now: t0(),
             metainfo,
+            joined: Vec::new(),
         };
         scripted.drain();
         scripted
@@ -530,6 +534,7 @@ impl Scripted {
         };
         self.session
             .handle_message(self.now, conn, ext.to_message());
+        self.joined.push(conn);
         conn
     }
 
@@ -549,8 +554,14 @@ impl Scripted {
         }
     }
 
+    /// Time passes; every scripted peer sends a keep-alive first (as real
+    /// peers do every two minutes at most: nobody is dropped for silence).
     fn advance(&mut self, by: Duration) {
         self.now += by;
+        for &conn in &self.joined {
+            self.session
+                .handle_message(self.now, conn, Message::KeepAlive);
+        }
         self.session.handle_timeout(self.now);
     }
 
@@ -869,4 +880,102 @@ fn a_seeding_session_serves_exact_metadata_pieces_and_rejects_what_it_cannot_sen
     assert_eq!(ask(&mut session, 1), Scripted::data(&info, 1));
     assert_eq!(ask(&mut session, 1), MetadataMessage::Reject { piece: 1 });
     assert!(session.torrent(torrent).unwrap().info_bytes().is_some());
+}
+
+/// How a scripted peer answers metadata requests.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Answer {
+    Honest,
+    Forge,
+    Reject,
+    Silent,
+    OutOfRange,
+    WrongLength,
+}
+
+fn answer() -> impl Strategy<Value = Answer> {
+    prop_oneof![
+        Just(Answer::Forge),
+        Just(Answer::Reject),
+        Just(Answer::Silent),
+        Just(Answer::OutOfRange),
+        Just(Answer::WrongLength),
+        Just(Answer::Honest),
+    ]
+}
+
+fn reply(answer: Answer, info: &[u8], piece: u32) -> Option<MetadataMessage> {
+    let size = info.len() as u32;
+    match answer {
+        Answer::Honest => Some(Scripted::data(info, piece)),
+        Answer::Forge => {
+            let mut forged = info.to_vec();
+            forged[piece as usize * METADATA_PIECE_LEN] ^= 0x55;
+            Some(Scripted::data(&forged, piece))
+        }
+        Answer::Reject => Some(MetadataMessage::Reject { piece }),
+        Answer::Silent => None,
+        Answer::OutOfRange => Some(MetadataMessage::Data {
+            piece: 200,
+            total_size: size,
+            data: Bytes::from_static(b"x"),
+        }),
+        Answer::WrongLength => Some(MetadataMessage::Data {
+            piece,
+            total_size: size,
+            data: Bytes::from_static(b"short"),
+        }),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Whatever the other peers do (forge pieces, reject, stay silent,
+    /// send pieces out of range or of the wrong length), one honest peer
+    /// is enough: the fetch ends with the exact info dictionary and the
+    /// honest peer is never disconnected, even when forged and honest
+    /// pieces were mixed (then nobody can be blamed, and the fetch goes
+    /// on one peer at a time).
+    #[test]
+    fn one_honest_peer_is_enough_whatever_the_others_do(
+        others in proptest::collection::vec(answer(), 0..5),
+        honest_at in 0usize..5,
+    ) {
+        let metainfo = big_metainfo(2500);
+        let info = metainfo.info_bytes().to_vec();
+        let mut answers = others;
+        answers.insert(honest_at.min(answers.len()), Answer::Honest);
+        let mut s = Scripted::new(metainfo.clone());
+        let conns: Vec<(ConnectionId, Answer)> = answers
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| (s.join(i as u8 + 1, Some(info.len() as u32)), a))
+            .collect();
+        let honest = conns.iter().find(|(_, a)| *a == Answer::Honest).unwrap().0;
+        let mut events = Vec::new();
+        for _ in 0..200 {
+            let sent = s.drain();
+            prop_assert!(!sent.disconnected.contains_key(&honest), "{:?}", sent.disconnected);
+            events.extend(sent.events.clone());
+            if s.phase() == MetadataPhase::AwaitingStorage {
+                break;
+            }
+            let mut answered = false;
+            for &(conn, a) in &conns {
+                for piece in sent.metadata_requests(conn) {
+                    if let Some(message) = reply(a, &info, piece) {
+                        s.send(conn, &message);
+                        answered = true;
+                    }
+                }
+            }
+            if !answered {
+                s.advance(secs(31));
+            }
+        }
+        prop_assert_eq!(s.phase(), MetadataPhase::AwaitingStorage);
+        let received = Event::MetadataReceived { metainfo: Box::new(metainfo) };
+        prop_assert!(events.contains(&received));
+    }
 }

@@ -50,9 +50,8 @@ pub(super) fn placeholder_layout() -> Layout {
 pub(super) enum MetadataState {
     /// The layout is known; the info dictionary is served if we hold it.
     Ready(Option<Bytes>),
-    /// Started from a magnet link: fetching (the fetch starts with the
-    /// first peer that says `metadata_size`).
-    Fetching(Option<MetadataFetch<u64>>),
+    /// Started from a magnet link: fetching.
+    Fetching(Fetch),
     /// Verified and parsed: served, waiting for the driver's storage.
     AwaitingStorage {
         info: Bytes,
@@ -87,6 +86,24 @@ impl MetadataState {
     }
 }
 
+/// The fetch of a magnet link's metadata.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Fetch {
+    /// Started with the first peer that says `metadata_size`.
+    current: Option<MetadataFetch<u64>>,
+    /// Set after metadata assembled from several peers failed its hash:
+    /// nobody can tell who lied, so from then on one peer at a time (the
+    /// soloist) is asked for the whole dictionary, and a mismatch names
+    /// exactly the liar.
+    solo: bool,
+    /// The peer asked in solo mode; when it leaves or rests, its partial
+    /// pieces are dropped and the next peer (round-robin by serial, so
+    /// every peer gets a turn) starts over.
+    soloist: Option<u64>,
+    /// The previous soloist.
+    last_soloist: Option<u64>,
+}
+
 /// `ut_metadata` state of one peer.
 #[derive(Debug, Default)]
 pub(super) struct PeerMetadata {
@@ -101,6 +118,9 @@ pub(super) struct PeerMetadata {
     asked: Vec<(u32, Instant)>,
     /// It rejected or did not answer: not asked again before this.
     resting_until: Option<Instant>,
+    /// How often it rejected or did not answer: peers with fewer are
+    /// asked first, so a silent peer never starves an honest one.
+    misses: u32,
     /// Data messages we answered it with.
     answered: u32,
     /// Its availability while the piece count is unknown.
@@ -141,7 +161,7 @@ impl Torrent {
         let layout = placeholder_layout();
         let have = Bitfield::new(layout.piece_count());
         let mut torrent = Self::new(config, info_hash, peer_id, layout, have, now);
-        torrent.metadata = MetadataState::Fetching(None);
+        torrent.metadata = MetadataState::Fetching(Fetch::default());
         torrent
     }
 
@@ -360,7 +380,11 @@ impl Torrent {
         total_size: u32,
         data: &[u8],
     ) -> Result<(), Violation> {
-        let MetadataState::Fetching(Some(fetch)) = &mut self.metadata else {
+        let MetadataState::Fetching(Fetch {
+            current: Some(fetch),
+            ..
+        }) = &mut self.metadata
+        else {
             return Ok(());
         };
         let peer = &mut self.peers[key.0].metadata;
@@ -381,7 +405,11 @@ impl Torrent {
 
     /// `key` rejected `piece`: asked of others; `key` rests.
     fn metadata_rejected(&mut self, now: Instant, key: PeerKey, piece: u32) {
-        let MetadataState::Fetching(Some(fetch)) = &mut self.metadata else {
+        let MetadataState::Fetching(Fetch {
+            current: Some(fetch),
+            ..
+        }) = &mut self.metadata
+        else {
             return;
         };
         let peer = &mut self.peers[key.0].metadata;
@@ -391,19 +419,51 @@ impl Torrent {
         peer.asked.swap_remove(at);
         fetch.rejected(peer.serial, piece);
         peer.resting_until = Some(now + self.config.request_timeout);
+        peer.misses += 1;
+        let serial = peer.serial;
+        self.release_soloist(serial);
         self.request_metadata_all(now);
     }
 
-    /// The assembled metadata did not hash: the peers that sent it are
-    /// disconnected and the fetch starts over (its size may have been the
-    /// lie) with the others.
+    /// In solo mode, peer `serial` stops being asked (it left or rests):
+    /// what it sent is dropped and its requests forgotten, so the next
+    /// soloist's dictionary comes from one peer only.
+    fn release_soloist(&mut self, serial: u64) {
+        let MetadataState::Fetching(fetch) = &mut self.metadata else {
+            return;
+        };
+        if fetch.soloist == Some(serial) {
+            fetch.soloist = None;
+            fetch.last_soloist = Some(serial);
+            fetch.current = None;
+            for (_, peer) in &mut self.peers {
+                if peer.metadata.serial == serial {
+                    peer.metadata.asked.clear();
+                }
+            }
+        }
+    }
+
+    /// The assembled metadata did not hash: the fetch starts over (its
+    /// size may have been the lie). A lone sender lied and is
+    /// disconnected; with several, the liar is unknown and the fetch goes
+    /// on one peer at a time (see [`Fetch::solo`]).
     fn metadata_mismatch(&mut self, now: Instant, suspects: &BTreeSet<u64>) {
-        self.metadata = MetadataState::Fetching(None);
+        let liar = match suspects.len() {
+            1 => suspects.first().copied(),
+            _ => None,
+        };
+        self.metadata = MetadataState::Fetching(Fetch {
+            current: None,
+            solo: true,
+            soloist: None,
+            last_soloist: liar,
+        });
         let keys: Vec<PeerKey> = self.peers.iter().map(|(_, p)| p.key).collect();
         for key in keys {
             let peer = &mut self.peers[key.0];
             peer.metadata.asked.clear();
-            if suspects.contains(&peer.metadata.serial) {
+            if liar == Some(peer.metadata.serial) {
                 self.disconnect(
                     key,
                     DisconnectReason::ProtocolViolation(Violation::MetadataHash),
@@ -437,8 +497,11 @@ impl Torrent {
 
     /// The peer with serial `serial` left: the pieces asked of it go to others.
     pub(super) fn metadata_peer_gone(&mut self, now: Instant, serial: u64) {
-        if let MetadataState::Fetching(Some(fetch)) = &mut self.metadata {
-            fetch.peer_gone(serial);
+        if let MetadataState::Fetching(fetch) = &mut self.metadata {
+            if let Some(current) = &mut fetch.current {
+                current.peer_gone(serial);
+            }
+            self.release_soloist(serial);
             self.request_metadata_all(now);
         }
     }
@@ -451,6 +514,7 @@ impl Torrent {
             return;
         };
         let timeout = self.config.request_timeout;
+        let mut rested = Vec::new();
         for (_, peer) in &mut self.peers {
             let state = &mut peer.metadata;
             if state.resting_until.is_some_and(|until| until <= now) {
@@ -459,45 +523,87 @@ impl Torrent {
             let before = state.asked.len();
             state.asked.retain(|&(piece, sent)| {
                 let expired = sent + timeout <= now;
-                if let (true, Some(fetch)) = (expired, fetch.as_mut()) {
-                    fetch.rejected(state.serial, piece);
+                if let (true, Some(current)) = (expired, fetch.current.as_mut()) {
+                    current.rejected(state.serial, piece);
                 }
                 !expired
             });
             if state.asked.len() < before {
                 state.resting_until = Some(now + timeout);
+                state.misses += 1;
+                rested.push(state.serial);
             }
+        }
+        for serial in rested {
+            self.release_soloist(serial);
         }
         self.request_metadata_all(now);
     }
 
+    /// Asks every peer that may be asked, those that missed least first.
     fn request_metadata_all(&mut self, now: Instant) {
-        let keys: Vec<PeerKey> = self.peers.iter().map(|(_, p)| p.key).collect();
-        for key in keys {
+        self.choose_soloist();
+        let mut order: Vec<(u32, u64, PeerKey)> = self
+            .peers
+            .iter()
+            .map(|(_, p)| (p.metadata.misses, p.metadata.serial, p.key))
+            .collect();
+        order.sort_unstable();
+        for (_, _, key) in order {
             self.request_metadata(now, key);
+        }
+    }
+
+    /// In solo mode without a soloist: the peer that may be asked with
+    /// the next serial after the last soloist (or the lowest), and a
+    /// fresh fetch for it.
+    fn choose_soloist(&mut self) {
+        let MetadataState::Fetching(fetch) = &mut self.metadata else {
+            return;
+        };
+        if !fetch.solo || fetch.soloist.is_some() {
+            return;
+        }
+        let mut candidates: Vec<u64> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.may_be_asked_for_metadata())
+            .map(|(_, p)| p.metadata.serial)
+            .collect();
+        candidates.sort_unstable();
+        let after = fetch.last_soloist.unwrap_or(0);
+        let next = candidates
+            .iter()
+            .find(|&&serial| fetch.last_soloist.is_none() || serial > after)
+            .or(candidates.first());
+        if let Some(&serial) = next {
+            fetch.soloist = Some(serial);
+            fetch.current = None;
         }
     }
 
     /// While fetching, asks `key` for missing pieces (up to
     /// [`REQUESTS_PER_PEER`] outstanding) if it advertised `ut_metadata`
-    /// and the size being fetched, and is not resting. The first such
-    /// peer's `metadata_size` starts the fetch.
+    /// and the size being fetched, is not resting, and (in solo mode) is
+    /// the soloist or there is none yet. The first such peer's
+    /// `metadata_size` starts the fetch.
     fn request_metadata(&mut self, now: Instant, key: PeerKey) {
         let MetadataState::Fetching(fetch) = &mut self.metadata else {
             return;
         };
         let peer = &mut self.peers[key.0];
         let state = &peer.metadata;
+        if !peer.may_be_asked_for_metadata() || (fetch.solo && fetch.soloist != Some(state.serial))
+        {
+            return;
+        }
         let (Some(id), Some(size)) = (state.id, state.size) else {
             return;
         };
-        if peer.closing || state.resting_until.is_some() {
-            return;
-        }
-        let fetch = match fetch {
-            Some(fetch) => fetch,
-            None => match MetadataFetch::new(self.info_hash, size) {
-                Ok(new) => fetch.insert(new),
+        let fetch = match &mut fetch.current {
+            Some(current) => current,
+            empty @ None => match MetadataFetch::new(self.info_hash, size) {
+                Ok(new) => empty.insert(new),
                 Err(_) => return,
             },
         };
@@ -557,5 +663,14 @@ impl Torrent {
         if self.is_finished() {
             self.finished(now);
         }
+    }
+}
+
+impl super::peer::Peer {
+    /// Whether the peer may be asked for metadata pieces: it advertised
+    /// `ut_metadata` and `metadata_size`, is not closing and not resting.
+    fn may_be_asked_for_metadata(&self) -> bool {
+        let state = &self.metadata;
+        state.id.is_some() && state.size.is_some() && !self.closing && state.resting_until.is_none()
     }
 }
