@@ -979,3 +979,34 @@ proptest! {
         prop_assert!(events.contains(&received));
     }
 }
+
+#[test]
+fn a_paused_magnet_keeps_fetched_metadata_and_fetches_again_if_it_had_none() {
+    let metainfo = big_metainfo(40);
+    let info = metainfo.info_bytes().to_vec();
+    let size = info.len() as u32;
+    let mut s = Scripted::new(metainfo);
+    let (now, id) = (s.now, s.torrent);
+    s.session.pause_torrent(now, id).unwrap();
+    s.session.resume_torrent(now, id).unwrap();
+    s.drain();
+    assert_eq!(s.phase(), MetadataPhase::Fetching);
+    let peer = s.join(1, Some(size));
+    assert_eq!(s.drain().metadata_requests(peer), vec![0]);
+    s.send(peer, &Scripted::data(&info, 0));
+    s.drain();
+    assert_eq!(s.phase(), MetadataPhase::AwaitingStorage);
+
+    s.session.pause_torrent(now, id).unwrap();
+    s.session.resume_torrent(now, id).unwrap();
+    s.drain();
+    assert_eq!(s.phase(), MetadataPhase::AwaitingStorage);
+    s.session
+        .metadata_ready(now, id, Bitfield::new(40))
+        .unwrap();
+    let torrent = s.session.torrent(id).unwrap();
+    assert_eq!(torrent.metadata_phase(), MetadataPhase::Ready);
+    assert_eq!(torrent.layout().piece_count(), 40);
+    assert_eq!(torrent.info_bytes().map(|b| &b[..]), Some(&info[..]));
+    assert_eq!(torrent.stats().left, 40 * 16 * 1024);
+}

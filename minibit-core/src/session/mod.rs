@@ -52,6 +52,19 @@
 //! and on (the download limit); the upload limit holds back
 //! [`Action::ReadBlock`]s inside the session.
 //!
+//! # Magnet links (BEP 9)
+//! [`Session::add_magnet`] adds a torrent that knows only its info-hash
+//! (and dials the link's `x.pe` addresses; the driver announces to its
+//! `tr` trackers and resolves `x.pe` host names). It connects, routes and
+//! keeps its peers like any torrent while it fetches the info dictionary
+//! with `ut_metadata` ([`Torrent::from_magnet`]). Once the dictionary
+//! hashes to the info-hash, [`Event::MetadataReceived`] carries the parsed
+//! [`Metainfo`]: the driver saves the `.torrent`, opens storage (checking
+//! what is on disk), and calls [`Session::metadata_ready`] with the pieces
+//! verified; only then are pieces requested, over the same connections.
+//! [`Session::add_metainfo`] adds a torrent whose metadata we hold and
+//! serves it to peers, so they can start from our magnet links.
+//!
 //! # Limits
 //! - At most [`SessionConfig::max_connections`] connections in the table;
 //!   at most [`SessionConfig::max_handshaking`] waiting for a handshake,

@@ -75,6 +75,14 @@
 //!   whose dial failed is dialled again after `redial_backoff`, doubling,
 //!   six times at most; a peer that lost every connection does not wait
 //!   for its next announce.
+//! - Metadata (BEP 9, `ut_metadata`): a torrent holding its info
+//!   dictionary ([`Torrent::set_info_bytes`]) advertises `ut_metadata` and
+//!   `metadata_size` and answers requests with 16 KiB pieces (two whole
+//!   copies per connection at most, then rejects); one started from a
+//!   magnet link ([`Torrent::from_magnet`]) fetches it from its peers,
+//!   keeps their bitfields and HAVEs aside until the piece count is known,
+//!   reports [`Event::MetadataReceived`] and downloads after
+//!   [`Torrent::metadata_ready`].
 //! - Keep-alives after `keep_alive_interval` of silence towards a peer;
 //!   peers silent for `peer_timeout` are dropped; two seeds disconnect.
 
