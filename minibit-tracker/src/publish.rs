@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use futures::Stream;
 use minibit_core::metainfo::{BuildError, InfoHash, Metainfo, MetainfoBuilder, MetainfoError};
-use minibit_peer::{Session, SessionConfig, SessionError};
+use minibit_peer::{ClientError, Session, SessionConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{CatalogueEntry, CatalogueError, unix_now};
@@ -64,7 +64,7 @@ pub enum PublishError {
     Store(#[from] StoreError),
     /// The seeding session could not start.
     #[error("cannot seed: {0}")]
-    Session(#[from] SessionError),
+    Session(#[from] ClientError),
     /// A file operation failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),

@@ -1,15 +1,23 @@
 //! The embedded seeder: `minibit-tracker FILE...` hashes each file or
 //! folder, builds its `.torrent` (announce URL pointing at this tracker),
-//! catalogues it, and seeds it with the `minibit-peer` session driver,
-//! which announces into this tracker's registry like any other peer.
+//! catalogues it, and seeds it with one `minibit-peer` [`Client`] on one
+//! peer port for every torrent; the client announces into this tracker's
+//! registry like any other peer. Torrents can be added and removed while
+//! it runs ([`Seeder::add`], [`Seeder::remove`]).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use minibit_core::metainfo::Metainfo;
 use minibit_core::metainfo::{BuildError, InfoHash, MetainfoBuilder};
 use minibit_peer::catalogue::URL_ESCAPE;
-use minibit_peer::{Session, SessionConfig, SessionError, SessionHandle};
+use minibit_peer::{
+    AddTorrent, Client, ClientConfig, ClientError, Session, SessionConfig, SessionHandle,
+    TorrentHandle, TorrentId,
+};
 use percent_encoding::utf8_percent_encode;
 
 use crate::catalogue::CatalogueError;
@@ -40,9 +48,12 @@ pub enum SeedError {
     /// The catalogue refused the torrent (e.g. a second file of the same name).
     #[error(transparent)]
     Catalogue(#[from] CatalogueError),
-    /// The seeding session could not start.
+    /// The seeding client could not start, or refused the torrent.
     #[error(transparent)]
-    Session(#[from] SessionError),
+    Client(#[from] ClientError),
+    /// [`Seeder::remove`] of an info-hash the seeder does not seed.
+    #[error("not seeding {0}")]
+    NotSeeding(InfoHash),
 }
 
 /// Where and how to seed.
@@ -50,13 +61,27 @@ pub enum SeedError {
 pub struct SeedOptions {
     /// The tracker's base URL (`http://ADDR`); the torrent's announce URL is `BASE/announce`.
     pub tracker_url: String,
-    /// Address the seeding session listens on for peers (port 0: a free port).
+    /// Address the seeding client listens on for peers, one port for every
+    /// torrent (port 0: a free port).
     pub listen: SocketAddr,
     /// Piece length, bytes (a power of two, 16 KiB-16 MiB), or `None` to choose from the size.
     pub piece_length: Option<u32>,
 }
 
-/// A torrent being seeded.
+/// A torrent seeded by a [`Seeder`].
+#[derive(Debug)]
+pub struct Seeded {
+    /// The torrent's name, as catalogued.
+    pub name: String,
+    /// Its info-hash.
+    pub info_hash: InfoHash,
+    /// Where its `.torrent` is served.
+    pub torrent_url: String,
+    /// The torrent in the seeder's client.
+    pub torrent: TorrentHandle,
+}
+
+/// A torrent being seeded by a session of its own ([`seed`]).
 #[derive(Debug)]
 pub struct Seeding {
     /// The torrent's name, as catalogued.
@@ -69,7 +94,90 @@ pub struct Seeding {
     pub session: SessionHandle,
 }
 
-/// How long [`seed`] waits for the session's first announce to reach the registry.
+/// Hashes `path` (calling `progress(bytes_hashed, total_bytes)`) into a
+/// metainfo announcing to `options.tracker_url`; returns it with the
+/// folder that holds the content.
+async fn build(
+    path: &Path,
+    options: &SeedOptions,
+    progress: impl FnMut(u64, u64) + Send + 'static,
+) -> Result<(Metainfo, PathBuf), SeedError> {
+    let path = std::fs::canonicalize(path).map_err(|source| SeedError::Path {
+        path: path.to_owned(),
+        source,
+    })?;
+    let builder = MetainfoBuilder::new(&path)
+        .announce(format!("{}/announce", options.tracker_url))
+        .piece_length(options.piece_length)
+        .created_by(concat!("minibit-tracker/", env!("CARGO_PKG_VERSION")));
+    let metainfo = tokio::task::spawn_blocking(move || builder.build_with_progress(progress))
+        .await?
+        .map_err(|source| SeedError::Build {
+            path: path.clone(),
+            source,
+        })?;
+    // canonicalize gives an absolute path, so a file always has a parent.
+    let folder = path.parent().unwrap_or(&path).to_owned();
+    Ok((metainfo, folder))
+}
+
+/// Catalogues `metainfo` (its `.torrent` served by the tracker).
+fn catalogue(state: &TrackerState, metainfo: &Metainfo) -> Result<(), CatalogueError> {
+    state.catalogue_mut().add(
+        metainfo.info().name().to_owned(),
+        metainfo.info_hash(),
+        metainfo.total_length(),
+        metainfo.info().piece_length().into(),
+        metainfo.to_bytes(),
+    )
+}
+
+/// Where the tracker at `tracker_url` serves the `.torrent` named `name`.
+fn torrent_url(tracker_url: &str, name: &str) -> String {
+    format!(
+        "{tracker_url}/torrents/{}.torrent",
+        utf8_percent_encode(name, URL_ESCAPE)
+    )
+}
+
+/// Hashes `path` (calling `progress(bytes_hashed, total_bytes)`), builds
+/// and catalogues its torrent, and starts seeding it with a session of its
+/// own on `options.listen`; returns once the seeder's first announce has
+/// reached this tracker (or after 5 s).
+///
+/// # Errors
+/// [`SeedError`]: the path, the build, the catalogue or the session failed.
+pub async fn seed(
+    path: &Path,
+    options: &SeedOptions,
+    state: &TrackerState,
+    progress: impl FnMut(u64, u64) + Send + 'static,
+) -> Result<Seeding, SeedError> {
+    let (metainfo, folder) = build(path, options, progress).await?;
+    let (name, info_hash) = (metainfo.info().name().to_owned(), metainfo.info_hash());
+    let mut config = SessionConfig::new(metainfo.clone(), folder);
+    config.listen = options.listen;
+    // The files were hashed just above: no second read-back to check them.
+    config.seed_mode = true;
+    let session = Session::start(config).await?;
+    if let Err(e) = catalogue(state, &metainfo) {
+        // Best effort: the error to report is `e`, not how the session ended.
+        let _ = session.shutdown().await;
+        return Err(e.into());
+    }
+    state.add_seeder(info_hash, session.peer_sink());
+    if !announced(state, info_hash, session.local_addr().port()).await {
+        tracing::warn!(%name, "the seeder has not announced to this tracker yet");
+    }
+    Ok(Seeding {
+        torrent_url: torrent_url(&options.tracker_url, &name),
+        name,
+        info_hash,
+        session,
+    })
+}
+
+/// How long [`Seeder::add`] waits for the session's first announce to reach the registry.
 const ANNOUNCE_WAIT: Duration = Duration::from_secs(5);
 
 /// Waits (at most [`ANNOUNCE_WAIT`]) until the registry lists a peer on
@@ -92,64 +200,102 @@ pub(crate) async fn announced(state: &TrackerState, info_hash: InfoHash, port: u
     true
 }
 
-/// Hashes `path` (calling `progress(bytes_hashed, total_bytes)`), builds
-/// and catalogues its torrent, and starts seeding it; returns once the
-/// seeder's first announce has reached this tracker (or after 5 s).
-///
-/// # Errors
-/// [`SeedError`]: the path, the build, the catalogue or the session failed.
-pub async fn seed(
-    path: &Path,
-    options: &SeedOptions,
-    state: &TrackerState,
-    progress: impl FnMut(u64, u64) + Send + 'static,
-) -> Result<Seeding, SeedError> {
-    let path = std::fs::canonicalize(path).map_err(|source| SeedError::Path {
-        path: path.to_owned(),
-        source,
-    })?;
-    let builder = MetainfoBuilder::new(&path)
-        .announce(format!("{}/announce", options.tracker_url))
-        .piece_length(options.piece_length)
-        .created_by(concat!("minibit-tracker/", env!("CARGO_PKG_VERSION")));
-    let metainfo = tokio::task::spawn_blocking(move || builder.build_with_progress(progress))
-        .await?
-        .map_err(|source| SeedError::Build {
-            path: path.clone(),
-            source,
-        })?;
-    let name = metainfo.info().name().to_owned();
-    let info_hash = metainfo.info_hash();
-    let (size, piece_length) = (metainfo.total_length(), metainfo.info().piece_length());
-    let torrent = metainfo.to_bytes();
-    // canonicalize gives an absolute path, so a file always has a parent.
-    let folder = path.parent().unwrap_or(&path).to_owned();
-    let mut config = SessionConfig::new(metainfo, folder);
-    config.listen = options.listen;
-    // The files were hashed just above: no second read-back to check them.
-    config.seed_mode = true;
-    let session = Session::start(config).await?;
-    let added =
-        state
-            .catalogue_mut()
-            .add(name.clone(), info_hash, size, piece_length.into(), torrent);
-    if let Err(e) = added {
-        // Best effort: the error to report is `e`, not how the session ended.
-        let _ = session.shutdown().await;
-        return Err(e.into());
+/// One client seeding every torrent of this tracker on one peer port.
+#[derive(Debug)]
+pub struct Seeder {
+    client: Client,
+    options: SeedOptions,
+    /// The client's torrent of each info-hash seeded.
+    seeding: Mutex<HashMap<InfoHash, TorrentId>>,
+}
+
+impl Seeder {
+    /// Starts the client on [`SeedOptions::listen`] (no torrent yet).
+    ///
+    /// # Errors
+    /// [`SeedError::Client`] when the port cannot be bound.
+    pub async fn start(options: SeedOptions) -> Result<Self, SeedError> {
+        let client = Client::start(ClientConfig {
+            listen: options.listen,
+            ..ClientConfig::default()
+        })
+        .await?;
+        Ok(Self {
+            client,
+            options,
+            seeding: Mutex::default(),
+        })
     }
-    state.add_seeder(info_hash, session.peer_sink());
-    if !announced(state, info_hash, session.local_addr().port()).await {
-        tracing::warn!(%name, "the seeder has not announced to this tracker yet");
+
+    /// The address of the peer port every torrent is seeded on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.client.local_addr()
     }
-    Ok(Seeding {
-        torrent_url: format!(
-            "{}/torrents/{}.torrent",
-            options.tracker_url,
-            utf8_percent_encode(&name, URL_ESCAPE)
-        ),
-        name,
-        info_hash,
-        session,
-    })
+
+    /// Hashes `path` (calling `progress(bytes_hashed, total_bytes)`),
+    /// builds and catalogues its torrent, and starts seeding it; returns
+    /// once the seeder's first announce for it has reached this tracker
+    /// (or after 5 s).
+    ///
+    /// # Errors
+    /// [`SeedError`]: the path, the build, the catalogue or the client
+    /// failed (a torrent already seeded is [`SeedError::Client`]).
+    pub async fn add(
+        &self,
+        path: &Path,
+        state: &TrackerState,
+        progress: impl FnMut(u64, u64) + Send + 'static,
+    ) -> Result<Seeded, SeedError> {
+        let (metainfo, folder) = build(path, &self.options, progress).await?;
+        let (name, info_hash) = (metainfo.info().name().to_owned(), metainfo.info_hash());
+        let mut add = AddTorrent::new(metainfo.clone(), folder);
+        // The files were hashed just above: no second read-back to check them.
+        add.seed_mode = true;
+        let torrent = self.client.add_torrent(add).await?;
+        if let Err(e) = catalogue(state, &metainfo) {
+            // Best effort: the error to report is `e`, not how the removal went.
+            let _ = self.client.remove(torrent.id(), false).await;
+            return Err(e.into());
+        }
+        self.seeding
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(info_hash, torrent.id());
+        state.add_seeder(info_hash, torrent.peer_sink());
+        if !announced(state, info_hash, self.local_addr().port()).await {
+            tracing::warn!(%name, "the seeder has not announced to this tracker yet");
+        }
+        Ok(Seeded {
+            torrent_url: torrent_url(&self.options.tracker_url, &name),
+            name,
+            info_hash,
+            torrent,
+        })
+    }
+
+    /// Stops seeding `info_hash` (it announces `stopped`; the files stay).
+    /// Taking it out of the catalogue is the caller's business.
+    ///
+    /// # Errors
+    /// [`SeedError::NotSeeding`], or [`SeedError::Client`] if the client
+    /// has shut down.
+    pub async fn remove(&self, info_hash: InfoHash) -> Result<(), SeedError> {
+        let id = self
+            .seeding
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&info_hash)
+            .ok_or(SeedError::NotSeeding(info_hash))?;
+        self.client.remove(id, false).await?;
+        Ok(())
+    }
+
+    /// Stops the client: every torrent announces `stopped` (to the
+    /// still-running tracker, bounded to 2 s in all).
+    ///
+    /// # Errors
+    /// The [`ClientError`] that ended the client task, if one did.
+    pub async fn shutdown(self) -> Result<(), SeedError> {
+        Ok(self.client.shutdown().await?)
+    }
 }
