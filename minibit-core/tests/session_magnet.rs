@@ -1010,3 +1010,78 @@ fn a_paused_magnet_keeps_fetched_metadata_and_fetches_again_if_it_had_none() {
     assert_eq!(torrent.info_bytes().map(|b| &b[..]), Some(&info[..]));
     assert_eq!(torrent.stats().left, 40 * 16 * 1024);
 }
+
+#[test]
+fn file_priorities_set_while_fetching_wait_for_the_metadata() {
+    use minibit_core::priority::Priority;
+    use minibit_core::torrent::Torrent;
+    let metainfo = big_metainfo(40);
+    let now = t0();
+    let mut torrent = Torrent::from_magnet(torrent_config(), metainfo.info_hash(), peer_id(1), now);
+    torrent.set_file_priorities(now, &[Priority::Skip]);
+    let events: Vec<Event> = std::iter::from_fn(|| torrent.poll_event()).collect();
+    assert!(!events.contains(&Event::DownloadCompleted), "{events:?}");
+    assert!(!torrent.is_finished());
+    assert_eq!(torrent.stats().left, 16 * 1024);
+    assert_eq!(torrent.file_priorities(), &[Priority::Skip]);
+}
+
+#[test]
+fn info_bytes_given_after_adding_are_checked_and_advertised_to_connected_peers() {
+    let metainfo = big_metainfo(40);
+    let now = t0();
+    let mut session = session(1);
+    let layout = metainfo.layout().clone();
+    let id = session
+        .add_torrent(
+            now,
+            torrent_config(),
+            metainfo.info_hash(),
+            layout,
+            Bitfield::full(40),
+        )
+        .unwrap();
+    let conn = session
+        .handle_incoming(now, SocketAddr::from(([10, 3, 0, 9], 7000)))
+        .unwrap();
+    let hs = Handshake::new(metainfo.info_hash(), peer_id(9)).with_extensions();
+    session.handle_handshake(now, conn, &hs).unwrap();
+    let handshakes = |session: &mut Session| -> Vec<ExtendedHandshake> {
+        std::iter::from_fn(|| session.poll_action())
+            .filter_map(|a| match a {
+                SessionAction::Torrent {
+                    action:
+                        Action::Send {
+                            message: Message::Extended { id: 0, payload },
+                            ..
+                        },
+                    ..
+                } => ExtendedHandshake::decode(&payload).ok(),
+                _ => None,
+            })
+            .collect()
+    };
+    let first = handshakes(&mut session);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].id_for("ut_metadata"), None, "nothing to serve yet");
+
+    let mut wrong = metainfo.info_bytes().to_vec();
+    wrong[5] ^= 1;
+    assert!(matches!(
+        session.set_info_bytes(now, id, Bytes::from(wrong)),
+        Err(minibit_core::session::SessionError::Metadata(
+            _,
+            minibit_core::torrent::MetadataMisuse::WrongInfoHash
+        ))
+    ));
+    session
+        .set_info_bytes(now, id, Bytes::copy_from_slice(metainfo.info_bytes()))
+        .unwrap();
+    let again = handshakes(&mut session);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id_for("ut_metadata"), Some(2));
+    assert_eq!(
+        again[0].metadata_size,
+        Some(metainfo.info_bytes().len() as u32)
+    );
+}

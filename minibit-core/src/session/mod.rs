@@ -298,6 +298,34 @@ impl Session {
         Ok(())
     }
 
+    /// Serves `info`, the bencoded info dictionary of torrent `id` (added
+    /// with [`Session::add_torrent`]), to peers with BEP 9 `ut_metadata`;
+    /// see [`Torrent::set_info_bytes`].
+    ///
+    /// # Errors
+    /// [`SessionError::UnknownTorrent`]; [`SessionError::Metadata`] when
+    /// `info` does not hash to the info-hash or the torrent fetches its
+    /// metadata itself (a magnet link).
+    pub fn set_info_bytes(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        info: Bytes,
+    ) -> Result<(), SessionError> {
+        let now = self.clock(now);
+        let entry = self
+            .torrents
+            .get_mut(&id)
+            .ok_or(SessionError::UnknownTorrent(id))?;
+        entry
+            .torrent
+            .set_info_bytes(now, info)
+            .map_err(|error| SessionError::Metadata(id, error))?;
+        self.drain(now, id);
+        self.after_input(now);
+        Ok(())
+    }
+
     /// Adds the torrent `make` builds from the final config and our peer id.
     fn insert_torrent(
         &mut self,

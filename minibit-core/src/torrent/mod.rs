@@ -745,11 +745,15 @@ impl Torrent {
     /// recomputed and requests go out for newly wanted pieces; a piece in
     /// progress that becomes skipped is finished. Skipping the last missing
     /// pieces finishes the download ([`Event::DownloadCompleted`], a
-    /// `completed` announce).
+    /// `completed` announce). Before the metadata of a magnet link is
+    /// ready they are only kept, and applied by [`Torrent::metadata_ready`].
     pub fn set_file_priorities(&mut self, now: Instant, files: &[Priority]) {
         let now = self.clock(now);
         let was_finished = self.is_finished();
         self.config.file_priorities = files.to_vec();
+        if !self.metadata.layout_known() {
+            return; // applied by `metadata_ready`, once the files are known
+        }
         let priorities = PiecePriorities::from_files(&self.layout, files);
         self.settled = apply_priorities(&mut self.picker, &priorities, &self.have);
         let keys: Vec<PeerKey> = self.peers.iter().map(|(_, p)| p.key).collect();
