@@ -90,6 +90,7 @@ mod allowed_fast;
 mod announce;
 mod config;
 mod messages;
+mod metadata_fetch;
 mod outbox;
 mod peer;
 mod pending;
