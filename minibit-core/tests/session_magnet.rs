@@ -891,6 +891,8 @@ enum Answer {
     Silent,
     OutOfRange,
     WrongLength,
+    /// Says the metadata is 7 bytes longer, and sends pieces of that.
+    OtherSize,
 }
 
 fn answer() -> impl Strategy<Value = Answer> {
@@ -900,6 +902,7 @@ fn answer() -> impl Strategy<Value = Answer> {
         Just(Answer::Silent),
         Just(Answer::OutOfRange),
         Just(Answer::WrongLength),
+        Just(Answer::OtherSize),
         Just(Answer::Honest),
     ]
 }
@@ -925,6 +928,11 @@ fn reply(answer: Answer, info: &[u8], piece: u32) -> Option<MetadataMessage> {
             total_size: size,
             data: Bytes::from_static(b"short"),
         }),
+        Answer::OtherSize => {
+            let mut longer = info.to_vec();
+            longer.extend_from_slice(&[0; 7]);
+            Some(Scripted::data(&longer, piece))
+        }
     }
 }
 
@@ -932,7 +940,8 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
     /// Whatever the other peers do (forge pieces, reject, stay silent,
-    /// send pieces out of range or of the wrong length), one honest peer
+    /// send pieces out of range or of the wrong length, say another
+    /// size), one honest peer
     /// is enough: the fetch ends with the exact info dictionary and the
     /// honest peer is never disconnected, even when forged and honest
     /// pieces were mixed (then nobody can be blamed, and the fetch goes
@@ -950,7 +959,10 @@ proptest! {
         let conns: Vec<(ConnectionId, Answer)> = answers
             .iter()
             .enumerate()
-            .map(|(i, &a)| (s.join(i as u8 + 1, Some(info.len() as u32)), a))
+            .map(|(i, &a)| {
+                let size = info.len() as u32 + if a == Answer::OtherSize { 7 } else { 0 };
+                (s.join(i as u8 + 1, Some(size)), a)
+            })
             .collect();
         let honest = conns.iter().find(|(_, a)| *a == Answer::Honest).unwrap().0;
         let mut events = Vec::new();
@@ -1084,4 +1096,27 @@ fn info_bytes_given_after_adding_are_checked_and_advertised_to_connected_peers()
         again[0].metadata_size,
         Some(metainfo.info_bytes().len() as u32)
     );
+}
+
+#[test]
+fn a_fetch_sized_by_a_peer_that_stops_answering_starts_over_with_the_size_others_say() {
+    let metainfo = big_metainfo(1500);
+    let info = metainfo.info_bytes().to_vec();
+    let size = info.len() as u32;
+    let mut s = Scripted::new(metainfo);
+    let liar = s.join(1, Some(size + 7));
+    assert_eq!(s.drain().metadata_requests(liar), vec![0, 1]);
+    let honest = s.join(2, Some(size));
+    assert!(
+        s.drain().metadata_requests(honest).is_empty(),
+        "another size than the fetch's"
+    );
+    s.send(liar, &MetadataMessage::Reject { piece: 0 });
+    s.send(liar, &MetadataMessage::Reject { piece: 1 });
+    let sent = s.drain();
+    assert_eq!(sent.metadata_requests(honest), vec![0, 1]);
+    s.send(honest, &Scripted::data(&info, 0));
+    s.send(honest, &Scripted::data(&info, 1));
+    s.drain();
+    assert_eq!(s.phase(), MetadataPhase::AwaitingStorage);
 }

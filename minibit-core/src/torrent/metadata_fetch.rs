@@ -210,7 +210,8 @@ impl Torrent {
     }
 
     /// Asks every peer that may be asked, those that missed least first.
-    fn request_metadata_all(&mut self, now: Instant) {
+    pub(super) fn request_metadata_all(&mut self, now: Instant) {
+        self.drop_orphaned_fetch();
         self.choose_soloist();
         let mut order: Vec<(u32, u64, PeerKey)> = self
             .peers
@@ -220,6 +221,31 @@ impl Torrent {
         order.sort_unstable();
         for (_, _, key) in order {
             self.request_metadata(now, key);
+        }
+    }
+
+    /// Outside solo mode, drops the current fetch when the peers that may
+    /// be asked all say another size (those that said its size left or
+    /// rest: it may have been the lie), so the next peer asked starts over
+    /// with its own.
+    fn drop_orphaned_fetch(&mut self) {
+        let MetadataState::Fetching(fetch) = &mut self.metadata else {
+            return;
+        };
+        let Some(size) = fetch.current.as_ref().map(MetadataFetch::size) else {
+            return;
+        };
+        let askable_sizes: BTreeSet<u64> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.may_be_asked_for_metadata())
+            .filter_map(|(_, p)| p.metadata.size)
+            .collect();
+        if !fetch.solo && !askable_sizes.is_empty() && !askable_sizes.contains(&u64::from(size)) {
+            fetch.current = None;
+            for (_, peer) in &mut self.peers {
+                peer.metadata.asked.clear();
+            }
         }
     }
 

@@ -294,7 +294,7 @@ impl Torrent {
             }
             peer.size = Some(size);
         }
-        self.request_metadata(now, key);
+        self.request_metadata_all(now);
         Ok(())
     }
 
