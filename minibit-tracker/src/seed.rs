@@ -8,17 +8,16 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use minibit_core::metainfo::Metainfo;
 use minibit_core::metainfo::{BuildError, InfoHash, MetainfoBuilder};
 use minibit_peer::catalogue::URL_ESCAPE;
-use minibit_peer::{
-    AddTorrent, Client, ClientConfig, ClientError, Session, SessionConfig, SessionHandle,
-    TorrentHandle, TorrentId,
-};
+use minibit_peer::{AddTorrent, Client, ClientConfig, ClientError, TorrentHandle};
 use percent_encoding::utf8_percent_encode;
+use tokio::sync::RwLock;
 
 use crate::catalogue::CatalogueError;
 use crate::http::TrackerState;
@@ -54,6 +53,11 @@ pub enum SeedError {
     /// [`Seeder::remove`] of an info-hash the seeder does not seed.
     #[error("not seeding {0}")]
     NotSeeding(InfoHash),
+    /// The tracker's address is not set up
+    /// ([`crate::ServiceConfig::tracker_addr`]), so there is nothing to
+    /// announce to.
+    #[error("the tracker's address is not set up")]
+    NoAddress,
 }
 
 /// Where and how to seed.
@@ -69,7 +73,7 @@ pub struct SeedOptions {
 }
 
 /// A torrent seeded by a [`Seeder`].
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Seeded {
     /// The torrent's name, as catalogued.
     pub name: String,
@@ -77,21 +81,6 @@ pub struct Seeded {
     pub info_hash: InfoHash,
     /// Where its `.torrent` is served.
     pub torrent_url: String,
-    /// The torrent in the seeder's client.
-    pub torrent: TorrentHandle,
-}
-
-/// A torrent being seeded by a session of its own ([`seed`]).
-#[derive(Debug)]
-pub struct Seeding {
-    /// The torrent's name, as catalogued.
-    pub name: String,
-    /// Its info-hash.
-    pub info_hash: InfoHash,
-    /// Where its `.torrent` is served.
-    pub torrent_url: String,
-    /// The running session (shut it down to announce `stopped`).
-    pub session: SessionHandle,
 }
 
 /// Hashes `path` (calling `progress(bytes_hashed, total_bytes)`) into a
@@ -140,44 +129,7 @@ fn torrent_url(tracker_url: &str, name: &str) -> String {
     )
 }
 
-/// Hashes `path` (calling `progress(bytes_hashed, total_bytes)`), builds
-/// and catalogues its torrent, and starts seeding it with a session of its
-/// own on `options.listen`; returns once the seeder's first announce has
-/// reached this tracker (or after 5 s).
-///
-/// # Errors
-/// [`SeedError`]: the path, the build, the catalogue or the session failed.
-pub async fn seed(
-    path: &Path,
-    options: &SeedOptions,
-    state: &TrackerState,
-    progress: impl FnMut(u64, u64) + Send + 'static,
-) -> Result<Seeding, SeedError> {
-    let (metainfo, folder) = build(path, options, progress).await?;
-    let (name, info_hash) = (metainfo.info().name().to_owned(), metainfo.info_hash());
-    let mut config = SessionConfig::new(metainfo.clone(), folder);
-    config.listen = options.listen;
-    // The files were hashed just above: no second read-back to check them.
-    config.seed_mode = true;
-    let session = Session::start(config).await?;
-    if let Err(e) = catalogue(state, &metainfo) {
-        // Best effort: the error to report is `e`, not how the session ended.
-        let _ = session.shutdown().await;
-        return Err(e.into());
-    }
-    state.add_seeder(info_hash, session.peer_sink());
-    if !announced(state, info_hash, session.local_addr().port()).await {
-        tracing::warn!(%name, "the seeder has not announced to this tracker yet");
-    }
-    Ok(Seeding {
-        torrent_url: torrent_url(&options.tracker_url, &name),
-        name,
-        info_hash,
-        session,
-    })
-}
-
-/// How long [`Seeder::add`] waits for the session's first announce to reach the registry.
+/// How long [`Seeder::seed`] waits for the torrent's first announce to reach the registry.
 const ANNOUNCE_WAIT: Duration = Duration::from_secs(5);
 
 /// Waits (at most [`ANNOUNCE_WAIT`]) until the registry lists a peer on
@@ -203,10 +155,14 @@ pub(crate) async fn announced(state: &TrackerState, info_hash: InfoHash, port: u
 /// One client seeding every torrent of this tracker on one peer port.
 #[derive(Debug)]
 pub struct Seeder {
-    client: Client,
+    /// `None` once shut down.
+    client: RwLock<Option<Client>>,
+    local_addr: SocketAddr,
     options: SeedOptions,
     /// The client's torrent of each info-hash seeded.
-    seeding: Mutex<HashMap<InfoHash, TorrentId>>,
+    seeding: Mutex<HashMap<InfoHash, TorrentHandle>>,
+    /// Payload bytes uploaded by torrents no longer seeded, bytes.
+    uploaded_by_removed: AtomicU64,
 }
 
 impl Seeder {
@@ -221,15 +177,21 @@ impl Seeder {
         })
         .await?;
         Ok(Self {
-            client,
+            local_addr: client.local_addr(),
+            client: RwLock::new(Some(client)),
             options,
             seeding: Mutex::default(),
+            uploaded_by_removed: AtomicU64::new(0),
         })
     }
 
     /// The address of the peer port every torrent is seeded on.
     pub fn local_addr(&self) -> SocketAddr {
-        self.client.local_addr()
+        self.local_addr
+    }
+
+    fn seeding(&self) -> MutexGuard<'_, HashMap<InfoHash, TorrentHandle>> {
+        self.seeding.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Hashes `path` (calling `progress(bytes_hashed, total_bytes)`),
@@ -248,29 +210,56 @@ impl Seeder {
     ) -> Result<Seeded, SeedError> {
         let (metainfo, folder) = build(path, &self.options, progress).await?;
         let (name, info_hash) = (metainfo.info().name().to_owned(), metainfo.info_hash());
-        let mut add = AddTorrent::new(metainfo.clone(), folder);
+        catalogue(state, &metainfo)?;
         // The files were hashed just above: no second read-back to check them.
-        add.seed_mode = true;
-        let torrent = self.client.add_torrent(add).await?;
-        if let Err(e) = catalogue(state, &metainfo) {
-            // Best effort: the error to report is `e`, not how the removal went.
-            let _ = self.client.remove(torrent.id(), false).await;
-            return Err(e.into());
-        }
-        self.seeding
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(info_hash, torrent.id());
-        state.add_seeder(info_hash, torrent.peer_sink());
-        if !announced(state, info_hash, self.local_addr().port()).await {
-            tracing::warn!(%name, "the seeder has not announced to this tracker yet");
+        if let Err(e) = self.seed(state, metainfo, folder, true).await {
+            state.catalogue_mut().remove(&info_hash);
+            return Err(e);
         }
         Ok(Seeded {
             torrent_url: torrent_url(&self.options.tracker_url, &name),
             name,
             info_hash,
-            torrent,
         })
+    }
+
+    /// Seeds `metainfo` from the files under `folder`, announcing to this
+    /// tracker whatever the `.torrent` says (a catalogue restored after a
+    /// restart on another port still reaches it); its peer sink is
+    /// registered with `state`, and this returns once its first announce
+    /// reached the registry (or after 5 s). `verified`: the data was hashed
+    /// or fingerprinted already, so it is not read back first (seed mode).
+    ///
+    /// # Errors
+    /// [`SeedError::Client`]: the files cannot be opened or verified, the
+    /// torrent is seeded already, or the seeder has shut down.
+    pub async fn seed(
+        &self,
+        state: &TrackerState,
+        metainfo: Metainfo,
+        folder: PathBuf,
+        verified: bool,
+    ) -> Result<(), SeedError> {
+        let info_hash = metainfo.info_hash();
+        let mut add = AddTorrent::new(metainfo, folder);
+        add.announce_url = Some(format!("{}/announce", self.options.tracker_url));
+        add.seed_mode = verified;
+        let torrent = {
+            let client = self.client.read().await;
+            let client = client.as_ref().ok_or(ClientError::ShutDown)?;
+            client.add_torrent(add).await?
+        };
+        state.add_seeder(info_hash, torrent.peer_sink());
+        self.seeding().insert(info_hash, torrent);
+        if !announced(state, info_hash, self.local_addr.port()).await {
+            tracing::warn!(%info_hash, "the seeder has not announced to this tracker yet");
+        }
+        Ok(())
+    }
+
+    /// Whether `info_hash` is being seeded.
+    pub fn seeds(&self, info_hash: &InfoHash) -> bool {
+        self.seeding().contains_key(info_hash)
     }
 
     /// Stops seeding `info_hash` (it announces `stopped`; the files stay).
@@ -280,22 +269,38 @@ impl Seeder {
     /// [`SeedError::NotSeeding`], or [`SeedError::Client`] if the client
     /// has shut down.
     pub async fn remove(&self, info_hash: InfoHash) -> Result<(), SeedError> {
-        let id = self
-            .seeding
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        let torrent = self
+            .seeding()
             .remove(&info_hash)
             .ok_or(SeedError::NotSeeding(info_hash))?;
-        self.client.remove(id, false).await?;
+        self.uploaded_by_removed
+            .fetch_add(torrent.progress().borrow().uploaded, Ordering::Relaxed);
+        let client = self.client.read().await;
+        let client = client.as_ref().ok_or(ClientError::ShutDown)?;
+        client.remove(torrent.id(), false).await?;
         Ok(())
     }
 
+    /// Payload bytes uploaded by this seeder since start, bytes.
+    pub fn uploaded(&self) -> u64 {
+        let seeding: u64 = self
+            .seeding()
+            .values()
+            .map(|t| t.progress().borrow().uploaded)
+            .sum();
+        seeding + self.uploaded_by_removed.load(Ordering::Relaxed)
+    }
+
     /// Stops the client: every torrent announces `stopped` (to the
-    /// still-running tracker, bounded to 2 s in all).
+    /// still-running tracker, bounded to 2 s in all). Later calls do
+    /// nothing; [`Seeder::seed`] fails from then on.
     ///
     /// # Errors
     /// The [`ClientError`] that ended the client task, if one did.
-    pub async fn shutdown(self) -> Result<(), SeedError> {
-        Ok(self.client.shutdown().await?)
+    pub async fn shutdown(&self) -> Result<(), SeedError> {
+        let Some(client) = self.client.write().await.take() else {
+            return Ok(());
+        };
+        Ok(client.shutdown().await?)
     }
 }
