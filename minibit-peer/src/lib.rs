@@ -41,6 +41,7 @@
 //! | [`skipped`] | part files of skipped files (selective download) |
 //! | [`http`] | bounded HTTP GETs |
 //! | [`dht`] | the client's Mainline DHT node (BEP 5, the `mainline` crate) |
+//! | [`lsd`] | local service discovery (BEP 14): multicast announces, peers heard on the LAN |
 //! | [`tracker_client`] | announces: HTTP and UDP (BEP 15) trackers, tier by tier (BEP 12) |
 //! | `tracker_status` | tells the user when no tracker answered |
 //! | [`catalogue`] | a minibit tracker's catalogue: search, fetch a `.torrent` by name |
@@ -60,6 +61,7 @@ pub mod file_select;
 pub(crate) mod hasher;
 pub mod http;
 pub(crate) mod inflight;
+pub mod lsd;
 pub mod partial;
 pub(crate) mod read_cache;
 pub(crate) mod resume;
