@@ -162,6 +162,16 @@ impl Metainfo {
         parse::metainfo(bytes)
     }
 
+    /// A torrent from its bencoded info dictionary alone (BEP 9: the
+    /// metadata fetched from peers), without trackers or other top-level
+    /// keys; [`Metainfo::info_bytes`] is `info` byte for byte.
+    ///
+    /// # Errors
+    /// As [`Metainfo::from_bytes`].
+    pub fn from_info_bytes(info: &[u8]) -> Result<Self, MetainfoError> {
+        parse::metainfo(&draft::encode_outer(&Extras::default(), info))
+    }
+
     /// Canonical bencode of this torrent: known top-level keys in sorted
     /// order, and the `info` value byte for byte as parsed (so the
     /// info-hash never changes). Unknown top-level keys are dropped.

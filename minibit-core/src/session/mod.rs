@@ -52,6 +52,19 @@
 //! and on (the download limit); the upload limit holds back
 //! [`Action::ReadBlock`]s inside the session.
 //!
+//! # Magnet links (BEP 9)
+//! [`Session::add_magnet`] adds a torrent that knows only its info-hash
+//! (and dials the link's `x.pe` addresses; the driver announces to its
+//! `tr` trackers and resolves `x.pe` host names). It connects, routes and
+//! keeps its peers like any torrent while it fetches the info dictionary
+//! with `ut_metadata` ([`Torrent::from_magnet`]). Once the dictionary
+//! hashes to the info-hash, [`Event::MetadataReceived`] carries the parsed
+//! [`Metainfo`]: the driver saves the `.torrent`, opens storage (checking
+//! what is on disk), and calls [`Session::metadata_ready`] with the pieces
+//! verified; only then are pieces requested, over the same connections.
+//! [`Session::add_metainfo`] adds a torrent whose metadata we hold and
+//! serves it to peers, so they can start from our magnet links.
+//!
 //! # Limits
 //! - At most [`SessionConfig::max_connections`] connections in the table;
 //!   at most [`SessionConfig::max_handshaking`] waiting for a handshake,
@@ -87,7 +100,8 @@ use bytes::Bytes;
 
 use crate::bitfield::Bitfield;
 use crate::id::{ConnectionId, PeerKey, TorrentId};
-use crate::metainfo::InfoHash;
+use crate::magnet::{Magnet, MagnetPeer};
+use crate::metainfo::{InfoHash, Metainfo};
 use crate::piece::{BlockRef, Layout, PieceIndex};
 use crate::torrent::{Action, Direction, Event, Torrent, TorrentConfig};
 use crate::wire::{Handshake, Message, PeerId};
@@ -177,10 +191,148 @@ impl Session {
     pub fn add_torrent(
         &mut self,
         now: Instant,
-        mut config: TorrentConfig,
+        config: TorrentConfig,
         info_hash: InfoHash,
         layout: Layout,
         have: Bitfield,
+    ) -> Result<TorrentId, SessionError> {
+        self.insert_torrent(now, config, info_hash, |config, peer_id| {
+            Torrent::new(config, info_hash, peer_id, layout, have, now)
+        })
+    }
+
+    /// Adds the torrent of `metainfo` as [`Session::add_torrent`] does,
+    /// and serves its metadata to peers (BEP 9 `ut_metadata`, see
+    /// [`Torrent::set_info_bytes`]); a private torrent (BEP 27) gets
+    /// [`TorrentConfig::private`].
+    ///
+    /// # Errors
+    /// [`SessionError::DuplicateInfoHash`] if the session has it already.
+    pub fn add_metainfo(
+        &mut self,
+        now: Instant,
+        mut config: TorrentConfig,
+        metainfo: &Metainfo,
+        have: Bitfield,
+    ) -> Result<TorrentId, SessionError> {
+        config.private |= metainfo.info().private();
+        let info = Bytes::copy_from_slice(metainfo.info_bytes());
+        self.insert_torrent(now, config, metainfo.info_hash(), |config, peer_id| {
+            let mut torrent = Torrent::new(
+                config,
+                metainfo.info_hash(),
+                peer_id,
+                metainfo.layout().clone(),
+                have,
+                now,
+            );
+            torrent
+                .set_info_bytes(now, info)
+                .expect("a metainfo's info bytes hash to its info-hash");
+            torrent
+        })
+    }
+
+    /// Adds a torrent from a magnet link (BEP 9): its info-hash, and its
+    /// `x.pe` peers given as addresses, dialled like tracker peers. It
+    /// announces `started` at once; the driver announces to the link's
+    /// `tr` trackers and resolves `x.pe` host names (then
+    /// [`Session::handle_peers`]). It fetches the metadata from its
+    /// peers (see [`Torrent::from_magnet`]) and reports
+    /// [`Event::MetadataReceived`]; then the driver saves the `.torrent`,
+    /// opens storage and calls [`Session::metadata_ready`].
+    ///
+    /// # Errors
+    /// [`SessionError::DuplicateInfoHash`] if the session has it already.
+    pub fn add_magnet(
+        &mut self,
+        now: Instant,
+        config: TorrentConfig,
+        magnet: &Magnet,
+    ) -> Result<TorrentId, SessionError> {
+        let info_hash = magnet.info_hash;
+        let id = self.insert_torrent(now, config, info_hash, |config, peer_id| {
+            Torrent::from_magnet(config, info_hash, peer_id, now)
+        })?;
+        let peers: Vec<SocketAddr> = magnet
+            .peers
+            .iter()
+            .filter_map(|peer| match peer {
+                MagnetPeer::Addr(addr) => Some(*addr),
+                MagnetPeer::Host { .. } => None,
+            })
+            .collect();
+        if !peers.is_empty() {
+            self.handle_peers(now, id, &peers);
+        }
+        Ok(id)
+    }
+
+    /// Storage is open for torrent `id` after its
+    /// [`Event::MetadataReceived`]; `have` holds the pieces already
+    /// verified on disk. See [`Torrent::metadata_ready`]: the torrent
+    /// keeps its connections and starts downloading.
+    ///
+    /// # Errors
+    /// [`SessionError::UnknownTorrent`];
+    /// [`SessionError::Metadata`] when the torrent is not waiting for
+    /// storage.
+    pub fn metadata_ready(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        have: Bitfield,
+    ) -> Result<(), SessionError> {
+        let now = self.clock(now);
+        let entry = self
+            .torrents
+            .get_mut(&id)
+            .ok_or(SessionError::UnknownTorrent(id))?;
+        entry
+            .torrent
+            .metadata_ready(now, have)
+            .map_err(|error| SessionError::Metadata(id, error))?;
+        self.drain(now, id);
+        self.share_slots(now);
+        self.after_input(now);
+        Ok(())
+    }
+
+    /// Serves `info`, the bencoded info dictionary of torrent `id` (added
+    /// with [`Session::add_torrent`]), to peers with BEP 9 `ut_metadata`;
+    /// see [`Torrent::set_info_bytes`].
+    ///
+    /// # Errors
+    /// [`SessionError::UnknownTorrent`]; [`SessionError::Metadata`] when
+    /// `info` does not hash to the info-hash or the torrent fetches its
+    /// metadata itself (a magnet link).
+    pub fn set_info_bytes(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        info: Bytes,
+    ) -> Result<(), SessionError> {
+        let now = self.clock(now);
+        let entry = self
+            .torrents
+            .get_mut(&id)
+            .ok_or(SessionError::UnknownTorrent(id))?;
+        entry
+            .torrent
+            .set_info_bytes(now, info)
+            .map_err(|error| SessionError::Metadata(id, error))?;
+        self.drain(now, id);
+        self.after_input(now);
+        Ok(())
+    }
+
+    /// Adds the torrent `make` builds from the final config and our peer id.
+    fn insert_torrent(
+        &mut self,
+        now: Instant,
+        mut config: TorrentConfig,
+        info_hash: InfoHash,
+        make: impl FnOnce(TorrentConfig, PeerId) -> Torrent,
     ) -> Result<TorrentId, SessionError> {
         let now = self.clock(now);
         if self.by_info_hash.contains_key(&info_hash) {
@@ -191,7 +343,7 @@ impl Session {
         }
         let id = TorrentId(self.next_torrent);
         self.next_torrent += 1;
-        let torrent = Torrent::new(config.clone(), info_hash, self.peer_id, layout, have, now);
+        let torrent = make(config.clone(), self.peer_id);
         self.torrents.insert(
             id,
             Entry {
@@ -249,7 +401,8 @@ impl Session {
     }
 
     /// Resumes a paused torrent: a fresh [`Torrent`] with the pieces
-    /// verified so far announces `started` again. Connections of the paused
+    /// verified so far (and its metadata, or a fresh fetch of it for a
+    /// magnet link still fetching) announces `started` again. Connections of the paused
     /// torrent still closing are forgotten. Resuming a running torrent does
     /// nothing.
     ///
@@ -257,7 +410,6 @@ impl Session {
     /// [`SessionError::UnknownTorrent`].
     pub fn resume_torrent(&mut self, now: Instant, id: TorrentId) -> Result<(), SessionError> {
         let now = self.clock(now);
-        let peer_id = self.peer_id;
         let entry = self
             .torrents
             .get_mut(&id)
@@ -266,14 +418,7 @@ impl Session {
             return Ok(());
         }
         entry.paused = false;
-        entry.torrent = Torrent::new(
-            entry.config.clone(),
-            entry.info_hash,
-            peer_id,
-            entry.torrent.layout().clone(),
-            entry.torrent.have().clone(),
-            now,
-        );
+        entry.torrent = entry.torrent.restarted(entry.config.clone(), now);
         for (_, conn) in entry.peers.drain() {
             self.connections.remove(conn);
         }

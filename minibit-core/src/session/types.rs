@@ -3,7 +3,7 @@
 
 use crate::id::{ConnectionId, TorrentId};
 use crate::metainfo::InfoHash;
-use crate::torrent::{Action, Event, HandshakeRejection};
+use crate::torrent::{Action, Event, HandshakeRejection, MetadataMisuse};
 use crate::wire::Handshake;
 
 /// Something the driver must do.
@@ -111,6 +111,9 @@ pub enum SessionError {
     /// No torrent with this id (never added, or removed).
     #[error("no torrent {0}")]
     UnknownTorrent(TorrentId),
+    /// A metadata call the torrent cannot take now (BEP 9).
+    #[error("torrent {0}: {1}")]
+    Metadata(TorrentId, MetadataMisuse),
 }
 
 /// An accepted handshake.

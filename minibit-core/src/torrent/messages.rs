@@ -12,6 +12,7 @@ use crate::wire::{ExtendedHandshake, Message};
 use super::Torrent;
 use super::pex::UT_PEX_ID;
 use super::types::{DisconnectReason, PeerKey, Violation};
+use super::ut_metadata::UT_METADATA_ID;
 
 /// The name of a BEP 6 message, `None` for the others.
 fn fast_message_name(message: &Message) -> Option<&'static str> {
@@ -33,12 +34,17 @@ impl Torrent {
         key: PeerKey,
         message: Message,
     ) -> Result<(), Violation> {
-        let peer = &mut self.peers[key.0];
         if let Some(name) = fast_message_name(&message) {
-            if !peer.fast {
+            if !self.peers[key.0].fast {
                 return Err(Violation::FastNotNegotiated(name));
             }
         }
+        if !self.metadata.layout_known() {
+            if let Some(result) = self.buffer_availability(key, &message) {
+                return result;
+            }
+        }
+        let peer = &mut self.peers[key.0];
         let opening = matches!(
             message,
             Message::Bitfield(_) | Message::HaveAll | Message::HaveNone
@@ -128,14 +134,16 @@ impl Torrent {
     }
 
     /// BEP 10: the extended handshake (id 0) gives the peer's `reqq`, its
-    /// listen port `p` and its `ut_pex` id; id [`UT_PEX_ID`] is a BEP 11
-    /// message when we advertised peer exchange; other ids are ignored.
+    /// listen port `p`, its `ut_pex` id and its BEP 9 `ut_metadata` id and
+    /// `metadata_size`; id [`UT_PEX_ID`] is a BEP 11 message when we
+    /// advertised peer exchange, id [`UT_METADATA_ID`] a BEP 9 message
+    /// when we advertised `ut_metadata`; other ids are ignored.
     fn on_extended(
         &mut self,
         now: Instant,
         key: PeerKey,
         id: u8,
-        payload: &[u8],
+        payload: &Bytes,
     ) -> Result<(), Violation> {
         let peer = &mut self.peers[key.0];
         if !peer.extensions {
@@ -151,8 +159,11 @@ impl Torrent {
                 peer.listen_port = handshake.p;
             }
             self.pex_negotiated(now, key, handshake.id_for("ut_pex"));
+            self.on_metadata_handshake(now, key, &handshake)?;
         } else if id == UT_PEX_ID && self.config.pex_enabled() {
             self.on_pex(key, payload)?;
+        } else if id == UT_METADATA_ID && self.metadata_advert().0 {
+            self.on_metadata_message(now, key, payload)?;
         }
         Ok(())
     }
@@ -176,7 +187,7 @@ impl Torrent {
 
     /// The peer's bitfield (opening or replacing; have-all, have-none),
     /// already counted by the picker; recomputes our interest.
-    fn set_bitfield(&mut self, now: Instant, key: PeerKey, bitfield: Bitfield) {
+    pub(super) fn set_bitfield(&mut self, now: Instant, key: PeerKey, bitfield: Bitfield) {
         let pieces: Vec<_> = if self.super_seeder.is_some() {
             bitfield.iter_set().collect()
         } else {

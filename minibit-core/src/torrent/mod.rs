@@ -76,6 +76,14 @@
 //!   whose dial failed is dialled again after `redial_backoff`, doubling,
 //!   six times at most; a peer that lost every connection does not wait
 //!   for its next announce.
+//! - Metadata (BEP 9, `ut_metadata`): a torrent holding its info
+//!   dictionary ([`Torrent::set_info_bytes`]) advertises `ut_metadata` and
+//!   `metadata_size` and answers requests with 16 KiB pieces (two whole
+//!   copies per connection at most, then rejects); one started from a
+//!   magnet link ([`Torrent::from_magnet`]) fetches it from its peers,
+//!   keeps their bitfields and HAVEs aside until the piece count is known,
+//!   reports [`Event::MetadataReceived`] and downloads after
+//!   [`Torrent::metadata_ready`].
 //! - Keep-alives after `keep_alive_interval` of silence towards a peer;
 //!   peers silent for `peer_timeout` are dropped; two seeds disconnect.
 
@@ -83,8 +91,10 @@ mod allowed_fast;
 mod announce;
 mod config;
 mod messages;
+mod metadata_fetch;
 mod outbox;
 mod peer;
+mod pending;
 mod pex;
 mod requests;
 mod serve;
@@ -94,6 +104,7 @@ mod super_seeding;
 mod swarm;
 mod timers;
 mod types;
+mod ut_metadata;
 mod verify;
 
 use std::net::SocketAddr;
@@ -122,9 +133,10 @@ use sources::PieceSources;
 use spread::InitialSpread;
 use swarm::AddressBook;
 pub use types::{
-    Action, AnnounceEvent, Direction, DisconnectReason, Event, HandshakeRejection, PeerKey,
-    TorrentStats, Violation,
+    Action, AnnounceEvent, Direction, DisconnectReason, Event, HandshakeRejection, MetadataMisuse,
+    MetadataPhase, PeerKey, TorrentStats, Violation,
 };
+use ut_metadata::{MetadataState, UT_METADATA_ID};
 
 /// Client name and version sent in the BEP 10 extended handshake (`v`).
 const CLIENT_VERSION: &str = concat!("minibit ", env!("CARGO_PKG_VERSION"));
@@ -184,6 +196,13 @@ pub struct Torrent {
     peer_timer_floor: Instant,
     /// Whether [`Torrent::stop`] was called.
     stopped: bool,
+    /// The info dictionary (BEP 9): held and served, or being fetched.
+    metadata: MetadataState,
+    /// The picker's RNG seed (a new picker is made when the metadata of
+    /// a magnet link arrives).
+    picker_seed: u64,
+    /// The serial of the next peer (see `ut_metadata::PeerMetadata`).
+    next_peer_serial: u64,
 }
 
 impl Torrent {
@@ -254,6 +273,9 @@ impl Torrent {
             upload_rate: RateEstimator::new(DEFAULT_WINDOW, now),
             now,
             stopped: false,
+            metadata: MetadataState::Ready(None),
+            picker_seed,
+            next_peer_serial: 0,
         };
         torrent.announce_if_due(now);
         torrent
@@ -270,19 +292,25 @@ impl Torrent {
     }
 
     /// Our BEP 10 extended handshake: `ut_pex` (BEP 11) unless peer
-    /// exchange is off or the torrent is private (BEP 27), our client name, how many requests we queue per
-    /// peer, and our listen port.
+    /// exchange is off or the torrent is private (BEP 27); `ut_metadata`
+    /// (BEP 9) when we hold the metadata (with `metadata_size`) or fetch
+    /// it; our client name, how many requests we queue per peer, and our
+    /// listen port.
     fn extended_handshake(&self) -> Message {
-        let m = if self.config.pex_enabled() {
-            [("ut_pex".to_owned(), pex::UT_PEX_ID)].into()
-        } else {
-            std::collections::BTreeMap::new()
-        };
+        let mut m = std::collections::BTreeMap::new();
+        if self.config.pex_enabled() {
+            m.insert("ut_pex".to_owned(), pex::UT_PEX_ID);
+        }
+        let (metadata, metadata_size) = self.metadata_advert();
+        if metadata {
+            m.insert("ut_metadata".to_owned(), UT_METADATA_ID);
+        }
         ExtendedHandshake {
             m,
             v: Some(CLIENT_VERSION.to_owned()),
             reqq: u32::try_from(self.config.max_queued_requests).ok(),
             p: self.config.listen_addr.map(|addr| addr.port()),
+            metadata_size,
             ..ExtendedHandshake::default()
         }
         .to_message()
@@ -378,6 +406,8 @@ impl Torrent {
         let pieces = self.layout.piece_count();
         let peer = entry.insert(Peer::new(key, addr, theirs.peer_id, fast, pieces, now));
         peer.extensions = extended.is_some();
+        peer.metadata.serial = self.next_peer_serial;
+        self.next_peer_serial += 1;
         self.picker
             .set_parole(key, self.addresses.on_parole(addr.ip()));
         self.out.report(Event::PeerConnected { peer: key, addr });
@@ -472,6 +502,7 @@ impl Torrent {
             }
         }
         self.out.report(Event::PeerDisconnected { peer });
+        self.metadata_peer_gone(now, state.metadata.serial);
         self.super_seed_left(now, peer);
         if !state.am_choking && state.interested_in_us {
             self.rechoke_if_slot_free(now);
@@ -719,11 +750,15 @@ impl Torrent {
     /// recomputed and requests go out for newly wanted pieces; a piece in
     /// progress that becomes skipped is finished. Skipping the last missing
     /// pieces finishes the download ([`Event::DownloadCompleted`], a
-    /// `completed` announce).
+    /// `completed` announce). Before the metadata of a magnet link is
+    /// ready they are only kept, and applied by [`Torrent::metadata_ready`].
     pub fn set_file_priorities(&mut self, now: Instant, files: &[Priority]) {
         let now = self.clock(now);
         let was_finished = self.is_finished();
         self.config.file_priorities = files.to_vec();
+        if !self.metadata.layout_known() {
+            return; // applied by `metadata_ready`, once the files are known
+        }
         let priorities = PiecePriorities::from_files(&self.layout, files);
         self.settled = apply_priorities(&mut self.picker, &priorities, &self.have);
         let keys: Vec<PeerKey> = self.peers.iter().map(|(_, p)| p.key).collect();

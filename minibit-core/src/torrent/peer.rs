@@ -15,6 +15,7 @@ use crate::wire::{Message, PeerId};
 use super::outbox::Outbox;
 use super::pex::PexState;
 use super::types::{Action, PeerKey};
+use super::ut_metadata::PeerMetadata;
 
 /// Most BEP 6 allowed-fast pieces kept per peer (BEP 6 suggests k = 10).
 const MAX_ALLOWED_FAST: usize = 32;
@@ -112,6 +113,8 @@ pub(super) struct Peer {
     pub(super) download: RateEstimator,
     /// Payload bytes sent to the peer (bytes/s estimator).
     pub(super) upload: RateEstimator,
+    /// BEP 9 `ut_metadata` with this peer.
+    pub(super) metadata: PeerMetadata,
 }
 
 impl Peer {
@@ -159,6 +162,7 @@ impl Peer {
             interested_at: None,
             download: RateEstimator::new(DEFAULT_WINDOW, now),
             upload: RateEstimator::new(DEFAULT_WINDOW, now),
+            metadata: PeerMetadata::default(),
         }
     }
 

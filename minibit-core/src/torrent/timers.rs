@@ -17,6 +17,7 @@ impl Torrent {
         self.addresses.promote_due(now);
         self.dial_more();
         self.send_due_pex(now);
+        self.metadata_timers(now);
         let rechoked = self.next_rechoke <= now;
         if rechoked {
             self.rechoke(now);
@@ -119,6 +120,7 @@ impl Torrent {
                     Some(p.last_sent + self.config.keep_alive_interval),
                     Some(p.last_received + self.config.peer_timeout),
                     p.pex.as_ref().map(|s| s.next_at),
+                    p.metadata.deadline(timeout),
                 ]
             })
             .flatten()

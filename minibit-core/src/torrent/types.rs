@@ -7,10 +7,11 @@ use bytes::Bytes;
 
 use crate::bitfield::BitfieldError;
 pub use crate::id::PeerKey;
-use crate::metainfo::InfoHash;
+use crate::metadata::FetchError;
+use crate::metainfo::{InfoHash, Metainfo, MetainfoError};
 use crate::piece::{BlockRef, LayoutError, PieceIndex};
 pub use crate::tracker::AnnounceEvent;
-use crate::wire::{ExtensionError, Message};
+use crate::wire::{ExtensionError, Message, MetadataError};
 
 /// Who opened the connection.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -169,6 +170,61 @@ pub enum Event {
         /// New addresses learned.
         count: usize,
     },
+    /// BEP 9: the info dictionary of a torrent started from a magnet link
+    /// arrived from peers and its SHA-1 matches the info-hash. The driver
+    /// saves the `.torrent` (set trackers with
+    /// [`Metainfo::extras_mut`], write [`Metainfo::to_bytes`]), opens the
+    /// storage, checks what is already on disk, then calls
+    /// [`Torrent::metadata_ready`](super::Torrent::metadata_ready); no
+    /// piece is requested before. Other peers are served the metadata
+    /// from now on.
+    MetadataReceived {
+        /// The parsed torrent (no trackers; the info dictionary byte for
+        /// byte as the info-hash covers it).
+        metainfo: Box<Metainfo>,
+    },
+    /// BEP 9: the info dictionary hashes to the info-hash but is not a
+    /// usable torrent (the magnet link names a broken torrent): nothing
+    /// more is fetched; remove the torrent.
+    MetadataUnusable {
+        /// Why it was refused.
+        error: MetainfoError,
+    },
+}
+
+/// Where a torrent stands with its metadata (the info dictionary, BEP 9).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MetadataPhase {
+    /// Started from a magnet link: fetching the info dictionary with
+    /// `ut_metadata`. [`Torrent::layout`](super::Torrent::layout) is a
+    /// one-piece placeholder of 16 KiB (so announces say `left` = 16384,
+    /// as libtorrent does) and nothing is requested or served.
+    Fetching,
+    /// [`Event::MetadataReceived`] was reported: waiting for
+    /// [`Torrent::metadata_ready`](super::Torrent::metadata_ready). The
+    /// metadata is served already; the layout is still the placeholder.
+    AwaitingStorage,
+    /// The info dictionary is known and the torrent runs normally.
+    Ready,
+    /// [`Event::MetadataUnusable`] was reported.
+    Unusable,
+}
+
+/// Misuse of the metadata calls of a [`Torrent`](super::Torrent).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MetadataMisuse {
+    /// The info dictionary given does not hash to the torrent's info-hash.
+    #[error("the info dictionary does not hash to the info-hash")]
+    WrongInfoHash,
+    /// `metadata_ready` without a pending [`Event::MetadataReceived`].
+    #[error("the torrent is not waiting for storage (metadata not received, or ready already)")]
+    NotAwaitingStorage,
+    /// The torrent was started from a magnet link: it fetches its
+    /// metadata from peers.
+    #[error("the torrent fetches its metadata from peers")]
+    Magnet,
 }
 
 /// Counters for progress display and announces.
@@ -239,4 +295,20 @@ pub enum Violation {
         /// The driver's limit, bytes.
         limit: usize,
     },
+    /// A HAVE or bitfield, received before the metadata was known, names a
+    /// piece the torrent does not have (or no torrent of at most 8 MiB of
+    /// metadata can have).
+    #[error("piece {0} does not exist in the torrent")]
+    PieceBeyondMetadata(u32),
+    /// BEP 9: a `ut_metadata` message that does not parse.
+    #[error("bad ut_metadata message: {0}")]
+    MetadataMessage(#[from] MetadataError),
+    /// BEP 9: a `metadata_size` or a metadata piece that cannot be true
+    /// (above the cap, out of range, of the wrong length, another size).
+    #[error("ut_metadata: {0}")]
+    Metadata(#[from] FetchError),
+    /// BEP 9: the peer sent metadata pieces, and the assembled info
+    /// dictionary did not hash to the info-hash.
+    #[error("sent metadata that does not match the info-hash")]
+    MetadataHash,
 }
