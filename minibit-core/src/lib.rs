@@ -17,6 +17,7 @@
 //! | [`bencode`] | the bounded bencode scanner every parser of untrusted bencode runs first |
 //! | [`bitfield`] | [`bitfield::Bitfield`]: which pieces a peer has, and its wire form |
 //! | [`dht_schedule`] | when a torrent looks itself up and announces itself on the Mainline DHT (BEP 5) |
+//! | [`lsd`] | local service discovery (BEP 14): the `BT-SEARCH` announce, its parser, the announce schedule |
 //! | [`wire`] | the peer wire protocol: handshake, messages, incremental decoder |
 //! | [`picker`] | rarest-first piece selection |
 //! | [`choker`] | tit-for-tat choking |
@@ -31,6 +32,7 @@ pub mod bitfield;
 pub mod choker;
 pub mod dht_schedule;
 pub mod id;
+pub mod lsd;
 pub mod magnet;
 pub mod metadata;
 pub mod metainfo;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use minibit_peer::cli_common::{BindAddr, Verbosity};
+use minibit_peer::cli_common::{BindAddr, Rate, Verbosity};
 
 /// Join a BitTorrent swarm: download a torrent, verify every piece, then seed it.
 ///
@@ -25,7 +25,7 @@ pub struct Cli {
 }
 
 /// The ids of [`DownloadArgs`]' arguments, refused before another subcommand.
-const DOWNLOAD_ARGS: [&str; 9] = [
+const DOWNLOAD_ARGS: [&str; 11] = [
     "source",
     "name",
     "output",
@@ -35,6 +35,8 @@ const DOWNLOAD_ARGS: [&str; 9] = [
     "only",
     "state",
     "resume_interval_ms",
+    "download_limit",
+    "upload_limit",
 ];
 
 impl Cli {
@@ -113,6 +115,14 @@ pub struct DownloadArgs {
     /// Least time between two saves of the resume data, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 5000, hide = true)]
     pub resume_interval_ms: u64,
+    /// Download rate limit, payload bytes per second with an optional
+    /// binary suffix K, M or G (e.g. 8M = 8 MiB/s); 0 is unlimited.
+    #[arg(long, value_name = "RATE", default_value = "0")]
+    pub download_limit: Rate,
+    /// Upload rate limit, payload bytes per second with an optional
+    /// binary suffix K, M or G (e.g. 512K); 0 is unlimited.
+    #[arg(long, value_name = "RATE", default_value = "0")]
+    pub upload_limit: Rate,
 }
 
 /// Make a .torrent.

@@ -1,7 +1,8 @@
 //! What the command lines of `minibit-peer` and `minibit-tracker` share,
 //! so both follow one convention: the verbosity flags (`-q` only errors;
 //! by default warnings plus the few lines a user needs; `-v` info; `-vv`
-//! debug), the `--bind IP[:PORT]` form, and the log set-up.
+//! debug), the `--bind IP[:PORT]` form, rates (`--download-limit 8M`) and
+//! the log set-up.
 
 use std::fmt;
 use std::io::IsTerminal;
@@ -86,9 +87,79 @@ impl fmt::Display for BindAddr {
     }
 }
 
+/// A rate in bytes per second, as given on the command line: a whole
+/// number with an optional binary suffix, `K` (KiB/s), `M` (MiB/s) or `G`
+/// (GiB/s), e.g. `500K`, `8M`; `0` means unlimited.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rate(pub u64);
+
+impl Rate {
+    /// Bytes per second (0 = unlimited).
+    pub fn bytes_per_second(self) -> u64 {
+        self.0
+    }
+}
+
+impl FromStr for Rate {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let error = || format!("{s:?} is not a rate in bytes per second (e.g. 0, 500K, 8M, 1G)");
+        let text = s.trim();
+        let shift = match text.as_bytes().last() {
+            Some(b'k' | b'K') => 10,
+            Some(b'm' | b'M') => 20,
+            Some(b'g' | b'G') => 30,
+            _ => 0,
+        };
+        let digits = if shift == 0 {
+            text
+        } else {
+            &text[..text.len() - 1]
+        };
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(error());
+        }
+        let value: u64 = digits.parse().map_err(|_| error())?;
+        value
+            .checked_mul(1 << shift)
+            .map(Self)
+            .ok_or_else(|| format!("{s:?} is too large"))
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let suffixes = [(30, "G"), (20, "M"), (10, "K")];
+        for (shift, suffix) in suffixes {
+            if self.0 != 0 && self.0 % (1 << shift) == 0 {
+                return write!(f, "{}{suffix}", self.0 >> shift);
+            }
+        }
+        self.0.fmt(f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates_take_binary_suffixes() {
+        let rate = |s: &str| s.parse::<Rate>().map(Rate::bytes_per_second);
+        assert_eq!(rate("0"), Ok(0));
+        assert_eq!(rate("1000"), Ok(1000));
+        assert_eq!(rate("500K"), Ok(500 * 1024));
+        assert_eq!(rate("500k"), Ok(500 * 1024));
+        assert_eq!(rate("8M"), Ok(8 * 1024 * 1024));
+        assert_eq!(rate("1G"), Ok(1 << 30));
+        for bad in ["", "M", "8MB", "-1", "1.5M", "8 M", "eight", "99999999999G"] {
+            assert!(rate(bad).is_err(), "{bad:?} was accepted");
+        }
+        assert_eq!(Rate(8 << 20).to_string(), "8M");
+        assert_eq!(Rate(1536).to_string(), "1536");
+        assert_eq!(Rate(0).to_string(), "0");
+    }
 
     #[test]
     fn bind_takes_an_ip_with_or_without_a_port() {

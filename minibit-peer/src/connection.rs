@@ -1,11 +1,25 @@
-//! One task per peer connection. It only frames bytes: exchanges the BEP 3
-//! handshakes (with a timeout), then forwards every decoded [`Message`] to
-//! the session task and writes the messages the session queues for it. All
-//! decisions are the session's (and so the core's).
+//! One task per peer connection. It only frames bytes: reads the BEP 3
+//! handshakes, then forwards every decoded [`Message`] to the client's
+//! driver task and writes the messages the driver queues for it. All
+//! decisions are the driver's (and so the core session's).
 //!
-//! Back-pressure: inbound frames go over the session's bounded channel (a
-//! slow session stops us reading the socket); outbound messages come from a
-//! bounded per-peer channel the session fills with `try_send`.
+//! The dance, with the driver answering over the task's [`Control`]
+//! channel:
+//! - inbound: read the initiator's handshake first ([`ConnEvent::Handshake`]);
+//!   the driver routes it by info-hash and answers [`Control::Bound`] with
+//!   our handshake to write back (BEP 3 lets the receiving side wait for the
+//!   initiator's handshake when it serves several torrents), or drops the
+//!   channel (refused: the task ends);
+//! - outbound: connect ([`ConnEvent::Connected`]), write the handshake of
+//!   [`Control::Handshake`], read the remote one, then [`Control::Bound`].
+//!
+//! The driver aborts the task of a connection it closes before the
+//! handshake; a bound connection ends when the driver drops its
+//! [`Outgoing`] queue (after the queued messages are written).
+//!
+//! Back-pressure: inbound frames go over the driver's bounded channel (a
+//! slow driver stops us reading the socket); outbound messages come from a
+//! bounded per-peer queue the driver fills without waiting.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,7 +28,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use futures::StreamExt;
-use minibit_core::torrent::Direction;
+use minibit_core::id::ConnectionId;
 use minibit_core::wire::{Handshake, Message};
 use thiserror::Error;
 use tokio::io::AsyncWriteExt;
@@ -25,63 +39,70 @@ use tokio_util::codec::FramedRead;
 
 use crate::codec::{CodecError, FrameBatch, HandshakeCodec, MessageCodec};
 
-/// Driver-side id of one connection, never reused (unlike a core `PeerKey`).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ConnId(pub u64);
-
-/// What a connection task tells the session.
+/// What a connection task tells the driver.
 #[derive(Debug)]
-pub enum ConnEvent {
-    /// An outbound connect failed or timed out.
-    ConnectFailed {
+pub(crate) enum ConnEvent {
+    /// Our dial connected: the driver answers [`Control::Handshake`].
+    Connected {
         /// The connection.
-        id: ConnId,
-        /// The address dialled.
-        addr: SocketAddr,
+        id: ConnectionId,
     },
-    /// The peer's handshake arrived; `outgoing` queues messages to it.
-    /// Dropping `outgoing` closes the connection.
+    /// The remote handshake arrived: the driver answers [`Control::Bound`]
+    /// or closes the connection.
     Handshake {
         /// The connection.
-        id: ConnId,
-        /// The peer's address.
-        addr: SocketAddr,
-        /// Who opened the connection.
-        direction: Direction,
+        id: ConnectionId,
         /// The peer's handshake.
         handshake: Handshake,
-        /// The per-peer outgoing queue.
-        outgoing: Outgoing,
     },
     /// A message from the peer.
     Message {
         /// The connection.
-        id: ConnId,
+        id: ConnectionId,
         /// The message.
         message: Message,
     },
-    /// The connection ended (socket closed, error, or the session dropped it).
+    /// The connection ended on its own (connect failed, socket closed,
+    /// error, or the driver dropped its queue).
     Closed {
         /// The connection.
-        id: ConnId,
-        /// The peer's address.
-        addr: SocketAddr,
+        id: ConnectionId,
         /// What happened, for the log.
         reason: String,
     },
 }
 
-/// Settings shared by every connection of a session.
-#[derive(Clone, Debug)]
-pub struct ConnConfig {
-    /// Our handshake.
-    pub handshake: Handshake,
-    /// The torrent's piece count (bounds the largest frame).
-    pub piece_count: u32,
+/// What the driver tells a connection task.
+#[derive(Debug)]
+pub(crate) enum Control {
+    /// Outbound: write our handshake, then read the remote one.
+    Handshake(Handshake),
+    /// The handshake was accepted: write `reply` (inbound: our handshake),
+    /// then exchange frames.
+    Bound {
+        /// Our handshake, for an inbound connection.
+        reply: Option<Handshake>,
+        /// The torrent's piece count (bounds the largest frame).
+        piece_count: u32,
+        /// The messages to write.
+        queue: OutgoingQueue,
+    },
+}
+
+/// Where a connection task's socket comes from.
+#[derive(Debug)]
+pub(crate) enum Socket {
+    /// Accepted by the listener.
+    Accepted(TcpStream),
+    /// To dial.
+    Dial(SocketAddr),
+}
+
+/// Settings shared by every connection of a client.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ConnConfig {
     /// Longest wait for the TCP connect.
     pub connect_timeout: Duration,
-    /// Longest wait for the peer's handshake.
-    pub handshake_timeout: Duration,
     /// Most bytes of encoded messages queued for one peer and not yet
     /// handed to its socket.
     pub max_queued_bytes: usize,
@@ -111,16 +132,23 @@ impl Drop for WriterGone {
 /// slow reader slows our serving instead of growing the queue; the hard
 /// limit only guards against a peer that stops reading altogether.
 #[derive(Clone, Debug)]
-pub struct Outgoing {
+pub(crate) struct Outgoing {
     queue: mpsc::UnboundedSender<Message>,
     backlog: Arc<Backlog>,
     max_queued_bytes: usize,
 }
 
+/// The reading end of an [`Outgoing`] queue.
+#[derive(Debug)]
+pub(crate) struct OutgoingQueue {
+    receiver: mpsc::UnboundedReceiver<Message>,
+    backlog: Arc<Backlog>,
+}
+
 /// The peer is not reading: its queue already holds the most bytes allowed.
 #[derive(Debug, Error)]
 #[error("peer is not reading: {queued} bytes already queued (limit {limit})")]
-pub struct QueueFull {
+pub(crate) struct QueueFull {
     /// Bytes queued.
     pub queued: usize,
     /// The limit.
@@ -130,9 +158,11 @@ pub struct QueueFull {
 impl Outgoing {
     /// Backlog in bytes under which blocks are read for this peer: enough
     /// to keep a fast socket busy between two wake-ups of the writer.
-    pub const BLOCK_BACKLOG: usize = 1024 * 1024;
+    pub(crate) const BLOCK_BACKLOG: usize = 1024 * 1024;
 
-    fn new(max_queued_bytes: usize) -> (Self, mpsc::UnboundedReceiver<Message>, Arc<Backlog>) {
+    /// A queue holding at most `max_queued_bytes`, and its reading end
+    /// for the connection task.
+    pub(crate) fn new(max_queued_bytes: usize) -> (Self, OutgoingQueue) {
         let (queue, receiver) = mpsc::unbounded_channel();
         let backlog = Arc::new(Backlog::default());
         let outgoing = Self {
@@ -140,12 +170,12 @@ impl Outgoing {
             backlog: Arc::clone(&backlog),
             max_queued_bytes,
         };
-        (outgoing, receiver, backlog)
+        (outgoing, OutgoingQueue { receiver, backlog })
     }
 
     /// Waits until the backlog is below [`Outgoing::BLOCK_BACKLOG`] or the
     /// connection is gone (then sending is a no-op).
-    pub async fn room_for_blocks(&self) {
+    pub(crate) async fn room_for_blocks(&self) {
         loop {
             let drained = self.backlog.drained.notified();
             tokio::pin!(drained);
@@ -163,7 +193,7 @@ impl Outgoing {
     ///
     /// # Errors
     /// [`QueueFull`] when the peer already has `max_queued_bytes` waiting.
-    pub fn send(&self, message: Message) -> Result<(), QueueFull> {
+    pub(crate) fn send(&self, message: Message) -> Result<(), QueueFull> {
         let len = message.encoded_len();
         let queued = self.backlog.bytes.load(Ordering::Relaxed);
         if queued + len > self.max_queued_bytes {
@@ -178,86 +208,87 @@ impl Outgoing {
     }
 }
 
-/// Dials `addr` (bounded by the connect timeout) and runs the connection.
-pub async fn run_outbound(
+/// Runs connection `id` until it ends; reports the end with
+/// [`ConnEvent::Closed`] unless the driver is gone.
+pub(crate) async fn run(
     config: ConnConfig,
-    id: ConnId,
-    addr: SocketAddr,
+    id: ConnectionId,
+    socket: Socket,
     events: mpsc::Sender<ConnEvent>,
+    control: mpsc::UnboundedReceiver<Control>,
 ) {
-    match tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr)).await {
-        Ok(Ok(stream)) => run(config, id, stream, addr, Direction::Outbound, events).await,
-        Ok(Err(_)) | Err(_) => {
-            let _ = events.send(ConnEvent::ConnectFailed { id, addr }).await;
-        }
-    }
-}
-
-/// Runs a connection accepted by the listener.
-pub async fn run_inbound(
-    config: ConnConfig,
-    id: ConnId,
-    stream: TcpStream,
-    addr: SocketAddr,
-    events: mpsc::Sender<ConnEvent>,
-) {
-    run(config, id, stream, addr, Direction::Inbound, events).await;
-}
-
-async fn run(
-    config: ConnConfig,
-    id: ConnId,
-    stream: TcpStream,
-    addr: SocketAddr,
-    direction: Direction,
-    events: mpsc::Sender<ConnEvent>,
-) {
-    let _ = stream.set_nodelay(true);
-    let reason = match serve(&config, id, stream, addr, direction, &events).await {
+    let reason = match serve(config, id, socket, &events, control).await {
         Ok(reason) => reason.to_owned(),
         Err(e) => e.to_string(),
     };
-    let _ = events.send(ConnEvent::Closed { id, addr, reason }).await;
+    let _ = events.send(ConnEvent::Closed { id, reason }).await;
 }
 
 async fn serve(
-    config: &ConnConfig,
-    id: ConnId,
-    stream: TcpStream,
-    addr: SocketAddr,
-    direction: Direction,
+    config: ConnConfig,
+    id: ConnectionId,
+    socket: Socket,
     events: &mpsc::Sender<ConnEvent>,
+    mut control: mpsc::UnboundedReceiver<Control>,
 ) -> Result<&'static str, CodecError> {
+    let (stream, outbound) = match socket {
+        Socket::Accepted(stream) => (stream, false),
+        Socket::Dial(addr) => {
+            match tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr)).await {
+                Ok(Ok(stream)) => (stream, true),
+                Ok(Err(_)) => return Ok("connect failed"),
+                Err(_) => return Ok("connect timed out"),
+            }
+        }
+    };
+    let _ = stream.set_nodelay(true);
     let (read, mut write) = stream.into_split();
-    let mut ours = BytesMut::new();
-    config.handshake.encode(&mut ours);
-    write.write_all(&ours).await?;
     let mut reader = FramedRead::new(read, HandshakeCodec);
-    let handshake = match tokio::time::timeout(config.handshake_timeout, reader.next()).await {
-        Err(_) => return Ok("handshake timed out"),
-        Ok(None) => return Ok("closed before the handshake"),
-        Ok(Some(handshake)) => handshake?,
-    };
-    let (outgoing, queue, backlog) = Outgoing::new(config.max_queued_bytes);
-    let event = ConnEvent::Handshake {
-        id,
-        addr,
-        direction,
-        handshake,
-        outgoing,
-    };
-    if events.send(event).await.is_err() {
-        return Ok("session ended");
+    if outbound {
+        if events.send(ConnEvent::Connected { id }).await.is_err() {
+            return Ok("client ended");
+        }
+        let Some(Control::Handshake(ours)) = control.recv().await else {
+            return Ok("closed by us");
+        };
+        write_handshake(&mut write, &ours).await?;
     }
-    let reader = reader.map_decoder(|_| MessageCodec::new(config.piece_count));
+    let Some(handshake) = reader.next().await.transpose()? else {
+        return Ok("closed before the handshake");
+    };
+    if events
+        .send(ConnEvent::Handshake { id, handshake })
+        .await
+        .is_err()
+    {
+        return Ok("client ended");
+    }
+    let Some(Control::Bound {
+        reply,
+        piece_count,
+        queue,
+    }) = control.recv().await
+    else {
+        return Ok("handshake refused");
+    };
+    if let Some(ours) = reply {
+        write_handshake(&mut write, &ours).await?;
+    }
+    let reader = reader.map_decoder(|_| MessageCodec::new(piece_count));
     tokio::select! {
         result = read_loop(id, reader, events) => result,
-        result = write_loop(write, queue, backlog) => result,
+        result = write_loop(write, queue) => result,
     }
 }
 
+async fn write_handshake(write: &mut OwnedWriteHalf, handshake: &Handshake) -> std::io::Result<()> {
+    let mut bytes = BytesMut::new();
+    handshake.encode(&mut bytes);
+    write.write_all(&bytes).await
+}
+
 async fn read_loop(
-    id: ConnId,
+    id: ConnectionId,
     mut reader: FramedRead<OwnedReadHalf, MessageCodec>,
     events: &mpsc::Sender<ConnEvent>,
 ) -> Result<&'static str, CodecError> {
@@ -268,7 +299,7 @@ async fn read_loop(
             .await
             .is_err()
         {
-            return Ok("session ended");
+            return Ok("client ended");
         }
     }
     Ok("closed by the peer")
@@ -276,9 +307,12 @@ async fn read_loop(
 
 async fn write_loop(
     mut writer: OwnedWriteHalf,
-    mut queue: mpsc::UnboundedReceiver<Message>,
-    backlog: Arc<Backlog>,
+    queue: OutgoingQueue,
 ) -> Result<&'static str, CodecError> {
+    let OutgoingQueue {
+        receiver: mut queue,
+        backlog,
+    } = queue;
     let backlog = WriterGone(backlog);
     let mut batch = FrameBatch::default();
     while let Some(message) = queue.recv().await {

@@ -45,16 +45,65 @@ struct Partial {
 pub struct InFlight {
     storage: Storage,
     pieces: HashMap<PieceIndex, Partial>,
-    buffered: usize,
-    limit: usize,
-    /// Bytes of spilled blocks whose disk write has not finished yet.
-    spilling: Arc<Spilling>,
+    budget: Arc<MemoryBudget>,
 }
 
-#[derive(Debug, Default)]
-struct Spilling {
-    bytes: AtomicUsize,
+/// The memory for block data shared by the [`InFlight`] buffers of every
+/// torrent of a client: bytes buffered in memory (at most `limit`) and
+/// bytes of spilled blocks whose disk write has not finished yet.
+#[derive(Debug)]
+pub struct MemoryBudget {
+    limit: usize,
+    buffered: AtomicUsize,
+    spilling: AtomicUsize,
     written: Notify,
+}
+
+impl MemoryBudget {
+    /// A budget of `limit` bytes of block data in memory.
+    pub fn new(limit: usize) -> Arc<Self> {
+        Arc::new(Self {
+            limit,
+            buffered: AtomicUsize::new(0),
+            spilling: AtomicUsize::new(0),
+            written: Notify::new(),
+        })
+    }
+
+    /// Whether more blocks may come in: spilled blocks waiting for their
+    /// disk write stay under a quarter of the budget. While this is
+    /// `false` the driver stops taking frames from its connections, so a
+    /// disk slower than the network slows the download instead of growing
+    /// memory.
+    pub fn accepts_blocks(&self) -> bool {
+        self.spilling.load(Ordering::Relaxed) < self.limit / 4
+    }
+
+    /// Completes whenever a spilled block reached the disk.
+    pub async fn spill_written(&self) {
+        self.written.notified().await;
+    }
+
+    #[cfg(test)]
+    /// Bytes of block data held in memory, including pieces being verified.
+    pub fn buffered(&self) -> usize {
+        self.buffered.load(Ordering::Relaxed)
+    }
+
+    /// A [`PieceJob`] finished: its memory is free again (also once its
+    /// torrent is gone).
+    pub fn release(&self, memory_bytes: usize) {
+        self.buffered.fetch_sub(memory_bytes, Ordering::Relaxed);
+    }
+
+    /// Takes `len` bytes if they fit.
+    fn try_take(&self, len: usize) -> bool {
+        self.buffered
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                (b + len <= self.limit).then_some(b + len)
+            })
+            .is_ok()
+    }
 }
 
 /// A complete piece taken out of [`InFlight`] for verification.
@@ -67,64 +116,48 @@ pub struct PieceJob {
 }
 
 impl InFlight {
-    /// Buffers at most `limit` bytes of block data in memory.
-    pub fn new(storage: Storage, limit: usize) -> Self {
+    /// Buffers block data in memory within `budget` (shared with other
+    /// torrents), spilling to disk past it.
+    pub fn new(storage: Storage, budget: Arc<MemoryBudget>) -> Self {
         Self {
             storage,
             pieces: HashMap::new(),
-            buffered: 0,
-            limit,
-            spilling: Arc::default(),
+            budget,
         }
     }
 
-    /// Whether more blocks may come in: spilled blocks waiting for their
-    /// disk write stay under a quarter of the memory budget. While this is
-    /// `false` the driver stops taking frames from its connections, so a
-    /// disk slower than the network slows the download instead of growing
-    /// memory.
-    pub fn accepts_blocks(&self) -> bool {
-        self.spilling.bytes.load(Ordering::Relaxed) < self.limit / 4
-    }
-
-    /// Completes whenever a spilled block reached the disk.
-    pub async fn spill_written(&self) {
-        self.spilling.written.notified().await;
-    }
-
-    /// Bytes of block data held in memory, including pieces being verified.
-    pub fn buffered(&self) -> usize {
-        self.buffered
+    /// The memory budget this buffer draws on.
+    pub fn budget(&self) -> Arc<MemoryBudget> {
+        Arc::clone(&self.budget)
     }
 
     /// Stores a received block (an `Action::WriteBlock`). A second copy of
     /// the same block replaces the first.
     pub fn insert(&mut self, block: BlockRef, data: Bytes) {
         let partial = self.pieces.entry(block.piece).or_default();
-        let chunk = if self.buffered + data.len() <= self.limit {
-            self.buffered += data.len();
+        let chunk = if self.budget.try_take(data.len()) {
             Chunk::Memory(data)
         } else {
             let storage = self.storage.clone();
             let offset = storage.block_offset(block);
-            let spilling = Arc::clone(&self.spilling);
-            spilling.bytes.fetch_add(data.len(), Ordering::Relaxed);
+            let budget = Arc::clone(&self.budget);
+            budget.spilling.fetch_add(data.len(), Ordering::Relaxed);
             partial.spills.push(tokio::spawn(blocking(move || {
                 let written = storage.write_at(offset, &data);
-                spilling.bytes.fetch_sub(data.len(), Ordering::Relaxed);
-                spilling.written.notify_one();
+                budget.spilling.fetch_sub(data.len(), Ordering::Relaxed);
+                budget.written.notify_one();
                 written
             })));
             Chunk::OnDisk
         };
         if let Some((_, Chunk::Memory(old))) = partial.blocks.insert(block.offset, (block, chunk)) {
-            self.buffered -= old.len();
+            self.budget.release(old.len());
         }
     }
 
     /// Takes `piece` out for verification (an `Action::VerifyPiece`). Its
-    /// memory stays counted until [`InFlight::release`] is called with the
-    /// job's [`PieceJob::memory_bytes`].
+    /// memory stays counted until [`MemoryBudget::release`] is called with
+    /// the job's [`PieceJob::memory_bytes`].
     pub fn take(&mut self, piece: PieceIndex) -> PieceJob {
         let partial = self.pieces.remove(&piece).unwrap_or_default();
         let memory_bytes = partial
@@ -142,20 +175,27 @@ impl InFlight {
             memory_bytes,
         }
     }
+}
 
-    /// A [`PieceJob`] finished: its memory is free again.
-    pub fn release(&mut self, memory_bytes: usize) {
-        self.buffered -= memory_bytes;
+impl Drop for InFlight {
+    /// Blocks still buffered (the torrent was paused or removed) give
+    /// their memory back to the budget.
+    fn drop(&mut self) {
+        let held: usize = self
+            .pieces
+            .values()
+            .flat_map(|partial| partial.blocks.values())
+            .map(|(_, chunk)| match chunk {
+                Chunk::Memory(data) => data.len(),
+                Chunk::OnDisk => 0,
+            })
+            .sum();
+        self.budget.release(held);
     }
 }
 
 impl PieceJob {
-    /// The piece.
-    pub fn piece(&self) -> PieceIndex {
-        self.piece
-    }
-
-    /// Bytes of memory the job holds, for [`InFlight::release`].
+    /// Bytes of memory the job holds, for [`MemoryBudget::release`].
     pub fn memory_bytes(&self) -> usize {
         self.memory_bytes
     }
@@ -245,15 +285,16 @@ mod tests {
         let (storage, content) = setup(dir.path());
         let piece = storage.layout().piece_index(1).unwrap();
         let expected = digest([&content[PIECE as usize..]]);
-        let mut inflight = InFlight::new(storage.clone(), usize::MAX);
+        let budget = MemoryBudget::new(usize::MAX);
+        let mut inflight = InFlight::new(storage.clone(), Arc::clone(&budget));
         feed(&mut inflight, piece, &content);
-        assert_eq!(inflight.buffered(), PIECE as usize);
+        assert_eq!(budget.buffered(), PIECE as usize);
         assert_eq!(on_disk(&storage, piece), vec![0; PIECE as usize]);
         let job = inflight.take(piece);
         let bytes = job.memory_bytes();
         assert!(job.verify_and_store(expected).await.unwrap());
-        inflight.release(bytes);
-        assert_eq!(inflight.buffered(), 0);
+        budget.release(bytes);
+        assert_eq!(budget.buffered(), 0);
         assert_eq!(on_disk(&storage, piece), &content[PIECE as usize..]);
     }
 
@@ -264,7 +305,7 @@ mod tests {
         let piece = storage.layout().piece_index(0).unwrap();
         let expected = digest([&content[..PIECE as usize]]);
         content[5] ^= 1;
-        let mut inflight = InFlight::new(storage.clone(), usize::MAX);
+        let mut inflight = InFlight::new(storage.clone(), MemoryBudget::new(usize::MAX));
         feed(&mut inflight, piece, &content);
         assert!(
             !inflight
@@ -295,10 +336,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (storage, content) = setup(dir.path());
         let limit = 20_000;
-        let mut inflight = InFlight::new(storage.clone(), limit);
+        let budget = MemoryBudget::new(limit);
+        let mut inflight = InFlight::new(storage.clone(), Arc::clone(&budget));
         for piece in storage.layout().pieces() {
             feed(&mut inflight, piece, &content);
-            assert!(inflight.buffered() <= limit);
+            assert!(budget.buffered() <= limit);
         }
         for piece in storage.layout().pieces() {
             let start = storage.layout().piece_offset(piece) as usize;
@@ -306,9 +348,9 @@ mod tests {
             let job = inflight.take(piece);
             let bytes = job.memory_bytes();
             assert!(job.verify_and_store(expected).await.unwrap());
-            inflight.release(bytes);
+            budget.release(bytes);
         }
-        assert_eq!(inflight.buffered(), 0);
+        assert_eq!(budget.buffered(), 0);
         // Renaming a completed file is the session's job: still f.part.
         let part = crate::partial::part_path(&dir.path().join("f"));
         assert_eq!(std::fs::read(part).unwrap(), content);

@@ -1,9 +1,10 @@
 //! minibit-peer: the tokio driver for [`minibit_core::torrent::Torrent`].
 //!
-//! A [`Session`] downloads one torrent into a folder, verifying every piece
-//! (SHA-1) before it counts, then seeds it; pieces already on disk are
-//! verified and kept (resume). A seeder is a session whose folder already
-//! holds the files.
+//! A [`Client`] hosts many torrents behind one listen port (see
+//! [`client`]); a [`Session`] is a client with one torrent. Each torrent
+//! downloads into a folder, verifying every piece (SHA-1) before it
+//! counts, then seeds; pieces already on disk are verified and kept
+//! (resume). A seeder is a torrent whose folder already holds the files.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,22 +24,24 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | [`storage`] | the torrent's files: preallocated, positional reads and writes |
+//! | `storage` | the torrent's files: preallocated, positional reads and writes |
 //! | [`partial`] | `NAME.part` until a file's pieces are all verified |
 //! | [`file_select`] | `--only GLOB`: file priorities from globs |
 //! | `file_lock` | one torrent at a time per output file (advisory lock) |
-//! | [`hasher`] | SHA-1 of pieces |
-//! | [`inflight`] | blocks of pieces being downloaded, verified before they reach the disk |
-//! | [`codec`] | tokio-util codecs over the core's wire encoding |
-//! | [`connection`] | one task per peer connection: handshake, then frames both ways |
-//! | [`session`] | start a session (files, resume, listener) and control it |
-//! | `driver` | the session task: owns the core `Torrent`, runs everything else |
-//! | [`resume`] | which pieces are already on disk (verified) |
+//! | `hasher` | SHA-1 of pieces |
+//! | `inflight` | blocks of pieces being downloaded, verified before they reach the disk; the shared memory budget |
+//! | `read_cache` | recently read extents, to serve blocks |
+//! | `codec` | tokio-util codecs over the core's wire encoding |
+//! | `connection` | one task per peer connection: handshakes, then frames both ways |
+//! | [`client`] | the client: one listener, many torrents; its task owns the core `Session` |
+//! | [`session`] | the one-torrent API on a client |
+//! | `resume` | which pieces are already on disk (verified) |
 //! | [`resume_data`] | fast resume: the resume data file and what a restart trusts |
 //! | `resume_writer` | saves the resume data (atomically, every few seconds, at shutdown) |
 //! | [`skipped`] | part files of skipped files (selective download) |
 //! | [`http`] | bounded HTTP GETs |
 //! | [`dht`] | the client's Mainline DHT node (BEP 5, the `mainline` crate) |
+//! | [`lsd`] | local service discovery (BEP 14): multicast announces, peers heard on the LAN |
 //! | [`tracker_client`] | announces: HTTP and UDP (BEP 15) trackers, tier by tier (BEP 12) |
 //! | `tracker_status` | tells the user when no tracker answered |
 //! | [`catalogue`] | a minibit tracker's catalogue: search, fetch a `.torrent` by name |
@@ -48,26 +51,32 @@
 
 pub mod catalogue;
 pub mod cli_common;
-pub mod codec;
-pub mod connection;
+pub mod client;
+pub(crate) mod codec;
+pub(crate) mod connection;
 pub mod dht;
-mod driver;
 pub mod error_report;
 mod file_lock;
 pub mod file_select;
-pub mod hasher;
+pub(crate) mod hasher;
 pub mod http;
-pub mod inflight;
+pub(crate) mod inflight;
+pub mod lsd;
 pub mod partial;
-pub mod read_cache;
-pub mod resume;
+pub(crate) mod read_cache;
+pub(crate) mod resume;
 pub mod resume_data;
 mod resume_writer;
 pub mod session;
 pub mod skipped;
 pub mod source;
-pub mod storage;
+pub(crate) mod storage;
 pub mod tracker_client;
 mod tracker_status;
 
-pub use session::{PeerSink, Progress, Session, SessionConfig, SessionError, SessionHandle};
+pub use client::{
+    AddTorrent, Client, ClientConfig, ClientError, PeerSink, Progress, TorrentHandle,
+    TorrentStatus, content_path,
+};
+pub use minibit_core::id::TorrentId;
+pub use session::{Session, SessionConfig, SessionHandle};

@@ -23,8 +23,8 @@ use minibit_peer::catalogue;
 use minibit_peer::cli_common::Verbosity;
 use minibit_peer::error_report::report;
 use minibit_peer::file_select;
-use minibit_peer::session::{Session, SessionConfig, SessionHandle, content_path};
 use minibit_peer::source::{Source, SourceError};
+use minibit_peer::{Session, SessionConfig, SessionHandle, content_path};
 
 use crate::cli::{Cli, Command, DownloadArgs};
 use crate::display::Display;
@@ -164,6 +164,8 @@ async fn start(args: &DownloadArgs) -> Result<(SessionHandle, PathBuf)> {
     config.torrent.file_priorities = priorities;
     config.state_dir.clone_from(&args.state);
     config.resume_interval = Duration::from_millis(args.resume_interval_ms);
+    config.download_limit = args.download_limit.bytes_per_second();
+    config.upload_limit = args.upload_limit.bytes_per_second();
     Ok((Session::start(config).await?, path))
 }
 

@@ -72,6 +72,7 @@ impl PartFiles {
             .try_for_each(|span| self.finish(span.file))
     }
 
+    #[cfg(test)]
     /// Whether file `index` is still named `NAME.part`.
     pub(crate) fn is_partial(&self, index: usize) -> bool {
         self.partial[index]

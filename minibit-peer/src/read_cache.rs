@@ -50,11 +50,13 @@ impl ReadCache {
         }
     }
 
+    #[cfg(test)]
     /// Extents held now.
     pub fn len(&self) -> usize {
         self.extents.len()
     }
 
+    #[cfg(test)]
     /// Whether no extent is held.
     pub fn is_empty(&self) -> bool {
         self.extents.is_empty()

@@ -95,6 +95,17 @@ impl ResumeWriter {
         report(Some(Ok(self.save(have.clone(), priorities.to_vec()).await)));
     }
 
+    /// The last save of a torrent being removed, handed to whoever
+    /// removes it (the save, or the deletion of the resume data, must not
+    /// block the client's task).
+    pub(crate) fn finish(self, have: Bitfield, priorities: Vec<Priority>) -> FinalSave {
+        FinalSave {
+            writer: self,
+            have,
+            priorities,
+        }
+    }
+
     fn save(
         &self,
         have: Bitfield,
@@ -107,6 +118,30 @@ impl ResumeWriter {
             debug!(pieces = have.count(), path = %path.display(), "resume data saved");
             Ok(())
         })
+    }
+}
+
+/// A removed torrent's last resume data save; see [`ResumeWriter::finish`].
+#[derive(Debug)]
+pub(crate) struct FinalSave {
+    writer: ResumeWriter,
+    have: Bitfield,
+    priorities: Vec<Priority>,
+}
+
+impl FinalSave {
+    /// Saves the resume data (the torrent keeps its place on a later add).
+    pub(crate) async fn save(mut self) {
+        self.writer.flush(&self.have, &self.priorities).await;
+    }
+
+    /// Waits for the save under way, saves nothing more, and returns the
+    /// resume data file's path (to delete it with the torrent's data).
+    pub(crate) async fn discard(mut self) -> PathBuf {
+        if let Some(saving) = self.writer.saving.take() {
+            report(Some(saving.await));
+        }
+        self.writer.path
     }
 }
 

@@ -1,39 +1,25 @@
-//! The session API: [`Session::start`] opens the files, verifies what is
-//! already on disk, binds the listener and spawns the one task that owns
-//! the core [`Torrent`] (the private `driver` module); [`SessionHandle`] watches
-//! its progress and stops it.
+//! The one-torrent API: [`Session::start`] starts a [`Client`] on its own
+//! listener and adds one torrent to it; [`SessionHandle`] watches that
+//! torrent's progress and stops the client. The `minibit-peer` program
+//! and most tests use it; everything runs in the client.
 //!
 //! Memory stays bounded whatever the torrent's size: block data lives only
-//! in the [`crate::inflight::InFlight`] buffer (capped, spilling to disk), in the core's
+//! in the in-flight buffer (capped, spilling to disk), in the core's
 //! bounded serve pipeline (a few `ReadBlock`s per peer) and in the bounded
 //! per-connection channels.
 
-use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
-use minibit_core::bitfield::Bitfield;
 use minibit_core::metainfo::Metainfo;
-use minibit_core::priority::Priority;
-use minibit_core::torrent::{Torrent, TorrentConfig};
-use minibit_core::tracker::Tiers;
-use minibit_core::wire::PeerId;
-use thiserror::Error;
-use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch};
-use tracing::info;
+use minibit_core::session::SessionConfig as RouterConfig;
+use minibit_core::torrent::TorrentConfig;
+use tokio::sync::watch;
 
-use crate::connection::ConnConfig;
-use crate::driver::{Driver, Parts};
-use crate::hasher::PieceHash;
-use crate::resume;
-use crate::resume_data::{self, DEFAULT_STATE_DIR, ResumeData, parts_dir, resume_path};
-use crate::resume_writer::ResumeWriter;
-use crate::storage::{FileEntry, Selection, Storage, blocking};
-use crate::tracker_client::{TrackerClient, TrackerConfig};
-use crate::tracker_status::TrackerStatus;
+use crate::client::{
+    AddTorrent, Client, ClientConfig, ClientError, PeerSink, Progress, TorrentHandle,
+};
 
 /// How a [`Session`] runs.
 #[derive(Clone, Debug)]
@@ -67,14 +53,15 @@ pub struct SessionConfig {
     /// peer that stops reading until the queue holds this much is
     /// disconnected.
     pub max_queued_bytes: usize,
-    /// Most connections (connected or still handshaking, both directions)
-    /// before incoming connections are refused.
+    /// Most connections (dialling, handshaking or connected, both
+    /// directions); past it an incoming connection evicts the oldest one
+    /// still handshaking, or is refused.
     pub max_connections: usize,
-    /// Seed mode: the files under `output_dir` are the ones the metainfo
-    /// was just built from (hashed a moment ago), so every piece is taken
-    /// as ours without reading the files back for the resume check. A
-    /// piece that changed anyway still fails each leecher's SHA-1 check
-    /// (BEP 3). Off by default. A seed-mode session writes no resume data.
+    /// Upload rate limit, payload bytes per second (0 = unlimited).
+    pub upload_limit: u64,
+    /// Download rate limit, payload bytes per second (0 = unlimited).
+    pub download_limit: u64,
+    /// Seed mode: see [`AddTorrent::seed_mode`]. Off by default.
     pub seed_mode: bool,
     /// Folder of the resume data and of the skipped files' part files
     /// (`None`, the default: `.minibit` inside `output_dir`).
@@ -87,8 +74,10 @@ pub struct SessionConfig {
 impl SessionConfig {
     /// Defaults: listen on every interface on a free port, the metainfo's
     /// tracker, 5 s connect timeout, 10 s handshake timeout, 15 s tracker
-    /// timeout, BEP 15's 15 s UDP retransmission, 64 MiB of buffered blocks, 8 MiB queued per peer,
-    /// 100 connections, seed mode off.
+    /// timeout, BEP 15's 15 s UDP retransmission, 64 MiB of buffered
+    /// blocks, 8 MiB queued per peer, 100 connections, no rate limit, seed
+    /// mode off, resume data in `.minibit` inside `output_dir` saved at
+    /// most every 5 s.
     pub fn new(metainfo: Metainfo, output_dir: impl Into<PathBuf>) -> Self {
         Self {
             metainfo,
@@ -103,83 +92,16 @@ impl SessionConfig {
             max_buffered_bytes: 64 * 1024 * 1024,
             max_queued_bytes: 8 * 1024 * 1024,
             max_connections: 100,
+            upload_limit: 0,
+            download_limit: 0,
             seed_mode: false,
             state_dir: None,
             resume_interval: Duration::from_secs(5),
         }
     }
-
-    /// The state folder: [`SessionConfig::state_dir`] or its default.
-    pub fn state_dir(&self) -> PathBuf {
-        self.state_dir
-            .clone()
-            .unwrap_or_else(|| self.output_dir.join(DEFAULT_STATE_DIR))
-    }
 }
 
-/// Why a session could not start or stopped early.
-#[derive(Debug, Error)]
-pub enum SessionError {
-    /// Creating or opening the files failed.
-    #[error("cannot open the files under {}", dir.display())]
-    Storage {
-        /// The output folder.
-        dir: PathBuf,
-        /// The failure.
-        source: io::Error,
-    },
-    /// Verifying the existing files failed.
-    #[error("cannot verify existing data")]
-    Resume(#[source] io::Error),
-    /// Binding the listener failed.
-    #[error("cannot listen on {addr}")]
-    Listen {
-        /// The address.
-        addr: SocketAddr,
-        /// The failure.
-        source: io::Error,
-    },
-    /// The HTTP client could not be built.
-    #[error(transparent)]
-    Http(#[from] crate::http::ClientError),
-    /// Reading or writing a piece failed while running.
-    #[error("disk error")]
-    Disk(#[source] io::Error),
-    /// The session task panicked or was cancelled.
-    #[error("the session task failed")]
-    Task(#[from] tokio::task::JoinError),
-}
-
-/// A snapshot of a session's progress (published on a watch channel).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Progress {
-    /// Bytes of verified wanted pieces we hold.
-    pub have_bytes: u64,
-    /// Bytes of the wanted pieces: the total size of the torrent, or less
-    /// with skipped files (selective download).
-    pub total_bytes: u64,
-    /// Pieces verified.
-    pub pieces_have: u32,
-    /// Pieces in the torrent.
-    pub piece_count: u32,
-    /// Payload bytes uploaded since start.
-    pub uploaded: u64,
-    /// Verified bytes downloaded since start.
-    pub downloaded: u64,
-    /// Download rate, bytes per second.
-    pub download_rate: f64,
-    /// Upload rate, bytes per second.
-    pub upload_rate: f64,
-    /// Connected peers.
-    pub peers: usize,
-    /// Distinct peers (by peer id) that completed a handshake since start
-    /// (counting stops at 10 000).
-    pub peers_seen: usize,
-    /// Every wanted piece is verified (every piece without a selection).
-    pub complete: bool,
-}
-
-/// Starts sessions; see [`Session::start`].
+/// Starts one-torrent sessions; see [`Session::start`].
 #[derive(Debug)]
 pub struct Session;
 
@@ -187,310 +109,96 @@ pub struct Session;
 /// waiting for the `stopped` announce); prefer [`SessionHandle::shutdown`].
 #[derive(Debug)]
 pub struct SessionHandle {
-    local_addr: SocketAddr,
-    paths: Vec<PathBuf>,
-    progress: watch::Receiver<Progress>,
-    stop: Option<oneshot::Sender<()>>,
-    added_peers: PeerSink,
-    task: tokio::task::JoinHandle<Result<(), SessionError>>,
-}
-
-/// Capacity of the channel of [`PeerSink::add_peers`] calls not yet
-/// taken by the session task.
-const ADDED_PEERS_QUEUE: usize = 64;
-
-/// Hands peer addresses learned outside the tracker announce (e.g. by an
-/// embedded tracker) to a running session; cheap to clone, outlives the
-/// session harmlessly. From [`SessionHandle::peer_sink`].
-#[derive(Clone, Debug)]
-pub struct PeerSink(mpsc::Sender<Vec<(SocketAddr, Option<PeerId>)>>);
-
-impl PeerSink {
-    /// The session dials `peers` like tracker peers (never itself, a banned
-    /// or an already known address) while it has free connection slots. A
-    /// hint: dropped when the session has ended or already has
-    /// `ADDED_PEERS_QUEUE` (64) calls queued.
-    pub fn add_peers(&self, peers: Vec<SocketAddr>) {
-        let _ = self
-            .0
-            .try_send(peers.into_iter().map(|a| (a, None)).collect());
-    }
-
-    /// Like [`PeerSink::add_peers`] for one peer whose id is known (from
-    /// its announce): skipped if a peer with that id is already connected
-    /// (it dialled us; a second connection would be refused as a duplicate,
-    /// and a peer breaking the tie the other way would close both).
-    pub fn add_peer(&self, addr: SocketAddr, peer_id: PeerId) {
-        let _ = self.0.try_send(vec![(addr, Some(peer_id))]);
-    }
+    client: Client,
+    torrent: TorrentHandle,
 }
 
 impl Session {
-    /// Opens (and preallocates) the files, verifies the pieces already on
-    /// disk (resume), binds the listener and starts the session task, which
-    /// announces `started` and joins the swarm.
+    /// Starts a client on `config.listen` and adds the torrent: its files
+    /// are opened (and preallocated), the pieces already on disk verified
+    /// (resume), then it announces `started` and joins the swarm.
     ///
     /// # Errors
-    /// [`SessionError`] for file, resume, listener or HTTP client failures.
-    pub async fn start(config: SessionConfig) -> Result<SessionHandle, SessionError> {
-        let metainfo = &config.metainfo;
-        let hashes: Arc<[PieceHash]> = metainfo.info().pieces().into();
-        let (storage, have) = open_and_resume(&config, Arc::clone(&hashes)).await?;
-        let resume = (!config.seed_mode).then(|| {
-            ResumeWriter::new(
-                resume_path(&config.state_dir(), &metainfo.info_hash()),
-                metainfo.info_hash(),
-                storage.clone(),
-                config.resume_interval,
-                Instant::now(),
-            )
-        });
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| SessionError::Listen {
-                    addr: config.listen,
-                    source,
-                })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| SessionError::Listen {
-                addr: config.listen,
-                source,
-            })?;
-        let peer_id = PeerId::generate(rand::random());
-        let (tracker, tracker_status) = tracker_for(&config, peer_id, local_addr.port())?;
-        let mut torrent_config = config.torrent.clone();
-        // BEP 27: a private torrent's peers come from its trackers only.
-        torrent_config.private |= metainfo.info().private();
-        torrent_config.listen_addr = Some(reachable(local_addr));
-        // `None` means: seed from OS entropy (the core never reads it).
-        torrent_config.rng_seed.get_or_insert_with(rand::random);
-        let torrent = Torrent::new(
-            torrent_config,
-            metainfo.info_hash(),
-            peer_id,
-            metainfo.layout().clone(),
-            have,
-            Instant::now(),
-        );
-        let conn_config = ConnConfig {
-            handshake: torrent.handshake(),
-            piece_count: metainfo.layout().piece_count(),
+    /// [`ClientError`] for listener, file, resume or HTTP client failures.
+    pub async fn start(config: SessionConfig) -> Result<SessionHandle, ClientError> {
+        let client = Client::start(ClientConfig {
+            listen: config.listen,
+            limits: RouterConfig {
+                max_connections: config.max_connections,
+                // Every connection may be handshaking at once (a flash
+                // crowd); past the cap the oldest is still evicted.
+                max_handshaking: config.max_connections,
+                handshake_timeout: config.handshake_timeout,
+                upload_limit: config.upload_limit,
+                download_limit: config.download_limit,
+                ..RouterConfig::default()
+            },
             connect_timeout: config.connect_timeout,
-            handshake_timeout: config.handshake_timeout,
-            max_queued_bytes: config.max_queued_bytes,
-        };
-        let (progress_tx, progress) = watch::channel(Progress::default());
-        let (stop, stop_rx) = oneshot::channel();
-        let (added_peers, added_peers_rx) = mpsc::channel(ADDED_PEERS_QUEUE);
-        let paths = storage.paths().to_vec();
-        let driver = Driver::new(Parts {
-            torrent,
-            storage,
-            hashes,
-            tracker,
-            tracker_status,
-            listener,
-            conn_config,
+            tracker_timeout: config.tracker_timeout,
+            udp_retransmit: config.udp_retransmit,
             max_buffered_bytes: config.max_buffered_bytes,
-            max_connections: config.max_connections,
-            progress: progress_tx,
-            added_peers: added_peers_rx,
-            resume,
-        });
-        driver.publish();
-        let task = tokio::spawn(driver.run(stop_rx));
-        Ok(SessionHandle {
-            local_addr,
-            paths,
-            progress,
-            stop: Some(stop),
-            added_peers: PeerSink(added_peers),
-            task,
+            max_queued_bytes: config.max_queued_bytes,
         })
-    }
-}
-
-/// The torrent's tracker client (BEP 12: the metainfo's tiers, shuffled
-/// with the core's RNG seed when one is given, or the one tracker asked
-/// for) and the status that tells the user when none answered.
-fn tracker_for(
-    config: &SessionConfig,
-    peer_id: PeerId,
-    port: u16,
-) -> Result<(Option<TrackerClient>, TrackerStatus), SessionError> {
-    let metainfo = &config.metainfo;
-    // BEP 12: the metainfo's tiers (shuffled with the core's RNG seed
-    // when one is given), or the one tracker asked for.
-    let tiers = match &config.announce_url {
-        Some(url) => Tiers::new([vec![url.clone()]], 0),
-        None => Tiers::of_metainfo(
-            metainfo,
-            config.torrent.rng_seed.unwrap_or_else(rand::random),
-        ),
-    };
-    let tracker = (!tiers.is_empty())
-        .then(|| {
-            TrackerClient::with_tiers(
-                tiers,
-                metainfo.info_hash(),
-                peer_id,
-                port,
-                TrackerConfig {
-                    timeout: config.tracker_timeout,
-                    udp_retransmit: config.udp_retransmit,
-                },
-            )
-        })
-        .transpose()?;
-    let tracker_status = TrackerStatus::new(
-        Instant::now(),
-        tracker
-            .as_ref()
-            .map(TrackerClient::urls)
-            .unwrap_or_default(),
-    );
-    Ok((tracker, tracker_status))
-}
-
-/// Opens (creating and preallocating) the torrent's files under the
-/// output folder (skipped files: part files in the state folder) and finds
-/// the verified pieces: in seed mode every piece without reading; else
-/// from the resume data, hashing only the files whose size or mtime
-/// changed; else, when some file had data, by hashing every piece.
-async fn open_and_resume(
-    config: &SessionConfig,
-    hashes: Arc<[PieceHash]>,
-) -> Result<(Storage, Bitfield), SessionError> {
-    let metainfo = &config.metainfo;
-    let dir = &config.output_dir;
-    let files: Vec<FileEntry> = metainfo
-        .info()
-        .files()
-        .iter()
-        .enumerate()
-        .map(|(i, f)| FileEntry {
-            path: metainfo.relative_path(i),
-            length: f.length,
-        })
-        .collect();
-    let layout = metainfo.layout().clone();
-    let state_dir = config.state_dir();
-    let selection = Selection {
-        skipped: (0..files.len())
-            .map(|i| config.torrent.file_priorities.get(i) == Some(&Priority::Skip))
-            .collect(),
-        parts_dir: parts_dir(&state_dir, &metainfo.info_hash()),
-    };
-    let open_dir = dir.clone();
-    let (storage, report) =
-        blocking(move || Storage::open_selected(&open_dir, &files, layout, &selection))
-            .await
-            .map_err(|source| SessionError::Storage {
-                dir: dir.clone(),
-                source,
-            })?;
-    let pieces = metainfo.layout().piece_count();
-    let resume = if config.seed_mode {
-        None
-    } else {
-        let path = resume_path(&state_dir, &metainfo.info_hash());
-        ResumeData::load(&path, &metainfo.info_hash(), metainfo.layout())
-            .map_err(SessionError::Resume)?
-    };
-    let have = if config.seed_mode {
-        Bitfield::full(pieces)
-    } else if let Some(resume) = resume {
-        let recorded = resume.have_bits().unwrap_or_else(|| Bitfield::new(pieces));
-        let plan = resume_data::plan(metainfo.layout(), &recorded, &resume.files, &report.found);
-        let mut have = resume::verify_pieces(&storage, hashes, &plan.verify)
-            .await
-            .map_err(SessionError::Resume)?;
-        for piece in plan.trusted.iter_set() {
-            have.set(piece);
+        .await?;
+        let added = client
+            .add_torrent(AddTorrent {
+                metainfo: config.metainfo,
+                output_dir: config.output_dir,
+                announce_url: config.announce_url,
+                torrent: config.torrent,
+                seed_mode: config.seed_mode,
+                state_dir: config.state_dir,
+                resume_interval: config.resume_interval,
+            })
+            .await;
+        match added {
+            Ok(torrent) => Ok(SessionHandle { client, torrent }),
+            Err(e) => {
+                // The error to report is `e`, not how the client ended.
+                let _ = client.shutdown().await;
+                Err(e)
+            }
         }
-        info!(
-            trusted = plan.trusted.count(),
-            rehashed = plan.verify.count(),
-            "resumed from resume data: {} pieces trusted, {} pieces of changed files re-verified",
-            plan.trusted.count(),
-            plan.verify.count()
-        );
-        have
-    } else if report.had_data {
-        resume::verify_existing(&storage, hashes)
-            .await
-            .map_err(SessionError::Resume)?
-    } else {
-        Bitfield::new(pieces)
-    };
-    info!(
-        pieces = have.count(),
-        of = have.len(),
-        "resume: verified pieces on disk"
-    );
-    let (named, bits) = (storage.clone(), have.clone());
-    blocking(move || named.complete_files(&bits))
-        .await
-        .map_err(SessionError::Disk)?;
-    Ok((storage, have))
-}
-
-/// The address other peers reach us at, as far as we can tell: an
-/// unspecified listen address becomes loopback (used by the core only to
-/// avoid dialling ourselves).
-fn reachable(addr: SocketAddr) -> SocketAddr {
-    if addr.ip().is_unspecified() {
-        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
-    } else {
-        addr
     }
 }
 
 impl SessionHandle {
     /// The address the listener is bound to (its port is the one announced).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.client.local_addr()
     }
 
-    /// Full paths of the torrent's files, in torrent order (their final
-    /// names: until all its pieces are verified a file is `NAME.part`, see
-    /// [`crate::partial`]).
+    /// Full paths of the torrent's files (see [`TorrentHandle::paths`]).
     pub fn paths(&self) -> &[PathBuf] {
-        &self.paths
+        self.torrent.paths()
     }
 
-    /// A receiver of progress snapshots (updated every 250 ms, on
-    /// completion and at shutdown). Do not hold a `borrow()` guard across an
-    /// `.await`: the session task blocks while publishing until it is dropped.
+    /// A receiver of progress snapshots (see [`TorrentHandle::progress`]).
     pub fn progress(&self) -> watch::Receiver<Progress> {
-        self.progress.clone()
+        self.torrent.progress()
     }
 
     /// Peer addresses learned outside the tracker announce: see
     /// [`PeerSink::add_peers`].
     pub fn add_peers(&self, peers: Vec<SocketAddr>) {
-        self.added_peers.add_peers(peers);
+        self.torrent.add_peers(peers);
     }
 
     /// A handle that adds peers to this session, for code that does not
     /// own the [`SessionHandle`].
     pub fn peer_sink(&self) -> PeerSink {
-        self.added_peers.clone()
+        self.torrent.peer_sink()
     }
 
     /// Waits until every piece is verified (`true`), or the session ended
     /// first (`false`; [`SessionHandle::shutdown`] then gives the reason).
     pub async fn wait_complete(&self) -> bool {
-        let mut progress = self.progress.clone();
-        progress.wait_for(|p| p.complete).await.is_ok()
+        self.torrent.wait_complete().await
     }
 
-    /// Waits until the session task ends on its own (a fatal error).
+    /// Waits until the session ends on its own (a fatal error).
     pub async fn wait_ended(&self) {
-        let mut progress = self.progress.clone();
-        while progress.changed().await.is_ok() {}
+        self.torrent.wait_ended().await;
     }
 
     /// Stops the session: publishes a last progress snapshot (the final
@@ -499,17 +207,12 @@ impl SessionHandle {
     /// disconnects every peer, and returns how the session ended.
     ///
     /// # Errors
-    /// The [`SessionError`] that ended the session, if one did.
-    pub async fn shutdown(mut self) -> Result<(), SessionError> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+    /// The [`ClientError`] that stopped the torrent or the client, if one did.
+    pub async fn shutdown(self) -> Result<(), ClientError> {
+        let ended = self.client.shutdown().await;
+        match self.torrent.take_error() {
+            Some(error) => Err(error),
+            None => ended,
         }
-        (&mut self.task).await?
     }
-}
-
-/// The path a single-file torrent's content lands at, or the folder of a
-/// multi-file one, under `output_dir`.
-pub fn content_path(metainfo: &Metainfo, output_dir: &Path) -> PathBuf {
-    output_dir.join(metainfo.info().name())
 }

@@ -61,7 +61,7 @@ struct Inner {
     write_lock: Mutex<()>,
 }
 
-/// What [`Storage::open`] found on disk.
+/// What [`Storage::open_selected`] found on disk.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpenReport {
     /// At least one file already existed with some content: pieces may be
@@ -113,19 +113,8 @@ impl Selection {
 }
 
 impl Storage {
-    /// Opens (creating as needed) every file of the torrent below `root`,
-    /// creating parent folders, locking each file (one torrent at a time
-    /// writes it) and then setting each file's length to the torrent's
-    /// (sparse preallocation). A file found as NAME is opened as NAME
-    /// (complete or partial data); else `NAME.part` is opened, or created
-    /// (empty files are created as NAME: they have no piece to wait for).
-    ///
-    /// # Errors
-    /// `InvalidInput` when `files` does not match `layout` (count or total
-    /// length) or a path is not relative; `ResourceBusy` naming the file
-    /// when another session or process holds one of the files (the files
-    /// this call created are removed again, nothing is resized); any I/O
-    /// error from creating the folders or files.
+    /// [`Storage::open_selected`] with every file wanted (tests).
+    #[cfg(test)]
     pub fn open(
         root: &Path,
         files: &[FileEntry],
@@ -134,15 +123,26 @@ impl Storage {
         Self::open_selected(root, files, layout, &Selection::default())
     }
 
-    /// Like [`Storage::open`], with the files `selection` skips backed by
-    /// part files in `selection.parts_dir` (nothing is created under
-    /// `root` for them). A wanted file with no data under `root` whose
-    /// part file exists (it was skipped before) gets that part file moved
-    /// to `NAME.part`, keeping the bytes already downloaded.
+    /// Opens (creating as needed) every file of the torrent below `root`,
+    /// creating parent folders, locking each file (one torrent at a time
+    /// writes it) and then setting each file's length to the torrent's
+    /// (sparse preallocation). A file found as NAME is opened as NAME
+    /// (complete or partial data); else `NAME.part` is opened, or created
+    /// (empty files are created as NAME: they have no piece to wait for).
+    ///
+    /// The files `selection` skips are backed by part files in
+    /// `selection.parts_dir` (nothing is created under `root` for them). A
+    /// wanted file with no data under `root` whose part file exists (it was
+    /// skipped before) gets that part file moved to `NAME.part`, keeping
+    /// the bytes already downloaded.
     ///
     /// # Errors
-    /// As [`Storage::open`]; also failing to create `parts_dir` or to
-    /// move a part file.
+    /// `InvalidInput` when `files` does not match `layout` (count or total
+    /// length) or a path is not relative; `ResourceBusy` naming the file
+    /// when another session or process holds one of the files (the files
+    /// this call created are removed again, nothing is resized); any I/O
+    /// error from creating the folders or files, from creating
+    /// `parts_dir` or from moving a part file.
     pub fn open_selected(
         root: &Path,
         files: &[FileEntry],
@@ -239,6 +239,7 @@ impl Storage {
         self.lock_parts().piece_verified(&self.inner.layout, piece)
     }
 
+    #[cfg(test)]
     /// Whether file `index` (torrent order) is still named `NAME.part`.
     pub fn is_partial(&self, index: usize) -> bool {
         self.lock_parts().is_partial(index)
@@ -355,6 +356,7 @@ impl Storage {
         .await
     }
 
+    #[cfg(test)]
     /// Writes each `(block, data)` pair on the blocking pool, in one job.
     ///
     /// # Errors
@@ -365,7 +367,7 @@ impl Storage {
     }
 }
 
-/// A file of the torrent, opened and locked by [`Storage::open`].
+/// A file of the torrent, opened and locked by [`Storage::open_selected`].
 struct Opened {
     file: File,
     /// The path it was opened at (NAME or `NAME.part`).

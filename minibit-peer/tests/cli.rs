@@ -518,3 +518,50 @@ async fn create_makes_a_torrent_transmission_reads_and_picks_the_piece_length() 
     .await;
     assert!(one_error_line(&bad).contains("--piece-length"));
 }
+
+/// `--download-limit 8M`: a 64 MiB download takes about 8 s. The time is
+/// printed (the README has the figures); the assert only checks the limit
+/// held, not how close the rate came to it (the machine is shared).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_limit_caps_the_download_rate() {
+    const LEN: usize = 64 * 1024 * 1024;
+    const LIMIT: f64 = 8.0 * 1024.0 * 1024.0;
+    let seed_dir = tempfile::tempdir().unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let stub = start_stub().await;
+    let metainfo = make_single(seed_dir.path(), "big.bin", LEN, &stub.announce_url());
+    stub.publish(metainfo.clone());
+    let seeder = Session::start(local_config(&metainfo, seed_dir.path(), 1))
+        .await
+        .unwrap();
+    while stub.log.lock().unwrap().is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = Instant::now();
+    let output = run(&[
+        "-q",
+        "--exit-on-complete",
+        "--bind",
+        "127.0.0.1",
+        "--download-limit",
+        "8M",
+        "-o",
+        out_dir.path().to_str().unwrap(),
+        &stub.base,
+        "big.bin",
+    ])
+    .await;
+    let elapsed = started.elapsed();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rate = LEN as f64 / elapsed.as_secs_f64();
+    eprintln!(
+        "64 MiB with --download-limit 8M: {:.2} s, {:.2} MiB/s (limit 8 MiB/s)",
+        elapsed.as_secs_f64(),
+        rate / 1024.0 / 1024.0
+    );
+    assert!(rate <= LIMIT / 0.8, "{rate} bytes/s is over the limit");
+    let original = std::fs::read(seed_dir.path().join("big.bin")).unwrap();
+    let copy = std::fs::read(out_dir.path().join("big.bin")).unwrap();
+    assert!(original == copy, "the copy differs");
+    seeder.shutdown().await.unwrap();
+}

@@ -230,10 +230,12 @@ async fn a_connection_to_ourselves_is_refused() {
     let log = LogCapture::install();
     let dir = tempfile::tempdir().unwrap();
     let (metainfo, session) = seeder(dir.path()).await;
+    // The session's peer id, from its answer to a first handshake.
+    let (_first, theirs) =
+        Scripted::handshaken(session.local_addr(), 4, metainfo.info_hash(), peer_id(5)).await;
     let mut peer = Scripted::connect(session.local_addr(), 4).await;
     let addr = peer.local_addr();
-    // Answer the session's handshake with its own peer id.
-    let theirs = peer.handshake().await;
+    // A handshake with the session's own peer id.
     peer.send_handshake(metainfo.info_hash(), theirs.peer_id)
         .await;
     assert!(peer.closed_by_peer().await);
@@ -249,7 +251,11 @@ async fn the_same_peer_id_twice_is_refused_and_the_first_stays() {
     let dir = tempfile::tempdir().unwrap();
     let (metainfo, session) = seeder(dir.path()).await;
     let mut first = join(&session, &metainfo, 9).await;
-    let mut second = join(&session, &metainfo, 9).await;
+    // Refused before the session answers with its own handshake.
+    let mut second = Scripted::connect(session.local_addr(), 4).await;
+    second
+        .send_handshake(metainfo.info_hash(), peer_id(9))
+        .await;
     let addr = second.local_addr();
     assert!(second.closed_by_peer().await);
     let words = ["handshake refused", "already connected"];
@@ -275,7 +281,7 @@ async fn a_handshake_never_finished_times_out() {
     // Half a handshake, then silence.
     peer.raw(&[19, b'B', b'i', b't']).await;
     assert!(peer.closed_by_peer().await);
-    let words = ["closed before the handshake", "handshake timed out"];
+    let words = ["closed before the handshake", "no handshake in time"];
     assert!(log.wait_line(addr, &words).await);
     still_serves(&session, &metainfo).await;
     session.shutdown().await.unwrap();
@@ -439,7 +445,7 @@ async fn a_peer_sending_corrupt_blocks_is_banned_and_its_pieces_fetched_again() 
     );
     assert!(log.has_line(bad, &["disconnecting peer", "banned for bad data"]));
     // The ban covers the host, not one port: the same IP calling in from a
-    // new port is refused at the handshake.
+    // new port is refused (as soon as it is accepted).
     let pieces = run.metainfo.layout().piece_count();
     let mut again = Scripted::connect_from(bad.ip(), run.leecher.local_addr(), pieces).await;
     again
@@ -450,7 +456,7 @@ async fn a_peer_sending_corrupt_blocks_is_banned_and_its_pieces_fetched_again() 
         "a banned host was let back in"
     );
     let from = again.local_addr();
-    assert!(log.wait_line(from, &["handshake refused", "banned"]).await);
+    assert!(log.wait_line(from, &["connection refused", "banned"]).await);
     run.shutdown().await;
 }
 

@@ -22,7 +22,6 @@ use minibit_core::metainfo::build::check_piece_length;
 use minibit_peer::cli_common::{BindAddr, Verbosity};
 use minibit_peer::error_report::report;
 use minibit_tracker::publish::{Restored, restore};
-use minibit_tracker::seed::{SeedOptions, seed};
 use minibit_tracker::service::torrent_path;
 use minibit_tracker::store::Store;
 use minibit_tracker::token::{ApiToken, TOKEN_FILE};
@@ -100,8 +99,9 @@ struct ServeArgs {
     /// remote peers must reach it.
     #[arg(long, value_name = "IP[:PORT]", default_value = "127.0.0.1:6969")]
     bind: BindAddr,
-    /// TCP port of the embedded seeder: the n-th FILE is seeded on PORT+n;
-    /// 0 picks free ports.
+    /// TCP port of the embedded seeder, on the tracker's IP: one port for
+    /// every torrent it seeds (FILEs, publications, the restored catalogue);
+    /// 0 picks a free port.
     #[arg(long, value_name = "PORT", default_value_t = 0)]
     peer_port: u16,
     /// Piece length of the torrents built for FILEs, bytes (a power of two,
@@ -170,6 +170,8 @@ async fn publish(args: &PublishArgs) -> anyhow::Result<()> {
 fn service_config(cli: &ServeArgs, addr: SocketAddr) -> anyhow::Result<ServiceConfig> {
     let mut config = ServiceConfig {
         tracker_addr: Some(addr),
+        peer_port: cli.peer_port,
+        piece_length: cli.piece_length,
         ..ServiceConfig::default()
     };
     let mut new_token = None;
@@ -346,19 +348,12 @@ async fn seed_files(cli: &ServeArgs, addr: SocketAddr, state: &TrackerState) -> 
     if addr.ip().is_unspecified() && !cli.files.is_empty() {
         tracing::warn!(%addr, "torrents will announce to an unspecified address; bind a concrete IP for remote peers");
     }
-    for (n, path) in cli.files.iter().enumerate() {
-        let port = match cli.peer_port {
-            0 => 0,
-            first => u16::try_from(n)
-                .ok()
-                .and_then(|n| first.checked_add(n))
-                .context("--peer-port plus the number of FILEs exceeds 65535")?,
-        };
-        let options = SeedOptions {
-            tracker_url: format!("http://{addr}"),
-            listen: SocketAddr::new(addr.ip(), port),
-            piece_length: cli.piece_length,
-        };
+    if cli.files.is_empty() {
+        return Ok(());
+    }
+    let seeder = state.service().seeder().await?;
+    tracing::info!(addr = %seeder.local_addr(), "the embedded seeder listens for peers");
+    for path in &cli.files {
         let bar = hashing_bar(cli.verbosity.quiet, path);
         let progress = {
             let bar = bar.clone();
@@ -367,14 +362,13 @@ async fn seed_files(cli: &ServeArgs, addr: SocketAddr, state: &TrackerState) -> 
                 bar.set_position(done);
             }
         };
-        let result = seed(path, &options, state, progress).await;
+        let result = seeder.add(path, state, progress).await;
         bar.finish_and_clear();
         let s = result?;
         println!(
             "seeding {} info_hash={} torrent={}",
             s.name, s.info_hash, s.torrent_url
         );
-        state.service().keep_session(s.info_hash, s.session);
     }
     Ok(())
 }

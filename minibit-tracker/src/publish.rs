@@ -7,18 +7,16 @@
 //! the subscribers of `/api/catalogue/events`, in that order; a change
 //! that fails half-way is undone.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use futures::Stream;
 use minibit_core::metainfo::{BuildError, InfoHash, Metainfo, MetainfoBuilder, MetainfoError};
-use minibit_peer::{Session, SessionConfig, SessionError};
 use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{CatalogueEntry, CatalogueError, unix_now};
 use crate::fingerprint;
-use crate::seed::announced;
+use crate::seed::SeedError;
 use crate::service::{CatalogueEvent, EventKind, torrent_path};
 use crate::state::TrackerState;
 use crate::store::StoreError;
@@ -62,9 +60,9 @@ pub enum PublishError {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The seeding session could not start.
+    /// The embedded seeder could not start or refused the torrent.
     #[error("cannot seed: {0}")]
-    Session(#[from] SessionError),
+    Seed(#[from] SeedError),
     /// A file operation failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -99,36 +97,23 @@ pub struct Removed {
     pub data_deleted: bool,
 }
 
-/// The one place a torrent starts seeding at run time: a session on the
-/// tracker's IP (free port) announcing to this tracker, its peer sink
-/// registered, its handle kept by the service; returns once its first
-/// announce reached the registry (or after 5 s). `verified`: the data was
-/// hashed or fingerprinted already, so it is not read back first.
+/// The one place a torrent starts seeding at run time: added to the
+/// embedded seeder (one client, one peer port on the tracker's IP,
+/// announcing to this tracker), its peer sink registered; returns once its
+/// first announce reached the registry (or after 5 s). `verified`: the data
+/// was hashed or fingerprinted already, so it is not read back first.
 ///
 /// # Errors
-/// [`PublishError::NoAddress`] or [`PublishError::Session`].
+/// [`PublishError::Seed`]: no tracker address, the seeder's port, or the
+/// torrent's files.
 pub async fn start_seeding(
     state: &TrackerState,
     metainfo: Metainfo,
     folder: PathBuf,
     verified: bool,
 ) -> Result<(), PublishError> {
-    let addr = state
-        .service()
-        .tracker_addr()
-        .ok_or(PublishError::NoAddress)?;
-    let info_hash = metainfo.info_hash();
-    let mut config = SessionConfig::new(metainfo, folder);
-    config.listen = SocketAddr::new(addr.ip(), 0);
-    config.announce_url = Some(format!("http://{addr}/announce"));
-    config.seed_mode = verified;
-    let session = Session::start(config).await?;
-    let port = session.local_addr().port();
-    state.add_seeder(info_hash, session.peer_sink());
-    state.service().keep_session(info_hash, session);
-    if !announced(state, info_hash, port).await {
-        tracing::warn!(%info_hash, "the seeder has not announced to this tracker yet");
-    }
+    let seeder = state.service().seeder().await?;
+    seeder.seed(state, metainfo, folder, verified).await?;
     Ok(())
 }
 

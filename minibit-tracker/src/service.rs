@@ -1,20 +1,18 @@
 //! The tracker as a service: what the API needs besides the registry and
 //! the catalogue. The API token, the data folder published files go to,
 //! the catalogue database (`--state`), the catalogue events pushed at
-//! `/api/catalogue/events`, and the seeding sessions started at run time.
+//! `/api/catalogue/events`, and the embedded seeder: one client on one peer
+//! port for every torrent seeded, started when the first one is.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
 
 use minibit_core::metainfo::InfoHash;
-use minibit_peer::SessionHandle;
 use serde::Serialize;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{OnceCell, broadcast, watch};
 
 use crate::catalogue::CatalogueEntry;
+use crate::seed::{SeedError, SeedOptions, Seeder};
 use crate::store::Store;
 use crate::token::ApiToken;
 
@@ -35,6 +33,12 @@ pub struct ServiceConfig {
     pub data_root: Option<PathBuf>,
     /// The catalogue database (`--state`); `None` keeps it in memory.
     pub store: Option<Store>,
+    /// TCP port of the embedded seeder on the tracker's IP, one for every
+    /// torrent (0: a free port).
+    pub peer_port: u16,
+    /// Piece length of the torrents the seeder builds from files, bytes
+    /// (a power of two, 16 KiB-16 MiB), or `None` to choose from the size.
+    pub piece_length: Option<u32>,
 }
 
 /// A change of the catalogue, as sent on `/api/catalogue/events`
@@ -101,9 +105,8 @@ pub struct Service {
     events: broadcast::Sender<CatalogueEvent>,
     /// Becomes `true` when the server shuts down: event streams end.
     closing: watch::Sender<bool>,
-    sessions: Mutex<HashMap<InfoHash, SessionHandle>>,
-    /// Payload bytes uploaded by seeding sessions already stopped.
-    uploaded_by_stopped: AtomicU64,
+    /// The embedded seeder, started by the first torrent seeded.
+    seeder: OnceCell<Seeder>,
 }
 
 impl Service {
@@ -113,8 +116,7 @@ impl Service {
             config,
             events: broadcast::channel(EVENT_BUFFER).0,
             closing: watch::channel(false).0,
-            sessions: Mutex::new(HashMap::new()),
-            uploaded_by_stopped: AtomicU64::new(0),
+            seeder: OnceCell::new(),
         }
     }
 
@@ -162,55 +164,52 @@ impl Service {
         let _ = self.events.send(event);
     }
 
-    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<InfoHash, SessionHandle>> {
-        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Keeps the seeding `session` of `info_hash` (stopped by
-    /// [`Service::stop_seeding`] or [`Service::shutdown`]).
-    pub fn keep_session(&self, info_hash: InfoHash, session: SessionHandle) {
-        self.sessions().insert(info_hash, session);
+    /// The embedded seeder, started on the first call: it listens on the
+    /// tracker's IP at [`ServiceConfig::peer_port`] and announces to
+    /// `http://ADDR/announce`.
+    ///
+    /// # Errors
+    /// [`SeedError::NoAddress`] without [`ServiceConfig::tracker_addr`];
+    /// [`SeedError::Client`] when the peer port cannot be bound.
+    pub async fn seeder(&self) -> Result<&Seeder, SeedError> {
+        let addr = self.config.tracker_addr.ok_or(SeedError::NoAddress)?;
+        self.seeder
+            .get_or_try_init(|| {
+                Seeder::start(SeedOptions {
+                    tracker_url: format!("http://{addr}"),
+                    listen: SocketAddr::new(addr.ip(), self.config.peer_port),
+                    piece_length: self.config.piece_length,
+                })
+            })
+            .await
     }
 
     /// Whether `info_hash` is being seeded.
     pub fn seeds(&self, info_hash: &InfoHash) -> bool {
-        self.sessions().contains_key(info_hash)
+        self.seeder.get().is_some_and(|s| s.seeds(info_hash))
     }
 
-    /// Stops seeding `info_hash` (the session announces `stopped`, waiting
-    /// at most 2 s for the tracker); returns whether it was seeded.
+    /// Stops seeding `info_hash` (it announces `stopped`); returns whether
+    /// it was seeded.
     pub async fn stop_seeding(&self, info_hash: &InfoHash) -> bool {
-        let Some(session) = self.sessions().remove(info_hash) else {
-            return false;
-        };
-        self.stop(*info_hash, session).await;
-        true
-    }
-
-    async fn stop(&self, info_hash: InfoHash, session: SessionHandle) {
-        let uploaded = session.progress().borrow().uploaded;
-        self.uploaded_by_stopped
-            .fetch_add(uploaded, Ordering::Relaxed);
-        if let Err(e) = session.shutdown().await {
-            tracing::warn!(%info_hash, error = %e, "seeder ended with an error");
+        match self.seeder.get() {
+            Some(seeder) => seeder.remove(*info_hash).await.is_ok(),
+            None => false,
         }
     }
 
-    /// Stops every seeding session.
+    /// Stops the embedded seeder: every torrent announces `stopped`
+    /// (waiting at most 2 s in all for the tracker).
     pub async fn shutdown(&self) {
-        let sessions: Vec<_> = self.sessions().drain().collect();
-        for (info_hash, session) in sessions {
-            self.stop(info_hash, session).await;
+        if let Some(Err(e)) =
+            futures::future::OptionFuture::from(self.seeder.get().map(Seeder::shutdown)).await
+        {
+            tracing::warn!(error = %e, "the seeder ended with an error");
         }
     }
 
-    /// Payload bytes uploaded by the embedded seeders since start, bytes.
+    /// Payload bytes uploaded by the embedded seeder since start, bytes.
     pub fn uploaded(&self) -> u64 {
-        let running: u64 = self
-            .sessions()
-            .values()
-            .map(|s| s.progress().borrow().uploaded)
-            .sum();
-        running + self.uploaded_by_stopped.load(Ordering::Relaxed)
+        self.seeder.get().map_or(0, Seeder::uploaded)
     }
 }

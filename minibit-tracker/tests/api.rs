@@ -58,6 +58,7 @@ async fn start(with_data: bool) -> Tracker {
             token: Some(ApiToken::new(TOKEN).unwrap()),
             data_root: with_data.then(|| data.clone()),
             store: Some(Store::open(dirs.path()).unwrap()),
+            ..ServiceConfig::default()
         },
     ));
     let (stop, stopped) = oneshot::channel::<()>();

@@ -12,7 +12,7 @@ use minibit_core::magnet::Magnet;
 use minibit_core::metainfo::Metainfo;
 use minibit_peer::{Session, SessionConfig};
 use minibit_tracker::RegistryConfig;
-use minibit_tracker::seed::{SeedOptions, seed};
+use minibit_tracker::seed::{SeedOptions, Seeder};
 use minibit_tracker::{TrackerState, serve};
 
 /// Deterministic pseudo-random content (xorshift), `len` bytes.
@@ -225,9 +225,14 @@ async fn the_seeder_dials_leechers_that_announce_later() {
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         piece_length: Some(32_768),
     };
-    let seeding = seed(&file, &options, &state, |_, _| {}).await.unwrap();
+    let seeder = Seeder::start(options).await.unwrap();
+    let seeding_url = seeder
+        .add(&file, &state, |_, _| {})
+        .await
+        .unwrap()
+        .torrent_url;
 
-    let torrent = reqwest::get(&seeding.torrent_url)
+    let torrent = reqwest::get(&seeding_url)
         .await
         .unwrap()
         .bytes()
@@ -243,7 +248,7 @@ async fn the_seeder_dials_leechers_that_announce_later() {
     let done = tokio::time::timeout(Duration::from_secs(60), leecher.wait_complete()).await;
     assert_eq!(done, Ok(true), "the seeder dialled the leecher");
     leecher.shutdown().await.unwrap();
-    seeding.session.shutdown().await.unwrap();
+    seeder.shutdown().await.unwrap();
     let copy = std::fs::read(leech_dir.path().join("clip.bin")).unwrap();
     assert!(copy == data, "the copy differs");
 }

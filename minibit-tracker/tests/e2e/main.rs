@@ -106,7 +106,7 @@ fn field(line: &str, key: &str) -> Option<u64> {
 const POLL: Duration = Duration::from_millis(5);
 
 /// Debug lines of the peer driver: verified pieces, connections, PEX.
-const DRIVER_LOG: &str = "minibit_peer::driver=debug";
+const DRIVER_LOG: &str = "minibit_peer::client::driver=debug";
 
 /// Pieces a peer run with [`DRIVER_LOG`] logged as verified.
 fn verified(proc: &Proc) -> std::collections::BTreeSet<u32> {
@@ -361,7 +361,11 @@ fn a_peer_killed_halfway_resumes_without_fetching_verified_pieces_again() {
     ];
 
     // Every verified piece is logged; SIGKILL once 30 % are.
-    let first = peer("first run", &args, Some("minibit_peer::driver=debug"));
+    let first = peer(
+        "first run",
+        &args,
+        Some("minibit_peer::client::driver=debug"),
+    );
     let verified = |proc: &Proc| {
         proc.lines()
             .iter()
@@ -386,7 +390,7 @@ fn a_peer_killed_halfway_resumes_without_fetching_verified_pieces_again() {
         .unwrap_or_else(|| second.fail("no resume line"));
     let downloaded = lines
         .iter()
-        .find(|l| l.contains("session stopped"))
+        .find(|l| l.contains("torrent stopped"))
         .and_then(|l| field(l, "downloaded"))
         .unwrap_or_else(|| second.fail("no final counters"));
     eprintln!(

@@ -20,9 +20,13 @@
 //!    announce over BEP 15 to `minibit-tracker` and download from its
 //!    seeder; a libtorrent seed and a `minibit-peer` find each other
 //!    through opentracker over UDP.
+//! 5. one port (`many.rs`): the tracker seeds 50 torrents through one
+//!    client on one peer port; three libtorrent clients download three of
+//!    them at once.
 
 mod clients;
 mod content;
+mod many;
 // Shared with the e2e tests through `#[path]`; each suite uses a part.
 #[allow(dead_code)]
 mod minibit;

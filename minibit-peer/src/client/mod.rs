@@ -1,0 +1,451 @@
+//! The [`Client`]: many torrents behind one listen port, in one process.
+//!
+//! [`Client::start`] binds the listener and spawns the one task that owns
+//! the core [`minibit_core::session::Session`] (every torrent, the
+//! connection table, the global limits: connections, handshakes, dials,
+//! bans, upload and download rate). Each torrent added with
+//! [`Client::add_torrent`] has its own files, in-flight block buffer, read
+//! cache and tracker client; the hashing pool, the disk I/O and the memory
+//! budget for block data are shared. An inbound connection is routed by
+//! the initiator's handshake (BEP 3), read before ours is written.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use minibit_core::metainfo::Metainfo;
+//! use minibit_peer::{AddTorrent, Client, ClientConfig};
+//!
+//! let client = Client::start(ClientConfig::default()).await?;
+//! println!("listening on {}", client.local_addr());
+//! let album = Metainfo::from_bytes(&std::fs::read("album.torrent")?)?;
+//! let film = Metainfo::from_bytes(&std::fs::read("film.torrent")?)?;
+//! let album = client.add_torrent(AddTorrent::new(album, "downloads")).await?;
+//! let film = client.add_torrent(AddTorrent::new(film, "downloads")).await?;
+//! for torrent in client.list().await? {
+//!     println!("{}: {} of {} bytes", torrent.name, torrent.progress.have_bytes, torrent.progress.total_bytes);
+//! }
+//! album.wait_complete().await;
+//! client.remove(film.id(), true).await?; // drop it, delete its files and resume data
+//! client.shutdown().await?; // announces `stopped`, closes connections
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! | module | job |
+//! |---|---|
+//! | `types` | the public vocabulary: progress, list entries, errors (a leaf) |
+//! | `open` | a torrent's files opened and checked before it reaches the task |
+//! | `command` | requests from the API to the task |
+//! | `torrent` | the task's side of one torrent (files, buffers, tracker) |
+//! | `driver` | the task: owns the core session, runs everything else |
+
+mod command;
+mod driver;
+mod open;
+mod torrent;
+mod types;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use minibit_core::id::TorrentId;
+use minibit_core::metainfo::InfoHash;
+use minibit_core::session::{Session, SessionConfig as RouterConfig};
+use minibit_core::wire::PeerId;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub use open::AddTorrent;
+pub use types::{ClientError, Progress, TorrentStatus};
+
+use command::Command;
+use driver::{Driver, Parts};
+use open::Context;
+
+use crate::connection::ConnConfig;
+use crate::inflight::MemoryBudget;
+use crate::partial::part_path;
+use crate::tracker_client::TrackerConfig;
+
+/// How a [`Client`] runs.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Address to listen on for incoming peers; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// The global limits: connections, handshakes (cap and deadline),
+    /// dials, rate limits (bytes per second), unchoke slots. Its
+    /// `listen_addr` is set from the bound listener.
+    pub limits: RouterConfig,
+    /// Longest wait for an outgoing TCP connect.
+    pub connect_timeout: Duration,
+    /// Longest wait for one tracker's announce answer (then the next
+    /// tracker of the tier is tried).
+    pub tracker_timeout: Duration,
+    /// First retransmission delay of a UDP tracker request, doubling with
+    /// each (BEP 15: 15 s).
+    pub udp_retransmit: Duration,
+    /// Most bytes of unverified blocks kept in memory, over all torrents,
+    /// before blocks are spilled to disk.
+    pub max_buffered_bytes: usize,
+    /// Most bytes queued for one peer and not yet written to its socket; a
+    /// peer that stops reading until the queue holds this much is
+    /// disconnected.
+    pub max_queued_bytes: usize,
+}
+
+impl Default for ClientConfig {
+    /// Listen on 127.0.0.1 on a free port (secure by default), the core's
+    /// default limits (200 connections, 50 handshaking for at most 5 s,
+    /// no rate limit), 5 s connect timeout, 15 s tracker timeout, BEP 15's
+    /// 15 s UDP retransmission, 64 MiB
+    /// of buffered blocks, 8 MiB queued per peer.
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            limits: RouterConfig::default(),
+            connect_timeout: Duration::from_secs(5),
+            tracker_timeout: Duration::from_secs(15),
+            udp_retransmit: Duration::from_secs(15),
+            max_buffered_bytes: 64 * 1024 * 1024,
+            max_queued_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
+/// Capacity of the command channel to the client task.
+const COMMAND_QUEUE: usize = 256;
+
+/// A running client: one listener, many torrents. Dropping it stops the
+/// client (without waiting for the `stopped` announces); prefer
+/// [`Client::shutdown`].
+#[derive(Debug)]
+pub struct Client {
+    local_addr: SocketAddr,
+    context: Context,
+    commands: mpsc::Sender<Command>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), ClientError>>,
+}
+
+impl Client {
+    /// Binds the listener and starts the client task (no torrent yet).
+    ///
+    /// # Errors
+    /// [`ClientError::Listen`] when the address cannot be bound.
+    pub async fn start(config: ClientConfig) -> Result<Self, ClientError> {
+        let listen_error = |source| ClientError::Listen {
+            addr: config.listen,
+            source,
+        };
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(listen_error)?;
+        let local_addr = listener.local_addr().map_err(listen_error)?;
+        let peer_id = PeerId::generate(rand::random());
+        let mut limits = config.limits.clone();
+        limits.listen_addr = Some(reachable(local_addr));
+        let session = Session::new(limits, peer_id, Instant::now());
+        let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
+        let (stop, stop_rx) = oneshot::channel();
+        let driver = Driver::new(Parts {
+            session,
+            listener,
+            conn_config: ConnConfig {
+                connect_timeout: config.connect_timeout,
+                max_queued_bytes: config.max_queued_bytes,
+            },
+            budget: MemoryBudget::new(config.max_buffered_bytes),
+            commands: commands_rx,
+        });
+        let task = tokio::spawn(driver.run(stop_rx));
+        Ok(Self {
+            local_addr,
+            context: Context {
+                peer_id,
+                port: local_addr.port(),
+                tracker: TrackerConfig {
+                    timeout: config.tracker_timeout,
+                    udp_retransmit: config.udp_retransmit,
+                },
+            },
+            commands,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    /// The address the listener is bound to (its port is the one
+    /// announced for every torrent).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Opens (and preallocates) the torrent's files, verifies the pieces
+    /// already on disk (resume), then adds the torrent, which announces
+    /// `started` and joins its swarm.
+    ///
+    /// # Errors
+    /// [`ClientError`] for file, resume or HTTP client failures;
+    /// [`ClientError::Torrent`] if the client has this info-hash already;
+    /// [`ClientError::ShutDown`].
+    pub async fn add_torrent(&self, add: AddTorrent) -> Result<TorrentHandle, ClientError> {
+        let prepared = open::prepare(add, self.context).await?;
+        let info_hash = prepared.info_hash;
+        let paths = prepared.storage.paths().to_vec();
+        let progress = prepared.progress.subscribe();
+        let error = Arc::clone(&prepared.error);
+        let id = self
+            .request(|reply| Command::Add {
+                torrent: Box::new(prepared),
+                reply,
+            })
+            .await?;
+        Ok(TorrentHandle {
+            id,
+            info_hash,
+            paths,
+            progress,
+            error,
+            peers: PeerSink {
+                commands: self.commands.clone(),
+                torrent: id,
+            },
+        })
+    }
+
+    /// Removes torrent `id` (it announces `stopped`, its connections
+    /// close) and saves its resume data (a later add of the same torrent
+    /// resumes without re-hashing); with `delete_data`, its files (and
+    /// `NAME.part` files), its resume data and its part files of skipped
+    /// files are deleted instead.
+    ///
+    /// # Errors
+    /// [`ClientError::Torrent`] for an unknown id, [`ClientError::Delete`],
+    /// [`ClientError::ShutDown`].
+    pub async fn remove(&self, id: TorrentId, delete_data: bool) -> Result<(), ClientError> {
+        let removed = self.request(|reply| Command::Remove { id, reply }).await?;
+        if !delete_data {
+            if let Some(resume) = removed.resume {
+                resume.save().await;
+            }
+            return Ok(());
+        }
+        let mut paths = removed.paths;
+        if let Some(resume) = removed.resume {
+            paths.push(resume.discard().await);
+        }
+        let parts_dir = removed.parts_dir;
+        tokio::task::spawn_blocking(move || delete_files(&paths, &parts_dir)).await??;
+        Ok(())
+    }
+
+    /// Pauses torrent `id`: it announces `stopped`, its connections close,
+    /// inbound connections for it are refused; its files stay open.
+    ///
+    /// # Errors
+    /// [`ClientError::Torrent`] for an unknown id, [`ClientError::ShutDown`].
+    pub async fn pause(&self, id: TorrentId) -> Result<(), ClientError> {
+        self.request(|reply| Command::Pause { id, reply }).await
+    }
+
+    /// Resumes a paused torrent (announces `started` again).
+    ///
+    /// # Errors
+    /// [`ClientError::Torrent`] for an unknown id, [`ClientError::ShutDown`].
+    pub async fn resume(&self, id: TorrentId) -> Result<(), ClientError> {
+        self.request(|reply| Command::Resume { id, reply }).await
+    }
+
+    /// Every torrent with its progress and rates, in the order added.
+    ///
+    /// # Errors
+    /// [`ClientError::ShutDown`].
+    pub async fn list(&self) -> Result<Vec<TorrentStatus>, ClientError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::List { reply })
+            .await
+            .map_err(|_| ClientError::ShutDown)?;
+        answer.await.map_err(|_| ClientError::ShutDown)
+    }
+
+    /// Sets the global rate limits, payload bytes per second (0 = unlimited).
+    ///
+    /// # Errors
+    /// [`ClientError::ShutDown`].
+    pub async fn set_rate_limits(&self, upload: u64, download: u64) -> Result<(), ClientError> {
+        self.commands
+            .send(Command::SetRateLimits { upload, download })
+            .await
+            .map_err(|_| ClientError::ShutDown)
+    }
+
+    /// Stops the client: publishes a last progress snapshot of every
+    /// torrent, waits (2 s at most) for pending announces, announces
+    /// `stopped` for every torrent, closes every connection, and returns
+    /// how the client ended.
+    ///
+    /// # Errors
+    /// The [`ClientError`] that ended the client task, if one did.
+    pub async fn shutdown(mut self) -> Result<(), ClientError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await?
+    }
+
+    async fn request<T>(
+        &self,
+        command: impl FnOnce(command::Reply<T>) -> Command,
+    ) -> Result<T, ClientError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(command(reply))
+            .await
+            .map_err(|_| ClientError::ShutDown)?;
+        answer.await.map_err(|_| ClientError::ShutDown)?
+    }
+}
+
+/// Deletes each of `paths` and its `NAME.part`, and the folder of part
+/// files of skipped files; missing ones are fine.
+fn delete_files(paths: &[PathBuf], parts_dir: &Path) -> Result<(), ClientError> {
+    let missing_is_fine = |path: PathBuf, result: std::io::Result<()>| match result {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(ClientError::Delete { path, source: e })
+        }
+        _ => Ok(()),
+    };
+    for path in paths.iter().flat_map(|p| [p.clone(), part_path(p)]) {
+        let result = std::fs::remove_file(&path);
+        missing_is_fine(path, result)?;
+    }
+    missing_is_fine(parts_dir.to_owned(), std::fs::remove_dir_all(parts_dir))
+}
+
+/// The address other peers reach us at, as far as we can tell: an
+/// unspecified listen address becomes loopback (used by the core only to
+/// avoid dialling ourselves).
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
+    } else {
+        addr
+    }
+}
+
+/// One torrent of a [`Client`]: watch its progress, hand it peers. Cheap
+/// to keep; it outlives the torrent harmlessly.
+#[derive(Debug)]
+pub struct TorrentHandle {
+    id: TorrentId,
+    info_hash: InfoHash,
+    paths: Vec<PathBuf>,
+    progress: watch::Receiver<Progress>,
+    error: Arc<Mutex<Option<ClientError>>>,
+    peers: PeerSink,
+}
+
+impl TorrentHandle {
+    /// The torrent's id inside its client (for [`Client::remove`],
+    /// [`Client::pause`], [`Client::resume`]).
+    pub fn id(&self) -> TorrentId {
+        self.id
+    }
+
+    /// The torrent's info-hash.
+    pub fn info_hash(&self) -> InfoHash {
+        self.info_hash
+    }
+
+    /// Full paths of the torrent's files, in torrent order (their final
+    /// names: until all its pieces are verified a file is `NAME.part`, see
+    /// [`crate::partial`]).
+    pub fn paths(&self) -> &[PathBuf] {
+        &self.paths
+    }
+
+    /// A receiver of progress snapshots (updated every 250 ms, on
+    /// completion and at shutdown). Do not hold a `borrow()` guard across an
+    /// `.await`: the client task blocks while publishing until it is dropped.
+    pub fn progress(&self) -> watch::Receiver<Progress> {
+        self.progress.clone()
+    }
+
+    /// Waits until every piece is verified (`true`), or the torrent ended
+    /// first (`false`: removed, stopped by an error, or the client stopped).
+    pub async fn wait_complete(&self) -> bool {
+        let mut progress = self.progress.clone();
+        progress.wait_for(|p| p.complete).await.is_ok()
+    }
+
+    /// Waits until the torrent leaves the client (removed, a disk error,
+    /// or the client stopped).
+    pub async fn wait_ended(&self) {
+        let mut progress = self.progress.clone();
+        while progress.changed().await.is_ok() {}
+    }
+
+    /// The error that stopped the torrent, if one did (taken: a second
+    /// call gives `None`).
+    pub fn take_error(&self) -> Option<ClientError> {
+        self.error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    /// Peer addresses learned outside the tracker announce: see
+    /// [`PeerSink::add_peers`].
+    pub fn add_peers(&self, peers: Vec<SocketAddr>) {
+        self.peers.add_peers(peers);
+    }
+
+    /// A handle that adds peers to this torrent, for code that does not
+    /// own the [`TorrentHandle`].
+    pub fn peer_sink(&self) -> PeerSink {
+        self.peers.clone()
+    }
+}
+
+/// Hands peer addresses learned outside the tracker announce (e.g. by an
+/// embedded tracker) to one torrent of a running client; cheap to clone,
+/// outlives the torrent and the client harmlessly. From
+/// [`TorrentHandle::peer_sink`].
+#[derive(Clone, Debug)]
+pub struct PeerSink {
+    commands: mpsc::Sender<Command>,
+    torrent: TorrentId,
+}
+
+impl PeerSink {
+    /// The torrent dials `peers` like tracker peers (never itself, a banned
+    /// or an already known address) while it has free connection slots. A
+    /// hint: dropped when the client has ended or its command queue is
+    /// full.
+    pub fn add_peers(&self, peers: Vec<SocketAddr>) {
+        let peers = peers.into_iter().map(|a| (a, None)).collect();
+        let _ = self.commands.try_send(Command::AddPeers {
+            id: self.torrent,
+            peers,
+        });
+    }
+
+    /// Like [`PeerSink::add_peers`] for one peer whose id is known (from
+    /// its announce): skipped if a peer with that id is already connected
+    /// (it dialled us; a second connection would be refused as a duplicate,
+    /// and a peer breaking the tie the other way would close both).
+    pub fn add_peer(&self, addr: SocketAddr, peer_id: PeerId) {
+        let _ = self.commands.try_send(Command::AddPeers {
+            id: self.torrent,
+            peers: vec![(addr, Some(peer_id))],
+        });
+    }
+}
+
+/// The path a single-file torrent's content lands at, or the folder of a
+/// multi-file one, under `output_dir`.
+pub fn content_path(metainfo: &minibit_core::metainfo::Metainfo, output_dir: &Path) -> PathBuf {
+    output_dir.join(metainfo.info().name())
+}

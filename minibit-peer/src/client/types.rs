@@ -1,0 +1,104 @@
+//! The client's public vocabulary (progress, list entries, errors): a
+//! leaf module, so the client's API and its driver task both import it and
+//! neither imports the other.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use minibit_core::id::TorrentId;
+use minibit_core::metainfo::InfoHash;
+use minibit_core::session::SessionError as RouterError;
+use thiserror::Error;
+
+/// A snapshot of one torrent's progress (published on a watch channel).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Progress {
+    /// Bytes of verified wanted pieces we hold.
+    pub have_bytes: u64,
+    /// Bytes of the wanted pieces: the total size of the torrent, or less
+    /// with skipped files (selective download).
+    pub total_bytes: u64,
+    /// Pieces verified.
+    pub pieces_have: u32,
+    /// Pieces in the torrent.
+    pub piece_count: u32,
+    /// Payload bytes uploaded since start.
+    pub uploaded: u64,
+    /// Verified bytes downloaded since start.
+    pub downloaded: u64,
+    /// Download rate, bytes per second.
+    pub download_rate: f64,
+    /// Upload rate, bytes per second.
+    pub upload_rate: f64,
+    /// Connected peers.
+    pub peers: usize,
+    /// Distinct peers (by peer id) that completed a handshake since start
+    /// (counting stops at 10 000).
+    pub peers_seen: usize,
+    /// Every wanted piece is verified (every piece without a selection).
+    pub complete: bool,
+}
+
+/// One torrent of a client, as [`crate::Client::list`] reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TorrentStatus {
+    /// The torrent's id inside the client.
+    pub id: TorrentId,
+    /// The torrent's name (its metainfo `name`).
+    pub name: String,
+    /// Its info-hash.
+    pub info_hash: InfoHash,
+    /// Whether it is paused.
+    pub paused: bool,
+    /// Its progress and rates.
+    pub progress: Progress,
+}
+
+/// Why a client (or one of its torrents) could not start or stopped.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// Creating or opening the files failed.
+    #[error("cannot open the files under {}", dir.display())]
+    Storage {
+        /// The output folder.
+        dir: PathBuf,
+        /// The failure.
+        source: io::Error,
+    },
+    /// Verifying the existing files failed.
+    #[error("cannot verify existing data")]
+    Resume(#[source] io::Error),
+    /// Binding the listener failed.
+    #[error("cannot listen on {addr}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The failure.
+        source: io::Error,
+    },
+    /// The HTTP client could not be built.
+    #[error(transparent)]
+    Http(#[from] crate::http::ClientError),
+    /// Reading or writing a piece failed while running (the torrent stopped).
+    #[error("disk error")]
+    Disk(#[source] io::Error),
+    /// Deleting a removed torrent's files failed.
+    #[error("cannot delete {}", path.display())]
+    Delete {
+        /// The file.
+        path: PathBuf,
+        /// The failure.
+        source: io::Error,
+    },
+    /// The torrent is already in the client, or not (any more).
+    #[error(transparent)]
+    Torrent(#[from] RouterError),
+    /// The client has shut down.
+    #[error("the client has shut down")]
+    ShutDown,
+    /// The client task panicked or was cancelled.
+    #[error("the client task failed")]
+    Task(#[from] tokio::task::JoinError),
+}
