@@ -57,7 +57,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use open::AddTorrent;
-pub use types::{ClientError, Progress, TorrentStatus};
+pub use types::{ClientError, Progress, TorrentDetail, TorrentStatus};
 
 use command::Command;
 use driver::{Driver, Parts};
@@ -268,6 +268,14 @@ impl Client {
             .await
             .map_err(|_| ClientError::ShutDown)?;
         answer.await.map_err(|_| ClientError::ShutDown)
+    }
+
+    /// Torrent `id`'s verified pieces and file priorities.
+    ///
+    /// # Errors
+    /// [`ClientError::Torrent`] for an unknown id, [`ClientError::ShutDown`].
+    pub async fn detail(&self, id: TorrentId) -> Result<TorrentDetail, ClientError> {
+        self.request(|reply| Command::Detail { id, reply }).await
     }
 
     /// Sets the global rate limits, payload bytes per second (0 = unlimited).
