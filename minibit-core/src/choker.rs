@@ -64,6 +64,9 @@ pub struct PeerStats {
     /// Upload rate from us to the peer, bytes/s (only ranked, and so only
     /// needed, while the peer is interested).
     pub upload_rate: f64,
+    /// Bytes of blocks the peer sent us since it connected (reciprocation
+    /// credit: a seed serves peers that gave before those that never did).
+    pub downloaded: u64,
     /// When the peer connected.
     pub connected_at: Instant,
     /// Since when we could download from the peer: the later of the
@@ -90,13 +93,19 @@ pub struct ChokeChanges {
 /// is choked at the next rechoke. With `slots` upload slots:
 ///
 /// Leeching: the `slots - 1` interested, not snubbed peers with the best
-/// download rate to us get the regular slots (ties: peers already unchoked
-/// first, to avoid fibrillation). One interested peer outside them holds
-/// the optimistic unchoke, rotated every `optimistic_interval` to a random
-/// other interested peer without a regular slot, peers connected for less
-/// than `new_peer_window` three times as likely (BEP 3).
+/// download rate to us get the regular slots (ties: peers that ever sent
+/// us a block, then peers already unchoked, to avoid fibrillation). One
+/// interested peer outside them holds the optimistic unchoke, rotated
+/// every `optimistic_interval` to a random other interested peer without
+/// a regular slot, peers connected for less than `new_peer_window` three
+/// times as likely (BEP 3). The period is fixed: a holder that loses
+/// interest or leaves is not replaced before it ends (its slot goes to the
+/// regular ranking), so a peer that never uploads (always interested,
+/// always waiting) is not handed the slot each time a holder is done.
 ///
-/// Seeding: a peer unchoked for less than `seed_turn` keeps its slot
+/// Seeding: peers that ever sent us a block (reciprocation credit from
+/// our leeching days) come before peers that never did; within each
+/// group a peer unchoked for less than `seed_turn` keeps its slot
 /// ("its turn"); turn holders are ranked by our upload rate to them, then
 /// the other interested peers by the time of their last unchoke (never
 /// unchoked first, then longest ago), so a peer whose turn is over yields
@@ -145,12 +154,21 @@ impl Choker {
             return Self::changes(peers, &HashSet::new());
         }
         let interested: Vec<&PeerStats> = peers.iter().filter(|p| p.interested).collect();
-        let keep_optimistic = self.optimistic.filter(|&key| {
-            interested.iter().any(|p| p.peer == key)
-                && self.optimistic_since.is_some_and(|since| {
-                    now.saturating_duration_since(since) < self.config.optimistic_interval
-                })
+        // The optimistic period is fixed: a holder that lost interest or
+        // left is not replaced before the period ends (a free rider, always
+        // interested, would otherwise be handed the slot again and again);
+        // its slot goes to the regular ranking meanwhile.
+        let period_running = self.optimistic_since.is_some_and(|since| {
+            now.saturating_duration_since(since) < self.config.optimistic_interval
         });
+        let keep_optimistic = self
+            .optimistic
+            .filter(|&key| period_running && interested.iter().any(|p| p.peer == key));
+        let regular_slots = if period_running && keep_optimistic.is_none() {
+            self.config.slots
+        } else {
+            self.config.slots - 1
+        };
 
         let mut regular: Vec<&PeerStats> = interested
             .iter()
@@ -164,14 +182,22 @@ impl Choker {
             regular.sort_by(|a, b| {
                 b.download_rate
                     .total_cmp(&a.download_rate)
+                    .then((b.downloaded > 0).cmp(&(a.downloaded > 0)))
                     .then(a.choked.cmp(&b.choked))
                     .then(a.peer.cmp(&b.peer))
             });
         }
-        regular.truncate(self.config.slots - 1);
+        regular.truncate(regular_slots);
         let mut unchoked: HashSet<PeerKey> = regular.iter().map(|p| p.peer).collect();
 
-        if keep_optimistic.is_none() {
+        if period_running {
+            self.optimistic = keep_optimistic;
+            if keep_optimistic.is_none() && unchoked.len() < self.config.slots {
+                // The regular ranking cannot use the freed slot (every
+                // other interested peer is snubbed): an optimistic one can.
+                self.optimistic = self.choose_optimistic(now, &interested, &unchoked, None);
+            }
+        } else {
             let previous = self.optimistic;
             self.optimistic = self
                 .choose_optimistic(now, &interested, &unchoked, previous)
@@ -213,8 +239,9 @@ impl Choker {
         })
     }
 
-    /// Seeding order: turn holders by upload rate, then the longest
-    /// waiting (never unchoked first), ties by upload rate then key.
+    /// Seeding order: peers that gave us blocks first; within each group,
+    /// turn holders by upload rate, then the longest waiting (never
+    /// unchoked first), ties by upload rate then key.
     fn seed_order<'a>(&self, now: Instant, peers: Vec<&'a PeerStats>) -> Vec<&'a PeerStats> {
         let mut ranked: Vec<(bool, Option<Instant>, &PeerStats)> = peers
             .into_iter()
@@ -228,8 +255,9 @@ impl Choker {
             })
             .collect();
         ranked.sort_by(|(a_turn, a_at, a), (b_turn, b_at, b)| {
-            b_turn
-                .cmp(a_turn)
+            (b.downloaded > 0)
+                .cmp(&(a.downloaded > 0))
+                .then(b_turn.cmp(a_turn))
                 .then_with(|| {
                     if *a_turn {
                         Ordering::Equal
@@ -319,6 +347,7 @@ mod tests {
             choked: true,
             download_rate: rate,
             upload_rate: 0.0,
+            downloaded: 0,
             connected_at: t0,
             can_download_since: None,
             last_block_at: None,
@@ -472,6 +501,71 @@ mod tests {
         let (min, max) = (turns.values().min().unwrap(), turns.values().max().unwrap());
         // Regular turns rotate round-robin; the random optimistic slot adds noise.
         assert!(*max <= 2 * *min, "unfair turns {turns:?}");
+    }
+
+    #[test]
+    fn a_lost_optimistic_unchoke_goes_to_a_regular_peer_until_the_period_ends() {
+        let t0 = epoch();
+        let mut choker = Choker::new(ChokerConfig::default(), 9);
+        // 0..3 upload to us, 3..10 never do.
+        let mut peers: Vec<PeerStats> = (0..10)
+            .map(|i| peer(i, t0, if i < 3 { 1000.0 } else { 0.0 }))
+            .collect();
+        let start = t0 + secs(100);
+        let changes = choker.rechoke(start, false, &peers);
+        apply(&mut peers, &changes);
+        let first = choker.optimistic().expect("an optimistic unchoke");
+        assert!(first.0 >= 3, "{first:?}");
+        // The holder got what it wanted; peer 3 now uploads a little.
+        peers[first.0].interested = false;
+        peers[3].download_rate = 10.0;
+        peers[3].downloaded = 16_384;
+        let mid = start + secs(10);
+        let changes = choker.rechoke(mid, false, &peers);
+        apply(&mut peers, &changes);
+        assert_eq!(choker.optimistic(), None, "not refilled mid-period");
+        let mut open = unchoked(&peers);
+        open.sort_unstable();
+        let expected = if first.0 == 3 { 4 } else { 3 };
+        let best: Vec<PeerKey> = [0, 1, 2, 3]
+            .into_iter()
+            .chain([expected])
+            .filter(|&k| k != first.0)
+            .take(4)
+            .map(PeerKey)
+            .collect();
+        assert_eq!(open, best, "the freed slot goes by download rate");
+        // Once the period is over a new optimistic peer is drawn.
+        let end = start + secs(30);
+        let changes = choker.rechoke(end, false, &peers);
+        apply(&mut peers, &changes);
+        let second = choker.optimistic().expect("a new optimistic unchoke");
+        assert!(second.0 >= 3 && second != first, "{second:?}");
+        assert_eq!(unchoked(&peers).len(), 4);
+    }
+
+    #[test]
+    fn seeds_serve_peers_that_gave_before_peers_that_never_did() {
+        let t0 = epoch();
+        let mut choker = Choker::new(ChokerConfig::default(), 4);
+        let mut peers: Vec<PeerStats> = (0..12).map(|i| peer(i, t0, 0.0)).collect();
+        for p in &mut peers[8..] {
+            p.downloaded = 1_000_000;
+        }
+        for round in 0..12u64 {
+            let now = t0 + secs(100 + round * 10);
+            let changes = choker.rechoke(now, true, &peers);
+            apply(&mut peers, &changes);
+            let regular: Vec<PeerKey> = unchoked(&peers)
+                .into_iter()
+                .filter(|&k| Some(k) != choker.optimistic())
+                .collect();
+            assert_eq!(regular.len(), 3);
+            assert!(
+                regular.iter().all(|k| k.0 >= 8),
+                "round {round}: {regular:?}"
+            );
+        }
     }
 
     #[test]

@@ -422,8 +422,8 @@ impl Simulation {
         }
     }
 
-    /// Runs until every leecher that is not a free rider finished, nothing
-    /// is left to happen, or the time limit passes; then reports.
+    /// Runs until every leecher (free riders included) finished or left,
+    /// nothing is left to happen, or the time limit passes; then reports.
     pub fn run(self) -> SimReport {
         self.run_observed(u64::MAX, |_| {})
     }
@@ -435,7 +435,7 @@ impl Simulation {
         let mut end = Duration::ZERO;
         while let Some((Reverse((_, _, at, _)), event)) = self.queue.pop() {
             let at = Duration::from_nanos(at);
-            if self.report.contributors_done() {
+            if self.report.leechers_done() {
                 break;
             }
             if at > self.config.time_limit {
@@ -616,6 +616,9 @@ impl Simulation {
         let Some(key) = key else {
             return;
         };
+        if to == 0 && matches!(message, Message::Request { .. }) {
+            self.report.seed_request();
+        }
         let now = self.instant();
         self.nodes[to].torrent.handle_message(now, key, message);
         self.drain(to);
@@ -658,6 +661,9 @@ impl Simulation {
     fn act(&mut self, node: usize, action: Action, now: Instant) {
         match action {
             Action::Send { peer, message } => {
+                if node == 0 && matches!(message, Message::Reject { .. }) {
+                    self.report.seed_reject();
+                }
                 if let Some(link) = self.nodes[node].links.get(peer) {
                     let lost = loss_draw(&mut self.rng, self.config.loss);
                     if let Some(sent) = self.network.send(link, node, message, self.now, lost) {

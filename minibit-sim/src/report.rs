@@ -62,6 +62,11 @@ pub struct SimReport {
     pub seed_uploaded_bytes: u64,
     /// The same in copies of the file, at two moments.
     pub seed_upload_copies: SeedCopies,
+    /// Block requests the initial seed received (BEP 3 "request").
+    pub seed_requests_received: u64,
+    /// Of those, how many it answered with a BEP 6 reject (initial
+    /// spread: the piece is another peer's; choked; queue full).
+    pub seed_rejects_sent: u64,
     /// Mean fraction of upload capacity the contributing leechers used while downloading.
     pub upload_utilization: f64,
     /// Whether every leecher that is not a free rider and did not leave completed.
@@ -82,6 +87,8 @@ pub(super) struct Recorder {
     completed: Vec<Option<Duration>>,
     uploaded_while_downloading: Vec<u64>,
     seed_uploaded: u64,
+    seed_requests: u64,
+    seed_rejects: u64,
     copies_first: Option<f64>,
     copies_all: Option<f64>,
     copies_every_piece_out: Option<f64>,
@@ -92,6 +99,8 @@ pub(super) struct Recorder {
     /// Per node, the time from its second-to-last verified piece to its last.
     last_piece_delay: Vec<Option<Duration>>,
     contributors_left: usize,
+    /// Leechers (free riders included) neither completed nor gone.
+    leechers_left: usize,
     left_unfinished: usize,
 }
 
@@ -105,6 +114,8 @@ impl Recorder {
             uploaded_while_downloading: vec![0; n],
             nodes,
             seed_uploaded: 0,
+            seed_requests: 0,
+            seed_rejects: 0,
             copies_first: None,
             copies_all: None,
             copies_every_piece_out: None,
@@ -113,12 +124,18 @@ impl Recorder {
             verified: vec![(0, Duration::ZERO); n],
             last_piece_delay: vec![None; n],
             contributors_left,
+            leechers_left: n - 1,
             left_unfinished: 0,
         }
     }
 
     pub fn contributors_done(&self) -> bool {
         self.contributors_left == 0
+    }
+
+    /// Every leecher, free riders included, completed or left.
+    pub fn leechers_done(&self) -> bool {
+        self.leechers_left == 0
     }
 
     /// Leechers that completed so far.
@@ -132,6 +149,16 @@ impl Recorder {
 
     fn copies(&self) -> f64 {
         self.seed_uploaded as f64 / self.file_bytes as f64
+    }
+
+    /// The initial seed received a request.
+    pub fn seed_request(&mut self) {
+        self.seed_requests += 1;
+    }
+
+    /// The initial seed sent a reject.
+    pub fn seed_reject(&mut self) {
+        self.seed_rejects += 1;
     }
 
     pub fn block_sent(&mut self, node: usize, bytes: u64) {
@@ -169,6 +196,7 @@ impl Recorder {
             return;
         }
         self.completed[node] = Some(now);
+        self.leechers_left -= 1;
         if self.copies_first.is_none() {
             self.copies_first = Some(self.copies());
         }
@@ -195,6 +223,7 @@ impl Recorder {
             return;
         }
         self.left_unfinished += 1;
+        self.leechers_left -= 1;
         if !self.nodes[node].1 {
             self.contributor_done();
         }
@@ -257,6 +286,8 @@ impl Recorder {
                 until_all_complete: self.copies_all,
                 until_every_piece_out: self.copies_every_piece_out,
             },
+            seed_requests_received: self.seed_requests,
+            seed_rejects_sent: self.seed_rejects,
             upload_utilization: utilisations.iter().sum::<f64>() / utilisations.len().max(1) as f64,
             all_completed,
             left_unfinished: self.left_unfinished,

@@ -52,20 +52,29 @@ fn same_seed_gives_the_same_report() {
     assert_ne!(a, serde_json::to_string(&other).unwrap());
 }
 
+/// Tit-for-tat pays: 5 of 20 leechers never upload, links symmetric
+/// (download capped at the upload rate, so the completed contributors
+/// cannot hand the free riders the file in a blink at the end).
 #[test]
-fn free_riders_finish_later_than_contributors() {
+fn free_riders_finish_well_after_contributors() {
     let report = run(SimConfig {
         free_riders: 5,
+        file_bytes: 16 * 1024 * 1024,
+        download_bps: Some(500_000.0),
         ..small_swarm()
     });
     assert!(report.all_completed, "{report:#?}");
     let contributors = report.finish_s.expect("contributors finished");
     let free_riders = report
         .free_rider_finish_s
-        .expect("free riders finish from the seed and optimistic unchokes");
+        .expect("free riders finish from seeds and optimistic unchokes");
+    // Measured 1.59-1.64 (rng seeds 7, 8); 1.09-1.19 when the optimistic
+    // slot is refilled as soon as its holder loses interest and seeds serve
+    // free riders like the peers that gave them blocks.
+    let ratio = free_riders.p50 / contributors.p50;
     assert!(
-        free_riders.p50 > contributors.p50,
-        "free riders {free_riders:?} vs contributors {contributors:?}"
+        ratio > 1.35,
+        "free riders {free_riders:?} vs contributors {contributors:?}: {ratio}"
     );
 }
 

@@ -251,6 +251,7 @@ impl Peer {
             choked: self.am_choking,
             download_rate: rate(&self.download),
             upload_rate: rate(&self.upload),
+            downloaded: self.download.total(),
             connected_at: self.connected_at,
             can_download_since,
             last_block_at: self.last_block,
