@@ -231,7 +231,8 @@ impl DhtNode {
     }
 
     /// Writes the routing table to the file of [`DhtConfig::routing_table`]
-    /// (temp file, then rename: a crash leaves the old table or the new).
+    /// (temp file, then rename: a crash leaves the old table or the new;
+    /// its folder is created if missing).
     /// Nothing happens without one.
     ///
     /// # Errors
@@ -245,6 +246,9 @@ impl DhtNode {
         text.push('\n');
         let tmp = path.with_extension("tmp");
         let write = async {
+            if let Some(dir) = path.parent() {
+                tokio::fs::create_dir_all(dir).await?;
+            }
             tokio::fs::write(&tmp, text).await?;
             tokio::fs::rename(&tmp, &path).await
         };
