@@ -248,3 +248,74 @@ fn two_clients_find_each_other_through_lsd_alone() {
     });
     same_file(&root.join("seed/lan.bin"), &root.join("leech/lan.bin"));
 }
+
+/// The program's flags: `download --dht-bootstrap` joins the given DHT
+/// (UDP at its TCP port number) and announces the torrent there;
+/// `--no-dht` runs no node.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_program_announces_on_the_dht_it_is_told_to_bootstrap_from() {
+    let net = testnet(10).await;
+    let dir = tempfile::tempdir().unwrap();
+    let metainfo = trackerless(dir.path(), "cli.bin", 60_000, false, 9);
+    let torrent = dir.path().join("cli.torrent");
+    std::fs::write(&torrent, metainfo.to_bytes()).unwrap();
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let run = |port: u16, dht: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_minibit-peer"));
+        command
+            .args([
+                "download",
+                "-q",
+                "--no-lsd",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+            ])
+            .arg(port.to_string())
+            .args(dht)
+            .arg("-o")
+            .arg(dir.path())
+            .arg(&torrent)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        KillOnDrop(command.spawn().expect("minibit-peer runs"))
+    };
+    let port = free_port();
+    let bootstrap = net.bootstrap[0].clone();
+    let with = run(port, &["--dht-bootstrap", &bootstrap]);
+    let watcher = DhtNode::start(dht(&net.bootstrap)).await.unwrap();
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    assert!(found(&watcher, metainfo.info_hash(), addr).await);
+    assert!(
+        std::net::UdpSocket::bind(addr).is_err(),
+        "its DHT node holds UDP port {port}"
+    );
+    drop(with); // the files are locked by one process at a time
+    // With --no-dht, nothing listens on UDP at its port once it runs.
+    let port = free_port();
+    let _without = run(port, &["--no-dht"]);
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "it never listened");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(std::net::UdpSocket::bind(addr).is_ok(), "no DHT node");
+}
+
+/// Kills the child process when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
