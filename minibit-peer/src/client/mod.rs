@@ -180,7 +180,8 @@ impl Client {
             commands: commands_rx,
         });
         let task = tokio::spawn(driver.run(stop_rx));
-        let discovery = Discovery::start(local_addr, config.dht, config.lsd);
+        let discovery = (config.dht.is_some() || config.lsd.is_some())
+            .then(|| Discovery::start(local_addr, config.dht, config.lsd));
         Ok(Self {
             local_addr,
             context: Context {
@@ -192,7 +193,7 @@ impl Client {
                 },
             },
             commands,
-            discovery: Some(discovery),
+            discovery,
             stop: Some(stop),
             task,
         })
