@@ -6,6 +6,7 @@
 //! blocks of the pieces in progress are requested and received, and answers
 //! "which blocks should I request from this peer?".
 
+use std::collections::BTreeSet;
 use std::num::NonZeroU32;
 
 use rand::{Rng, SeedableRng};
@@ -153,6 +154,8 @@ pub struct PiecePicker {
     /// High pieces we may still lack; entries that were verified or lost
     /// their priority are dropped lazily by the next pick.
     high_list: Vec<u32>,
+    /// Peers on parole (see [`PiecePicker::set_parole`]).
+    parole: BTreeSet<PeerKey>,
 }
 
 const NONE: u32 = u32::MAX;
@@ -204,6 +207,10 @@ struct Partial {
     received: u32,
     /// Position in `open`, `NONE` when no block is free.
     open_pos: u32,
+    /// The peer on parole that started this piece: while it stays on
+    /// parole, no other peer is given a block of it, and it is given no
+    /// block of another peer's piece.
+    owner: Option<PeerKey>,
 }
 
 impl PeerHas<'_> {
@@ -262,6 +269,42 @@ impl PiecePicker {
             wanted: Bitfield::full(count),
             high: Bitfield::new(count),
             high_list: Vec::new(),
+            parole: BTreeSet::new(),
+        }
+    }
+
+    /// Puts `peer` on parole (`on`) or takes it off (also when it
+    /// disconnects): a peer on parole downloads whole pieces alone, so a
+    /// piece that then fails its hash check has exactly one sender to
+    /// blame (libtorrent's parole mode). Pieces it already shares keep
+    /// their blocks.
+    pub fn set_parole(&mut self, peer: PeerKey, on: bool) {
+        if on {
+            self.parole.insert(peer);
+        } else {
+            self.parole.remove(&peer);
+        }
+    }
+
+    /// Whether `peer` may be given blocks of the piece in progress in
+    /// `slot`: a piece owned by a peer on parole is that peer's alone, and
+    /// a peer on parole gets only its own pieces or untouched ones.
+    fn may_share(&self, slot: usize, peer: PeerKey) -> bool {
+        let partial = &self.partials[slot];
+        let owner = partial.owner.filter(|o| self.parole.contains(o));
+        if self.parole.contains(&peer) {
+            owner == Some(peer) || (partial.requested == 0 && partial.received == 0)
+        } else {
+            owner.is_none_or(|o| o == peer)
+        }
+    }
+
+    /// Whether `peer` may be given blocks of `piece` (one not in progress
+    /// always).
+    fn may_take(&self, piece: u32, peer: PeerKey) -> bool {
+        match self.pieces[piece as usize].partial {
+            NONE => true,
+            slot => self.may_share(slot as usize, peer),
         }
     }
 
@@ -431,7 +474,11 @@ impl PiecePicker {
                 return;
             }
             let piece = piece.get();
-            if piece < count && self.pieces[piece as usize].pos != NONE && has.has(piece) {
+            if piece < count
+                && self.pieces[piece as usize].pos != NONE
+                && has.has(piece)
+                && self.may_take(piece, peer)
+            {
                 self.take_free_blocks(piece, peer, goal, out);
             }
         }
@@ -444,7 +491,7 @@ impl PiecePicker {
         let mut i = 0;
         while i < self.open.len() && out.len() < goal {
             let piece = self.open[i];
-            if has.has(piece) {
+            if has.has(piece) && self.may_take(piece, peer) {
                 self.take_free_blocks(piece, peer, goal, out);
             }
             if self.open.get(i) == Some(&piece) {
@@ -873,6 +920,7 @@ impl PiecePicker {
             requested,
             received: 0,
             open_pos: NONE,
+            owner: requested_by.filter(|p| self.parole.contains(p)),
         });
         let from = self.key(piece);
         self.pieces[piece as usize].partial = slot as u32;
@@ -909,6 +957,9 @@ impl PiecePicker {
             return;
         }
         let slot = self.partial_slot(piece);
+        if self.parole.contains(&peer) {
+            self.partials[slot].owner = Some(peer);
+        }
         let partial = &mut self.partials[slot];
         for (offset, state) in (0..size)
             .step_by(BLOCK_SIZE as usize)
@@ -941,8 +992,13 @@ impl PiecePicker {
         goal: usize,
         out: &mut Vec<BlockRef>,
     ) {
+        let key = peer;
         let peer = Requester::of(peer);
-        for partial in &mut self.partials {
+        for slot in 0..self.partials.len() {
+            if !self.may_share(slot, key) {
+                continue;
+            }
+            let partial = &mut self.partials[slot];
             if !has.has(partial.piece) {
                 continue;
             }

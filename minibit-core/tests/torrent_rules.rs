@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use minibit_core::metainfo::InfoHash;
-use minibit_core::piece::BLOCK_SIZE;
+use minibit_core::piece::{BLOCK_SIZE, BlockRef};
 use minibit_core::torrent::{
-    Action, AnnounceEvent, Direction, DisconnectReason, Event, HandshakeRejection, TorrentConfig,
+    Action, AnnounceEvent, Direction, DisconnectReason, Event, HandshakeRejection, PeerKey,
+    TorrentConfig,
 };
 use minibit_core::wire::{ExtendedHandshake, Message};
 use support::{
@@ -533,6 +534,87 @@ fn hash_failures_strike_and_ban_the_sender() {
     h.torrent
         .handle_announce_response(h.now, secs(60), None, &[addr(1), addr(2)]);
     assert_eq!(h.actions(), [Action::Connect { addr: addr(2) }]);
+}
+
+/// The requests sent since the last look, with the peer each went to.
+fn requests_to_each(h: &mut Harness, peers: [PeerKey; 2]) -> Vec<(PeerKey, BlockRef)> {
+    let actions = h.actions();
+    peers
+        .iter()
+        .flat_map(|&peer| {
+            h.requests_to(&actions, peer)
+                .into_iter()
+                .map(move |b| (peer, b))
+        })
+        .collect()
+}
+
+#[test]
+fn a_piece_failing_with_two_senders_bans_nobody_and_paroles_both() {
+    // One strike would ban: a mixed failure must not strike anyone.
+    let mut h = Harness::new(
+        content(),
+        &[],
+        TorrentConfig {
+            max_strikes: 1,
+            min_pipeline: 1,
+            max_pipeline: 1,
+            ..TorrentConfig::default()
+        },
+    );
+    let layout = h.content.layout.clone();
+    let piece = layout.piece_index(0).unwrap();
+    let peers = [h.connect(1, true), h.connect(2, true)];
+    for peer in peers {
+        h.recv(peer, bitfield_message(&layout, &[0]));
+        h.recv(peer, Message::Unchoke);
+    }
+    // One block each (pipeline of one): piece 0 comes from both.
+    let first = requests_to_each(&mut h, peers);
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert!(first.iter().all(|(_, b)| b.piece == piece));
+    for (peer, block) in first {
+        h.deliver(peer, block);
+    }
+    h.torrent.handle_piece_verified(h.now, piece, false);
+    assert!(
+        !h.events()
+            .iter()
+            .any(|e| matches!(e, Event::PeerBanned { .. })),
+        "a mixed failure banned a sender"
+    );
+    // On parole, piece 0 goes to one of them alone, block after block.
+    let again = requests_to_each(&mut h, peers);
+    assert_eq!(again.len(), 1, "{again:?}");
+    let (alone, block) = again[0];
+    let other = peers.into_iter().find(|&p| p != alone).unwrap();
+    h.deliver(alone, block);
+    let actions = h.actions();
+    let next = h.requests_to(&actions, alone);
+    assert_eq!(next.len(), 1, "the second block goes to the same peer");
+    assert!(
+        h.requests_to(&actions, other).is_empty(),
+        "the other peer shared it"
+    );
+    h.deliver(alone, next[0]);
+    // Its sender is now known: one strike, banned; the other stays.
+    h.torrent.handle_piece_verified(h.now, piece, false);
+    let alone_ip = if alone == peers[0] { addr(1) } else { addr(2) }.ip();
+    let events = h.events();
+    assert!(events.contains(&Event::PeerBanned { ip: alone_ip }));
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::PeerBanned { .. }))
+            .count(),
+        1
+    );
+    let actions = h.actions();
+    assert_eq!(
+        disconnect_reason(&actions, alone),
+        Some(DisconnectReason::Banned)
+    );
+    assert_eq!(disconnect_reason(&actions, other), None);
 }
 
 #[test]

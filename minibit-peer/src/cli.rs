@@ -188,6 +188,100 @@ pub enum Command {
         /// The .torrent file.
         torrent: PathBuf,
     },
+    /// Run as a service: many torrents kept in a state folder, driven over
+    /// an HTTP API and a page (`minibit-peer add|list|pause|resume|remove`
+    /// talk to it).
+    Daemon(DaemonArgs),
+    /// Add a torrent to a running daemon; prints its info-hash.
+    Add(AddArgs),
+    /// List a running daemon's torrents: info-hash, state, progress,
+    /// rates, peers, name.
+    List {
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Pause torrents of a running daemon.
+    Pause(TargetArgs),
+    /// Resume paused torrents of a running daemon.
+    Resume(TargetArgs),
+    /// Remove torrents from a running daemon.
+    Remove {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Also delete the downloaded files.
+        #[arg(long)]
+        delete_data: bool,
+    },
+}
+
+/// Environment variable holding the daemon's API token for the remote verbs
+/// and `daemon --api-token`.
+pub const TOKEN_VAR: &str = "MINIBIT_DAEMON_TOKEN";
+
+/// `minibit-peer daemon`.
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// State folder: the database of torrents, their resume data, the API
+    /// token (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub state: PathBuf,
+    /// Where the HTTP API and page listen (keep it on 127.0.0.1 unless a
+    /// proxy guards it).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9091")]
+    pub api: std::net::SocketAddr,
+    /// Where to listen for peers, IP[:PORT] (no port or 0: a free port).
+    #[arg(long, value_name = "IP[:PORT]", default_value = "0.0.0.0")]
+    pub bind: BindAddr,
+    /// Port to listen on for peers (short for --bind's PORT).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Every torrent's save folder is inside this one [default: downloads
+    /// inside the state folder].
+    #[arg(long, value_name = "DIR")]
+    pub download_root: Option<PathBuf>,
+    /// The API token (16-256 visible characters) [default: generated at
+    /// first start, kept in STATE/token].
+    #[arg(long, value_name = "TOKEN", env = TOKEN_VAR, hide_env_values = true)]
+    pub api_token: Option<String>,
+}
+
+/// How the remote verbs reach a daemon.
+#[derive(Debug, Args)]
+pub struct RemoteArgs {
+    /// The daemon's API.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9091")]
+    pub api: String,
+    /// The daemon's API token (its STATE/token file, or the one in its login URL).
+    #[arg(long, value_name = "TOKEN", env = TOKEN_VAR, hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+/// The torrents a remote verb acts on.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// Info-hashes (40 hex digits) or exact names.
+    #[arg(required = true, value_name = "TORRENT")]
+    pub torrents: Vec<String>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// `minibit-peer add`.
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// A .torrent file, or the http(s):// URL of one (fetched by the daemon).
+    pub source: String,
+    /// Folder under the daemon's download root to save into.
+    #[arg(long, value_name = "DIR")]
+    pub save_dir: Option<String>,
+    /// Download only the files matching GLOB or with index N (repeat for more).
+    #[arg(long, value_name = "GLOB|N")]
+    pub only: Vec<String>,
+    /// Add it paused.
+    #[arg(long)]
+    pub paused: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[cfg(test)]
@@ -294,6 +388,54 @@ mod tests {
         assert!(Cli::try_parse_checked(["minibit-peer", "-o", "d", "info", "a.torrent"]).is_err());
         assert!(Cli::try_parse_checked(["minibit-peer", "info", "-o", "d", "a.torrent"]).is_err());
         assert!(Cli::try_parse_checked(["minibit-peer"]).is_err());
+    }
+
+    #[test]
+    fn daemon_and_remote_verbs_parse() {
+        let cli =
+            Cli::try_parse_checked(["minibit-peer", "daemon", "--state", "st", "--port", "7000"])
+                .unwrap();
+        let Some(Command::Daemon(args)) = cli.command else {
+            panic!("not daemon");
+        };
+        assert_eq!(args.state, PathBuf::from("st"));
+        assert_eq!(args.api.to_string(), "127.0.0.1:9091", "local by default");
+        assert_eq!(args.port, Some(7000));
+        assert!(
+            Cli::try_parse_checked(["minibit-peer", "daemon"]).is_err(),
+            "--state is required"
+        );
+        let cli = Cli::try_parse_checked([
+            "minibit-peer",
+            "add",
+            "x.torrent",
+            "--only",
+            "*.jpg",
+            "--only",
+            "2",
+            "--paused",
+            "--api",
+            "http://127.0.0.1:1",
+            "--token",
+            "t",
+        ])
+        .unwrap();
+        let Some(Command::Add(args)) = cli.command else {
+            panic!("not add");
+        };
+        assert_eq!(args.only, ["*.jpg", "2"]);
+        assert!(args.paused);
+        assert_eq!(args.remote.api, "http://127.0.0.1:1");
+        let cli =
+            Cli::try_parse_checked(["minibit-peer", "remove", "--delete-data", "a", "b"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Remove { ref target, delete_data: true }) if target.torrents == ["a", "b"]
+        ));
+        assert!(
+            Cli::try_parse_checked(["minibit-peer", "pause"]).is_err(),
+            "a torrent is required"
+        );
     }
 
     #[test]

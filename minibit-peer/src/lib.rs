@@ -40,9 +40,12 @@
 //! | `resume_writer` | saves the resume data (atomically, every few seconds, at shutdown) |
 //! | [`skipped`] | part files of skipped files (selective download) |
 //! | [`http`] | bounded HTTP GETs |
+//! | [`daemon`] | `minibit-peer daemon`: a client as a service, its torrents in SQLite, the HTTP API and page |
+//! | [`http_api`] | what both programs' HTTP APIs share: JSON errors, token and origin checks |
 //! | [`dht`] | the client's Mainline DHT node (BEP 5, the `mainline` crate) |
 //! | [`lsd`] | local service discovery (BEP 14): multicast announces, peers heard on the LAN |
 //! | [`tracker_client`] | announces: HTTP and UDP (BEP 15) trackers, tier by tier (BEP 12) |
+//! | [`token`] | the API token of a daemon or tracker (`STATE/token`, mode 0600) |
 //! | `tracker_status` | tells the user when no tracker answered |
 //! | [`catalogue`] | a minibit tracker's catalogue: search, fetch a `.torrent` by name |
 //! | [`source`] | where the `.torrent` comes from (file, URL, catalogue) |
@@ -54,12 +57,14 @@ pub mod cli_common;
 pub mod client;
 pub(crate) mod codec;
 pub(crate) mod connection;
+pub mod daemon;
 pub mod dht;
 pub mod error_report;
 mod file_lock;
 pub mod file_select;
 pub(crate) mod hasher;
 pub mod http;
+pub mod http_api;
 pub(crate) mod inflight;
 pub mod lsd;
 pub mod partial;
@@ -71,12 +76,13 @@ pub mod session;
 pub mod skipped;
 pub mod source;
 pub(crate) mod storage;
+pub mod token;
 pub mod tracker_client;
 mod tracker_status;
 
 pub use client::{
-    AddTorrent, Client, ClientConfig, ClientError, PeerSink, Progress, TorrentHandle,
-    TorrentStatus, content_path,
+    AddTorrent, Client, ClientConfig, ClientError, PeerSink, Progress, TorrentDetail,
+    TorrentHandle, TorrentStatus, content_path,
 };
 pub use minibit_core::id::TorrentId;
 pub use session::{Session, SessionConfig, SessionHandle};

@@ -1,5 +1,6 @@
 //! `minibit-peer`: join a swarm, download, verify every piece, then seed;
-//! also `create`, `search`, `files` and `info`.
+//! also `create`, `search`, `files` and `info`; `daemon` runs it as a
+//! service and `add`, `list`, `pause`, `resume`, `remove` drive a running daemon.
 //!
 //! Exit codes: 0 success (a download: every piece verified), 1 an error
 //! (one `error:` line), 2 a usage error (clap's), 130/143 stopped by
@@ -7,8 +8,10 @@
 
 mod cli;
 mod create;
+mod daemon_run;
 mod display;
 mod exit;
+mod remote;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -67,6 +70,21 @@ async fn run(command: Command, verbosity: Verbosity) -> Result<ExitCode> {
             .map(|()| ExitCode::SUCCESS),
         Command::Info { torrent } => info(&torrent).map(|()| ExitCode::SUCCESS),
         Command::Files { source, name } => files(&source, name.as_deref())
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Daemon(args) => daemon_run::run(args).await,
+        Command::Add(args) => remote::add(&args).await.map(|()| ExitCode::SUCCESS),
+        Command::List { remote } => remote::list(&remote).await.map(|()| ExitCode::SUCCESS),
+        Command::Pause(args) => remote::pause_or_resume(&args, "pause")
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Resume(args) => remote::pause_or_resume(&args, "resume")
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Remove {
+            target,
+            delete_data,
+        } => remote::remove(&target, delete_data)
             .await
             .map(|()| ExitCode::SUCCESS),
     }

@@ -398,6 +398,7 @@ impl NextTo {
 /// tracker stub; a leecher session downloads 2 MiB (64 pieces) from both.
 /// Checks the leecher's file once it finished.
 async fn download_next_to(answer: Answer, request_timeout: Duration) -> NextTo {
+    let log = LogCapture::install();
     let seed_dir = tempfile::tempdir().unwrap();
     let out_dir = tempfile::tempdir().unwrap();
     let stub = start_stub().await;
@@ -413,6 +414,12 @@ async fn download_next_to(answer: Answer, request_timeout: Duration) -> NextTo {
     config.torrent.request_timeout = request_timeout;
     let leecher = Session::start(config).await.unwrap();
     let done = tokio::time::timeout(Duration::from_secs(60), leecher.wait_complete()).await;
+    if done != Ok(true) {
+        // What the leecher did, for the failure report.
+        for line in log.lines() {
+            eprintln!("{line}");
+        }
+    }
     assert_eq!(done, Ok(true), "the download did not finish");
     let copy = std::fs::read(out_dir.path().join("big.bin")).unwrap();
     assert!(copy == content(len, 3), "the downloaded file differs");

@@ -10,7 +10,7 @@
 //! | [`publish`] | publish a file or a `.torrent`, remove an entry, restore the catalogue at start |
 //! | [`service`] | token, data folder, database, catalogue events, seeding sessions |
 //! | [`store`] | the catalogue in SQLite (`--state`) |
-//! | [`token`] | the API token (`STATE/token`, mode 0600) |
+//! | [`token`] | the API token (`STATE/token`, mode 0600), from [`minibit_peer::token`] |
 //! | [`upload`] | a published file streamed to disk under a checked name |
 //! | [`fingerprint`] | sizes and mtimes of a torrent's data (no re-hash at restart) |
 //! | [`counters`], [`metrics`] | `/metrics` in the Prometheus text format |
@@ -53,9 +53,11 @@ pub mod seed;
 pub mod service;
 pub mod state;
 pub mod store;
-pub mod token;
 pub mod udp;
 pub mod upload;
+
+/// The API token, shared with `minibit-peer daemon` (it lives in [`minibit_peer::token`]).
+pub use minibit_peer::token;
 
 pub use catalogue::{Catalogue, CatalogueEntry, CatalogueError};
 pub use http::{router, serve};

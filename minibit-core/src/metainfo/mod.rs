@@ -51,6 +51,14 @@ impl InfoHash {
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
+
+    /// The info-hash written as 40 hex digits (either case); `None` for
+    /// anything else.
+    pub fn from_hex(digits: &str) -> Option<Self> {
+        let mut bytes = [0u8; 20];
+        hex::decode_to_slice(digits, &mut bytes).ok()?;
+        Some(Self(bytes))
+    }
 }
 
 impl std::fmt::Debug for InfoHash {

@@ -49,7 +49,8 @@
 //!   picker; endgame duplicates are cancelled when the block arrives.
 //! - A piece counts (have bit, HAVE to peers that lack it, stats) only
 //!   after [`Torrent::handle_piece_verified`] says its SHA-1 matched; a
-//!   failed piece gives every sender a strike, `max_strikes` bans the address.
+//!   failed piece with one sender gives it a strike (`max_strikes` bans the
+//!   address); several senders go on parole (whole pieces alone).
 //! - Choking: every `rechoke_interval` (and at once when a slot is free:
 //!   a peer became interested, or an unchoked one lost interest or left)
 //!   the [`crate::choker::Choker`] picks who is unchoked. Only unchoked
@@ -377,6 +378,8 @@ impl Torrent {
         let pieces = self.layout.piece_count();
         let peer = entry.insert(Peer::new(key, addr, theirs.peer_id, fast, pieces, now));
         peer.extensions = extended.is_some();
+        self.picker
+            .set_parole(key, self.addresses.on_parole(addr.ip()));
         self.out.report(Event::PeerConnected { peer: key, addr });
         let first = if self.super_seeder.is_some() {
             fast.then_some(Message::HaveNone)
@@ -452,6 +455,7 @@ impl Torrent {
         self.drop_all_requests(peer);
         let state = self.peers.remove(peer.0);
         self.picker.peer_removed(&state.bitfield);
+        self.picker.set_parole(peer, false);
         self.choker.remove_peer(peer);
         self.release_spread(peer);
         let listen = state.listen_addr();

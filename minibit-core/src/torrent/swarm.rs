@@ -40,6 +40,9 @@ pub(super) struct AddressBook {
     strikes: BTreeMap<IpAddr, u32>,
     /// Banned IP addresses (every port).
     banned: BTreeSet<IpAddr>,
+    /// IP addresses that sent blocks of a piece that failed with several
+    /// senders: their connections download whole pieces alone.
+    parole: BTreeSet<IpAddr>,
 }
 
 impl AddressBook {
@@ -154,6 +157,16 @@ impl AddressBook {
     /// Whether the IP address of `addr` is banned (whatever the port).
     pub(super) fn is_banned(&self, addr: SocketAddr) -> bool {
         self.banned.contains(&addr.ip())
+    }
+
+    /// Puts `ip` on parole; returns whether it was not yet.
+    pub(super) fn parole(&mut self, ip: IpAddr) -> bool {
+        self.parole.insert(ip)
+    }
+
+    /// Whether `ip` is on parole.
+    pub(super) fn on_parole(&self, ip: IpAddr) -> bool {
+        self.parole.contains(&ip)
     }
 
     /// Gives `ip` a strike; returns `true` when that bans it (`max_strikes`

@@ -1,7 +1,8 @@
 //! Hash-check outcomes (BEP 3: a piece counts only once its SHA-1
 //! matches): HAVE to the peers, interest updates and completion on
-//! success; re-download, strikes and bans on failure.
+//! success; re-download, strikes, parole and bans on failure.
 
+use std::net::IpAddr;
 use std::time::Instant;
 
 use crate::piece::PieceIndex;
@@ -46,9 +47,13 @@ impl Torrent {
         }
     }
 
-    /// `piece` failed its hash check: it is downloaded again, and every
-    /// address that sent a block of it gets a strike; at `max_strikes` the
-    /// IP address is banned and all its connections closed.
+    /// `piece` failed its hash check: it is downloaded again. With one
+    /// sender, that IP address gets a strike; at `max_strikes` it is
+    /// banned and all its connections closed. With several senders nobody
+    /// can be blamed (the good blocks and the bad look alike): each goes on
+    /// parole and downloads whole pieces alone from then on, so its next
+    /// bad piece has one sender (libtorrent's parole mode). Striking every
+    /// sender instead bans honest peers that shared a piece with a liar.
     pub(super) fn piece_failed(&mut self, now: Instant, piece: PieceIndex) {
         if !self.sources.is_verifying(piece) {
             return;
@@ -56,21 +61,37 @@ impl Torrent {
         let contributors = self.sources.finish(piece);
         self.picker.piece_failed(piece);
         self.out.report(Event::PieceFailed { piece });
-        for ip in contributors {
-            if !self.addresses.strike(ip, self.config.max_strikes) {
-                continue;
-            }
-            self.out.report(Event::PeerBanned { ip });
-            let banned: Vec<PeerKey> = self
-                .peers
-                .iter()
-                .filter(|(_, p)| p.addr.ip() == ip)
-                .map(|(_, p)| p.key)
-                .collect();
-            for key in banned {
-                self.disconnect(key, DisconnectReason::Banned);
+        match contributors[..] {
+            [ip] => self.strike(ip),
+            _ => {
+                for ip in contributors {
+                    if !self.addresses.parole(ip) {
+                        continue;
+                    }
+                    for (_, p) in self.peers.iter().filter(|(_, p)| p.addr.ip() == ip) {
+                        self.picker.set_parole(p.key, true);
+                    }
+                }
             }
         }
         self.request_from_all(now);
+    }
+
+    /// A strike for `ip`; at `max_strikes` it is banned and every
+    /// connection from it closed.
+    fn strike(&mut self, ip: IpAddr) {
+        if !self.addresses.strike(ip, self.config.max_strikes) {
+            return;
+        }
+        self.out.report(Event::PeerBanned { ip });
+        let banned: Vec<PeerKey> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.addr.ip() == ip)
+            .map(|(_, p)| p.key)
+            .collect();
+        for key in banned {
+            self.disconnect(key, DisconnectReason::Banned);
+        }
     }
 }

@@ -9,7 +9,7 @@ use minibit_core::wire::PeerId;
 use tokio::sync::oneshot;
 
 use super::open::Prepared;
-use super::types::{ClientError, TorrentStatus};
+use super::types::{ClientError, TorrentDetail, TorrentStatus};
 use crate::resume_writer::FinalSave;
 
 /// The driver's answer to a command.
@@ -48,6 +48,11 @@ pub(crate) enum Command {
     },
     List {
         reply: oneshot::Sender<Vec<TorrentStatus>>,
+    },
+    /// One torrent's pieces and file priorities.
+    Detail {
+        id: TorrentId,
+        reply: Reply<TorrentDetail>,
     },
     /// Peers learned outside the announces (a hint, never answered).
     AddPeers {

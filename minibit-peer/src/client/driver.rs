@@ -30,7 +30,7 @@ use tracing::{debug, info, warn};
 
 use super::command::{Command, Removed};
 use super::torrent::TorrentState;
-use super::types::{ClientError, TorrentStatus};
+use super::types::{ClientError, TorrentDetail, TorrentStatus};
 use crate::connection::{self, ConnConfig, ConnEvent, Control, Outgoing, Socket};
 use crate::inflight::MemoryBudget;
 use crate::tracker_client::AnnounceError;
@@ -471,6 +471,17 @@ impl Driver {
                     })
                     .collect();
                 let _ = reply.send(list);
+            }
+            Command::Detail { id, reply } => {
+                let detail = self
+                    .session
+                    .torrent(id)
+                    .map(|torrent| TorrentDetail {
+                        have: torrent.have().clone(),
+                        file_priorities: torrent.file_priorities().to_vec(),
+                    })
+                    .ok_or_else(|| unknown(id));
+                let _ = reply.send(detail);
             }
             Command::AddPeers { id, peers } => {
                 let Some(torrent) = self.session.torrent(id) else {

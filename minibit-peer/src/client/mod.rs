@@ -60,7 +60,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 pub use discovery::WANTED_PEERS;
 pub use open::AddTorrent;
-pub use types::{ClientError, Progress, TorrentStatus};
+pub use types::{ClientError, Progress, TorrentDetail, TorrentStatus};
 
 use command::Command;
 use discovery::Discovery;
@@ -307,6 +307,14 @@ impl Client {
             .await
             .map_err(|_| ClientError::ShutDown)?;
         answer.await.map_err(|_| ClientError::ShutDown)
+    }
+
+    /// Torrent `id`'s verified pieces and file priorities.
+    ///
+    /// # Errors
+    /// [`ClientError::Torrent`] for an unknown id, [`ClientError::ShutDown`].
+    pub async fn detail(&self, id: TorrentId) -> Result<TorrentDetail, ClientError> {
+        self.request(|reply| Command::Detail { id, reply }).await
     }
 
     /// Sets the global rate limits, payload bytes per second (0 = unlimited).

@@ -6,8 +6,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use minibit_core::bitfield::Bitfield;
 use minibit_core::id::TorrentId;
 use minibit_core::metainfo::InfoHash;
+use minibit_core::priority::Priority;
 use minibit_core::session::SessionError as RouterError;
 use thiserror::Error;
 
@@ -53,6 +55,17 @@ pub struct TorrentStatus {
     pub paused: bool,
     /// Its progress and rates.
     pub progress: Progress,
+}
+
+/// One torrent's verified pieces and file selection, as
+/// [`crate::Client::detail`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TorrentDetail {
+    /// The verified pieces (one bit per piece, BEP 3 order).
+    pub have: Bitfield,
+    /// Each file's priority, in torrent order ([`Priority::Skip`]: not
+    /// downloaded).
+    pub file_priorities: Vec<Priority>,
 }
 
 /// Why a client (or one of its torrents) could not start or stopped.

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod daemon;
 pub mod scripted;
 #[path = "../../../minibit-tracker/tests/tools/mod.rs"]
 pub mod tools;

@@ -106,6 +106,19 @@ impl ApiToken {
     }
 }
 
+/// Creates the state folder `dir` and its parents (mode 0700 when new:
+/// it holds the token).
+///
+/// # Errors
+/// When it cannot be created.
+pub fn create_state_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

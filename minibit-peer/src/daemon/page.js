@@ -1,0 +1,233 @@
+// The daemon page's script: the API token from the login URL
+// (#token=...) is kept in localStorage; with it the page adds, pauses,
+// resumes and removes torrents and changes file selections. The list is
+// redrawn from every `progress` server-sent event (once a second).
+"use strict";
+
+const KEY = "minibit-daemon-token";
+let selected = null;
+// The torrent whose files the table shows (its check boxes are kept
+// while the user changes them; only the "have" column is refreshed).
+let filesShown = null;
+
+function token() {
+  return localStorage.getItem(KEY);
+}
+
+function takeTokenFromUrl() {
+  const match = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (match) {
+    localStorage.setItem(KEY, decodeURIComponent(match[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+}
+
+function say(text) {
+  document.getElementById("status").textContent = text;
+}
+
+async function api(method, url, body, type) {
+  const headers = { Authorization: "Bearer " + token() };
+  if (type) {
+    headers["Content-Type"] = type;
+  }
+  const response = await fetch(url, { method, headers, body });
+  if (!response.ok) {
+    let message = response.statusText;
+    try {
+      message = (await response.json()).error;
+    } catch (_) {}
+    if (response.status === 401) {
+      localStorage.removeItem(KEY);
+      showLogin();
+    }
+    throw new Error(response.status + ": " + message);
+  }
+  return response.status === 204 ? null : response.json();
+}
+
+function showLogin() {
+  const loggedIn = token() !== null;
+  document.getElementById("login").hidden = loggedIn;
+  document.getElementById("add-url").hidden = !loggedIn;
+  document.getElementById("add-file").hidden = !loggedIn;
+  document.getElementById("save-files").hidden = !loggedIn;
+  for (const button of document.querySelectorAll("#torrents button")) {
+    button.hidden = !loggedIn;
+  }
+}
+
+function eta(seconds) {
+  if (seconds === null) {
+    return "";
+  }
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  return (h ? h + "h " : "") + (h || m ? m + "m " : "") + s + "s";
+}
+
+function cell(row, text) {
+  const td = row.insertCell();
+  td.textContent = text;
+  return td;
+}
+
+function button(td, label, action) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = label;
+  b.className = label;
+  b.addEventListener("click", async () => {
+    try {
+      await action();
+    } catch (error) {
+      say(label + " failed: " + error.message);
+    }
+  });
+  td.append(b, " ");
+}
+
+function draw(list) {
+  const body = document.querySelector("#torrents tbody");
+  body.replaceChildren();
+  document.getElementById("empty").hidden = list.length > 0;
+  for (const t of list) {
+    const row = body.insertRow();
+    row.dataset.infoHash = t.info_hash;
+    const name = document.createElement("a");
+    name.href = "#";
+    name.textContent = t.name;
+    name.className = "name";
+    name.addEventListener("click", (event) => {
+      event.preventDefault();
+      selected = t.info_hash;
+      showDetail();
+    });
+    row.insertCell().append(name);
+    cell(row, t.error ? "error: " + t.error : t.state).className = "state";
+    const bar = document.createElement("progress");
+    bar.max = 1;
+    bar.value = t.progress;
+    const td = row.insertCell();
+    td.className = "progress";
+    td.append(bar, " " + (t.progress * 100).toFixed(1) + " %");
+    cell(row, Math.round(t.download_rate));
+    cell(row, Math.round(t.upload_rate));
+    cell(row, t.peers);
+    cell(row, eta(t.eta));
+    cell(row, t.size);
+    const actions = row.insertCell();
+    const path = "/api/torrents/" + t.info_hash;
+    if (t.state === "paused") {
+      button(actions, "resume", () => api("POST", path + "/resume"));
+    } else {
+      button(actions, "pause", () => api("POST", path + "/pause"));
+    }
+    button(actions, "remove", async () => {
+      const data = confirm("Also delete the downloaded files of " + t.name + "?");
+      await api("DELETE", path + (data ? "?delete_data=true" : ""));
+      if (selected === t.info_hash) {
+        selected = null;
+        document.getElementById("detail").hidden = true;
+      }
+    });
+  }
+  showLogin();
+}
+
+async function showDetail() {
+  if (selected === null) {
+    return;
+  }
+  const response = await fetch("/api/torrents/" + selected);
+  if (!response.ok) {
+    return;
+  }
+  const t = await response.json();
+  document.getElementById("detail").hidden = false;
+  document.getElementById("detail-name").textContent = t.name;
+  const have = [...t.pieces].filter((c) => c === "1").length;
+  document.getElementById("detail-pieces").textContent = have + " of " + t.pieces.length + " pieces";
+  const canvas = document.getElementById("piece-map");
+  const context = canvas.getContext("2d");
+  const width = canvas.width / Math.max(t.pieces.length, 1);
+  context.clearRect(0, 0, canvas.width, canvas.height);
+  [...t.pieces].forEach((c, i) => {
+    context.fillStyle = c === "1" ? "#236" : "#ddd";
+    context.fillRect(i * width, 0, Math.max(width, 1), canvas.height);
+  });
+  const body = document.querySelector("#files tbody");
+  if (filesShown === t.info_hash) {
+    t.files.forEach((f, i) => {
+      body.rows[i].cells[3].textContent = f.have;
+    });
+    return;
+  }
+  filesShown = t.info_hash;
+  body.replaceChildren();
+  for (const f of t.files) {
+    const row = body.insertRow();
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.checked = f.priority !== "skip";
+    box.dataset.priority = f.priority;
+    row.insertCell().append(box);
+    cell(row, f.path);
+    cell(row, f.size);
+    cell(row, f.have);
+  }
+}
+
+window.addEventListener("hashchange", () => {
+  takeTokenFromUrl();
+  showLogin();
+});
+
+document.addEventListener("DOMContentLoaded", () => {
+  takeTokenFromUrl();
+  showLogin();
+  const byUrl = document.getElementById("add-url");
+  byUrl.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const added = await api("POST", "/api/torrents", JSON.stringify({ uri: byUrl.elements.uri.value }), "application/json");
+      say("added " + added.info_hash);
+      byUrl.reset();
+    } catch (error) {
+      say("not added: " + error.message);
+    }
+  });
+  const byFile = document.getElementById("add-file");
+  byFile.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const added = await api("POST", "/api/torrents", byFile.elements.file.files[0], "application/x-bittorrent");
+      say("added " + added.info_hash);
+      byFile.reset();
+    } catch (error) {
+      say("not added: " + error.message);
+    }
+  });
+  document.getElementById("logout").addEventListener("click", () => {
+    localStorage.removeItem(KEY);
+    showLogin();
+  });
+  document.getElementById("save-files").addEventListener("click", async () => {
+    const priorities = [...document.querySelectorAll("#files tbody input")].map((box) =>
+      box.checked ? (box.dataset.priority === "skip" ? "normal" : box.dataset.priority) : "skip");
+    try {
+      await api("PATCH", "/api/torrents/" + selected, JSON.stringify({ priorities }), "application/json");
+      say("file selection applied");
+      filesShown = null;
+    } catch (error) {
+      say("file selection not applied: " + error.message);
+    }
+  });
+  fetch("/api/torrents").then((r) => r.json()).then(draw);
+  const events = new EventSource("/api/events");
+  events.addEventListener("progress", (event) => {
+    draw(JSON.parse(event.data));
+    showDetail();
+  });
+});

@@ -1,0 +1,279 @@
+//! The daemon's torrents kept in SQLite (`STATE/daemon.sqlite3`, readable
+//! with `sqlite3`), one row per torrent: info-hash, name, the `.torrent`
+//! bytes, the save folder, the file priorities and the paused flag. The
+//! pieces already verified are not here: they are the resume data
+//! ([`crate::resume_data`]) in `STATE/resume`.
+//!
+//! The schema version is SQLite's `user_version` ([`SCHEMA_VERSION`]); a
+//! database from a newer minibit-peer is refused rather than misread.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use minibit_core::metainfo::InfoHash;
+use minibit_core::priority::Priority;
+use rusqlite::{Connection, params};
+
+/// File name of the database in the state folder.
+pub const DATABASE_FILE: &str = "daemon.sqlite3";
+
+/// The schema this build reads and writes (SQLite `user_version`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA_V1: &str = "
+CREATE TABLE torrent (
+    info_hash  TEXT PRIMARY KEY NOT NULL, -- 40 lowercase hex digits
+    name       TEXT NOT NULL,
+    torrent    BLOB NOT NULL,             -- the .torrent file
+    save_dir   BLOB NOT NULL,             -- folder the content goes in
+    priorities TEXT NOT NULL,             -- one letter per file: s(kip), n(ormal), h(igh)
+    paused     INTEGER NOT NULL,          -- 0 or 1
+    added      INTEGER NOT NULL           -- Unix time, seconds
+);
+";
+
+/// Why the database could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("daemon database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database was written by a newer minibit-peer.
+    #[error(
+        "daemon database has schema version {0}, this build reads up to {SCHEMA_VERSION}: use a newer minibit-peer"
+    )]
+    TooNew(i64),
+    /// A row does not hold a valid info-hash.
+    #[error("daemon database: bad info-hash {0:?}")]
+    BadInfoHash(String),
+}
+
+/// One torrent of the daemon as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// Its info-hash.
+    pub info_hash: InfoHash,
+    /// Its name (the metainfo's).
+    pub name: String,
+    /// The `.torrent` file.
+    pub torrent: Vec<u8>,
+    /// The folder its content goes in.
+    pub save_dir: PathBuf,
+    /// Each file's priority, in torrent order.
+    pub priorities: Vec<Priority>,
+    /// Whether it is paused.
+    pub paused: bool,
+    /// When it was added, Unix time in seconds.
+    pub added: i64,
+}
+
+/// The daemon's database. Every call is one short statement under a lock.
+#[derive(Debug)]
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating it if needed) `DIR/daemon.sqlite3` and brings its
+    /// schema to [`SCHEMA_VERSION`].
+    ///
+    /// # Errors
+    /// [`StoreError`]: SQLite failed, or the schema is newer than this build's.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::with_connection(Connection::open(dir.join(DATABASE_FILE))?)
+    }
+
+    fn with_connection(conn: Connection) -> Result<Self, StoreError> {
+        let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        match version {
+            0 => {
+                conn.execute_batch(SCHEMA_V1)?;
+                conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            }
+            SCHEMA_VERSION => {}
+            newer => return Err(StoreError::TooNew(newer)),
+        }
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stores `record` (replacing the row of the same info-hash).
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn put(&self, record: &Record) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO torrent (info_hash, name, torrent, save_dir, priorities, paused, added)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                record.info_hash.to_hex(),
+                record.name,
+                record.torrent,
+                record.save_dir.as_os_str().as_bytes(),
+                encode_priorities(&record.priorities),
+                record.paused,
+                record.added,
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Sets the paused flag of `info_hash` (no row: nothing happens).
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn set_paused(&self, info_hash: &InfoHash, paused: bool) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE torrent SET paused = ?2 WHERE info_hash = ?1",
+            params![info_hash.to_hex(), paused],
+        )?;
+        Ok(())
+    }
+
+    /// Sets the file priorities of `info_hash` (no row: nothing happens).
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn set_priorities(
+        &self,
+        info_hash: &InfoHash,
+        priorities: &[Priority],
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE torrent SET priorities = ?2 WHERE info_hash = ?1",
+            params![info_hash.to_hex(), encode_priorities(priorities)],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets `info_hash`.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn delete(&self, info_hash: &InfoHash) -> Result<(), StoreError> {
+        self.conn().execute(
+            "DELETE FROM torrent WHERE info_hash = ?1",
+            params![info_hash.to_hex()],
+        )?;
+        Ok(())
+    }
+
+    /// Every stored torrent, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn all(&self) -> Result<Vec<Record>, StoreError> {
+        let conn = self.conn();
+        let mut statement = conn.prepare(
+            "SELECT info_hash, name, torrent, save_dir, priorities, paused, added
+             FROM torrent ORDER BY added, rowid",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Vec<u8>>(2)?,
+                row.get::<_, Vec<u8>>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, bool>(5)?,
+                row.get::<_, i64>(6)?,
+            ))
+        })?;
+        let mut records = Vec::new();
+        for row in rows {
+            let (hex, name, torrent, save_dir, priorities, paused, added) = row?;
+            records.push(Record {
+                info_hash: InfoHash::from_hex(&hex).ok_or(StoreError::BadInfoHash(hex))?,
+                name,
+                torrent,
+                save_dir: PathBuf::from(OsStr::from_bytes(&save_dir)),
+                priorities: decode_priorities(&priorities),
+                paused,
+                added,
+            });
+        }
+        Ok(records)
+    }
+}
+
+fn encode_priorities(priorities: &[Priority]) -> String {
+    priorities
+        .iter()
+        .map(|p| match p {
+            Priority::Skip => 's',
+            Priority::Normal => 'n',
+            Priority::High => 'h',
+        })
+        .collect()
+}
+
+/// The priorities of `text`; an unknown letter is [`Priority::Normal`].
+fn decode_priorities(text: &str) -> Vec<Priority> {
+    text.chars()
+        .map(|c| match c {
+            's' => Priority::Skip,
+            'h' => Priority::High,
+            _ => Priority::Normal,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(byte: u8, added: i64) -> Record {
+        Record {
+            info_hash: InfoHash([byte; 20]),
+            name: format!("t{byte}"),
+            torrent: vec![b'd', byte, b'e'],
+            save_dir: PathBuf::from(format!("/data/d{byte}")),
+            priorities: vec![Priority::Normal, Priority::Skip, Priority::High],
+            paused: false,
+            added,
+        }
+    }
+
+    #[test]
+    fn records_survive_a_reopen_with_their_changes_and_deletions() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (a, b, c) = (record(1, 10), record(2, 5), record(3, 20));
+        for r in [&a, &b, &c] {
+            store.put(r).unwrap();
+        }
+        store.set_paused(&a.info_hash, true).unwrap();
+        store
+            .set_priorities(&c.info_hash, &[Priority::Skip; 3])
+            .unwrap();
+        store.delete(&b.info_hash).unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        let all = store.all().unwrap();
+        let expected_a = Record { paused: true, ..a };
+        let expected_c = Record {
+            priorities: vec![Priority::Skip; 3],
+            ..c
+        };
+        assert_eq!(all, [expected_a, expected_c]);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        assert!(matches!(
+            Store::open(dir.path()),
+            Err(StoreError::TooNew(99))
+        ));
+    }
+}

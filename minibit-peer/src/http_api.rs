@@ -1,0 +1,133 @@
+//! What the HTTP APIs of both programs (`minibit-peer daemon`,
+//! `minibit-tracker`) share: JSON errors, the bearer token check, the
+//! same-origin guard and bounded body reads.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Json, Response};
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt as _;
+
+use crate::token::ApiToken;
+
+/// A JSON error: `{"error": message}` with `status` (a 401 also says
+/// `WWW-Authenticate: Bearer`).
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    /// An error answered with `status`.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// Its status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(serde_json::json!({ "error": self.message }));
+        if self.status == StatusCode::UNAUTHORIZED {
+            (self.status, [(header::WWW_AUTHENTICATE, "Bearer")], body).into_response()
+        } else {
+            (self.status, body).into_response()
+        }
+    }
+}
+
+/// Checks `Authorization: Bearer TOKEN` against `token` (`None`: every
+/// request is refused).
+///
+/// # Errors
+/// 401 when the header is missing or the token is wrong.
+pub fn check_bearer(headers: &HeaderMap, token: Option<&ApiToken>) -> Result<(), ApiError> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match (token, given) {
+        (Some(token), Some(given)) if token.matches(given.trim()) => Ok(()),
+        (_, None) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "this request needs the API token: Authorization: Bearer TOKEN",
+        )),
+        _ => Err(ApiError::new(StatusCode::UNAUTHORIZED, "wrong API token")),
+    }
+}
+
+/// Refuses (403) a request whose `Origin` header is not this server's own
+/// (`http://HOST` or `https://HOST` of its `Host` header): a script on
+/// another site cannot use the API from a visitor's browser (no CORS).
+pub async fn same_origin_only(req: Request, next: Next) -> Response {
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok());
+        let own = host.is_some_and(|host| {
+            origin
+                .to_str()
+                .is_ok_and(|o| o == format!("http://{host}") || o == format!("https://{host}"))
+        });
+        if !own {
+            return ApiError::new(StatusCode::FORBIDDEN, "cross-origin requests are refused")
+                .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// Most bytes of a too-large body read (and dropped) before the refusal
+/// is sent: a server that answers while the client is still sending
+/// closes the connection under it, and the client sees a broken
+/// connection instead of the `413`.
+const DRAIN_BYTES: usize = 64 * 1024 * 1024;
+
+/// Reads `body`, at most `limit` bytes.
+///
+/// # Errors
+/// 413 when it is longer (declared or sent), 400 when it breaks off.
+pub async fn read_bounded(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body may be at most {limit} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let mut stream = body.into_data_stream();
+    let mut bytes = BytesMut::new();
+    let mut total = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+        total += chunk.len();
+        if total > DRAIN_BYTES {
+            return Err(too_large());
+        }
+        if total <= limit {
+            bytes.extend_from_slice(&chunk);
+        }
+    }
+    if total > limit || declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    Ok(bytes.freeze())
+}

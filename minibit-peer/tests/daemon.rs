@@ -1,0 +1,380 @@
+//! `minibit-peer daemon` end to end, with real processes on 127.0.0.1: a
+//! `minibit-peer` seeder of a generated file behind a tracker stub that
+//! also serves its `.torrent`; the daemon adds it through the API by URL,
+//! downloads it byte for byte, keeps it across a restart without
+//! re-hashing; hostile requests get JSON errors and change nothing; the
+//! remote verbs drive it like `transmission-remote`.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::daemon::{BIN, TOKEN, call, eventually, start_daemon, start_seeder};
+use common::{make_album, make_single, start_stub};
+use serde_json::{Value, json};
+
+const SIZE: usize = 1024 * 1024 + 4321;
+
+async fn detail(api: &str, info_hash: &str) -> Value {
+    call(reqwest::Client::new().get(format!("{api}/api/torrents/{info_hash}")))
+        .await
+        .1
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_torrent_added_by_url_downloads_and_comes_back_after_a_restart_without_rehash() {
+    let dir = tempfile::tempdir().unwrap();
+    let (seed_dir, state) = (dir.path().join("seed"), dir.path().join("state"));
+    std::fs::create_dir_all(&seed_dir).unwrap();
+    let stub = start_stub().await;
+    let metainfo = make_single(&seed_dir, "film.bin", SIZE, &stub.announce_url());
+    let torrent = dir.path().join("film.torrent");
+    std::fs::write(&torrent, metainfo.to_bytes()).unwrap();
+    stub.publish(metainfo.clone());
+    let _seeder = start_seeder(&torrent, &seed_dir);
+
+    let daemon = start_daemon(&state);
+    let http = reqwest::Client::new();
+    let (status, added) = call(
+        http.post(format!("{}/api/torrents", daemon.api))
+            .bearer_auth(TOKEN)
+            .json(&json!({
+                "uri": format!("{}/torrents/film.bin.torrent", stub.base),
+                "save_dir": "films/2026",
+            })),
+    )
+    .await;
+    assert_eq!(status, 201, "{added}");
+    let info_hash = added["info_hash"].as_str().unwrap().to_owned();
+    assert_eq!(info_hash, metainfo.info_hash().to_hex());
+
+    let done = eventually("100 %", || async {
+        let d = detail(&daemon.api, &info_hash).await;
+        (d["progress"] == 1.0).then_some(d)
+    })
+    .await;
+    assert_eq!(done["state"], "seeding");
+    assert_eq!(done["size"], SIZE as u64);
+    assert_eq!(done["files"][0]["have"], SIZE as u64);
+    assert_eq!(done["files"][0]["priority"], "normal");
+    let pieces = done["pieces"].as_str().unwrap();
+    assert_eq!(pieces.len() as u32, metainfo.layout().piece_count());
+    assert!(pieces.chars().all(|c| c == '1'), "{pieces}");
+    let saved = state.join("downloads/films/2026/film.bin");
+    assert_eq!(
+        std::fs::read(&saved).unwrap(),
+        std::fs::read(seed_dir.join("film.bin")).unwrap()
+    );
+
+    let metrics = http
+        .get(format!("{}/metrics", daemon.api))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "minibit_daemon_torrents{state=\"seeding\"} 1".to_owned(),
+        "minibit_daemon_torrents{state=\"downloading\"} 0".to_owned(),
+        format!("minibit_daemon_downloaded_bytes_total {SIZE}"),
+        format!(
+            "minibit_daemon_pieces_verified {}",
+            metainfo.layout().piece_count()
+        ),
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
+
+    // Paused, then restarted: the torrent is back, still paused, complete
+    // at once, its pieces trusted from the resume data.
+    let (status, _) = call(
+        http.post(format!("{}/api/torrents/{info_hash}/pause", daemon.api))
+            .bearer_auth(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert!(daemon.proc.terminate().success(), "a clean stop exits 0");
+    let daemon = start_daemon(&state);
+    let (status, list) = call(http.get(format!("{}/api/torrents", daemon.api))).await;
+    assert_eq!(status, 200);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["info_hash"], info_hash.as_str());
+    assert_eq!(list[0]["progress"], 1.0, "complete at once: {list}");
+    assert_eq!(list[0]["state"], "paused");
+    let log = std::fs::read_to_string(&daemon.log).unwrap();
+    let trusted = format!(
+        "{} pieces trusted, 0 pieces of changed files re-verified",
+        metainfo.layout().piece_count()
+    );
+    assert!(log.contains(&trusted), "no re-hash: {log}");
+    let (status, _) = call(
+        http.post(format!("{}/api/torrents/{info_hash}/resume", daemon.api))
+            .bearer_auth(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(detail(&daemon.api, &info_hash).await["state"], "seeding");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_requests_get_json_errors_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let metainfo = make_single(dir.path(), "a.bin", 50_000, "http://127.0.0.1:9/announce");
+    let torrent = metainfo.to_bytes();
+    let daemon = start_daemon(&state);
+    let http = reqwest::Client::new();
+    let api = &daemon.api;
+    let upload = |query: &str, body: Vec<u8>, token: Option<&str>| {
+        let mut request = http
+            .post(format!("{api}/api/torrents{query}"))
+            .header("Content-Type", "application/x-bittorrent")
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request
+    };
+
+    let (status, good) = call(upload("?save_dir=in", torrent.clone(), Some(TOKEN))).await;
+    assert_eq!(status, 201, "{good}");
+    let info_hash = good["info_hash"].as_str().unwrap().to_owned();
+
+    let mut refusals = vec![
+        (upload("", torrent.clone(), None), 401, "token"),
+        (
+            upload("", torrent.clone(), Some("wrong-token-0123456789")),
+            401,
+            "wrong",
+        ),
+        (
+            upload("", b"d4:spam".to_vec(), Some(TOKEN)),
+            400,
+            "not a valid .torrent",
+        ),
+        (
+            upload("?save_dir=../../etc", torrent.clone(), Some(TOKEN)),
+            403,
+            "outside",
+        ),
+        (
+            upload("?save_dir=/tmp", torrent.clone(), Some(TOKEN)),
+            403,
+            "outside",
+        ),
+        (
+            upload("?only=*.mkv", torrent.clone(), Some(TOKEN)),
+            400,
+            "matches no file",
+        ),
+        (
+            upload("?colour=red", torrent.clone(), Some(TOKEN)),
+            400,
+            "unknown parameter",
+        ),
+        (upload("", torrent.clone(), Some(TOKEN)), 409, "already"),
+        (
+            upload("", vec![b'x'; 11 * 1024 * 1024], Some(TOKEN)),
+            413,
+            "at most",
+        ),
+    ];
+    refusals.extend(other_refusals(&http, api, &info_hash));
+    for (request, expected, words) in refusals {
+        let (status, body) = call(request).await;
+        assert_eq!(status, expected, "{body}");
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains(words),
+            "{expected}: {error:?} lacks {words:?}"
+        );
+    }
+    // Still up, with the one torrent intact where it was asked to go.
+    let (status, list) = call(http.get(format!("{api}/api/torrents"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["info_hash"], info_hash.as_str());
+    assert!(
+        state.join("downloads/in/a.bin.part").exists(),
+        "downloading into the asked folder"
+    );
+    assert!(!state.join("etc").exists() && !dir.path().join("etc").exists());
+}
+
+/// Refused requests other than `.torrent` uploads: each with the status
+/// and words of its JSON error.
+fn other_refusals(
+    http: &reqwest::Client,
+    api: &str,
+    info_hash: &str,
+) -> Vec<(reqwest::RequestBuilder, u16, &'static str)> {
+    vec![
+        (
+            http.post(format!("{api}/api/torrents"))
+                .bearer_auth(TOKEN)
+                .header("Content-Type", "text/plain")
+                .body("hello"),
+            415,
+            "application/x-bittorrent",
+        ),
+        (
+            http.post(format!("{api}/api/torrents"))
+                .bearer_auth(TOKEN)
+                .header("Content-Type", "application/json")
+                .body("{\"uri\": 5}"),
+            400,
+            "invalid type",
+        ),
+        (
+            http.post(format!("{api}/api/torrents"))
+                .bearer_auth(TOKEN)
+                .json(&json!({"uri": "file:///etc/passwd"})),
+            400,
+            "http(s)",
+        ),
+        (
+            http.post(format!("{api}/api/torrents/{info_hash}/pause")),
+            401,
+            "token",
+        ),
+        (
+            http.post(format!("{api}/api/torrents/{}/pause", "ab".repeat(20)))
+                .bearer_auth(TOKEN),
+            404,
+            "no torrent",
+        ),
+        (
+            http.delete(format!("{api}/api/torrents/nothex"))
+                .bearer_auth(TOKEN),
+            400,
+            "info-hash",
+        ),
+        (
+            http.patch(format!("{api}/api/torrents/{info_hash}"))
+                .bearer_auth(TOKEN)
+                .json(&json!({"priorities": ["skip", "skip"]})),
+            400,
+            "one priority per file",
+        ),
+        (
+            http.delete(format!("{api}/api/torrents/{info_hash}"))
+                .bearer_auth(TOKEN)
+                .header("Origin", "http://evil.example"),
+            403,
+            "cross-origin",
+        ),
+    ]
+}
+
+fn remote(api: &str, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .args(["--api", api])
+        .env("MINIBIT_DAEMON_TOKEN", TOKEN)
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn remote_verbs_add_list_pause_resume_and_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let metainfo = make_album(dir.path(), "http://127.0.0.1:9/announce");
+    let torrent = dir.path().join("album.torrent");
+    std::fs::write(&torrent, metainfo.to_bytes()).unwrap();
+    let daemon = start_daemon(&state);
+    let api = daemon.api.as_str();
+
+    // No token: refused before anything is sent.
+    let refused = Command::new(BIN)
+        .args(["add", torrent.to_str().unwrap(), "--api", api])
+        .env_remove("MINIBIT_DAEMON_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("API token"));
+
+    let added = stdout(&remote(
+        api,
+        &[
+            "add",
+            torrent.to_str().unwrap(),
+            "--only",
+            "disc2/*",
+            "--paused",
+        ],
+    ));
+    let info_hash = metainfo.info_hash().to_hex();
+    assert_eq!(added.trim(), info_hash);
+    let listed = stdout(&remote(api, &["list"]));
+    assert!(listed.starts_with(&info_hash), "{listed}");
+    assert!(
+        listed.contains("paused") && listed.contains("album"),
+        "{listed}"
+    );
+    let d = detail(api, &info_hash).await;
+    let priorities: Vec<&str> = d["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["priority"].as_str().unwrap())
+        .collect();
+    assert_eq!(priorities, ["skip", "normal", "skip"], "{d}");
+
+    assert_eq!(
+        stdout(&remote(api, &["resume", "album"])).trim(),
+        format!("resumed {info_hash}")
+    );
+    assert_eq!(detail(api, &info_hash).await["state"], "downloading");
+    assert_eq!(
+        stdout(&remote(api, &["pause", &info_hash])).trim(),
+        format!("paused {info_hash}")
+    );
+    assert_eq!(detail(api, &info_hash).await["state"], "paused");
+
+    let unknown = remote(api, &["pause", "no such torrent"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no torrent named"));
+
+    // File priorities at run time: the torrent is reopened with them,
+    // still paused; the newly wanted file is created.
+    let first = state.join("downloads/album/a.bin.part");
+    assert!(!first.exists(), "skipped files are not created");
+    let (status, body) = call(
+        reqwest::Client::new()
+            .patch(format!("{api}/api/torrents/{info_hash}"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"priorities": ["high", "normal", "skip"]})),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let d = detail(api, &info_hash).await;
+    let priorities: Vec<&str> = d["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["priority"].as_str().unwrap())
+        .collect();
+    assert_eq!(priorities, ["high", "normal", "skip"], "{d}");
+    assert_eq!(d["state"], "paused");
+    assert!(first.exists(), "a file no longer skipped is created");
+
+    let content = state.join("downloads/album/disc2/b.bin");
+    assert!(content.with_extension("bin.part").exists() || content.exists());
+    let removed = stdout(&remote(api, &["remove", "--delete-data", &info_hash]));
+    assert!(removed.contains("and its data"), "{removed}");
+    assert_eq!(stdout(&remote(api, &["list"])).trim(), "no torrent");
+    assert!(!content.exists() && !content.with_extension("bin.part").exists());
+    assert!(!Path::new(&state.join("resume").join(format!("{info_hash}.resume"))).exists());
+}
