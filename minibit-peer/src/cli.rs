@@ -123,6 +123,19 @@ pub struct DownloadArgs {
     /// binary suffix K, M or G (e.g. 512K); 0 is unlimited.
     #[arg(long, value_name = "RATE", default_value = "0")]
     pub upload_limit: Rate,
+    /// Do not use the Mainline DHT (BEP 5). By default a DHT node runs on
+    /// UDP at the TCP listen port's number (private torrents are never
+    /// announced there); its routing table is kept in the state folder.
+    #[arg(long)]
+    pub no_dht: bool,
+    /// A DHT node to bootstrap from, HOST:PORT (repeat for more)
+    /// [default: the well-known public routers].
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "no_dht")]
+    pub dht_bootstrap: Vec<String>,
+    /// Do not use local service discovery (BEP 14: multicast announces on
+    /// the local network; private torrents are never announced).
+    #[arg(long)]
+    pub no_lsd: bool,
 }
 
 /// Make a .torrent.

@@ -231,8 +231,10 @@ impl DhtNode {
     }
 
     /// Writes the routing table to the file of [`DhtConfig::routing_table`]
-    /// (temp file, then rename: a crash leaves the old table or the new).
-    /// Nothing happens without one.
+    /// (temp file, then rename: a crash leaves the old table or the new;
+    /// its folder is created if missing).
+    /// Nothing happens without one, or when the table is empty (the
+    /// table saved before is kept).
     ///
     /// # Errors
     /// [`DhtError::Save`] when the file cannot be written.
@@ -241,10 +243,17 @@ impl DhtNode {
             return Ok(());
         };
         let nodes = self.dht.to_bootstrap().await;
+        if nodes.is_empty() {
+            // Nothing learned (offline): keep the table saved before.
+            return Ok(());
+        }
         let mut text = nodes.join("\n");
         text.push('\n');
         let tmp = path.with_extension("tmp");
         let write = async {
+            if let Some(dir) = path.parent() {
+                tokio::fs::create_dir_all(dir).await?;
+            }
             tokio::fs::write(&tmp, text).await?;
             tokio::fs::rename(&tmp, &path).await
         };

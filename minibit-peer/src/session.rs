@@ -17,6 +17,9 @@ use minibit_core::session::SessionConfig as RouterConfig;
 use minibit_core::torrent::TorrentConfig;
 use tokio::sync::watch;
 
+use crate::dht::DhtConfig;
+use crate::lsd::LsdConfig;
+
 use crate::client::{
     AddTorrent, Client, ClientConfig, ClientError, PeerSink, Progress, TorrentHandle,
 };
@@ -69,6 +72,10 @@ pub struct SessionConfig {
     /// Least time between two saves of the resume data while pieces are
     /// verified (default 5 s); it is also saved at shutdown.
     pub resume_interval: Duration,
+    /// The Mainline DHT node: see [`ClientConfig::dht`] (default `None`).
+    pub dht: Option<DhtConfig>,
+    /// Local service discovery: see [`ClientConfig::lsd`] (default `None`).
+    pub lsd: Option<LsdConfig>,
 }
 
 impl SessionConfig {
@@ -77,7 +84,7 @@ impl SessionConfig {
     /// timeout, BEP 15's 15 s UDP retransmission, 64 MiB of buffered
     /// blocks, 8 MiB queued per peer, 100 connections, no rate limit, seed
     /// mode off, resume data in `.minibit` inside `output_dir` saved at
-    /// most every 5 s.
+    /// most every 5 s, no DHT, no LSD.
     pub fn new(metainfo: Metainfo, output_dir: impl Into<PathBuf>) -> Self {
         Self {
             metainfo,
@@ -97,6 +104,8 @@ impl SessionConfig {
             seed_mode: false,
             state_dir: None,
             resume_interval: Duration::from_secs(5),
+            dht: None,
+            lsd: None,
         }
     }
 }
@@ -138,6 +147,8 @@ impl Session {
             udp_retransmit: config.udp_retransmit,
             max_buffered_bytes: config.max_buffered_bytes,
             max_queued_bytes: config.max_queued_bytes,
+            dht: config.dht,
+            lsd: config.lsd,
         })
         .await?;
         let added = client

@@ -760,7 +760,7 @@ fn expected(reason: &DisconnectReason) -> bool {
 }
 
 /// `error: cause: cause...`, for the log.
-fn chain(error: &dyn std::error::Error) -> String {
+pub(super) fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

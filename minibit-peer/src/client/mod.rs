@@ -37,8 +37,10 @@
 //! | `command` | requests from the API to the task |
 //! | `torrent` | the task's side of one torrent (files, buffers, tracker) |
 //! | `driver` | the task: owns the core session, runs everything else |
+//! | `discovery` | the DHT and LSD nodes, and each torrent's use of them |
 
 mod command;
+mod discovery;
 mod driver;
 mod open;
 mod torrent;
@@ -56,15 +58,19 @@ use minibit_core::wire::PeerId;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
+pub use discovery::WANTED_PEERS;
 pub use open::AddTorrent;
 pub use types::{ClientError, Progress, TorrentDetail, TorrentStatus};
 
 use command::Command;
+use discovery::Discovery;
 use driver::{Driver, Parts};
 use open::Context;
 
 use crate::connection::ConnConfig;
+use crate::dht::DhtConfig;
 use crate::inflight::MemoryBudget;
+use crate::lsd::LsdConfig;
 use crate::partial::part_path;
 use crate::tracker_client::TrackerConfig;
 
@@ -92,6 +98,17 @@ pub struct ClientConfig {
     /// peer that stops reading until the queue holds this much is
     /// disconnected.
     pub max_queued_bytes: usize,
+    /// The Mainline DHT node (BEP 5), `None` for none (the default, so a
+    /// library user's client stays off the public DHT unless asked). A
+    /// port of 0 means the TCP listen port's number. It starts in the
+    /// background; failing to start is a warning. Every non-private
+    /// torrent is looked up and announced there (see [`WANTED_PEERS`]).
+    pub dht: Option<DhtConfig>,
+    /// Local service discovery (BEP 14), `None` for none (the default).
+    /// Its `listen_port` is set from the bound listener; failing to join
+    /// the multicast group is a warning. Every non-private torrent is
+    /// announced there.
+    pub lsd: Option<LsdConfig>,
 }
 
 impl Default for ClientConfig {
@@ -99,7 +116,7 @@ impl Default for ClientConfig {
     /// default limits (200 connections, 50 handshaking for at most 5 s,
     /// no rate limit), 5 s connect timeout, 15 s tracker timeout, BEP 15's
     /// 15 s UDP retransmission, 64 MiB
-    /// of buffered blocks, 8 MiB queued per peer.
+    /// of buffered blocks, 8 MiB queued per peer, no DHT, no LSD.
     fn default() -> Self {
         Self {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
@@ -109,6 +126,8 @@ impl Default for ClientConfig {
             udp_retransmit: Duration::from_secs(15),
             max_buffered_bytes: 64 * 1024 * 1024,
             max_queued_bytes: 8 * 1024 * 1024,
+            dht: None,
+            lsd: None,
         }
     }
 }
@@ -124,12 +143,14 @@ pub struct Client {
     local_addr: SocketAddr,
     context: Context,
     commands: mpsc::Sender<Command>,
+    discovery: Option<Discovery>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), ClientError>>,
 }
 
 impl Client {
-    /// Binds the listener and starts the client task (no torrent yet).
+    /// Binds the listener and starts the client task (no torrent yet),
+    /// and the DHT and LSD nodes of the config (in the background).
     ///
     /// # Errors
     /// [`ClientError::Listen`] when the address cannot be bound.
@@ -159,6 +180,8 @@ impl Client {
             commands: commands_rx,
         });
         let task = tokio::spawn(driver.run(stop_rx));
+        let discovery = (config.dht.is_some() || config.lsd.is_some())
+            .then(|| Discovery::start(local_addr, config.dht, config.lsd));
         Ok(Self {
             local_addr,
             context: Context {
@@ -170,6 +193,7 @@ impl Client {
                 },
             },
             commands,
+            discovery,
             stop: Some(stop),
             task,
         })
@@ -183,13 +207,15 @@ impl Client {
 
     /// Opens (and preallocates) the torrent's files, verifies the pieces
     /// already on disk (resume), then adds the torrent, which announces
-    /// `started` and joins its swarm.
+    /// `started` and joins its swarm; unless it is private (BEP 27), it is
+    /// also looked up and announced on the DHT and LSD when they run.
     ///
     /// # Errors
     /// [`ClientError`] for file, resume or HTTP client failures;
     /// [`ClientError::Torrent`] if the client has this info-hash already;
     /// [`ClientError::ShutDown`].
     pub async fn add_torrent(&self, add: AddTorrent) -> Result<TorrentHandle, ClientError> {
+        let private = add.metainfo.info().private();
         let prepared = open::prepare(add, self.context).await?;
         let info_hash = prepared.info_hash;
         let paths = prepared.storage.paths().to_vec();
@@ -201,7 +227,7 @@ impl Client {
                 reply,
             })
             .await?;
-        Ok(TorrentHandle {
+        let handle = TorrentHandle {
             id,
             info_hash,
             paths,
@@ -211,7 +237,17 @@ impl Client {
                 commands: self.commands.clone(),
                 torrent: id,
             },
-        })
+        };
+        if let Some(discovery) = &self.discovery {
+            discovery.add(
+                id,
+                info_hash,
+                private,
+                handle.peer_sink(),
+                handle.progress(),
+            );
+        }
+        Ok(handle)
     }
 
     /// Removes torrent `id` (it announces `stopped`, its connections
@@ -225,6 +261,9 @@ impl Client {
     /// [`ClientError::ShutDown`].
     pub async fn remove(&self, id: TorrentId, delete_data: bool) -> Result<(), ClientError> {
         let removed = self.request(|reply| Command::Remove { id, reply }).await?;
+        if let Some(discovery) = &self.discovery {
+            discovery.remove(id);
+        }
         if !delete_data {
             if let Some(resume) = removed.resume {
                 resume.save().await;
@@ -291,12 +330,16 @@ impl Client {
 
     /// Stops the client: publishes a last progress snapshot of every
     /// torrent, waits (2 s at most) for pending announces, announces
-    /// `stopped` for every torrent, closes every connection, and returns
-    /// how the client ended.
+    /// `stopped` for every torrent, closes every connection, saves the
+    /// DHT routing table, stops the DHT and LSD nodes, and returns how the
+    /// client ended.
     ///
     /// # Errors
     /// The [`ClientError`] that ended the client task, if one did.
     pub async fn shutdown(mut self) -> Result<(), ClientError> {
+        if let Some(discovery) = self.discovery.take() {
+            discovery.shutdown().await;
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

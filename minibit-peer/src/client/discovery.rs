@@ -1,0 +1,308 @@
+//! Peers found past the trackers: the client's Mainline DHT node (BEP 5)
+//! and its local service discovery node (BEP 14), and the glue between
+//! them and the torrents.
+//!
+//! The DHT node starts in the background (resolving the bootstrap routers'
+//! names must never hold up the client); each non-private torrent gets a
+//! task driven by the core's [`DhtSchedule`]: `get_peers` while it is
+//! incomplete and has fewer than [`WANTED_PEERS`] connections (with the
+//! schedule's back-off), `announce_peer` on our TCP listen port at once and
+//! every 15-30 minutes. Every non-private torrent is registered with the
+//! LSD node. Peers found go to the torrent like tracker peers (same dial
+//! limits, bans and duplicate checks in the core). Private torrents
+//! (BEP 27) are never announced or looked up.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use minibit_core::dht_schedule::{DhtNeeds, DhtQuery, DhtSchedule, DhtScheduleConfig};
+use minibit_core::id::TorrentId;
+use minibit_core::metainfo::InfoHash;
+use tokio::sync::{mpsc, watch};
+use tokio::task::{JoinHandle, JoinSet};
+use tracing::{info, warn};
+
+use super::PeerSink;
+use super::types::Progress;
+use crate::dht::{DhtConfig, DhtNode};
+use crate::lsd::{LsdConfig, LsdNode, LsdPeer};
+
+/// A torrent with fewer connections than this (and pieces missing) looks
+/// for more peers on the DHT.
+pub const WANTED_PEERS: usize = 30;
+
+/// Most peers taken from one `get_peers` lookup.
+const MAX_PEERS_PER_LOOKUP: usize = 200;
+
+/// Torrents that take LSD peers, by info-hash.
+type Sinks = Arc<Mutex<HashMap<InfoHash, PeerSink>>>;
+
+/// The client's discovery nodes and the torrents registered with them.
+#[derive(Debug)]
+pub(crate) struct Discovery {
+    /// Our TCP listen address (announced port; never dialled).
+    listen: SocketAddr,
+    /// The DHT node once started (`None` until then; the sender is dropped
+    /// if it could not start).
+    dht: Option<watch::Receiver<Option<DhtNode>>>,
+    dht_start: Option<JoinHandle<()>>,
+    lsd: Option<LsdNode>,
+    lsd_forward: Option<JoinHandle<()>>,
+    sinks: Sinks,
+    /// The DHT task of each registered torrent, and its info-hash.
+    torrents: Mutex<HashMap<TorrentId, Registered>>,
+}
+
+#[derive(Debug)]
+struct Registered {
+    info_hash: InfoHash,
+    dht_task: Option<JoinHandle<()>>,
+}
+
+impl Discovery {
+    /// Starts the nodes asked for. `listen` is the bound TCP listener's
+    /// address: a DHT port of 0 becomes its port number, and it is the
+    /// port LSD announces. A node that cannot start is a warning.
+    pub(crate) fn start(
+        listen: SocketAddr,
+        dht: Option<DhtConfig>,
+        lsd: Option<LsdConfig>,
+    ) -> Self {
+        let sinks: Sinks = Arc::default();
+        let (dht, dht_start) = match dht {
+            Some(mut config) => {
+                if config.port == 0 {
+                    config.port = listen.port();
+                }
+                let (tx, rx) = watch::channel(None);
+                let start = tokio::spawn(async move {
+                    match DhtNode::start(config).await {
+                        Ok(node) => {
+                            info!(addr = %node.local_addr(), "dht node listening");
+                            let _ = tx.send(Some(node));
+                            // Keep the sender: receivers see the node until shutdown.
+                            tx.closed().await;
+                        }
+                        Err(e) => warn!("running without the DHT: {}", super::driver::chain(&e)),
+                    }
+                });
+                (Some(rx), Some(start))
+            }
+            None => (None, None),
+        };
+        let (lsd, lsd_forward) = match lsd {
+            Some(mut config) => {
+                config.listen_port = listen.port();
+                match LsdNode::start(config) {
+                    Ok((node, peers)) => {
+                        let forward = tokio::spawn(forward_lsd(peers, Arc::clone(&sinks)));
+                        (Some(node), Some(forward))
+                    }
+                    Err(e) => {
+                        warn!(
+                            "running without local service discovery: {}",
+                            super::driver::chain(&e)
+                        );
+                        (None, None)
+                    }
+                }
+            }
+            None => (None, None),
+        };
+        Self {
+            listen,
+            dht,
+            dht_start,
+            lsd,
+            lsd_forward,
+            sinks,
+            torrents: Mutex::default(),
+        }
+    }
+
+    /// Registers torrent `id` with the nodes, unless `private` (BEP 27).
+    pub(crate) fn add(
+        &self,
+        id: TorrentId,
+        info_hash: InfoHash,
+        private: bool,
+        sink: PeerSink,
+        progress: watch::Receiver<Progress>,
+    ) {
+        if private {
+            return;
+        }
+        if let Some(lsd) = &self.lsd {
+            let _ = lsd.add(info_hash, false);
+            self.sinks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(info_hash, sink.clone());
+        }
+        let dht_task = self.dht.clone().map(|node| {
+            tokio::spawn(dht_task(
+                node,
+                info_hash,
+                sink,
+                progress,
+                self.listen,
+                rand::random(),
+            ))
+        });
+        self.torrents
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                id,
+                Registered {
+                    info_hash,
+                    dht_task,
+                },
+            );
+    }
+
+    /// Unregisters torrent `id` (no more announces or lookups).
+    pub(crate) fn remove(&self, id: TorrentId) {
+        let removed = self
+            .torrents
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
+        let Some(registered) = removed else { return };
+        if let Some(task) = registered.dht_task {
+            task.abort();
+        }
+        if let Some(lsd) = &self.lsd {
+            let _ = lsd.remove(registered.info_hash);
+        }
+        self.sinks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&registered.info_hash);
+    }
+
+    /// Stops every task, saves the DHT routing table (when the DHT config
+    /// names a file) and stops the nodes.
+    pub(crate) async fn shutdown(mut self) {
+        let torrents = std::mem::take(
+            self.torrents
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for task in torrents.into_values().filter_map(|r| r.dht_task) {
+            task.abort();
+        }
+        let node = self.dht.as_ref().and_then(|rx| rx.borrow().clone());
+        if let Some(node) = node {
+            if let Err(e) = node.save_routing_table().await {
+                warn!("{}", super::driver::chain(&e));
+            }
+        }
+        if let Some(start) = self.dht_start.take() {
+            start.abort();
+        }
+        if let Some(forward) = self.lsd_forward.take() {
+            forward.abort();
+        }
+        if let Some(lsd) = self.lsd.take() {
+            lsd.shutdown().await;
+        }
+    }
+}
+
+/// Hands each peer heard on LSD to its torrent.
+async fn forward_lsd(mut peers: mpsc::Receiver<LsdPeer>, sinks: Sinks) {
+    while let Some(peer) = peers.recv().await {
+        let sink = sinks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&peer.info_hash)
+            .cloned();
+        if let Some(sink) = sink {
+            sink.add_peers(vec![peer.addr]);
+        }
+    }
+}
+
+/// A finished DHT query of one torrent.
+enum Done {
+    Lookup(Vec<SocketAddr>),
+    Announce(bool),
+}
+
+/// What a torrent needs from the DHT given its progress.
+fn needs(progress: &Progress) -> DhtNeeds {
+    DhtNeeds {
+        peers: !progress.complete && progress.peers < WANTED_PEERS,
+        announce: true,
+    }
+}
+
+/// One torrent's DHT task: waits for the node, then runs the queries its
+/// [`DhtSchedule`] asks for until the torrent ends or the task is aborted.
+async fn dht_task(
+    mut node: watch::Receiver<Option<DhtNode>>,
+    info_hash: InfoHash,
+    sink: PeerSink,
+    mut progress: watch::Receiver<Progress>,
+    listen: SocketAddr,
+    seed: u64,
+) {
+    let Ok(node) = node.wait_for(Option::is_some).await.map(|n| n.clone()) else {
+        return; // no DHT node
+    };
+    let Some(node) = node else { return };
+    let mut schedule = DhtSchedule::new(DhtScheduleConfig::default(), Instant::now(), seed);
+    let mut queries = JoinSet::new();
+    loop {
+        let needs = needs(&progress.borrow_and_update());
+        while let Some(query) = schedule.poll(Instant::now(), needs) {
+            let node = node.clone();
+            match query {
+                DhtQuery::GetPeers => queries.spawn(async move {
+                    Done::Lookup(
+                        node.get_peers(&info_hash, MAX_PEERS_PER_LOOKUP, listen)
+                            .await,
+                    )
+                }),
+                DhtQuery::Announce => queries.spawn(async move {
+                    let stored = node.announce(&info_hash, listen.port()).await;
+                    if let Err(e) = &stored {
+                        tracing::debug!(%info_hash, "dht announce: {e}");
+                    }
+                    Done::Announce(stored.is_ok())
+                }),
+                other => {
+                    warn!(?other, "dht query not supported");
+                    continue;
+                }
+            };
+        }
+        let deadline = schedule.poll_timeout(needs);
+        tokio::select! {
+            Some(done) = queries.join_next() => match done {
+                Ok(Done::Lookup(peers)) => {
+                    tracing::debug!(%info_hash, peers = peers.len(), "dht lookup done");
+                    schedule.handle_lookup_done(Instant::now(), peers.len());
+                    if !peers.is_empty() {
+                        sink.add_peers(peers);
+                    }
+                }
+                Ok(Done::Announce(stored)) => schedule.handle_announce_done(Instant::now(), stored),
+                Err(_) => return,
+            },
+            changed = progress.changed() => if changed.is_err() { return },
+            () = sleep_until(deadline) => {}
+        }
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
