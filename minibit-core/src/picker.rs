@@ -288,12 +288,14 @@ impl PiecePicker {
 
     /// Whether `peer` may be given blocks of the piece in progress in
     /// `slot`: a piece owned by a peer on parole is that peer's alone, and
-    /// a peer on parole gets only its own pieces or untouched ones.
+    /// a peer on parole gets only its own pieces or ones nobody has
+    /// requests in (blocks received from peers that left may stay: the
+    /// piece must still be finishable when only paroled peers remain).
     fn may_share(&self, slot: usize, peer: PeerKey) -> bool {
         let partial = &self.partials[slot];
         let owner = partial.owner.filter(|o| self.parole.contains(o));
         if self.parole.contains(&peer) {
-            owner == Some(peer) || (partial.requested == 0 && partial.received == 0)
+            owner == Some(peer) || (owner.is_none() && partial.requested == 0)
         } else {
             owner.is_none_or(|o| o == peer)
         }
@@ -1162,6 +1164,34 @@ mod tests {
         }
         picker.check_invariants();
         (picker, peers)
+    }
+
+    #[test]
+    fn a_peer_on_parole_downloads_pieces_alone_and_can_finish_a_left_one() {
+        // One piece of two blocks; every peer has it.
+        let layout = Layout::new(2 * B, &[2 * B]).unwrap();
+        let mut picker = PiecePicker::new(&layout, &bits(1, &[]), PickerStrategy::RarestFirst, 1);
+        let (free, paroled, other) = (PeerKey(0), PeerKey(1), PeerKey(2));
+        picker.set_parole(paroled, true);
+        picker.set_parole(other, true);
+        let mut out = Vec::new();
+        // The paroled peer starts the piece: it is its alone.
+        picker.pick(paroled, PeerHas::All, 1, &[], &mut out);
+        assert_eq!(out.len(), 1);
+        let mut theirs = Vec::new();
+        picker.pick(free, PeerHas::All, 2, &[], &mut theirs);
+        picker.pick(other, PeerHas::All, 2, &[], &mut theirs);
+        assert!(
+            theirs.is_empty(),
+            "a paroled peer's piece was shared: {theirs:?} {out:?}"
+        );
+        // It leaves after one block: the rest is anyone's, a paroled
+        // peer's too (nobody has requests in it).
+        picker.block_received(paroled, out[0]);
+        picker.set_parole(paroled, false);
+        picker.pick(other, PeerHas::All, 2, &[], &mut theirs);
+        assert_eq!(theirs.len(), 1, "the left piece cannot be finished");
+        picker.check_invariants();
     }
 
     #[test]
