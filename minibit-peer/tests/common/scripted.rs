@@ -117,11 +117,21 @@ impl Scripted {
 
     /// Reads the session's handshake.
     pub async fn handshake(&mut self) -> Handshake {
+        self.try_handshake()
+            .await
+            .expect("the connection closed before the handshake")
+    }
+
+    /// The peer's handshake, `None` if the connection closed first (a
+    /// refusal).
+    pub async fn try_handshake(&mut self) -> Option<Handshake> {
         loop {
             if let Some(handshake) = Handshake::decode(&mut self.buf).unwrap() {
-                return handshake;
+                return Some(handshake);
             }
-            self.fill().await;
+            if !self.fill().await {
+                return None;
+            }
         }
     }
 
