@@ -421,6 +421,15 @@ impl Driver {
                     prepared.have.clone(),
                 );
                 if let Ok(id) = added {
+                    // BEP 9: peers that start from a magnet link fetch the
+                    // metadata from us (the bytes hash to the info-hash:
+                    // they are the metainfo's own).
+                    if let Err(e) =
+                        self.session
+                            .set_info_bytes(now, id, prepared.info_bytes.clone())
+                    {
+                        warn!(name = %prepared.name, "cannot serve the metadata: {e}");
+                    }
                     info!(name = %prepared.name, info_hash = %prepared.info_hash, "torrent added");
                     let state = TorrentState::new(prepared, Arc::clone(&self.budget));
                     if let Some(torrent) = self.session.torrent(id) {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use minibit_core::bitfield::Bitfield;
 use minibit_core::metainfo::{InfoHash, Metainfo};
 use minibit_core::piece::Layout;
@@ -93,6 +94,8 @@ pub(crate) struct Prepared {
     pub name: String,
     pub info_hash: InfoHash,
     pub layout: Layout,
+    /// The bencoded info dictionary, served to peers (BEP 9 `ut_metadata`).
+    pub info_bytes: Bytes,
     pub have: Bitfield,
     pub config: TorrentConfig,
     pub storage: Storage,
@@ -162,6 +165,7 @@ pub(crate) async fn prepare(add: AddTorrent, context: Context) -> Result<Prepare
         name: metainfo.info().name().to_owned(),
         info_hash: metainfo.info_hash(),
         layout: metainfo.layout().clone(),
+        info_bytes: Bytes::copy_from_slice(metainfo.info_bytes()),
         have,
         config: torrent,
         storage,

@@ -3,6 +3,7 @@
 //! `/work/notes/interop-clients.md` for what each option is for).
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -45,9 +46,12 @@ impl Client {
                 Running::Transmission(t)
             }
             Self::Aria2 => Running::Aria2(aria2(torrent, dir, None)),
-            Self::Libtorrent => {
-                Running::Libtorrent(Libtorrent::start(torrent, dir, "--download", 0))
-            }
+            Self::Libtorrent => Running::Libtorrent(Libtorrent::start(
+                ("--torrent", torrent.as_os_str()),
+                dir,
+                "--download",
+                0,
+            )),
         }
     }
 
@@ -83,7 +87,7 @@ impl Client {
                 Running::Aria2(p)
             }
             Self::Libtorrent => {
-                let lt = Libtorrent::start(torrent, dir, "--seed", 0);
+                let lt = Libtorrent::start(("--torrent", torrent.as_os_str()), dir, "--seed", 0);
                 lt.wait_complete(timeout);
                 Running::Libtorrent(lt)
             }
@@ -267,17 +271,24 @@ pub struct Libtorrent {
 impl Libtorrent {
     /// Downloads `torrent` into `dir` at most `limit` bytes/s, then seeds.
     pub fn download_throttled(torrent: &Path, dir: &Path, limit: u32) -> Self {
-        Self::start(torrent, dir, "--download", limit)
+        Self::start(("--torrent", torrent.as_os_str()), dir, "--download", limit)
     }
 
-    fn start(torrent: &Path, dir: &Path, mode: &str, download_limit: u32) -> Self {
+    /// Downloads the magnet link `magnet` into `dir` (the metadata comes
+    /// from the swarm, BEP 9), then seeds.
+    pub fn download_magnet(magnet: &str, dir: &Path) -> Self {
+        Self::start(("--magnet", OsStr::new(magnet)), dir, "--download", 0)
+    }
+
+    /// `source`: `--torrent FILE` or `--magnet URI`.
+    fn start(source: (&str, &OsStr), dir: &Path, mode: &str, download_limit: u32) -> Self {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/lt_client.py");
         tools::require_libtorrent();
         let mut command = Command::new("/usr/bin/python3");
         command
             .arg(script)
-            .arg("--torrent")
-            .arg(torrent)
+            .arg(source.0)
+            .arg(source.1)
             .arg("--dir")
             .arg(dir)
             .args(["--port", &free_port().to_string(), mode, "--keep-seeding"])

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Headless libtorrent-rasterbar client for the interop tests.
 
-Seeds or downloads one .torrent on 127.0.0.1 (or `--ip`) with the settings that make
+Seeds or downloads one .torrent (or, downloading, a magnet link) on 127.0.0.1 (or `--ip`) with the settings that make
 libtorrent behave on loopback, and reports on stdout, one line each:
 
     listening PORT
@@ -67,7 +67,9 @@ def say(*words):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--torrent", required=True)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--torrent", help="a .torrent file")
+    source.add_argument("--magnet", help="a magnet link (metadata fetched from peers, BEP 9)")
     parser.add_argument("--dir", required=True, help="save path (for a seeder: where the content is)")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--ip", default="127.0.0.1", help="address to listen on and connect from")
@@ -86,8 +88,11 @@ def main():
         everyone.add_rule("0.0.0.0", "255.255.255.255", 1 << lt.session.global_peer_class_id)
         session.set_peer_class_filter(everyone)
     say("listening", session.listen_port())
-    params = lt.add_torrent_params()
-    params.ti = lt.torrent_info(args.torrent)
+    if args.magnet:
+        params = lt.parse_magnet_uri(args.magnet)
+    else:
+        params = lt.add_torrent_params()
+        params.ti = lt.torrent_info(args.torrent)
     params.save_path = args.dir
     params.flags &= ~lt.torrent_flags.auto_managed
     params.flags &= ~lt.torrent_flags.paused

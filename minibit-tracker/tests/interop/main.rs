@@ -23,9 +23,12 @@
 //! 5. one port (`many.rs`): the tracker seeds 50 torrents through one
 //!    client on one peer port; three libtorrent clients download three of
 //!    them at once.
+//! 6. magnet links (`magnet.rs`): libtorrent downloads from the magnet link
+//!    the tracker lists, the metadata served by minibit's seeder (BEP 9).
 
 mod clients;
 mod content;
+mod magnet;
 mod many;
 // Shared with the e2e tests through `#[path]`; each suite uses a part.
 #[allow(dead_code)]

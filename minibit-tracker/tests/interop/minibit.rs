@@ -132,7 +132,8 @@ impl Tracker {
     }
 }
 
-fn http_get(url: &str) -> Vec<u8> {
+/// The body of a GET of `url` (panics on any failure).
+pub fn http_get(url: &str) -> Vec<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
