@@ -28,16 +28,18 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header, request::Parts};
-use axum::middleware::Next;
+use axum::response::Json;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{delete, get, post};
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt as _};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
+
+use minibit_peer::http_api::check_bearer;
+pub use minibit_peer::http_api::{ApiError, same_origin_only};
 
 use crate::catalogue::CatalogueError;
 use crate::publish::{self, MAX_TORRENT_BYTES, PublishError, Published, Removed};
@@ -47,34 +49,6 @@ use crate::upload::UploadError;
 
 /// The media type of a `.torrent` body.
 pub const TORRENT_TYPE: &str = "application/x-bittorrent";
-
-/// A JSON error: `{"error": message}` with `status`.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    message: String,
-}
-
-impl ApiError {
-    /// An error answered with `status`.
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = Json(serde_json::json!({ "error": self.message }));
-        if self.status == StatusCode::UNAUTHORIZED {
-            (self.status, [(header::WWW_AUTHENTICATE, "Bearer")], body).into_response()
-        } else {
-            (self.status, body).into_response()
-        }
-    }
-}
 
 impl From<PublishError> for ApiError {
     fn from(e: PublishError) -> Self {
@@ -100,12 +74,6 @@ impl From<PublishError> for ApiError {
     }
 }
 
-impl From<QueryRejection> for ApiError {
-    fn from(e: QueryRejection) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, e.body_text())
-    }
-}
-
 /// Proof that the request carried the API token (`Authorization: Bearer TOKEN`).
 #[derive(Debug)]
 pub struct Authorized;
@@ -117,42 +85,8 @@ impl FromRequestParts<Arc<TrackerState>> for Authorized {
         parts: &mut Parts,
         state: &Arc<TrackerState>,
     ) -> Result<Self, ApiError> {
-        let given = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        match (state.service().token(), given) {
-            (Some(token), Some(given)) if token.matches(given.trim()) => Ok(Self),
-            (_, None) => Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "this request needs the API token: Authorization: Bearer TOKEN",
-            )),
-            _ => Err(ApiError::new(StatusCode::UNAUTHORIZED, "wrong API token")),
-        }
+        check_bearer(&parts.headers, state.service().token()).map(|()| Self)
     }
-}
-
-/// Refuses (403) a request whose `Origin` header is not this server's own
-/// (`http://HOST` or `https://HOST` of its `Host` header): a script on
-/// another site cannot use the tracker from a visitor's browser.
-pub async fn same_origin_only(req: Request, next: Next) -> Response {
-    if let Some(origin) = req.headers().get(header::ORIGIN) {
-        let host = req
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok());
-        let own = host.is_some_and(|host| {
-            origin
-                .to_str()
-                .is_ok_and(|o| o == format!("http://{host}") || o == format!("https://{host}"))
-        });
-        if !own {
-            return ApiError::new(StatusCode::FORBIDDEN, "cross-origin requests are refused")
-                .into_response();
-        }
-    }
-    next.run(req).await
 }
 
 /// The `/api/` routes (see the module docs).
