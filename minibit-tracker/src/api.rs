@@ -38,13 +38,13 @@ use futures::{Stream, StreamExt as _};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
+use minibit_core::metainfo::InfoHash;
 use minibit_peer::http_api::check_bearer;
 pub use minibit_peer::http_api::{ApiError, same_origin_only};
 
 use crate::catalogue::CatalogueError;
 use crate::publish::{self, MAX_TORRENT_BYTES, PublishError, Published, Removed};
 use crate::state::TrackerState;
-use crate::store::parse_info_hash;
 use crate::upload::UploadError;
 
 /// The media type of a `.torrent` body.
@@ -204,7 +204,7 @@ async fn remove(
     query: Result<Query<RemoveQuery>, QueryRejection>,
 ) -> Result<Json<Removed>, ApiError> {
     let Query(query) = query?;
-    let info_hash = parse_info_hash(&info_hash).ok_or_else(|| {
+    let info_hash = InfoHash::from_hex(&info_hash).ok_or_else(|| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("{info_hash:?} is not an info-hash (40 hex digits)"),

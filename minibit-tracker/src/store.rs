@@ -135,7 +135,7 @@ impl Store {
         })?;
         rows.map(|row| {
             let (hex, mut entry, fingerprint) = row?;
-            entry.info_hash = parse_info_hash(&hex).ok_or(StoreError::BadInfoHash(hex))?;
+            entry.info_hash = InfoHash::from_hex(&hex).ok_or(StoreError::BadInfoHash(hex))?;
             Ok(StoredEntry { entry, fingerprint })
         })
         .collect()
@@ -191,13 +191,6 @@ impl Store {
         )?;
         Ok(())
     }
-}
-
-/// 40 hex digits as an info-hash.
-pub fn parse_info_hash(hex_digits: &str) -> Option<InfoHash> {
-    let mut bytes = [0u8; 20];
-    hex::decode_to_slice(hex_digits, &mut bytes).ok()?;
-    Some(InfoHash(bytes))
 }
 
 #[cfg(test)]
