@@ -43,7 +43,10 @@ fn each_peer_shows_its_client_name_flags_pieces_and_rates() {
     assert_eq!(s.peer_id, peer_id(1));
     assert!(s.seed && s.pieces == 4);
     assert!(!s.outbound, "it connected to us");
-    assert!(s.am_interested && !s.peer_choking, "we want its pieces, it unchoked us");
+    assert!(
+        s.am_interested && !s.peer_choking,
+        "we want its pieces, it unchoked us"
+    );
     assert!(!s.peer_interested && s.am_choking);
     assert!(s.download_rate > 0.0, "a block arrived from it");
     assert!(!s.snubbed && !s.optimistic);
@@ -59,7 +62,10 @@ fn each_peer_shows_its_client_name_flags_pieces_and_rates() {
 fn availability_downloading_and_distributed_copies_follow_the_peers() {
     let mut h = Harness::new(content(), &[3], TorrentConfig::default());
     assert_eq!(h.torrent.availability(), vec![0, 0, 0, 0]);
-    assert!((h.torrent.distributed_copies() - 0.25).abs() < 1e-9, "only our piece 3");
+    assert!(
+        (h.torrent.distributed_copies() - 0.25).abs() < 1e-9,
+        "only our piece 3"
+    );
     assert_eq!(h.torrent.downloading().count(), 0);
 
     let a = h.connect(1, true);
@@ -73,7 +79,12 @@ fn availability_downloading_and_distributed_copies_follow_the_peers() {
 
     h.recv(b, Message::Unchoke);
     let requested = h.take_requests(b);
-    let downloading: Vec<u32> = h.torrent.downloading().iter_set().map(|p| p.get()).collect();
+    let downloading: Vec<u32> = h
+        .torrent
+        .downloading()
+        .iter_set()
+        .map(minibit_core::piece::PieceIndex::get)
+        .collect();
     let mut asked: Vec<u32> = requested.iter().map(|b| b.piece.get()).collect();
     asked.sort_unstable();
     asked.dedup();

@@ -182,12 +182,18 @@ mod tests {
                 peers: 0
             })
         );
-        assert_eq!((infos[1].error.as_ref(), infos[1].next_announce), (None, next));
+        assert_eq!(
+            (infos[1].error.as_ref(), infos[1].next_announce),
+            (None, next)
+        );
         assert_eq!(infos[2].last_announce, None, "a tracker never asked");
         // A later answer clears the error.
         status.answered(&b, &answer(), at2);
         let infos = status.infos(vec![(0, b)], None);
-        assert_eq!((infos[0].error.as_ref(), infos[0].last_announce), (None, Some(at2)));
+        assert_eq!(
+            (infos[0].error.as_ref(), infos[0].last_announce),
+            (None, Some(at2))
+        );
     }
 
     #[test]
@@ -210,10 +216,10 @@ mod tests {
         let t0 = Instant::now();
         let urls = vec!["wss://a".to_owned(), "wss://b".to_owned()];
         let mut status = TrackerStatus::new(t0, urls);
-        status.failed(&AnnounceError::AllFailed(vec![
-            unsupported("wss://a"),
-            unsupported("wss://b"),
-        ]), SystemTime::UNIX_EPOCH);
+        status.failed(
+            &AnnounceError::AllFailed(vec![unsupported("wss://a"), unsupported("wss://b")]),
+            SystemTime::UNIX_EPOCH,
+        );
         assert_eq!(
             status.check(t0 + SILENCE, 0).unwrap(),
             "no tracker answered; 0 peers: wss://a (unsupported scheme); wss://b (unsupported scheme)"

@@ -105,7 +105,14 @@ impl Throttle {
             if !still_wanted(&held) {
                 continue;
             }
-            if let (_, Action::Send { message: Message::Request { length, .. }, .. }) = &held {
+            if let (
+                _,
+                Action::Send {
+                    message: Message::Request { length, .. },
+                    ..
+                },
+            ) = &held
+            {
                 self.download.take(u64::from(*length));
             }
             out.push(held);

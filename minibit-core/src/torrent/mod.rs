@@ -681,7 +681,9 @@ impl Torrent {
         self.peers.get(peer.0).is_some_and(|p| {
             !p.closing
                 && p.outstanding.iter().any(|o| {
-                    o.block.piece.get() == piece && o.block.offset == offset && o.block.length == length
+                    o.block.piece.get() == piece
+                        && o.block.offset == offset
+                        && o.block.length == length
                 })
         })
     }

@@ -125,7 +125,7 @@ impl Torrent {
 
 /// Whether `peer` has every piece.
 fn is_seed(peer: &Peer) -> bool {
-    peer.bitfield.len() > 0 && peer.bitfield.is_complete()
+    !peer.bitfield.is_empty() && peer.bitfield.is_complete()
 }
 
 /// `min + (pieces above min) / pieces` of the per-piece `copies`
@@ -169,6 +169,9 @@ mod tests {
         assert_eq!(client_name(" evil\u{1b}[31m\r\nname\0 "), "evil[31mname");
         let long = "x".repeat(1000);
         assert_eq!(client_name(&long).chars().count(), MAX_CLIENT_NAME);
-        assert_eq!(client_name("é".repeat(100).as_str()).chars().count(), MAX_CLIENT_NAME);
+        assert_eq!(
+            client_name("é".repeat(100).as_str()).chars().count(),
+            MAX_CLIENT_NAME
+        );
     }
 }

@@ -29,7 +29,7 @@ use tracing::{debug, info, warn};
 
 use super::command::{Command, Removed};
 use super::torrent::TorrentState;
-use super::types::{ClientError, TorrentStatus};
+use super::types::{ClientError, TorrentDetail, TorrentStatus};
 use crate::connection::{self, ConnConfig, ConnEvent, Control, Outgoing, Socket};
 use crate::inflight::MemoryBudget;
 use crate::tracker_client::{AnnounceError, Answered};
@@ -481,17 +481,7 @@ impl Driver {
                 let _ = reply.send(list);
             }
             Command::Detail { id, reply } => {
-                let detail = match (
-                    self.torrents.get(&id),
-                    self.session.torrent(id),
-                    self.session.torrent_rate_limits(id),
-                ) {
-                    (Some(state), Some(torrent), Some(limits)) => {
-                        Ok(state.detail(now, torrent, limits))
-                    }
-                    _ => Err(unknown(id)),
-                };
-                let _ = reply.send(detail);
+                let _ = reply.send(self.detail(now, id));
             }
             Command::SetTorrentRateLimits {
                 id,
@@ -520,6 +510,17 @@ impl Driver {
             Command::SetRateLimits { upload, download } => {
                 self.session.set_rate_limits(now, upload, download);
             }
+        }
+    }
+
+    fn detail(&self, now: Instant, id: TorrentId) -> Result<TorrentDetail, ClientError> {
+        match (
+            self.torrents.get(&id),
+            self.session.torrent(id),
+            self.session.torrent_rate_limits(id),
+        ) {
+            (Some(state), Some(torrent), Some(limits)) => Ok(state.detail(now, torrent, limits)),
+            _ => Err(unknown(id)),
         }
     }
 

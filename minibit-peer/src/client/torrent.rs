@@ -156,7 +156,12 @@ impl TorrentState {
 
     /// `torrent` in detail at `now`; `limits` are its own (upload,
     /// download) rate limits, bytes/s.
-    pub(crate) fn detail(&self, now: Instant, torrent: &Torrent, limits: (u64, u64)) -> TorrentDetail {
+    pub(crate) fn detail(
+        &self,
+        now: Instant,
+        torrent: &Torrent,
+        limits: (u64, u64),
+    ) -> TorrentDetail {
         let wall = SystemTime::now();
         let next_announce = torrent
             .next_announce()
