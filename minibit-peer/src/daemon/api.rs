@@ -359,7 +359,14 @@ async fn patch(
 ) -> Result<StatusCode, ApiError> {
     authorize(&state, &headers)?;
     let info_hash = parse_hash(&info_hash)?;
-    let Json(patch) = patch.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+    // A body that is not the shape above is malformed (400), not axum's 422.
+    let Json(patch) = patch.map_err(|e| {
+        let status = match e.status() {
+            s @ (StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::PAYLOAD_TOO_LARGE) => s,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, e.body_text())
+    })?;
     let limits = patch.upload_limit.is_some() || patch.download_limit.is_some();
     if patch.priorities.is_none() && !limits {
         return Err(ApiError::new(
