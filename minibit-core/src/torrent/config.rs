@@ -155,7 +155,7 @@ impl TorrentConfig {
 
     /// Our DHT port when BEP 5 `port` messages are exchanged: a DHT node
     /// runs and the torrent is not private (BEP 27).
-    pub(super) fn dht_port(&self) -> Option<u16> {
+    pub(super) fn active_dht_port(&self) -> Option<u16> {
         self.dht_port.filter(|_| !self.private)
     }
 

@@ -242,7 +242,7 @@ impl Torrent {
     /// private torrent (BEP 27) and for port 0.
     fn on_port(&mut self, key: PeerKey, port: u16) {
         let peer = &mut self.peers[key.0];
-        if self.config.dht_port().is_none() || port == 0 || peer.dht_port == Some(port) {
+        if self.config.active_dht_port().is_none() || port == 0 || peer.dht_port == Some(port) {
             return;
         }
         peer.dht_port = Some(port);

@@ -291,7 +291,7 @@ impl Torrent {
         let handshake = Handshake::new(self.info_hash, self.peer_id)
             .with_fast()
             .with_extensions();
-        if self.config.dht_port().is_some() {
+        if self.config.active_dht_port().is_some() {
             handshake.with_dht()
         } else {
             handshake
@@ -433,7 +433,7 @@ impl Torrent {
         };
         let port = self
             .config
-            .dht_port()
+            .active_dht_port()
             .filter(|_| theirs.supports_dht())
             .map(Message::Port);
         for message in first.into_iter().chain(extended).chain(port) {
