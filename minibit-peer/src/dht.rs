@@ -4,16 +4,23 @@
 //! look torrents up (`get_peers`), announce them (`announce_peer`), and keep
 //! the routing table across restarts in a file of `IP:PORT` lines.
 //!
+//! Nodes that peers name in BEP 5 `port` messages are kept aside
+//! ([`DhtNode::learn`]): `mainline` 8 adds to its routing table only nodes
+//! that answer its own queries and has no call to add or ping a given
+//! address, so they are saved with the routing table and bootstrap the
+//! node at its next start.
+//!
 //! Peers a lookup returns are untrusted: [`DhtNode::get_peers`] drops port
 //! 0, unspecified, multicast and broadcast addresses and our own address,
 //! removes duplicates and stops at a cap, so a hostile node listing
 //! thousands of peers costs nothing; the dial limits and bans of the
 //! session apply to the rest like to tracker and PEX peers.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -32,6 +39,9 @@ pub const DEFAULT_BOOTSTRAP: &[&str] = &[
 
 /// Most nodes of a saved routing table read back at start.
 const MAX_SAVED_NODES: usize = 500;
+
+/// Most nodes kept from BEP 5 `port` messages (the oldest go first).
+pub const MAX_LEARNED_NODES: usize = 256;
 
 /// How a [`DhtNode`] starts.
 #[derive(Clone, Debug)]
@@ -117,6 +127,8 @@ pub struct DhtNode {
     dht: AsyncDht,
     local_addr: SocketAddr,
     routing_table: Option<PathBuf>,
+    /// Nodes from `port` messages, oldest first, without duplicates.
+    learned: Arc<Mutex<VecDeque<SocketAddrV4>>>,
 }
 
 impl DhtNode {
@@ -161,6 +173,7 @@ impl DhtNode {
             local_addr: SocketAddr::V4(info.local_addr()),
             dht,
             routing_table,
+            learned: Arc::default(),
         })
     }
 
@@ -219,6 +232,42 @@ impl DhtNode {
         peers
     }
 
+    /// A DHT node a peer named in a BEP 5 `port` message (the peer's IP,
+    /// the port it gave). `mainline` 8 has no call that adds an address to
+    /// its routing table (it adds only nodes answering its own queries),
+    /// so the node is kept (at most [`MAX_LEARNED_NODES`], the oldest
+    /// dropped first) and written with the routing table by
+    /// [`Self::save_routing_table`]: the next start bootstraps from it.
+    /// Returns whether it was new; IPv6, port 0, unspecified, multicast
+    /// and broadcast addresses and our own node are ignored.
+    pub fn learn(&self, addr: SocketAddr) -> bool {
+        let SocketAddr::V4(v4) = addr else {
+            return false;
+        };
+        if !usable_peer(addr, self.local_addr) {
+            return false;
+        }
+        let mut learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
+        if learned.contains(&v4) {
+            return false;
+        }
+        if learned.len() == MAX_LEARNED_NODES {
+            learned.pop_front();
+        }
+        learned.push_back(v4);
+        true
+    }
+
+    /// The nodes kept by [`Self::learn`], oldest first.
+    pub fn learned_nodes(&self) -> Vec<SocketAddrV4> {
+        self.learned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .copied()
+            .collect()
+    }
+
     /// What the node knows now.
     pub async fn stats(&self) -> DhtStats {
         let info = self.dht.info().await;
@@ -230,10 +279,11 @@ impl DhtNode {
         }
     }
 
-    /// Writes the routing table to the file of [`DhtConfig::routing_table`]
-    /// (temp file, then rename: a crash leaves the old table or the new;
-    /// its folder is created if missing).
-    /// Nothing happens without one, or when the table is empty (the
+    /// Writes the routing table, then the nodes of [`Self::learn`] not in
+    /// it, to the file of [`DhtConfig::routing_table`] (temp file, then
+    /// rename: a crash leaves the old table or the new; its folder is
+    /// created if missing).
+    /// Nothing happens without one, or when both are empty (the
     /// table saved before is kept).
     ///
     /// # Errors
@@ -242,7 +292,13 @@ impl DhtNode {
         let Some(path) = self.routing_table.clone() else {
             return Ok(());
         };
-        let nodes = self.dht.to_bootstrap().await;
+        let mut nodes = self.dht.to_bootstrap().await;
+        for node in self.learned_nodes() {
+            let node = node.to_string();
+            if !nodes.contains(&node) {
+                nodes.push(node);
+            }
+        }
         if nodes.is_empty() {
             // Nothing learned (offline): keep the table saved before.
             return Ok(());

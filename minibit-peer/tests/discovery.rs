@@ -162,6 +162,75 @@ async fn the_routing_table_is_saved_at_shutdown() {
     );
 }
 
+/// BEP 5 `port` message: the seeder's node is named to the leecher in
+/// the peer connection (no bootstrap anywhere, so nothing else could tell
+/// the leecher of it), kept, saved with the routing table at shutdown,
+/// and the leecher's next start bootstraps from it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_port_message_names_the_peer_dht_node_and_the_next_start_uses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("state/dht.nodes");
+    let seeder = Client::start(ClientConfig {
+        dht: Some(dht(&[])),
+        ..ClientConfig::default()
+    })
+    .await
+    .unwrap();
+    let metainfo = trackerless(&dir.path().join("seed"), "p.bin", 100_000, false, 8);
+    let seeding = add(&seeder, &metainfo, &dir.path().join("seed")).await;
+    assert!(seeding.wait_complete().await);
+    let leecher = Client::start(ClientConfig {
+        dht: Some(DhtConfig {
+            routing_table: Some(table.clone()),
+            ..dht(&[])
+        }),
+        ..ClientConfig::default()
+    })
+    .await
+    .unwrap();
+    let leeching = add(&leecher, &metainfo, &dir.path().join("leech")).await;
+    leeching.add_peers(vec![seeder.local_addr()]);
+    let complete = tokio::time::timeout(WAIT, leeching.wait_complete()).await;
+    assert_eq!(complete, Ok(true));
+    // The seeder's DHT node listens on its TCP port's number.
+    let seeder_node = seeder.local_addr();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let saved = loop {
+        let status = leecher.dht_status().await.expect("dht on");
+        if status.learned_nodes.contains(&seeder_node) {
+            break status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no port message from the seeder: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(saved.learned_nodes, [seeder_node], "the seeder's node only");
+    drop(leeching);
+    leecher.shutdown().await.unwrap();
+    let text = std::fs::read_to_string(&table).expect("routing table saved");
+    let nodes: Vec<SocketAddr> = text.lines().map(|l| l.parse().unwrap()).collect();
+    assert_eq!(nodes, [seeder_node], "{text:?}");
+
+    // Restarted from the saved table alone, the node reaches the seeder's.
+    let again = DhtNode::start(DhtConfig {
+        routing_table: Some(table.clone()),
+        ..dht(&[])
+    })
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while again.stats().await.routing_table_nodes == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the saved node never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    seeder.shutdown().await.unwrap();
+}
+
 /// [`Net`] names its namespaces after the process: one at a time.
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     static NETS: std::sync::Mutex<()> = std::sync::Mutex::new(());

@@ -1,7 +1,9 @@
-//! `minibit-tracker [--bind IP[:PORT]] [--state DIR] [--data DIR] [--api-token T] [--peer-port PORT] [--piece-length BYTES] [--interval SECONDS] [FILE|DIR]...`:
+//! `minibit-tracker [--bind IP[:PORT]] [--state DIR] [--data DIR] [--api-token T] [--peer-port PORT] [--piece-length BYTES] [--interval SECONDS] [--dht [--dht-bootstrap HOST:PORT]...] [FILE|DIR]...`:
 //! an HTTP tracker with a catalogue and a JSON API, and a UDP tracker
 //! (BEP 15) on the same port number; seeds the FILEs it is given and what
-//! is published into it.
+//! is published into it; with `--dht`, runs the seeder's Mainline DHT
+//! node (BEP 5) on UDP at the peer port's number and prints
+//! `dht node listening on ADDR` once it is up.
 //!
 //! `minibit-tracker publish --tracker URL [--token T] FILE`: publishes a
 //! file (or a `.torrent`) into a running tracker.
@@ -9,7 +11,7 @@
 //! Exit codes: 0 after Ctrl-C, 1 an error (one `error:` line; `-v` adds
 //! the chain), 2 a usage error (clap's).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -20,6 +22,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use minibit_core::metainfo::build::check_piece_length;
 use minibit_peer::cli_common::{BindAddr, Verbosity};
+use minibit_peer::dht::DhtConfig;
 use minibit_peer::error_report::report;
 use minibit_tracker::publish::{Restored, restore};
 use minibit_tracker::service::torrent_path;
@@ -104,6 +107,18 @@ struct ServeArgs {
     /// 0 picks a free port.
     #[arg(long, value_name = "PORT", default_value_t = 0)]
     peer_port: u16,
+    /// Run a Mainline DHT node (BEP 5) beside the tracker: the embedded
+    /// seeder's node, on UDP at the peer port's number on the tracker's
+    /// IP, answering queries from the start (a bootstrap node for the
+    /// tracker's peers); every torrent seeded is announced there. Prints
+    /// `dht node listening on ADDR` once it is up. With --state its
+    /// routing table is kept in STATE/dht.nodes.
+    #[arg(long)]
+    dht: bool,
+    /// A DHT node the tracker's node bootstraps from, HOST:PORT (repeat
+    /// for more) [default: the well-known public routers].
+    #[arg(long, value_name = "HOST:PORT", requires = "dht")]
+    dht_bootstrap: Vec<String>,
     /// Piece length of the torrents built for FILEs, bytes (a power of two,
     /// 16 KiB-16 MiB) [default: chosen from the size, ~1000-2000 pieces, as
     /// `minibit-peer create` does].
@@ -172,6 +187,7 @@ fn service_config(cli: &ServeArgs, addr: SocketAddr) -> anyhow::Result<ServiceCo
         tracker_addr: Some(addr),
         peer_port: cli.peer_port,
         piece_length: cli.piece_length,
+        dht: cli.dht.then(|| dht_config(cli, addr)),
         ..ServiceConfig::default()
     };
     let mut new_token = None;
@@ -212,6 +228,24 @@ fn service_config(cli: &ServeArgs, addr: SocketAddr) -> anyhow::Result<ServiceCo
         );
     }
     Ok(config)
+}
+
+/// The seeder's DHT node of `--dht`: on the tracker's IPv4 (0.0.0.0 for an
+/// IPv6 one), UDP port `--peer-port` (0: the peer port's number), in
+/// server mode, bootstrapped from `--dht-bootstrap` or the public
+/// routers, its routing table in `--state`.
+fn dht_config(cli: &ServeArgs, addr: SocketAddr) -> DhtConfig {
+    let mut config = DhtConfig::new(cli.peer_port);
+    config.bind = match addr.ip() {
+        IpAddr::V4(ip) => ip,
+        IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+    };
+    config.server_mode = true;
+    if !cli.dht_bootstrap.is_empty() {
+        config.bootstrap.clone_from(&cli.dht_bootstrap);
+    }
+    config.routing_table = cli.state.as_ref().map(|dir| dir.join("dht.nodes"));
+    config
 }
 
 /// Creates `dir` (mode 0700) if it does not exist.
@@ -316,6 +350,9 @@ async fn restore_and_seed(
     addr: SocketAddr,
     state: &TrackerState,
 ) -> anyhow::Result<()> {
+    if cli.dht {
+        start_dht(state).await?;
+    }
     let restored = restore(state)
         .await
         .context("--state: cannot read the catalogue")?;
@@ -335,6 +372,18 @@ async fn restore_and_seed(
         );
     }
     seed_files(cli, addr, state).await
+}
+
+/// Starts the embedded seeder with its DHT node (`--dht`), waits for the
+/// node and prints `dht node listening on ADDR`.
+async fn start_dht(state: &TrackerState) -> anyhow::Result<()> {
+    let seeder = state.service().seeder().await?;
+    let addr = seeder
+        .dht_addr()
+        .await
+        .context("--dht: the DHT node could not start (see the warning above)")?;
+    println!("dht node listening on {addr}");
+    Ok(())
 }
 
 /// Hashes, catalogues and starts seeding each FILE in turn, printing

@@ -15,6 +15,7 @@ use std::time::Duration;
 use minibit_core::metainfo::Metainfo;
 use minibit_core::metainfo::{BuildError, InfoHash, MetainfoBuilder};
 use minibit_peer::catalogue::URL_ESCAPE;
+use minibit_peer::dht::DhtConfig;
 use minibit_peer::{AddTorrent, Client, ClientConfig, ClientError, TorrentHandle};
 use percent_encoding::utf8_percent_encode;
 use tokio::sync::RwLock;
@@ -70,6 +71,10 @@ pub struct SeedOptions {
     pub listen: SocketAddr,
     /// Piece length, bytes (a power of two, 16 KiB-16 MiB), or `None` to choose from the size.
     pub piece_length: Option<u32>,
+    /// The client's Mainline DHT node (BEP 5), `None` for none: every
+    /// torrent seeded is announced there too, and other nodes may
+    /// bootstrap from it. A port of 0 means the peer port's number.
+    pub dht: Option<DhtConfig>,
 }
 
 /// A torrent seeded by a [`Seeder`].
@@ -190,6 +195,7 @@ impl Seeder {
     pub async fn start(options: SeedOptions) -> Result<Self, SeedError> {
         let client = Client::start(ClientConfig {
             listen: options.listen,
+            dht: options.dht.clone(),
             ..ClientConfig::default()
         })
         .await?;
@@ -205,6 +211,13 @@ impl Seeder {
     /// The address of the peer port every torrent is seeded on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Waits until the DHT node of [`SeedOptions::dht`] is up and returns
+    /// its UDP address; `None` without one, when it could not start, or
+    /// after [`Seeder::shutdown`].
+    pub async fn dht_addr(&self) -> Option<SocketAddr> {
+        self.client.read().await.as_ref()?.dht_addr().await
     }
 
     fn seeding(&self) -> MutexGuard<'_, HashMap<InfoHash, TorrentHandle>> {

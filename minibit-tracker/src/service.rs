@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use minibit_core::metainfo::InfoHash;
+use minibit_peer::dht::DhtConfig;
 use serde::Serialize;
 use tokio::sync::{OnceCell, broadcast, watch};
 
@@ -39,6 +40,9 @@ pub struct ServiceConfig {
     /// Piece length of the torrents the seeder builds from files, bytes
     /// (a power of two, 16 KiB-16 MiB), or `None` to choose from the size.
     pub piece_length: Option<u32>,
+    /// The seeder's Mainline DHT node (`--dht`, BEP 5), `None` for none;
+    /// a port of 0 means the peer port's number.
+    pub dht: Option<DhtConfig>,
 }
 
 /// A change of the catalogue, as sent on `/api/catalogue/events`
@@ -179,6 +183,7 @@ impl Service {
                     tracker_url: format!("http://{addr}"),
                     listen: SocketAddr::new(addr.ip(), self.config.peer_port),
                     piece_length: self.config.piece_length,
+                    dht: self.config.dht.clone(),
                 })
             })
             .await

@@ -224,6 +224,7 @@ async fn the_seeder_dials_leechers_that_announce_later() {
         tracker_url: base,
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         piece_length: Some(32_768),
+        dht: None,
     };
     let seeder = Seeder::start(options).await.unwrap();
     let seeding_url = seeder

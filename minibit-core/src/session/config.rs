@@ -42,6 +42,11 @@ pub struct SessionConfig {
     /// Our listen address, given to each torrent that has none in its own
     /// config (never dialled; its port goes in the BEP 10 handshake).
     pub listen_addr: Option<SocketAddr>,
+    /// UDP port of our BEP 5 DHT node, given to each torrent that has none
+    /// in its own config ([`crate::torrent::TorrentConfig::dht_port`]:
+    /// the DHT bit in the handshake and `port` messages); `None` (the
+    /// default) when no DHT node runs.
+    pub dht_port: Option<u16>,
 }
 
 impl Default for SessionConfig {
@@ -55,6 +60,7 @@ impl Default for SessionConfig {
             download_limit: 0,
             unchoke_slots: None,
             listen_addr: None,
+            dht_port: None,
         }
     }
 }

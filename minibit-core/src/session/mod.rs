@@ -190,7 +190,9 @@ impl Session {
 
     /// Adds a torrent (see [`Torrent::new`] for `layout` and `have`); it
     /// announces `started` at once. A config without
-    /// [`TorrentConfig::listen_addr`] gets [`SessionConfig::listen_addr`].
+    /// [`TorrentConfig::listen_addr`] gets [`SessionConfig::listen_addr`],
+    /// one without [`TorrentConfig::dht_port`] gets
+    /// [`SessionConfig::dht_port`].
     ///
     /// # Errors
     /// [`SessionError::DuplicateInfoHash`] if the session has it already.
@@ -346,6 +348,9 @@ impl Session {
         }
         if config.listen_addr.is_none() {
             config.listen_addr = self.config.listen_addr;
+        }
+        if config.dht_port.is_none() {
+            config.dht_port = self.config.dht_port;
         }
         let id = TorrentId(self.next_torrent);
         self.next_torrent += 1;

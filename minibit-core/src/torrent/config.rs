@@ -87,6 +87,12 @@ pub struct TorrentConfig {
     /// extended handshake, nor sent, nor accepted, whatever
     /// `peer_exchange` says (default false).
     pub private: bool,
+    /// UDP port of our BEP 5 DHT node, `None` (the default) when none runs.
+    /// With a port (and not [`Self::private`]), our handshake sets the DHT
+    /// bit (`reserved[7] & 0x01`), peers that set it get a `port` message
+    /// right after the handshake, and a `port` message received becomes
+    /// [`super::Event::DhtNodeLearned`].
+    pub dht_port: Option<u16>,
     /// Least time between two `ut_pex` messages to one peer (BEP 11: at
     /// most one per minute; default 60 s).
     pub pex_interval: Duration,
@@ -132,6 +138,7 @@ impl Default for TorrentConfig {
             alone_announce_backoff: Duration::from_secs(2),
             peer_exchange: true,
             private: false,
+            dht_port: None,
             pex_interval: Duration::from_secs(60),
             redial_backoff: Duration::from_secs(15),
             file_priorities: Vec::new(),
@@ -144,6 +151,12 @@ impl TorrentConfig {
     /// torrent (BEP 27).
     pub(super) fn pex_enabled(&self) -> bool {
         self.peer_exchange && !self.private
+    }
+
+    /// Our DHT port when BEP 5 `port` messages are exchanged: a DHT node
+    /// runs and the torrent is not private (BEP 27).
+    pub(super) fn active_dht_port(&self) -> Option<u16> {
+        self.dht_port.filter(|_| !self.private)
     }
 
     /// How many given-up requests (cancelled, choked, timed out) each peer

@@ -2,6 +2,7 @@
 //! bitfield and have handling, interest, and the protocol checks that turn
 //! bad input into a disconnect.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -11,7 +12,7 @@ use crate::wire::{ExtendedHandshake, Message};
 
 use super::Torrent;
 use super::pex::UT_PEX_ID;
-use super::types::{DisconnectReason, PeerKey, Violation};
+use super::types::{DisconnectReason, Event, PeerKey, Violation};
 use super::ut_metadata::UT_METADATA_ID;
 
 /// The name of a BEP 6 message, `None` for the others.
@@ -63,7 +64,8 @@ impl Torrent {
             self.forget_availability(key);
         }
         match message {
-            Message::KeepAlive | Message::Port(_) => {}
+            Message::KeepAlive => {}
+            Message::Port(port) => self.on_port(key, port),
             Message::HaveNone => {
                 self.set_bitfield(now, key, Bitfield::new(self.layout.piece_count()));
             }
@@ -236,6 +238,19 @@ impl Torrent {
             self.request_from(now, key);
         }
         Ok(())
+    }
+
+    /// BEP 5 `port`: the peer's DHT node listens on `port` at its IP.
+    /// Reported once per new port; ignored without a DHT of our own, on a
+    /// private torrent (BEP 27) and for port 0.
+    fn on_port(&mut self, key: PeerKey, port: u16) {
+        let peer = &mut self.peers[key.0];
+        if self.config.active_dht_port().is_none() || port == 0 || peer.dht_port == Some(port) {
+            return;
+        }
+        peer.dht_port = Some(port);
+        let addr = SocketAddr::new(peer.addr.ip(), port);
+        self.out.report(Event::DhtNodeLearned { peer: key, addr });
     }
 
     /// BEP 3: a choke drops every pending request; with BEP 6 requests stay

@@ -284,13 +284,20 @@ impl Torrent {
     }
 
     /// Our handshake: this torrent's info-hash, our peer id, the BEP 6
-    /// fast-extension bit (`reserved[7] & 0x04`) and the BEP 10
+    /// fast-extension bit (`reserved[7] & 0x04`), the BEP 10
     /// extension-protocol bit (`reserved[5] & 0x10`: the extended
-    /// handshake for `reqq` and `p`, and BEP 11 `ut_pex`).
+    /// handshake for `reqq` and `p`, and BEP 11 `ut_pex`) and, with a
+    /// [`TorrentConfig::dht_port`] on a non-private torrent, the BEP 5 DHT
+    /// bit (`reserved[7] & 0x01`).
     pub fn handshake(&self) -> Handshake {
-        Handshake::new(self.info_hash, self.peer_id)
+        let handshake = Handshake::new(self.info_hash, self.peer_id)
             .with_fast()
-            .with_extensions()
+            .with_extensions();
+        if self.config.active_dht_port().is_some() {
+            handshake.with_dht()
+        } else {
+            handshake
+        }
     }
 
     /// Our BEP 10 extended handshake: `ut_pex` (BEP 11) unless peer
@@ -321,7 +328,9 @@ impl Torrent {
     /// Accepts or refuses a peer once its handshake arrived. On success the
     /// peer gets our bitfield (BEP 3), or have-all / have-none when both
     /// sides speak BEP 6, or nothing when we have no piece and no BEP 6;
-    /// then our extended handshake when both sides speak BEP 10.
+    /// then our extended handshake when both sides speak BEP 10; then a
+    /// BEP 5 `port` message with [`TorrentConfig::dht_port`] when both
+    /// sides set the DHT bit.
     ///
     /// # Errors
     /// A [`HandshakeRejection`] says why the connection must be closed.
@@ -424,7 +433,12 @@ impl Torrent {
         } else {
             Some(Message::Bitfield(Bytes::from(self.have.to_wire())))
         };
-        for message in first.into_iter().chain(extended) {
+        let port = self
+            .config
+            .active_dht_port()
+            .filter(|_| theirs.supports_dht())
+            .map(Message::Port);
+        for message in first.into_iter().chain(extended).chain(port) {
             peer.send(&mut self.out, now, message);
         }
         self.offer_allowed_fast(now, key);

@@ -45,6 +45,9 @@ pub(super) struct Peer {
     pub(super) closing: bool,
     /// Both sides set the BEP 10 extension-protocol bit.
     pub(super) extensions: bool,
+    /// The DHT port of the peer's last BEP 5 `port` message (each new one
+    /// is reported once).
+    pub(super) dht_port: Option<u16>,
     /// We dialled the connection (outbound).
     pub(super) outbound: bool,
     /// Most outstanding requests the peer queues (BEP 10 `reqq`), if it said.
@@ -135,6 +138,7 @@ impl Peer {
             closing: false,
             outbound: false,
             extensions: false,
+            dht_port: None,
             reqq: None,
             extended_handshake: false,
             listen_port: None,

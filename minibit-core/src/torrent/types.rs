@@ -170,6 +170,16 @@ pub enum Event {
         /// New addresses learned.
         count: usize,
     },
+    /// BEP 5: `peer` sent a `port` message: a DHT node listens at its IP
+    /// on that UDP port. Reported once per port and peer, never for port
+    /// 0, a private torrent or while [`super::TorrentConfig::dht_port`] is
+    /// `None`. The driver hands `addr` to its DHT node.
+    DhtNodeLearned {
+        /// The sender.
+        peer: PeerKey,
+        /// The peer's IP with the DHT port it gave.
+        addr: SocketAddr,
+    },
     /// BEP 9: the info dictionary of a torrent started from a magnet link
     /// arrived from peers and its SHA-1 matches the info-hash. The driver
     /// saves the `.torrent` (set trackers with

@@ -12,12 +12,15 @@ const PSTR: &[u8; 19] = b"BitTorrent protocol";
 const FAST: (usize, u8) = (7, 0x04);
 /// BEP 10 extension protocol: reserved byte 5, bit 0x10.
 const EXTENSIONS: (usize, u8) = (5, 0x10);
+/// BEP 5 DHT: reserved byte 7, bit 0x01.
+const DHT: (usize, u8) = (7, 0x01);
 
 /// The handshake that opens every peer connection (BEP 3): `19`,
 /// `"BitTorrent protocol"`, 8 reserved bytes, the info-hash, the peer id.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Handshake {
-    /// Extension bits (BEP 6: byte 7 bit 0x04 = fast extension; BEP 10: byte 5 bit 0x10 = extension protocol).
+    /// Extension bits (BEP 6: byte 7 bit 0x04 = fast extension; BEP 10:
+    /// byte 5 bit 0x10 = extension protocol; BEP 5: byte 7 bit 0x01 = DHT).
     pub reserved: [u8; 8],
     /// The torrent the connection is for.
     pub info_hash: InfoHash,
@@ -50,6 +53,19 @@ impl Handshake {
     pub fn with_extensions(mut self) -> Self {
         self.reserved[EXTENSIONS.0] |= EXTENSIONS.1;
         self
+    }
+
+    /// The same handshake announcing a BEP 5 DHT node (`reserved[7] |= 0x01`):
+    /// the peer may expect a `port` message.
+    #[must_use]
+    pub fn with_dht(mut self) -> Self {
+        self.reserved[DHT.0] |= DHT.1;
+        self
+    }
+
+    /// Whether the sender runs a BEP 5 DHT node (`reserved[7] & 0x01`).
+    pub fn supports_dht(&self) -> bool {
+        self.reserved[DHT.0] & DHT.1 != 0
     }
 
     /// Whether the sender supports the BEP 6 fast extension (`reserved[7] & 0x04`).
@@ -135,6 +151,10 @@ mod tests {
         assert!(!plain.with_fast().supports_extensions());
         assert!(plain.with_extensions().supports_extensions());
         assert!(!plain.with_extensions().supports_fast());
+        let dht = plain.with_dht();
+        assert!(dht.supports_dht() && !dht.supports_fast() && !dht.supports_extensions());
+        assert_eq!(dht.reserved, [0, 0, 0, 0, 0, 0, 0, 0x01]);
+        assert!(!plain.with_fast().with_extensions().supports_dht());
     }
 
     #[test]

@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -26,7 +27,7 @@ use tracing::{info, warn};
 
 use super::PeerSink;
 use super::types::Progress;
-use crate::dht::{DhtConfig, DhtNode};
+use crate::dht::{DhtConfig, DhtNode, DhtStats};
 use crate::lsd::{LsdConfig, LsdNode, LsdPeer};
 
 /// A torrent with fewer connections than this (and pieces missing) looks
@@ -35,6 +36,10 @@ pub const WANTED_PEERS: usize = 30;
 
 /// Most peers taken from one `get_peers` lookup.
 const MAX_PEERS_PER_LOOKUP: usize = 200;
+
+/// DHT nodes from BEP 5 `port` messages waiting for the node (more are
+/// dropped: a flood of `port` messages cannot grow memory).
+const LEARNED_QUEUE: usize = 64;
 
 /// Torrents that take LSD peers, by info-hash.
 type Sinks = Arc<Mutex<HashMap<InfoHash, PeerSink>>>;
@@ -48,6 +53,8 @@ pub(crate) struct Discovery {
     /// if it could not start).
     dht: Option<watch::Receiver<Option<DhtNode>>>,
     dht_start: Option<JoinHandle<()>>,
+    /// Where the driver sends the DHT nodes peers named in `port` messages.
+    learned: Option<mpsc::Sender<SocketAddr>>,
     lsd: Option<LsdNode>,
     lsd_forward: Option<JoinHandle<()>>,
     sinks: Sinks,
@@ -59,6 +66,49 @@ pub(crate) struct Discovery {
 struct Registered {
     info_hash: InfoHash,
     dht_task: Option<JoinHandle<()>>,
+    counters: Arc<Counters>,
+}
+
+/// One torrent's DHT activity, updated by its task.
+#[derive(Debug, Default)]
+struct Counters {
+    lookups_in_flight: AtomicUsize,
+    lookups_done: AtomicU64,
+    peers_found: AtomicU64,
+    last_lookup_peers: AtomicUsize,
+    announced: AtomicBool,
+}
+
+/// The client's DHT as the API and the web UI show it (BEP 5).
+#[derive(Clone, Debug)]
+pub struct DhtStatus {
+    /// The node, `None` while it starts (or when it could not).
+    pub node: Option<DhtStats>,
+    /// Nodes peers named in BEP 5 `port` messages (kept aside: see
+    /// [`DhtNode::learn`]).
+    pub learned_nodes: Vec<SocketAddr>,
+    /// `get_peers` lookups running now, over all torrents.
+    pub lookups_in_flight: usize,
+    /// Each torrent on the DHT (private ones never are), in no order.
+    pub torrents: Vec<DhtTorrentStatus>,
+}
+
+/// One torrent's use of the DHT.
+#[derive(Clone, Debug)]
+pub struct DhtTorrentStatus {
+    /// The torrent.
+    pub id: TorrentId,
+    /// Its info-hash (the lookup target).
+    pub info_hash: InfoHash,
+    /// `get_peers` lookups finished.
+    pub lookups: u64,
+    /// Usable peers the lookups returned, added up (a peer found by two
+    /// lookups counts twice).
+    pub peers_found: u64,
+    /// Usable peers the last lookup returned.
+    pub last_lookup_peers: usize,
+    /// Whether the last `announce_peer` was stored by some node.
+    pub announced: bool,
 }
 
 impl Discovery {
@@ -71,26 +121,15 @@ impl Discovery {
         lsd: Option<LsdConfig>,
     ) -> Self {
         let sinks: Sinks = Arc::default();
-        let (dht, dht_start) = match dht {
+        let (dht, dht_start, learned) = match dht {
             Some(mut config) => {
-                if config.port == 0 {
-                    config.port = listen.port();
-                }
+                config.port = dht_port(&config, listen);
                 let (tx, rx) = watch::channel(None);
-                let start = tokio::spawn(async move {
-                    match DhtNode::start(config).await {
-                        Ok(node) => {
-                            info!(addr = %node.local_addr(), "dht node listening");
-                            let _ = tx.send(Some(node));
-                            // Keep the sender: receivers see the node until shutdown.
-                            tx.closed().await;
-                        }
-                        Err(e) => warn!("running without the DHT: {}", super::driver::chain(&e)),
-                    }
-                });
-                (Some(rx), Some(start))
+                let (learned, learned_rx) = mpsc::channel(LEARNED_QUEUE);
+                let start = tokio::spawn(run_dht(config, tx, learned_rx));
+                (Some(rx), Some(start), Some(learned))
             }
-            None => (None, None),
+            None => (None, None, None),
         };
         let (lsd, lsd_forward) = match lsd {
             Some(mut config) => {
@@ -115,11 +154,19 @@ impl Discovery {
             listen,
             dht,
             dht_start,
+            learned,
             lsd,
             lsd_forward,
             sinks,
             torrents: Mutex::default(),
         }
+    }
+
+    /// Where the driver sends the DHT nodes peers name in BEP 5 `port`
+    /// messages (`None` without a DHT); send with `try_send`: a full
+    /// queue drops the node.
+    pub(crate) fn learned_nodes(&self) -> Option<mpsc::Sender<SocketAddr>> {
+        self.learned.clone()
     }
 
     /// Registers torrent `id` with the nodes, unless `private` (BEP 27).
@@ -141,13 +188,17 @@ impl Discovery {
                 .unwrap_or_else(PoisonError::into_inner)
                 .insert(info_hash, sink.clone());
         }
+        let counters = Arc::<Counters>::default();
         let dht_task = self.dht.clone().map(|node| {
             tokio::spawn(dht_task(
                 node,
-                info_hash,
-                sink,
+                Lookup {
+                    info_hash,
+                    sink,
+                    listen: self.listen,
+                    counters: Arc::clone(&counters),
+                },
                 progress,
-                self.listen,
                 rand::random(),
             ))
         });
@@ -159,8 +210,60 @@ impl Discovery {
                 Registered {
                     info_hash,
                     dht_task,
+                    counters,
                 },
             );
+    }
+
+    /// Waits for the DHT node and returns its UDP address; `None` without
+    /// a DHT or when it could not start.
+    pub(crate) async fn dht_addr(&self) -> Option<SocketAddr> {
+        let mut node = self.dht.clone()?;
+        let up = node.wait_for(Option::is_some).await.ok()?;
+        up.as_ref().map(DhtNode::local_addr)
+    }
+
+    /// The DHT's state, `None` without a DHT.
+    pub(crate) async fn dht_status(&self) -> Option<DhtStatus> {
+        let node = self.dht.as_ref()?.borrow().clone();
+        let torrents: Vec<DhtTorrentStatus> = self
+            .torrents
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(_, r)| r.dht_task.is_some())
+            .map(|(&id, r)| DhtTorrentStatus {
+                id,
+                info_hash: r.info_hash,
+                lookups: r.counters.lookups_done.load(Ordering::Relaxed),
+                peers_found: r.counters.peers_found.load(Ordering::Relaxed),
+                last_lookup_peers: r.counters.last_lookup_peers.load(Ordering::Relaxed),
+                announced: r.counters.announced.load(Ordering::Relaxed),
+            })
+            .collect();
+        let lookups_in_flight = self
+            .torrents
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .map(|r| r.counters.lookups_in_flight.load(Ordering::Relaxed))
+            .sum();
+        let (node, learned_nodes) = match node {
+            Some(node) => (
+                Some(node.stats().await),
+                node.learned_nodes()
+                    .into_iter()
+                    .map(SocketAddr::V4)
+                    .collect(),
+            ),
+            None => (None, Vec::new()),
+        };
+        Some(DhtStatus {
+            node,
+            learned_nodes,
+            lookups_in_flight,
+            torrents,
+        })
     }
 
     /// Unregisters torrent `id` (no more announces or lookups).
@@ -212,6 +315,49 @@ impl Discovery {
     }
 }
 
+/// The UDP port the DHT node of `config` takes: its own, or 0 for the
+/// TCP listen port's number.
+pub(crate) fn dht_port(config: &DhtConfig, listen: SocketAddr) -> u16 {
+    if config.port == 0 {
+        listen.port()
+    } else {
+        config.port
+    }
+}
+
+/// Starts the DHT node, publishes it on `node`, then hands it the nodes
+/// learned from `port` messages until the client shuts down.
+async fn run_dht(
+    config: DhtConfig,
+    node: watch::Sender<Option<DhtNode>>,
+    mut learned: mpsc::Receiver<SocketAddr>,
+) {
+    let dht = match DhtNode::start(config).await {
+        Ok(dht) => dht,
+        Err(e) => {
+            warn!("running without the DHT: {}", super::driver::chain(&e));
+            return;
+        }
+    };
+    info!(addr = %dht.local_addr(), "dht node listening");
+    let _ = node.send(Some(dht.clone()));
+    // Keep the sender: receivers see the node until shutdown.
+    loop {
+        tokio::select! {
+            () = node.closed() => return,
+            addr = learned.recv() => {
+                let Some(addr) = addr else {
+                    node.closed().await;
+                    return;
+                };
+                if dht.learn(addr) {
+                    tracing::debug!(%addr, "dht node learned from a port message");
+                }
+            }
+        }
+    }
+}
+
 /// Hands each peer heard on LSD to its torrent.
 async fn forward_lsd(mut peers: mpsc::Receiver<LsdPeer>, sinks: Sinks) {
     while let Some(peer) = peers.recv().await {
@@ -240,20 +386,34 @@ fn needs(progress: &Progress) -> DhtNeeds {
     }
 }
 
+/// What one torrent's DHT task works for.
+struct Lookup {
+    info_hash: InfoHash,
+    /// Where found peers go.
+    sink: PeerSink,
+    /// Our TCP listen address (announced port; never returned by lookups).
+    listen: SocketAddr,
+    counters: Arc<Counters>,
+}
+
 /// One torrent's DHT task: waits for the node, then runs the queries its
 /// [`DhtSchedule`] asks for until the torrent ends or the task is aborted.
 async fn dht_task(
     mut node: watch::Receiver<Option<DhtNode>>,
-    info_hash: InfoHash,
-    sink: PeerSink,
+    lookup: Lookup,
     mut progress: watch::Receiver<Progress>,
-    listen: SocketAddr,
     seed: u64,
 ) {
     let Ok(node) = node.wait_for(Option::is_some).await.map(|n| n.clone()) else {
         return; // no DHT node
     };
     let Some(node) = node else { return };
+    let Lookup {
+        info_hash,
+        sink,
+        listen,
+        counters,
+    } = lookup;
     let mut schedule = DhtSchedule::new(DhtScheduleConfig::default(), Instant::now(), seed);
     let mut queries = JoinSet::new();
     loop {
@@ -261,12 +421,15 @@ async fn dht_task(
         while let Some(query) = schedule.poll(Instant::now(), needs) {
             let node = node.clone();
             match query {
-                DhtQuery::GetPeers => queries.spawn(async move {
-                    Done::Lookup(
-                        node.get_peers(&info_hash, MAX_PEERS_PER_LOOKUP, listen)
-                            .await,
-                    )
-                }),
+                DhtQuery::GetPeers => {
+                    counters.lookups_in_flight.fetch_add(1, Ordering::Relaxed);
+                    queries.spawn(async move {
+                        Done::Lookup(
+                            node.get_peers(&info_hash, MAX_PEERS_PER_LOOKUP, listen)
+                                .await,
+                        )
+                    })
+                }
                 DhtQuery::Announce => queries.spawn(async move {
                     let stored = node.announce(&info_hash, listen.port()).await;
                     if let Err(e) = &stored {
@@ -285,12 +448,19 @@ async fn dht_task(
             Some(done) = queries.join_next() => match done {
                 Ok(Done::Lookup(peers)) => {
                     tracing::debug!(%info_hash, peers = peers.len(), "dht lookup done");
+                    counters.lookups_in_flight.fetch_sub(1, Ordering::Relaxed);
+                    counters.lookups_done.fetch_add(1, Ordering::Relaxed);
+                    counters.peers_found.fetch_add(peers.len() as u64, Ordering::Relaxed);
+                    counters.last_lookup_peers.store(peers.len(), Ordering::Relaxed);
                     schedule.handle_lookup_done(Instant::now(), peers.len());
                     if !peers.is_empty() {
                         sink.add_peers(peers);
                     }
                 }
-                Ok(Done::Announce(stored)) => schedule.handle_announce_done(Instant::now(), stored),
+                Ok(Done::Announce(stored)) => {
+                    counters.announced.store(stored, Ordering::Relaxed);
+                    schedule.handle_announce_done(Instant::now(), stored);
+                }
                 Err(_) => return,
             },
             changed = progress.changed() => if changed.is_err() { return },

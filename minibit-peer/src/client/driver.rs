@@ -56,6 +56,8 @@ pub(crate) struct Parts {
     pub conn_config: ConnConfig,
     pub budget: Arc<MemoryBudget>,
     pub commands: mpsc::Receiver<Command>,
+    /// See [`Discovery::learned_nodes`](super::discovery::Discovery::learned_nodes).
+    pub dht_nodes: Option<mpsc::Sender<SocketAddr>>,
 }
 
 /// One connection: its task, and its outgoing queue once bound.
@@ -103,6 +105,8 @@ pub(crate) struct Driver {
     jobs: JoinSet<JobDone>,
     announces: JoinSet<AnnounceDone>,
     commands: mpsc::Receiver<Command>,
+    /// The DHT node's queue for nodes peers name in BEP 5 `port` messages.
+    dht_nodes: Option<mpsc::Sender<SocketAddr>>,
 }
 
 impl Driver {
@@ -123,6 +127,7 @@ impl Driver {
             jobs: JoinSet::new(),
             announces: JoinSet::new(),
             commands: parts.commands,
+            dht_nodes: parts.dht_nodes,
         }
     }
 
@@ -624,6 +629,10 @@ impl Driver {
         };
         let name = self.torrents.get(&torrent).map_or("?", |s| s.name.as_str());
         report(name, &event);
+        if let (Event::DhtNodeLearned { addr, .. }, Some(nodes)) = (&event, &self.dht_nodes) {
+            // A full queue drops it: `port` floods cost nothing.
+            let _ = nodes.try_send(*addr);
+        }
         if event == Event::DownloadCompleted {
             self.publish(torrent);
         }

@@ -58,7 +58,7 @@ use minibit_core::wire::PeerId;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
-pub use discovery::WANTED_PEERS;
+pub use discovery::{DhtStatus, DhtTorrentStatus, WANTED_PEERS};
 pub use open::AddTorrent;
 pub use types::{
     ClientError, PeerInfo, Progress, TorrentDetail, TorrentStatus, TrackerAnswer, TrackerInfo,
@@ -168,7 +168,13 @@ impl Client {
         let peer_id = PeerId::generate(rand::random());
         let mut limits = config.limits.clone();
         limits.listen_addr = Some(reachable(local_addr));
+        limits.dht_port = config
+            .dht
+            .as_ref()
+            .map(|dht| discovery::dht_port(dht, local_addr));
         let session = Session::new(limits, peer_id, Instant::now());
+        let discovery = (config.dht.is_some() || config.lsd.is_some())
+            .then(|| Discovery::start(local_addr, config.dht, config.lsd));
         let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
         let (stop, stop_rx) = oneshot::channel();
         let driver = Driver::new(Parts {
@@ -180,10 +186,9 @@ impl Client {
             },
             budget: MemoryBudget::new(config.max_buffered_bytes),
             commands: commands_rx,
+            dht_nodes: discovery.as_ref().and_then(Discovery::learned_nodes),
         });
         let task = tokio::spawn(driver.run(stop_rx));
-        let discovery = (config.dht.is_some() || config.lsd.is_some())
-            .then(|| Discovery::start(local_addr, config.dht, config.lsd));
         Ok(Self {
             local_addr,
             context: Context {
@@ -296,6 +301,26 @@ impl Client {
     /// [`ClientError::Torrent`] for an unknown id, [`ClientError::ShutDown`].
     pub async fn resume(&self, id: TorrentId) -> Result<(), ClientError> {
         self.request(|reply| Command::Resume { id, reply }).await
+    }
+
+    /// Waits until the DHT node is up (it starts in the background) and
+    /// returns its UDP address; `None` when the client runs no DHT or the
+    /// node could not start.
+    pub async fn dht_addr(&self) -> Option<SocketAddr> {
+        match &self.discovery {
+            Some(discovery) => discovery.dht_addr().await,
+            None => None,
+        }
+    }
+
+    /// The DHT's state (BEP 5): the node's routing table, nodes learned
+    /// from `port` messages, lookups in flight, each torrent's lookups and
+    /// peers found; `None` when the client runs no DHT.
+    pub async fn dht_status(&self) -> Option<DhtStatus> {
+        match &self.discovery {
+            Some(discovery) => discovery.dht_status().await,
+            None => None,
+        }
     }
 
     /// Every torrent with its progress and rates, in the order added.

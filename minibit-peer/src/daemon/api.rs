@@ -16,6 +16,8 @@
 //! - `GET /api/events`: server-sent events: `event: progress` once a
 //!   second with the list, `event: added` / `event: removed` with
 //!   `{"info_hash", "name"}`, `event: lagged` when a slow reader missed some.
+//! - `GET /api/dht`: the Mainline DHT node, its routing table, lookups in
+//!   flight, peers found per torrent ([`super::dht_view::DhtView`]).
 //! - `GET /metrics`: Prometheus text format (see [`super::metrics`]).
 //!
 //! State-changing requests need `Authorization: Bearer TOKEN`; every route
@@ -119,6 +121,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/torrents/{info_hash}/pause", post(pause))
         .route("/api/torrents/{info_hash}/resume", post(resume))
         .route("/api/events", get(events))
+        .route("/api/dht", get(dht))
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn(same_origin_only))
         .with_state(state)
@@ -300,6 +303,10 @@ async fn metrics(State(state): State<Arc<ApiState>>) -> Result<Response, ApiErro
         page,
     )
         .into_response())
+}
+
+async fn dht(State(state): State<Arc<ApiState>>) -> Json<super::dht_view::DhtView> {
+    Json(state.daemon.dht().await)
 }
 
 async fn list(State(state): State<Arc<ApiState>>) -> Result<Json<Vec<TorrentView>>, ApiError> {

@@ -20,6 +20,7 @@
 //! | [`metrics`] | `/metrics` in the Prometheus text format |
 
 pub mod api;
+pub mod dht_view;
 pub mod error;
 pub mod metrics;
 pub mod page;
@@ -256,6 +257,11 @@ impl Daemon {
                 view(entry, status.map(|s| s.paused))
             })
             .collect())
+    }
+
+    /// The client's DHT (`GET /api/dht`).
+    pub async fn dht(&self) -> dht_view::DhtView {
+        dht_view::DhtView::new(self.client.dht_status().await)
     }
 
     /// The `/metrics` page (Prometheus text format).

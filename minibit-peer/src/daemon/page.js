@@ -139,6 +139,20 @@ function draw(list) {
   showLogin();
 }
 
+// The DHT line: GET /api/dht (nodes in the routing table, lookups in
+// flight, peers found over every torrent).
+async function showDht() {
+  const response = await fetch("/api/dht");
+  if (!response.ok) return;
+  const d = await response.json();
+  const found = d.torrents.reduce((sum, t) => sum + t.peers_found, 0);
+  document.getElementById("dht").textContent = !d.enabled ? "DHT: off"
+    : !d.node ? "DHT: starting"
+    : "DHT node " + d.node + ": " + d.routing_table_nodes + " nodes in the routing table, "
+      + d.lookups_in_flight + " lookups in flight, " + found + " peers found for "
+      + d.torrents.length + " torrents";
+}
+
 // Paints one bar per entry of `colours` across canvas `id`.
 function paint(id, colours) {
   const canvas = document.getElementById(id);
@@ -296,6 +310,8 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
   fetch("/api/torrents").then((r) => r.json()).then(draw);
+  showDht();
+  setInterval(showDht, 5000);
   const events = new EventSource("/api/events");
   events.addEventListener("progress", (event) => {
     draw(JSON.parse(event.data));

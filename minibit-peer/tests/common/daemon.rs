@@ -61,6 +61,13 @@ pub struct Daemon {
 /// Starts `minibit-peer -v daemon --state STATE` with [`TOKEN`] on
 /// 127.0.0.1 (API and peers on free ports); returns once it serves.
 pub fn start_daemon(state: &Path) -> Daemon {
+    // No DHT, no LSD: nothing but loopback, whatever the machine's DNS
+    // resolves.
+    start_daemon_with(state, &["--no-dht", "--no-lsd"])
+}
+
+/// [`start_daemon`] with `extra` daemon flags (e.g. `--dht-bootstrap ADDR`).
+pub fn start_daemon_with(state: &Path, extra: &[&str]) -> Daemon {
     std::fs::create_dir_all(state).unwrap();
     let log = state.with_extension(format!(
         "{}.log",
@@ -78,6 +85,7 @@ pub fn start_daemon(state: &Path) -> Daemon {
             "--bind",
             "127.0.0.1",
         ])
+        .args(extra)
         .arg("--api-token")
         .arg(TOKEN)
         .arg("--state")

@@ -66,7 +66,7 @@ fn fixed_tracker(peers: Vec<SocketAddr>) -> String {
 
 /// The `.torrent` at `from` with its `announce` replaced by `url` (same
 /// info dictionary, so the same info-hash), written to `to`.
-fn with_announce(from: &Path, url: &str, to: &Path) {
+pub(super) fn with_announce(from: &Path, url: &str, to: &Path) {
     let bytes = std::fs::read(from).unwrap();
     let rest = bytes
         .strip_prefix(b"d8:announce")

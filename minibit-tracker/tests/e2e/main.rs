@@ -3,7 +3,9 @@
 //! the `photos/` folder of `testdata/`), a finished peer keeps the swarm
 //! alive after the tracker restarts, a killed peer resumes, leechers
 //! finish after the seeding tracker dies (peer exchange, [`dead_tracker`]),
-//! and peers that stay finish while others join and leave ([`churn`]).
+//! peers that stay finish while others join and leave ([`churn`]), and a
+//! peer whose tracker is unreachable finds the tracker's seeder through
+//! the tracker's DHT node ([`dht_bootstrap`]).
 //!
 //! Process handling (output capture, bounded waits, kill by pid) and the
 //! tracker/peer launchers are shared with the interop tests.
@@ -22,6 +24,7 @@ mod tools;
 
 mod churn;
 mod dead_tracker;
+mod dht_bootstrap;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};

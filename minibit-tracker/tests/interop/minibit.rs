@@ -61,6 +61,11 @@ impl Tracker {
         (Self { proc, base }, seeded)
     }
 
+    /// The running process (its output lines).
+    pub fn proc(&self) -> &Proc {
+        &self.proc
+    }
+
     /// The tracker's base URL, `http://127.0.0.1:PORT`.
     pub fn base(&self) -> &str {
         &self.base
