@@ -461,7 +461,13 @@ async fn subscribe(
     form: Result<Json<SubscriptionForm>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Subscription>), ApiError> {
     authorize(&state, &headers)?;
-    let Json(form) = form.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+    let Json(form) = form.map_err(|e| {
+        let status = match e.status() {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, e.body_text())
+    })?;
     let subscription = form.parse()?;
     if !state.daemon.add_subscription(subscription.clone())? {
         return Err(ApiError::new(

@@ -61,6 +61,11 @@ pub struct Daemon {
 /// Starts `minibit-peer -v daemon --state STATE` with [`TOKEN`] on
 /// 127.0.0.1 (API and peers on free ports); returns once it serves.
 pub fn start_daemon(state: &Path) -> Daemon {
+    start_daemon_with(state, &[])
+}
+
+/// [`start_daemon`] with more arguments for `daemon`.
+pub fn start_daemon_with(state: &Path, args: &[&str]) -> Daemon {
     std::fs::create_dir_all(state).unwrap();
     let log = state.with_extension(format!(
         "{}.log",
@@ -82,6 +87,7 @@ pub fn start_daemon(state: &Path) -> Daemon {
         .arg(TOKEN)
         .arg("--state")
         .arg(state)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
