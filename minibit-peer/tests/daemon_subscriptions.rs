@@ -38,69 +38,7 @@ async fn subscriptions_are_listed_added_kept_and_removed_and_bad_ones_refused() 
     .await;
     assert_eq!(status, 201, "{added}");
 
-    let refusals = [
-        (
-            http.post(&url)
-                .json(&json!({"tracker": "http://127.0.0.1:1"})),
-            401,
-            "token",
-        ),
-        (
-            http.post(&url)
-                .bearer_auth("wrong-token-0123456789")
-                .json(&json!({"tracker": "http://127.0.0.1:1"})),
-            401,
-            "wrong",
-        ),
-        (
-            http.post(&url)
-                .bearer_auth(TOKEN)
-                .json(&json!({"tracker": "ftp://127.0.0.1/"})),
-            400,
-            "http(s)",
-        ),
-        (
-            http.post(&url)
-                .bearer_auth(TOKEN)
-                .json(&json!({"tracker": TRACKER, "glob": "[a"})),
-            400,
-            "bad glob",
-        ),
-        (
-            http.post(&url)
-                .bearer_auth(TOKEN)
-                .json(&json!({"tracker": TRACKER, "colour": "red"})),
-            400,
-            "unknown field",
-        ),
-        (
-            http.post(&url)
-                .bearer_auth(TOKEN)
-                .json(&json!({"tracker": TRACKER, "glob": "*.jpg"})),
-            409,
-            "already subscribed",
-        ),
-        (
-            http.delete(format!("{url}?tracker={TRACKER}&glob=*.png"))
-                .bearer_auth(TOKEN),
-            404,
-            "no subscription",
-        ),
-        (
-            http.delete(format!("{url}?tracker={TRACKER}")),
-            401,
-            "token",
-        ),
-        (
-            http.post(&url)
-                .bearer_auth(TOKEN)
-                .header("Origin", "http://evil.example")
-                .json(&json!({"tracker": "http://127.0.0.1:1"})),
-            403,
-            "cross-origin",
-        ),
-    ];
-    for (request, expected, words) in refusals {
+    for (request, expected, words) in refusals(&http, &url) {
         let (status, body) = call(request).await;
         assert_eq!(status, expected, "{body}");
         let error = body["error"].as_str().unwrap_or_default();
@@ -133,4 +71,74 @@ async fn subscriptions_are_listed_added_kept_and_removed_and_bad_ones_refused() 
         (status, list),
         (200, json!([{"tracker": TRACKER, "glob": null}]))
     );
+}
+
+/// Refused requests to `url` (`/api/subscriptions`): each with the status
+/// and words of its JSON error.
+fn refusals(
+    http: &reqwest::Client,
+    url: &str,
+) -> Vec<(reqwest::RequestBuilder, u16, &'static str)> {
+    vec![
+        (
+            http.post(url)
+                .json(&json!({"tracker": "http://127.0.0.1:1"})),
+            401,
+            "token",
+        ),
+        (
+            http.post(url)
+                .bearer_auth("wrong-token-0123456789")
+                .json(&json!({"tracker": "http://127.0.0.1:1"})),
+            401,
+            "wrong",
+        ),
+        (
+            http.post(url)
+                .bearer_auth(TOKEN)
+                .json(&json!({"tracker": "ftp://127.0.0.1/"})),
+            400,
+            "http(s)",
+        ),
+        (
+            http.post(url)
+                .bearer_auth(TOKEN)
+                .json(&json!({"tracker": TRACKER, "glob": "[a"})),
+            400,
+            "bad glob",
+        ),
+        (
+            http.post(url)
+                .bearer_auth(TOKEN)
+                .json(&json!({"tracker": TRACKER, "colour": "red"})),
+            400,
+            "unknown field",
+        ),
+        (
+            http.post(url)
+                .bearer_auth(TOKEN)
+                .json(&json!({"tracker": TRACKER, "glob": "*.jpg"})),
+            409,
+            "already subscribed",
+        ),
+        (
+            http.delete(format!("{url}?tracker={TRACKER}&glob=*.png"))
+                .bearer_auth(TOKEN),
+            404,
+            "no subscription",
+        ),
+        (
+            http.delete(format!("{url}?tracker={TRACKER}")),
+            401,
+            "token",
+        ),
+        (
+            http.post(url)
+                .bearer_auth(TOKEN)
+                .header("Origin", "http://evil.example")
+                .json(&json!({"tracker": "http://127.0.0.1:1"})),
+            403,
+            "cross-origin",
+        ),
+    ]
 }

@@ -122,6 +122,8 @@ impl Daemon {
                 "--bind",
                 "127.0.0.1",
             ])
+            // The tracker is the only way peers meet here.
+            .args(["--no-dht", "--no-lsd"])
             .args(["--api-token", DAEMON_TOKEN, "--state"])
             .arg(state)
             .env_remove("RUST_LOG");
