@@ -5,8 +5,9 @@
 //! lines starting with `:` are comments (keep-alives). `id:` and `retry:`
 //! are ignored. A leaf module.
 
-/// Longest line accepted, bytes: a server sending more without a line end
-/// is refused rather than buffered without limit.
+/// Longest line, and longest event data, accepted, bytes: a server sending
+/// more without a line end (or a blank line) is refused rather than
+/// buffered without limit.
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 
 /// One dispatched event.
@@ -18,9 +19,9 @@ pub struct SseEvent {
     pub data: String,
 }
 
-/// A line longer than [`MAX_LINE_BYTES`].
+/// A line or an event's data longer than [`MAX_LINE_BYTES`].
 #[derive(Debug, thiserror::Error)]
-#[error("event stream line longer than {MAX_LINE_BYTES} bytes")]
+#[error("event stream line or event longer than {MAX_LINE_BYTES} bytes")]
 pub struct LineTooLong;
 
 /// Turns chunks of an event stream into events.
@@ -52,7 +53,7 @@ impl SseDecoder {
                 b'\n' if after_cr => {}
                 b'\n' | b'\r' => {
                     let line = std::mem::take(&mut self.line);
-                    events.extend(self.line_ended(&String::from_utf8_lossy(&line)));
+                    events.extend(self.line_ended(&String::from_utf8_lossy(&line))?);
                 }
                 _ if self.line.len() >= MAX_LINE_BYTES => return Err(LineTooLong),
                 _ => self.line.push(byte),
@@ -61,27 +62,32 @@ impl SseDecoder {
         Ok(events)
     }
 
-    fn line_ended(&mut self, line: &str) -> Option<SseEvent> {
+    fn line_ended(&mut self, line: &str) -> Result<Option<SseEvent>, LineTooLong> {
         if line.is_empty() {
             let event = std::mem::take(&mut self.event);
-            let data = self.data.take()?;
-            return Some(SseEvent {
+            let Some(data) = self.data.take() else {
+                return Ok(None);
+            };
+            return Ok(Some(SseEvent {
                 event: if event.is_empty() {
                     "message".to_owned()
                 } else {
                     event
                 },
                 data,
-            });
+            }));
         }
         if line.starts_with(':') {
-            return None;
+            return Ok(None);
         }
         let (field, value) = line.split_once(':').unwrap_or((line, ""));
         let value = value.strip_prefix(' ').unwrap_or(value);
         match field {
             "event" => value.clone_into(&mut self.event),
             "data" => match &mut self.data {
+                Some(data) if data.len() + value.len() >= MAX_LINE_BYTES => {
+                    return Err(LineTooLong);
+                }
                 Some(data) => {
                     data.push('\n');
                     data.push_str(value);
@@ -90,7 +96,7 @@ impl SseDecoder {
             },
             _ => {}
         }
-        None
+        Ok(None)
     }
 }
 
@@ -133,6 +139,14 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(decoder.push(b"\n").unwrap(), [event("publish", "1")]);
+    }
+
+    #[test]
+    fn an_endless_event_is_refused() {
+        let mut decoder = SseDecoder::new();
+        let line = format!("data: {}\n", "x".repeat(1000));
+        let refused = (0..=MAX_LINE_BYTES / 1000).any(|_| decoder.push(line.as_bytes()).is_err());
+        assert!(refused);
     }
 
     #[test]
