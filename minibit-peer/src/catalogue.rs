@@ -1,11 +1,16 @@
 //! Client of a minibit tracker's catalogue: `GET /torrents?q=QUERY` lists
-//! the torrents it tracks as JSON, `GET /torrents/NAME.torrent` serves one.
+//! the torrents it tracks as JSON, `GET /torrents/NAME.torrent` serves one,
+//! `GET /api/catalogue/events` pushes each publication and removal
+//! (server-sent events, see [`CatalogueEvents`]).
+
+use std::collections::VecDeque;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use thiserror::Error;
 
 use crate::http::{FetchError, get_bounded};
+use crate::sse::SseDecoder;
 
 /// Largest catalogue listing accepted, in bytes.
 const MAX_LISTING_BYTES: usize = 16 * 1024 * 1024;
@@ -53,6 +58,122 @@ pub enum CatalogueError {
     /// No torrent has exactly that name.
     #[error("the tracker has no torrent named {0:?}")]
     NotFound(String),
+    /// The event stream broke the server-sent events format or carried
+    /// an event that is not the expected JSON.
+    #[error("{url}: bad catalogue event stream: {reason}")]
+    BadEvents {
+        /// The URL.
+        url: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// A catalogue entry as named by a catalogue event.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Publication {
+    /// The torrent's name (`info.name`).
+    pub name: String,
+    /// The info-hash, 40 hex characters.
+    pub info_hash: String,
+}
+
+/// A change of a tracker's catalogue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CatalogueChange {
+    /// A torrent was published (`event: publish`).
+    Published(Publication),
+    /// A torrent was removed (`event: remove`).
+    Removed(Publication),
+    /// The tracker dropped events this reader was too slow for
+    /// (`event: lagged`): list the catalogue again.
+    Lagged,
+}
+
+/// The open event stream of a tracker's catalogue
+/// (`GET /api/catalogue/events`).
+#[derive(Debug)]
+pub struct CatalogueEvents {
+    url: String,
+    response: reqwest::Response,
+    decoder: SseDecoder,
+    ready: VecDeque<CatalogueChange>,
+}
+
+impl CatalogueEvents {
+    /// Opens the event stream of `tracker` (its base URL). Give a client
+    /// without a total timeout ([`crate::http::streaming_client`]): the
+    /// stream lasts as long as the tracker runs.
+    ///
+    /// # Errors
+    /// [`CatalogueError::Fetch`]: unreachable, or not a `200`.
+    pub async fn open(client: &reqwest::Client, tracker: &str) -> Result<Self, CatalogueError> {
+        let url = format!("{}/api/catalogue/events", base(tracker));
+        let fetch = |source| CatalogueError::Fetch {
+            url: url.clone(),
+            source,
+        };
+        let response = client
+            .get(&url)
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .send()
+            .await
+            .map_err(|e| fetch(FetchError::Http(e.without_url())))?;
+        if !response.status().is_success() {
+            return Err(fetch(FetchError::Status(response.status())));
+        }
+        Ok(Self {
+            url,
+            response,
+            decoder: SseDecoder::new(),
+            ready: VecDeque::new(),
+        })
+    }
+
+    /// The next change; `None` when the tracker ended the stream (it
+    /// stopped). Events of other kinds are skipped.
+    ///
+    /// # Errors
+    /// [`CatalogueError::Fetch`] when the connection breaks or stalls,
+    /// [`CatalogueError::BadEvents`] for a malformed stream.
+    pub async fn next(&mut self) -> Result<Option<CatalogueChange>, CatalogueError> {
+        loop {
+            if let Some(change) = self.ready.pop_front() {
+                return Ok(Some(change));
+            }
+            let chunk = self
+                .response
+                .chunk()
+                .await
+                .map_err(|e| CatalogueError::Fetch {
+                    url: self.url.clone(),
+                    source: FetchError::Http(e.without_url()),
+                })?;
+            let Some(chunk) = chunk else {
+                return Ok(None);
+            };
+            let bad = |reason: String| CatalogueError::BadEvents {
+                url: self.url.clone(),
+                reason,
+            };
+            for event in self.decoder.push(&chunk).map_err(|e| bad(e.to_string()))? {
+                let publication = || {
+                    serde_json::from_str::<Publication>(&event.data)
+                        .map_err(|e| bad(format!("event {}: {e}", event.event)))
+                };
+                match event.event.as_str() {
+                    "publish" => self
+                        .ready
+                        .push_back(CatalogueChange::Published(publication()?)),
+                    "remove" => self
+                        .ready
+                        .push_back(CatalogueChange::Removed(publication()?)),
+                    "lagged" => self.ready.push_back(CatalogueChange::Lagged),
+                    _ => {}
+                }
+            }
+        }
+    }
 }
 
 /// What is escaped in a catalogue name or query put in a URL: everything
@@ -79,6 +200,11 @@ async fn fetch(
     get_bounded(client, &url, limit)
         .await
         .map_err(|source| CatalogueError::Fetch { url, source })
+}
+
+/// The URL of the `.torrent` of the catalogue entry `name` on `tracker`.
+pub fn torrent_url(tracker: &str, name: &str) -> String {
+    format!("{}/torrents/{}.torrent", base(tracker), encode(name))
 }
 
 /// The catalogue entries of `tracker` (its base URL) whose name contains `query`.
@@ -109,8 +235,7 @@ pub async fn fetch_torrent(
     if !entries.iter().any(|e| e.name == name) {
         return Err(CatalogueError::NotFound(name.to_owned()));
     }
-    let url = format!("{}/torrents/{}.torrent", base(tracker), encode(name));
-    fetch(client, url, MAX_TORRENT_BYTES).await
+    fetch(client, torrent_url(tracker, name), MAX_TORRENT_BYTES).await
 }
 
 #[cfg(test)]
@@ -138,5 +263,9 @@ mod tests {
         assert_eq!(encode("a b/c.mkv"), "a%20b%2Fc.mkv");
         assert_eq!(encode("x-y_z~1?&#%"), "x-y_z~1%3F%26%23%25");
         assert_eq!(base("http://t:1/"), "http://t:1");
+        assert_eq!(
+            torrent_url("http://t:1/", "a b.jpg"),
+            "http://t:1/torrents/a%20b.jpg.torrent"
+        );
     }
 }

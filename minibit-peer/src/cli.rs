@@ -235,6 +235,13 @@ pub struct DaemonArgs {
     /// first start, kept in STATE/token].
     #[arg(long, value_name = "TOKEN", env = TOKEN_VAR, hide_env_values = true)]
     pub api_token: Option<String>,
+    /// Follow a minibit tracker's catalogue: every publication whose name
+    /// matches GLOB (every one without #GLOB) is downloaded into the
+    /// download root, then seeded; a removal on the tracker keeps the copy.
+    /// Repeat for more; kept in the state folder, so a restart without it
+    /// goes on following.
+    #[arg(long, value_name = "TRACKER_URL[#GLOB]")]
+    pub subscribe: Vec<minibit_peer::daemon::subscribe::Subscription>,
     /// Peer discovery past the trackers (DHT, LSD).
     #[command(flatten)]
     pub discovery: DiscoveryArgs,

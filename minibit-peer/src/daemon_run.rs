@@ -53,6 +53,9 @@ pub async fn run(args: DaemonArgs) -> Result<ExitCode> {
     let daemon = Daemon::start(config)
         .await
         .with_context(|| format!("--state {}", args.state.display()))?;
+    for subscription in &args.subscribe {
+        daemon.add_subscription(subscription.clone())?;
+    }
     eprintln!("listening for peers on {}", daemon.peer_addr());
     if new_token {
         // On stderr, as Jupyter does: stdout stays the machine-read lines.
@@ -66,7 +69,13 @@ pub async fn run(args: DaemonArgs) -> Result<ExitCode> {
     let server = tokio::spawn(api::serve(listener, Arc::clone(&state), async move {
         let _ = stopped.await;
     }));
-    signals.recv().await;
+    tokio::select! {
+        _ = signals.recv() => {}
+        followed = state.daemon().follow_subscriptions() => {
+            let Err(e) = followed;
+            return Err(e).context("cannot follow the subscriptions");
+        }
+    }
     eprintln!("stopping");
     let _ = stop.send(());
     if tokio::time::timeout(DRAIN, server).await.is_err() {

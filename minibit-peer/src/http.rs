@@ -46,7 +46,25 @@ pub enum ClientError {
 /// # Errors
 /// [`ClientError`] when the extra roots cannot be read or parsed.
 pub fn client(timeout: Duration) -> Result<reqwest::Client, ClientError> {
-    let mut builder = reqwest::Client::builder().use_rustls_tls().timeout(timeout);
+    with_roots(reqwest::Client::builder().timeout(timeout))
+}
+
+/// A client like [`client`] for long responses read as they come (an
+/// event stream): connecting times out after `timeout`, and so does a
+/// wait of `timeout` for the next bytes; the whole response has no limit.
+///
+/// # Errors
+/// [`ClientError`] when the extra roots cannot be read or parsed.
+pub fn streaming_client(timeout: Duration) -> Result<reqwest::Client, ClientError> {
+    with_roots(
+        reqwest::Client::builder()
+            .connect_timeout(timeout)
+            .read_timeout(timeout),
+    )
+}
+
+fn with_roots(builder: reqwest::ClientBuilder) -> Result<reqwest::Client, ClientError> {
+    let mut builder = builder.use_rustls_tls();
     if let Some(path) = std::env::var_os(EXTRA_CA_CERTS_VAR).filter(|p| !p.is_empty()) {
         let path = PathBuf::from(path);
         let pem = std::fs::read(&path).map_err(|source| ClientError::ReadRoots {

@@ -48,6 +48,7 @@
 //! | [`token`] | the API token of a daemon or tracker (`STATE/token`, mode 0600) |
 //! | `tracker_status` | tells the user when no tracker answered |
 //! | [`catalogue`] | a minibit tracker's catalogue: search, fetch a `.torrent` by name |
+//! | [`sse`] | decoder of server-sent event streams (a tracker's catalogue events) |
 //! | [`source`] | where the `.torrent` comes from (file, URL, catalogue) |
 //! | [`cli_common`] | the command-line conventions both programs share (verbosity, `--bind`) |
 //! | [`error_report`] | one plain `error:` line per failure, the chain with `-v` |
@@ -75,6 +76,7 @@ mod resume_writer;
 pub mod session;
 pub mod skipped;
 pub mod source;
+pub mod sse;
 pub(crate) mod storage;
 pub mod token;
 pub mod tracker_client;

@@ -13,6 +13,11 @@
 //!   "skip", "high", ...]}` (one per file) and/or `{"upload_limit": B,
 //!   "download_limit": B}` (bytes/s, 0 = unlimited): `204`.
 //! - `DELETE /api/torrents/{info_hash}[?delete_data=true]`: `204`.
+//! - `GET /api/subscriptions`: `[{"tracker", "glob"}]` (see
+//!   [`super::subscribe`]); `POST` with `{"tracker": URL, "glob": GLOB}`
+//!   (`glob` optional: every publication) subscribes, `201` (`409` when
+//!   subscribed already); `DELETE ?tracker=URL[&glob=GLOB]` unsubscribes,
+//!   `204`, the torrents it added stay.
 //! - `GET /api/events`: server-sent events: `event: progress` once a
 //!   second with the list, `event: added` / `event: removed` with
 //!   `{"info_hash", "name"}`, `event: lagged` when a slow reader missed some.
@@ -46,6 +51,7 @@ use tokio::sync::{broadcast, watch};
 
 use super::page;
 use super::request::{AddRequest, FileSelector};
+use super::subscribe::Subscription;
 use super::view::{DetailView, FilePriority, TorrentView};
 use super::{Daemon, DaemonError, MAX_TORRENT_BYTES};
 use crate::http_api::{ApiError, check_bearer, read_bounded, same_origin_only};
@@ -120,6 +126,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
         )
         .route("/api/torrents/{info_hash}/pause", post(pause))
         .route("/api/torrents/{info_hash}/resume", post(resume))
+        .route(
+            "/api/subscriptions",
+            get(subscriptions).post(subscribe).delete(unsubscribe),
+        )
         .route("/api/events", get(events))
         .route("/api/dht", get(dht))
         .route("/metrics", get(metrics))
@@ -458,4 +468,57 @@ async fn events(
     };
     let stream = futures::stream::select(changes, progress).take_until(closed);
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// The body of `POST /api/subscriptions` and the query of `DELETE`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubscriptionForm {
+    tracker: String,
+    glob: Option<String>,
+}
+
+impl SubscriptionForm {
+    fn parse(&self) -> Result<Subscription, ApiError> {
+        Subscription::new(&self.tracker, self.glob.as_deref())
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))
+    }
+}
+
+async fn subscriptions(State(state): State<Arc<ApiState>>) -> Json<Vec<Subscription>> {
+    Json(state.daemon.subscriptions())
+}
+
+async fn subscribe(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    form: Result<Json<SubscriptionForm>, JsonRejection>,
+) -> Result<(StatusCode, Json<Subscription>), ApiError> {
+    authorize(&state, &headers)?;
+    let Json(form) = form.map_err(|e| {
+        let status = match e.status() {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, e.body_text())
+    })?;
+    let subscription = form.parse()?;
+    if !state.daemon.add_subscription(subscription.clone())? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("already subscribed to {subscription}"),
+        ));
+    }
+    Ok((StatusCode::CREATED, Json(subscription)))
+}
+
+async fn unsubscribe(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    form: Result<Query<SubscriptionForm>, QueryRejection>,
+) -> Result<StatusCode, ApiError> {
+    authorize(&state, &headers)?;
+    let Query(form) = form?;
+    state.daemon.remove_subscription(&form.parse()?)?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -32,6 +32,9 @@ pub enum DaemonError {
     /// The daemon has no torrent with this info-hash.
     #[error("no torrent {0}")]
     Unknown(InfoHash),
+    /// The daemon has no such subscription.
+    #[error("no subscription {0}")]
+    UnknownSubscription(String),
     /// The daemon has this torrent already.
     #[error("torrent {0} is already added")]
     Duplicate(InfoHash),
@@ -56,7 +59,7 @@ impl DaemonError {
                 400
             }
             Self::SaveDirOutside(_) => 403,
-            Self::Unknown(_) => 404,
+            Self::Unknown(_) | Self::UnknownSubscription(_) => 404,
             Self::Duplicate(_) => 409,
             Self::TooLarge => 413,
             Self::Client(_) | Self::Store(_) => 500,

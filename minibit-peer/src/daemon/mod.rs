@@ -18,6 +18,7 @@
 //! | [`api`] | the axum routes under `/api/`, token and origin checks, events |
 //! | [`page`] | the page at `/` |
 //! | [`metrics`] | `/metrics` in the Prometheus text format |
+//! | [`subscribe`] | subscriptions to trackers' catalogues (`--subscribe TRACKER_URL[#GLOB]`) |
 
 pub mod api;
 pub mod dht_view;
@@ -26,6 +27,7 @@ pub mod metrics;
 pub mod page;
 pub mod request;
 pub mod store;
+pub mod subscribe;
 pub mod view;
 
 use std::path::{Path, PathBuf};
@@ -36,11 +38,12 @@ use minibit_core::metainfo::{InfoHash, Metainfo};
 use minibit_core::priority::Priority;
 use minibit_core::torrent::TorrentConfig;
 use serde::Serialize;
-use tokio::sync::{Mutex, broadcast};
+use tokio::sync::{Mutex, broadcast, watch};
 
 pub use error::DaemonError;
 pub use request::{AddRequest, FileSelector};
 use store::{Record, Store};
+use subscribe::Subscription;
 use view::{DetailView, TorrentView};
 
 use crate::client::{AddTorrent, Client, ClientConfig, TorrentDetail, TorrentHandle};
@@ -101,6 +104,8 @@ pub struct Daemon {
     /// In the order added; one lock so two requests never race on a torrent.
     torrents: Mutex<Vec<(InfoHash, Entry)>>,
     events: broadcast::Sender<DaemonEvent>,
+    /// The subscriptions, as stored; followers watch it.
+    subscriptions: watch::Sender<Vec<Subscription>>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -133,6 +138,7 @@ impl Daemon {
         std::fs::create_dir_all(&resume_dir).map_err(io(&resume_dir))?;
         std::fs::create_dir_all(&config.download_root).map_err(io(&config.download_root))?;
         let store = Store::open(&config.state_dir)?;
+        let subscriptions = watch::channel(subscribe::stored(&store)?).0;
         let client = Client::start(config.client).await?;
         let daemon = Self {
             client,
@@ -141,6 +147,7 @@ impl Daemon {
             resume_dir,
             torrents: Mutex::new(Vec::new()),
             events: broadcast::channel(EVENT_BUFFER).0,
+            subscriptions,
         };
         for record in daemon.store.all()? {
             let (name, info_hash) = (record.name.clone(), record.info_hash);

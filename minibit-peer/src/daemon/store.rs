@@ -2,7 +2,9 @@
 //! with `sqlite3`), one row per torrent: info-hash, name, the `.torrent`
 //! bytes, the save folder, the file priorities and the paused flag. The
 //! pieces already verified are not here: they are the resume data
-//! ([`crate::resume_data`]) in `STATE/resume`.
+//! ([`crate::resume_data`]) in `STATE/resume`. Also the subscriptions to
+//! trackers' catalogues (`TRACKER_URL[#GLOB]`, see [`super::subscribe`])
+//! and, for each, the publications it has added already.
 //!
 //! The schema version is SQLite's `user_version` ([`SCHEMA_VERSION`]); a
 //! database from a newer minibit-peer is refused rather than misread.
@@ -20,7 +22,7 @@ use rusqlite::{Connection, params};
 pub const DATABASE_FILE: &str = "daemon.sqlite3";
 
 /// The schema this build reads and writes (SQLite `user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE torrent (
@@ -31,6 +33,19 @@ CREATE TABLE torrent (
     priorities TEXT NOT NULL,             -- one letter per file: s(kip), n(ormal), h(igh)
     paused     INTEGER NOT NULL,          -- 0 or 1
     added      INTEGER NOT NULL           -- Unix time, seconds
+);
+";
+
+/// Version 2: subscriptions to trackers' catalogues.
+const SCHEMA_V2: &str = "
+CREATE TABLE subscription (
+    spec  TEXT PRIMARY KEY NOT NULL,      -- TRACKER_URL or TRACKER_URL#GLOB
+    added INTEGER NOT NULL                -- Unix time, seconds
+);
+CREATE TABLE subscription_taken (         -- publications a subscription added
+    spec      TEXT NOT NULL,
+    info_hash TEXT NOT NULL,              -- 40 lowercase hex digits
+    PRIMARY KEY (spec, info_hash)
 );
 ";
 
@@ -98,13 +113,17 @@ impl Store {
 
     fn with_connection(conn: Connection) -> Result<Self, StoreError> {
         let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-        match version {
-            0 => {
-                conn.execute_batch(SCHEMA_V1)?;
-                conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew(version));
+        }
+        if version < SCHEMA_VERSION {
+            let tx = conn.unchecked_transaction()?;
+            if version < 1 {
+                tx.execute_batch(SCHEMA_V1)?;
             }
-            SCHEMA_VERSION => {}
-            newer => return Err(StoreError::TooNew(newer)),
+            tx.execute_batch(SCHEMA_V2)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            tx.commit()?;
         }
         conn.execute_batch(LIMITS_TABLE)?;
         Ok(Self {
@@ -252,6 +271,77 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Stores the subscription `spec` (`TRACKER_URL[#GLOB]`); `false` when
+    /// it was stored already.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn add_subscription(&self, spec: &str, added: i64) -> Result<bool, StoreError> {
+        let rows = self.conn().execute(
+            "INSERT OR IGNORE INTO subscription (spec, added) VALUES (?1, ?2)",
+            params![spec, added],
+        )?;
+        Ok(rows == 1)
+    }
+
+    /// Forgets the subscription `spec` and what it added; `false` when
+    /// there was none.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn remove_subscription(&self, spec: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "DELETE FROM subscription_taken WHERE spec = ?1",
+            params![spec],
+        )?;
+        let rows = tx.execute("DELETE FROM subscription WHERE spec = ?1", params![spec])?;
+        tx.commit()?;
+        Ok(rows == 1)
+    }
+
+    /// Every subscription's spec, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn subscriptions(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let mut statement = conn.prepare("SELECT spec FROM subscription ORDER BY added, rowid")?;
+        let specs = statement
+            .query_map([], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(specs)
+    }
+
+    /// Records that the subscription `spec` added (or found) `info_hash`:
+    /// it is not added again, even once removed from the daemon.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn mark_taken(&self, spec: &str, info_hash: &InfoHash) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT OR IGNORE INTO subscription_taken (spec, info_hash) VALUES (?1, ?2)",
+            params![spec, info_hash.to_hex()],
+        )?;
+        Ok(())
+    }
+
+    /// Whether the subscription `spec` added `info_hash` before.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn is_taken(&self, spec: &str, info_hash: &InfoHash) -> Result<bool, StoreError> {
+        let found = self.conn().query_row(
+            "SELECT EXISTS (SELECT 1 FROM subscription_taken WHERE spec = ?1 AND info_hash = ?2)",
+            params![spec, info_hash.to_hex()],
+            |row| row.get(0),
+        )?;
+        Ok(found)
+    }
+}
+
 fn encode_priorities(priorities: &[Priority]) -> String {
     priorities
         .iter()
@@ -322,6 +412,56 @@ mod tests {
             "deleted with it"
         );
         assert_eq!(store.limits(&c.info_hash).unwrap(), (0, 0), "never set");
+    }
+
+    #[test]
+    fn subscriptions_and_what_they_took_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (a, b) = ("http://t:1#*.jpg", "http://t:2");
+        assert!(store.add_subscription(a, 5).unwrap());
+        assert!(store.add_subscription(b, 6).unwrap());
+        assert!(!store.add_subscription(a, 7).unwrap(), "stored once");
+        store.mark_taken(a, &InfoHash([1; 20])).unwrap();
+        store.mark_taken(b, &InfoHash([2; 20])).unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.subscriptions().unwrap(), [a, b]);
+        assert!(store.is_taken(a, &InfoHash([1; 20])).unwrap());
+        assert!(!store.is_taken(a, &InfoHash([2; 20])).unwrap());
+        assert!(store.remove_subscription(b).unwrap());
+        assert!(!store.remove_subscription(b).unwrap());
+        assert_eq!(store.subscriptions().unwrap(), [a]);
+        // Subscribing again starts afresh.
+        store.add_subscription(b, 8).unwrap();
+        assert!(!store.is_taken(b, &InfoHash([2; 20])).unwrap());
+    }
+
+    #[test]
+    fn a_version_1_database_gains_the_subscriptions_and_keeps_its_torrents() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO torrent VALUES (?1, 'old', x'6465', x'2f64', 'ns', 1, 3)",
+            params![InfoHash([7; 20]).to_hex()],
+        )
+        .unwrap();
+        drop(conn);
+        let store = Store::open(dir.path()).unwrap();
+        let all = store.all().unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(
+            (all[0].info_hash, all[0].name.as_str(), all[0].paused),
+            (InfoHash([7; 20]), "old", true)
+        );
+        assert!(store.add_subscription("http://t:1", 1).unwrap());
+        let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
     }
 
     #[test]
