@@ -123,8 +123,11 @@ impl TorrentView {
         let left = progress.total_bytes - progress.have_bytes;
         let eta = (state == State::Downloading && progress.download_rate >= 1.0)
             .then(|| (left as f64 / progress.download_rate).ceil() as u64);
+        // Nothing is known of the size while the metadata is fetched.
         let share = |bytes: u64| {
-            if progress.total_bytes == 0 {
+            if progress.fetching_metadata {
+                0.0
+            } else if progress.total_bytes == 0 {
                 1.0
             } else {
                 bytes as f64 / progress.total_bytes as f64
