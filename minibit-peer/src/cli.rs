@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use minibit_peer::cli_common::{BindAddr, Rate, Verbosity};
+use minibit_peer::cli_common::{BindAddr, DiscoveryArgs, Rate, Verbosity};
 
 /// Join a BitTorrent swarm: download a torrent, verify every piece, then seed it.
 ///
@@ -24,7 +24,8 @@ pub struct Cli {
     pub verbosity: Verbosity,
 }
 
-/// The ids of [`DownloadArgs`]' arguments, refused before another subcommand.
+/// The ids of [`DownloadArgs`]' arguments, refused before another
+/// subcommand (with [`DiscoveryArgs::IDS`]).
 const DOWNLOAD_ARGS: [&str; 11] = [
     "source",
     "name",
@@ -57,6 +58,7 @@ impl Cli {
         if let Some((name, _)) = matches.subcommand() {
             let stray = DOWNLOAD_ARGS
                 .iter()
+                .chain(&DiscoveryArgs::IDS)
                 .find(|id| matches.value_source(id) == Some(ValueSource::CommandLine));
             if let Some(id) = stray {
                 return Err(command.error(
@@ -123,19 +125,9 @@ pub struct DownloadArgs {
     /// binary suffix K, M or G (e.g. 512K); 0 is unlimited.
     #[arg(long, value_name = "RATE", default_value = "0")]
     pub upload_limit: Rate,
-    /// Do not use the Mainline DHT (BEP 5). By default a DHT node runs on
-    /// UDP at the TCP listen port's number (private torrents are never
-    /// announced there); its routing table is kept in the state folder.
-    #[arg(long)]
-    pub no_dht: bool,
-    /// A DHT node to bootstrap from, HOST:PORT (repeat for more)
-    /// [default: the well-known public routers].
-    #[arg(long, value_name = "HOST:PORT", conflicts_with = "no_dht")]
-    pub dht_bootstrap: Vec<String>,
-    /// Do not use local service discovery (BEP 14: multicast announces on
-    /// the local network; private torrents are never announced).
-    #[arg(long)]
-    pub no_lsd: bool,
+    /// Peer discovery past the trackers (DHT, LSD).
+    #[command(flatten)]
+    pub discovery: DiscoveryArgs,
 }
 
 /// Make a .torrent.
@@ -243,6 +235,9 @@ pub struct DaemonArgs {
     /// first start, kept in STATE/token].
     #[arg(long, value_name = "TOKEN", env = TOKEN_VAR, hide_env_values = true)]
     pub api_token: Option<String>,
+    /// Peer discovery past the trackers (DHT, LSD).
+    #[command(flatten)]
+    pub discovery: DiscoveryArgs,
 }
 
 /// How the remote verbs reach a daemon.
@@ -295,6 +290,34 @@ mod tests {
             Command::Download(args) => args,
             other => panic!("not a download: {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_daemon_takes_the_discovery_flags_and_download_keeps_its_own() {
+        let cli = Cli::try_parse_checked([
+            "minibit-peer",
+            "daemon",
+            "--state",
+            "st",
+            "--no-lsd",
+            "--dht-bootstrap",
+            "127.0.0.1:6881",
+        ])
+        .unwrap();
+        let Some(Command::Daemon(daemon)) = cli.command else {
+            panic!("not the daemon");
+        };
+        assert!(daemon.discovery.no_lsd && !daemon.discovery.no_dht);
+        assert_eq!(daemon.discovery.dht_bootstrap, ["127.0.0.1:6881"]);
+        let args = download(&["minibit-peer", "--no-dht", "x.torrent"]);
+        assert!(args.discovery.no_dht && !args.discovery.no_lsd);
+        // Before another subcommand a download flag is an error, not ignored.
+        let err = Cli::try_parse_checked(["minibit-peer", "--no-dht", "daemon", "--state", "st"])
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("--no-dht goes with download"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,13 +1,18 @@
 //! What the command lines of `minibit-peer` and `minibit-tracker` share,
 //! so both follow one convention: the verbosity flags (`-q` only errors;
 //! by default warnings plus the few lines a user needs; `-v` info; `-vv`
-//! debug), the `--bind IP[:PORT]` form, rates (`--download-limit 8M`) and
-//! the log set-up.
+//! debug), the `--bind IP[:PORT]` form, rates (`--download-limit 8M`),
+//! the discovery flags (`--no-dht`, `--dht-bootstrap`, `--no-lsd`) and the
+//! log set-up.
 
 use std::fmt;
 use std::io::IsTerminal;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::str::FromStr;
+
+use crate::dht::DhtConfig;
+use crate::lsd::LsdConfig;
 
 /// `-q` / `-v` flags (clap), the same in both programs.
 #[derive(Clone, Copy, Debug, Default, clap::Args)]
@@ -183,5 +188,62 @@ mod tests {
         assert_eq!(v(false, 1), "info");
         assert_eq!(v(false, 2), "debug");
         assert_eq!(v(false, 5), "debug");
+    }
+}
+
+/// How a client finds peers past its trackers: the Mainline DHT (BEP 5)
+/// and local service discovery (BEP 14), both on by default (clap), the
+/// same for `download` and `daemon`.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct DiscoveryArgs {
+    /// Do not use the Mainline DHT (BEP 5). By default a DHT node runs on
+    /// UDP at the TCP listen port's number (private torrents are never
+    /// announced there); its routing table is kept in the state folder.
+    #[arg(long)]
+    pub no_dht: bool,
+    /// A DHT node to bootstrap from, HOST:PORT (repeat for more)
+    /// [default: the well-known public routers].
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "no_dht")]
+    pub dht_bootstrap: Vec<String>,
+    /// Do not use local service discovery (BEP 14: multicast announces on
+    /// the local network; private torrents are never announced).
+    #[arg(long)]
+    pub no_lsd: bool,
+}
+
+impl DiscoveryArgs {
+    /// The argument ids, for callers that check where they were given.
+    pub const IDS: [&'static str; 3] = ["no_dht", "dht_bootstrap", "no_lsd"];
+
+    /// The DHT node for a client listening on `listen` (TCP): UDP on the
+    /// same IPv4 address (0.0.0.0 for an IPv6 one) at the TCP port's
+    /// number, the `--dht-bootstrap` nodes or the public routers, the
+    /// routing table in `state_dir/dht.nodes`. `None` with `--no-dht`.
+    pub fn dht(&self, listen: SocketAddr, state_dir: &Path) -> Option<DhtConfig> {
+        if self.no_dht {
+            return None;
+        }
+        let mut config = DhtConfig::new(0);
+        config.bind = ipv4_or_any(listen);
+        if !self.dht_bootstrap.is_empty() {
+            config.bootstrap.clone_from(&self.dht_bootstrap);
+        }
+        config.routing_table = Some(state_dir.join("dht.nodes"));
+        Some(config)
+    }
+
+    /// Local service discovery on `listen`'s IPv4 interface (every
+    /// interface for an IPv6 one), announcing its port. `None` with
+    /// `--no-lsd`.
+    pub fn lsd(&self, listen: SocketAddr) -> Option<LsdConfig> {
+        (!self.no_lsd).then(|| LsdConfig::new(ipv4_or_any(listen), listen.port()))
+    }
+}
+
+/// The IPv4 address of `addr`, or 0.0.0.0 for an IPv6 one.
+fn ipv4_or_any(addr: SocketAddr) -> Ipv4Addr {
+    match addr.ip() {
+        IpAddr::V4(ip) => ip,
+        IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
     }
 }

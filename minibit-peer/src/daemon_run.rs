@@ -36,6 +36,7 @@ pub async fn run(args: DaemonArgs) -> Result<ExitCode> {
         }
         (port, other) => port.or(other).unwrap_or(0),
     };
+    let listen = SocketAddr::new(args.bind.ip, port);
     let config = DaemonConfig {
         download_root: args
             .download_root
@@ -43,7 +44,9 @@ pub async fn run(args: DaemonArgs) -> Result<ExitCode> {
             .unwrap_or_else(|| args.state.join("downloads")),
         state_dir: args.state.clone(),
         client: ClientConfig {
-            listen: SocketAddr::new(args.bind.ip, port),
+            listen,
+            dht: args.discovery.dht(listen, &args.state),
+            lsd: args.discovery.lsd(listen),
             ..ClientConfig::default()
         },
     };

@@ -13,8 +13,8 @@ mod display;
 mod exit;
 mod remote;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -24,10 +24,8 @@ use indicatif::HumanBytes;
 use minibit_core::metainfo::Metainfo;
 use minibit_peer::catalogue;
 use minibit_peer::cli_common::Verbosity;
-use minibit_peer::dht::DhtConfig;
 use minibit_peer::error_report::report;
 use minibit_peer::file_select;
-use minibit_peer::lsd::LsdConfig;
 use minibit_peer::source::{Source, SourceError};
 use minibit_peer::{Session, SessionConfig, SessionHandle, content_path};
 
@@ -205,30 +203,9 @@ async fn start(args: &DownloadArgs) -> Result<(SessionHandle, Option<PathBuf>)> 
         .state
         .clone()
         .unwrap_or_else(|| args.output.join(".minibit"));
-    config.dht = (!args.no_dht).then(|| dht_config(args, listen, &state_dir));
-    config.lsd = (!args.no_lsd).then(|| LsdConfig::new(ipv4_or_any(listen), listen.port()));
+    config.dht = args.discovery.dht(listen, &state_dir);
+    config.lsd = args.discovery.lsd(listen);
     Ok((Session::start(config).await?, path))
-}
-
-/// The DHT node of `download`: on the listen address's IPv4 (UDP port 0:
-/// the TCP listen port's number), the `--dht-bootstrap` nodes or the
-/// public routers, the routing table in `state_dir`.
-fn dht_config(args: &DownloadArgs, listen: SocketAddr, state_dir: &Path) -> DhtConfig {
-    let mut config = DhtConfig::new(0);
-    config.bind = ipv4_or_any(listen);
-    if !args.dht_bootstrap.is_empty() {
-        config.bootstrap.clone_from(&args.dht_bootstrap);
-    }
-    config.routing_table = Some(state_dir.join("dht.nodes"));
-    config
-}
-
-/// The IPv4 address of `addr`, or 0.0.0.0 for an IPv6 one.
-fn ipv4_or_any(addr: SocketAddr) -> Ipv4Addr {
-    match addr.ip() {
-        IpAddr::V4(ip) => ip,
-        IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
-    }
 }
 
 /// Classifies SOURCE [NAME]; a NAME where none belongs is a usage error.

@@ -2,7 +2,7 @@
 //! with positional I/O (`pread`/`pwrite` through [`FileExt`]), never mapped.
 //! A file is named `NAME.part` until all its pieces are verified
 //! ([`crate::partial`]), and locked for as long as it is open
-//! ([`crate::file_lock`]): one torrent at a time writes it.
+//! (an exclusive advisory `flock`): one torrent at a time writes it.
 //!
 //! Selective download: a skipped file is never created or written. Its
 //! bytes that share a piece with a wanted file still have to be stored

@@ -33,14 +33,13 @@ use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use axum::response::Json;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{delete, get, post};
-use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt as _};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use minibit_core::metainfo::InfoHash;
-use minibit_peer::http_api::check_bearer;
 pub use minibit_peer::http_api::{ApiError, same_origin_only};
+use minibit_peer::http_api::{check_bearer, drain, read_bounded};
 
 use crate::catalogue::CatalogueError;
 use crate::publish::{self, MAX_TORRENT_BYTES, PublishError, Published, Removed};
@@ -114,27 +113,6 @@ fn is_torrent(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case(TORRENT_TYPE))
 }
 
-/// Reads at most [`MAX_TORRENT_BYTES`] of `body`.
-async fn read_torrent(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_TORRENT_BYTES as u64) {
-        return Err(PublishError::TooLarge.into());
-    }
-    let mut stream = body.into_data_stream();
-    let mut bytes = BytesMut::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
-        if bytes.len() + chunk.len() > MAX_TORRENT_BYTES {
-            return Err(PublishError::TooLarge.into());
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(bytes.freeze())
-}
-
 async fn publish(
     State(state): State<Arc<TrackerState>>,
     authorized: Result<Authorized, ApiError>,
@@ -148,7 +126,7 @@ async fn publish(
     }
     let Query(query) = query?;
     let published = if is_torrent(&headers) {
-        let torrent = read_torrent(&headers, body).await?;
+        let torrent = read_bounded(&headers, body, MAX_TORRENT_BYTES).await?;
         publish::publish_torrent(&state, torrent).await?
     } else {
         let name = query.name.ok_or_else(|| {
@@ -165,29 +143,6 @@ async fn publish(
         published?
     };
     Ok((StatusCode::CREATED, Json(published)))
-}
-
-/// Most bytes of a refused upload read (and dropped) before the refusal is
-/// sent, and the longest time spent on them.
-const DRAIN_BYTES: usize = 64 * 1024 * 1024;
-const DRAIN_TIME: Duration = Duration::from_secs(10);
-
-/// Reads what is left of a refused upload's body (up to [`DRAIN_BYTES`] or
-/// [`DRAIN_TIME`]): a server that answers while the client is still
-/// sending closes the connection under it, and the client then sees a
-/// broken connection instead of the answer (a `409` for a name taken
-/// arrived as "the connection broke off" in about half the tries).
-async fn drain(mut stream: impl Stream<Item = Result<Bytes, axum::Error>> + Unpin) {
-    let read = async {
-        let mut total = 0;
-        while let Some(Ok(chunk)) = stream.next().await {
-            total += chunk.len();
-            if total > DRAIN_BYTES {
-                break;
-            }
-        }
-    };
-    let _ = tokio::time::timeout(DRAIN_TIME, read).await;
 }
 
 /// `?delete_data=` of `DELETE /api/torrents/{info_hash}`.

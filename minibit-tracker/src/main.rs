@@ -24,7 +24,7 @@ use minibit_peer::error_report::report;
 use minibit_tracker::publish::{Restored, restore};
 use minibit_tracker::service::torrent_path;
 use minibit_tracker::store::Store;
-use minibit_tracker::token::{ApiToken, TOKEN_FILE};
+use minibit_tracker::token::{ApiToken, TOKEN_FILE, create_state_dir};
 use minibit_tracker::udp::bind_pair;
 use minibit_tracker::{RegistryConfig, ServiceConfig, TrackerState, serve, serve_udp};
 use tokio::signal::unix::{SignalKind, signal};
@@ -216,12 +216,7 @@ fn service_config(cli: &ServeArgs, addr: SocketAddr) -> anyhow::Result<ServiceCo
 
 /// Creates `dir` (mode 0700) if it does not exist.
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt as _;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("cannot create the folder {}", dir.display()))
+    create_state_dir(dir).with_context(|| format!("cannot create the folder {}", dir.display()))
 }
 
 /// The arguments are checked before anything is bound or hashed: every

@@ -109,7 +109,12 @@ impl Swarm {
         }
     }
 
-    /// Up to `n` random peers other than `caller`, only leechers if `seeder`.
+    /// Up to `n` random peers other than `caller`. A `seeder` gets
+    /// leechers first and other seeders only to fill what is left: a
+    /// seeder has nothing to gain from seeders, but a client that starts
+    /// from a magnet link announces `left=0` while it fetches the metadata
+    /// (aria2 1.36 does, BEP 9 gives it no size to report) and needs the
+    /// swarm's seeders to fetch it from.
     fn pick(
         &self,
         rng: &mut ChaCha8Rng,
@@ -117,17 +122,31 @@ impl Swarm {
         seeder: bool,
         n: usize,
     ) -> Vec<TrackerPeer> {
-        let mut peers = self
-            .peers
-            .iter()
-            .filter(|(k, e)| {
-                k.peer_id != caller.peer_id && k.addr != caller.addr && !(seeder && e.left == 0)
-            })
-            .map(|(k, _)| TrackerPeer {
-                addr: k.addr,
-                peer_id: Some(k.peer_id),
-            })
-            .choose_multiple(rng, n);
+        let others = || {
+            self.peers
+                .iter()
+                .filter(|(k, _)| k.peer_id != caller.peer_id && k.addr != caller.addr)
+        };
+        let as_peer = |(k, _): (&PeerKey, &PeerEntry)| TrackerPeer {
+            addr: k.addr,
+            peer_id: Some(k.peer_id),
+        };
+        let mut peers = if seeder {
+            let mut peers = others()
+                .filter(|(_, e)| e.left > 0)
+                .map(as_peer)
+                .choose_multiple(rng, n);
+            let room = n - peers.len();
+            peers.extend(
+                others()
+                    .filter(|(_, e)| e.left == 0)
+                    .map(as_peer)
+                    .choose_multiple(rng, room),
+            );
+            peers
+        } else {
+            others().map(as_peer).choose_multiple(rng, n)
+        };
         // Reservoir sampling does not randomise the order.
         peers.shuffle(rng);
         peers
@@ -201,8 +220,9 @@ impl Registry {
     /// recorded (keyed by peer id and address), `stopped` removes it and
     /// `completed` counts a download once per leecher turned seeder. The
     /// response holds at most `numwant` (default and cap from the config)
-    /// random peers, never the caller (same peer id or same address), and
-    /// only leechers when the caller is a seeder (`left == 0`). Stale
+    /// random peers, never the caller (same peer id or same address); a
+    /// caller that is a seeder (`left == 0`) gets leechers first and
+    /// seeders only to fill the rest. Stale
     /// peers of the swarm are expired first.
     pub fn announce(
         &mut self,
@@ -429,14 +449,33 @@ mod tests {
     }
 
     #[test]
-    fn seeder_gets_only_leechers() {
+    fn a_seeder_gets_every_leecher_before_any_seeder() {
         let now = origin();
         let mut reg = populated(now, 5, 5);
         let mut r = req(100, 0);
-        r.numwant = Some(200);
+        r.numwant = Some(5);
         let resp = announce(&mut reg, now, &r, 100);
         let got: HashSet<_> = resp.peers.iter().map(|p| p.peer_id.unwrap()).collect();
         assert_eq!(got, (0..5).map(id).collect());
+    }
+
+    #[test]
+    fn a_seeder_short_of_leechers_also_gets_seeders() {
+        // aria2 announces left=0 while it fetches a magnet link's metadata:
+        // it must still learn the swarm's seeders.
+        let now = origin();
+        let mut reg = populated(now, 2, 3);
+        let mut r = req(100, 0);
+        r.numwant = Some(4);
+        let resp = announce(&mut reg, now, &r, 100);
+        let got: HashSet<_> = resp.peers.iter().map(|p| p.peer_id.unwrap()).collect();
+        assert_eq!(got.len(), 4);
+        assert!(got.contains(&id(0)) && got.contains(&id(1)));
+        let seeders = got
+            .iter()
+            .filter(|p| (2..5).map(id).any(|s| s == **p))
+            .count();
+        assert_eq!(seeders, 2);
     }
 
     #[test]

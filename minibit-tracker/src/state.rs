@@ -116,7 +116,7 @@ impl TrackerState {
         (resp, new_swarm)
     }
 
-    /// Sets the interval between two summary lines of [`serve`]'s log
+    /// Sets the interval between two summary lines of [`serve`](crate::http::serve)'s log
     /// (announces received, swarms, seeders, leechers), at least 1 s.
     #[must_use]
     pub fn with_summary_interval(mut self, interval: Duration) -> Self {

@@ -33,9 +33,10 @@ pub fn fluid(size: f64, rates: &Rates) -> f64 {
 }
 
 /// The fluid bound counted in the bytes a link carries, seconds: every
-/// payload byte costs [`FRAME`] x [`BLOCK`] bytes on the sender's uplink
-/// and the receiver's downlink, and its acknowledgements [`ACKS`] bytes on
-/// the receiver's uplink (which only the swarm-wide term feels).
+/// payload byte costs 1514/1448 (Ethernet frame per TCP payload) x
+/// 16397/16384 (`piece` header per block) bytes on the sender's uplink and
+/// the receiver's downlink, and its acknowledgements 66/2896 bytes on the
+/// receiver's uplink (which only the swarm-wide term feels).
 pub fn wire(size: f64, rates: &Rates) -> f64 {
     bound(wire_copy(size), wire_copy(size) + size * ACKS, rates)
 }

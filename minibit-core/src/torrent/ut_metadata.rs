@@ -121,7 +121,7 @@ impl Torrent {
     /// info-hash. It announces (`left` = 16384), dials and accepts peers
     /// like any torrent, fetches the info dictionary from the peers that
     /// advertise `ut_metadata` (up to two 16 KiB pieces asked of each at
-    /// once), reports [`Event::MetadataReceived`] once it hashes to
+    /// once), reports [`Event::MetadataReceived`](super::Event::MetadataReceived) once it hashes to
     /// `info_hash`, and downloads after [`Torrent::metadata_ready`].
     ///
     /// Hostile peers: a `metadata_size` of 0 or above 8 MiB
@@ -183,7 +183,7 @@ impl Torrent {
         Ok(())
     }
 
-    /// The driver opened storage after [`Event::MetadataReceived`]; `have`
+    /// The driver opened storage after [`Event::MetadataReceived`](super::Event::MetadataReceived); `have`
     /// holds the pieces already verified on disk (all clear for a fresh
     /// download; a wrong length counts as all clear). The torrent takes
     /// the real layout (and BEP 27 `private`: PEX stops), applies what its

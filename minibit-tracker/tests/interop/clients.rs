@@ -45,7 +45,7 @@ impl Client {
                 t.add(torrent, dir);
                 Running::Transmission(t)
             }
-            Self::Aria2 => Running::Aria2(aria2(torrent, dir, None)),
+            Self::Aria2 => Running::Aria2(aria2(torrent.as_os_str(), dir, None)),
             Self::Libtorrent => Running::Libtorrent(Libtorrent::start(
                 ("--torrent", torrent.as_os_str()),
                 dir,
@@ -64,7 +64,7 @@ impl Client {
             Self::Aria2 => {
                 std::fs::create_dir_all(dir).unwrap();
                 std::fs::create_dir_all(home).unwrap();
-                Running::Aria2(aria2(torrent, dir, Some(home)))
+                Running::Aria2(aria2(torrent.as_os_str(), dir, Some(home)))
             }
             other => other.download(torrent, dir, home),
         }
@@ -81,7 +81,7 @@ impl Client {
                 Running::Transmission(t)
             }
             Self::Aria2 => {
-                let p = aria2(torrent, dir, None);
+                let p = aria2(torrent.as_os_str(), dir, None);
                 // aria2 prints `SEED(` in its summary once it is seeding.
                 p.wait_line(timeout, |l| l.contains("SEED(").then_some(()));
                 Running::Aria2(p)
@@ -106,11 +106,19 @@ impl Running {
     }
 }
 
+/// `aria2c` downloading `magnet` into `dir` (the metadata first, BEP 9,
+/// then the content) and seeding it until it is killed.
+pub fn aria2_magnet(magnet: &str, dir: &Path) -> Proc {
+    std::fs::create_dir_all(dir).unwrap();
+    aria2(OsStr::new(magnet), dir, None)
+}
+
 /// `aria2c` downloading (or, when the content is already in `dir`,
-/// verifying and then seeding) `torrent` until it is killed. With
+/// verifying and then seeding) `source` (a `.torrent` or a magnet link)
+/// until it is killed. With
 /// `dht_home`, its IPv4 DHT (needed for UDP trackers) runs with its state
 /// there, on a free port, its only entry point a closed loopback port.
-fn aria2(torrent: &Path, dir: &Path, dht_home: Option<&Path>) -> Proc {
+fn aria2(source: &OsStr, dir: &Path, dht_home: Option<&Path>) -> Proc {
     tools::require(&tools::ARIA2C);
     let mut command = Command::new("aria2c");
     command
@@ -145,7 +153,7 @@ fn aria2(torrent: &Path, dir: &Path, dht_home: Option<&Path>) -> Proc {
             "--enable-color=false",
             "--file-allocation=none",
         ])
-        .arg(torrent);
+        .arg(source);
     Proc::spawn("aria2c", command)
 }
 
