@@ -52,8 +52,8 @@ impl Decoder {
     /// A decoder for a torrent whose piece count is unknown (started from a
     /// magnet link, BEP 9, metadata not fetched yet): a `bitfield` of any
     /// length up to [`Self::MAX_UNKNOWN_BITFIELD_LEN`] is passed on (the
-    /// torrent checks it once the metadata is known), the default cap on
-    /// extended messages.
+    /// torrent checks it once the metadata is known), a longer one is
+    /// [`WireError::BitfieldLength`]; the default cap on extended messages.
     pub fn for_unknown_piece_count() -> Self {
         Self::with_bitfield_len(None, Self::DEFAULT_MAX_EXTENDED_LEN)
     }
@@ -154,7 +154,12 @@ impl Decoder {
                     got: len - 1,
                     expected,
                 }),
-                // Unknown piece count: `max_frame_len` bounds it.
+                None if len - 1 > Self::MAX_UNKNOWN_BITFIELD_LEN => {
+                    Err(WireError::BitfieldLength {
+                        got: len - 1,
+                        expected: Self::MAX_UNKNOWN_BITFIELD_LEN,
+                    })
+                }
                 _ => Ok(()),
             },
             id::PIECE => {
@@ -264,14 +269,18 @@ mod tests {
                 ]))))
             );
         }
-        let too_long = Decoder::MAX_UNKNOWN_BITFIELD_LEN + 2;
+        // One byte more than any torrent can need: refused after the id
+        // byte, before the payload is waited for.
         let mut frame = BytesMut::new();
-        frame.put_u32(too_long);
+        frame.put_u32(Decoder::MAX_UNKNOWN_BITFIELD_LEN + 2);
         frame.put_u8(5);
-        assert!(matches!(
+        assert_eq!(
             decoder.decode(&mut frame),
-            Err(WireError::FrameTooLong { .. })
-        ));
+            Err(WireError::BitfieldLength {
+                got: Decoder::MAX_UNKNOWN_BITFIELD_LEN + 1,
+                expected: Decoder::MAX_UNKNOWN_BITFIELD_LEN,
+            })
+        );
     }
 
     #[test]
