@@ -378,6 +378,14 @@ impl PiecePicker {
             .map_or(0, |entry| entry.avail + self.seeds)
     }
 
+    /// The pieces in progress (some block requested or received, not
+    /// verified), in no particular order.
+    pub fn in_progress(&self) -> impl Iterator<Item = PieceIndex> + '_ {
+        self.partials
+            .iter()
+            .map(|partial| PieceIndex::new_unchecked(partial.piece))
+    }
+
     /// Connected seeders counted apart (see the type docs).
     pub fn seeds(&self) -> u32 {
         self.seeds

@@ -11,7 +11,7 @@ use minibit_core::id::{ConnectionId, TorrentId};
 use minibit_core::metainfo::InfoHash;
 use minibit_core::piece::PieceIndex;
 use minibit_core::session::{
-    CloseReason, ConnectionState, Refusal, Session, SessionAction, SessionConfig,
+    CloseReason, ConnectionState, Refusal, Session, SessionAction, SessionConfig, SessionError,
 };
 use minibit_core::torrent::{
     Action, AnnounceEvent, DisconnectReason, HandshakeRejection, TorrentConfig,
@@ -470,8 +470,9 @@ fn poll_timeout_is_the_earliest_deadline_over_the_torrents() {
 }
 
 /// Drives a seed serving one peer that always keeps requests queued, for
-/// `span` of virtual time under `limit`; returns the payload bytes sent.
-fn served_under_upload_limit(limit: u64, span: Duration) -> u64 {
+/// `span` of virtual time under the global upload `limit` and the
+/// torrent's own `torrent_limit`; returns the payload bytes sent.
+fn served_under_upload_limit(limit: u64, torrent_limit: u64, span: Duration) -> u64 {
     let t = t0();
     let config = SessionConfig {
         upload_limit: limit,
@@ -490,6 +491,8 @@ fn served_under_upload_limit(limit: u64, span: Duration) -> u64 {
             bitfield(&layout, &all),
         )
         .unwrap();
+    s.set_torrent_rate_limits(t, id, torrent_limit, 0).unwrap();
+    assert_eq!(s.torrent_rate_limits(id), Some((torrent_limit, 0)));
     let conn = join(&mut s, t, ip(0, 1), info_hash(1), 1).unwrap();
     s.handle_message(t, conn, Message::Interested);
     let blocks: Vec<_> = layout
@@ -545,10 +548,18 @@ fn served_under_upload_limit(limit: u64, span: Duration) -> u64 {
 #[test]
 fn the_upload_limit_holds_the_payload_rate_over_20_s_within_ten_percent() {
     let span = secs(20);
-    for limit in [256 * 1024, 1024 * 1024] {
-        let sent = served_under_upload_limit(limit, span);
+    // (global, the torrent's own): the lower one holds.
+    for (global, own) in [
+        (256 * 1024, 0),
+        (1024 * 1024, 0),
+        (0, 256 * 1024),
+        (256 * 1024, 1024 * 1024),
+        (1024 * 1024, 256 * 1024),
+    ] {
+        let limit = [global, own].into_iter().filter(|&l| l > 0).min().unwrap();
+        let sent = served_under_upload_limit(global, own, span);
         let ratio = sent as f64 / (limit as f64 * 20.0);
-        eprintln!("upload {limit} B/s: {sent} bytes in 20 s, {ratio:.4}");
+        eprintln!("upload {global}/{own} B/s: {sent} bytes in 20 s, {ratio:.4}");
         assert!(
             (0.9..=1.1).contains(&ratio),
             "{limit} B/s: {sent} bytes in 20 s, {ratio:.3} of the limit"
@@ -556,10 +567,12 @@ fn the_upload_limit_holds_the_payload_rate_over_20_s_within_ten_percent() {
     }
 }
 
-#[test]
-fn the_download_limit_pauses_and_resumes_reading_and_holds_the_rate_within_ten_percent() {
+/// Downloads from one peer that answers every request a millisecond
+/// later, for 20 s of virtual time under the global download `limit` and
+/// the torrent's own `torrent_limit`; returns the payload bytes received
+/// and how often reading was paused and resumed.
+fn received_under_download_limit(limit: u64, torrent_limit: u64) -> (u64, usize, usize) {
     let t = t0();
-    let limit = 256 * 1024;
     let config = SessionConfig {
         download_limit: limit,
         ..SessionConfig::default()
@@ -567,14 +580,16 @@ fn the_download_limit_pauses_and_resumes_reading_and_holds_the_rate_within_ten_p
     let content = Content::new(8 * 1024 * 1024, 256 * 1024, 2);
     let layout = content.layout.clone();
     let mut s = Session::new(config, peer_id(0), t);
-    s.add_torrent(
-        t,
-        torrent_config(),
-        info_hash(1),
-        layout.clone(),
-        bitfield(&layout, &[]),
-    )
-    .unwrap();
+    let id = s
+        .add_torrent(
+            t,
+            torrent_config(),
+            info_hash(1),
+            layout.clone(),
+            bitfield(&layout, &[]),
+        )
+        .unwrap();
+    s.set_torrent_rate_limits(t, id, 0, torrent_limit).unwrap();
     let conn = join(&mut s, t, ip(0, 1), info_hash(1), 1).unwrap();
     s.handle_message(t, conn, Message::HaveAll);
     s.handle_message(t, conn, Message::Unchoke);
@@ -647,6 +662,13 @@ fn the_download_limit_pauses_and_resumes_reading_and_holds_the_rate_within_ten_p
             s.handle_timeout(now);
         }
     }
+    (received, pauses, resumes)
+}
+
+#[test]
+fn the_download_limit_pauses_and_resumes_reading_and_holds_the_rate_within_ten_percent() {
+    let limit = 256 * 1024;
+    let (received, pauses, resumes) = received_under_download_limit(limit, 0);
     assert!(
         pauses > 10 && resumes + 1 >= pauses,
         "{pauses} pauses, {resumes} resumes"
@@ -740,4 +762,31 @@ fn a_global_number_of_unchoke_slots_is_never_exceeded_and_every_torrent_gets_a_t
     // Without the global limit each torrent unchokes both its peers.
     let (most, _) = unchoking_with_global_slots(None);
     assert_eq!(most, 8);
+}
+
+#[test]
+fn a_torrents_own_download_limit_holds_its_requests_and_the_rate_within_ten_percent() {
+    for (global, own) in [(0, 256 * 1024), (1024 * 1024, 256 * 1024)] {
+        let (received, pauses, _) = received_under_download_limit(global, own);
+        let ratio = received as f64 / (own as f64 * 20.0);
+        eprintln!("download {global}/{own} B/s: {received} bytes in 20 s, {ratio:.4}");
+        assert!(
+            (0.9..=1.1).contains(&ratio),
+            "{global}/{own} B/s: {received} bytes in 20 s, {ratio:.3} of the torrent's limit"
+        );
+        if global == 0 {
+            assert_eq!(pauses, 0, "no global limit: reading never pauses");
+        }
+    }
+}
+
+#[test]
+fn rate_limits_of_an_unknown_torrent_are_refused() {
+    let (mut s, ids) = session(SessionConfig::default(), 1, t0());
+    s.remove_torrent(t0(), ids[0]).unwrap();
+    assert_eq!(
+        s.set_torrent_rate_limits(t0(), ids[0], 1, 1),
+        Err(SessionError::UnknownTorrent(ids[0]))
+    );
+    assert_eq!(s.torrent_rate_limits(ids[0]), None);
 }

@@ -81,8 +81,8 @@ pub mod tracker_client;
 mod tracker_status;
 
 pub use client::{
-    AddMagnet, AddTorrent, Client, ClientConfig, ClientError, PeerSink, Progress, TorrentDetail,
-    TorrentHandle, TorrentStatus, content_path,
+    AddMagnet, AddTorrent, Client, ClientConfig, ClientError, PeerInfo, PeerSink, Progress,
+    TorrentDetail, TorrentHandle, TorrentStatus, TrackerAnswer, TrackerInfo, content_path,
 };
 pub use minibit_core::id::TorrentId;
 pub use session::{Session, SessionConfig, SessionHandle, TorrentSource};

@@ -1,12 +1,17 @@
-//! Whether any tracker answered: a torrent whose trackers cannot be used
-//! (all dead, or only schemes we do not speak) would otherwise wait at 0 %
-//! in silence. After [`SILENCE`] with no tracker answer and no peer, the
-//! user is told once: `no tracker answered; 0 peers`, with the last error
-//! of each tracker of the torrent.
+//! What became of each tracker of a torrent: its last announce, answer
+//! and error (for the detail view, [`TrackerInfo`]), and whether any
+//! answered: a torrent whose trackers cannot be used (all dead, or only
+//! schemes we do not speak) would otherwise wait at 0 % in silence. After
+//! [`SILENCE`] with no tracker answer and no peer, the user is told once:
+//! `no tracker answered; 0 peers`, with the last error of each tracker of
+//! the torrent.
 
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
+use minibit_core::tracker::AnnounceResponse;
+
+use crate::client::{TrackerAnswer, TrackerInfo};
 use crate::tracker_client::AnnounceError;
 
 /// How long a session may go without a tracker answer and without a peer
@@ -17,8 +22,13 @@ pub(crate) const SILENCE: Duration = Duration::from_secs(5);
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Tracker {
     url: String,
-    /// The last error; `None`: no answer yet.
+    /// The error of the last announce to it; `None`: it answered, or was
+    /// not asked yet.
     error: Option<String>,
+    /// When it was last announced to.
+    last_announce: Option<SystemTime>,
+    /// Its last answer.
+    answer: Option<TrackerAnswer>,
 }
 
 /// The trackers of one session and whether any answered.
@@ -37,7 +47,12 @@ impl TrackerStatus {
     pub(crate) fn new(now: Instant, urls: Vec<String>) -> Self {
         let trackers = urls
             .into_iter()
-            .map(|url| Tracker { url, error: None })
+            .map(|url| Tracker {
+                url,
+                error: None,
+                last_announce: None,
+                answer: None,
+            })
             .collect();
         Self {
             since: now,
@@ -47,18 +62,57 @@ impl TrackerStatus {
         }
     }
 
-    /// The tracker announced to answered.
-    pub(crate) fn answered(&mut self) {
+    /// Tracker `url` answered `response` at `at` (trackers tried before
+    /// it in the same announce failed: see [`TrackerStatus::failed`]).
+    pub(crate) fn answered(&mut self, url: &str, response: &AnnounceResponse, at: SystemTime) {
         self.answered = true;
+        if let Some(tracker) = self.tracker(url) {
+            tracker.error = None;
+            tracker.last_announce = Some(at);
+            tracker.answer = Some(TrackerAnswer {
+                seeders: response.complete,
+                leechers: response.incomplete,
+                peers: response.peers.len(),
+            });
+        }
     }
 
-    /// The announce failed: each tracker it tried keeps its error.
-    pub(crate) fn failed(&mut self, error: &AnnounceError) {
+    /// Each tracker `error` lists failed at `at` and keeps its error.
+    pub(crate) fn failed(&mut self, error: &AnnounceError, at: SystemTime) {
         for (url, cause) in error.failures() {
-            if let Some(tracker) = self.trackers.iter_mut().find(|t| t.url == url) {
+            if let Some(tracker) = self.tracker(url) {
                 tracker.error = Some(cause);
+                tracker.last_announce = Some(at);
             }
         }
+    }
+
+    fn tracker(&mut self, url: &str) -> Option<&mut Tracker> {
+        self.trackers.iter_mut().find(|t| t.url == url)
+    }
+
+    /// Each tracker of `tiers` (`(tier, url)` in the order the next
+    /// announce tries them) with what became of it; `next_announce` is the
+    /// torrent's.
+    pub(crate) fn infos(
+        &self,
+        tiers: Vec<(usize, String)>,
+        next_announce: Option<SystemTime>,
+    ) -> Vec<TrackerInfo> {
+        tiers
+            .into_iter()
+            .map(|(tier, url)| {
+                let known = self.trackers.iter().find(|t| t.url == url);
+                TrackerInfo {
+                    tier,
+                    last_announce: known.and_then(|t| t.last_announce),
+                    last_answer: known.and_then(|t| t.answer),
+                    next_announce,
+                    error: known.and_then(|t| t.error.clone()),
+                    url,
+                }
+            })
+            .collect()
     }
 
     /// The line to tell the user, once: when no tracker has answered
@@ -91,13 +145,64 @@ mod tests {
         }
     }
 
+    fn answer() -> AnnounceResponse {
+        AnnounceResponse {
+            interval: 900,
+            min_interval: None,
+            complete: 3,
+            incomplete: 7,
+            peers: Vec::new(),
+            warning: None,
+        }
+    }
+
+    #[test]
+    fn each_tracker_keeps_its_last_announce_answer_and_error() {
+        let t0 = Instant::now();
+        let (a, b) = ("http://a/announce".to_owned(), "udp://b:80".to_owned());
+        let mut status = TrackerStatus::new(t0, vec![a.clone(), b.clone()]);
+        let (at1, at2) = (
+            SystemTime::UNIX_EPOCH + Duration::from_secs(100),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(200),
+        );
+        status.failed(&unsupported(&b), at1);
+        status.answered(&a, &answer(), at1);
+        let next = Some(at2);
+        let infos = status.infos(vec![(0, b.clone()), (1, a.clone()), (2, "x".into())], next);
+        assert_eq!(infos[0].url, b);
+        assert_eq!((infos[0].tier, infos[0].last_announce), (0, Some(at1)));
+        assert_eq!(infos[0].error.as_deref(), Some("unsupported scheme"));
+        assert_eq!(infos[0].last_answer, None);
+        assert_eq!(infos[1].tier, 1);
+        assert_eq!(
+            infos[1].last_answer,
+            Some(TrackerAnswer {
+                seeders: 3,
+                leechers: 7,
+                peers: 0
+            })
+        );
+        assert_eq!(
+            (infos[1].error.as_ref(), infos[1].next_announce),
+            (None, next)
+        );
+        assert_eq!(infos[2].last_announce, None, "a tracker never asked");
+        // A later answer clears the error.
+        status.answered(&b, &answer(), at2);
+        let infos = status.infos(vec![(0, b)], None);
+        assert_eq!(
+            (infos[0].error.as_ref(), infos[0].last_announce),
+            (None, Some(at2))
+        );
+    }
+
     #[test]
     fn silence_is_reported_once_with_each_trackers_last_error() {
         let t0 = Instant::now();
         let urls = vec!["udp://a:80".to_owned(), "wss://b/announce".to_owned()];
         let mut status = TrackerStatus::new(t0, urls);
         assert_eq!(status.check(t0 + SILENCE / 2, 0), None, "too early");
-        status.failed(&unsupported("wss://b/announce"));
+        status.failed(&unsupported("wss://b/announce"), SystemTime::UNIX_EPOCH);
         let line = status.check(t0 + SILENCE, 0).unwrap();
         assert_eq!(
             line,
@@ -111,10 +216,10 @@ mod tests {
         let t0 = Instant::now();
         let urls = vec!["wss://a".to_owned(), "wss://b".to_owned()];
         let mut status = TrackerStatus::new(t0, urls);
-        status.failed(&AnnounceError::AllFailed(vec![
-            unsupported("wss://a"),
-            unsupported("wss://b"),
-        ]));
+        status.failed(
+            &AnnounceError::AllFailed(vec![unsupported("wss://a"), unsupported("wss://b")]),
+            SystemTime::UNIX_EPOCH,
+        );
         assert_eq!(
             status.check(t0 + SILENCE, 0).unwrap(),
             "no tracker answered; 0 peers: wss://a (unsupported scheme); wss://b (unsupported scheme)"
@@ -126,7 +231,7 @@ mod tests {
         let t0 = Instant::now();
         let mut status = TrackerStatus::new(t0, vec!["http://b/announce".to_owned()]);
         assert_eq!(status.check(t0 + SILENCE, 1), None, "a peer (e.g. via PEX)");
-        status.answered();
+        status.answered("http://b/announce", &answer(), SystemTime::UNIX_EPOCH);
         assert_eq!(status.check(t0 + SILENCE * 2, 0), None);
         let mut none = TrackerStatus::new(t0, Vec::new());
         assert_eq!(

@@ -22,6 +22,71 @@ async fn detail(api: &str, info_hash: &str) -> Value {
         .1
 }
 
+/// Sets the torrent's own limits (200 kB/s down: the download takes
+/// seconds, so its peer and pieces in flight can be seen), resumes it and
+/// checks its detail while it downloads: the seeder as a peer, the
+/// availability, the tracker's answer.
+async fn limit_resume_and_see_the_detail(
+    http: &reqwest::Client,
+    api: &str,
+    info_hash: &str,
+    announce: &str,
+    metainfo: &minibit_core::metainfo::Metainfo,
+) {
+    let (status, body) = call(
+        http.patch(format!("{api}/api/torrents/{info_hash}"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"download_limit": 200_000, "upload_limit": 0})),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, _) = call(
+        http.post(format!("{api}/api/torrents/{info_hash}/resume"))
+            .bearer_auth(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let during = eventually("the seeder as a peer, pieces in flight", || async {
+        let d = detail(api, info_hash).await;
+        let downloading = d["pieces"].as_str()?.contains('2');
+        (d["peer_list"].as_array()?.len() == 1 && downloading).then_some(d)
+    })
+    .await;
+    let peer = &during["peer_list"][0];
+    assert!(
+        peer["address"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{peer}"
+    );
+    assert!(
+        peer["client"].as_str().unwrap().starts_with("minibit "),
+        "{peer}"
+    );
+    assert_eq!(peer["seed"], true, "{peer}");
+    assert_eq!(peer["progress"], 1.0);
+    assert_eq!(peer["am_interested"], true);
+    assert_eq!(during["download_limit"], 200_000);
+    assert_eq!(during["upload_limit"], 0);
+    let availability = during["availability"].as_array().unwrap();
+    assert_eq!(availability.len() as u32, metainfo.layout().piece_count());
+    assert!(
+        availability.iter().all(|n| n == 1),
+        "one seeder: {availability:?}"
+    );
+    assert!(during["distributed_copies"].as_f64().unwrap() >= 1.0);
+    let tracker = &during["trackers"][0];
+    assert_eq!(tracker["url"], announce);
+    assert_eq!(
+        (tracker["tier"].as_u64(), tracker["error"].is_null()),
+        (Some(0), true),
+        "{tracker}"
+    );
+    assert!(
+        tracker["last_announce"].as_u64().unwrap() > 1_700_000_000,
+        "{tracker}"
+    );
+    assert_eq!(tracker["peers"], 1, "the stub listed the seeder: {tracker}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_torrent_added_by_url_downloads_and_comes_back_after_a_restart_without_rehash() {
     let dir = tempfile::tempdir().unwrap();
@@ -42,12 +107,22 @@ async fn a_torrent_added_by_url_downloads_and_comes_back_after_a_restart_without
             .json(&json!({
                 "uri": format!("{}/torrents/film.bin.torrent", stub.base),
                 "save_dir": "films/2026",
+                "paused": true,
             })),
     )
     .await;
     assert_eq!(status, 201, "{added}");
     let info_hash = added["info_hash"].as_str().unwrap().to_owned();
     assert_eq!(info_hash, metainfo.info_hash().to_hex());
+
+    limit_resume_and_see_the_detail(
+        &http,
+        &daemon.api,
+        &info_hash,
+        &stub.announce_url(),
+        &metainfo,
+    )
+    .await;
 
     let done = eventually("100 %", || async {
         let d = detail(&daemon.api, &info_hash).await;
@@ -103,6 +178,8 @@ async fn a_torrent_added_by_url_downloads_and_comes_back_after_a_restart_without
     assert_eq!(list[0]["info_hash"], info_hash.as_str());
     assert_eq!(list[0]["progress"], 1.0, "complete at once: {list}");
     assert_eq!(list[0]["state"], "paused");
+    let kept = detail(&daemon.api, &info_hash).await;
+    assert_eq!(kept["download_limit"], 200_000, "the limits are kept");
     let log = std::fs::read_to_string(&daemon.log).unwrap();
     let trusted = format!(
         "{} pieces trusted, 0 pieces of changed files re-verified",
@@ -196,6 +273,12 @@ async fn hostile_requests_get_json_errors_and_change_nothing() {
     assert_eq!(status, 200);
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     assert_eq!(list[0]["info_hash"], info_hash.as_str());
+    let d = detail(api, &info_hash).await;
+    assert_eq!(
+        (&d["upload_limit"], &d["download_limit"]),
+        (&json!(0), &json!(0)),
+        "refused PATCHes changed no limit"
+    );
     assert!(
         state.join("downloads/in/a.bin.part").exists(),
         "downloading into the asked folder"
@@ -257,6 +340,33 @@ fn other_refusals(
                 .json(&json!({"priorities": ["skip", "skip"]})),
             400,
             "one priority per file",
+        ),
+        (
+            http.patch(format!("{api}/api/torrents/{info_hash}"))
+                .bearer_auth(TOKEN)
+                .json(&json!({})),
+            400,
+            "upload_limit",
+        ),
+        (
+            http.patch(format!("{api}/api/torrents/{info_hash}"))
+                .bearer_auth(TOKEN)
+                .json(&json!({"upload_limit": -5})),
+            400,
+            "upload_limit",
+        ),
+        (
+            http.patch(format!("{api}/api/torrents/{info_hash}"))
+                .json(&json!({"upload_limit": 1000})),
+            401,
+            "token",
+        ),
+        (
+            http.patch(format!("{api}/api/torrents/{}", "cd".repeat(20)))
+                .bearer_auth(TOKEN)
+                .json(&json!({"download_limit": 1000})),
+            404,
+            "no torrent",
         ),
         (
             http.delete(format!("{api}/api/torrents/{info_hash}"))

@@ -1,8 +1,10 @@
 //! The daemon's page in a real browser: Debian's `chromium` (headless)
 //! driven through `chromedriver` (package `chromium-driver`) with the
 //! `fantoccini` WebDriver client. Logs in through the login URL, adds a
-//! torrent by URL through the page, watches it reach 100 %, pauses and
-//! resumes it, opens its detail (files, piece map) and removes it.
+//! torrent by URL through the page, opens its detail, sets a download
+//! limit with its form, sees the seeder (started only then) in the peers
+//! table, the tracker's answer and pieces downloading in the piece map,
+//! watches it reach 100 %, pauses and resumes it, and removes it.
 
 mod common;
 
@@ -131,6 +133,92 @@ async fn log_in_and_add(page: &Client, api: &str, uri: &str) {
         .unwrap();
 }
 
+/// Opens the torrent's detail before any seeder: the tracker answered and
+/// the download limit set with the form (100 kB/s: 700 kB take seconds)
+/// reaches the API.
+async fn open_detail_and_limit(page: &Client, api: &str, info_hash: &str, announce: &str) {
+    // The detail, before any seeder: the tracker answered, no peer yet.
+    let name = eventually("the row", || async {
+        page.find(Locator::Css(&format!(
+            "tr[data-info-hash='{info_hash}'] a.name"
+        )))
+        .await
+        .ok()
+    })
+    .await;
+    name.click().await.unwrap();
+    eventually("the tracker's answer", || async {
+        let url = page.find(Locator::Css("#trackers td.url")).await.ok()?;
+        let error = page.find(Locator::Css("#trackers td.error")).await.ok()?;
+        let announced = page
+            .find(Locator::Css("#trackers tbody tr td:nth-child(3)"))
+            .await
+            .ok()?;
+        (url.text().await.ok()? == announce
+            && error.text().await.ok()?.is_empty()
+            && !announced.text().await.ok()?.is_empty())
+        .then_some(())
+    })
+    .await;
+    // A download limit through the form (100 kB/s: 700 kB take seconds).
+    let limits = eventually("the limits form", || async {
+        let form = page.find(Locator::Id("limits")).await.ok()?;
+        form.is_displayed().await.ok()?.then_some(form)
+    })
+    .await;
+    let field = limits
+        .find(Locator::Css("input[name=download_limit]"))
+        .await
+        .unwrap();
+    field.clear().await.unwrap();
+    field.send_keys("100000").await.unwrap();
+    limits
+        .find(Locator::Css("button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let detail = format!("{api}/api/torrents/{info_hash}");
+    eventually("the limit applied", || async {
+        let detail: serde_json::Value = reqwest::get(&detail).await.ok()?.json().await.ok()?;
+        (detail["download_limit"] == 100_000).then_some(())
+    })
+    .await;
+}
+
+/// The seeder is in the peers table while we download, with its client
+/// name, and pieces show as downloading.
+async fn see_the_seeder_downloading(page: &Client) {
+    // The seeder joins: it is in the peers table while we download, with
+    // its client name, and pieces show as downloading.
+    eventually("the seeder in the peers table", || async {
+        let address = page.find(Locator::Css("#peers td.address")).await.ok()?;
+        let client = page.find(Locator::Css("#peers td.client")).await.ok()?;
+        let address = address.text().await.ok()?;
+        let client = client.text().await.ok()?;
+        (address.starts_with("127.0.0.1:") && client.starts_with("minibit ")).then_some(())
+    })
+    .await;
+    eventually("pieces downloading", || async {
+        let text = page
+            .find(Locator::Id("detail-pieces"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        let busy: u32 = text
+            .split(", ")
+            .nth(1)?
+            .strip_suffix(" downloading")?
+            .parse()
+            .ok()?;
+        (busy > 0).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn add_watch_pause_resume_and_remove_through_the_page() {
     let dir = tempfile::tempdir().unwrap();
@@ -148,7 +236,6 @@ async fn add_watch_pause_resume_and_remove_through_the_page() {
     let info_hash = metainfo.info_hash().to_hex();
 
     let (_driver, webdriver) = start_chromedriver();
-    let _seeder = start_seeder(&torrent, &seed_dir);
     let daemon = start_daemon(&state);
     let page = browser(&webdriver, &profile).await;
 
@@ -158,6 +245,14 @@ async fn add_watch_pause_resume_and_remove_through_the_page() {
         &format!("{}/torrents/holiday.bin.torrent", stub.base),
     )
     .await;
+
+    open_detail_and_limit(&page, &daemon.api, &info_hash, &stub.announce_url()).await;
+    let _seeder = start_seeder(&torrent, &seed_dir);
+    see_the_seeder_downloading(&page).await;
+    if let Some(dir) = std::env::var_os("MINIBIT_SCREENSHOTS") {
+        let png = page.screenshot().await.unwrap();
+        std::fs::write(Path::new(&dir).join("daemon-page.png"), png).unwrap();
+    }
 
     eventually("seeding at 100 %", || async {
         let state = state_of(&page, &info_hash).await?;
@@ -178,15 +273,7 @@ async fn add_watch_pause_resume_and_remove_through_the_page() {
         std::fs::read(seed_dir.join("holiday.bin")).unwrap()
     );
 
-    // The detail: its file and the piece map.
-    page.find(Locator::Css(&format!(
-        "tr[data-info-hash='{info_hash}'] a.name"
-    )))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
+    // The detail: its file and the piece map, every piece verified.
     let pieces = metainfo.layout().piece_count();
     eventually("the detail", || async {
         let text = page
@@ -196,16 +283,11 @@ async fn add_watch_pause_resume_and_remove_through_the_page() {
             .text()
             .await
             .ok()?;
-        (text == format!("{pieces} of {pieces} pieces")).then_some(())
+        (text == format!("{pieces} of {pieces} pieces, 0 downloading")).then_some(())
     })
     .await;
     let file = page.find(Locator::Css("#files tbody tr")).await.unwrap();
     assert!(file.text().await.unwrap().contains("holiday.bin"));
-
-    if let Some(dir) = std::env::var_os("MINIBIT_SCREENSHOTS") {
-        let png = page.screenshot().await.unwrap();
-        std::fs::write(Path::new(&dir).join("daemon-page.png"), png).unwrap();
-    }
 
     click(&page, &info_hash, "pause").await;
     eventually("paused", || async {

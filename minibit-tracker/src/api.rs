@@ -6,6 +6,10 @@
 //! - `POST /api/publish` with `Content-Type: application/x-bittorrent`: a
 //!   `.torrent` alone (at most 10 MiB), catalogued, seeded only if its data
 //!   is in the data folder. Same answer.
+//! - `GET /api/torrents/{info_hash}`: what the embedded seeder sees of a
+//!   torrent it seeds ([`crate::seed::SeedStatus`]: `upload_rate` in
+//!   bytes/s, `uploaded`, `peers`, and `availability`, the copies of each
+//!   piece among its peers); 404 when it does not seed it.
 //! - `DELETE /api/torrents/{info_hash}[?delete_data=true]`: `200` with
 //!   `{"name", "info_hash", "data_deleted"}`.
 //! - `GET /api/catalogue/events`: server-sent events, `event: publish` or
@@ -32,7 +36,7 @@ use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use axum::response::Json;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use futures::{Stream, StreamExt as _};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
@@ -43,6 +47,7 @@ use minibit_peer::http_api::{check_bearer, drain, read_bounded};
 
 use crate::catalogue::CatalogueError;
 use crate::publish::{self, MAX_TORRENT_BYTES, PublishError, Published, Removed};
+use crate::seed::SeedStatus;
 use crate::state::TrackerState;
 use crate::upload::UploadError;
 
@@ -95,7 +100,7 @@ pub fn routes() -> Router<Arc<TrackerState>> {
             "/api/publish",
             post(publish).layer(DefaultBodyLimit::disable()),
         )
-        .route("/api/torrents/{info_hash}", delete(remove))
+        .route("/api/torrents/{info_hash}", get(seed_status).delete(remove))
         .route("/api/catalogue/events", get(events))
 }
 
@@ -159,15 +164,37 @@ async fn remove(
     query: Result<Query<RemoveQuery>, QueryRejection>,
 ) -> Result<Json<Removed>, ApiError> {
     let Query(query) = query?;
-    let info_hash = InfoHash::from_hex(&info_hash).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("{info_hash:?} is not an info-hash (40 hex digits)"),
-        )
-    })?;
+    let info_hash = parse_hash(&info_hash)?;
     Ok(Json(
         publish::remove(&state, info_hash, query.delete_data).await?,
     ))
+}
+
+fn parse_hash(text: &str) -> Result<InfoHash, ApiError> {
+    InfoHash::from_hex(text).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{text:?} is not an info-hash (40 hex digits)"),
+        )
+    })
+}
+
+async fn seed_status(
+    State(state): State<Arc<TrackerState>>,
+    Path(info_hash): Path<String>,
+) -> Result<Json<SeedStatus>, ApiError> {
+    let info_hash = parse_hash(&info_hash)?;
+    state
+        .service()
+        .seed_status(&info_hash)
+        .await
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("this tracker does not seed {info_hash}"),
+            )
+        })
 }
 
 async fn events(

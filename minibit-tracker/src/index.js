@@ -1,7 +1,8 @@
 // The tracker page's script: the API token from the login URL
 // (#token=...) is kept in localStorage; with it the page publishes files
 // (streamed as the request body) and removes entries. Every catalogue
-// event reloads the page.
+// event reloads the page. Every 2 s each row's seeder upload rate and
+// availability heat map are refreshed from /api/torrents/{info_hash}.
 "use strict";
 
 const KEY = "minibit-tracker-token";
@@ -46,6 +47,37 @@ function showLogin() {
   }
 }
 
+// Paints `availability` (copies of each piece among the seeder's peers)
+// across `canvas`: white for none, darker green for more; its title says
+// the range.
+function paintAvailability(canvas, availability) {
+  const context = canvas.getContext("2d");
+  const most = Math.max(0, ...availability);
+  const width = canvas.width / Math.max(availability.length, 1);
+  context.clearRect(0, 0, canvas.width, canvas.height);
+  availability.forEach((copies, i) => {
+    context.fillStyle = copies === 0 ? "#f4f4f4" : "rgba(0, 110, 60, " + (0.25 + 0.75 * copies / most) + ")";
+    context.fillRect(i * width, 0, Math.max(width, 1), canvas.height);
+  });
+  const least = availability.length ? Math.min(...availability) : 0;
+  canvas.title = availability.length + " pieces, " + least + " to " + most + " copies among the seeder's peers";
+}
+
+async function refreshSeeder() {
+  for (const cell of document.querySelectorAll("td.upload")) {
+    const infoHash = cell.dataset.infoHash;
+    const response = await fetch("/api/torrents/" + infoHash);
+    const canvas = document.querySelector("canvas.availability[data-info-hash='" + infoHash + "']");
+    if (!response.ok) {
+      cell.textContent = "not seeded";
+      continue;
+    }
+    const status = await response.json();
+    cell.textContent = Math.round(status.upload_rate) + " (" + status.peers + " peers)";
+    paintAvailability(canvas, status.availability);
+  }
+}
+
 // The login URL pasted into a tab that already shows the page only
 // changes the fragment: no reload, so take the token from here too.
 window.addEventListener("hashchange", () => {
@@ -87,6 +119,8 @@ document.addEventListener("DOMContentLoaded", () => {
       }
     });
   }
+  refreshSeeder();
+  setInterval(refreshSeeder, 2000);
   const events = new EventSource("/api/catalogue/events");
   for (const kind of ["publish", "remove", "lagged"]) {
     events.addEventListener(kind, () => location.reload());

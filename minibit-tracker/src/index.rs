@@ -1,6 +1,8 @@
 //! `GET /`: the tracker's page. The catalogue (searchable with `?q=`) with
-//! links to each `.torrent` and per torrent its seeders, leechers and
-//! completed downloads, then the other swarms that announce here, which
+//! links to each `.torrent` and per torrent its seeders, leechers,
+//! completed downloads, and (filled in by the script from
+//! `/api/torrents/{info_hash}`) the embedded seeder's upload rate and the
+//! availability of each piece among its peers as a small heat map, then the other swarms that announce here, which
 //! have no `.torrent` on this tracker, and each torrent's magnet link.
 //! With the API token (opened once
 //! through the login URL `http://ADDR/#token=...`, then kept in the
@@ -54,11 +56,11 @@ pub fn render(
             escape(query)
         );
     } else {
-        page.push_str("<table>\n<tr><th>name</th><th>size (bytes)</th><th>info-hash</th><th>seeders</th><th>leechers</th><th>completed</th><th>magnet</th><th></th></tr>\n");
+        page.push_str("<table>\n<tr><th>name</th><th>size (bytes)</th><th>info-hash</th><th>seeders</th><th>leechers</th><th>completed</th><th>seeder upload (bytes/s)</th><th>availability among the seeder's peers</th><th>magnet</th><th></th></tr>\n");
         for (entry, stats) in catalogued {
             let _ = writeln!(
                 page,
-                "<tr><td><a href=\"/torrents/{}.torrent\">{}</a></td><td>{}</td><td>{}</td>{}<td>{}</td><td><button class=\"remove\" data-info-hash=\"{}\" data-name=\"{}\" hidden>remove</button></td></tr>",
+                "<tr><td><a href=\"/torrents/{}.torrent\">{}</a></td><td>{}</td><td>{}</td>{}<td class=\"upload\" data-info-hash=\"{3}\"></td><td><canvas class=\"availability\" data-info-hash=\"{3}\" width=\"160\" height=\"12\"></canvas></td><td>{}</td><td><button class=\"remove\" data-info-hash=\"{3}\" data-name=\"{1}\" hidden>remove</button></td></tr>",
                 utf8_percent_encode(&entry.name, URL_ESCAPE),
                 escape(&entry.name),
                 entry.size,
@@ -67,8 +69,6 @@ pub fn render(
                 magnet_link(&entry.torrent)
                     .map(|link| format!("<a href=\"{}\">magnet</a>", escape(&link)))
                     .unwrap_or_default(),
-                entry.info_hash,
-                escape(&entry.name),
             );
         }
         page.push_str("</table>\n");

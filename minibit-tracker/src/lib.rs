@@ -49,6 +49,7 @@ pub mod metrics;
 pub mod publish;
 pub mod registry;
 pub mod remote;
+mod roster;
 pub mod seed;
 pub mod service;
 pub mod state;

@@ -13,12 +13,12 @@
 //! peer is not recorded (others will not hear of it) but still receives
 //! peers and a warning.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
-use rand::seq::{IteratorRandom, SliceRandom};
+use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use minibit_core::metainfo::InfoHash;
@@ -26,6 +26,8 @@ use minibit_core::tracker::{
     AnnounceEvent, AnnounceRequest, AnnounceResponse, ScrapeResponse, ScrapeStats, TrackerPeer,
 };
 use minibit_core::wire::PeerId;
+
+use crate::roster::{Role, Roster};
 
 /// Warning sent when the swarm table is full and a new torrent cannot be tracked.
 pub const WARNING_TRACKER_FULL: &str = "tracker full: this torrent is not tracked";
@@ -71,7 +73,7 @@ impl Default for RegistryConfig {
 }
 
 /// A peer's identity in a swarm: its peer id at its address.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 struct PeerKey {
     peer_id: PeerId,
     addr: SocketAddr,
@@ -89,11 +91,10 @@ struct PeerEntry {
 /// The peers of one info-hash.
 #[derive(Debug, Default)]
 struct Swarm {
-    peers: BTreeMap<PeerKey, PeerEntry>,
-    /// How many of `peers` are seeders (`left == 0`), kept as they change
-    /// so every announce's counts cost O(1) (counting them took 30 % of
-    /// the UDP tracker's time under load).
-    seeders: usize,
+    /// Leechers and seeders (`left == 0`) apart, so the counts cost O(1)
+    /// (counting seeders on every announce took 30 % of the UDP tracker's
+    /// time under load) and so do random picks.
+    peers: Roster<PeerKey, PeerEntry>,
     /// No peer was last seen before this (a lower bound, `None` with no
     /// peers): until it is older than the timeout there is nothing to
     /// expire and the scan is skipped (scanning on every announce took
@@ -109,40 +110,31 @@ impl Swarm {
             Some(oldest) if now.saturating_duration_since(oldest) > timeout => {}
             _ => return,
         }
-        let mut expired_seeders = 0;
-        self.peers.retain(|_, e| {
-            let keep = now.saturating_duration_since(e.last_seen) <= timeout;
-            expired_seeders += usize::from(!keep && e.left == 0);
-            keep
-        });
-        self.seeders -= expired_seeders;
-        self.oldest_seen = self.peers.values().map(|e| e.last_seen).min();
+        self.peers
+            .retain(|_, e| now.saturating_duration_since(e.last_seen) <= timeout);
+        self.oldest_seen = self.peers.iter().map(|(_, e)| e.last_seen).min();
     }
 
     /// Records `entry` for `key`, replacing what was known of it.
     fn put(&mut self, key: PeerKey, entry: PeerEntry) {
-        if let Some(old) = self.peers.insert(key, entry) {
-            self.seeders -= usize::from(old.left == 0);
-        }
-        self.seeders += usize::from(entry.left == 0);
+        let role = if entry.left == 0 {
+            Role::Seeder
+        } else {
+            Role::Leecher
+        };
+        self.peers.insert(key, entry, role);
         self.oldest_seen = Some(
             self.oldest_seen
                 .map_or(entry.last_seen, |oldest| oldest.min(entry.last_seen)),
         );
     }
 
-    /// Forgets `key`.
-    fn take(&mut self, key: &PeerKey) {
-        if let Some(old) = self.peers.remove(key) {
-            self.seeders -= usize::from(old.left == 0);
-        }
-    }
-
     fn stats(&self) -> ScrapeStats {
+        let complete = self.peers.seeders();
         ScrapeStats {
-            complete: self.seeders as u32,
+            complete: complete as u32,
             downloaded: self.downloaded,
-            incomplete: (self.peers.len() - self.seeders) as u32,
+            incomplete: (self.peers.len() - complete) as u32,
         }
     }
 
@@ -151,7 +143,8 @@ impl Swarm {
     /// seeder has nothing to gain from seeders, but a client that starts
     /// from a magnet link announces `left=0` while it fetches the metadata
     /// (aria2 1.36 does, BEP 9 gives it no size to report) and needs the
-    /// swarm's seeders to fetch it from.
+    /// swarm's seeders to fetch it from. A leecher gets both, seeders
+    /// somewhat above their share.
     fn pick(
         &self,
         rng: &mut ChaCha8Rng,
@@ -159,32 +152,25 @@ impl Swarm {
         seeder: bool,
         n: usize,
     ) -> Vec<TrackerPeer> {
-        let others = || {
-            self.peers
-                .iter()
-                .filter(|(k, _)| k.peer_id != caller.peer_id && k.addr != caller.addr)
-        };
-        let as_peer = |(k, _): (&PeerKey, &PeerEntry)| TrackerPeer {
-            addr: k.addr,
-            peer_id: Some(k.peer_id),
-        };
-        let mut peers = if seeder {
-            let mut peers = others()
-                .filter(|(_, e)| e.left > 0)
-                .map(as_peer)
-                .choose_multiple(rng, n);
-            let room = n - peers.len();
-            peers.extend(
-                others()
-                    .filter(|(_, e)| e.left == 0)
-                    .map(as_peer)
-                    .choose_multiple(rng, room),
-            );
-            peers
+        let skip = |k: &PeerKey| k.peer_id == caller.peer_id || k.addr == caller.addr;
+        let mut keys = self.peers.pick(rng, Role::Leecher, n, skip);
+        if seeder {
+            let room = n - keys.len();
+            keys.extend(self.peers.pick(rng, Role::Seeder, room, skip));
         } else {
-            others().map(as_peer).choose_multiple(rng, n)
-        };
-        // Reservoir sampling does not randomise the order.
+            // As many of each as could be wanted, then n of those at random
+            // (seeders weigh more than their share: a leecher wants them).
+            keys.extend(self.peers.pick(rng, Role::Seeder, n, skip));
+            keys.shuffle(rng);
+            keys.truncate(n);
+        }
+        let mut peers: Vec<TrackerPeer> = keys
+            .into_iter()
+            .map(|k| TrackerPeer {
+                addr: k.addr,
+                peer_id: Some(k.peer_id),
+            })
+            .collect();
         peers.shuffle(rng);
         peers
     }
@@ -294,7 +280,7 @@ impl Registry {
         let swarm = self.swarms.entry(req.info_hash).or_default();
         swarm.expire(now, timeout);
         if stopping {
-            swarm.take(&caller);
+            swarm.peers.remove(&caller);
         } else {
             let known = swarm.peers.get(&caller).copied();
             if req.event == AnnounceEvent::Completed && known.is_none_or(|e| e.left > 0) {
@@ -351,7 +337,7 @@ impl Registry {
         self.swarms
             .get(info_hash)
             .into_iter()
-            .flat_map(|s| s.peers.keys().map(|k| k.addr))
+            .flat_map(|s| s.peers.iter().map(|(k, _)| k.addr))
     }
 
     /// Scrape (BEP 48): the counts of each requested swarm, zero for unknown ones.
@@ -719,10 +705,9 @@ mod tests {
                 if let Some(swarm) = reg.swarms.get(&HASH) {
                     if kind == 2 {
                         let timeout = reg.peer_timeout();
-                        prop_assert!(swarm.peers.values().all(|e| now.saturating_duration_since(e.last_seen) <= timeout));
+                        prop_assert!(swarm.peers.iter().all(|(_, e)| now.saturating_duration_since(e.last_seen) <= timeout));
                     }
-                    let recount = swarm.peers.values().filter(|e| e.left == 0).count();
-                    prop_assert_eq!(swarm.seeders, recount);
+                    let recount = swarm.peers.iter().filter(|(_, e)| e.left == 0).count();
                     prop_assert_eq!(reg.stats(&HASH).complete as usize, recount);
                 }
             }

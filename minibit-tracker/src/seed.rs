@@ -152,6 +152,23 @@ pub(crate) async fn announced(state: &TrackerState, info_hash: InfoHash, port: u
     true
 }
 
+/// What the seeder sees of one torrent it seeds, as
+/// `GET /api/torrents/{info_hash}` answers.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct SeedStatus {
+    /// The info-hash, 40 hex digits.
+    pub info_hash: String,
+    /// Payload upload rate to its peers, bytes/s.
+    pub upload_rate: f64,
+    /// Payload bytes uploaded since start.
+    pub uploaded: u64,
+    /// Connected peers.
+    pub peers: usize,
+    /// Copies of each piece among those peers (the seeder's own not
+    /// counted), one count per piece.
+    pub availability: Vec<u32>,
+}
+
 /// One client seeding every torrent of this tracker on one peer port.
 #[derive(Debug)]
 pub struct Seeder {
@@ -260,6 +277,26 @@ impl Seeder {
     /// Whether `info_hash` is being seeded.
     pub fn seeds(&self, info_hash: &InfoHash) -> bool {
         self.seeding().contains_key(info_hash)
+    }
+
+    /// What the seeder sees of `info_hash`: its upload rate and the
+    /// availability of each piece among its peers; `None` when it does
+    /// not seed it.
+    pub async fn status(&self, info_hash: &InfoHash) -> Option<SeedStatus> {
+        let (id, progress) = {
+            let seeding = self.seeding();
+            let torrent = seeding.get(info_hash)?;
+            (torrent.id(), torrent.progress().borrow().clone())
+        };
+        let client = self.client.read().await;
+        let detail = client.as_ref()?.detail(id).await.ok()?;
+        Some(SeedStatus {
+            info_hash: info_hash.to_hex(),
+            upload_rate: progress.upload_rate,
+            uploaded: progress.uploaded,
+            peers: detail.peers.len(),
+            availability: detail.availability,
+        })
     }
 
     /// Stops seeding `info_hash` (it announces `stopped`; the files stay).

@@ -12,7 +12,7 @@ use serde::Serialize;
 use tokio::sync::{OnceCell, broadcast, watch};
 
 use crate::catalogue::CatalogueEntry;
-use crate::seed::{SeedError, SeedOptions, Seeder};
+use crate::seed::{SeedError, SeedOptions, SeedStatus, Seeder};
 use crate::store::Store;
 use crate::token::ApiToken;
 
@@ -187,6 +187,12 @@ impl Service {
     /// Whether `info_hash` is being seeded.
     pub fn seeds(&self, info_hash: &InfoHash) -> bool {
         self.seeder.get().is_some_and(|s| s.seeds(info_hash))
+    }
+
+    /// What the embedded seeder sees of `info_hash` (see
+    /// [`Seeder::status`]); `None` when it does not seed it.
+    pub async fn seed_status(&self, info_hash: &InfoHash) -> Option<SeedStatus> {
+        self.seeder.get()?.status(info_hash).await
     }
 
     /// Stops seeding `info_hash` (it announces `stopped`); returns whether

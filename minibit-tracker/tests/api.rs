@@ -239,6 +239,75 @@ async fn a_published_file_is_stored_catalogued_seeded_and_downloaded() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seeders_view_shows_its_upload_and_the_availability_among_its_peers() {
+    let tracker = start(true).await;
+    let (_, published) = tracker.publish("slow.bin", content(600_000, 8)).await;
+    let info_hash = published["info_hash"].as_str().unwrap().to_owned();
+    let status_of = |hash: String| {
+        let request = tracker
+            .client
+            .get(format!("{}/api/torrents/{hash}", tracker.base));
+        async move { json(request.send().await.unwrap()).await }
+    };
+    let (status, view) = status_of(info_hash.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    let torrent = tracker
+        .client
+        .get(format!("{}/torrents/slow.bin.torrent", tracker.base))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let metainfo = Metainfo::from_bytes(&torrent).unwrap();
+    let pieces = metainfo.layout().piece_count() as usize;
+    assert_eq!(view["availability"].as_array().unwrap().len(), pieces);
+    assert_eq!(
+        (view["peers"].as_u64(), view["uploaded"].as_u64()),
+        (Some(0), Some(0))
+    );
+
+    // A leecher held to 100 kB/s: the seeder sees its pieces and uploads.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = SessionConfig::new(metainfo, dir.path());
+    config.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    config.download_limit = 100_000;
+    let leecher = Session::start(config).await.unwrap();
+    let seen = async {
+        loop {
+            let (_, view) = status_of(info_hash.clone()).await;
+            let copies: Vec<u64> = view["availability"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_u64().unwrap())
+                .collect();
+            if view["peers"] == 1
+                && view["upload_rate"].as_f64().unwrap() > 0.0
+                && copies.contains(&1)
+                && copies.iter().all(|&n| n <= 1)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let seen = tokio::time::timeout(Duration::from_secs(30), seen).await;
+    assert!(
+        seen.is_ok(),
+        "the leecher's pieces and the upload were seen within 30 s"
+    );
+    leecher.shutdown().await.unwrap();
+
+    let (status, body) = status_of("ab".repeat(20)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(error_of(&body).contains("does not seed"));
+    let (status, body) = status_of("xyz".to_owned()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_stops_seeding_forgets_the_swarm_and_deletes_the_data_on_request() {
     let tracker = start(true).await;
     let (_, a) = tracker.publish("a.bin", content(100_000, 2)).await;

@@ -2,7 +2,9 @@
 //! driven through `chromedriver` (package `chromium-driver`) with the
 //! `fantoccini` WebDriver client. Logs in through the login URL, publishes
 //! a file through the page's form, sees it appear in the catalogue with its
-//! magnet link, and removes it with the page's button.
+//! magnet link, sees the embedded seeder's upload rate and the availability
+//! of its pieces among its peers while a (rate-limited) leecher downloads
+//! it, and removes it with the page's button.
 
 mod tools;
 
@@ -12,8 +14,12 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::net::SocketAddr;
+
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
+use minibit_core::metainfo::Metainfo;
+use minibit_peer::{Session, SessionConfig, SessionHandle};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_minibit-tracker");
@@ -137,6 +143,54 @@ async fn catalogue(base: &str) -> Vec<Value> {
     serde_json::from_str(&body).unwrap()
 }
 
+/// A `minibit-peer` session downloading the published file at 30 kB/s
+/// (10 s for 300 kB), into `dir/leecher`.
+async fn start_leecher(base: &str, dir: &Path) -> SessionHandle {
+    let torrent = reqwest::get(format!("{base}/torrents/holiday%20photos.bin.torrent"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let metainfo = Metainfo::from_bytes(&torrent).unwrap();
+    let mut config = SessionConfig::new(metainfo, dir.join("leecher"));
+    config.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    config.download_limit = 30_000;
+    Session::start(config).await.unwrap()
+}
+
+/// The row's seeder upload cell shows a rate above 0 with one peer, and
+/// its availability heat map's title some piece with one copy among the
+/// seeder's peers.
+async fn see_the_seeder_upload(page: &Client, info_hash: &str) {
+    eventually("the seeder's upload and the leecher's pieces", || async {
+        let upload = page
+            .find(Locator::Css(&format!(
+                "td.upload[data-info-hash='{info_hash}']"
+            )))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        let heat = page
+            .find(Locator::Css(&format!(
+                "canvas.availability[data-info-hash='{info_hash}']"
+            )))
+            .await
+            .ok()?
+            .attr("title")
+            .await
+            .ok()??;
+        let rate: u64 = upload.split(' ').next()?.parse().ok()?;
+        (rate > 0
+            && upload.ends_with("(1 peers)")
+            && heat.ends_with(" to 1 copies among the seeder's peers"))
+        .then_some(())
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn publish_and_remove_through_the_page() {
     let dir = tempfile::tempdir().unwrap();
@@ -199,6 +253,8 @@ async fn publish_and_remove_through_the_page() {
         std::fs::read(data.join("holiday photos.bin")).unwrap(),
         bytes
     );
+    let leecher = start_leecher(&base, dir.path()).await;
+    see_the_seeder_upload(&page, &info_hash).await;
 
     if let Some(dir) = std::env::var_os("MINIBIT_SCREENSHOTS") {
         let png = page.screenshot().await.unwrap();
@@ -215,6 +271,7 @@ async fn publish_and_remove_through_the_page() {
     .await
     .unwrap();
     page.accept_alert().await.unwrap();
+    leecher.shutdown().await.unwrap();
     eventually("the row to go", || async {
         let gone = page
             .find(Locator::Css("a[href^='/torrents/holiday']"))

@@ -42,6 +42,11 @@ impl TokenBucket {
         }
     }
 
+    /// The rate, bytes per second (0 = unlimited).
+    pub(super) fn rate(&self) -> u64 {
+        self.rate
+    }
+
     /// Whether a limit is set.
     pub(super) fn is_limited(&self) -> bool {
         self.rate != 0

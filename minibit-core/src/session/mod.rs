@@ -81,6 +81,11 @@
 //!   of a tenth of a second, 0 = unlimited): received block payload
 //!   counts against the download limit, each [`Action::ReadBlock`]
 //!   against the upload limit.
+//! - Each torrent may have its own limits under the global ones
+//!   ([`Session::set_torrent_rate_limits`]): its reads wait for its upload
+//!   bucket and the global one (torrents take turns), its block requests
+//!   wait for its download bucket (a held request the torrent gave up
+//!   meanwhile is dropped).
 //! - Optionally a global number of upload slots
 //!   ([`SessionConfig::unchoke_slots`], libtorrent's `unchoke_slots_limit`)
 //!   shared among the torrents ([`Torrent::set_unchoke_slots`]): the peers
@@ -90,6 +95,7 @@ mod bucket;
 mod config;
 mod connections;
 mod slots;
+mod throttle;
 mod types;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -110,6 +116,7 @@ use bucket::TokenBucket;
 pub use config::SessionConfig;
 pub use connections::ConnectionState;
 use connections::Connections;
+use throttle::Throttle;
 pub use types::{
     CloseReason, Refusal, Routed, SessionAction, SessionError, SessionEvent, SessionStats,
 };
@@ -126,6 +133,8 @@ struct Entry {
     peers: HashMap<PeerKey, ConnectionId>,
     /// The torrent's deadline as recorded in [`Session::deadlines`].
     deadline: Option<Instant>,
+    /// Its own rate limits and what they hold back.
+    throttle: Throttle,
 }
 
 /// Many torrents, one connection table, global limits. See the module docs.
@@ -144,8 +153,6 @@ pub struct Session {
     queued_dials: VecDeque<(TorrentId, SocketAddr)>,
     upload: TokenBucket,
     download: TokenBucket,
-    /// Block reads held back by the upload limit, oldest first.
-    queued_reads: VecDeque<(TorrentId, Option<ConnectionId>, Action)>,
     reading_paused: bool,
     /// Next sharing of the global upload slots.
     next_slot_share: Instant,
@@ -172,7 +179,6 @@ impl Session {
             deadlines: BTreeSet::new(),
             banned: HashSet::new(),
             queued_dials: VecDeque::new(),
-            queued_reads: VecDeque::new(),
             reading_paused: false,
             next_slot_share: now,
             slot_rotation: 0,
@@ -353,6 +359,7 @@ impl Session {
                 paused: false,
                 peers: HashMap::new(),
                 deadline: None,
+                throttle: Throttle::new(now),
             },
         );
         self.by_info_hash.insert(info_hash, id);
@@ -441,6 +448,7 @@ impl Session {
         }
         entry.paused = true;
         entry.torrent.stop(now);
+        entry.throttle.clear();
         let half_open: Vec<ConnectionId> = self
             .connections
             .iter()
@@ -453,7 +461,6 @@ impl Session {
             self.close(now, conn, CloseReason::TorrentStopped);
         }
         self.queued_dials.retain(|&(t, _)| t != id);
-        self.queued_reads.retain(|&(t, _, _)| t != id);
         self.drain(now, id);
         Ok(())
     }
@@ -535,6 +542,37 @@ impl Session {
         self.upload = TokenBucket::new(upload, now);
         self.download = TokenBucket::new(download, now);
         self.after_input(now);
+    }
+
+    /// Sets torrent `id`'s own rate limits, payload bytes per second (0 =
+    /// unlimited), applied under the global ones: its block reads wait for
+    /// both upload buckets, its block requests for its download bucket
+    /// (the received payload still counts against the global download
+    /// limit). Kept across a pause.
+    ///
+    /// # Errors
+    /// [`SessionError::UnknownTorrent`].
+    pub fn set_torrent_rate_limits(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        upload: u64,
+        download: u64,
+    ) -> Result<(), SessionError> {
+        let now = self.clock(now);
+        let entry = self
+            .torrents
+            .get_mut(&id)
+            .ok_or(SessionError::UnknownTorrent(id))?;
+        entry.throttle.set_limits(now, upload, download);
+        self.after_input(now);
+        Ok(())
+    }
+
+    /// Torrent `id`'s own rate limits, bytes per second (0 = unlimited):
+    /// `(upload, download)`; `None` if unknown.
+    pub fn torrent_rate_limits(&self, id: TorrentId) -> Option<(u64, u64)> {
+        self.torrents.get(&id).map(|entry| entry.throttle.limits())
     }
 
     /// A socket was accepted from `addr`. `Ok` gives its handle: read the
@@ -820,11 +858,12 @@ impl Session {
             .connections
             .oldest_handshaking()
             .map(|(deadline, _)| deadline);
-        let reads = if self.queued_reads.is_empty() {
-            None
-        } else {
-            self.upload.opens_at()
-        };
+        let global_upload = self.upload.opens_at();
+        let throttles = self
+            .torrents
+            .values()
+            .filter_map(|entry| entry.throttle.wakes_at(global_upload))
+            .min();
         let reading = if self.reading_paused {
             self.download.opens_at()
         } else {
@@ -832,7 +871,7 @@ impl Session {
         };
         let slots = (self.config.unchoke_slots.is_some() && !self.torrents.is_empty())
             .then_some(self.next_slot_share);
-        [torrents, handshake, reads, reading, slots]
+        [torrents, handshake, throttles, reading, slots]
             .into_iter()
             .flatten()
             .min()
@@ -910,23 +949,71 @@ impl Session {
     }
 
     fn route_action(&mut self, now: Instant, id: TorrentId, action: Action) {
-        let entry = &self.torrents[&id];
+        let global_upload = self.upload.is_limited();
+        let Some(entry) = self.torrents.get_mut(&id) else {
+            return;
+        };
         let conn = match &action {
             Action::Send { peer, .. }
             | Action::Disconnect { peer, .. }
             | Action::ReadBlock { peer, .. } => entry.peers.get(peer).copied(),
             _ => None,
         };
-        match action {
-            Action::Connect { addr } => self.dial(now, id, addr),
-            Action::ReadBlock { .. } if self.upload.is_limited() => {
-                self.queued_reads.push_back((id, conn, action));
-            }
-            action => self.actions.push_back(SessionAction::Torrent {
+        if let Action::Connect { addr } = action {
+            self.dial(now, id, addr);
+        } else if let Some(action) = entry.throttle.hold(global_upload, conn, action) {
+            self.actions.push_back(SessionAction::Torrent {
                 torrent: id,
                 conn,
                 action,
-            }),
+            });
+        }
+    }
+
+    /// Lets held-back reads go while both upload buckets allow (one per
+    /// torrent in turn), and held-back requests while their torrent's
+    /// download bucket allows.
+    fn release_held(&mut self, now: Instant) {
+        self.upload.refill(now);
+        let mut moved = true;
+        while moved && self.upload.is_open() {
+            moved = false;
+            for (&id, entry) in &mut self.torrents {
+                if !self.upload.is_open() {
+                    break;
+                }
+                while let Some((conn, action)) = entry.throttle.next_read(now) {
+                    if conn.is_some_and(|conn| self.connections.get(conn).is_none()) {
+                        continue; // its peer left meanwhile
+                    }
+                    if let Action::ReadBlock { block, .. } = &action {
+                        self.upload.take(u64::from(block.length));
+                    }
+                    self.actions.push_back(SessionAction::Torrent {
+                        torrent: id,
+                        conn,
+                        action,
+                    });
+                    moved = true;
+                    break;
+                }
+            }
+        }
+        for (&id, entry) in &mut self.torrents {
+            let torrent = &entry.torrent;
+            let released = entry.throttle.release_requests(now, |(_, action)| {
+                matches!(action, Action::Send {
+                    peer,
+                    message: Message::Request { piece, offset, length },
+                } if torrent.is_requested(*peer, *piece, *offset, *length))
+            });
+            for (conn, action) in released {
+                self.actions.push_back(SessionAction::Torrent {
+                    torrent: id,
+                    conn,
+                    action,
+                });
+            }
         }
     }
 
@@ -1040,23 +1127,7 @@ impl Session {
                 self.start_dial(id, addr);
             }
         }
-        self.upload.refill(now);
-        while self.upload.is_open() {
-            let Some((torrent, conn, action)) = self.queued_reads.pop_front() else {
-                break;
-            };
-            if conn.is_some_and(|conn| self.connections.get(conn).is_none()) {
-                continue; // its peer left meanwhile
-            }
-            if let Action::ReadBlock { block, .. } = &action {
-                self.upload.take(u64::from(block.length));
-            }
-            self.actions.push_back(SessionAction::Torrent {
-                torrent,
-                conn,
-                action,
-            });
-        }
+        self.release_held(now);
         self.download.refill(now);
         let open = self.download.is_open();
         if self.reading_paused && open {

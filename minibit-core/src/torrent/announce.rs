@@ -70,6 +70,12 @@ impl AnnounceSchedule {
         }
     }
 
+    /// When the next regular announce is due; `None` while one is in
+    /// flight or after `stopped`.
+    pub(super) fn next_regular(&self) -> Option<Instant> {
+        self.due
+    }
+
     /// If an announce is due at `now`, the event it carries; the schedule
     /// then waits for its outcome. The early announce goes out only if we
     /// are `alone` when it is due (incomplete, no peer connected); it then

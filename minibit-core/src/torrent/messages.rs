@@ -134,7 +134,7 @@ impl Torrent {
     }
 
     /// BEP 10: the extended handshake (id 0) gives the peer's `reqq`, its
-    /// listen port `p`, its `ut_pex` id and its BEP 9 `ut_metadata` id and
+    /// listen port `p`, its client name `v`, its `ut_pex` id and its BEP 9 `ut_metadata` id and
     /// `metadata_size`; id [`UT_PEX_ID`] is a BEP 11 message when we
     /// advertised peer exchange, id [`UT_METADATA_ID`] a BEP 9 message
     /// when we advertised `ut_metadata`; other ids are ignored.
@@ -157,6 +157,9 @@ impl Torrent {
             }
             if handshake.p.is_some() {
                 peer.listen_port = handshake.p;
+            }
+            if let Some(v) = &handshake.v {
+                peer.client = Some(super::snapshot::client_name(v));
             }
             self.pex_negotiated(now, key, handshake.id_for("ut_pex"));
             self.on_metadata_handshake(now, key, &handshake)?;

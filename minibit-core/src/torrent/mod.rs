@@ -98,6 +98,7 @@ mod pending;
 mod pex;
 mod requests;
 mod serve;
+mod snapshot;
 mod sources;
 mod spread;
 mod super_seeding;
@@ -129,6 +130,7 @@ use announce::AnnounceSchedule;
 pub use config::{PickerStrategy, TorrentConfig};
 use outbox::Outbox;
 use peer::Peer;
+pub use snapshot::{MAX_CLIENT_NAME, PeerInfo, distributed_copies};
 use sources::PieceSources;
 use spread::InitialSpread;
 use swarm::AddressBook;
@@ -670,6 +672,20 @@ impl Torrent {
         } else {
             self.rechoke_if_slot_free(now);
         }
+    }
+
+    /// Whether our request for this block (BEP 3 `request` fields) to
+    /// `peer` is still outstanding: not answered, cancelled, timed out, or
+    /// dropped by a choke or a disconnect.
+    pub fn is_requested(&self, peer: PeerKey, piece: u32, offset: u32, length: u32) -> bool {
+        self.peers.get(peer.0).is_some_and(|p| {
+            !p.closing
+                && p.outstanding.iter().any(|o| {
+                    o.block.piece.get() == piece
+                        && o.block.offset == offset
+                        && o.block.length == length
+                })
+        })
     }
 
     /// Connected peers interested in us (BEP 3 "interested"), not being

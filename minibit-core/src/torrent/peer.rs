@@ -53,6 +53,8 @@ pub(super) struct Peer {
     pub(super) extended_handshake: bool,
     /// The peer's TCP listen port (BEP 10 `p`), if it said.
     pub(super) listen_port: Option<u16>,
+    /// Its client name (BEP 10 `v`, made printable), if it said.
+    pub(super) client: Option<String>,
     /// BEP 11 peer exchange with this peer, once it advertised `ut_pex`.
     pub(super) pex: Option<PexState>,
     /// Its listen address is dialled again (after a back-off) when the
@@ -136,6 +138,7 @@ impl Peer {
             reqq: None,
             extended_handshake: false,
             listen_port: None,
+            client: None,
             pex: None,
             redial: true,
             fast,

@@ -58,7 +58,7 @@ pub(crate) enum Command {
     List {
         reply: oneshot::Sender<Vec<TorrentStatus>>,
     },
-    /// One torrent's pieces and file priorities.
+    /// One torrent in detail (pieces, files, peers, trackers, limits).
     Detail {
         id: TorrentId,
         reply: Reply<TorrentDetail>,
@@ -67,6 +67,13 @@ pub(crate) enum Command {
     AddPeers {
         id: TorrentId,
         peers: Vec<(SocketAddr, Option<PeerId>)>,
+    },
+    /// New limits of one torrent, payload bytes per second (0 = unlimited).
+    SetTorrentRateLimits {
+        id: TorrentId,
+        upload: u64,
+        download: u64,
+        reply: Reply<()>,
     },
     /// New rate limits, payload bytes per second (0 = unlimited).
     SetRateLimits {

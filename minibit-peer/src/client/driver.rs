@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use minibit_core::id::{ConnectionId, TorrentId};
@@ -22,7 +22,6 @@ use minibit_core::metainfo::Metainfo;
 use minibit_core::piece::{BlockRef, PieceIndex};
 use minibit_core::session::{Session, SessionAction, SessionEvent};
 use minibit_core::torrent::{Action, AnnounceEvent, DisconnectReason, Event, Torrent, Violation};
-use minibit_core::tracker::AnnounceResponse;
 use minibit_core::wire::{Handshake, Message};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
@@ -36,7 +35,7 @@ use super::torrent::{Files, TorrentState};
 use super::types::{ClientError, TorrentDetail, TorrentStatus};
 use crate::connection::{self, ConnConfig, ConnEvent, Control, Outgoing, Socket};
 use crate::inflight::MemoryBudget;
-use crate::tracker_client::AnnounceError;
+use crate::tracker_client::{AnnounceError, Answered};
 
 /// Interval between two progress snapshots (computing one walks the
 /// missing pieces, so it is not done on every message).
@@ -91,7 +90,7 @@ enum JobDone {
     },
 }
 
-type AnnounceDone = (TorrentId, Result<AnnounceResponse, AnnounceError>);
+type AnnounceDone = (TorrentId, Result<Answered, AnnounceError>);
 
 /// The state of the client task.
 pub(crate) struct Driver {
@@ -505,15 +504,19 @@ impl Driver {
                 let _ = reply.send(list);
             }
             Command::Detail { id, reply } => {
-                let detail = self
+                let _ = reply.send(self.detail(now, id));
+            }
+            Command::SetTorrentRateLimits {
+                id,
+                upload,
+                download,
+                reply,
+            } => {
+                let result = self
                     .session
-                    .torrent(id)
-                    .map(|torrent| TorrentDetail {
-                        have: torrent.have().clone(),
-                        file_priorities: torrent.file_priorities().to_vec(),
-                    })
-                    .ok_or_else(|| unknown(id));
-                let _ = reply.send(detail);
+                    .set_torrent_rate_limits(now, id, upload, download)
+                    .map_err(ClientError::from);
+                let _ = reply.send(result);
             }
             Command::AddPeers { id, peers } => {
                 let Some(torrent) = self.session.torrent(id) else {
@@ -580,14 +583,33 @@ impl Driver {
         self.torrents.insert(id, state);
     }
 
-    fn on_announce(&mut self, id: TorrentId, answer: Result<AnnounceResponse, AnnounceError>) {
+    fn detail(&self, now: Instant, id: TorrentId) -> Result<TorrentDetail, ClientError> {
+        match (
+            self.torrents.get(&id),
+            self.session.torrent(id),
+            self.session.torrent_rate_limits(id),
+        ) {
+            (Some(state), Some(torrent), Some(limits)) => Ok(state.detail(now, torrent, limits)),
+            _ => Err(unknown(id)),
+        }
+    }
+
+    fn on_announce(&mut self, id: TorrentId, answer: Result<Answered, AnnounceError>) {
         let now = Instant::now();
         let Some(state) = self.torrents.get_mut(&id) else {
             return;
         };
+        let wall = SystemTime::now();
         match answer {
-            Ok(response) => {
-                state.tracker_status.answered();
+            Ok(Answered {
+                url,
+                response,
+                failures,
+            }) => {
+                for failure in &failures {
+                    state.tracker_status.failed(failure, wall);
+                }
+                state.tracker_status.answered(&url, &response, wall);
                 if let Some(warning) = &response.warning {
                     warn!(name = %state.name, "tracker warning: {warning}");
                 }
@@ -609,7 +631,7 @@ impl Driver {
             }
             Err(e) => {
                 warn!("{}", chain(&e));
-                state.tracker_status.failed(&e);
+                state.tracker_status.failed(&e, wall);
                 self.session.handle_announce_failed(now, id);
             }
         }
@@ -793,7 +815,9 @@ impl Driver {
                     self.announces.spawn(async move {
                         (
                             id,
-                            tracker.announce(event, uploaded, downloaded, left).await,
+                            tracker
+                                .announce_to_first(event, uploaded, downloaded, left)
+                                .await,
                         )
                     });
                 }

@@ -63,7 +63,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 pub use discovery::WANTED_PEERS;
 pub use magnet::AddMagnet;
 pub use open::AddTorrent;
-pub use types::{ClientError, Progress, TorrentDetail, TorrentStatus};
+pub use types::{
+    ClientError, PeerInfo, Progress, TorrentDetail, TorrentStatus, TrackerAnswer, TrackerInfo,
+};
 
 use command::Command;
 use discovery::Discovery;
@@ -366,12 +368,34 @@ impl Client {
         answer.await.map_err(|_| ClientError::ShutDown)
     }
 
-    /// Torrent `id`'s verified pieces and file priorities.
+    /// Torrent `id` in detail: piece map (verified, downloading),
+    /// availability, file priorities, peers, trackers, its own limits.
     ///
     /// # Errors
     /// [`ClientError::Torrent`] for an unknown id, [`ClientError::ShutDown`].
     pub async fn detail(&self, id: TorrentId) -> Result<TorrentDetail, ClientError> {
         self.request(|reply| Command::Detail { id, reply }).await
+    }
+
+    /// Sets torrent `id`'s own rate limits, payload bytes per second (0 =
+    /// unlimited), applied under the global ones (see
+    /// [`minibit_core::session::Session::set_torrent_rate_limits`]).
+    ///
+    /// # Errors
+    /// [`ClientError::Torrent`] for an unknown id, [`ClientError::ShutDown`].
+    pub async fn set_torrent_rate_limits(
+        &self,
+        id: TorrentId,
+        upload: u64,
+        download: u64,
+    ) -> Result<(), ClientError> {
+        self.request(|reply| Command::SetTorrentRateLimits {
+            id,
+            upload,
+            download,
+            reply,
+        })
+        .await
     }
 
     /// Sets the global rate limits, payload bytes per second (0 = unlimited).

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use minibit_core::bitfield::Bitfield;
 use minibit_core::metainfo::{InfoHash, Metainfo};
@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use super::command::Removed;
 use super::magnet::{AddMagnet, PreparedMagnet};
 use super::open::{OpenedFiles, Prepared};
-use super::types::{ClientError, Progress};
+use super::types::{ClientError, Progress, TorrentDetail};
 use crate::hasher::PieceHash;
 use crate::inflight::{InFlight, MemoryBudget};
 use crate::read_cache::ReadCache;
@@ -234,6 +234,36 @@ impl TorrentState {
             peers_seen: self.peers_seen.len(),
             complete: torrent.is_finished(),
             fetching_metadata: false,
+        }
+    }
+
+    /// `torrent` in detail at `now`; `limits` are its own (upload,
+    /// download) rate limits, bytes/s.
+    pub(crate) fn detail(
+        &self,
+        now: Instant,
+        torrent: &Torrent,
+        limits: (u64, u64),
+    ) -> TorrentDetail {
+        let wall = SystemTime::now();
+        let next_announce = torrent
+            .next_announce()
+            .map(|at| wall + at.saturating_duration_since(now));
+        let tiers = self
+            .tracker
+            .as_ref()
+            .map(TrackerClient::tiered_urls)
+            .unwrap_or_default();
+        TorrentDetail {
+            have: torrent.have().clone(),
+            downloading: torrent.downloading(),
+            availability: torrent.availability(),
+            distributed_copies: torrent.distributed_copies(),
+            file_priorities: torrent.file_priorities().to_vec(),
+            peers: torrent.peer_infos(),
+            trackers: self.tracker_status.infos(tiers, next_announce),
+            upload_limit: limits.0,
+            download_limit: limits.1,
         }
     }
 

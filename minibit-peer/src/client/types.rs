@@ -5,12 +5,14 @@
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::SystemTime;
 
 use minibit_core::bitfield::Bitfield;
 use minibit_core::id::TorrentId;
 use minibit_core::metainfo::InfoHash;
 use minibit_core::priority::Priority;
 use minibit_core::session::SessionError as RouterError;
+pub use minibit_core::torrent::PeerInfo;
 use thiserror::Error;
 
 /// A snapshot of one torrent's progress (published on a watch channel).
@@ -60,15 +62,64 @@ pub struct TorrentStatus {
     pub progress: Progress,
 }
 
-/// One torrent's verified pieces and file selection, as
-/// [`crate::Client::detail`] reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One torrent in detail, as [`crate::Client::detail`] reports it: its
+/// piece map, files, peers, trackers and limits.
+#[derive(Clone, Debug, PartialEq)]
 pub struct TorrentDetail {
     /// The verified pieces (one bit per piece, BEP 3 order).
     pub have: Bitfield,
+    /// The pieces being downloaded: some block requested or received, not
+    /// verified yet (one bit per piece).
+    pub downloading: Bitfield,
+    /// Copies of each piece among the connected peers (ours not counted),
+    /// one count per piece.
+    pub availability: Vec<u32>,
+    /// Distributed copies among the connected peers and us, as libtorrent
+    /// reports them: the copies of the rarest piece plus the fraction of
+    /// pieces with more.
+    pub distributed_copies: f64,
     /// Each file's priority, in torrent order ([`Priority::Skip`]: not
     /// downloaded).
     pub file_priorities: Vec<Priority>,
+    /// The connected peers.
+    pub peers: Vec<PeerInfo>,
+    /// The torrent's trackers, in the order the next announce tries them
+    /// (BEP 12 tiers).
+    pub trackers: Vec<TrackerInfo>,
+    /// The torrent's own upload limit, payload bytes/s (0 = unlimited; the
+    /// client's global limit applies on top).
+    pub upload_limit: u64,
+    /// The torrent's own download limit, payload bytes/s (0 = unlimited).
+    pub download_limit: u64,
+}
+
+/// One tracker of a torrent and its last answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackerInfo {
+    /// Its announce URL.
+    pub url: String,
+    /// Its tier (BEP 12), from 0.
+    pub tier: usize,
+    /// When it was last announced to (answered or not).
+    pub last_announce: Option<SystemTime>,
+    /// Its last answer: seeders, leechers and peers returned.
+    pub last_answer: Option<TrackerAnswer>,
+    /// When the torrent announces next (each announce tries the trackers
+    /// in this order until one answers); `None` while one is under way.
+    pub next_announce: Option<SystemTime>,
+    /// The error of its last announce, if it failed (`None` once it answers).
+    pub error: Option<String>,
+}
+
+/// What a tracker's announce answer said.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrackerAnswer {
+    /// Seeders in the swarm (`complete`).
+    pub seeders: u32,
+    /// Leechers in the swarm (`incomplete`).
+    pub leechers: u32,
+    /// Peers the answer listed.
+    pub peers: usize,
 }
 
 /// Why a client (or one of its torrents) could not start or stopped.

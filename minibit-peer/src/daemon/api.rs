@@ -12,7 +12,8 @@
 //!   ([`super::view::DetailView`]).
 //! - `POST /api/torrents/{info_hash}/pause` and `.../resume`: `204`.
 //! - `PATCH /api/torrents/{info_hash}` with `{"priorities": ["normal",
-//!   "skip", "high", ...]}` (one per file): `204`.
+//!   "skip", "high", ...]}` (one per file) and/or `{"upload_limit": B,
+//!   "download_limit": B}` (bytes/s, 0 = unlimited): `204`.
 //! - `DELETE /api/torrents/{info_hash}[?delete_data=true]`: `204`.
 //! - `GET /api/events`: server-sent events: `event: progress` once a
 //!   second with the list, `event: added` / `event: removed` with
@@ -115,7 +116,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         )
         .route(
             "/api/torrents/{info_hash}",
-            get(detail).patch(set_priorities).delete(remove),
+            get(detail).patch(patch).delete(remove),
         )
         .route("/api/torrents/{info_hash}/pause", post(pause))
         .route("/api/torrents/{info_hash}/resume", post(resume))
@@ -341,14 +342,18 @@ async fn resume(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The body of `PATCH /api/torrents/{info_hash}`.
+/// The body of `PATCH /api/torrents/{info_hash}`: at least one field.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Patch {
-    priorities: Vec<FilePriority>,
+    priorities: Option<Vec<FilePriority>>,
+    /// Bytes/s, 0 = unlimited.
+    upload_limit: Option<u64>,
+    /// Bytes/s, 0 = unlimited.
+    download_limit: Option<u64>,
 }
 
-async fn set_priorities(
+async fn patch(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
     Path(info_hash): Path<String>,
@@ -356,9 +361,31 @@ async fn set_priorities(
 ) -> Result<StatusCode, ApiError> {
     authorize(&state, &headers)?;
     let info_hash = parse_hash(&info_hash)?;
-    let Json(patch) = patch.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
-    let priorities = patch.priorities.into_iter().map(Into::into).collect();
-    state.daemon.set_priorities(info_hash, priorities).await?;
+    // A body that is not the shape above is malformed (400), not axum's 422.
+    let Json(patch) = patch.map_err(|e| {
+        let status = match e.status() {
+            s @ (StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::PAYLOAD_TOO_LARGE) => s,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, e.body_text())
+    })?;
+    let limits = patch.upload_limit.is_some() || patch.download_limit.is_some();
+    if patch.priorities.is_none() && !limits {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "give \"priorities\", \"upload_limit\" or \"download_limit\"",
+        ));
+    }
+    if limits {
+        state
+            .daemon
+            .set_limits(info_hash, patch.upload_limit, patch.download_limit)
+            .await?;
+    }
+    if let Some(priorities) = patch.priorities {
+        let priorities = priorities.into_iter().map(Into::into).collect();
+        state.daemon.set_priorities(info_hash, priorities).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

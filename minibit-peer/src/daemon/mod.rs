@@ -32,6 +32,7 @@ pub mod view;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use minibit_core::bitfield::Bitfield;
 use minibit_core::metainfo::{InfoHash, Metainfo};
 use minibit_core::priority::Priority;
 use minibit_core::torrent::TorrentConfig;
@@ -43,7 +44,7 @@ pub use request::{AddRequest, FileSelector};
 use store::{Record, Store};
 use view::{DetailView, TorrentView};
 
-use crate::client::{AddMagnet, AddTorrent, Client, ClientConfig, TorrentHandle};
+use crate::client::{AddMagnet, AddTorrent, Client, ClientConfig, TorrentDetail, TorrentHandle};
 use magnet::Source;
 
 /// Largest `.torrent` accepted (uploaded or fetched), bytes (10 MiB).
@@ -197,6 +198,12 @@ impl Daemon {
                 (self.client.add_magnet(add).await?, None)
             }
         };
+        let (upload, download) = self.store.limits(&record.info_hash)?;
+        if upload != 0 || download != 0 {
+            self.client
+                .set_torrent_rate_limits(handle.id(), upload, download)
+                .await?;
+        }
         if record.paused {
             self.client.pause(handle.id()).await?;
         }
@@ -311,15 +318,40 @@ impl Daemon {
             .metainfo
             .as_ref()
             .ok_or(DaemonError::NoMetadata(info_hash))?;
-        let (have, priorities) = match self.client.detail(entry.handle.id()).await {
-            Ok(detail) => (detail.have, detail.file_priorities),
-            // Stopped by an error: nothing verified is known any more.
-            Err(_) => (
-                minibit_core::bitfield::Bitfield::new(metainfo.layout().piece_count()),
-                entry.record.priorities.clone(),
-            ),
-        };
-        Ok(DetailView::new(torrent, metainfo, &have, &priorities))
+        let detail = self
+            .client
+            .detail(entry.handle.id())
+            .await
+            .unwrap_or_else(|_| stopped_detail(metainfo, &entry.record.priorities));
+        Ok(DetailView::new(torrent, metainfo, &detail))
+    }
+
+    /// Sets a torrent's own rate limits, payload bytes/s (0 = unlimited;
+    /// `None` keeps that one), applied under the global ones and kept
+    /// across restarts.
+    ///
+    /// # Errors
+    /// [`DaemonError::Unknown`] (404); [`DaemonError::Client`],
+    /// [`DaemonError::Store`].
+    pub async fn set_limits(
+        &self,
+        info_hash: InfoHash,
+        upload: Option<u64>,
+        download: Option<u64>,
+    ) -> Result<(), DaemonError> {
+        let torrents = self.torrents.lock().await;
+        let index = position(&torrents, info_hash)?;
+        let (old_upload, old_download) = self.store.limits(&info_hash)?;
+        let limits = (
+            upload.unwrap_or(old_upload),
+            download.unwrap_or(old_download),
+        );
+        self.store.set_limits(&info_hash, limits)?;
+        let id = torrents[index].1.handle.id();
+        self.client
+            .set_torrent_rate_limits(id, limits.0, limits.1)
+            .await?;
+        Ok(())
     }
 
     /// Pauses (`true`) or resumes (`false`) a torrent; kept across restarts.
@@ -477,6 +509,23 @@ fn view(entry: &mut Entry, paused: Option<bool>) -> TorrentView {
             entry.error.as_deref(),
             &save_dir,
         ),
+    }
+}
+
+/// The detail of a torrent an error stopped: nothing verified is known
+/// any more, no peer, no tracker.
+fn stopped_detail(metainfo: &Metainfo, priorities: &[Priority]) -> TorrentDetail {
+    let none = Bitfield::new(metainfo.layout().piece_count());
+    TorrentDetail {
+        have: none.clone(),
+        downloading: none,
+        availability: Vec::new(),
+        distributed_copies: 0.0,
+        file_priorities: priorities.to_vec(),
+        peers: Vec::new(),
+        trackers: Vec::new(),
+        upload_limit: 0,
+        download_limit: 0,
     }
 }
 

@@ -9,6 +9,8 @@ let selected = null;
 // The torrent whose files the table shows (its check boxes are kept
 // while the user changes them; only the "have" column is refreshed).
 let filesShown = null;
+// The torrent whose limits the form shows (kept while the user edits).
+let limitsShown = null;
 
 function token() {
   return localStorage.getItem(KEY);
@@ -52,6 +54,7 @@ function showLogin() {
   document.getElementById("add-url").hidden = !loggedIn;
   document.getElementById("add-file").hidden = !loggedIn;
   document.getElementById("save-files").hidden = !loggedIn;
+  document.getElementById("limits").hidden = !loggedIn;
   for (const button of document.querySelectorAll("#torrents button")) {
     button.hidden = !loggedIn;
   }
@@ -136,6 +139,52 @@ function draw(list) {
   showLogin();
 }
 
+// Paints one bar per entry of `colours` across canvas `id`.
+function paint(id, colours) {
+  const canvas = document.getElementById(id);
+  const context = canvas.getContext("2d");
+  const width = canvas.width / Math.max(colours.length, 1);
+  context.clearRect(0, 0, canvas.width, canvas.height);
+  colours.forEach((colour, i) => {
+    context.fillStyle = colour;
+    context.fillRect(i * width, 0, Math.max(width, 1), canvas.height);
+  });
+}
+
+function drawPeers(peers) {
+  const body = document.querySelector("#peers tbody");
+  body.replaceChildren();
+  for (const p of peers) {
+    const row = body.insertRow();
+    cell(row, p.address).className = "address";
+    cell(row, p.client === null ? "" : p.client).className = "client";
+    cell(row, p.flags).className = "flags";
+    cell(row, (p.progress * 100).toFixed(1) + " %");
+    cell(row, Math.round(p.download_rate));
+    cell(row, Math.round(p.upload_rate));
+  }
+}
+
+function when(seconds) {
+  return seconds === null ? "" : new Date(seconds * 1000).toLocaleTimeString();
+}
+
+function drawTrackers(trackers) {
+  const body = document.querySelector("#trackers tbody");
+  body.replaceChildren();
+  for (const t of trackers) {
+    const row = body.insertRow();
+    cell(row, t.tier);
+    cell(row, t.url).className = "url";
+    cell(row, when(t.last_announce));
+    cell(row, t.seeders ?? "").className = "seeders";
+    cell(row, t.leechers ?? "");
+    cell(row, t.peers ?? "");
+    cell(row, when(t.next_announce));
+    cell(row, t.error ?? "").className = "error";
+  }
+}
+
 async function showDetail() {
   if (selected === null) {
     return;
@@ -148,15 +197,23 @@ async function showDetail() {
   document.getElementById("detail").hidden = false;
   document.getElementById("detail-name").textContent = t.name;
   const have = [...t.pieces].filter((c) => c === "1").length;
-  document.getElementById("detail-pieces").textContent = have + " of " + t.pieces.length + " pieces";
-  const canvas = document.getElementById("piece-map");
-  const context = canvas.getContext("2d");
-  const width = canvas.width / Math.max(t.pieces.length, 1);
-  context.clearRect(0, 0, canvas.width, canvas.height);
-  [...t.pieces].forEach((c, i) => {
-    context.fillStyle = c === "1" ? "#236" : "#ddd";
-    context.fillRect(i * width, 0, Math.max(width, 1), canvas.height);
-  });
+  const busy = [...t.pieces].filter((c) => c === "2").length;
+  document.getElementById("detail-pieces").textContent =
+    have + " of " + t.pieces.length + " pieces, " + busy + " downloading";
+  const colours = { 1: "#236", 2: "#e80", 0: "#ddd" };
+  paint("piece-map", [...t.pieces].map((c) => colours[c]));
+  const most = Math.max(1, ...t.availability);
+  paint("availability", t.availability.map((n) => "rgba(0, 110, 60, " + (n === 0 ? 0.05 : 0.2 + 0.8 * n / most) + ")"));
+  document.getElementById("detail-copies").textContent =
+    "distributed copies " + t.distributed_copies.toFixed(3);
+  drawPeers(t.peer_list);
+  drawTrackers(t.trackers);
+  const limits = document.getElementById("limits");
+  if (limitsShown !== t.info_hash) {
+    limitsShown = t.info_hash;
+    limits.elements.upload_limit.value = t.upload_limit;
+    limits.elements.download_limit.value = t.download_limit;
+  }
   const body = document.querySelector("#files tbody");
   if (filesShown === t.info_hash) {
     t.files.forEach((f, i) => {
@@ -222,6 +279,20 @@ document.addEventListener("DOMContentLoaded", () => {
       filesShown = null;
     } catch (error) {
       say("file selection not applied: " + error.message);
+    }
+  });
+  const limits = document.getElementById("limits");
+  limits.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = {
+      upload_limit: Number(limits.elements.upload_limit.value),
+      download_limit: Number(limits.elements.download_limit.value),
+    };
+    try {
+      await api("PATCH", "/api/torrents/" + selected, JSON.stringify(body), "application/json");
+      say("limits set");
+    } catch (error) {
+      say("limits not set: " + error.message);
     }
   });
   fetch("/api/torrents").then((r) => r.json()).then(draw);

@@ -34,6 +34,17 @@ CREATE TABLE torrent (
 );
 ";
 
+/// Each torrent's own rate limits, apart from `torrent` so that a
+/// database of an older build gains the table without a schema change
+/// (older builds ignore it).
+const LIMITS_TABLE: &str = "
+CREATE TABLE IF NOT EXISTS torrent_limits (
+    info_hash TEXT PRIMARY KEY NOT NULL, -- as in torrent
+    upload    INTEGER NOT NULL,          -- bytes/s, 0 = unlimited
+    download  INTEGER NOT NULL           -- bytes/s, 0 = unlimited
+);
+";
+
 /// Why the database could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -97,6 +108,7 @@ impl Store {
             SCHEMA_VERSION => {}
             newer => return Err(StoreError::TooNew(newer)),
         }
+        conn.execute_batch(LIMITS_TABLE)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -155,14 +167,51 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets `info_hash`.
+    /// Forgets `info_hash` (and its limits).
     ///
     /// # Errors
     /// [`StoreError::Sqlite`].
     pub fn delete(&self, info_hash: &InfoHash) -> Result<(), StoreError> {
-        self.conn().execute(
+        let conn = self.conn();
+        conn.execute(
             "DELETE FROM torrent WHERE info_hash = ?1",
             params![info_hash.to_hex()],
+        )?;
+        conn.execute(
+            "DELETE FROM torrent_limits WHERE info_hash = ?1",
+            params![info_hash.to_hex()],
+        )?;
+        Ok(())
+    }
+
+    /// The rate limits of `info_hash`, bytes/s: `(upload, download)`, 0 =
+    /// unlimited (also when none were set).
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn limits(&self, info_hash: &InfoHash) -> Result<(u64, u64), StoreError> {
+        let row = self.conn().query_row(
+            "SELECT upload, download FROM torrent_limits WHERE info_hash = ?1",
+            params![info_hash.to_hex()],
+            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+        );
+        let unsigned = |n: i64| u64::try_from(n).unwrap_or(0);
+        match row {
+            Ok((upload, download)) => Ok((unsigned(upload), unsigned(download))),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok((0, 0)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Sets the rate limits of `info_hash`, bytes/s: `(upload, download)`.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn set_limits(&self, info_hash: &InfoHash, limits: (u64, u64)) -> Result<(), StoreError> {
+        let signed = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.conn().execute(
+            "INSERT OR REPLACE INTO torrent_limits (info_hash, upload, download) VALUES (?1, ?2, ?3)",
+            params![info_hash.to_hex(), signed(limits.0), signed(limits.1)],
         )?;
         Ok(())
     }
@@ -256,6 +305,9 @@ mod tests {
             .set_priorities(&c.info_hash, &[Priority::Skip; 3])
             .unwrap();
         store.delete(&b.info_hash).unwrap();
+        store.set_limits(&a.info_hash, (1000, 0)).unwrap();
+        store.set_limits(&b.info_hash, (5, 5)).unwrap();
+        store.delete(&b.info_hash).unwrap();
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         let all = store.all().unwrap();
@@ -265,6 +317,13 @@ mod tests {
             ..c
         };
         assert_eq!(all, [expected_a, expected_c]);
+        assert_eq!(store.limits(&a.info_hash).unwrap(), (1000, 0));
+        assert_eq!(
+            store.limits(&b.info_hash).unwrap(),
+            (0, 0),
+            "deleted with it"
+        );
+        assert_eq!(store.limits(&c.info_hash).unwrap(), (0, 0), "never set");
     }
 
     #[test]

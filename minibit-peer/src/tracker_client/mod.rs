@@ -124,6 +124,17 @@ fn causes(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// The answer of [`TrackerClient::announce_to_first`].
+#[derive(Debug)]
+pub struct Answered {
+    /// The tracker that answered.
+    pub url: String,
+    /// Its answer.
+    pub response: AnnounceResponse,
+    /// The trackers tried before it, each with its error.
+    pub failures: Vec<AnnounceError>,
+}
+
 /// One tracker, by the protocol its URL names.
 #[derive(Debug)]
 enum Tracker {
@@ -224,6 +235,17 @@ impl TrackerClient {
         self.tiers().order().map(str::to_owned).collect()
     }
 
+    /// Every tracker with its tier (BEP 12, from 0), in the order the next
+    /// announce tries them.
+    pub fn tiered_urls(&self) -> Vec<(usize, String)> {
+        self.tiers()
+            .tiers()
+            .iter()
+            .enumerate()
+            .flat_map(|(tier, urls)| urls.iter().map(move |url| (tier, url.clone())))
+            .collect()
+    }
+
     fn tiers(&self) -> std::sync::MutexGuard<'_, Tiers> {
         // Only ever held for a few statements: never poisoned by a panic elsewhere.
         self.inner
@@ -246,6 +268,23 @@ impl TrackerClient {
         downloaded: u64,
         left: u64,
     ) -> Result<AnnounceResponse, AnnounceError> {
+        self.announce_to_first(event, uploaded, downloaded, left)
+            .await
+            .map(|answered| answered.response)
+    }
+
+    /// [`TrackerClient::announce`], also naming the tracker that answered
+    /// and each that failed before it.
+    ///
+    /// # Errors
+    /// As [`TrackerClient::announce`].
+    pub async fn announce_to_first(
+        &self,
+        event: AnnounceEvent,
+        uploaded: u64,
+        downloaded: u64,
+        left: u64,
+    ) -> Result<Answered, AnnounceError> {
         let request = AnnounceRequest {
             info_hash: self.inner.info_hash,
             peer_id: self.inner.peer_id,
@@ -264,7 +303,11 @@ impl TrackerClient {
             match self.announce_to(&url, &request).await {
                 Ok(response) => {
                     self.tiers().answered(&url);
-                    return Ok(response);
+                    return Ok(Answered {
+                        url,
+                        response,
+                        failures,
+                    });
                 }
                 Err(e) => {
                     info!("tracker failed: {}", causes(&e));
