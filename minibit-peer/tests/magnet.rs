@@ -132,7 +132,8 @@ struct Lied {
     dropped: bool,
 }
 
-/// A peer on `ip` that accepts one connection for `metainfo`'s torrent,
+/// A peer on `ip` (its peer id made of the address's last byte, so two
+/// liars are not one duplicate peer) that accepts one connection for `metainfo`'s torrent,
 /// says it holds metadata of `metadata_size` bytes (BEP 9), and answers
 /// every metadata request with the real info dictionary with one byte
 /// flipped (so it never hashes to the info-hash).
@@ -151,7 +152,7 @@ async fn metadata_liar(
         let (stream, _) = listener.accept().await.unwrap();
         let mut peer = Scripted::new(stream, 1);
         peer.handshake().await;
-        let ours = Handshake::new(info_hash, PeerId([7; 20])).with_extensions();
+        let ours = Handshake::new(info_hash, PeerId([ip.octets()[3]; 20])).with_extensions();
         let mut buf = bytes::BytesMut::new();
         ours.encode(&mut buf);
         peer.raw(&buf).await;
