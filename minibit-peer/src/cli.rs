@@ -271,7 +271,8 @@ pub struct TargetArgs {
 /// `minibit-peer add`.
 #[derive(Debug, Args)]
 pub struct AddArgs {
-    /// A .torrent file, or the http(s):// URL of one (fetched by the daemon).
+    /// A .torrent file, the http(s):// URL of one (fetched by the daemon),
+    /// or a magnet link.
     pub source: String,
     /// Folder under the daemon's download root to save into.
     #[arg(long, value_name = "DIR")]

@@ -52,6 +52,15 @@ impl MessageCodec {
             decoder: wire::Decoder::new(piece_count),
         }
     }
+
+    /// A codec for a torrent whose piece count is not known yet (a magnet
+    /// link fetching its metadata, BEP 9): see
+    /// [`wire::Decoder::for_unknown_piece_count`].
+    pub fn for_unknown_piece_count() -> Self {
+        Self {
+            decoder: wire::Decoder::for_unknown_piece_count(),
+        }
+    }
 }
 
 impl tokio_util::codec::Decoder for MessageCodec {

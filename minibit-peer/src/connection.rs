@@ -82,8 +82,9 @@ pub(crate) enum Control {
     Bound {
         /// Our handshake, for an inbound connection.
         reply: Option<Handshake>,
-        /// The torrent's piece count (bounds the largest frame).
-        piece_count: u32,
+        /// The torrent's piece count (bounds the largest frame); `None`
+        /// while a magnet link fetches its metadata.
+        piece_count: Option<u32>,
         /// The messages to write.
         queue: OutgoingQueue,
     },
@@ -274,7 +275,9 @@ async fn serve(
     if let Some(ours) = reply {
         write_handshake(&mut write, &ours).await?;
     }
-    let reader = reader.map_decoder(|_| MessageCodec::new(piece_count));
+    let reader = reader.map_decoder(|_| {
+        piece_count.map_or_else(MessageCodec::for_unknown_piece_count, MessageCodec::new)
+    });
     tokio::select! {
         result = read_loop(id, reader, events) => result,
         result = write_loop(write, queue) => result,

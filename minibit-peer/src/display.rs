@@ -181,7 +181,12 @@ pub fn status_line(p: &Progress, rates: &Rates, width: usize, bar: bool) -> Stri
     let (down, up) = rates.rates();
     let peers = count(p.peers, "peer");
     // Parts in order of importance; the line shows a prefix of them that fits.
-    let (head, parts): (String, Vec<String>) = if p.complete {
+    let (head, parts): (String, Vec<String>) = if p.fetching_metadata {
+        (
+            "fetching metadata:".to_owned(),
+            vec![peers, format!("down {}", rate(down))],
+        )
+    } else if p.complete {
         (
             "seeding:".to_owned(),
             vec![
@@ -221,7 +226,7 @@ pub fn status_line(p: &Progress, rates: &Rates, width: usize, bar: bool) -> Stri
         line.push_str(&part);
         taken.push(part);
     }
-    if bar && !p.complete {
+    if bar && !p.complete && !p.fetching_metadata {
         // `[=====>    ] ` after the percent, in the room that is left.
         let room = width.saturating_sub(line.chars().count() + 3).min(30);
         if room >= 10 {
@@ -346,6 +351,18 @@ mod tests {
         let line = status_line(&downloading(), &rates_over(3, 1024 * 1024, 0), 200, false);
         assert!(line.contains("ETA 14 seconds"), "{line}");
         assert!(line.contains("1 peer,"), "{line}");
+    }
+
+    #[test]
+    fn a_magnet_link_says_it_fetches_the_metadata_first() {
+        let p = Progress {
+            fetching_metadata: true,
+            peers: 2,
+            ..Progress::default()
+        };
+        let line = status_line(&p, &Rates::default(), 200, true);
+        assert!(line.starts_with("fetching metadata: 2 peers"), "{line}");
+        assert!(!line.contains('%') && !line.contains('['), "{line}");
     }
 
     #[test]

@@ -166,20 +166,35 @@ fn listen_addr(args: &DownloadArgs) -> SocketAddr {
     }
 }
 
-/// Loads the `.torrent` and starts the session (verifying what is on
-/// disk); returns it with the path of the content.
-async fn start(args: &DownloadArgs) -> Result<(SessionHandle, PathBuf)> {
+/// Loads the `.torrent` (or parses the magnet link) and starts the
+/// session (verifying what is on disk); returns it with the path of the
+/// content (`None` for a magnet link: its name comes with the metadata).
+async fn start(args: &DownloadArgs) -> Result<(SessionHandle, Option<PathBuf>)> {
     let listen = listen_addr(args);
-    let source = args.source.as_deref().unwrap_or_default();
-    let metainfo = load_metainfo(source, args.name.as_deref()).await?;
-    let priorities = match file_select::only(&metainfo, &args.only) {
-        Ok(priorities) => priorities,
-        Err(e) => usage_error(clap::error::ErrorKind::ValueValidation, e),
+    let source = parse_source(
+        args.source.as_deref().unwrap_or_default(),
+        args.name.as_deref(),
+    )?;
+    let (mut config, path) = if let Source::Magnet(magnet) = source {
+        if !args.only.is_empty() {
+            usage_error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--only needs the torrent's file list, which a magnet link does not carry: download the .torrent (or use the daemon's file priorities)",
+            );
+        }
+        (SessionConfig::from_magnet(magnet, &args.output), None)
+    } else {
+        let metainfo = load_source(&source).await?;
+        let priorities = match file_select::only(&metainfo, &args.only) {
+            Ok(priorities) => priorities,
+            Err(e) => usage_error(clap::error::ErrorKind::ValueValidation, e),
+        };
+        let path = content_path(&metainfo, &args.output);
+        let mut config = SessionConfig::new(metainfo, &args.output);
+        config.torrent.file_priorities = priorities;
+        (config, Some(path))
     };
-    let path = content_path(&metainfo, &args.output);
-    let mut config = SessionConfig::new(metainfo, &args.output);
     config.listen = listen;
-    config.torrent.file_priorities = priorities;
     config.state_dir.clone_from(&args.state);
     config.resume_interval = Duration::from_millis(args.resume_interval_ms);
     config.download_limit = args.download_limit.bytes_per_second();
@@ -193,17 +208,26 @@ async fn start(args: &DownloadArgs) -> Result<(SessionHandle, PathBuf)> {
     Ok((Session::start(config).await?, path))
 }
 
-/// Loads and parses the `.torrent` named by SOURCE [NAME].
-async fn load_metainfo(source: &str, name: Option<&str>) -> Result<Metainfo> {
-    let source = match Source::parse(source, name) {
-        Ok(source) => source,
+/// Classifies SOURCE [NAME]; a NAME where none belongs is a usage error.
+fn parse_source(source: &str, name: Option<&str>) -> Result<Source> {
+    match Source::parse(source, name) {
+        Ok(source) => Ok(source),
         Err(e @ SourceError::UnexpectedName(_)) => {
             usage_error(clap::error::ErrorKind::ArgumentConflict, e)
         }
-        Err(e) => return Err(e.into()),
-    };
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Loads and parses the `.torrent` named by SOURCE [NAME].
+async fn load_metainfo(source: &str, name: Option<&str>) -> Result<Metainfo> {
+    load_source(&parse_source(source, name)?).await
+}
+
+/// Loads and parses the `.torrent` of `source`.
+async fn load_source(source: &Source) -> Result<Metainfo> {
     let bytes = source.load(&http_client()?).await?;
-    let metainfo = Metainfo::from_bytes(&bytes).with_context(|| match &source {
+    let metainfo = Metainfo::from_bytes(&bytes).with_context(|| match source {
         Source::Url(url) => format!(
             "{url}: not a valid .torrent (for a torrent of a tracker's catalogue, add its NAME)"
         ),
@@ -234,6 +258,9 @@ async fn download(args: DownloadArgs, quiet: bool) -> Result<ExitCode> {
             ""
         };
         eprintln!("listening for peers on {addr}{note}");
+        if initially.fetching_metadata {
+            eprintln!("magnet link: fetching metadata from peers first (BEP 9)");
+        }
     }
     let display = (!quiet).then(|| Display::start(handle.progress()));
     let stop = tokio::select! {
@@ -251,6 +278,10 @@ async fn download(args: DownloadArgs, quiet: bool) -> Result<ExitCode> {
                 display.stop().await;
             }
             let now = progress.borrow().clone();
+            let path = match path {
+                Some(path) => path,
+                None => args.output.join(handle.name().await?),
+            };
             println!(
                 "{}",
                 display::finished_line(&path, &initially, &now, started.elapsed())

@@ -111,7 +111,10 @@ impl<'a> Remote<'a> {
 pub async fn add(args: &AddArgs) -> Result<()> {
     let remote = Remote::new(&args.remote)?;
     let request = remote.authorized(Method::POST, "/api/torrents")?;
-    let request = if args.source.starts_with("http://") || args.source.starts_with("https://") {
+    let by_uri = ["http://", "https://", "magnet:"]
+        .iter()
+        .any(|scheme| args.source.starts_with(scheme));
+    let request = if by_uri {
         let only: Vec<serde_json::Value> = args
             .only
             .iter()

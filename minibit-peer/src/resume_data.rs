@@ -36,6 +36,12 @@ pub fn resume_path(state_dir: &Path, info_hash: &InfoHash) -> PathBuf {
     state_dir.join(format!("{info_hash}.resume"))
 }
 
+/// The `.torrent` saved for `info_hash` in `state_dir` (a torrent started
+/// from a magnet link, once its metadata arrived).
+pub fn torrent_path(state_dir: &Path, info_hash: &InfoHash) -> PathBuf {
+    state_dir.join(format!("{info_hash}.torrent"))
+}
+
 /// The folder of the part files of `info_hash`'s skipped files
 /// ([`crate::skipped`]) in `state_dir`.
 pub fn parts_dir(state_dir: &Path, info_hash: &InfoHash) -> PathBuf {
@@ -133,14 +139,24 @@ impl ResumeData {
     /// # Errors
     /// I/O errors (the previous resume data, if any, is then intact).
     pub fn save(&self, path: &Path) -> io::Result<()> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        let mut temp = tempfile::NamedTempFile::new_in(dir)?;
-        temp.write_all(&serde_json::to_vec(self).map_err(io::Error::other)?)?;
-        temp.as_file().sync_all()?;
-        temp.persist(path).map_err(|e| e.error)?;
-        std::fs::File::open(dir)?.sync_all()
+        write_atomic(path, &serde_json::to_vec(self).map_err(io::Error::other)?)
     }
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same
+/// folder (created if needed), `fsync`, `rename` over `path`, `fsync` of
+/// the folder.
+///
+/// # Errors
+/// I/O errors (the previous file at `path`, if any, is then intact).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    temp.write_all(bytes)?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error)?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// What a restart does with each piece.

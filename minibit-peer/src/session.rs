@@ -12,6 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use minibit_core::magnet::Magnet;
 use minibit_core::metainfo::Metainfo;
 use minibit_core::session::SessionConfig as RouterConfig;
 use minibit_core::torrent::TorrentConfig;
@@ -21,14 +22,24 @@ use crate::dht::DhtConfig;
 use crate::lsd::LsdConfig;
 
 use crate::client::{
-    AddTorrent, Client, ClientConfig, ClientError, PeerSink, Progress, TorrentHandle,
+    AddMagnet, AddTorrent, Client, ClientConfig, ClientError, PeerSink, Progress, TorrentHandle,
 };
+
+/// What a [`Session`] downloads: a `.torrent`'s metainfo, or a magnet
+/// link (BEP 9: the metadata is fetched from peers first).
+#[derive(Clone, Debug)]
+pub enum TorrentSource {
+    /// A `.torrent`.
+    Metainfo(Box<Metainfo>),
+    /// A magnet link.
+    Magnet(Magnet),
+}
 
 /// How a [`Session`] runs.
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
     /// The torrent.
-    pub metainfo: Metainfo,
+    pub source: TorrentSource,
     /// Folder the torrent's files go in (for a seeder: the folder that
     /// already holds them).
     pub output_dir: PathBuf,
@@ -86,8 +97,19 @@ impl SessionConfig {
     /// mode off, resume data in `.minibit` inside `output_dir` saved at
     /// most every 5 s, no DHT, no LSD.
     pub fn new(metainfo: Metainfo, output_dir: impl Into<PathBuf>) -> Self {
+        Self::with_source(TorrentSource::Metainfo(Box::new(metainfo)), output_dir)
+    }
+
+    /// The defaults of [`SessionConfig::new`] for a magnet link (see
+    /// [`Client::add_magnet`]; [`SessionConfig::announce_url`] and
+    /// [`SessionConfig::seed_mode`] do not apply to it).
+    pub fn from_magnet(magnet: Magnet, output_dir: impl Into<PathBuf>) -> Self {
+        Self::with_source(TorrentSource::Magnet(magnet), output_dir)
+    }
+
+    fn with_source(source: TorrentSource, output_dir: impl Into<PathBuf>) -> Self {
         Self {
-            metainfo,
+            source,
             output_dir: output_dir.into(),
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
             announce_url: None,
@@ -151,17 +173,32 @@ impl Session {
             lsd: config.lsd,
         })
         .await?;
-        let added = client
-            .add_torrent(AddTorrent {
-                metainfo: config.metainfo,
-                output_dir: config.output_dir,
-                announce_url: config.announce_url,
-                torrent: config.torrent,
-                seed_mode: config.seed_mode,
-                state_dir: config.state_dir,
-                resume_interval: config.resume_interval,
-            })
-            .await;
+        let added = match config.source {
+            TorrentSource::Metainfo(metainfo) => {
+                client
+                    .add_torrent(AddTorrent {
+                        metainfo: *metainfo,
+                        output_dir: config.output_dir,
+                        announce_url: config.announce_url,
+                        torrent: config.torrent,
+                        seed_mode: config.seed_mode,
+                        state_dir: config.state_dir,
+                        resume_interval: config.resume_interval,
+                    })
+                    .await
+            }
+            TorrentSource::Magnet(magnet) => {
+                client
+                    .add_magnet(AddMagnet {
+                        magnet,
+                        output_dir: config.output_dir,
+                        torrent: config.torrent,
+                        state_dir: config.state_dir,
+                        resume_interval: config.resume_interval,
+                    })
+                    .await
+            }
+        };
         match added {
             Ok(torrent) => Ok(SessionHandle { client, torrent }),
             Err(e) => {
@@ -177,6 +214,21 @@ impl SessionHandle {
     /// The address the listener is bound to (its port is the one announced).
     pub fn local_addr(&self) -> SocketAddr {
         self.client.local_addr()
+    }
+
+    /// The torrent's name: its metainfo's, or for a magnet link still
+    /// fetching its metadata the link's `dn` (else the info-hash in hex).
+    ///
+    /// # Errors
+    /// [`ClientError::ShutDown`].
+    pub async fn name(&self) -> Result<String, ClientError> {
+        let id = self.torrent.id();
+        let list = self.client.list().await?;
+        Ok(list
+            .into_iter()
+            .find(|status| status.id == id)
+            .map(|status| status.name)
+            .unwrap_or_default())
     }
 
     /// Full paths of the torrent's files (see [`TorrentHandle::paths`]).

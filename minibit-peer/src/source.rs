@@ -1,9 +1,11 @@
-//! Where the `.torrent` comes from: a file, an `http(s)://` URL of a
-//! `.torrent`, or a tracker's base URL plus a name from its catalogue.
+//! Where the torrent comes from: a `.torrent` file, an `http(s)://` URL
+//! of a `.torrent`, a tracker's base URL plus a name from its catalogue,
+//! or a magnet link (BEP 9: no `.torrent`, the metadata comes from peers).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use minibit_core::magnet::{Magnet, MagnetError};
 use thiserror::Error;
 
 use crate::catalogue::{self, CatalogueError, MAX_TORRENT_BYTES};
@@ -23,6 +25,8 @@ pub enum Source {
         /// The torrent's name.
         name: String,
     },
+    /// A magnet link (`magnet:?xt=urn:btih:...`).
+    Magnet(Magnet),
 }
 
 /// Why a source could not be used.
@@ -30,7 +34,7 @@ pub enum Source {
 pub enum SourceError {
     /// A NAME was given with a `.torrent` file.
     #[error(
-        "NAME {0:?} only goes with a tracker URL (http:// or https://), not with a .torrent file"
+        "NAME {0:?} only goes with a tracker URL (http:// or https://), not with a .torrent file or a magnet link"
     )]
     UnexpectedName(String),
     /// Reading the file failed.
@@ -60,6 +64,21 @@ pub enum SourceError {
     /// The catalogue lookup failed.
     #[error(transparent)]
     Catalogue(#[from] CatalogueError),
+    /// A `magnet:` link that does not parse.
+    #[error("bad magnet link: {0}")]
+    Magnet(#[from] MagnetError),
+    /// A `.torrent` was asked of a magnet link (it has none until its
+    /// metadata is fetched from peers).
+    #[error(
+        "a magnet link has no .torrent to read (its metadata comes from peers once it downloads)"
+    )]
+    NoTorrentFile,
+}
+
+fn is_magnet(source: &str) -> bool {
+    source
+        .get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("magnet:"))
 }
 
 fn is_url(source: &str) -> bool {
@@ -70,11 +89,19 @@ impl Source {
     /// Classifies `source` (and the optional `name`): a URL with a NAME
     /// is a tracker and a name in its catalogue, a URL alone is a
     /// `.torrent` URL (`https://host/download?id=7` as well as
-    /// `http://host/a.torrent`), anything else a `.torrent` file.
+    /// `http://host/a.torrent`), `magnet:...` a magnet link, anything else
+    /// a `.torrent` file.
     ///
     /// # Errors
-    /// [`SourceError::UnexpectedName`] for a file with a NAME.
+    /// [`SourceError::UnexpectedName`] for a file or a magnet link with a
+    /// NAME; [`SourceError::Magnet`] for a magnet link that does not parse.
     pub fn parse(source: &str, name: Option<&str>) -> Result<Self, SourceError> {
+        if is_magnet(source) {
+            if let Some(name) = name {
+                return Err(SourceError::UnexpectedName(name.to_owned()));
+            }
+            return Ok(Self::Magnet(Magnet::parse(source)?));
+        }
         match (is_url(source), name) {
             (true, Some(name)) => Ok(Self::Catalogue {
                 tracker: source.to_owned(),
@@ -93,13 +120,15 @@ impl Source {
             Self::File(path) => path.display().to_string(),
             Self::Url(url) => url.clone(),
             Self::Catalogue { tracker, name } => format!("{name:?} from {tracker}"),
+            Self::Magnet(magnet) => magnet.to_string(),
         }
     }
 
     /// The `.torrent` bytes.
     ///
     /// # Errors
-    /// [`SourceError`] from reading, fetching or the catalogue lookup.
+    /// [`SourceError`] from reading, fetching or the catalogue lookup;
+    /// [`SourceError::NoTorrentFile`] for a magnet link.
     pub async fn load(&self, client: &reqwest::Client) -> Result<Vec<u8>, SourceError> {
         match self {
             // A bounded read of a local file: short enough to do in place.
@@ -113,6 +142,7 @@ impl Source {
             Self::Catalogue { tracker, name } => {
                 Ok(catalogue::fetch_torrent(client, tracker, name).await?)
             }
+            Self::Magnet(_) => Err(SourceError::NoTorrentFile),
         }
     }
 }
@@ -174,6 +204,25 @@ mod tests {
             Source::parse("https://t/download.php?id=7", None).unwrap(),
             Source::Url("https://t/download.php?id=7".into())
         );
+    }
+
+    #[test]
+    fn a_magnet_link_is_parsed_and_its_errors_are_typed() {
+        let hex = "0123456789abcdef0123456789abcdef01234567";
+        let link = format!("magnet:?xt=urn:btih:{hex}&dn=a&tr=http%3A%2F%2Ft%3A1%2Fannounce");
+        let Source::Magnet(magnet) = Source::parse(&link, None).unwrap() else {
+            panic!("not a magnet source");
+        };
+        assert_eq!(magnet.info_hash.to_hex(), hex);
+        assert_eq!(magnet.trackers, ["http://t:1/announce"]);
+        assert!(matches!(
+            Source::parse("MAGNET:?xt=urn:btih:zz", None),
+            Err(SourceError::Magnet(MagnetError::BadInfoHash(_)))
+        ));
+        assert!(matches!(
+            Source::parse(&link, Some("x")),
+            Err(SourceError::UnexpectedName(_))
+        ));
     }
 
     #[test]

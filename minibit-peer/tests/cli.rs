@@ -174,6 +174,39 @@ async fn a_garbage_torrent_and_a_refused_connection_are_one_plain_line() {
 }
 
 #[tokio::test]
+async fn a_bad_magnet_link_is_one_plain_line_and_a_magnet_with_a_name_or_only_is_a_usage_error() {
+    for (link, says) in [
+        (
+            "magnet:?xt=urn:btih:0123",
+            "is neither 40 hex nor 32 base32",
+        ),
+        ("magnet:?dn=nothing", "no BitTorrent info-hash"),
+        (
+            "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&x.pe=nowhere",
+            "peer address",
+        ),
+    ] {
+        let output = run(&["--no-dht", "--no-lsd", link]).await;
+        assert_eq!(output.status.code(), Some(1), "{link}: {}", stderr(&output));
+        let line = one_error_line(&output);
+        assert!(
+            line.contains("bad magnet link") && line.contains(says),
+            "{line}"
+        );
+    }
+    let link = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567";
+    for args in [vec![link, "a NAME"], vec!["--only", "*.bin", link]] {
+        let output = run(&args).await;
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[tokio::test]
 async fn usage_errors_exit_2_and_options_of_download_are_not_ignored_elsewhere() {
     let dir = tempfile::tempdir().unwrap();
     let metainfo = make_single(dir.path(), "a.bin", 10_000, "http://127.0.0.1:9/announce");

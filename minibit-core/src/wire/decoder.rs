@@ -15,8 +15,10 @@ use super::{MAX_BLOCK_LEN, Message, PIECE_HEADER_LEN, WireError};
 /// make the receiver buffer more than one legal frame.
 #[derive(Clone, Debug)]
 pub struct Decoder {
-    /// `ceil(pieces / 8)`: the only legal `bitfield` payload length, bytes.
-    bitfield_len: u32,
+    /// `ceil(pieces / 8)`: the only legal `bitfield` payload length, bytes;
+    /// `None` while the piece count is unknown (any length up to
+    /// [`Self::MAX_UNKNOWN_BITFIELD_LEN`]).
+    bitfield_len: Option<u32>,
     /// Largest frame (id + payload) accepted, bytes.
     max_frame_len: u32,
 }
@@ -38,10 +40,28 @@ impl Decoder {
     /// 16 KiB block (1 + 8 + 16384), the `bitfield` for the torrent
     /// (1 + ceil(pieces / 8)) or an extended message (1 + `max_extended_len`).
     pub fn with_max_extended_len(piece_count: u32, max_extended_len: u32) -> Self {
-        let bitfield_len = piece_count.div_ceil(8);
+        Self::with_bitfield_len(Some(piece_count.div_ceil(8)), max_extended_len)
+    }
+
+    /// Longest `bitfield` payload accepted while the piece count is
+    /// unknown, bytes: one bit per piece of the largest torrent whose info
+    /// dictionary fits [`super::MAX_METADATA_SIZE`] (20 bytes of SHA-1 per
+    /// piece), about 51 KiB.
+    pub const MAX_UNKNOWN_BITFIELD_LEN: u32 = (super::MAX_METADATA_SIZE / 20).div_ceil(8) as u32;
+
+    /// A decoder for a torrent whose piece count is unknown (started from a
+    /// magnet link, BEP 9, metadata not fetched yet): a `bitfield` of any
+    /// length up to [`Self::MAX_UNKNOWN_BITFIELD_LEN`] is passed on (the
+    /// torrent checks it once the metadata is known), a longer one is
+    /// [`WireError::BitfieldLength`]; the default cap on extended messages.
+    pub fn for_unknown_piece_count() -> Self {
+        Self::with_bitfield_len(None, Self::DEFAULT_MAX_EXTENDED_LEN)
+    }
+
+    fn with_bitfield_len(bitfield_len: Option<u32>, max_extended_len: u32) -> Self {
         let piece_frame = PIECE_HEADER_LEN as u32 - 4 + MAX_BLOCK_LEN;
         let max_frame_len = piece_frame
-            .max(1 + bitfield_len)
+            .max(1 + bitfield_len.unwrap_or(Self::MAX_UNKNOWN_BITFIELD_LEN))
             .max(max_extended_len.saturating_add(1));
         Self {
             bitfield_len,
@@ -129,16 +149,19 @@ impl Decoder {
             id::PORT => exact(3),
             id::HAVE | id::SUGGEST | id::ALLOWED_FAST => exact(5),
             id::REQUEST | id::CANCEL | id::REJECT => exact(13),
-            id::BITFIELD => {
-                if len - 1 == self.bitfield_len {
-                    Ok(())
-                } else {
+            id::BITFIELD => match self.bitfield_len {
+                Some(expected) if len - 1 != expected => Err(WireError::BitfieldLength {
+                    got: len - 1,
+                    expected,
+                }),
+                None if len - 1 > Self::MAX_UNKNOWN_BITFIELD_LEN => {
                     Err(WireError::BitfieldLength {
                         got: len - 1,
-                        expected: self.bitfield_len,
+                        expected: Self::MAX_UNKNOWN_BITFIELD_LEN,
                     })
                 }
-            }
+                _ => Ok(()),
+            },
             id::PIECE => {
                 let header = PIECE_HEADER_LEN as u32 - 4;
                 at_least(header)?;
@@ -227,6 +250,36 @@ mod tests {
         assert_eq!(
             Decoder::with_max_extended_len(1, u32::MAX).max_frame_len(),
             u32::MAX
+        );
+    }
+
+    #[test]
+    fn unknown_piece_count_takes_any_bitfield_up_to_the_metadata_bound() {
+        let mut decoder = Decoder::for_unknown_piece_count();
+        for len in [1_u32, 2, 37, Decoder::MAX_UNKNOWN_BITFIELD_LEN] {
+            let mut frame = BytesMut::new();
+            frame.put_u32(len + 1);
+            frame.put_u8(5);
+            frame.put_bytes(0xff, len as usize);
+            assert_eq!(
+                decoder.decode(&mut frame),
+                Ok(Some(Message::Bitfield(Bytes::from(vec![
+                    0xff;
+                    len as usize
+                ]))))
+            );
+        }
+        // One byte more than any torrent can need: refused after the id
+        // byte, before the payload is waited for.
+        let mut frame = BytesMut::new();
+        frame.put_u32(Decoder::MAX_UNKNOWN_BITFIELD_LEN + 2);
+        frame.put_u8(5);
+        assert_eq!(
+            decoder.decode(&mut frame),
+            Err(WireError::BitfieldLength {
+                got: Decoder::MAX_UNKNOWN_BITFIELD_LEN + 1,
+                expected: Decoder::MAX_UNKNOWN_BITFIELD_LEN,
+            })
         );
     }
 

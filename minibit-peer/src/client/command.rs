@@ -8,6 +8,7 @@ use minibit_core::id::TorrentId;
 use minibit_core::wire::PeerId;
 use tokio::sync::oneshot;
 
+use super::magnet::PreparedMagnet;
 use super::open::Prepared;
 use super::types::{ClientError, TorrentDetail, TorrentStatus};
 use crate::resume_writer::FinalSave;
@@ -20,8 +21,11 @@ pub(crate) type Reply<T> = oneshot::Sender<Result<T, ClientError>>;
 pub(crate) struct Removed {
     /// The torrent's files (final paths).
     pub paths: Vec<PathBuf>,
-    /// The folder of its skipped files' part files.
-    pub parts_dir: PathBuf,
+    /// The folder of its skipped files' part files (none for a magnet
+    /// link that never got its metadata).
+    pub parts_dir: Option<PathBuf>,
+    /// The `.torrent` saved from a magnet link's metadata.
+    pub saved_torrent: Option<PathBuf>,
     /// Its last resume data save (none in seed mode).
     pub resume: Option<FinalSave>,
 }
@@ -30,6 +34,11 @@ pub(crate) enum Command {
     /// Add a prepared torrent.
     Add {
         torrent: Box<Prepared>,
+        reply: Reply<TorrentId>,
+    },
+    /// Add a torrent from a magnet link (BEP 9).
+    AddMagnet {
+        torrent: Box<PreparedMagnet>,
         reply: Reply<TorrentId>,
     },
     /// Remove a torrent; the reply lists its files and what is left to do

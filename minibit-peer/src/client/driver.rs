@@ -18,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use minibit_core::id::{ConnectionId, TorrentId};
+use minibit_core::metainfo::Metainfo;
 use minibit_core::piece::{BlockRef, PieceIndex};
 use minibit_core::session::{Session, SessionAction, SessionEvent};
 use minibit_core::torrent::{Action, AnnounceEvent, DisconnectReason, Event, Torrent, Violation};
@@ -28,7 +29,9 @@ use tokio::task::{AbortHandle, JoinSet};
 use tracing::{debug, info, warn};
 
 use super::command::{Command, Removed};
-use super::torrent::TorrentState;
+use super::magnet::{self, PreparedMagnet};
+use super::open::{OpenedFiles, Prepared};
+use super::torrent::{Files, TorrentState};
 use super::types::{ClientError, TorrentDetail, TorrentStatus};
 use crate::connection::{self, ConnConfig, ConnEvent, Control, Outgoing, Socket};
 use crate::inflight::MemoryBudget;
@@ -81,6 +84,11 @@ enum JobDone {
         piece: PieceIndex,
         memory_bytes: usize,
         result: io::Result<bool>,
+    },
+    /// The files of a torrent started from a magnet link are open.
+    Opened {
+        torrent: TorrentId,
+        result: Box<Result<(Metainfo, OpenedFiles), ClientError>>,
     },
 }
 
@@ -310,7 +318,7 @@ impl Driver {
                     return;
                 };
                 state.seen(theirs.peer_id);
-                let piece_count = state.storage.layout().piece_count();
+                let piece_count = state.piece_count();
                 let (outgoing, queue) = Outgoing::new(self.conn_config.max_queued_bytes);
                 if let Some(conn) = self.conns.get_mut(&id) {
                     conn.outgoing = Some(outgoing);
@@ -360,14 +368,14 @@ impl Driver {
                     Ok(ok) => ok,
                     Err(e) => return self.fail(torrent, ClientError::Disk(e)),
                 };
-                if ok {
+                if let (true, Some(files)) = (ok, &mut state.files) {
                     // Extents read before the piece was written hold old bytes.
-                    let layout = state.storage.layout();
+                    let layout = files.storage.layout();
                     let (offset, length) =
                         (layout.piece_offset(piece), layout.piece_size(piece).into());
-                    state.reads.forget(offset, length);
+                    files.reads.forget(offset, length);
                     // Renamed before the completion is published.
-                    if let Err(e) = state.storage.piece_verified(piece) {
+                    if let Err(e) = files.storage.piece_verified(piece) {
                         warn!(name = %state.name, "cannot rename a completed file: {e}");
                     }
                 }
@@ -380,7 +388,45 @@ impl Driver {
                     state.changed(now, core);
                 }
             }
+            JobDone::Opened { torrent, result } => match *result {
+                Ok((metainfo, files)) => self.metadata_ready(now, torrent, &metainfo, files),
+                Err(e) => self.fail(torrent, e),
+            },
         }
+    }
+
+    /// BEP 9: the metadata of magnet link `id` arrived: its files are
+    /// opened off the event loop (see [`super::magnet::open`]).
+    fn open_magnet(&mut self, id: TorrentId, metainfo: Metainfo) {
+        let Some(add) = self.torrents.get_mut(&id).and_then(|s| s.magnet.take()) else {
+            return;
+        };
+        self.jobs.spawn(async move {
+            JobDone::Opened {
+                torrent: id,
+                result: Box::new(magnet::open(add, metainfo).await),
+            }
+        });
+    }
+
+    /// The files of magnet link `id` are open: the torrent downloads.
+    fn metadata_ready(
+        &mut self,
+        now: Instant,
+        id: TorrentId,
+        metainfo: &Metainfo,
+        files: OpenedFiles,
+    ) {
+        let Some(state) = self.torrents.get_mut(&id) else {
+            return;
+        };
+        let have = files.have.clone();
+        state.open(metainfo, Files::new(files, Arc::clone(&self.budget)));
+        info!(name = %state.name, pieces = have.count(), of = have.len(), "metadata ready: downloading");
+        if let Err(e) = self.session.metadata_ready(now, id, have) {
+            warn!(name = %state.name, "{e}");
+        }
+        self.publish(id);
     }
 
     /// A disk error stops torrent `id` (it announces `stopped`); its handle
@@ -416,33 +462,10 @@ impl Driver {
         let now = Instant::now();
         match command {
             Command::Add { torrent, reply } => {
-                let prepared = *torrent;
-                let added = self.session.add_torrent(
-                    now,
-                    prepared.config.clone(),
-                    prepared.info_hash,
-                    prepared.layout.clone(),
-                    prepared.have.clone(),
-                );
-                if let Ok(id) = added {
-                    // BEP 9: peers that start from a magnet link fetch the
-                    // metadata from us (the bytes hash to the info-hash:
-                    // they are the metainfo's own).
-                    if let Err(e) =
-                        self.session
-                            .set_info_bytes(now, id, prepared.info_bytes.clone())
-                    {
-                        warn!(name = %prepared.name, "cannot serve the metadata: {e}");
-                    }
-                    info!(name = %prepared.name, info_hash = %prepared.info_hash, "torrent added");
-                    let state = TorrentState::new(prepared, Arc::clone(&self.budget));
-                    if let Some(torrent) = self.session.torrent(id) {
-                        state.publish(torrent);
-                    }
-                    self.torrents.insert(id, state);
-                }
-                let result = added.map_err(ClientError::from);
-                let _ = reply.send(result);
+                let _ = reply.send(self.add(now, *torrent));
+            }
+            Command::AddMagnet { torrent, reply } => {
+                let _ = reply.send(self.add_magnet(now, *torrent));
             }
             Command::Remove { id, reply } => {
                 let result = self.remove(id).ok_or_else(|| unknown(id));
@@ -516,6 +539,53 @@ impl Driver {
                 self.session.set_rate_limits(now, upload, download);
             }
         }
+    }
+
+    /// Adds a torrent whose files are open.
+    fn add(&mut self, now: Instant, prepared: Prepared) -> Result<TorrentId, ClientError> {
+        let id = self.session.add_torrent(
+            now,
+            prepared.config.clone(),
+            prepared.info_hash,
+            prepared.layout.clone(),
+            prepared.files.have.clone(),
+        )?;
+        // BEP 9: peers that start from a magnet link fetch the metadata
+        // from us (the bytes hash to the info-hash: they are the
+        // metainfo's own).
+        if let Err(e) = self
+            .session
+            .set_info_bytes(now, id, prepared.info_bytes.clone())
+        {
+            warn!(name = %prepared.name, "cannot serve the metadata: {e}");
+        }
+        info!(name = %prepared.name, info_hash = %prepared.info_hash, "torrent added");
+        let state = TorrentState::new(prepared, Arc::clone(&self.budget));
+        self.insert(id, state);
+        Ok(id)
+    }
+
+    /// Adds a torrent from a magnet link: no files until its metadata
+    /// arrives.
+    fn add_magnet(
+        &mut self,
+        now: Instant,
+        prepared: PreparedMagnet,
+    ) -> Result<TorrentId, ClientError> {
+        let id = self
+            .session
+            .add_magnet(now, prepared.config.clone(), &prepared.add.magnet)?;
+        info!(name = %prepared.name, info_hash = %prepared.add.magnet.info_hash, "magnet link added: fetching metadata");
+        self.insert(id, TorrentState::fetching(prepared));
+        Ok(id)
+    }
+
+    /// Keeps `state` for torrent `id` and publishes its first snapshot.
+    fn insert(&mut self, id: TorrentId, state: TorrentState) {
+        if let Some(torrent) = self.session.torrent(id) {
+            state.publish(torrent);
+        }
+        self.torrents.insert(id, state);
     }
 
     fn detail(&self, now: Instant, id: TorrentId) -> Result<TorrentDetail, ClientError> {
@@ -623,7 +693,7 @@ impl Driver {
         }
     }
 
-    fn report(&self, event: SessionEvent) {
+    fn report(&mut self, event: SessionEvent) {
         let SessionEvent::Torrent { torrent, event } = event else {
             return;
         };
@@ -633,8 +703,13 @@ impl Driver {
             // A full queue drops it: `port` floods cost nothing.
             let _ = nodes.try_send(*addr);
         }
-        if event == Event::DownloadCompleted {
-            self.publish(torrent);
+        match event {
+            Event::DownloadCompleted => self.publish(torrent),
+            Event::MetadataReceived { metainfo } => self.open_magnet(torrent, *metainfo),
+            Event::MetadataUnusable { error } => {
+                self.fail(torrent, ClientError::UnusableMetadata(error));
+            }
+            _ => {}
         }
     }
 
@@ -682,13 +757,16 @@ impl Driver {
                 }
             }
             Action::ReadBlock { block, .. } => {
-                let (Some(conn), Some(state)) = (conn, self.torrents.get_mut(&id)) else {
+                let (Some(conn), Some(files)) = (
+                    conn,
+                    self.torrents.get_mut(&id).and_then(|s| s.files.as_mut()),
+                ) else {
                     return;
                 };
                 let Some(outgoing) = self.conns.get(&conn).and_then(|c| c.outgoing.clone()) else {
                     return;
                 };
-                let read = state.reads.read(block);
+                let read = files.reads.read(block);
                 self.jobs.spawn(async move {
                     // Backpressure: a peer that reads slowly gets its blocks
                     // read from disk only as its queue drains.
@@ -712,11 +790,18 @@ impl Driver {
             return;
         };
         match action {
-            Action::WriteBlock { block, data } => state.inflight.insert(block, data),
+            Action::WriteBlock { block, data } => {
+                if let Some(files) = &mut state.files {
+                    files.inflight.insert(block, data);
+                }
+            }
             Action::VerifyPiece { piece } => {
-                let job = state.inflight.take(piece);
+                let Some(files) = &mut state.files else {
+                    return;
+                };
+                let job = files.inflight.take(piece);
                 self.verifying += 1;
-                let expected = state.hashes[piece.as_usize()];
+                let expected = files.hashes[piece.as_usize()];
                 let memory_bytes = job.memory_bytes();
                 self.jobs.spawn(async move {
                     let result = job.verify_and_store(expected).await;

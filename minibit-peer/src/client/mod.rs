@@ -37,11 +37,13 @@
 //! | `command` | requests from the API to the task |
 //! | `torrent` | the task's side of one torrent (files, buffers, tracker) |
 //! | `driver` | the task: owns the core session, runs everything else |
+//! | `magnet` | torrents started from a magnet link, until their files open |
 //! | `discovery` | the DHT and LSD nodes, and each torrent's use of them |
 
 mod command;
 mod discovery;
 mod driver;
+mod magnet;
 mod open;
 mod torrent;
 mod types;
@@ -59,6 +61,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use discovery::{DhtStatus, DhtTorrentStatus, WANTED_PEERS};
+pub use magnet::AddMagnet;
 pub use open::AddTorrent;
 pub use types::{
     ClientError, PeerInfo, Progress, TorrentDetail, TorrentStatus, TrackerAnswer, TrackerInfo,
@@ -225,7 +228,7 @@ impl Client {
         let private = add.metainfo.info().private();
         let prepared = open::prepare(add, self.context).await?;
         let info_hash = prepared.info_hash;
-        let paths = prepared.storage.paths().to_vec();
+        let paths = prepared.files.storage.paths().to_vec();
         let progress = prepared.progress.subscribe();
         let error = Arc::clone(&prepared.error);
         let id = self
@@ -234,6 +237,58 @@ impl Client {
                 reply,
             })
             .await?;
+        Ok(self.handle(id, info_hash, private, paths, progress, error))
+    }
+
+    /// Adds a torrent from a magnet link (BEP 9). It announces `started`
+    /// (with `left` = 16384 bytes: a leecher, as libtorrent does) to the
+    /// link's `tr` trackers, dials its `x.pe` peers (host names resolved
+    /// in the background), and, when the DHT and LSD run, looks it up
+    /// there; it fetches the info dictionary from its peers with
+    /// `ut_metadata`, checking its SHA-1 against the info-hash (a peer
+    /// sending other metadata, or a `metadata_size` over 8 MiB, is
+    /// dropped). Meanwhile its [`Progress::fetching_metadata`] is set and
+    /// [`TorrentHandle::paths`] is empty. Then the `.torrent` (with the
+    /// link's trackers) is saved in the state folder, the files are opened
+    /// and what is on disk is checked, and it downloads like a `.torrent`.
+    /// A `.torrent` an earlier run saved for this info-hash is used at
+    /// once instead of fetching the metadata again.
+    ///
+    /// # Errors
+    /// As [`Client::add_torrent`].
+    pub async fn add_magnet(&self, add: AddMagnet) -> Result<TorrentHandle, ClientError> {
+        if let Some(metainfo) = add.saved_metainfo() {
+            return self.add_torrent(add.into_add_torrent(metainfo)).await;
+        }
+        let prepared = magnet::prepare(add, self.context)?;
+        let info_hash = prepared.add.magnet.info_hash;
+        let magnet = prepared.add.magnet.clone();
+        let progress = prepared.progress.subscribe();
+        let error = Arc::clone(&prepared.error);
+        let id = self
+            .request(|reply| Command::AddMagnet {
+                torrent: Box::new(prepared),
+                reply,
+            })
+            .await?;
+        // The metadata tells whether it is private (BEP 27); until then it
+        // is looked up like any torrent.
+        let handle = self.handle(id, info_hash, false, Vec::new(), progress, error);
+        magnet::resolve_peers(&magnet, handle.peer_sink());
+        Ok(handle)
+    }
+
+    /// The handle of torrent `id`, registered with the DHT and LSD nodes
+    /// unless `private`.
+    fn handle(
+        &self,
+        id: TorrentId,
+        info_hash: InfoHash,
+        private: bool,
+        paths: Vec<PathBuf>,
+        progress: watch::Receiver<Progress>,
+        error: Arc<Mutex<Option<ClientError>>>,
+    ) -> TorrentHandle {
         let handle = TorrentHandle {
             id,
             info_hash,
@@ -254,14 +309,15 @@ impl Client {
                 handle.progress(),
             );
         }
-        Ok(handle)
+        handle
     }
 
     /// Removes torrent `id` (it announces `stopped`, its connections
     /// close) and saves its resume data (a later add of the same torrent
     /// resumes without re-hashing); with `delete_data`, its files (and
-    /// `NAME.part` files), its resume data and its part files of skipped
-    /// files are deleted instead.
+    /// `NAME.part` files), its resume data, its part files of skipped
+    /// files and the `.torrent` saved from its magnet link are deleted
+    /// instead.
     ///
     /// # Errors
     /// [`ClientError::Torrent`] for an unknown id, [`ClientError::Delete`],
@@ -281,8 +337,9 @@ impl Client {
         if let Some(resume) = removed.resume {
             paths.push(resume.discard().await);
         }
+        paths.extend(removed.saved_torrent);
         let parts_dir = removed.parts_dir;
-        tokio::task::spawn_blocking(move || delete_files(&paths, &parts_dir)).await??;
+        tokio::task::spawn_blocking(move || delete_files(&paths, parts_dir.as_deref())).await??;
         Ok(())
     }
 
@@ -410,7 +467,7 @@ impl Client {
 
 /// Deletes each of `paths` and its `NAME.part`, and the folder of part
 /// files of skipped files; missing ones are fine.
-fn delete_files(paths: &[PathBuf], parts_dir: &Path) -> Result<(), ClientError> {
+fn delete_files(paths: &[PathBuf], parts_dir: Option<&Path>) -> Result<(), ClientError> {
     let missing_is_fine = |path: PathBuf, result: std::io::Result<()>| match result {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             Err(ClientError::Delete { path, source: e })
@@ -421,7 +478,10 @@ fn delete_files(paths: &[PathBuf], parts_dir: &Path) -> Result<(), ClientError> 
         let result = std::fs::remove_file(&path);
         missing_is_fine(path, result)?;
     }
-    missing_is_fine(parts_dir.to_owned(), std::fs::remove_dir_all(parts_dir))
+    match parts_dir {
+        Some(dir) => missing_is_fine(dir.to_owned(), std::fs::remove_dir_all(dir)),
+        None => Ok(()),
+    }
 }
 
 /// The address other peers reach us at, as far as we can tell: an

@@ -88,6 +88,20 @@ pub(crate) struct Context {
     pub tracker: TrackerConfig,
 }
 
+/// A torrent's files, open and checked: what the driver needs to store
+/// and verify its pieces.
+#[derive(Debug)]
+pub(crate) struct OpenedFiles {
+    pub storage: Storage,
+    pub hashes: Arc<[PieceHash]>,
+    /// The pieces verified on disk.
+    pub have: Bitfield,
+    /// Saves the resume data (none in seed mode).
+    pub resume: Option<ResumeWriter>,
+    /// The folder of the skipped files' part files.
+    pub parts_dir: PathBuf,
+}
+
 /// A torrent whose files are open and checked, ready for the driver.
 #[derive(Debug)]
 pub(crate) struct Prepared {
@@ -96,17 +110,11 @@ pub(crate) struct Prepared {
     pub layout: Layout,
     /// The bencoded info dictionary, served to peers (BEP 9 `ut_metadata`).
     pub info_bytes: Bytes,
-    pub have: Bitfield,
     pub config: TorrentConfig,
-    pub storage: Storage,
-    pub hashes: Arc<[PieceHash]>,
+    pub files: OpenedFiles,
     pub tracker: Option<TrackerClient>,
     pub tracker_status: TrackerStatus,
     pub progress: watch::Sender<Progress>,
-    /// Saves the resume data (none in seed mode).
-    pub resume: Option<ResumeWriter>,
-    /// The folder of the skipped files' part files.
-    pub parts_dir: PathBuf,
     /// Where the driver leaves the error that stopped the torrent.
     pub error: Arc<Mutex<Option<ClientError>>>,
 }
@@ -114,18 +122,7 @@ pub(crate) struct Prepared {
 /// Opens `add`'s files, verifies what is on disk and builds its tracker
 /// client.
 pub(crate) async fn prepare(add: AddTorrent, context: Context) -> Result<Prepared, ClientError> {
-    let hashes: Arc<[PieceHash]> = add.metainfo.info().pieces().into();
-    let (storage, have) = open_and_resume(&add, Arc::clone(&hashes)).await?;
-    let parts_dir = parts_dir(&add.state_dir(), &add.metainfo.info_hash());
-    let resume = (!add.seed_mode).then(|| {
-        ResumeWriter::new(
-            resume_path(&add.state_dir(), &add.metainfo.info_hash()),
-            add.metainfo.info_hash(),
-            storage.clone(),
-            add.resume_interval,
-            Instant::now(),
-        )
-    });
+    let files = open_files(&add).await?;
     let AddTorrent {
         metainfo,
         announce_url,
@@ -140,11 +137,35 @@ pub(crate) async fn prepare(add: AddTorrent, context: Context) -> Result<Prepare
         Some(url) => Tiers::new([vec![url.clone()]], 0),
         None => Tiers::of_metainfo(&metainfo, rng_seed),
     };
+    let (tracker, tracker_status) = tracker_client(tiers, metainfo.info_hash(), context)?;
+    // BEP 27: a private torrent's peers come from its trackers only.
+    torrent.private |= metainfo.info().private();
+    let (progress, _) = watch::channel(Progress::default());
+    Ok(Prepared {
+        name: metainfo.info().name().to_owned(),
+        info_hash: metainfo.info_hash(),
+        layout: metainfo.layout().clone(),
+        info_bytes: Bytes::copy_from_slice(metainfo.info_bytes()),
+        config: torrent,
+        files,
+        tracker,
+        tracker_status,
+        progress,
+        error: Arc::default(),
+    })
+}
+
+/// The tracker client of `tiers` (none when empty) and its status.
+pub(crate) fn tracker_client(
+    tiers: Tiers,
+    info_hash: InfoHash,
+    context: Context,
+) -> Result<(Option<TrackerClient>, TrackerStatus), ClientError> {
     let tracker = (!tiers.is_empty())
         .then(|| {
             TrackerClient::with_tiers(
                 tiers,
-                metainfo.info_hash(),
+                info_hash,
                 context.peer_id,
                 context.port,
                 context.tracker,
@@ -158,24 +179,30 @@ pub(crate) async fn prepare(add: AddTorrent, context: Context) -> Result<Prepare
             .map(TrackerClient::urls)
             .unwrap_or_default(),
     );
-    // BEP 27: a private torrent's peers come from its trackers only.
-    torrent.private |= metainfo.info().private();
-    let (progress, _) = watch::channel(Progress::default());
-    Ok(Prepared {
-        name: metainfo.info().name().to_owned(),
-        info_hash: metainfo.info_hash(),
-        layout: metainfo.layout().clone(),
-        info_bytes: Bytes::copy_from_slice(metainfo.info_bytes()),
-        have,
-        config: torrent,
+    Ok((tracker, tracker_status))
+}
+
+/// Opens `add`'s files and verifies what is on disk; the resume writer
+/// (none in seed mode).
+pub(crate) async fn open_files(add: &AddTorrent) -> Result<OpenedFiles, ClientError> {
+    let hashes: Arc<[PieceHash]> = add.metainfo.info().pieces().into();
+    let (storage, have) = open_and_resume(add, Arc::clone(&hashes)).await?;
+    let info_hash = add.metainfo.info_hash();
+    let resume = (!add.seed_mode).then(|| {
+        ResumeWriter::new(
+            resume_path(&add.state_dir(), &info_hash),
+            info_hash,
+            storage.clone(),
+            add.resume_interval,
+            Instant::now(),
+        )
+    });
+    Ok(OpenedFiles {
         storage,
         hashes,
-        tracker,
-        tracker_status,
-        progress,
+        have,
         resume,
-        parts_dir,
-        error: Arc::default(),
+        parts_dir: parts_dir(&add.state_dir(), &info_hash),
     })
 }
 

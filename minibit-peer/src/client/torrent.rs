@@ -8,14 +8,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use minibit_core::bitfield::Bitfield;
-use minibit_core::metainfo::InfoHash;
+use minibit_core::metainfo::{InfoHash, Metainfo};
 use minibit_core::priority::Priority;
 use minibit_core::torrent::Torrent;
 use minibit_core::wire::PeerId;
 use tokio::sync::watch;
 
 use super::command::Removed;
-use super::open::Prepared;
+use super::magnet::{AddMagnet, PreparedMagnet};
+use super::open::{OpenedFiles, Prepared};
 use super::types::{ClientError, Progress, TorrentDetail};
 use crate::hasher::PieceHash;
 use crate::inflight::{InFlight, MemoryBudget};
@@ -37,42 +38,94 @@ const MAX_PEERS_SEEN: usize = 10_000;
 pub(crate) struct TorrentState {
     pub name: String,
     pub info_hash: InfoHash,
+    /// Its files; `None` while a magnet link fetches the metadata.
+    pub files: Option<Files>,
+    /// Started from a magnet link and still without files: what opening
+    /// them takes once the metadata arrives.
+    pub magnet: Option<AddMagnet>,
+    /// The `.torrent` saved from a magnet link's metadata (deleted with
+    /// the torrent's data).
+    saved_torrent: Option<PathBuf>,
+    pub tracker: Option<TrackerClient>,
+    /// Whether any tracker answered (the user is told when none did).
+    pub tracker_status: TrackerStatus,
+    progress: watch::Sender<Progress>,
+    error: Arc<Mutex<Option<ClientError>>>,
+    /// Distinct peer ids that completed a handshake (at most [`MAX_PEERS_SEEN`]).
+    peers_seen: HashSet<PeerId>,
+}
+
+/// A torrent's files and the buffers in front of them.
+pub(crate) struct Files {
     /// The files (renamed from `NAME.part` as their pieces are verified).
     pub storage: Storage,
     pub inflight: InFlight,
     /// Extents read to serve blocks.
     pub reads: ReadCache,
     pub hashes: Arc<[PieceHash]>,
-    pub tracker: Option<TrackerClient>,
-    /// Whether any tracker answered (the user is told when none did).
-    pub tracker_status: TrackerStatus,
-    progress: watch::Sender<Progress>,
     /// Saves the resume data (none in seed mode).
     resume: Option<ResumeWriter>,
     /// The folder of the skipped files' part files.
     parts_dir: PathBuf,
-    error: Arc<Mutex<Option<ClientError>>>,
-    /// Distinct peer ids that completed a handshake (at most [`MAX_PEERS_SEEN`]).
-    peers_seen: HashSet<PeerId>,
+}
+
+impl Files {
+    pub(crate) fn new(opened: OpenedFiles, budget: Arc<MemoryBudget>) -> Self {
+        Self {
+            inflight: InFlight::new(opened.storage.clone(), budget),
+            reads: ReadCache::new(opened.storage.clone(), READ_CACHE_BYTES),
+            storage: opened.storage,
+            hashes: opened.hashes,
+            resume: opened.resume,
+            parts_dir: opened.parts_dir,
+        }
+    }
 }
 
 impl TorrentState {
     pub(crate) fn new(prepared: Prepared, budget: Arc<MemoryBudget>) -> Self {
         Self {
-            inflight: InFlight::new(prepared.storage.clone(), budget),
-            reads: ReadCache::new(prepared.storage.clone(), READ_CACHE_BYTES),
             name: prepared.name,
             info_hash: prepared.info_hash,
-            storage: prepared.storage,
-            hashes: prepared.hashes,
+            files: Some(Files::new(prepared.files, budget)),
+            magnet: None,
+            saved_torrent: None,
             tracker: prepared.tracker,
             tracker_status: prepared.tracker_status,
             progress: prepared.progress,
-            resume: prepared.resume,
-            parts_dir: prepared.parts_dir,
             error: prepared.error,
             peers_seen: HashSet::new(),
         }
+    }
+
+    /// A torrent started from a magnet link: no files until its metadata
+    /// arrives.
+    pub(crate) fn fetching(prepared: PreparedMagnet) -> Self {
+        Self {
+            name: prepared.name,
+            info_hash: prepared.add.magnet.info_hash,
+            files: None,
+            saved_torrent: Some(prepared.add.torrent_path()),
+            magnet: Some(prepared.add),
+            tracker: prepared.tracker,
+            tracker_status: prepared.tracker_status,
+            progress: prepared.progress,
+            error: prepared.error,
+            peers_seen: HashSet::new(),
+        }
+    }
+
+    /// The metadata of a magnet link arrived and its files are open.
+    pub(crate) fn open(&mut self, metainfo: &Metainfo, files: Files) {
+        metainfo.info().name().clone_into(&mut self.name);
+        self.files = Some(files);
+    }
+
+    /// The torrent's piece count, `None` while it has no metadata.
+    pub(crate) fn piece_count(&self) -> Option<u32> {
+        self.files
+            .as_ref()
+            .map(|files| files.storage.layout().piece_count())
     }
 
     /// A peer with this id completed a handshake.
@@ -85,13 +138,15 @@ impl TorrentState {
     /// Drops the blocks of unfinished pieces (the torrent was paused: a
     /// resumed torrent requests them again).
     pub(crate) fn forget_inflight(&mut self) {
-        let budget = self.inflight.budget();
-        self.inflight = InFlight::new(self.storage.clone(), budget);
+        if let Some(files) = &mut self.files {
+            let budget = files.inflight.budget();
+            files.inflight = InFlight::new(files.storage.clone(), budget);
+        }
     }
 
     /// Pieces of `torrent` were verified: the resume data is saved soon.
     pub(crate) fn changed(&mut self, now: Instant, torrent: &Torrent) {
-        if let Some(resume) = &mut self.resume {
+        if let Some(resume) = self.resume() {
             resume.changed();
         }
         self.save_resume(now, torrent);
@@ -100,27 +155,41 @@ impl TorrentState {
     /// Saves the resume data in the background if it changed and its
     /// interval passed (call on every progress tick).
     pub(crate) fn save_resume(&mut self, now: Instant, torrent: &Torrent) {
-        if let Some(resume) = &mut self.resume {
+        if let Some(resume) = self.resume() {
             resume.tick(now, torrent.have(), torrent.file_priorities());
         }
     }
 
     /// The last save of the resume data, at shutdown.
     pub(crate) async fn flush_resume(&mut self, torrent: &Torrent) {
-        if let Some(resume) = &mut self.resume {
+        if let Some(resume) = self.resume() {
             resume
                 .flush(torrent.have(), torrent.file_priorities())
                 .await;
         }
     }
 
+    fn resume(&mut self) -> Option<&mut ResumeWriter> {
+        self.files.as_mut().and_then(|files| files.resume.as_mut())
+    }
+
     /// What is left to do once the torrent is removed; `last` is its final
     /// verified pieces and file priorities.
     pub(crate) fn into_removed(self, last: Option<(Bitfield, Vec<Priority>)>) -> Removed {
+        let saved_torrent = self.saved_torrent;
+        let Some(files) = self.files else {
+            return Removed {
+                paths: Vec::new(),
+                parts_dir: None,
+                saved_torrent,
+                resume: None,
+            };
+        };
         Removed {
-            paths: self.storage.paths().to_vec(),
-            parts_dir: self.parts_dir,
-            resume: self
+            paths: files.storage.paths().to_vec(),
+            parts_dir: Some(files.parts_dir),
+            saved_torrent,
+            resume: files
                 .resume
                 .zip(last)
                 .map(|(resume, (have, priorities))| resume.finish(have, priorities)),
@@ -139,6 +208,19 @@ impl TorrentState {
     pub(crate) fn snapshot(&self, torrent: &Torrent) -> Progress {
         let stats = torrent.stats();
         let layout = torrent.layout();
+        if self.files.is_none() {
+            // The layout is a placeholder until the metadata arrives.
+            return Progress {
+                uploaded: stats.uploaded,
+                downloaded: stats.downloaded,
+                download_rate: stats.download_rate,
+                upload_rate: stats.upload_rate,
+                peers: stats.peers,
+                peers_seen: self.peers_seen.len(),
+                fetching_metadata: true,
+                ..Progress::default()
+            };
+        }
         Progress {
             have_bytes: stats.wanted - stats.left,
             total_bytes: stats.wanted,
@@ -151,6 +233,7 @@ impl TorrentState {
             peers: stats.peers,
             peers_seen: self.peers_seen.len(),
             complete: torrent.is_finished(),
+            fetching_metadata: false,
         }
     }
 

@@ -42,6 +42,9 @@ pub struct Progress {
     pub peers_seen: usize,
     /// Every wanted piece is verified (every piece without a selection).
     pub complete: bool,
+    /// Started from a magnet link and still fetching the metadata (BEP 9):
+    /// the size and piece counts are 0 until it arrives.
+    pub fetching_metadata: bool,
 }
 
 /// One torrent of a client, as [`crate::Client::list`] reports it.
@@ -159,6 +162,10 @@ pub enum ClientError {
     /// The torrent is already in the client, or not (any more).
     #[error(transparent)]
     Torrent(#[from] RouterError),
+    /// The metadata fetched for a magnet link hashes to its info-hash but
+    /// is not a usable torrent (BEP 9).
+    #[error("the metadata of this magnet link is not a usable torrent")]
+    UnusableMetadata(#[source] minibit_core::metainfo::MetainfoError),
     /// The client has shut down.
     #[error("the client has shut down")]
     ShutDown,

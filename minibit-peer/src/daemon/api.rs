@@ -3,8 +3,10 @@
 //! - `POST /api/torrents`: a `.torrent` as the body
 //!   (`Content-Type: application/x-bittorrent`, options in the query:
 //!   `?save_dir=DIR&only=GLOB&only=INDEX&paused=true`), or JSON
-//!   `{"uri": "http(s)://...", "save_dir", "only": [GLOB or INDEX],
-//!   "paused"}`. `201` with `{"info_hash"}`.
+//!   `{"uri": "http(s)://..." or "magnet:?...", "save_dir", "only": [GLOB
+//!   or INDEX], "paused"}`. `201` with `{"info_hash"}`. A magnet link
+//!   (BEP 9) fetches its metadata from peers first (state
+//!   `fetching_metadata`); `only` needs the file list, so not with one.
 //! - `GET /api/torrents`: every torrent ([`super::view::TorrentView`]).
 //! - `GET /api/torrents/{info_hash}`: one, with files and piece map
 //!   ([`super::view::DetailView`]).
@@ -227,7 +229,7 @@ async fn add(
             let json: AddJson = serde_json::from_slice(&body)
                 .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
             AddRequest {
-                torrent: fetch(&json.uri).await?,
+                torrent: torrent_of(&json.uri).await?,
                 save_dir: json.save_dir,
                 only: json.only,
                 paused: json.paused,
@@ -277,16 +279,16 @@ fn torrent_request(torrent: Vec<u8>, pairs: &[(String, String)]) -> Result<AddRe
     Ok(request)
 }
 
-/// GETs the `.torrent` at `uri` (http or https, at most 10 MiB).
-async fn fetch(uri: &str) -> Result<Vec<u8>, DaemonError> {
+/// The add request's torrent for `uri`: a magnet link as it is (parsed
+/// by the daemon), or the `.torrent` GOT from an http(s) URL (at most 10
+/// MiB).
+async fn torrent_of(uri: &str) -> Result<Vec<u8>, DaemonError> {
     if uri.starts_with("magnet:") {
-        return Err(DaemonError::BadRequest(
-            "magnet links are not supported yet: give the URL of a .torrent".into(),
-        ));
+        return Ok(uri.as_bytes().to_vec());
     }
     if !(uri.starts_with("http://") || uri.starts_with("https://")) {
         return Err(DaemonError::BadRequest(format!(
-            "{uri:?} is not an http(s) URL of a .torrent"
+            "{uri:?} is neither an http(s) URL of a .torrent nor a magnet link"
         )));
     }
     let fetch_error = |reason: String| DaemonError::Fetch {

@@ -12,6 +12,13 @@ pub enum DaemonError {
     /// The body is not a valid `.torrent`.
     #[error("not a valid .torrent")]
     BadTorrent(#[source] MetainfoError),
+    /// A `magnet:` link that does not parse.
+    #[error("bad magnet link: {0}")]
+    BadMagnet(#[from] minibit_core::magnet::MagnetError),
+    /// The torrent was added from a magnet link and its metadata (the
+    /// file list) has not arrived yet.
+    #[error("torrent {0} is still fetching its metadata: its files are not known yet")]
+    NoMetadata(InfoHash),
     /// The `.torrent` could not be fetched from its URL.
     #[error("cannot fetch {url}: {reason}")]
     Fetch {
@@ -52,15 +59,18 @@ pub enum DaemonError {
 impl DaemonError {
     /// The HTTP status this error is answered with: 400 malformed, 403
     /// outside the download root, 404 unknown, 409 duplicate, 413 too
-    /// large, 500 the daemon's own failures.
+    /// large, 500 the daemon's own failures; 409 too for the files of a
+    /// magnet link still fetching its metadata.
     pub fn status(&self) -> u16 {
         match self {
-            Self::BadTorrent(_) | Self::Fetch { .. } | Self::BadRequest(_) | Self::Selection(_) => {
-                400
-            }
+            Self::BadTorrent(_)
+            | Self::BadMagnet(_)
+            | Self::Fetch { .. }
+            | Self::BadRequest(_)
+            | Self::Selection(_) => 400,
             Self::SaveDirOutside(_) => 403,
             Self::Unknown(_) | Self::UnknownSubscription(_) => 404,
-            Self::Duplicate(_) => 409,
+            Self::Duplicate(_) | Self::NoMetadata(_) => 409,
             Self::TooLarge => 413,
             Self::Client(_) | Self::Store(_) => 500,
         }

@@ -19,10 +19,12 @@
 //! | [`page`] | the page at `/` |
 //! | [`metrics`] | `/metrics` in the Prometheus text format |
 //! | [`subscribe`] | subscriptions to trackers' catalogues (`--subscribe TRACKER_URL[#GLOB]`) |
+//! | `magnet` | torrents added from a magnet link, until their metadata arrives |
 
 pub mod api;
 pub mod dht_view;
 pub mod error;
+mod magnet;
 pub mod metrics;
 pub mod page;
 pub mod request;
@@ -46,7 +48,8 @@ use store::{Record, Store};
 use subscribe::Subscription;
 use view::{DetailView, TorrentView};
 
-use crate::client::{AddTorrent, Client, ClientConfig, TorrentDetail, TorrentHandle};
+use crate::client::{AddMagnet, AddTorrent, Client, ClientConfig, TorrentDetail, TorrentHandle};
+use magnet::Source;
 
 /// Largest `.torrent` accepted (uploaded or fetched), bytes (10 MiB).
 pub const MAX_TORRENT_BYTES: usize = 10 * 1024 * 1024;
@@ -89,7 +92,8 @@ pub enum DaemonEvent {
 /// One torrent of the daemon.
 struct Entry {
     handle: TorrentHandle,
-    metainfo: Metainfo,
+    /// `None` while a magnet link fetches its metadata.
+    metainfo: Option<Metainfo>,
     record: Record,
     /// Why it stopped, once it did.
     error: Option<String>,
@@ -174,23 +178,34 @@ impl Daemon {
     }
 
     async fn restore(&self, record: Record) -> Result<(), DaemonError> {
-        let metainfo = Metainfo::from_bytes(&record.torrent).map_err(DaemonError::BadTorrent)?;
+        let source = Source::parse(&record.torrent)?;
         let mut torrents = self.torrents.lock().await;
-        let entry = self.open(metainfo, record).await?;
+        let entry = self.open(source, record).await?;
         torrents.push((entry.record.info_hash, entry));
         Ok(())
     }
 
-    /// Adds `metainfo` to the client as `record` says (save folder,
+    /// Adds `source` to the client as `record` says (save folder,
     /// priorities, paused).
-    async fn open(&self, metainfo: Metainfo, record: Record) -> Result<Entry, DaemonError> {
-        let mut add = AddTorrent::new(metainfo.clone(), &record.save_dir);
-        add.state_dir = Some(self.resume_dir.clone());
-        add.torrent = TorrentConfig {
+    async fn open(&self, source: Source, record: Record) -> Result<Entry, DaemonError> {
+        let config = TorrentConfig {
             file_priorities: record.priorities.clone(),
             ..TorrentConfig::default()
         };
-        let handle = self.client.add_torrent(add).await?;
+        let (handle, metainfo) = match source {
+            Source::Metainfo(metainfo) => {
+                let mut add = AddTorrent::new(metainfo.clone(), &record.save_dir);
+                add.state_dir = Some(self.resume_dir.clone());
+                add.torrent = config;
+                (self.client.add_torrent(add).await?, Some(metainfo))
+            }
+            Source::Magnet(magnet) => {
+                let mut add = AddMagnet::new(magnet, &record.save_dir);
+                add.state_dir = Some(self.resume_dir.clone());
+                add.torrent = config;
+                (self.client.add_magnet(add).await?, None)
+            }
+        };
         let (upload, download) = self.store.limits(&record.info_hash)?;
         if upload != 0 || download != 0 {
             self.client
@@ -209,34 +224,44 @@ impl Daemon {
     }
 
     /// Adds a torrent: checks the request, opens its files, stores it.
-    /// Returns its info-hash.
+    /// Returns its info-hash. A magnet link fetches its metadata first
+    /// (stored as the link until then, so a restart resumes the fetch).
     ///
     /// # Errors
-    /// [`DaemonError`]: not a `.torrent` (400), a bad selection (400), a
-    /// save folder outside the download root (403), already added (409),
-    /// the files cannot be opened (500).
+    /// [`DaemonError`]: not a `.torrent` nor a magnet link (400), a bad
+    /// selection or one with a magnet link (400), a save folder outside
+    /// the download root (403), already added (409), the files cannot be
+    /// opened (500).
     pub async fn add(&self, request: AddRequest) -> Result<InfoHash, DaemonError> {
         if request.torrent.len() > MAX_TORRENT_BYTES {
             return Err(DaemonError::TooLarge);
         }
-        let metainfo = Metainfo::from_bytes(&request.torrent).map_err(DaemonError::BadTorrent)?;
+        let source = Source::parse(&request.torrent)?;
         let save_dir = request::save_dir(&self.root, request.save_dir.as_deref())?;
-        let priorities = request::priorities(&metainfo, &request.only)?;
-        let info_hash = metainfo.info_hash();
+        let priorities = match &source {
+            Source::Metainfo(metainfo) => request::priorities(metainfo, &request.only)?,
+            Source::Magnet(_) if request.only.is_empty() => Vec::new(),
+            Source::Magnet(_) => {
+                return Err(DaemonError::BadRequest(
+                    "only needs the file list, which a magnet link does not carry: set file priorities once its metadata arrived".into(),
+                ));
+            }
+        };
+        let info_hash = source.info_hash();
         let mut torrents = self.torrents.lock().await;
         if torrents.iter().any(|(ih, _)| *ih == info_hash) {
             return Err(DaemonError::Duplicate(info_hash));
         }
         let record = Record {
             info_hash,
-            name: metainfo.info().name().to_owned(),
+            name: source.name(),
             torrent: request.torrent,
             save_dir,
             priorities,
             paused: request.paused,
             added: unix_now(),
         };
-        let entry = self.open(metainfo, record).await?;
+        let entry = self.open(source, record).await?;
         if let Err(e) = self.store.put(&entry.record) {
             let _ = self.client.remove(entry.handle.id(), false).await;
             return Err(e.into());
@@ -260,6 +285,7 @@ impl Daemon {
         Ok(torrents
             .iter_mut()
             .map(|(_, entry)| {
+                self.refresh(entry);
                 let status = statuses.iter().find(|s| s.id == entry.handle.id());
                 view(entry, status.map(|s| s.paused))
             })
@@ -294,18 +320,23 @@ impl Daemon {
     pub async fn detail(&self, info_hash: InfoHash) -> Result<DetailView, DaemonError> {
         let mut torrents = self.torrents.lock().await;
         let entry = find(&mut torrents, info_hash)?;
+        self.refresh(entry);
         let status = self.client.list().await?;
         let paused = status
             .iter()
             .find(|s| s.id == entry.handle.id())
             .map(|s| s.paused);
         let torrent = view(entry, paused);
+        let metainfo = entry
+            .metainfo
+            .as_ref()
+            .ok_or(DaemonError::NoMetadata(info_hash))?;
         let detail = self
             .client
             .detail(entry.handle.id())
             .await
-            .unwrap_or_else(|_| stopped_detail(entry));
-        Ok(DetailView::new(torrent, &entry.metainfo, &detail))
+            .unwrap_or_else(|_| stopped_detail(metainfo, &entry.record.priorities));
+        Ok(DetailView::new(torrent, metainfo, &detail))
     }
 
     /// Sets a torrent's own rate limits, payload bytes/s (0 = unlimited;
@@ -371,7 +402,15 @@ impl Daemon {
     ) -> Result<(), DaemonError> {
         let mut torrents = self.torrents.lock().await;
         let index = position(&torrents, info_hash)?;
-        let files = torrents[index].1.metainfo.info().files().len();
+        self.refresh(&mut torrents[index].1);
+        let files = torrents[index]
+            .1
+            .metainfo
+            .as_ref()
+            .ok_or(DaemonError::NoMetadata(info_hash))?
+            .info()
+            .files()
+            .len();
         if priorities.len() != files {
             return Err(DaemonError::BadRequest(format!(
                 "give one priority per file: the torrent has {files} files, not {}",
@@ -385,7 +424,8 @@ impl Daemon {
             ..entry.record
         };
         self.store.set_priorities(&info_hash, &record.priorities)?;
-        let reopened = self.open(entry.metainfo, record).await?;
+        let metainfo = entry.metainfo.ok_or(DaemonError::NoMetadata(info_hash))?;
+        let reopened = self.open(Source::Metainfo(metainfo), record).await?;
         torrents.insert(index, (info_hash, reopened));
         Ok(())
     }
@@ -405,6 +445,8 @@ impl Daemon {
         if !delete_data {
             let resume = crate::resume_data::resume_path(&self.resume_dir, &info_hash);
             let _ = tokio::fs::remove_file(resume).await;
+            let saved = crate::resume_data::torrent_path(&self.resume_dir, &info_hash);
+            let _ = tokio::fs::remove_file(saved).await;
         }
         tracing::info!(name = %entry.record.name, %info_hash, delete_data, "removed");
         let _ = self.events.send(DaemonEvent::Removed {
@@ -414,6 +456,25 @@ impl Daemon {
             Ok(()) | Err(crate::ClientError::Torrent(_)) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// A magnet link whose metadata arrived: its entry and its row take
+    /// the `.torrent` the client saved (a failure to store it is logged;
+    /// a restart then finds the saved `.torrent` all the same).
+    fn refresh(&self, entry: &mut Entry) {
+        if entry.metainfo.is_some() || entry.handle.progress().borrow().fetching_metadata {
+            return;
+        }
+        let info_hash = entry.record.info_hash;
+        let Some((metainfo, bytes)) = magnet::saved_torrent(&self.resume_dir, &info_hash) else {
+            return;
+        };
+        metainfo.info().name().clone_into(&mut entry.record.name);
+        entry.record.torrent = bytes;
+        if let Err(e) = self.store.put(&entry.record) {
+            tracing::warn!(%info_hash, "cannot store the metadata of a magnet link: {e}");
+        }
+        entry.metainfo = Some(metainfo);
     }
 
     /// Stops the client (every torrent announces `stopped`, resume data
@@ -441,25 +502,39 @@ fn view(entry: &mut Entry, paused: Option<bool>) -> TorrentView {
         ));
     }
     let progress = entry.handle.progress().borrow().clone();
-    TorrentView::new(
-        &entry.metainfo,
-        &progress,
+    let (paused, save_dir) = (
         paused.unwrap_or(entry.record.paused),
-        entry.error.as_deref(),
-        &entry.record.save_dir.display().to_string(),
-    )
+        entry.record.save_dir.display().to_string(),
+    );
+    match &entry.metainfo {
+        Some(metainfo) => TorrentView::new(
+            metainfo,
+            &progress,
+            paused,
+            entry.error.as_deref(),
+            &save_dir,
+        ),
+        None => TorrentView::fetching(
+            &entry.record.info_hash,
+            &entry.record.name,
+            &progress,
+            paused,
+            entry.error.as_deref(),
+            &save_dir,
+        ),
+    }
 }
 
 /// The detail of a torrent an error stopped: nothing verified is known
 /// any more, no peer, no tracker.
-fn stopped_detail(entry: &Entry) -> TorrentDetail {
-    let none = Bitfield::new(entry.metainfo.layout().piece_count());
+fn stopped_detail(metainfo: &Metainfo, priorities: &[Priority]) -> TorrentDetail {
+    let none = Bitfield::new(metainfo.layout().piece_count());
     TorrentDetail {
         have: none.clone(),
         downloading: none,
         availability: Vec::new(),
         distributed_copies: 0.0,
-        file_priorities: entry.record.priorities.clone(),
+        file_priorities: priorities.to_vec(),
         peers: Vec::new(),
         trackers: Vec::new(),
         upload_limit: 0,

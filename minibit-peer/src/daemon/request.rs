@@ -24,7 +24,8 @@ pub enum FileSelector {
 /// A torrent to add to a [`super::Daemon`].
 #[derive(Clone, Debug, Default)]
 pub struct AddRequest {
-    /// The `.torrent` file.
+    /// The `.torrent` file, or the text of a magnet link (`magnet:?...`,
+    /// BEP 9: the metadata is fetched from peers).
     pub torrent: Vec<u8>,
     /// Folder under the download root the content goes in (relative;
     /// `None`: the root itself).

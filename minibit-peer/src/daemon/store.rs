@@ -28,7 +28,7 @@ const SCHEMA_V1: &str = "
 CREATE TABLE torrent (
     info_hash  TEXT PRIMARY KEY NOT NULL, -- 40 lowercase hex digits
     name       TEXT NOT NULL,
-    torrent    BLOB NOT NULL,             -- the .torrent file
+    torrent    BLOB NOT NULL,             -- the .torrent file (a magnet link, `magnet:?...`, until its metadata arrives)
     save_dir   BLOB NOT NULL,             -- folder the content goes in
     priorities TEXT NOT NULL,             -- one letter per file: s(kip), n(ormal), h(igh)
     paused     INTEGER NOT NULL,          -- 0 or 1
@@ -81,9 +81,11 @@ pub enum StoreError {
 pub struct Record {
     /// Its info-hash.
     pub info_hash: InfoHash,
-    /// Its name (the metainfo's).
+    /// Its name (the metainfo's; a magnet link's `dn` until its metadata
+    /// arrives).
     pub name: String,
-    /// The `.torrent` file.
+    /// The `.torrent` file, or the text of the magnet link it was added
+    /// from until its metadata arrives.
     pub torrent: Vec<u8>,
     /// The folder its content goes in.
     pub save_dir: PathBuf,

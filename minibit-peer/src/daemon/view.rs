@@ -6,7 +6,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use minibit_core::bitfield::Bitfield;
-use minibit_core::metainfo::Metainfo;
+use minibit_core::metainfo::{InfoHash, Metainfo};
 use minibit_core::priority::Priority;
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +17,9 @@ use crate::file_select::path_in_torrent;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
+    /// Started from a magnet link: fetching the metadata from peers (BEP 9).
+    #[serde(rename = "fetching_metadata")]
+    FetchingMetadata,
     /// Fetching pieces.
     Downloading,
     /// Every wanted piece verified; uploading to others.
@@ -75,10 +78,46 @@ impl TorrentView {
         error: Option<&str>,
         save_dir: &str,
     ) -> Self {
+        let mut view = Self::of_parts(
+            &metainfo.info_hash(),
+            metainfo.info().name(),
+            progress,
+            paused,
+            error,
+            save_dir,
+        );
+        view.size = metainfo.layout().total_length();
+        view
+    }
+
+    /// The view of a torrent started from a magnet link whose metadata has
+    /// not arrived: `name` is the link's `dn` (or the info-hash), sizes 0,
+    /// state [`State::FetchingMetadata`] unless paused or stopped.
+    pub fn fetching(
+        info_hash: &InfoHash,
+        name: &str,
+        progress: &Progress,
+        paused: bool,
+        error: Option<&str>,
+        save_dir: &str,
+    ) -> Self {
+        Self::of_parts(info_hash, name, progress, paused, error, save_dir)
+    }
+
+    fn of_parts(
+        info_hash: &InfoHash,
+        name: &str,
+        progress: &Progress,
+        paused: bool,
+        error: Option<&str>,
+        save_dir: &str,
+    ) -> Self {
         let state = if error.is_some() {
             State::Error
         } else if paused {
             State::Paused
+        } else if progress.fetching_metadata {
+            State::FetchingMetadata
         } else if progress.complete {
             State::Seeding
         } else {
@@ -87,17 +126,20 @@ impl TorrentView {
         let left = progress.total_bytes - progress.have_bytes;
         let eta = (state == State::Downloading && progress.download_rate >= 1.0)
             .then(|| (left as f64 / progress.download_rate).ceil() as u64);
+        // Nothing is known of the size while the metadata is fetched.
         let share = |bytes: u64| {
-            if progress.total_bytes == 0 {
+            if progress.fetching_metadata {
+                0.0
+            } else if progress.total_bytes == 0 {
                 1.0
             } else {
                 bytes as f64 / progress.total_bytes as f64
             }
         };
         Self {
-            info_hash: metainfo.info_hash().to_hex(),
-            name: metainfo.info().name().to_owned(),
-            size: metainfo.layout().total_length(),
+            info_hash: info_hash.to_hex(),
+            name: name.to_owned(),
+            size: progress.total_bytes,
             wanted: progress.total_bytes,
             have: progress.have_bytes,
             state,

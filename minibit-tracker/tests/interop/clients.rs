@@ -311,6 +311,13 @@ impl Libtorrent {
             .wait_line(timeout, |l| (l == "complete").then_some(()));
     }
 
+    /// The port it listens on (its first line).
+    pub fn listen_port(&self) -> u16 {
+        self.proc.wait_line(Duration::from_secs(30), |l| {
+            l.strip_prefix("listening ")?.parse().ok()
+        })
+    }
+
     /// Waits until at least `ppm` parts per million are verified.
     pub fn wait_progress(&self, ppm: u32, timeout: Duration) {
         self.proc.wait_line(timeout, |l| {

@@ -1,13 +1,20 @@
-//! minibit serves metadata (BEP 9): libtorrent and aria2 download from the
+//! Magnet links (BEP 9) both ways: libtorrent and aria2 download from the
 //! magnet link `minibit-tracker` lists, fetching the info dictionary from
-//! minibit's embedded seeder (the only peer), then the content.
+//! minibit's embedded seeder (the only peer), then the content; and
+//! `minibit-peer 'magnet:?...'` downloads what libtorrent seeds, finding it
+//! through the link's tracker (`tr=`) or its peer address (`x.pe=`) alone.
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
+use std::time::Instant;
 
-use crate::clients::{Libtorrent, aria2_magnet};
-use crate::content::random_file;
-use crate::minibit::{Tracker, http_get};
-use crate::{tempdir, wait_same};
+use minibit_core::magnet::{Magnet, MagnetPeer};
+
+use crate::clients::{Client, Libtorrent, Running, aria2_magnet};
+use crate::content::{random_file, same_content};
+use crate::minibit::{self, Tracker, http_get, info_hash};
+use crate::process::free_port;
+use crate::{FILE_LEN, Maker, TRANSFER, make_torrent, tempdir, wait_same};
 
 /// The magnet link of the first entry of `tracker`'s catalogue.
 fn listed_magnet(tracker: &Tracker) -> String {
@@ -58,4 +65,93 @@ fn aria2_downloads_from_a_minibit_magnet_link() {
         "aria2 from a minibit magnet link",
         || aria2.lines().join("\n"),
     );
+}
+
+/// How the magnet link tells minibit-peer where the swarm is.
+#[derive(Clone, Copy, Debug)]
+enum Finder {
+    /// `tr=`: the pure minibit-tracker libtorrent announces to.
+    Tracker,
+    /// `x.pe=`: libtorrent's address, and no tracker.
+    PeerAddress,
+}
+
+/// libtorrent seeds a `.torrent` (built by `transmission-create`) that a
+/// pure `minibit-tracker` lists; `minibit-peer` is given only a magnet
+/// link (no `.torrent`): it fetches the metadata from libtorrent, saves
+/// the `.torrent` in its state folder, and downloads an identical file.
+fn minibit_downloads_a_magnet_link_from_libtorrent(finder: Finder) {
+    let tmp = tempdir();
+    let seed_dir = tmp.path().join("seed");
+    let source = seed_dir.join("Holiday Movie.bin");
+    random_file(&source, FILE_LEN);
+    let (tracker, _) = Tracker::start(&[]);
+    let torrent = tmp.path().join("content.torrent");
+    make_torrent(
+        Maker::TransmissionCreate,
+        &source,
+        &tracker.announce_url(),
+        &torrent,
+    );
+    let seeder = Client::Libtorrent.seed(&torrent, &seed_dir, &tmp.path().join("home"), TRANSFER);
+    let Running::Libtorrent(lt) = &seeder else {
+        unreachable!("a libtorrent seeder");
+    };
+    let info_hash = info_hash(&torrent);
+    let mut magnet = Magnet::new(info_hash);
+    match finder {
+        Finder::Tracker => {
+            // minibit-peer announces once at start: the seeder must be known by then.
+            tracker.wait_for_a_seeder(info_hash, TRANSFER);
+            magnet.trackers.push(tracker.announce_url());
+        }
+        Finder::PeerAddress => magnet.peers.push(MagnetPeer::Addr(SocketAddr::from((
+            Ipv4Addr::LOCALHOST,
+            lt.listen_port(),
+        )))),
+    }
+
+    let out = tmp.path().join("minibit");
+    let mut peer = minibit::peer("minibit-peer", &magnet.to_string(), &out, free_port(), true);
+    let started = Instant::now();
+    let status = peer.wait_exit(TRANSFER);
+    eprintln!(
+        "minibit-peer from a magnet link ({finder:?}): exited after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        status.success(),
+        "minibit-peer failed ({status}):\n{}\n--- libtorrent:\n{}",
+        peer.lines().join("\n"),
+        seeder.describe()
+    );
+    assert!(
+        same_content(&source, &out.join("Holiday Movie.bin")),
+        "minibit-peer's copy differs from what libtorrent seeds"
+    );
+    // The metadata was saved as a `.torrent` naming the same torrent, with
+    // the link's trackers.
+    let saved = out.join(".minibit").join(format!("{info_hash}.torrent"));
+    let saved = minibit_core::metainfo::Metainfo::from_bytes(&std::fs::read(&saved).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", saved.display()));
+    assert_eq!(saved.info_hash(), info_hash);
+    match finder {
+        Finder::Tracker => assert_eq!(saved.announce(), Some(tracker.announce_url().as_str())),
+        Finder::PeerAddress => assert_eq!(saved.announce(), None),
+    }
+    assert!(
+        peer.lines().iter().any(|l| l.contains("fetching metadata")),
+        "minibit-peer never said it was fetching the metadata:\n{}",
+        peer.lines().join("\n")
+    );
+}
+
+#[test]
+fn minibit_downloads_a_magnet_link_with_a_tracker_from_libtorrent() {
+    minibit_downloads_a_magnet_link_from_libtorrent(Finder::Tracker);
+}
+
+#[test]
+fn minibit_downloads_a_magnet_link_with_only_a_peer_address_from_libtorrent() {
+    minibit_downloads_a_magnet_link_from_libtorrent(Finder::PeerAddress);
 }
