@@ -273,6 +273,33 @@ impl LsdNode {
     fn send(&self, command: Command) -> Result<(), LsdError> {
         self.commands.send(command).map_err(|_| LsdError::Stopped)
     }
+
+    /// A handle that can take torrents off this node from another task
+    /// (a magnet link's torrent found private, BEP 27, once its metadata
+    /// arrives).
+    pub fn withdrawer(&self) -> LsdWithdrawer {
+        LsdWithdrawer {
+            commands: self.commands.clone(),
+        }
+    }
+}
+
+/// Takes torrents off a running [`LsdNode`] (see [`LsdNode::withdrawer`]).
+#[derive(Clone, Debug)]
+pub struct LsdWithdrawer {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl LsdWithdrawer {
+    /// [`LsdNode::remove`].
+    ///
+    /// # Errors
+    /// [`LsdError::Stopped`] when the node stopped.
+    pub fn remove(&self, info_hash: InfoHash) -> Result<(), LsdError> {
+        self.commands
+            .send(Command::Remove(info_hash))
+            .map_err(|_| LsdError::Stopped)
+    }
 }
 
 impl Drop for LsdNode {

@@ -18,7 +18,7 @@ use minibit_core::metainfo::{Metainfo, MetainfoBuilder};
 use minibit_core::wire::{
     ExtendedHandshake, Handshake, METADATA_PIECE_LEN, Message, MetadataMessage, PeerId,
 };
-use minibit_peer::dht::DhtConfig;
+use minibit_peer::dht::{DhtConfig, DhtNode};
 use minibit_peer::{AddMagnet, AddTorrent, Client, ClientConfig, TorrentHandle};
 use tokio::net::TcpListener;
 
@@ -256,4 +256,72 @@ async fn peers_lying_about_the_metadata_are_dropped_and_an_honest_one_completes_
     saved_torrent_matches(&out, &metainfo);
     leecher.shutdown().await.unwrap();
     honest.shutdown().await.unwrap();
+}
+
+/// BEP 27: a magnet link whose metadata says `private=1` is looked up on
+/// the DHT while the metadata is missing, but never announced there: once
+/// the metadata arrives the torrent leaves the DHT (and LSD), so a fresh
+/// lookup finds nobody, though the download completes from the `x.pe`
+/// seeder.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_private_torrent_from_a_magnet_link_is_never_announced_on_the_dht() {
+    let net = tokio::task::spawn_blocking(|| Testnet::builder(10).build().expect("testnet"))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("seed");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("private.bin"), content(200_000, 5)).unwrap();
+    let metainfo = MetainfoBuilder::new(root.join("private.bin"))
+        .piece_length(Some(32 * 1024))
+        .private(true)
+        .build()
+        .unwrap();
+    let seeder = Client::start(ClientConfig {
+        dht: Some(dht(&net.bootstrap)),
+        ..ClientConfig::default()
+    })
+    .await
+    .unwrap();
+    let _seeding = seed(&seeder, &metainfo, &root).await;
+    let leecher = Client::start(ClientConfig {
+        dht: Some(dht(&net.bootstrap)),
+        ..ClientConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut magnet = Magnet::new(metainfo.info_hash());
+    let seeder_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, seeder.local_addr().port()));
+    magnet.peers.push(MagnetPeer::Addr(seeder_addr));
+    let out = dir.path().join("leech");
+    let handle = leecher
+        .add_magnet(AddMagnet::new(magnet, &out))
+        .await
+        .unwrap();
+    let complete = tokio::time::timeout(WAIT, handle.wait_complete()).await;
+    assert_eq!(
+        complete,
+        Ok(true),
+        "the leecher finished from the x.pe seeder"
+    );
+    assert!(handle.progress().borrow().private);
+    same_file(&root.join("private.bin"), &out.join("private.bin"));
+    // Time for an announce to land, had one been made (one takes well
+    // under a second on this testnet).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let status = leecher.dht_status().await.expect("the leecher runs a DHT");
+    assert!(
+        status.torrents.iter().all(|t| !t.announced),
+        "announced on the DHT: {status:?}"
+    );
+    let probe = DhtNode::start(dht(&net.bootstrap)).await.unwrap();
+    let found = probe
+        .get_peers(&metainfo.info_hash(), 50, probe.local_addr())
+        .await;
+    assert!(
+        found.is_empty(),
+        "the DHT lists {found:?} for a private torrent"
+    );
+    leecher.shutdown().await.unwrap();
+    seeder.shutdown().await.unwrap();
 }

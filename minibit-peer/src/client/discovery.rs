@@ -28,7 +28,7 @@ use tracing::{info, warn};
 use super::PeerSink;
 use super::types::Progress;
 use crate::dht::{DhtConfig, DhtNode, DhtStats};
-use crate::lsd::{LsdConfig, LsdNode, LsdPeer};
+use crate::lsd::{LsdConfig, LsdNode, LsdPeer, LsdWithdrawer};
 
 /// A torrent with fewer connections than this (and pieces missing) looks
 /// for more peers on the DHT.
@@ -66,6 +66,8 @@ pub(crate) struct Discovery {
 struct Registered {
     info_hash: InfoHash,
     dht_task: Option<JoinHandle<()>>,
+    /// For a magnet link: takes it off LSD if its metadata says private.
+    lsd_watch: Option<JoinHandle<()>>,
     counters: Arc<Counters>,
 }
 
@@ -170,6 +172,9 @@ impl Discovery {
     }
 
     /// Registers torrent `id` with the nodes, unless `private` (BEP 27).
+    /// A magnet link's torrent (still fetching its metadata) is looked up
+    /// but announced only once it has its metadata, and taken off both
+    /// nodes if that says it is private.
     pub(crate) fn add(
         &self,
         id: TorrentId,
@@ -181,6 +186,7 @@ impl Discovery {
         if private {
             return;
         }
+        let watch_privacy = progress.borrow().fetching_metadata;
         if let Some(lsd) = &self.lsd {
             let _ = lsd.add(info_hash, false);
             self.sinks
@@ -198,10 +204,19 @@ impl Discovery {
                     listen: self.listen,
                     counters: Arc::clone(&counters),
                 },
-                progress,
+                progress.clone(),
                 rand::random(),
             ))
         });
+        let lsd_watch = match &self.lsd {
+            Some(lsd) if watch_privacy => Some(tokio::spawn(withdraw_if_private(
+                progress,
+                lsd.withdrawer(),
+                Arc::clone(&self.sinks),
+                info_hash,
+            ))),
+            _ => None,
+        };
         self.torrents
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -210,6 +225,7 @@ impl Discovery {
                 Registered {
                     info_hash,
                     dht_task,
+                    lsd_watch,
                     counters,
                 },
             );
@@ -274,7 +290,10 @@ impl Discovery {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&id);
         let Some(registered) = removed else { return };
-        if let Some(task) = registered.dht_task {
+        for task in [registered.dht_task, registered.lsd_watch]
+            .into_iter()
+            .flatten()
+        {
             task.abort();
         }
         if let Some(lsd) = &self.lsd {
@@ -382,7 +401,30 @@ enum Done {
 fn needs(progress: &Progress) -> DhtNeeds {
     DhtNeeds {
         peers: !progress.complete && progress.peers < WANTED_PEERS,
-        announce: true,
+        // Not before the metadata: it could still say private (BEP 27).
+        announce: !progress.fetching_metadata,
+    }
+}
+
+/// Waits for a magnet link's metadata and takes the torrent off local
+/// service discovery if it is private (BEP 27).
+async fn withdraw_if_private(
+    mut progress: watch::Receiver<Progress>,
+    lsd: LsdWithdrawer,
+    sinks: Sinks,
+    info_hash: InfoHash,
+) {
+    let private = match progress.wait_for(|p| !p.fetching_metadata).await {
+        Ok(progress) => progress.private,
+        Err(_) => return,
+    };
+    if private {
+        let _ = lsd.remove(info_hash);
+        sinks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&info_hash);
+        tracing::info!(%info_hash, "private torrent (BEP 27): off the DHT and local service discovery");
     }
 }
 
@@ -417,7 +459,14 @@ async fn dht_task(
     let mut schedule = DhtSchedule::new(DhtScheduleConfig::default(), Instant::now(), seed);
     let mut queries = JoinSet::new();
     loop {
-        let needs = needs(&progress.borrow_and_update());
+        let needs = {
+            let progress = progress.borrow_and_update();
+            if progress.private {
+                // A magnet link's metadata said private (BEP 27): off the DHT.
+                return;
+            }
+            needs(&progress)
+        };
         while let Some(query) = schedule.poll(Instant::now(), needs) {
             let node = node.clone();
             match query {

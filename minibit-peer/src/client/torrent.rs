@@ -53,6 +53,9 @@ pub(crate) struct TorrentState {
     error: Arc<Mutex<Option<ClientError>>>,
     /// Distinct peer ids that completed a handshake (at most [`MAX_PEERS_SEEN`]).
     peers_seen: HashSet<PeerId>,
+    /// Private (BEP 27), as far as known (a magnet link: once its
+    /// metadata arrives).
+    private: bool,
 }
 
 /// A torrent's files and the buffers in front of them.
@@ -95,6 +98,7 @@ impl TorrentState {
             progress: prepared.progress,
             error: prepared.error,
             peers_seen: HashSet::new(),
+            private: prepared.config.private,
         }
     }
 
@@ -112,11 +116,13 @@ impl TorrentState {
             progress: prepared.progress,
             error: prepared.error,
             peers_seen: HashSet::new(),
+            private: false,
         }
     }
 
     /// The metadata of a magnet link arrived and its files are open.
     pub(crate) fn open(&mut self, metainfo: &Metainfo, files: Files) {
+        self.private = metainfo.info().private();
         metainfo.info().name().clone_into(&mut self.name);
         self.files = Some(files);
     }
@@ -218,6 +224,7 @@ impl TorrentState {
                 peers: stats.peers,
                 peers_seen: self.peers_seen.len(),
                 fetching_metadata: true,
+                private: self.private,
                 ..Progress::default()
             };
         }
@@ -234,6 +241,7 @@ impl TorrentState {
             peers_seen: self.peers_seen.len(),
             complete: torrent.is_finished(),
             fetching_metadata: false,
+            private: self.private,
         }
     }
 

@@ -45,6 +45,9 @@ pub struct Progress {
     /// Started from a magnet link and still fetching the metadata (BEP 9):
     /// the size and piece counts are 0 until it arrives.
     pub fetching_metadata: bool,
+    /// Private (BEP 27): peers only from its trackers. Known at add for a
+    /// `.torrent`, once the metadata arrives for a magnet link.
+    pub private: bool,
 }
 
 /// One torrent of a client, as [`crate::Client::list`] reports it.
