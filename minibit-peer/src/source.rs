@@ -65,7 +65,7 @@ pub enum SourceError {
     #[error(transparent)]
     Catalogue(#[from] CatalogueError),
     /// A `magnet:` link that does not parse.
-    #[error("bad magnet link: {0}")]
+    #[error("bad magnet link")]
     Magnet(#[from] MagnetError),
     /// A `.torrent` was asked of a magnet link (it has none until its
     /// metadata is fetched from peers).
