@@ -1,8 +1,10 @@
 // The tracker page's script: the API token from the login URL
 // (#token=...) is kept in localStorage; with it the page publishes files
 // (streamed as the request body) and removes entries. Every catalogue
-// event reloads the page. Every 2 s each row's seeder upload rate and
-// availability heat map are refreshed from /api/torrents/{info_hash}.
+// event reloads the page. Every 2 s each row's seeders, leechers,
+// completed downloads and announces per minute are refreshed from
+// /torrents (those of the other swarms from /swarms), and its seeder
+// upload rate and availability heat map from /api/torrents/{info_hash}.
 "use strict";
 
 const KEY = "minibit-tracker-token";
@@ -63,6 +65,37 @@ function paintAvailability(canvas, availability) {
   canvas.title = availability.length + " pieces, " + least + " to " + most + " copies among the seeder's peers";
 }
 
+// Writes the counts of each swarm of `listing` (/torrents or /swarms)
+// into its row of `table`.
+function fillCounts(table, listing) {
+  for (const swarm of listing) {
+    const row = document.querySelector(table + " tr[data-info-hash='" + swarm.info_hash + "']");
+    if (!row) {
+      continue;
+    }
+    row.querySelector("td.seeders").textContent = swarm.seeders;
+    row.querySelector("td.leechers").textContent = swarm.leechers;
+    row.querySelector("td.completed").textContent = swarm.completed;
+    const announces = row.querySelector("td.announces");
+    if (announces) {
+      announces.textContent = swarm.announces_per_minute.toFixed(1);
+    }
+  }
+}
+
+async function refreshCounts() {
+  const torrents = await fetch("/torrents" + location.search);
+  if (torrents.ok) {
+    fillCounts("#torrents", await torrents.json());
+  }
+  if (document.getElementById("swarms")) {
+    const swarms = await fetch("/swarms");
+    if (swarms.ok) {
+      fillCounts("#swarms", await swarms.json());
+    }
+  }
+}
+
 async function refreshSeeder() {
   for (const cell of document.querySelectorAll("td.upload")) {
     const infoHash = cell.dataset.infoHash;
@@ -119,8 +152,12 @@ document.addEventListener("DOMContentLoaded", () => {
       }
     });
   }
-  refreshSeeder();
-  setInterval(refreshSeeder, 2000);
+  const refresh = () => {
+    refreshCounts();
+    refreshSeeder();
+  };
+  refresh();
+  setInterval(refresh, 2000);
   const events = new EventSource("/api/catalogue/events");
   for (const kind of ["publish", "remove", "lagged"]) {
     events.addEventListener(kind, () => location.reload());

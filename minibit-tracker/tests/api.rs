@@ -215,6 +215,15 @@ async fn a_published_file_is_stored_catalogued_seeded_and_downloaded() {
     assert!(copy == data, "the downloaded copy differs");
     let listing = tracker.listing().await;
     assert_eq!(listing[0]["completed"], 1, "{listing:?}");
+    // The leecher left (`stopped`): the seeder alone; its `started` and the
+    // leecher's `started`, `completed` and `stopped` in the last minute.
+    assert_eq!(
+        (&listing[0]["seeders"], &listing[0]["leechers"]),
+        (&serde_json::json!(1), &serde_json::json!(0)),
+        "{listing:?}"
+    );
+    let announces = listing[0]["announces_per_minute"].as_f64().unwrap();
+    assert!(announces >= 4.0, "{listing:?}");
     // The seeder's counters are snapshots taken about once a second.
     let uploaded = async {
         loop {
