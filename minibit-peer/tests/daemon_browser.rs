@@ -4,7 +4,9 @@
 //! torrent by URL through the page, opens its detail, sets a download
 //! limit with its form, sees the seeder (started only then) in the peers
 //! table, the tracker's answer and pieces downloading in the piece map,
-//! watches it reach 100 %, pauses and resumes it, and removes it.
+//! watches it reach 100 %, pauses and resumes it, and removes it; then
+//! subscribes to a tracker with a glob through the page (a second time is
+//! refused with the daemon's 409) and unsubscribes with the row's button.
 
 mod common;
 
@@ -110,6 +112,8 @@ async fn log_in_and_add(page: &Client, api: &str, uri: &str) {
     // Without the token the page offers no adding.
     page.goto(&format!("{api}/")).await.unwrap();
     let form = page.find(Locator::Id("add-url")).await.unwrap();
+    assert!(!form.is_displayed().await.unwrap(), "logged out: no form");
+    let form = page.find(Locator::Id("subscribe")).await.unwrap();
     assert!(!form.is_displayed().await.unwrap(), "logged out: no form");
 
     page.goto(&format!("{api}/#token={TOKEN}")).await.unwrap();
@@ -219,6 +223,101 @@ async fn see_the_seeder_downloading(page: &Client) {
     .await;
 }
 
+/// The text of the page's status line.
+async fn status_line(page: &Client) -> Option<String> {
+    page.find(Locator::Id("status"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()
+}
+
+/// The daemon's subscriptions as its API lists them.
+async fn subscriptions(api: &str) -> serde_json::Value {
+    reqwest::get(format!("{api}/api/subscriptions"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Fills the subscribe form with `tracker` and `glob` and sends it.
+async fn submit_subscription(page: &Client, tracker: &str, glob: &str) {
+    let form = page.find(Locator::Id("subscribe")).await.unwrap();
+    for (name, value) in [("tracker", tracker), ("glob", glob)] {
+        let field = form
+            .find(Locator::Css(&format!("input[name={name}]")))
+            .await
+            .unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+    form.find(Locator::Css("button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Subscribes to `tracker` (nothing listens there: the daemon only keeps
+/// retrying) for `*.jpg` with the form, sees the row, is refused a second
+/// time, and unsubscribes with the row's button.
+async fn subscribe_and_unsubscribe(page: &Client, api: &str) {
+    const TRACKER: &str = "http://127.0.0.1:9";
+    submit_subscription(page, TRACKER, "*.jpg").await;
+    let row = "#subscriptions tbody tr";
+    eventually("the subscription's row", || async {
+        let tracker = page
+            .find(Locator::Css(&format!("{row} td.tracker")))
+            .await
+            .ok()?;
+        let glob = page
+            .find(Locator::Css(&format!("{row} td.glob")))
+            .await
+            .ok()?;
+        (tracker.text().await.ok()? == TRACKER && glob.text().await.ok()? == "*.jpg").then_some(())
+    })
+    .await;
+    assert_eq!(
+        subscriptions(api).await,
+        json!([{"tracker": TRACKER, "glob": "*.jpg"}])
+    );
+    submit_subscription(page, TRACKER, "*.jpg").await;
+    eventually("the refusal", || async {
+        let status = status_line(page).await?;
+        (status.starts_with("not subscribed: 409") && status.contains("already subscribed"))
+            .then_some(())
+    })
+    .await;
+
+    // The table is redrawn every 5 s: a button may go stale under us.
+    let unsubscribe = format!("{row} button.unsubscribe");
+    let clicked = page
+        .find(Locator::Css(&unsubscribe))
+        .await
+        .unwrap()
+        .click()
+        .await;
+    if clicked.is_err() {
+        page.find(Locator::Css(&unsubscribe))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+    eventually("the row to go", || async {
+        let empty = page.find(Locator::Id("no-subscriptions")).await.ok()?;
+        (page.find(Locator::Css(row)).await.is_err() && empty.is_displayed().await.ok()?)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(subscriptions(api).await, json!([]));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn add_watch_pause_resume_and_remove_through_the_page() {
     let dir = tempfile::tempdir().unwrap();
@@ -316,5 +415,7 @@ async fn add_watch_pause_resume_and_remove_through_the_page() {
             .unwrap()
     );
     assert!(state.join("downloads/holiday.bin").exists(), "data kept");
+
+    subscribe_and_unsubscribe(&page, &daemon.api).await;
     page.close().await.unwrap();
 }

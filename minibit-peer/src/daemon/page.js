@@ -1,7 +1,9 @@
 // The daemon page's script: the API token from the login URL
 // (#token=...) is kept in localStorage; with it the page adds, pauses,
-// resumes and removes torrents and changes file selections. The list is
-// redrawn from every `progress` server-sent event (once a second).
+// resumes and removes torrents, changes file selections, subscribes to
+// trackers and unsubscribes. The list is redrawn from every `progress`
+// server-sent event (once a second); the subscriptions after every change
+// and every 5 s.
 "use strict";
 
 const KEY = "minibit-daemon-token";
@@ -55,7 +57,8 @@ function showLogin() {
   document.getElementById("add-file").hidden = !loggedIn;
   document.getElementById("save-files").hidden = !loggedIn;
   document.getElementById("limits").hidden = !loggedIn;
-  for (const button of document.querySelectorAll("#torrents button")) {
+  document.getElementById("subscribe").hidden = !loggedIn;
+  for (const button of document.querySelectorAll("#torrents button, #subscriptions button")) {
     button.hidden = !loggedIn;
   }
 }
@@ -134,6 +137,32 @@ function draw(list) {
         selected = null;
         document.getElementById("detail").hidden = true;
       }
+    });
+  }
+  showLogin();
+}
+
+// The subscriptions table: GET /api/subscriptions, an unsubscribe button
+// per row.
+async function showSubscriptions() {
+  const response = await fetch("/api/subscriptions");
+  if (!response.ok) return;
+  const list = await response.json();
+  const body = document.querySelector("#subscriptions tbody");
+  body.replaceChildren();
+  document.getElementById("no-subscriptions").hidden = list.length > 0;
+  for (const s of list) {
+    const row = body.insertRow();
+    cell(row, s.tracker).className = "tracker";
+    cell(row, s.glob ?? "every publication").className = "glob";
+    const query = { tracker: s.tracker };
+    if (s.glob !== null) {
+      query.glob = s.glob;
+    }
+    button(row.insertCell(), "unsubscribe", async () => {
+      await api("DELETE", "/api/subscriptions?" + new URLSearchParams(query));
+      say("unsubscribed from " + s.tracker + (s.glob === null ? "" : "#" + s.glob));
+      showSubscriptions();
     });
   }
   showLogin();
@@ -309,9 +338,29 @@ document.addEventListener("DOMContentLoaded", () => {
       say("limits not set: " + error.message);
     }
   });
+  const subscribe = document.getElementById("subscribe");
+  subscribe.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { tracker: subscribe.elements.tracker.value };
+    if (subscribe.elements.glob.value !== "") {
+      body.glob = subscribe.elements.glob.value;
+    }
+    try {
+      await api("POST", "/api/subscriptions", JSON.stringify(body), "application/json");
+      say("subscribed to " + body.tracker + (body.glob === undefined ? "" : "#" + body.glob));
+      subscribe.reset();
+      showSubscriptions();
+    } catch (error) {
+      say("not subscribed: " + error.message);
+    }
+  });
   fetch("/api/torrents").then((r) => r.json()).then(draw);
   showDht();
-  setInterval(showDht, 5000);
+  showSubscriptions();
+  setInterval(() => {
+    showDht();
+    showSubscriptions();
+  }, 5000);
   const events = new EventSource("/api/events");
   events.addEventListener("progress", (event) => {
     draw(JSON.parse(event.data));
