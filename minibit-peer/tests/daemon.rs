@@ -732,3 +732,90 @@ async fn remote_verbs_subscribe_list_and_unsubscribe() {
         format!("{tracker}\n")
     );
 }
+
+/// The value of the series `name` (a line `name VALUE`) of the daemon's
+/// `/metrics`, `None` when absent.
+async fn metric(api: &str, name: &str) -> Option<u64> {
+    let page = reqwest::get(format!("{api}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))?
+        .parse()
+        .ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_connected_peers_and_pieces_that_fail_verification() {
+    use common::scripted::Scripted;
+    use minibit_core::wire::{Message, PeerId};
+
+    let dir = tempfile::tempdir().unwrap();
+    let metainfo = make_single(dir.path(), "a.bin", 200_000, "http://127.0.0.1:9/announce");
+    let pieces = metainfo.layout().piece_count();
+    let daemon = start_daemon(&dir.path().join("state"));
+    let (status, body) = call(
+        reqwest::Client::new()
+            .post(format!("{}/api/torrents", daemon.api))
+            .bearer_auth(TOKEN)
+            .header("Content-Type", "application/x-bittorrent")
+            .body(metainfo.to_bytes()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(metric(&daemon.api, "minibit_daemon_peers").await, Some(0));
+    assert_eq!(
+        metric(&daemon.api, "minibit_daemon_pieces_failed_total").await,
+        Some(0)
+    );
+    let log = std::fs::read_to_string(&daemon.log).unwrap();
+    let peer_addr = log
+        .lines()
+        .find_map(|l| l.strip_prefix("listening for peers on "))
+        .unwrap_or_else(|| panic!("{log}"))
+        .parse()
+        .unwrap();
+
+    // A peer that claims every piece and (once counted: it is banned
+    // soon after) answers each request with garbage: every piece it
+    // completes fails verification.
+    let mut liar = Scripted::connect(peer_addr, pieces).await;
+    liar.open_as_seeder(
+        metainfo.info_hash(),
+        PeerId(*b"-XX0001-liarliarliar"),
+        pieces,
+    )
+    .await;
+    eventually("the liar counted as a peer", || async {
+        (metric(&daemon.api, "minibit_daemon_peers").await? == 1).then_some(())
+    })
+    .await;
+    let liar = tokio::spawn(async move {
+        while let Some((piece, offset, length)) = liar.next_request().await {
+            let block = Message::Piece {
+                piece,
+                offset,
+                data: bytes::Bytes::from(vec![0xAA; length as usize]),
+            };
+            if liar.try_send(&block).await.is_err() {
+                return;
+            }
+        }
+    });
+    let failed = eventually("a failed piece", || async {
+        metric(&daemon.api, "minibit_daemon_pieces_failed_total")
+            .await
+            .filter(|&n| n > 0)
+    })
+    .await;
+    assert!(failed <= u64::from(pieces), "{failed}");
+    assert_eq!(
+        metric(&daemon.api, "minibit_daemon_pieces_verified").await,
+        Some(0),
+        "nothing the liar sent counts"
+    );
+    liar.abort();
+}
