@@ -4,7 +4,8 @@
 //! torrent by URL through the page, opens its detail, sets a download
 //! limit with its form, sees the seeder (started only then) in the peers
 //! table, the tracker's answer and pieces downloading in the piece map,
-//! watches it reach 100 %, pauses and resumes it, and removes it; then
+//! watches it reach 100 %, pauses and resumes it, and removes it; adds a
+//! `.torrent` dropped on the page and removes it; then
 //! subscribes to a tracker with a glob through the page (a second time is
 //! refused with the daemon's 409) and unsubscribes with the row's button.
 
@@ -223,6 +224,51 @@ async fn see_the_seeder_downloading(page: &Client) {
     .await;
 }
 
+/// Drops `torrent` (the bytes of a `.torrent`) on the page as a file
+/// named `name` (a synthetic drop event carrying it, as a file dragged
+/// from the desktop would).
+async fn drop_file(page: &Client, name: &str, torrent: &[u8]) {
+    page.execute(
+        "const file = new File([new Uint8Array(arguments[0])], arguments[1]);
+         const data = new DataTransfer();
+         data.items.add(file);
+         document.body.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+         return null;",
+        vec![json!(torrent), json!(name)],
+    )
+    .await
+    .unwrap();
+}
+
+/// Drops a `.torrent` (its tracker a closed port) on the page: its row
+/// comes; removes it with the row's button.
+async fn drop_a_torrent_and_remove_it(page: &Client, dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let metainfo = make_single(dir, "dropped.bin", 40_000, "http://127.0.0.1:9/announce");
+    let info_hash = metainfo.info_hash().to_hex();
+    drop_file(page, "dropped.torrent", &metainfo.to_bytes()).await;
+    eventually("the dropped torrent's row", || async {
+        let name = page
+            .find(Locator::Css(&format!(
+                "tr[data-info-hash='{info_hash}'] a.name"
+            )))
+            .await
+            .ok()?;
+        (name.text().await.ok()? == "dropped.bin").then_some(())
+    })
+    .await;
+    assert_eq!(
+        status_line(page).await.unwrap(),
+        format!("added {info_hash}")
+    );
+    click(page, &info_hash, "remove").await;
+    page.accept_alert().await.unwrap();
+    eventually("the dropped torrent's row to go", || async {
+        state_of(page, &info_hash).await.is_none().then_some(())
+    })
+    .await;
+}
+
 /// The text of the page's status line.
 async fn status_line(page: &Client) -> Option<String> {
     page.find(Locator::Id("status"))
@@ -416,6 +462,7 @@ async fn add_watch_pause_resume_and_remove_through_the_page() {
     );
     assert!(state.join("downloads/holiday.bin").exists(), "data kept");
 
+    drop_a_torrent_and_remove_it(&page, &dir.path().join("dropped")).await;
     subscribe_and_unsubscribe(&page, &daemon.api).await;
     page.close().await.unwrap();
 }

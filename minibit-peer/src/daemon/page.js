@@ -1,5 +1,6 @@
 // The daemon page's script: the API token from the login URL
-// (#token=...) is kept in localStorage; with it the page adds, pauses,
+// (#token=...) is kept in localStorage; with it the page adds (a URL, a
+// magnet link, a .torrent chosen or dropped on the page), pauses,
 // resumes and removes torrents, changes file selections, subscribes to
 // trackers and unsubscribes. The list is redrawn from every `progress`
 // server-sent event (once a second); the subscriptions after every change
@@ -140,6 +141,19 @@ function draw(list) {
     });
   }
   showLogin();
+}
+
+// Adds the .torrent `file` (from the form or dropped on the page); says
+// how it went and whether it was added.
+async function addTorrentFile(file) {
+  try {
+    const added = await api("POST", "/api/torrents", file, "application/x-bittorrent");
+    say("added " + added.info_hash);
+    return true;
+  } catch (error) {
+    say("not added: " + error.message);
+    return false;
+  }
 }
 
 // The subscriptions table: GET /api/subscriptions, an unsubscribe button
@@ -301,12 +315,20 @@ document.addEventListener("DOMContentLoaded", () => {
   const byFile = document.getElementById("add-file");
   byFile.addEventListener("submit", async (event) => {
     event.preventDefault();
-    try {
-      const added = await api("POST", "/api/torrents", byFile.elements.file.files[0], "application/x-bittorrent");
-      say("added " + added.info_hash);
+    if (await addTorrentFile(byFile.elements.file.files[0])) {
       byFile.reset();
-    } catch (error) {
-      say("not added: " + error.message);
+    }
+  });
+  // A .torrent dropped anywhere on the page is added the same way.
+  document.addEventListener("dragover", (event) => event.preventDefault());
+  document.addEventListener("drop", (event) => {
+    event.preventDefault();
+    if (token() === null) {
+      say("log in (the daemon's login URL) to add torrents");
+      return;
+    }
+    for (const file of event.dataTransfer.files) {
+      addTorrentFile(file);
     }
   });
   document.getElementById("logout").addEventListener("click", () => {
