@@ -805,13 +805,14 @@ async fn metrics_count_connected_peers_and_pieces_that_fail_verification() {
             }
         }
     });
-    let failed = eventually("a failed piece", || async {
+    // (A piece may fail more than once: it is asked of the liar again
+    // until the liar is banned.)
+    eventually("a failed piece", || async {
         metric(&daemon.api, "minibit_daemon_pieces_failed_total")
             .await
             .filter(|&n| n > 0)
     })
     .await;
-    assert!(failed <= u64::from(pieces), "{failed}");
     assert_eq!(
         metric(&daemon.api, "minibit_daemon_pieces_verified").await,
         Some(0),
