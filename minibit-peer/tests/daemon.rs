@@ -489,6 +489,22 @@ async fn remote_verbs_add_list_pause_resume_and_remove() {
     assert_eq!(stdout(&remote(api, &["list"])).trim(), "no torrent");
     assert!(!content.exists() && !content.with_extension("bin.part").exists());
     assert!(!Path::new(&state.join("resume").join(format!("{info_hash}.resume"))).exists());
+
+    // By URL (fetched by the daemon: the JSON form), files by index.
+    let stub = start_stub().await;
+    stub.publish(metainfo.clone());
+    let url = format!("{}/torrents/album.torrent", stub.base);
+    let added = stdout(&remote(api, &["add", &url, "--only", "1", "--paused"]));
+    assert_eq!(added.trim(), info_hash);
+    let d = detail(api, &info_hash).await;
+    let priorities: Vec<&str> = d["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["priority"].as_str().unwrap())
+        .collect();
+    assert_eq!(priorities, ["skip", "normal", "skip"], "{d}");
+    assert_eq!(d["state"], "paused");
 }
 
 /// Reads server-sent events from `response` until `done` holds for the
