@@ -1,5 +1,5 @@
 //! The HTTP side: `/announce` and `/scrape` (BEP 3, BEP 23, BEP 48) over
-//! the [`Registry`](crate::registry::Registry), the catalogue routes `/torrents` and
+//! the [`Registry`], the catalogue routes `/torrents` and
 //! `/torrents/{name}.torrent`, every swarm at `/swarms`, and a plain HTML
 //! page at `/`.
 
@@ -37,7 +37,7 @@ const EXPIRY_PERIOD: Duration = Duration::from_secs(60);
 ///   the peer list (compact BEP 23 + BEP 7 `peers6` when `compact=1`, else
 ///   dictionaries) or `failure reason` naming the bad parameter. The peer's
 ///   address is the connection's; a claimed `ip` counts only from loopback
-///   or private networks (see [`Registry::announce`](crate::registry::Registry::announce));
+///   or private networks (see [`Registry::announce`]);
 /// - `GET /scrape?info_hash=...` (BEP 48): counts per info-hash;
 /// - `GET /torrents[?q=text]`: JSON array of the catalogue (`name`,
 ///   `info_hash` in hex, `size` and `piece_length` in bytes, `seeders`,
