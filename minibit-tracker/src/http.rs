@@ -16,6 +16,7 @@ use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::get;
 use minibit_core::metainfo::InfoHash;
 use minibit_core::tracker::{AnnounceRequest, ScrapeRequest, ScrapeStats, encode_failure};
+use minibit_peer::http_api::{PAGE_COMMON_SCRIPT, javascript};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
@@ -53,7 +54,8 @@ const EXPIRY_PERIOD: Duration = Duration::from_secs(60);
 /// - `GET /metrics`: Prometheus text format (see [`crate::metrics`]);
 /// - the JSON API under `/api/` (see [`crate::api`]);
 /// - `GET /[?q=text]`: the HTML page of the same, with links, publish and
-///   remove buttons (see [`index`]), and `GET /index.js` its script.
+///   remove buttons (see [`index`]), and `GET /index.js` its script
+///   (after `GET /common.js`, the script both programs' pages share).
 ///
 /// A request whose `Origin` is not this server's own is refused with 403
 /// on every route ([`api::same_origin_only`]).
@@ -61,6 +63,7 @@ pub fn router(state: Arc<TrackerState>) -> Router {
     Router::new()
         .route("/", get(index_page))
         .route("/index.js", get(index_script))
+        .route("/common.js", get(common_script))
         .route("/metrics", get(metrics_page))
         .route("/swarms", get(list_swarms))
         .route("/announce", get(announce))
@@ -314,9 +317,9 @@ async fn index_page(
 }
 
 async fn index_script() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        index::SCRIPT,
-    )
-        .into_response()
+    javascript(index::SCRIPT)
+}
+
+async fn common_script() -> Response {
+    javascript(PAGE_COMMON_SCRIPT)
 }

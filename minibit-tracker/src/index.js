@@ -1,44 +1,11 @@
-// The tracker page's script: the API token from the login URL
-// (#token=...) is kept in localStorage; with it the page publishes files
+// The tracker page's script (after /common.js: the token, api()): with
+// the API token from the login URL the page publishes files
 // (streamed as the request body) and removes entries. Every catalogue
 // event reloads the page. Every 2 s each row's seeders, leechers,
 // completed downloads and announces per minute are refreshed from
 // /torrents (those of the other swarms from /swarms), and its seeder
 // upload rate and availability heat map from /api/torrents/{info_hash}.
 "use strict";
-
-const KEY = "minibit-tracker-token";
-
-function token() {
-  return localStorage.getItem(KEY);
-}
-
-function takeTokenFromUrl() {
-  const match = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-  if (match) {
-    localStorage.setItem(KEY, decodeURIComponent(match[1]));
-    history.replaceState(null, "", location.pathname + location.search);
-  }
-}
-
-async function api(method, url, body) {
-  const response = await fetch(url, {
-    method,
-    headers: { Authorization: "Bearer " + token() },
-    body,
-  });
-  if (!response.ok) {
-    let message = response.statusText;
-    try {
-      message = (await response.json()).error;
-    } catch (_) {}
-    if (response.status === 401) {
-      localStorage.removeItem(KEY);
-    }
-    throw new Error(response.status + ": " + message);
-  }
-  return response.json();
-}
 
 function showLogin() {
   const loggedIn = token() !== null;
@@ -111,13 +78,6 @@ async function refreshSeeder() {
   }
 }
 
-// The login URL pasted into a tab that already shows the page only
-// changes the fragment: no reload, so take the token from here too.
-window.addEventListener("hashchange", () => {
-  takeTokenFromUrl();
-  showLogin();
-});
-
 document.addEventListener("DOMContentLoaded", () => {
   takeTokenFromUrl();
   showLogin();
@@ -136,7 +96,7 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
   document.getElementById("logout").addEventListener("click", () => {
-    localStorage.removeItem(KEY);
+    forgetToken();
     showLogin();
   });
   for (const button of document.querySelectorAll("button.remove")) {

@@ -11,7 +11,9 @@
 //! through the login URL `http://ADDR/#token=...`, then kept in the
 //! browser's localStorage) it also publishes files and removes entries;
 //! it reloads itself on every catalogue event. Framework-free HTML and
-//! JavaScript ([`SCRIPT`], served at `/index.js`), compiled into the binary;
+//! JavaScript ([`SCRIPT`], served at `/index.js` after
+//! [`minibit_peer::http_api::PAGE_COMMON_SCRIPT`] at `/common.js`),
+//! compiled into the binary;
 //! the page is served with a Content-Security-Policy that allows only
 //! this origin's scripts and no framing.
 
@@ -51,7 +53,7 @@ pub fn render(
     query: &str,
 ) -> String {
     let mut page = String::from(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>minibit tracker</title>\n<script src=\"/index.js\" defer></script></head>\n<body>\n<h1>minibit tracker</h1>\n",
+        "<!doctype html>\n<html data-token-key=\"minibit-tracker-token\"><head><meta charset=\"utf-8\"><title>minibit tracker</title>\n<script src=\"/common.js\" defer></script>\n<script src=\"/index.js\" defer></script></head>\n<body>\n<h1>minibit tracker</h1>\n",
     );
     page.push_str(
         "<p id=\"login\">Not logged in: open the login URL the tracker printed at its first start (or <code>http://ADDR/#token=TOKEN</code> with its <code>STATE/token</code>) to publish and remove.</p>\n\

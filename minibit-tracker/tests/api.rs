@@ -755,11 +755,18 @@ async fn the_page_searches_and_offers_publish_and_remove_under_a_strict_policy()
     );
     let script = script.text().await.unwrap();
     for needle in [
-        "localStorage",
-        "Authorization",
         "/api/publish?name=",
         "EventSource(\"/api/catalogue/events\")",
     ] {
         assert!(script.contains(needle), "index.js lacks {needle}");
+    }
+    // The token handling both programs' pages share, loaded first.
+    assert!(html.contains(
+        "<script src=\"/common.js\" defer></script>\n<script src=\"/index.js\" defer></script>"
+    ));
+    assert!(html.contains("data-token-key=\"minibit-tracker-token\""));
+    let common = page("common.js").await.text().await.unwrap();
+    for needle in ["localStorage", "Authorization", "dataset.tokenKey"] {
+        assert!(common.contains(needle), "common.js lacks {needle}");
     }
 }

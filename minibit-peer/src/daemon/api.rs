@@ -1,4 +1,5 @@
-//! The daemon's HTTP API (axum) under `/api/`, and its page at `/`.
+//! The daemon's HTTP API (axum) under `/api/`, and its page at `/` (with
+//! its scripts `/common.js` and `/index.js`).
 //!
 //! - `POST /api/torrents`: a `.torrent` as the body
 //!   (`Content-Type: application/x-bittorrent`, options in the query:
@@ -57,7 +58,9 @@ use super::request::{AddRequest, FileSelector};
 use super::subscribe::Subscription;
 use super::view::{DetailView, FilePriority, TorrentView};
 use super::{Daemon, DaemonError, MAX_TORRENT_BYTES};
-use crate::http_api::{ApiError, check_bearer, read_bounded, same_origin_only};
+use crate::http_api::{
+    ApiError, PAGE_COMMON_SCRIPT, check_bearer, javascript, read_bounded, same_origin_only,
+};
 use crate::token::ApiToken;
 
 /// The media type of a `.torrent` body.
@@ -119,6 +122,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/index.js", get(script))
+        .route("/common.js", get(common_script))
         .route(
             "/api/torrents",
             post(add).get(list).layer(DefaultBodyLimit::disable()),
@@ -171,11 +175,11 @@ async fn index() -> Response {
 }
 
 async fn script() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        page::SCRIPT,
-    )
-        .into_response()
+    javascript(page::SCRIPT)
+}
+
+async fn common_script() -> Response {
+    javascript(PAGE_COMMON_SCRIPT)
 }
 
 fn authorize(state: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {

@@ -1,5 +1,5 @@
-// The daemon page's script: the API token from the login URL
-// (#token=...) is kept in localStorage; with it the page adds (a URL, a
+// The daemon page's script (after /common.js: the token, api()): with the
+// API token from the login URL the page adds (a URL, a
 // magnet link, a .torrent chosen or dropped on the page), pauses,
 // resumes and removes torrents, changes file selections, subscribes to
 // trackers and unsubscribes. The list is redrawn from every `progress`
@@ -7,7 +7,6 @@
 // and every 5 s.
 "use strict";
 
-const KEY = "minibit-daemon-token";
 let selected = null;
 // The torrent whose files the table shows (its check boxes are kept
 // while the user changes them; only the "have" column is refreshed).
@@ -15,40 +14,8 @@ let filesShown = null;
 // The torrent whose limits the form shows (kept while the user edits).
 let limitsShown = null;
 
-function token() {
-  return localStorage.getItem(KEY);
-}
-
-function takeTokenFromUrl() {
-  const match = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-  if (match) {
-    localStorage.setItem(KEY, decodeURIComponent(match[1]));
-    history.replaceState(null, "", location.pathname + location.search);
-  }
-}
-
 function say(text) {
   document.getElementById("status").textContent = text;
-}
-
-async function api(method, url, body, type) {
-  const headers = { Authorization: "Bearer " + token() };
-  if (type) {
-    headers["Content-Type"] = type;
-  }
-  const response = await fetch(url, { method, headers, body });
-  if (!response.ok) {
-    let message = response.statusText;
-    try {
-      message = (await response.json()).error;
-    } catch (_) {}
-    if (response.status === 401) {
-      localStorage.removeItem(KEY);
-      showLogin();
-    }
-    throw new Error(response.status + ": " + message);
-  }
-  return response.status === 204 ? null : response.json();
 }
 
 function showLogin() {
@@ -293,11 +260,6 @@ async function showDetail() {
   }
 }
 
-window.addEventListener("hashchange", () => {
-  takeTokenFromUrl();
-  showLogin();
-});
-
 document.addEventListener("DOMContentLoaded", () => {
   takeTokenFromUrl();
   showLogin();
@@ -332,7 +294,7 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
   document.getElementById("logout").addEventListener("click", () => {
-    localStorage.removeItem(KEY);
+    forgetToken();
     showLogin();
   });
   document.getElementById("save-files").addEventListener("click", async () => {

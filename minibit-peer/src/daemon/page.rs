@@ -1,5 +1,6 @@
 //! `GET /`: the daemon's page. Framework-free HTML ([`PAGE`]) and
-//! JavaScript ([`SCRIPT`], served at `/index.js`), compiled into the
+//! JavaScript ([`SCRIPT`], served at `/index.js` after
+//! [`crate::http_api::PAGE_COMMON_SCRIPT`] at `/common.js`), compiled into the
 //! binary. The page lists the torrents with progress bars, rates, peers
 //! and ETA (live from `/api/events`), adds a torrent by URL, magnet link
 //! or `.torrent` file (chosen, or dropped anywhere on the page), pauses, resumes and removes, and shows a torrent's files (with
