@@ -74,8 +74,7 @@ impl Torrent {
             Message::Unchoke => {
                 let peer = &mut self.peers[key.0];
                 if peer.chokes_us {
-                    peer.chokes_us = false;
-                    peer.unchoked_us_at = Some(now);
+                    peer.unchoked_us(now);
                 }
                 self.request_from(now, key);
             }
