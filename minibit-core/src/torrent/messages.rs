@@ -74,7 +74,8 @@ impl Torrent {
             Message::Unchoke => {
                 let peer = &mut self.peers[key.0];
                 if peer.chokes_us {
-                    peer.unchoked_us(now);
+                    peer.chokes_us = false;
+                    peer.unchoked_us_at = Some(now);
                 }
                 self.request_from(now, key);
             }

@@ -44,9 +44,9 @@
 //! - Requests: the [`crate::picker::PiecePicker`] chooses blocks (rarest
 //!   first, endgame); each peer gets a pipeline of
 //!   `min_pipeline + rate x max(pipeline_target, 4 x round trip) / 16 KiB`
-//!   requests, where the rate is the peer's download rate since it last
-//!   unchoked us (so a new unchoke fills the link within a few round
-//!   trips) and the round trip the shortest request-to-block time seen,
+//!   requests, where the rate is the peer's download rate over the last
+//!   2 s (so a new unchoke fills the link within a few round trips) and
+//!   the round trip the shortest request-to-block time seen,
 //!   capped by `max_pipeline` and the peer's BEP 10 `reqq` (one while
 //!   snubbed). Requests unanswered after `request_timeout` go back to the
 //!   picker; endgame duplicates are cancelled when the block arrives.

@@ -31,8 +31,9 @@ const MAX_SUGGESTED: usize = 16;
 const PIPELINE_ROUND_TRIPS: u32 = 4;
 
 /// Window of the rate that sizes the request pipeline: short, so that the
-/// pipeline follows a new unchoke within a second or two (the choker's
-/// 20 s [`DEFAULT_WINDOW`] would take many round trips to notice it).
+/// pipeline follows a new unchoke within a few round trips (sized from
+/// the choker's 20 s [`DEFAULT_WINDOW`], each block received added a
+/// tenth of a request: seconds of ramp at 100 ms).
 const PIPELINE_RATE_WINDOW: Duration = Duration::from_secs(2);
 
 /// One block request we sent to the peer.
@@ -128,8 +129,8 @@ pub(super) struct Peer {
     pub(super) interested_at: Option<Instant>,
     /// Payload bytes received from the peer (bytes/s estimator).
     pub(super) download: RateEstimator,
-    /// The same over [`PIPELINE_RATE_WINDOW`], restarted at each unchoke:
-    /// the rate the request pipeline is sized from.
+    /// The same over [`PIPELINE_RATE_WINDOW`]: the rate the request
+    /// pipeline is sized from.
     pub(super) pipeline_rate: RateEstimator,
     /// Shortest time from a request to its block seen on this connection:
     /// the round trip without queueing (plus one block's transmission).
@@ -292,13 +293,6 @@ impl Peer {
         Some(self.outstanding.remove(position).sent)
     }
 
-    /// The peer unchoked us at `now`: the pipeline's rate starts afresh.
-    pub(super) fn unchoked_us(&mut self, now: Instant) {
-        self.chokes_us = false;
-        self.unchoked_us_at = Some(now);
-        self.pipeline_rate = RateEstimator::new(PIPELINE_RATE_WINDOW, now);
-    }
-
     /// A block of `bytes` we asked for arrived at `now`; `requested` is
     /// when we asked for it, if it was still outstanding (a round-trip
     /// sample).
@@ -314,11 +308,11 @@ impl Peer {
     }
 
     /// How many requests the pipeline to this peer should hold: `min`
-    /// plus what the peer's download rate since it unchoked us (over the
-    /// last two seconds; while younger than that, over its age but at
-    /// least one round trip) covers in `target` or in
-    /// [`PIPELINE_ROUND_TRIPS`] measured round trips, whichever is longer;
-    /// capped at `max` and at the peer's `reqq`; one block while snubbed.
+    /// plus what the peer's download rate (over the last two seconds; on
+    /// a younger connection over its age but at least one round trip)
+    /// covers in `target` or in [`PIPELINE_ROUND_TRIPS`] measured round
+    /// trips, whichever is longer; capped at `max` and at the peer's
+    /// `reqq`; one block while snubbed.
     pub(super) fn pipeline_cap(
         &self,
         now: Instant,
