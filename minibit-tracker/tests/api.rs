@@ -205,6 +205,15 @@ async fn a_published_file_is_stored_catalogued_seeded_and_downloaded() {
     assert!(copy == data, "the downloaded copy differs");
     let listing = tracker.listing().await;
     assert_eq!(listing[0]["completed"], 1, "{listing:?}");
+    // The leecher left (`stopped`): the seeder alone; its `started` and the
+    // leecher's `started`, `completed` and `stopped` in the last minute.
+    assert_eq!(
+        (&listing[0]["seeders"], &listing[0]["leechers"]),
+        (&serde_json::json!(1), &serde_json::json!(0)),
+        "{listing:?}"
+    );
+    let announces = listing[0]["announces_per_minute"].as_f64().unwrap();
+    assert!(announces >= 4.0, "{listing:?}");
     // The seeder's counters are snapshots taken about once a second.
     let uploaded = async {
         loop {
@@ -740,11 +749,18 @@ async fn the_page_searches_and_offers_publish_and_remove_under_a_strict_policy()
     );
     let script = script.text().await.unwrap();
     for needle in [
-        "localStorage",
-        "Authorization",
         "/api/publish?name=",
         "EventSource(\"/api/catalogue/events\")",
     ] {
         assert!(script.contains(needle), "index.js lacks {needle}");
+    }
+    // The token handling both programs' pages share, loaded first.
+    assert!(html.contains(
+        "<script src=\"/common.js\" defer></script>\n<script src=\"/index.js\" defer></script>"
+    ));
+    assert!(html.contains("data-token-key=\"minibit-tracker-token\""));
+    let common = page("common.js").await.text().await.unwrap();
+    for needle in ["localStorage", "Authorization", "dataset.tokenKey"] {
+        assert!(common.contains(needle), "common.js lacks {needle}");
     }
 }
