@@ -63,6 +63,15 @@ impl RateEstimator {
     /// the time the window covers (less than `window` while the estimator
     /// is young, never less than 1 s).
     pub fn rate(&self, now: Instant) -> f64 {
+        self.rate_over_at_least(now, Duration::from_secs(1))
+    }
+
+    /// As [`Self::rate`], but a young estimator divides by its age down to
+    /// `min_span` (instead of 1 s): a fair estimate a few round trips after
+    /// the start, for a rate that must be followed quickly (the request
+    /// pipeline after an unchoke); noisier for the first few records.
+    /// Spans shorter than 1 ms count as 1 ms.
+    pub fn rate_over_at_least(&self, now: Instant, min_span: Duration) -> f64 {
         let elapsed = self.elapsed(now);
         let second = elapsed.as_secs();
         let len = self.buckets.len() as u64;
@@ -85,7 +94,11 @@ impl RateEstimator {
             self.in_buckets - dropped
         };
         let span = elapsed.saturating_sub(Duration::from_secs(first));
-        bytes as f64 / span.as_secs_f64().max(1.0)
+        bytes as f64
+            / span
+                .max(min_span)
+                .max(Duration::from_millis(1))
+                .as_secs_f64()
     }
 
     /// Every byte recorded since the start.

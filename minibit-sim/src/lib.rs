@@ -53,7 +53,7 @@ use minibit_core::torrent::{
 use minibit_core::wire::{Message, PeerId};
 
 use network::{LinkId, Network, Sent};
-pub use report::{FinishTimes, SeedCopies, SimReport};
+pub use report::{EveryPieceOut, FinishTimes, IdleShare, SeedCopies, SimReport};
 
 /// Announce interval the simulated tracker hands out.
 const TRACKER_INTERVAL: Duration = Duration::from_secs(300);
@@ -458,7 +458,11 @@ impl Simulation {
                 });
             }
         }
-        self.report.finish(&self.config, end, self.processed)
+        let network = &mut self.network;
+        self.report
+            .finish(&self.config, end, self.processed, |node| {
+                network.uplink_idle(node, end)
+            })
     }
 
     fn instant(&self) -> Instant {
@@ -509,7 +513,7 @@ impl Simulation {
             }
             SimEvent::HandshakeArrives { link, .. } => self.handshake_arrives(link),
             SimEvent::UplinkDone(node) => {
-                self.network.uplink_done(node);
+                self.network.uplink_done(node, self.now);
                 self.pump(node);
             }
             SimEvent::Deliver {
@@ -602,7 +606,7 @@ impl Simulation {
             let at = (self.now + self.config.latency).max(self.network.last_arrival(link, from));
             self.schedule(at, SimEvent::Hangup { link, to: other });
         }
-        self.network.close(link);
+        self.network.close(link, self.now);
     }
 
     /// Hands `message` to `to` if it still holds `link`. The receiver's own
@@ -642,7 +646,8 @@ impl Simulation {
         while let Some(event) = self.nodes[node].torrent.poll_event() {
             if event == Event::DownloadCompleted && self.nodes[node].completed_at.is_none() {
                 self.nodes[node].completed_at = Some(self.now);
-                self.report.completed(node, self.now);
+                let idle = self.network.uplink_idle(node, self.now);
+                self.report.completed(node, self.now, idle);
             }
         }
         self.pump(node);
@@ -692,7 +697,10 @@ impl Simulation {
                     .handle_block_read(now, peer, block, data);
             }
             Action::VerifyPiece { piece } => {
-                self.report.piece_verified(node, piece, self.now);
+                let network = &mut self.network;
+                let at = self.now;
+                self.report
+                    .piece_verified(node, piece, at, || network.uplink_idle(0, at));
                 self.nodes[node]
                     .torrent
                     .handle_piece_verified(now, piece, true);

@@ -39,6 +39,10 @@ struct Link {
     queues: [VecDeque<Message>; 2],
     /// Arrival time of the last message sent from each end (TCP keeps order).
     last_arrival: [Duration; 2],
+    /// Each end's last choke/unchoke said unchoke (BEP 3 `am_choking` false).
+    unchokes: [bool; 2],
+    /// Each end's last interested/not-interested said interested.
+    interested: [bool; 2],
     open: bool,
 }
 
@@ -46,6 +50,24 @@ impl Link {
     fn side(&self, node: usize) -> Option<usize> {
         self.nodes.iter().position(|&n| n == node)
     }
+
+    /// Whether `side` unchokes the other end and the other end is interested in it.
+    fn demand(&self, side: usize) -> bool {
+        self.open && self.unchokes[side] && self.interested[1 - side]
+    }
+}
+
+/// Where an uplink's idle time went, as of the messages its node sent and
+/// received (seconds of virtual time).
+#[derive(Copy, Clone, Debug, Default, PartialEq)]
+pub(super) struct UplinkIdle {
+    /// Idle while a peer the node unchokes was interested in it: the
+    /// requests that would keep it busy were missing (pipeline too short,
+    /// a new unchoke still ramping up, requests or blocks in flight).
+    pub starved_s: f64,
+    /// Idle while no unchoked peer was interested (nothing to offer, or
+    /// everyone who wants something is choked).
+    pub no_demand_s: f64,
 }
 
 struct NodeNet {
@@ -60,6 +82,11 @@ struct NodeNet {
     downlink_free_at: Duration,
     /// Links with queued messages from this node, served round-robin.
     active: VecDeque<LinkId>,
+    /// Links on which this node unchokes an interested peer.
+    demand: u32,
+    /// Idle time accounted up to this instant.
+    accounted_to: Duration,
+    idle: UplinkIdle,
 }
 
 pub(super) struct Network {
@@ -87,6 +114,9 @@ impl Network {
             uplink_free_at: Duration::ZERO,
             downlink_free_at: Duration::ZERO,
             active: VecDeque::new(),
+            demand: 0,
+            accounted_to: Duration::ZERO,
+            idle: UplinkIdle::default(),
         });
     }
 
@@ -97,6 +127,8 @@ impl Network {
             keys: [None, Some(listener_key)],
             queues: [VecDeque::new(), VecDeque::new()],
             last_arrival: [Duration::ZERO; 2],
+            unchokes: [false; 2],
+            interested: [false; 2],
             open: true,
         });
         LinkId(self.links.len() - 1)
@@ -140,9 +172,9 @@ impl Network {
 
     /// Stops all traffic on `link`: queued messages are dropped; messages
     /// already on the wire still arrive at an end that has not forgotten it.
-    pub fn close(&mut self, link: LinkId) {
+    pub fn close(&mut self, link: LinkId, now: Duration) {
+        self.set_flags(link, now, |l| l.open = false);
         let l = &mut self.links[link.0];
-        l.open = false;
         l.queues = [VecDeque::new(), VecDeque::new()];
     }
 
@@ -162,8 +194,22 @@ impl Network {
         now: Duration,
         lost: impl FnOnce() -> bool,
     ) -> Option<Sent> {
+        let side = {
+            let l = &self.links[link.0];
+            l.side(from).filter(|_| l.open)?
+        };
+        match message {
+            Message::Unchoke | Message::Choke => {
+                let unchoke = matches!(message, Message::Unchoke);
+                self.set_flags(link, now, |l| l.unchokes[side] = unchoke);
+            }
+            Message::Interested | Message::NotInterested => {
+                let interested = matches!(message, Message::Interested);
+                self.set_flags(link, now, |l| l.interested[side] = interested);
+            }
+            _ => {}
+        }
         let l = &mut self.links[link.0];
-        let side = l.side(from).filter(|_| l.open)?;
         if matches!(message, Message::Piece { .. }) || !l.queues[side].is_empty() {
             if l.queues[side].is_empty() {
                 self.nodes[from].active.push_back(link);
@@ -171,6 +217,8 @@ impl Network {
             l.queues[side].push_back(message);
             return None;
         }
+        // The message moves `uplink_free_at`: idle time before it counts now.
+        self.account(from, now);
         let node = &mut self.nodes[from];
         let size = message.encoded_len() as f64;
         let tx = transmission(size, node.upload_ns_per_byte);
@@ -183,8 +231,55 @@ impl Network {
         Some(self.put_on_wire(link, side, message, size, start + tx, lost))
     }
 
-    pub fn uplink_done(&mut self, node: usize) {
+    /// The block on `node`'s uplink is sent (at `now`).
+    pub fn uplink_done(&mut self, node: usize, now: Duration) {
+        self.account(node, now);
         self.nodes[node].uplink_busy = false;
+    }
+
+    /// Changes the choke/interest flags of `link` with `change`, keeping
+    /// both ends' demand counts (and their idle accounts) current.
+    fn set_flags(&mut self, link: LinkId, now: Duration, change: impl FnOnce(&mut Link)) {
+        let l = &self.links[link.0];
+        let before = [l.demand(0), l.demand(1)];
+        let nodes = l.nodes;
+        change(&mut self.links[link.0]);
+        let l = &self.links[link.0];
+        let after = [l.demand(0), l.demand(1)];
+        for side in 0..2 {
+            let after = after[side];
+            if after != before[side] {
+                self.account(nodes[side], now);
+                let demand = &mut self.nodes[nodes[side]].demand;
+                if after {
+                    *demand += 1;
+                } else {
+                    *demand -= 1;
+                }
+            }
+        }
+    }
+
+    /// Adds the time since the last account to `node`'s idle figures if
+    /// its uplink carried no block meanwhile.
+    fn account(&mut self, node: usize, now: Duration) {
+        let n = &mut self.nodes[node];
+        let from = n.accounted_to.max(n.uplink_free_at);
+        if !n.uplink_busy && now > from {
+            let idle = now.saturating_sub(from).as_secs_f64();
+            if n.demand > 0 {
+                n.idle.starved_s += idle;
+            } else {
+                n.idle.no_demand_s += idle;
+            }
+        }
+        n.accounted_to = n.accounted_to.max(now);
+    }
+
+    /// `node`'s uplink idle time so far, accounted up to `now`.
+    pub fn uplink_idle(&mut self, node: usize, now: Duration) -> UplinkIdle {
+        self.account(node, now);
+        self.nodes[node].idle
     }
 
     /// If `node`'s uplink is not busy with a block, sends the messages
@@ -203,6 +298,7 @@ impl Network {
         if self.nodes[node].uplink_busy {
             return None;
         }
+        self.account(node, now);
         let mut clock = now.max(self.nodes[node].uplink_free_at);
         while let Some(link) = self.nodes[node].active.pop_front() {
             let l = &mut self.links[link.0];
@@ -332,10 +428,10 @@ mod tests {
             None,
             "busy until the block is sent"
         );
-        net.uplink_done(0);
+        net.uplink_done(0, Duration::ZERO);
         let (_, sent) = pump(&mut net, us(1000));
         assert_eq!(sent, [(2, us(2000) + LATENCY)], "the other link's turn");
-        net.uplink_done(0);
+        net.uplink_done(0, Duration::ZERO);
         let (_, sent) = pump(&mut net, us(2000));
         assert_eq!(sent, [(1, us(3000) + LATENCY)]);
     }
@@ -357,12 +453,12 @@ mod tests {
             net.send(a, 0, Message::Have { piece: 4 }, us(200), || false)
                 .is_none()
         );
-        net.uplink_done(0);
+        net.uplink_done(0, Duration::ZERO);
         // The HAVE's 9 bytes delayed the second block by 9 µs.
         let (busy, sent) = pump(&mut net, us(1000));
         assert_eq!(busy, Some(us(2009)));
         assert_eq!(sent, [(1, us(2009) + LATENCY)]);
-        net.uplink_done(0);
+        net.uplink_done(0, Duration::ZERO);
         let (busy, sent) = pump(&mut net, us(2009));
         assert_eq!(busy, None);
         assert_eq!(sent, [(1, us(2018) + LATENCY)]);
@@ -386,11 +482,45 @@ mod tests {
             late.arrives_at,
             us(5) + LATENCY + RETRANSMIT_TIMEOUT + 2 * LATENCY
         );
-        net.close(LinkId(0));
+        net.close(LinkId(0), Duration::ZERO);
         assert!(
             net.send(LinkId(0), 0, Message::Interested, us(0), || false)
                 .is_none()
         );
         assert_eq!(pump(&mut net, us(0)).1, []);
+    }
+
+    #[test]
+    fn idle_uplink_time_is_split_by_whether_an_unchoked_peer_is_interested() {
+        let mut net = star();
+        let ms = |n: u64| Duration::from_millis(n);
+        // 0-10 ms: nobody unchoked. 10 ms: node 0 unchokes node 1, which
+        // is interested from 20 ms: idle with demand from then on.
+        assert!(
+            net.send(LinkId(0), 0, Message::Unchoke, ms(10), || false)
+                .is_some()
+        );
+        assert!(
+            net.send(LinkId(0), 1, Message::Interested, ms(20), || false)
+                .is_some()
+        );
+        // 50 ms: a block of 1 ms (987 + 13 bytes at 1 byte/µs) goes out.
+        assert!(
+            net.send(LinkId(0), 0, block(987), ms(50), || false)
+                .is_none()
+        );
+        let (busy, _) = pump(&mut net, ms(50));
+        assert_eq!(busy, Some(ms(51)));
+        net.uplink_done(0, ms(51));
+        // 61 ms: node 1 loses interest; idle without demand until 100 ms.
+        assert!(
+            net.send(LinkId(0), 1, Message::NotInterested, ms(61), || false)
+                .is_some()
+        );
+        let idle = net.uplink_idle(0, ms(100));
+        // The 5 µs unchoke and its 5 µs moved the uplink's free instant.
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-4;
+        assert!(close(idle.starved_s, 0.030 + 0.010), "{idle:?}");
+        assert!(close(idle.no_demand_s, 0.020 + 0.039), "{idle:?}");
     }
 }

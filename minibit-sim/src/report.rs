@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::SimConfig;
 use crate::availability::Availability;
+use crate::network::UplinkIdle;
 
 /// Download times in seconds (from a peer's arrival to its last verified piece).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -31,6 +32,47 @@ pub struct SeedCopies {
     /// losing a piece (`None` if that never happened). The initial seed's
     /// spread keeps this at 1.0.
     pub until_every_piece_out: Option<f64>,
+}
+
+/// How long the initial seed took to put every piece out, and how busy
+/// its uplink was meanwhile: with one seed as fast as a leecher the seed
+/// is the bottleneck of a flash crowd (the fluid bound is `F/u_s`), so
+/// every second its uplink idles or repeats a piece before then shows in
+/// the finish.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EveryPieceOut {
+    /// Virtual seconds from the start until every piece was held by a
+    /// leecher present.
+    pub at_s: f64,
+    /// Block bytes the seed uploaded by then ÷ (its upload capacity ×
+    /// `at_s`): 1.0 is a seed never idle.
+    pub seed_upload_use: f64,
+    /// The seed's uplink idle time until then, as in
+    /// [`SimReport::uplink_idle`].
+    pub seed_uplink_idle: IdleShare,
+}
+
+/// Fractions of a span an uplink carried no block, by why (as of the
+/// messages its node sent and received).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Serialize)]
+pub struct IdleShare {
+    /// Idle while a peer it unchoked was interested in it: the requests
+    /// that would have kept it busy were missing (the downloader's pipeline
+    /// too short for the round trip, a new unchoke still ramping up).
+    pub starved: f64,
+    /// Idle while no unchoked peer was interested in it (nothing others
+    /// want yet, or everyone who wants something is choked).
+    pub no_demand: f64,
+}
+
+impl IdleShare {
+    fn of(idle: UplinkIdle, span_s: f64) -> Self {
+        let span = span_s.max(f64::MIN_POSITIVE);
+        Self {
+            starved: idle.starved_s / span,
+            no_demand: idle.no_demand_s / span,
+        }
+    }
 }
 
 /// The outcome of one simulated swarm.
@@ -62,6 +104,9 @@ pub struct SimReport {
     pub seed_uploaded_bytes: u64,
     /// The same in copies of the file, at two moments.
     pub seed_upload_copies: SeedCopies,
+    /// When every piece was out, and the seed's uplink use until then
+    /// (`None` if that never happened).
+    pub every_piece_out: Option<EveryPieceOut>,
     /// Block requests the initial seed received (BEP 3 "request").
     pub seed_requests_received: u64,
     /// Of those, how many it answered with a BEP 6 reject (initial
@@ -69,6 +114,9 @@ pub struct SimReport {
     pub seed_rejects_sent: u64,
     /// Mean fraction of upload capacity the contributing leechers used while downloading.
     pub upload_utilization: f64,
+    /// Mean fractions of their download time the contributing leechers'
+    /// uplinks carried no block, by why.
+    pub uplink_idle: IdleShare,
     /// Whether every leecher that is not a free rider and did not leave completed.
     pub all_completed: bool,
     /// Leechers that left the swarm before completing (churn).
@@ -92,6 +140,11 @@ pub(super) struct Recorder {
     copies_first: Option<f64>,
     copies_all: Option<f64>,
     copies_every_piece_out: Option<f64>,
+    /// When `copies_every_piece_out` was taken, and the seed's uplink
+    /// idle time by then.
+    every_piece_out_at: Option<(Duration, UplinkIdle)>,
+    /// Each node's uplink idle time at its completion.
+    idle_at_completion: Vec<Option<UplinkIdle>>,
     availability: Availability,
     min_availability: Vec<u32>,
     /// Pieces each node verified, and when it verified the latest one.
@@ -119,6 +172,8 @@ impl Recorder {
             copies_first: None,
             copies_all: None,
             copies_every_piece_out: None,
+            every_piece_out_at: None,
+            idle_at_completion: vec![None; n],
             availability: Availability::new(n, piece_count),
             min_availability: Vec::new(),
             verified: vec![(0, Duration::ZERO); n],
@@ -169,7 +224,15 @@ impl Recorder {
         }
     }
 
-    pub fn piece_verified(&mut self, node: usize, piece: PieceIndex, now: Duration) {
+    /// Leecher `node` verified `piece` at `now`; `seed_idle` gives the
+    /// seed's uplink idle time so far (asked when this put the last piece out).
+    pub fn piece_verified(
+        &mut self,
+        node: usize,
+        piece: PieceIndex,
+        now: Duration,
+        seed_idle: impl FnOnce() -> UplinkIdle,
+    ) {
         if node == 0 {
             return;
         }
@@ -187,15 +250,18 @@ impl Recorder {
             }
             if self.copies_every_piece_out.is_none() && self.availability.min() > 0 {
                 self.copies_every_piece_out = Some(self.copies());
+                self.every_piece_out_at = Some((now, seed_idle()));
             }
         }
     }
 
-    pub fn completed(&mut self, node: usize, now: Duration) {
+    /// Leecher `node` completed at `now`, its uplink idle `idle` by then.
+    pub fn completed(&mut self, node: usize, now: Duration, idle: UplinkIdle) {
         if node == 0 || self.completed[node].is_some() {
             return;
         }
         self.completed[node] = Some(now);
+        self.idle_at_completion[node] = Some(idle);
         self.leechers_left -= 1;
         if self.copies_first.is_none() {
             self.copies_first = Some(self.copies());
@@ -229,7 +295,15 @@ impl Recorder {
         }
     }
 
-    pub fn finish(&self, config: &SimConfig, now: Duration, events: u64) -> SimReport {
+    /// The report at the end of the run (`now`); `idle` gives a node's
+    /// uplink idle time so far (asked for the leechers that did not complete).
+    pub fn finish(
+        &self,
+        config: &SimConfig,
+        now: Duration,
+        events: u64,
+        mut idle: impl FnMut(usize) -> UplinkIdle,
+    ) -> SimReport {
         let fluid_bound_s = fluid_bound(config);
         let times = |free: bool| {
             let mut t: Vec<f64> = (1..self.nodes.len())
@@ -247,19 +321,32 @@ impl Recorder {
         } else {
             None
         };
-        let utilisations: Vec<f64> = (1..self.nodes.len())
+        let contributors: Vec<usize> = (1..self.nodes.len())
             .filter(|&i| !self.nodes[i].1)
-            .map(|i| {
-                let (arrival, _) = self.nodes[i];
-                let end = self.completed[i].unwrap_or(now);
-                let span = end.saturating_sub(arrival).as_secs_f64();
-                if span > 0.0 {
-                    self.uploaded_while_downloading[i] as f64 / (config.upload_bps * span)
+            .collect();
+        let span = |i: usize| {
+            let end = self.completed[i].unwrap_or(now);
+            end.saturating_sub(self.nodes[i].0).as_secs_f64()
+        };
+        let utilisations: Vec<f64> = contributors
+            .iter()
+            .map(|&i| {
+                if span(i) > 0.0 {
+                    self.uploaded_while_downloading[i] as f64 / (config.upload_bps * span(i))
                 } else {
                     0.0
                 }
             })
             .collect();
+        let mut uplink_idle = IdleShare::default();
+        for &i in &contributors {
+            let share = IdleShare::of(
+                self.idle_at_completion[i].unwrap_or_else(|| idle(i)),
+                span(i),
+            );
+            uplink_idle.starved += share.starved / contributors.len() as f64;
+            uplink_idle.no_demand += share.no_demand / contributors.len() as f64;
+        }
         let mut delays: Vec<f64> = self
             .last_piece_delay
             .iter()
@@ -286,6 +373,19 @@ impl Recorder {
                 until_all_complete: self.copies_all,
                 until_every_piece_out: self.copies_every_piece_out,
             },
+            every_piece_out: self
+                .copies_every_piece_out
+                .zip(self.every_piece_out_at)
+                .map(|(copies, (at, seed_idle))| {
+                    let at_s = at.as_secs_f64();
+                    EveryPieceOut {
+                        at_s,
+                        seed_upload_use: copies * self.file_bytes as f64
+                            / (config.seed_upload_bps * at_s).max(f64::MIN_POSITIVE),
+                        seed_uplink_idle: IdleShare::of(seed_idle, at_s),
+                    }
+                }),
+            uplink_idle,
             seed_requests_received: self.seed_requests,
             seed_rejects_sent: self.seed_rejects,
             upload_utilization: utilisations.iter().sum::<f64>() / utilisations.len().max(1) as f64,

@@ -39,7 +39,8 @@ pub struct TorrentConfig {
     pub connect_to_peers: bool,
     /// Smallest request pipeline per peer, in blocks (default 4).
     pub min_pipeline: usize,
-    /// Target time the pipeline should cover at the peer's rate (default 2 s).
+    /// Time the request pipeline to a peer covers at the peer's rate (over
+    /// the last 2 s), or four measured round trips when longer (default 2 s).
     pub pipeline_target: Duration,
     /// A request unanswered this long goes to another peer (default 30 s).
     pub request_timeout: Duration,

@@ -43,7 +43,10 @@
 //!   verified, and keeps serving the pieces it has.
 //! - Requests: the [`crate::picker::PiecePicker`] chooses blocks (rarest
 //!   first, endgame); each peer gets a pipeline of
-//!   `min_pipeline + download rate x pipeline_target / 16 KiB` requests,
+//!   `min_pipeline + rate x max(pipeline_target, 4 x round trip) / 16 KiB`
+//!   requests, where the rate is the peer's download rate over the last
+//!   2 s (so a new unchoke fills the link within a few round trips) and
+//!   the round trip the shortest request-to-block time seen,
 //!   capped by `max_pipeline` and the peer's BEP 10 `reqq` (one while
 //!   snubbed). Requests unanswered after `request_timeout` go back to the
 //!   picker; endgame duplicates are cancelled when the block arrives.

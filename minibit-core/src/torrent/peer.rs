@@ -23,6 +23,19 @@ const MAX_ALLOWED_FAST: usize = 32;
 /// Most BEP 6 suggestions kept per peer (the newest win).
 const MAX_SUGGESTED: usize = 16;
 
+/// The request pipeline covers at least this many round trips at the
+/// peer's rate: one for the request and the block to travel, the rest for
+/// the peer's queue to ride out its other uploads and a reject's round
+/// trip (matters beyond 500 ms round trips, where the 2 s
+/// `pipeline_target` alone would leave the link idle).
+const PIPELINE_ROUND_TRIPS: u32 = 4;
+
+/// Window of the rate that sizes the request pipeline: short, so that the
+/// pipeline follows a new unchoke within a few round trips (sized from
+/// the choker's 20 s [`DEFAULT_WINDOW`], each block received added a
+/// tenth of a request: seconds of ramp at 100 ms).
+const PIPELINE_RATE_WINDOW: Duration = Duration::from_secs(2);
+
 /// One block request we sent to the peer.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(super) struct Outstanding {
@@ -116,6 +129,12 @@ pub(super) struct Peer {
     pub(super) interested_at: Option<Instant>,
     /// Payload bytes received from the peer (bytes/s estimator).
     pub(super) download: RateEstimator,
+    /// The same over [`PIPELINE_RATE_WINDOW`]: the rate the request
+    /// pipeline is sized from.
+    pub(super) pipeline_rate: RateEstimator,
+    /// Shortest time from a request to its block seen on this connection:
+    /// the round trip without queueing (plus one block's transmission).
+    pub(super) min_rtt: Option<Duration>,
     /// Payload bytes sent to the peer (bytes/s estimator).
     pub(super) upload: RateEstimator,
     /// BEP 9 `ut_metadata` with this peer.
@@ -168,6 +187,8 @@ impl Peer {
             unchoked_us_at: None,
             interested_at: None,
             download: RateEstimator::new(DEFAULT_WINDOW, now),
+            pipeline_rate: RateEstimator::new(PIPELINE_RATE_WINDOW, now),
+            min_rtt: None,
             upload: RateEstimator::new(DEFAULT_WINDOW, now),
             metadata: PeerMetadata::default(),
         }
@@ -265,16 +286,33 @@ impl Peer {
         }
     }
 
-    /// Removes the outstanding request for `block`; `true` if there was one.
-    pub(super) fn take_outstanding(&mut self, block: BlockRef) -> bool {
-        let before = self.outstanding.len();
-        self.outstanding.retain(|o| o.block != block);
-        self.outstanding.len() != before
+    /// Removes the outstanding request for `block`; when it was sent if
+    /// there was one.
+    pub(super) fn take_outstanding(&mut self, block: BlockRef) -> Option<Instant> {
+        let position = self.outstanding.iter().position(|o| o.block == block)?;
+        Some(self.outstanding.remove(position).sent)
+    }
+
+    /// A block of `bytes` we asked for arrived at `now`; `requested` is
+    /// when we asked for it, if it was still outstanding (a round-trip
+    /// sample).
+    pub(super) fn block_arrived(&mut self, now: Instant, bytes: u64, requested: Option<Instant>) {
+        if let Some(sent) = requested {
+            let rtt = now.saturating_duration_since(sent);
+            self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+        }
+        self.last_block = Some(now);
+        self.snubbed = false;
+        self.download.record(now, bytes);
+        self.pipeline_rate.record(now, bytes);
     }
 
     /// How many requests the pipeline to this peer should hold: `min`
-    /// plus what the peer's download rate covers in `target`, capped at
-    /// `max` and at the peer's `reqq`; one block while snubbed.
+    /// plus what the peer's download rate (over the last two seconds; on
+    /// a younger connection over its age but at least one round trip)
+    /// covers in `target` or in [`PIPELINE_ROUND_TRIPS`] measured round
+    /// trips, whichever is longer; capped at `max` and at the peer's
+    /// `reqq`; one block while snubbed.
     pub(super) fn pipeline_cap(
         &self,
         now: Instant,
@@ -285,8 +323,10 @@ impl Peer {
         if self.snubbed {
             return 1;
         }
-        let rate = self.download.rate(now);
-        let extra = (rate * target.as_secs_f64() / f64::from(BLOCK_SIZE)) as usize;
+        let rtt = self.min_rtt.unwrap_or_default();
+        let rate = self.pipeline_rate.rate_over_at_least(now, rtt);
+        let cover = (rtt * PIPELINE_ROUND_TRIPS).max(target);
+        let extra = (rate * cover.as_secs_f64() / f64::from(BLOCK_SIZE)) as usize;
         min.saturating_add(extra)
             .min(max)
             .min(self.reqq.unwrap_or(usize::MAX))

@@ -135,13 +135,12 @@ impl Torrent {
         let length = u32::try_from(data.len()).unwrap_or(u32::MAX);
         let block = self.layout.block_ref(piece, offset, length)?;
         let peer = &mut self.peers[key.0];
-        if !peer.take_outstanding(block) && !peer.take_dropped(block) {
+        let requested = peer.take_outstanding(block);
+        if requested.is_none() && !peer.take_dropped(block) {
             self.wasted += u64::from(length);
             return Err(Violation::UnrequestedBlock(block));
         }
-        peer.last_block = Some(now);
-        peer.snubbed = false;
-        peer.download.record(now, u64::from(length));
+        peer.block_arrived(now, u64::from(length), requested);
         self.download_rate.record(now, u64::from(length));
         let from = peer.addr;
         match self.picker.block_received(key, block) {
@@ -173,7 +172,7 @@ impl Torrent {
         let Some(peer) = self.peers.get_mut(key.0) else {
             return;
         };
-        if peer.take_outstanding(block) {
+        if peer.take_outstanding(block).is_some() {
             peer.remember_dropped(block, self.config.dropped_history());
             peer.send(&mut self.out, now, cancel(block));
             self.picker.request_dropped(key, block);
@@ -217,7 +216,7 @@ impl Torrent {
         if peer.chokes_us {
             peer.allowed_fast.remove(&block.piece);
         }
-        if peer.take_outstanding(block) {
+        if peer.take_outstanding(block).is_some() {
             self.picker.request_dropped(key, block);
             // Only peers that have the piece and may be asked for it
             // (they unchoke us, or allow it fast) can take the freed block.
