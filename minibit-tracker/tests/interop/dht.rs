@@ -2,7 +2,7 @@
 //! each side is started from a bare magnet link (`xt` only, no `tr`, no
 //! `x.pe`) and finds the other through the DHT alone.
 //!
-//! libtorrent runs no DHT on a socket bound to 127.0.0.1, so these tests
+//! Each peer has an address of its own, as on a real network: the tests
 //! use network namespaces on one bridge (the `wan` bench's [`Net`], as the
 //! LSD tests do; needs root and iproute2), addresses in 10.77.0.0/16 that
 //! exist only there. Namespace 0 holds the DHT everyone bootstraps from:

@@ -26,9 +26,7 @@ runs until it is killed. `--download-limit` caps the download rate.
 listen port, bootstrapped from those nodes only, with the checks off that
 refuse many nodes on one /24 network (every test node is on 10.77.0.0/16)
 or node ids not derived from a public address (BEP 42); announces and
-lookups then run as libtorrent does them on the internet. libtorrent does
-not run its DHT on a socket bound to 127.0.0.1: give `--ip` a namespace's
-address.
+lookups then run as libtorrent does them on the internet.
 """
 
 import argparse
