@@ -191,19 +191,15 @@ async fn start(args: &DownloadArgs) -> Result<(SessionHandle, Option<PathBuf>)> 
         };
         let path = content_path(&metainfo, &args.output);
         let mut config = SessionConfig::new(metainfo, &args.output);
-        config.torrent.file_priorities = priorities;
+        config.options.torrent.file_priorities = priorities;
         (config, Some(path))
     };
     config.listen = listen;
-    config.state_dir.clone_from(&args.state);
-    config.resume_interval = Duration::from_millis(args.resume_interval_ms);
+    config.options.state_dir.clone_from(&args.state);
+    config.options.resume_interval = Duration::from_millis(args.resume_interval_ms);
     config.download_limit = args.download_limit.bytes_per_second();
     config.upload_limit = args.upload_limit.bytes_per_second();
-    let state_dir = args
-        .state
-        .clone()
-        .unwrap_or_else(|| args.output.join(".minibit"));
-    config.dht = args.discovery.dht(listen, &state_dir);
+    config.dht = args.discovery.dht(listen, &config.options.state_dir());
     config.lsd = args.discovery.lsd(listen);
     Ok((Session::start(config).await?, path))
 }
