@@ -1,6 +1,7 @@
 //! `minibit-peer`: join a swarm, download, verify every piece, then seed;
 //! also `create`, `search`, `files` and `info`; `daemon` runs it as a
-//! service and `add`, `list`, `pause`, `resume`, `remove` drive a running daemon.
+//! service and `add`, `list`, `pause`, `resume`, `remove`, `subscribe`,
+//! `unsubscribe`, `subscriptions` drive a running daemon.
 //!
 //! Exit codes: 0 success (a download: every piece verified), 1 an error
 //! (one `error:` line), 2 a usage error (clap's), 130/143 stopped by
@@ -83,6 +84,11 @@ async fn run(command: Command, verbosity: Verbosity) -> Result<ExitCode> {
             target,
             delete_data,
         } => remote::remove(&target, delete_data)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Subscribe(args) => remote::subscribe(&args).await.map(|()| ExitCode::SUCCESS),
+        Command::Unsubscribe(args) => remote::unsubscribe(&args).await.map(|()| ExitCode::SUCCESS),
+        Command::Subscriptions { remote } => remote::subscriptions(&remote)
             .await
             .map(|()| ExitCode::SUCCESS),
     }

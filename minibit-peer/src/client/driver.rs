@@ -717,6 +717,11 @@ impl Driver {
             let _ = nodes.try_send(*addr);
         }
         match event {
+            Event::PieceFailed { .. } => {
+                if let Some(state) = self.torrents.get_mut(&torrent) {
+                    state.piece_failed();
+                }
+            }
             Event::DownloadCompleted => self.publish(torrent),
             Event::MetadataReceived { metainfo } => self.open_magnet(torrent, *metainfo),
             Event::MetadataUnusable { error } => {

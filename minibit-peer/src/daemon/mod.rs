@@ -305,13 +305,17 @@ impl Daemon {
     /// [`DaemonError::Client`] when the client has shut down.
     pub async fn metrics(&self) -> Result<String, DaemonError> {
         let list = self.list().await?;
-        let pieces = self
-            .client
-            .list()
-            .await?
-            .iter()
-            .map(|s| u64::from(s.progress.pieces_have))
-            .sum();
+        let pieces =
+            self.client
+                .list()
+                .await?
+                .iter()
+                .fold(metrics::PieceCounts::default(), |sum, s| {
+                    metrics::PieceCounts {
+                        verified: sum.verified + u64::from(s.progress.pieces_have),
+                        failed: sum.failed + s.progress.pieces_failed,
+                    }
+                });
         Ok(metrics::render(&list, pieces))
     }
 
