@@ -104,3 +104,34 @@ async fn the_saved_routing_table_bootstraps_the_next_start() {
     let peers = find(&second, &info_hash, want).await;
     assert!(peers.contains(&want), "{peers:?}");
 }
+
+/// libtorrent's KRPC transaction ids are 2 bytes (BEP 5: "typically 2
+/// characters"); `mainline` 8.0.1 dropped every message whose id was not
+/// 4 bytes, so our node never answered libtorrent. The workspace's patched
+/// `mainline` (`vendor/mainline/MINIBIT.md`) answers, echoing the id.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_query_with_a_two_byte_transaction_id_is_answered_with_that_id() {
+    let node = DhtNode::start(DhtConfig {
+        bootstrap: Vec::new(),
+        ..config(&[])
+    })
+    .await
+    .unwrap();
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // A ping as libtorrent 2.0 sends it (its `v` is "LT" 2.0.8).
+    let ping = b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:\xaa\x011:v4:LT\x02\x081:y1:qe";
+    socket.send_to(ping, node.local_addr()).await.unwrap();
+    let mut answer = [0; 1500];
+    let (len, from) = tokio::time::timeout(Duration::from_secs(10), socket.recv_from(&mut answer))
+        .await
+        .expect("the node answers a 2-byte transaction id")
+        .unwrap();
+    assert_eq!(from, node.local_addr());
+    let answer = &answer[..len];
+    let holds = |part: &[u8]| answer.windows(part.len()).any(|w| w == part);
+    assert!(
+        holds(b"1:t2:\xaa\x01") && holds(b"1:y1:r"),
+        "not a response echoing the id: {}",
+        String::from_utf8_lossy(answer)
+    );
+}

@@ -117,6 +117,30 @@ impl Net {
         c
     }
 
+    /// Runs `f` on a thread that entered peer `i`'s namespace and returns
+    /// its result: the sockets it makes and the threads it starts live
+    /// there (for in-process nodes, such as a `mainline::Testnet`).
+    ///
+    /// # Panics
+    /// When the namespace cannot be entered (not root).
+    pub fn run_in<T: Send>(&self, i: usize, f: impl FnOnce() -> T + Send) -> T {
+        let path = format!("/run/netns/{}", self.ns(i));
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+                    rustix::thread::move_into_link_name_space(
+                        std::os::fd::AsFd::as_fd(&file),
+                        Some(rustix::thread::LinkNameSpaceType::Network),
+                    )
+                    .unwrap_or_else(|e| panic!("setns into {path}: {e}"));
+                    f()
+                })
+                .join()
+                .expect("namespace thread")
+        })
+    }
+
     /// Bytes peer `i` has sent on its link so far (Ethernet frames).
     ///
     /// # Errors

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use minibit_core::wire::PeerId;
 
+use crate::net::Net;
 use crate::process::{Proc, free_port, run, wait_until};
 use crate::tools;
 
@@ -290,6 +291,38 @@ impl Libtorrent {
 
     /// `source`: `--torrent FILE` or `--magnet URI`.
     fn start(source: (&str, &OsStr), dir: &Path, mode: &str, download_limit: u32) -> Self {
+        let mut command = Self::command(source, dir, mode);
+        command
+            .args(["--port", &free_port().to_string()])
+            .args(["--download-limit", &download_limit.to_string()]);
+        Self {
+            proc: Proc::spawn("libtorrent", command),
+        }
+    }
+
+    /// Starts it in peer `i`'s namespace of `net`, on that peer's address
+    /// and TCP/UDP port 6881, with the Mainline DHT on, bootstrapped from
+    /// `bootstrap` (`HOST:PORT,...`) alone; `source` and `mode`
+    /// (`--seed`, `--download`) as for [`Self::start`].
+    pub fn start_on_dht(
+        net: &Net,
+        i: usize,
+        source: (&str, &OsStr),
+        dir: &Path,
+        mode: &str,
+        bootstrap: &str,
+    ) -> Self {
+        let mut command = Self::command(source, dir, mode);
+        command
+            .args(["--port", "6881", "--ip", &Net::ip(i).to_string()])
+            .args(["--dht-bootstrap", bootstrap]);
+        Self {
+            proc: Proc::spawn("libtorrent", net.command(i, &command)),
+        }
+    }
+
+    /// `lt_client.py SOURCE --dir DIR MODE --keep-seeding`.
+    fn command(source: (&str, &OsStr), dir: &Path, mode: &str) -> Command {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/lt_client.py");
         tools::require_libtorrent();
         let mut command = Command::new("/usr/bin/python3");
@@ -299,14 +332,12 @@ impl Libtorrent {
             .arg(source.1)
             .arg("--dir")
             .arg(dir)
-            .args(["--port", &free_port().to_string(), mode, "--keep-seeding"])
-            .args(["--download-limit", &download_limit.to_string()]);
-        Self {
-            proc: Proc::spawn("libtorrent", command),
-        }
+            .args([mode, "--keep-seeding"]);
+        command
     }
 
-    fn wait_complete(&self, timeout: Duration) {
+    /// Waits until every piece is verified (at most `timeout`).
+    pub fn wait_complete(&self, timeout: Duration) {
         self.proc
             .wait_line(timeout, |l| (l == "complete").then_some(()));
     }

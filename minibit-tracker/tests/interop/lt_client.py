@@ -14,9 +14,19 @@ libtorrent behave on loopback, and reports on stdout, one line each:
         whether we are interested in that peer, whether it chokes us and
         whether it is a seed (printed whenever that changes)
     error TEXT                       (tracker, file or peer errors)
+    dht nodes N                      (with --dht-bootstrap: nodes in the DHT
+                                     routing table, whenever that changes)
+    dht peers N                      (with --dht-bootstrap: a DHT node's
+                                     get_peers answer listed N peers)
 
 `--download` exits 0 after `complete` unless `--keep-seeding`; a seeder
 runs until it is killed. `--download-limit` caps the download rate.
+
+`--dht-bootstrap HOST:PORT,...` turns the Mainline DHT (BEP 5) on, on the
+listen port, bootstrapped from those nodes only, with the checks off that
+refuse many nodes on one /24 network (every test node is on 10.77.0.0/16)
+or node ids not derived from a public address (BEP 42); announces and
+lookups then run as libtorrent does them on the internet.
 """
 
 import argparse
@@ -26,7 +36,17 @@ import time
 import libtorrent as lt
 
 
-def settings(ip, port, download_limit):
+def settings(ip, port, download_limit, dht_bootstrap):
+    dht = {}
+    if dht_bootstrap:
+        dht = {
+            "enable_dht": True,
+            "dht_bootstrap_nodes": dht_bootstrap,
+            "dht_restrict_routing_ips": False,
+            "dht_restrict_search_ips": False,
+            "dht_prefer_verified_node_ids": False,
+            "dht_enforce_node_id": False,
+        }
     return {
         "download_rate_limit": download_limit,
         "listen_interfaces": "%s:%d" % (ip, port),
@@ -56,8 +76,11 @@ def settings(ip, port, download_limit):
             | lt.alert.category_t.tracker_notification
             | lt.alert.category_t.block_progress_notification
             | lt.alert.category_t.upload_notification
+            | lt.alert.category_t.dht_notification
+            | lt.alert.category_t.stats_notification
         ),
         "alert_queue_size": 1000000,
+        **dht,
     }
 
 
@@ -78,9 +101,10 @@ def main():
     mode.add_argument("--download", action="store_true")
     parser.add_argument("--keep-seeding", action="store_true", help="after completing a download, keep seeding")
     parser.add_argument("--download-limit", type=int, default=0, help="bytes/s, 0: unlimited")
+    parser.add_argument("--dht-bootstrap", help="HOST:PORT,...: turn the DHT on, bootstrapped from these nodes")
     args = parser.parse_args()
 
-    session = lt.session(settings(args.ip, args.port, args.download_limit))
+    session = lt.session(settings(args.ip, args.port, args.download_limit, args.dht_bootstrap))
     if args.download_limit:
         # Loopback peers are in the unlimited local peer class: put every
         # address in the global class so the limit applies to them.
@@ -103,8 +127,11 @@ def main():
     last_progress = None
     last_state = {}
     completed = False
+    last_dht_nodes = None
     while True:
         changed = set()
+        if args.dht_bootstrap:
+            session.post_session_stats()
         for alert in session.pop_alerts():
             if isinstance(alert, lt.block_finished_alert):
                 pid = alert.pid.to_bytes().hex()
@@ -114,6 +141,13 @@ def main():
                 pid = alert.pid.to_bytes().hex()
                 blocks.setdefault(pid, [0, 0])[1] += 1
                 changed.add(pid)
+            elif isinstance(alert, lt.session_stats_alert):
+                nodes = alert.values["dht.dht_nodes"]
+                if nodes != last_dht_nodes:
+                    last_dht_nodes = nodes
+                    say("dht nodes", nodes)
+            elif isinstance(alert, lt.dht_reply_alert):
+                say("dht peers", alert.num_peers)
             elif alert.category() & lt.alert.category_t.error_notification:
                 say("error", alert.message())
         for pid in sorted(changed):

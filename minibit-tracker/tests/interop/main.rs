@@ -25,14 +25,22 @@
 //!    them at once.
 //! 6. magnet links (`magnet.rs`): libtorrent downloads from the magnet link
 //!    the tracker lists, the metadata served by minibit's seeder (BEP 9).
+//! 7. the Mainline DHT (`dht.rs`, in network namespaces: needs root):
+//!    libtorrent finds minibit's seeder, and minibit-peer a libtorrent
+//!    seeder, from a bare magnet link through the DHT alone.
 
 mod clients;
 mod content;
+mod dht;
 mod magnet;
 mod many;
 // Shared with the e2e tests through `#[path]`; each suite uses a part.
 #[allow(dead_code)]
 mod minibit;
+// The wan bench's network namespaces; this suite uses a part.
+#[allow(dead_code)]
+#[path = "../../../benches/src/wan/net.rs"]
+mod net;
 #[allow(dead_code)]
 mod process;
 #[path = "../tools/mod.rs"]

@@ -27,6 +27,8 @@ pub struct Tracker {
 pub struct Seeded {
     /// Where its `.torrent` is served.
     pub torrent_url: String,
+    /// Its info-hash.
+    pub info_hash: InfoHash,
 }
 
 impl Tracker {
@@ -38,26 +40,41 @@ impl Tracker {
 
     /// Starts `minibit-tracker -q ARGS... FILE...` (ARGS must hold `--bind`).
     pub fn start_with(args: &[&str], files: &[&Path]) -> (Self, Vec<Seeded>) {
+        Self::spawn(Self::command(args, files), files.len())
+    }
+
+    /// The command `minibit-tracker -q ARGS... FILE...`.
+    pub fn command(args: &[&str], files: &[&Path]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_minibit-tracker"));
         command.arg("-q").args(args).args(files);
+        command
+    }
+
+    /// Runs `command` (a [`Tracker::command`], maybe wrapped) and waits
+    /// until it listens and seeds `files` files.
+    pub fn spawn(command: Command, files: usize) -> (Self, Vec<Seeded>) {
         let proc = Proc::spawn("minibit-tracker", command);
         let base = proc.wait_line(START, |l| {
             l.strip_prefix("tracker listening on ").map(str::to_owned)
         });
+        // `seeding NAME info_hash=HEX torrent=URL`
         let seeded = wait_until(START, "every file to be seeded", || {
-            let urls: Vec<_> = proc
+            let seeded: Vec<_> = proc
                 .lines()
                 .iter()
                 .filter(|l| l.starts_with("seeding "))
-                .filter_map(|l| l.split(" torrent=").nth(1).map(str::to_owned))
+                .filter_map(|l| {
+                    let (rest, url) = l.split_once(" torrent=")?;
+                    let (_, hex) = rest.rsplit_once(" info_hash=")?;
+                    Some(Seeded {
+                        torrent_url: url.split(' ').next()?.to_owned(),
+                        info_hash: InfoHash::from_hex(hex)?,
+                    })
+                })
                 .collect();
-            (urls.len() == files.len()).then_some(urls)
+            (seeded.len() == files).then_some(seeded)
         })
         .unwrap_or_else(|| proc.fail("did not print a `seeding` line for every file"));
-        let seeded = seeded
-            .into_iter()
-            .map(|torrent_url| Seeded { torrent_url })
-            .collect();
         (Self { proc, base }, seeded)
     }
 
