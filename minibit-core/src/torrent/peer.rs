@@ -89,10 +89,10 @@ pub(super) struct Peer {
     pub(super) allowed_fast: BTreeSet<PieceIndex>,
     /// Pieces we let the peer request while we choke it (BEP 6 allowed fast).
     pub(super) allowed_fast_out: BTreeSet<PieceIndex>,
-    /// Pieces the peer rejected a request for (BEP 6) since it last
-    /// unchoked us: not asked for again until it unchokes us anew or
-    /// suggests them (a seed spreading its first copy keeps pieces for
-    /// other peers; asking again would only bring more rejects).
+    /// Pieces the peer rejected a request for (BEP 6): not asked for
+    /// again until it unchokes us anew, suggests them, or our next rechoke
+    /// round (a seed spreading its first copy keeps pieces for other
+    /// peers; asking again at once would only bring more rejects).
     pub(super) rejected: BTreeSet<PieceIndex>,
     /// Pieces the peer suggested (BEP 6), newest last: picked first.
     pub(super) suggested: VecDeque<PieceIndex>,

@@ -209,7 +209,8 @@ impl Torrent {
 
     /// BEP 6 reject: the request is over; the block goes to other peers,
     /// the piece is no longer preferred as the peer's suggestion nor asked
-    /// of this peer until it unchokes us anew or suggests it, and the
+    /// of this peer until it unchokes us anew, suggests it or the next
+    /// rechoke round, and the
     /// pipeline to `key` is topped up with other blocks (a seed
     /// spreading its first copy rejects pieces another peer is getting and
     /// suggests one nobody has). A piece rejected while the peer chokes us
