@@ -5,35 +5,9 @@
 //! that the JSON line is well formed and that no namespace is left behind;
 //! no timing is asserted.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-/// Builds the minibit binaries the bench drives (cargo only builds a
-/// package's own binaries for its tests) in this test's profile, and
-/// returns their folder.
-fn minibit_binaries() -> &'static Path {
-    let dir = Path::new(env!("CARGO_BIN_EXE_wan"))
-        .parent()
-        .expect("binary folder");
-    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    build.current_dir(env!("CARGO_MANIFEST_DIR")).args([
-        "build",
-        "--quiet",
-        "-p",
-        "minibit-peer",
-        "-p",
-        "minibit-tracker",
-    ]);
-    if dir.ends_with("release") {
-        build.arg("--release");
-    }
-    let status = build.status().expect("cargo runs");
-    assert!(
-        status.success(),
-        "cargo build of the minibit binaries failed"
-    );
-    dir
-}
+use std::process::Command;
 
 /// Network namespaces the bench run with process id `pid` made.
 fn namespaces_of(pid: u32) -> Vec<String> {
@@ -61,7 +35,7 @@ fn three_leechers_get_identical_copies_and_one_json_line() {
         Some("0"),
         "the wan smoke test needs root (ip netns, veth, bridge, tc): run the tests as root"
     );
-    let bins = minibit_binaries();
+    let bins = common::minibit_binaries(env!("CARGO_BIN_EXE_wan"));
     let child = Command::new(env!("CARGO_BIN_EXE_wan"))
         .args([
             "--client",

@@ -182,7 +182,7 @@ pub enum Command {
     },
     /// Run as a service: many torrents kept in a state folder, driven over
     /// an HTTP API and a page (`minibit-peer add|list|pause|resume|remove`
-    /// talk to it).
+    /// and `subscribe|unsubscribe|subscriptions` talk to it).
     Daemon(DaemonArgs),
     /// Add a torrent to a running daemon; prints its info-hash.
     Add(AddArgs),
@@ -203,6 +203,18 @@ pub enum Command {
         /// Also delete the downloaded files.
         #[arg(long)]
         delete_data: bool,
+    },
+    /// Make a running daemon follow a minibit tracker's catalogue: every
+    /// publication whose name matches GLOB (every one without #GLOB) is
+    /// downloaded, then seeded (like `daemon --subscribe`).
+    Subscribe(SubscriptionArgs),
+    /// Stop following a subscription of a running daemon (the torrents it
+    /// added stay).
+    Unsubscribe(SubscriptionArgs),
+    /// List a running daemon's subscriptions, one `TRACKER_URL[#GLOB]` a line.
+    Subscriptions {
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
 }
 
@@ -264,6 +276,17 @@ pub struct TargetArgs {
     /// Info-hashes (40 hex digits) or exact names.
     #[arg(required = true, value_name = "TORRENT")]
     pub torrents: Vec<String>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// `minibit-peer subscribe|unsubscribe`.
+#[derive(Debug, Args)]
+pub struct SubscriptionArgs {
+    /// The tracker's base URL, with `#GLOB` to take only the publications
+    /// whose name matches (`globset` syntax, case-sensitive).
+    #[arg(value_name = "TRACKER_URL[#GLOB]")]
+    pub subscription: minibit_peer::daemon::subscribe::Subscription,
     #[command(flatten)]
     pub remote: RemoteArgs,
 }
@@ -467,6 +490,39 @@ mod tests {
             Cli::try_parse_checked(["minibit-peer", "pause"]).is_err(),
             "a torrent is required"
         );
+    }
+
+    #[test]
+    fn subscription_verbs_parse_their_subscription() {
+        let cli = Cli::try_parse_checked([
+            "minibit-peer",
+            "subscribe",
+            "http://127.0.0.1:6969/#*.jpg",
+            "--api",
+            "http://127.0.0.1:1",
+        ])
+        .unwrap();
+        let Some(Command::Subscribe(args)) = cli.command else {
+            panic!("not subscribe");
+        };
+        assert_eq!(args.subscription.tracker(), "http://127.0.0.1:6969");
+        assert_eq!(args.subscription.glob(), Some("*.jpg"));
+        assert_eq!(args.remote.api, "http://127.0.0.1:1");
+        let cli = Cli::try_parse_checked(["minibit-peer", "unsubscribe", "http://t:6969"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Unsubscribe(ref args)) if args.subscription.glob().is_none()
+        ));
+        for bad in ["ftp://t/", "http://t:6969#[a"] {
+            let err = Cli::try_parse_checked(["minibit-peer", "subscribe", bad]).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{bad}");
+        }
+        assert!(matches!(
+            Cli::try_parse_checked(["minibit-peer", "subscriptions"])
+                .unwrap()
+                .command,
+            Some(Command::Subscriptions { .. })
+        ));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What the HTTP APIs of both programs (`minibit-peer daemon`,
 //! `minibit-tracker`) share: JSON errors, the bearer token check, the
-//! same-origin guard and bounded body reads.
+//! same-origin guard, bounded body reads, and the script both pages load
+//! first ([`PAGE_COMMON_SCRIPT`]).
 
 use std::time::Duration;
 
@@ -13,6 +14,22 @@ use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt as _};
 
 use crate::token::ApiToken;
+
+/// The script both pages load before their own, served at `/common.js`:
+/// the API token taken from the login URL (`#token=...`) and kept in the
+/// browser's localStorage under the key named by the page's
+/// `<html data-token-key="...">`, and the page's calls of the JSON API with
+/// `Authorization: Bearer TOKEN`.
+pub const PAGE_COMMON_SCRIPT: &str = include_str!("page_common.js");
+
+/// `source` served as JavaScript (a page's script compiled into the binary).
+pub fn javascript(source: &'static str) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        source,
+    )
+        .into_response()
+}
 
 /// A JSON error: `{"error": message}` with `status` (a 401 also says
 /// `WWW-Authenticate: Bearer`).

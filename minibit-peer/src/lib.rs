@@ -83,9 +83,9 @@ pub mod tracker_client;
 mod tracker_status;
 
 pub use client::{
-    AddMagnet, AddTorrent, Client, ClientConfig, ClientError, DhtStatus, DhtTorrentStatus,
-    PeerInfo, PeerSink, Progress, TorrentDetail, TorrentHandle, TorrentStatus, TrackerAnswer,
-    TrackerInfo, content_path,
+    AddMagnet, AddOptions, AddTorrent, Client, ClientConfig, ClientError, DhtStatus,
+    DhtTorrentStatus, PeerInfo, PeerSink, Progress, TorrentDetail, TorrentHandle, TorrentStatus,
+    TrackerAnswer, TrackerInfo, content_path,
 };
 pub use minibit_core::id::TorrentId;
 pub use session::{Session, SessionConfig, SessionHandle, TorrentSource};

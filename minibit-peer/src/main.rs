@@ -1,6 +1,7 @@
 //! `minibit-peer`: join a swarm, download, verify every piece, then seed;
 //! also `create`, `search`, `files` and `info`; `daemon` runs it as a
-//! service and `add`, `list`, `pause`, `resume`, `remove` drive a running daemon.
+//! service and `add`, `list`, `pause`, `resume`, `remove`, `subscribe`,
+//! `unsubscribe`, `subscriptions` drive a running daemon.
 //!
 //! Exit codes: 0 success (a download: every piece verified), 1 an error
 //! (one `error:` line), 2 a usage error (clap's), 130/143 stopped by
@@ -83,6 +84,11 @@ async fn run(command: Command, verbosity: Verbosity) -> Result<ExitCode> {
             target,
             delete_data,
         } => remote::remove(&target, delete_data)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Subscribe(args) => remote::subscribe(&args).await.map(|()| ExitCode::SUCCESS),
+        Command::Unsubscribe(args) => remote::unsubscribe(&args).await.map(|()| ExitCode::SUCCESS),
+        Command::Subscriptions { remote } => remote::subscriptions(&remote)
             .await
             .map(|()| ExitCode::SUCCESS),
     }
@@ -191,19 +197,15 @@ async fn start(args: &DownloadArgs) -> Result<(SessionHandle, Option<PathBuf>)> 
         };
         let path = content_path(&metainfo, &args.output);
         let mut config = SessionConfig::new(metainfo, &args.output);
-        config.torrent.file_priorities = priorities;
+        config.options.torrent.file_priorities = priorities;
         (config, Some(path))
     };
     config.listen = listen;
-    config.state_dir.clone_from(&args.state);
-    config.resume_interval = Duration::from_millis(args.resume_interval_ms);
+    config.options.state_dir.clone_from(&args.state);
+    config.options.resume_interval = Duration::from_millis(args.resume_interval_ms);
     config.download_limit = args.download_limit.bytes_per_second();
     config.upload_limit = args.upload_limit.bytes_per_second();
-    let state_dir = args
-        .state
-        .clone()
-        .unwrap_or_else(|| args.output.join(".minibit"));
-    config.dht = args.discovery.dht(listen, &state_dir);
+    config.dht = args.discovery.dht(listen, &config.options.state_dir());
     config.lsd = args.discovery.lsd(listen);
     Ok((Session::start(config).await?, path))
 }

@@ -1,5 +1,6 @@
-//! The remote verbs (`add`, `list`, `pause`, `resume`, `remove`): a
-//! client of a running daemon's API, like `transmission-remote`.
+//! The remote verbs (`add`, `list`, `pause`, `resume`, `remove`,
+//! `subscribe`, `unsubscribe`, `subscriptions`): a client of a running
+//! daemon's API, like `transmission-remote`.
 
 use std::time::Duration;
 
@@ -9,7 +10,9 @@ use minibit_peer::daemon::api::TORRENT_TYPE;
 use reqwest::{Method, RequestBuilder, Response};
 use serde::Deserialize;
 
-use crate::cli::{AddArgs, RemoteArgs, TOKEN_VAR, TargetArgs};
+use minibit_peer::daemon::subscribe::Subscription;
+
+use crate::cli::{AddArgs, RemoteArgs, SubscriptionArgs, TOKEN_VAR, TargetArgs};
 
 /// One torrent as `GET /api/torrents` lists it (the fields printed).
 #[derive(Deserialize)]
@@ -194,6 +197,54 @@ pub async fn remove(args: &TargetArgs, delete_data: bool) -> Result<()> {
             "removed {info_hash}{}",
             if delete_data { " and its data" } else { "" }
         );
+    }
+    Ok(())
+}
+
+/// `minibit-peer subscribe`: `POST /api/subscriptions`.
+pub async fn subscribe(args: &SubscriptionArgs) -> Result<()> {
+    let remote = Remote::new(&args.remote)?;
+    let subscription = &args.subscription;
+    let request = remote
+        .authorized(Method::POST, "/api/subscriptions")?
+        .json(&serde_json::json!({
+            "tracker": subscription.tracker(),
+            "glob": subscription.glob(),
+        }));
+    remote.send(request).await?;
+    println!("subscribed to {subscription}");
+    Ok(())
+}
+
+/// `minibit-peer unsubscribe`: `DELETE /api/subscriptions`.
+pub async fn unsubscribe(args: &SubscriptionArgs) -> Result<()> {
+    let remote = Remote::new(&args.remote)?;
+    let subscription = &args.subscription;
+    let mut query = vec![("tracker", subscription.tracker())];
+    query.extend(subscription.glob().map(|glob| ("glob", glob)));
+    let request = remote
+        .authorized(Method::DELETE, "/api/subscriptions")?
+        .query(&query);
+    remote.send(request).await?;
+    println!("unsubscribed from {subscription}");
+    Ok(())
+}
+
+/// `minibit-peer subscriptions`: one `TRACKER_URL[#GLOB]` a line.
+pub async fn subscriptions(args: &RemoteArgs) -> Result<()> {
+    let remote = Remote::new(args)?;
+    let response = remote
+        .send(remote.client.get(remote.url("/api/subscriptions")))
+        .await?;
+    let list: Vec<Subscription> = response
+        .json()
+        .await
+        .context("the daemon's subscriptions are not JSON")?;
+    if list.is_empty() {
+        println!("no subscription");
+    }
+    for subscription in list {
+        println!("{subscription}");
     }
     Ok(())
 }

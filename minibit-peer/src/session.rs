@@ -15,14 +15,14 @@ use std::time::Duration;
 use minibit_core::magnet::Magnet;
 use minibit_core::metainfo::Metainfo;
 use minibit_core::session::SessionConfig as RouterConfig;
-use minibit_core::torrent::TorrentConfig;
 use tokio::sync::watch;
 
 use crate::dht::DhtConfig;
 use crate::lsd::LsdConfig;
 
 use crate::client::{
-    AddMagnet, AddTorrent, Client, ClientConfig, ClientError, PeerSink, Progress, TorrentHandle,
+    AddMagnet, AddOptions, AddTorrent, Client, ClientConfig, ClientError, PeerSink, Progress,
+    TorrentHandle,
 };
 
 /// What a [`Session`] downloads: a `.torrent`'s metainfo, or a magnet
@@ -40,16 +40,14 @@ pub enum TorrentSource {
 pub struct SessionConfig {
     /// The torrent.
     pub source: TorrentSource,
-    /// Folder the torrent's files go in (for a seeder: the folder that
-    /// already holds them).
-    pub output_dir: PathBuf,
+    /// Output and state folders, resume interval (default 5 s; the
+    /// resume data is also saved at shutdown), the core's tunables.
+    pub options: AddOptions,
     /// Address to listen on for incoming peers; port 0 picks a free port.
     pub listen: SocketAddr,
     /// Tracker URL to announce to instead of the metainfo's `announce` and
     /// `announce-list` tiers (BEP 12).
     pub announce_url: Option<String>,
-    /// The core's tunables (RNG seed, slots, super-seeding, ...).
-    pub torrent: TorrentConfig,
     /// Longest wait for an outgoing TCP connect.
     pub connect_timeout: Duration,
     /// Longest wait for a peer's handshake.
@@ -77,12 +75,6 @@ pub struct SessionConfig {
     pub download_limit: u64,
     /// Seed mode: see [`AddTorrent::seed_mode`]. Off by default.
     pub seed_mode: bool,
-    /// Folder of the resume data and of the skipped files' part files
-    /// (`None`, the default: `.minibit` inside `output_dir`).
-    pub state_dir: Option<PathBuf>,
-    /// Least time between two saves of the resume data while pieces are
-    /// verified (default 5 s); it is also saved at shutdown.
-    pub resume_interval: Duration,
     /// The Mainline DHT node: see [`ClientConfig::dht`] (default `None`).
     pub dht: Option<DhtConfig>,
     /// Local service discovery: see [`ClientConfig::lsd`] (default `None`).
@@ -110,10 +102,9 @@ impl SessionConfig {
     fn with_source(source: TorrentSource, output_dir: impl Into<PathBuf>) -> Self {
         Self {
             source,
-            output_dir: output_dir.into(),
+            options: AddOptions::new(output_dir),
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
             announce_url: None,
-            torrent: TorrentConfig::default(),
             connect_timeout: Duration::from_secs(5),
             handshake_timeout: Duration::from_secs(10),
             tracker_timeout: Duration::from_secs(15),
@@ -124,8 +115,6 @@ impl SessionConfig {
             upload_limit: 0,
             download_limit: 0,
             seed_mode: false,
-            state_dir: None,
-            resume_interval: Duration::from_secs(5),
             dht: None,
             lsd: None,
         }
@@ -178,12 +167,9 @@ impl Session {
                 client
                     .add_torrent(AddTorrent {
                         metainfo: *metainfo,
-                        output_dir: config.output_dir,
                         announce_url: config.announce_url,
-                        torrent: config.torrent,
                         seed_mode: config.seed_mode,
-                        state_dir: config.state_dir,
-                        resume_interval: config.resume_interval,
+                        options: config.options,
                     })
                     .await
             }
@@ -191,10 +177,7 @@ impl Session {
                 client
                     .add_magnet(AddMagnet {
                         magnet,
-                        output_dir: config.output_dir,
-                        torrent: config.torrent,
-                        state_dir: config.state_dir,
-                        resume_interval: config.resume_interval,
+                        options: config.options,
                     })
                     .await
             }

@@ -44,7 +44,7 @@ async fn seeding_client(
             "http://127.0.0.1:9/announce",
         );
         let mut add = AddTorrent::new(metainfo.clone(), dir);
-        add.torrent.rng_seed = Some(1);
+        add.options.torrent.rng_seed = Some(1);
         let handle = client.add_torrent(add).await.unwrap();
         assert!(handle.wait_complete().await, "the seeder has its files");
         torrents.push((metainfo, handle));

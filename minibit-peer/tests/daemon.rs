@@ -3,7 +3,9 @@
 //! also serves its `.torrent`; the daemon adds it through the API by URL,
 //! downloads it byte for byte, keeps it across a restart without
 //! re-hashing; hostile requests get JSON errors and change nothing; the
-//! remote verbs drive it like `transmission-remote`.
+//! remote verbs drive it like `transmission-remote` (torrents and
+//! subscriptions); `/api/events` pushes additions, progress and removals;
+//! a new state folder gets a 0600 token printed once as a login URL.
 
 mod common;
 
@@ -487,4 +489,350 @@ async fn remote_verbs_add_list_pause_resume_and_remove() {
     assert_eq!(stdout(&remote(api, &["list"])).trim(), "no torrent");
     assert!(!content.exists() && !content.with_extension("bin.part").exists());
     assert!(!Path::new(&state.join("resume").join(format!("{info_hash}.resume"))).exists());
+
+    // By URL (fetched by the daemon: the JSON form), files by index.
+    let stub = start_stub().await;
+    stub.publish(metainfo.clone());
+    let url = format!("{}/torrents/album.torrent", stub.base);
+    let added = stdout(&remote(api, &["add", &url, "--only", "1", "--paused"]));
+    assert_eq!(added.trim(), info_hash);
+    let d = detail(api, &info_hash).await;
+    let priorities: Vec<&str> = d["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["priority"].as_str().unwrap())
+        .collect();
+    assert_eq!(priorities, ["skip", "normal", "skip"], "{d}");
+    assert_eq!(d["state"], "paused");
+}
+
+/// Reads server-sent events from `response` until `done` holds for the
+/// events read so far (each `(event, data as JSON)`), at most 30 s.
+async fn read_events(
+    response: &mut reqwest::Response,
+    events: &mut Vec<(String, Value)>,
+    done: impl Fn(&[(String, Value)]) -> bool,
+) {
+    let mut text = String::new();
+    let read = async {
+        while !done(events) {
+            let chunk = response.chunk().await.unwrap().expect("the stream ended");
+            text.push_str(std::str::from_utf8(&chunk).unwrap());
+            while let Some(end) = text.find("\n\n") {
+                let block: String = text.drain(..end + 2).collect();
+                let kind = block.lines().find_map(|l| l.strip_prefix("event: "));
+                let data = block.lines().find_map(|l| l.strip_prefix("data: "));
+                if let (Some(kind), Some(data)) = (kind, data) {
+                    events.push((kind.to_owned(), serde_json::from_str(data).unwrap()));
+                }
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), read)
+        .await
+        .unwrap_or_else(|_| panic!("the events within 30 s, got {events:?}"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_event_stream_pushes_added_progress_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let metainfo = make_single(dir.path(), "a.bin", 50_000, "http://127.0.0.1:9/announce");
+    let info_hash = metainfo.info_hash().to_hex();
+    let daemon = start_daemon(&dir.path().join("state"));
+    let http = reqwest::Client::new();
+    let mut stream = http
+        .get(format!("{}/api/events", daemon.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert!(
+        stream.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut events = Vec::new();
+    // An empty list first (once a second), then the addition.
+    read_events(&mut stream, &mut events, |e| {
+        e.iter().any(|(kind, _)| kind == "progress")
+    })
+    .await;
+    let (status, body) = call(
+        http.post(format!("{}/api/torrents?paused=true", daemon.api))
+            .bearer_auth(TOKEN)
+            .header("Content-Type", "application/x-bittorrent")
+            .body(metainfo.to_bytes()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let lists_it = |(kind, data): &(String, Value)| {
+        kind == "progress" && data[0]["info_hash"] == info_hash.as_str()
+    };
+    read_events(&mut stream, &mut events, |e| e.iter().any(lists_it)).await;
+    let added = events
+        .iter()
+        .position(|(kind, _)| kind == "added")
+        .expect("an added event");
+    assert_eq!(
+        events[added].1,
+        json!({"event": "added", "info_hash": info_hash, "name": "a.bin"})
+    );
+    let listed = events.iter().position(lists_it).unwrap();
+    let listed_data = &events[listed].1;
+    assert!(added < listed, "added before it is listed: {events:?}");
+    assert_eq!(listed_data[0]["state"], "paused", "{listed_data}");
+    assert_eq!(listed_data[0]["name"], "a.bin", "{listed_data}");
+
+    let (status, _) = call(
+        http.delete(format!("{}/api/torrents/{info_hash}", daemon.api))
+            .bearer_auth(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 204);
+    read_events(&mut stream, &mut events, |e| {
+        e.iter().any(|(kind, _)| kind == "removed")
+    })
+    .await;
+    let removed = &events.iter().find(|(kind, _)| kind == "removed").unwrap().1;
+    assert_eq!(
+        removed,
+        &json!({"event": "removed", "info_hash": info_hash})
+    );
+    // Later progress events list nothing.
+    let seen = events.len();
+    read_events(&mut stream, &mut events, |e| {
+        e[seen..].iter().any(|(kind, _)| kind == "progress")
+    })
+    .await;
+    let last = &events[seen..]
+        .iter()
+        .find(|(kind, _)| kind == "progress")
+        .unwrap()
+        .1;
+    assert_eq!(last, &json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_state_folder_gets_a_private_token_printed_once_as_a_login_url() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let start = |log: &Path| {
+        let mut child = Command::new(BIN)
+            .args(["daemon", "--api", "127.0.0.1:0", "--bind", "127.0.0.1"])
+            .args(["--no-dht", "--no-lsd", "--state"])
+            .arg(&state)
+            .env_remove("MINIBIT_DAEMON_TOKEN")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let api = first
+            .trim()
+            .strip_prefix("api listening on ")
+            .unwrap_or_else(|| panic!("{first:?}"))
+            .to_owned();
+        (common::daemon::Proc(child), api)
+    };
+    let log = dir.path().join("first.log");
+    let (daemon, api) = start(&log);
+    let token_file = state.join("token");
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    let token = token.trim();
+    assert_eq!(token.len(), 64, "{token:?}");
+    let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l == format!("api login: {api}/#token={token}")),
+        "{stderr}"
+    );
+    // The token opens the API; another one does not.
+    let http = reqwest::Client::new();
+    let add = |token: &str| {
+        http.post(format!("{api}/api/subscriptions"))
+            .bearer_auth(token)
+            .json(&json!({"tracker": "http://127.0.0.1:9"}))
+    };
+    assert_eq!(call(add(TOKEN)).await.0, 401);
+    assert_eq!(call(add(token)).await.0, 201);
+    assert!(daemon.terminate().success());
+
+    // Printed once: a restart says where it is, not what it is.
+    let log = dir.path().join("second.log");
+    let (_daemon, _api) = start(&log);
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(!stderr.contains(token), "{stderr}");
+    assert!(stderr.contains("api token in "), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&token_file).unwrap().trim(), token);
+}
+
+fn stderr_of_failure(output: &std::process::Output) -> String {
+    assert!(!output.status.success(), "{output:?}");
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn remote_verbs_subscribe_list_and_unsubscribe() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = start_daemon(&dir.path().join("state"));
+    let api = daemon.api.as_str();
+    // Nothing listens there: the daemon keeps retrying, which is fine here.
+    let tracker = "http://127.0.0.1:9";
+    let photos = format!("{tracker}#*.jpg");
+
+    assert_eq!(
+        stdout(&remote(api, &["subscriptions"])).trim(),
+        "no subscription"
+    );
+    assert_eq!(
+        stdout(&remote(api, &["subscribe", &format!("{tracker}/#*.jpg")])).trim(),
+        format!("subscribed to {photos}")
+    );
+    assert_eq!(
+        stdout(&remote(api, &["subscribe", tracker])).trim(),
+        format!("subscribed to {tracker}")
+    );
+    assert_eq!(
+        stdout(&remote(api, &["subscriptions"])),
+        format!("{photos}\n{tracker}\n")
+    );
+    let (_, listed) = call(reqwest::Client::new().get(format!("{api}/api/subscriptions"))).await;
+    assert_eq!(
+        listed,
+        json!([{"tracker": tracker, "glob": "*.jpg"}, {"tracker": tracker, "glob": null}])
+    );
+
+    // Refusals, each said once on stderr with the daemon's reason.
+    let again = stderr_of_failure(&remote(api, &["subscribe", &photos]));
+    assert!(
+        again.contains("already subscribed") && again.contains("HTTP 409"),
+        "{again}"
+    );
+    let unknown = stderr_of_failure(&remote(api, &["unsubscribe", &format!("{tracker}#*.png")]));
+    assert!(
+        unknown.contains("no subscription") && unknown.contains("HTTP 404"),
+        "{unknown}"
+    );
+    let no_token = Command::new(BIN)
+        .args(["unsubscribe", &photos, "--api", api])
+        .env_remove("MINIBIT_DAEMON_TOKEN")
+        .output()
+        .unwrap();
+    assert!(stderr_of_failure(&no_token).contains("API token"));
+    let bad_glob = remote(api, &["subscribe", &format!("{tracker}#[a")]);
+    assert_eq!(
+        bad_glob.status.code(),
+        Some(2),
+        "a usage error: {bad_glob:?}"
+    );
+    let unreachable = remote("http://127.0.0.1:9", &["subscriptions"]);
+    assert!(stderr_of_failure(&unreachable).contains("cannot reach the daemon"));
+
+    assert_eq!(
+        stdout(&remote(api, &["unsubscribe", &photos])).trim(),
+        format!("unsubscribed from {photos}")
+    );
+    assert_eq!(
+        stdout(&remote(api, &["subscriptions"])),
+        format!("{tracker}\n")
+    );
+}
+
+/// The value of the series `name` (a line `name VALUE`) of the daemon's
+/// `/metrics`, `None` when absent.
+async fn metric(api: &str, name: &str) -> Option<u64> {
+    let page = reqwest::get(format!("{api}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))?
+        .parse()
+        .ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_connected_peers_and_pieces_that_fail_verification() {
+    use common::scripted::Scripted;
+    use minibit_core::wire::{Message, PeerId};
+
+    let dir = tempfile::tempdir().unwrap();
+    let metainfo = make_single(dir.path(), "a.bin", 200_000, "http://127.0.0.1:9/announce");
+    let pieces = metainfo.layout().piece_count();
+    let daemon = start_daemon(&dir.path().join("state"));
+    let (status, body) = call(
+        reqwest::Client::new()
+            .post(format!("{}/api/torrents", daemon.api))
+            .bearer_auth(TOKEN)
+            .header("Content-Type", "application/x-bittorrent")
+            .body(metainfo.to_bytes()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(metric(&daemon.api, "minibit_daemon_peers").await, Some(0));
+    assert_eq!(
+        metric(&daemon.api, "minibit_daemon_pieces_failed_total").await,
+        Some(0)
+    );
+    let log = std::fs::read_to_string(&daemon.log).unwrap();
+    let peer_addr = log
+        .lines()
+        .find_map(|l| l.strip_prefix("listening for peers on "))
+        .unwrap_or_else(|| panic!("{log}"))
+        .parse()
+        .unwrap();
+
+    // A peer that claims every piece and (once counted: it is banned
+    // soon after) answers each request with garbage: every piece it
+    // completes fails verification.
+    let mut liar = Scripted::connect(peer_addr, pieces).await;
+    liar.open_as_seeder(
+        metainfo.info_hash(),
+        PeerId(*b"-XX0001-liarliarliar"),
+        pieces,
+    )
+    .await;
+    eventually("the liar counted as a peer", || async {
+        (metric(&daemon.api, "minibit_daemon_peers").await? == 1).then_some(())
+    })
+    .await;
+    let liar = tokio::spawn(async move {
+        while let Some((piece, offset, length)) = liar.next_request().await {
+            let block = Message::Piece {
+                piece,
+                offset,
+                data: bytes::Bytes::from(vec![0xAA; length as usize]),
+            };
+            if liar.try_send(&block).await.is_err() {
+                return;
+            }
+        }
+    });
+    // (A piece may fail more than once: it is asked of the liar again
+    // until the liar is banned.)
+    eventually("a failed piece", || async {
+        metric(&daemon.api, "minibit_daemon_pieces_failed_total")
+            .await
+            .filter(|&n| n > 0)
+    })
+    .await;
+    assert_eq!(
+        metric(&daemon.api, "minibit_daemon_pieces_verified").await,
+        Some(0),
+        "nothing the liar sent counts"
+    );
+    liar.abort();
 }

@@ -4,7 +4,10 @@
 //! torrent by URL through the page, opens its detail, sets a download
 //! limit with its form, sees the seeder (started only then) in the peers
 //! table, the tracker's answer and pieces downloading in the piece map,
-//! watches it reach 100 %, pauses and resumes it, and removes it.
+//! watches it reach 100 %, pauses and resumes it, and removes it; adds a
+//! `.torrent` dropped on the page and removes it; then
+//! subscribes to a tracker with a glob through the page (a second time is
+//! refused with the daemon's 409) and unsubscribes with the row's button.
 
 mod common;
 
@@ -110,6 +113,8 @@ async fn log_in_and_add(page: &Client, api: &str, uri: &str) {
     // Without the token the page offers no adding.
     page.goto(&format!("{api}/")).await.unwrap();
     let form = page.find(Locator::Id("add-url")).await.unwrap();
+    assert!(!form.is_displayed().await.unwrap(), "logged out: no form");
+    let form = page.find(Locator::Id("subscribe")).await.unwrap();
     assert!(!form.is_displayed().await.unwrap(), "logged out: no form");
 
     page.goto(&format!("{api}/#token={TOKEN}")).await.unwrap();
@@ -219,6 +224,146 @@ async fn see_the_seeder_downloading(page: &Client) {
     .await;
 }
 
+/// Drops `torrent` (the bytes of a `.torrent`) on the page as a file
+/// named `name` (a synthetic drop event carrying it, as a file dragged
+/// from the desktop would).
+async fn drop_file(page: &Client, name: &str, torrent: &[u8]) {
+    page.execute(
+        "const file = new File([new Uint8Array(arguments[0])], arguments[1]);
+         const data = new DataTransfer();
+         data.items.add(file);
+         document.body.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+         return null;",
+        vec![json!(torrent), json!(name)],
+    )
+    .await
+    .unwrap();
+}
+
+/// Drops a `.torrent` (its tracker a closed port) on the page: its row
+/// comes; removes it with the row's button.
+async fn drop_a_torrent_and_remove_it(page: &Client, dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let metainfo = make_single(dir, "dropped.bin", 40_000, "http://127.0.0.1:9/announce");
+    let info_hash = metainfo.info_hash().to_hex();
+    drop_file(page, "dropped.torrent", &metainfo.to_bytes()).await;
+    eventually("the dropped torrent's row", || async {
+        let name = page
+            .find(Locator::Css(&format!(
+                "tr[data-info-hash='{info_hash}'] a.name"
+            )))
+            .await
+            .ok()?;
+        (name.text().await.ok()? == "dropped.bin").then_some(())
+    })
+    .await;
+    assert_eq!(
+        status_line(page).await.unwrap(),
+        format!("added {info_hash}")
+    );
+    click(page, &info_hash, "remove").await;
+    page.accept_alert().await.unwrap();
+    eventually("the dropped torrent's row to go", || async {
+        state_of(page, &info_hash).await.is_none().then_some(())
+    })
+    .await;
+}
+
+/// The text of the page's status line.
+async fn status_line(page: &Client) -> Option<String> {
+    page.find(Locator::Id("status"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()
+}
+
+/// The daemon's subscriptions as its API lists them.
+async fn subscriptions(api: &str) -> serde_json::Value {
+    reqwest::get(format!("{api}/api/subscriptions"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Fills the subscribe form with `tracker` and `glob` and sends it.
+async fn submit_subscription(page: &Client, tracker: &str, glob: &str) {
+    let form = page.find(Locator::Id("subscribe")).await.unwrap();
+    for (name, value) in [("tracker", tracker), ("glob", glob)] {
+        let field = form
+            .find(Locator::Css(&format!("input[name={name}]")))
+            .await
+            .unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+    form.find(Locator::Css("button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Subscribes to `tracker` (nothing listens there: the daemon only keeps
+/// retrying) for `*.jpg` with the form, sees the row, is refused a second
+/// time, and unsubscribes with the row's button.
+async fn subscribe_and_unsubscribe(page: &Client, api: &str) {
+    const TRACKER: &str = "http://127.0.0.1:9";
+    submit_subscription(page, TRACKER, "*.jpg").await;
+    let row = "#subscriptions tbody tr";
+    eventually("the subscription's row", || async {
+        let tracker = page
+            .find(Locator::Css(&format!("{row} td.tracker")))
+            .await
+            .ok()?;
+        let glob = page
+            .find(Locator::Css(&format!("{row} td.glob")))
+            .await
+            .ok()?;
+        (tracker.text().await.ok()? == TRACKER && glob.text().await.ok()? == "*.jpg").then_some(())
+    })
+    .await;
+    assert_eq!(
+        subscriptions(api).await,
+        json!([{"tracker": TRACKER, "glob": "*.jpg"}])
+    );
+    submit_subscription(page, TRACKER, "*.jpg").await;
+    eventually("the refusal", || async {
+        let status = status_line(page).await?;
+        (status.starts_with("not subscribed: 409") && status.contains("already subscribed"))
+            .then_some(())
+    })
+    .await;
+
+    // The table is redrawn every 5 s: a button may go stale under us.
+    let unsubscribe = format!("{row} button.unsubscribe");
+    let clicked = page
+        .find(Locator::Css(&unsubscribe))
+        .await
+        .unwrap()
+        .click()
+        .await;
+    if clicked.is_err() {
+        page.find(Locator::Css(&unsubscribe))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+    eventually("the row to go", || async {
+        let empty = page.find(Locator::Id("no-subscriptions")).await.ok()?;
+        (page.find(Locator::Css(row)).await.is_err() && empty.is_displayed().await.ok()?)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(subscriptions(api).await, json!([]));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn add_watch_pause_resume_and_remove_through_the_page() {
     let dir = tempfile::tempdir().unwrap();
@@ -316,5 +461,8 @@ async fn add_watch_pause_resume_and_remove_through_the_page() {
             .unwrap()
     );
     assert!(state.join("downloads/holiday.bin").exists(), "data kept");
+
+    drop_a_torrent_and_remove_it(&page, &dir.path().join("dropped")).await;
+    subscribe_and_unsubscribe(&page, &daemon.api).await;
     page.close().await.unwrap();
 }

@@ -411,7 +411,7 @@ async fn download_next_to(answer: Answer, request_timeout: Duration) -> NextTo {
     // The stub hands the scripted seeder's address out like any announcer's.
     stub.log.lock().unwrap().push((bad, AnnounceEvent::Started));
     let mut config = local_config(&metainfo, out_dir.path(), 7);
-    config.torrent.request_timeout = request_timeout;
+    config.options.torrent.request_timeout = request_timeout;
     let leecher = Session::start(config).await.unwrap();
     let done = tokio::time::timeout(Duration::from_secs(60), leecher.wait_complete()).await;
     if done != Ok(true) {
@@ -533,7 +533,7 @@ async fn five_hundred_concurrent_peers_are_answered_and_forgotten() {
     let metainfo = small_torrent(dir.path());
     let mut config = local_config(&metainfo, dir.path(), 1);
     config.max_connections = 600;
-    config.torrent.max_peers = 600;
+    config.options.torrent.max_peers = 600;
     let session = Session::start(config).await.unwrap();
     let addr = session.local_addr();
     let pieces = metainfo.layout().piece_count();

@@ -85,7 +85,7 @@ fn compact(peers: Vec<SocketAddr>) -> Vec<u8> {
 async fn session_with_tracker(metainfo: &Metainfo, dir: &Path, url: &str) -> SessionHandle {
     let mut config = local_config(metainfo, dir, 5);
     config.announce_url = Some(url.to_owned());
-    config.torrent.min_announce_backoff = Duration::from_millis(100);
+    config.options.torrent.min_announce_backoff = Duration::from_millis(100);
     Session::start(config).await.unwrap()
 }
 

@@ -1,5 +1,5 @@
 //! The HTTP side: `/announce` and `/scrape` (BEP 3, BEP 23, BEP 48) over
-//! the [`Registry`](crate::registry::Registry), the catalogue routes `/torrents` and
+//! the [`Registry`], the catalogue routes `/torrents` and
 //! `/torrents/{name}.torrent`, every swarm at `/swarms`, and a plain HTML
 //! page at `/`.
 
@@ -16,10 +16,13 @@ use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::get;
 use minibit_core::metainfo::InfoHash;
 use minibit_core::tracker::{AnnounceRequest, ScrapeRequest, ScrapeStats, encode_failure};
+use minibit_peer::http_api::{PAGE_COMMON_SCRIPT, javascript};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
+use crate::catalogue::Catalogue;
 use crate::counters::Protocol;
+use crate::registry::Registry;
 use crate::service::torrent_path;
 use crate::{api, index, metrics};
 
@@ -35,11 +38,12 @@ const EXPIRY_PERIOD: Duration = Duration::from_secs(60);
 ///   the peer list (compact BEP 23 + BEP 7 `peers6` when `compact=1`, else
 ///   dictionaries) or `failure reason` naming the bad parameter. The peer's
 ///   address is the connection's; a claimed `ip` counts only from loopback
-///   or private networks (see [`Registry::announce`](crate::registry::Registry::announce));
+///   or private networks (see [`Registry::announce`]);
 /// - `GET /scrape?info_hash=...` (BEP 48): counts per info-hash;
 /// - `GET /torrents[?q=text]`: JSON array of the catalogue (`name`,
 ///   `info_hash` in hex, `size` and `piece_length` in bytes, `seeders`,
-///   `leechers`, `completed`, `magnet`: the BEP 9 link with `xt`, `dn`, `tr`),
+///   `leechers`, `completed`, `announces_per_minute` (received in the last
+///   60 s, estimated), `magnet`: the BEP 9 link with `xt`, `dn`, `tr`),
 ///   filtered by a case-insensitive substring of the name;
 /// - `GET /torrents/{name}.torrent`: the `.torrent` file
 ///   (`application/x-bittorrent`), `404` for unknown names;
@@ -50,7 +54,8 @@ const EXPIRY_PERIOD: Duration = Duration::from_secs(60);
 /// - `GET /metrics`: Prometheus text format (see [`crate::metrics`]);
 /// - the JSON API under `/api/` (see [`crate::api`]);
 /// - `GET /[?q=text]`: the HTML page of the same, with links, publish and
-///   remove buttons (see [`index`]), and `GET /index.js` its script.
+///   remove buttons (see [`index`]), and `GET /index.js` its script
+///   (after `GET /common.js`, the script both programs' pages share).
 ///
 /// A request whose `Origin` is not this server's own is refused with 403
 /// on every route ([`api::same_origin_only`]).
@@ -58,6 +63,7 @@ pub fn router(state: Arc<TrackerState>) -> Router {
     Router::new()
         .route("/", get(index_page))
         .route("/index.js", get(index_script))
+        .route("/common.js", get(common_script))
         .route("/metrics", get(metrics_page))
         .route("/swarms", get(list_swarms))
         .route("/announce", get(announce))
@@ -164,8 +170,33 @@ struct Listing {
     seeders: u32,
     leechers: u32,
     completed: u64,
+    /// Announces received in the last 60 s (estimated), to 0.01.
+    announces_per_minute: f64,
     /// BEP 9 magnet link (`xt`, `dn`, `tr`).
     magnet: Option<String>,
+}
+
+/// The catalogue's entries whose name contains `query`, each with its
+/// swarm's seeders and leechers and its announces per minute at `now`;
+/// the completed downloads are the catalogue's count (kept with
+/// `--state`).
+fn catalogue_rows<'a>(
+    catalogue: &'a Catalogue,
+    registry: &Registry,
+    query: &str,
+    now: Instant,
+) -> Vec<index::Row<'a>> {
+    catalogue
+        .search(query)
+        .map(|entry| index::Row {
+            entry,
+            stats: ScrapeStats {
+                downloaded: entry.completed,
+                ..registry.stats(&entry.info_hash)
+            },
+            announces_per_minute: registry.announces_per_minute(&entry.info_hash, now),
+        })
+        .collect()
 }
 
 async fn list_torrents(
@@ -173,21 +204,24 @@ async fn list_torrents(
     Query(search): Query<Search>,
 ) -> Json<Vec<Listing>> {
     let catalogue = state.catalogue();
-    let registry = state.registry();
-    let listing = catalogue
-        .search(search.q.as_deref().unwrap_or(""))
-        .map(|e| {
-            let stats = registry.stats(&e.info_hash);
-            Listing {
-                name: e.name.clone(),
-                info_hash: e.info_hash.to_hex(),
-                size: e.size,
-                piece_length: e.piece_length,
-                seeders: stats.complete,
-                leechers: stats.incomplete,
-                completed: e.completed,
-                magnet: crate::index::magnet_link(&e.torrent),
-            }
+    let rows = catalogue_rows(
+        &catalogue,
+        &state.registry(),
+        search.q.as_deref().unwrap_or(""),
+        Instant::now(),
+    );
+    let listing = rows
+        .into_iter()
+        .map(|row| Listing {
+            name: row.entry.name.clone(),
+            info_hash: row.entry.info_hash.to_hex(),
+            size: row.entry.size,
+            piece_length: row.entry.piece_length,
+            seeders: row.stats.complete,
+            leechers: row.stats.incomplete,
+            completed: row.stats.downloaded,
+            announces_per_minute: (row.announces_per_minute * 100.0).round() / 100.0,
+            magnet: index::magnet_link(&row.entry.torrent),
         })
         .collect();
     Json(listing)
@@ -263,20 +297,7 @@ async fn index_page(
     let query = search.q.unwrap_or_default();
     let catalogue = state.catalogue();
     let registry = state.registry();
-    let catalogued: Vec<_> = catalogue
-        .search(&query)
-        .map(|e| {
-            let stats = registry.stats(&e.info_hash);
-            // Completed downloads as the catalogue counts them (kept with --state).
-            (
-                e,
-                ScrapeStats {
-                    downloaded: e.completed,
-                    ..stats
-                },
-            )
-        })
-        .collect();
+    let catalogued = catalogue_rows(&catalogue, &registry, &query, Instant::now());
     let uncatalogued: Vec<_> = registry
         .swarms()
         .into_iter()
@@ -296,9 +317,9 @@ async fn index_page(
 }
 
 async fn index_script() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        index::SCRIPT,
-    )
-        .into_response()
+    javascript(index::SCRIPT)
+}
+
+async fn common_script() -> Response {
+    javascript(PAGE_COMMON_SCRIPT)
 }

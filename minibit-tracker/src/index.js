@@ -1,42 +1,11 @@
-// The tracker page's script: the API token from the login URL
-// (#token=...) is kept in localStorage; with it the page publishes files
+// The tracker page's script (after /common.js: the token, api()): with
+// the API token from the login URL the page publishes files
 // (streamed as the request body) and removes entries. Every catalogue
-// event reloads the page. Every 2 s each row's seeder upload rate and
-// availability heat map are refreshed from /api/torrents/{info_hash}.
+// event reloads the page. Every 2 s each row's seeders, leechers,
+// completed downloads and announces per minute are refreshed from
+// /torrents (those of the other swarms from /swarms), and its seeder
+// upload rate and availability heat map from /api/torrents/{info_hash}.
 "use strict";
-
-const KEY = "minibit-tracker-token";
-
-function token() {
-  return localStorage.getItem(KEY);
-}
-
-function takeTokenFromUrl() {
-  const match = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-  if (match) {
-    localStorage.setItem(KEY, decodeURIComponent(match[1]));
-    history.replaceState(null, "", location.pathname + location.search);
-  }
-}
-
-async function api(method, url, body) {
-  const response = await fetch(url, {
-    method,
-    headers: { Authorization: "Bearer " + token() },
-    body,
-  });
-  if (!response.ok) {
-    let message = response.statusText;
-    try {
-      message = (await response.json()).error;
-    } catch (_) {}
-    if (response.status === 401) {
-      localStorage.removeItem(KEY);
-    }
-    throw new Error(response.status + ": " + message);
-  }
-  return response.json();
-}
 
 function showLogin() {
   const loggedIn = token() !== null;
@@ -63,6 +32,37 @@ function paintAvailability(canvas, availability) {
   canvas.title = availability.length + " pieces, " + least + " to " + most + " copies among the seeder's peers";
 }
 
+// Writes the counts of each swarm of `listing` (/torrents or /swarms)
+// into its row of `table`.
+function fillCounts(table, listing) {
+  for (const swarm of listing) {
+    const row = document.querySelector(table + " tr[data-info-hash='" + swarm.info_hash + "']");
+    if (!row) {
+      continue;
+    }
+    row.querySelector("td.seeders").textContent = swarm.seeders;
+    row.querySelector("td.leechers").textContent = swarm.leechers;
+    row.querySelector("td.completed").textContent = swarm.completed;
+    const announces = row.querySelector("td.announces");
+    if (announces) {
+      announces.textContent = swarm.announces_per_minute.toFixed(1);
+    }
+  }
+}
+
+async function refreshCounts() {
+  const torrents = await fetch("/torrents" + location.search);
+  if (torrents.ok) {
+    fillCounts("#torrents", await torrents.json());
+  }
+  if (document.getElementById("swarms")) {
+    const swarms = await fetch("/swarms");
+    if (swarms.ok) {
+      fillCounts("#swarms", await swarms.json());
+    }
+  }
+}
+
 async function refreshSeeder() {
   for (const cell of document.querySelectorAll("td.upload")) {
     const infoHash = cell.dataset.infoHash;
@@ -77,13 +77,6 @@ async function refreshSeeder() {
     paintAvailability(canvas, status.availability);
   }
 }
-
-// The login URL pasted into a tab that already shows the page only
-// changes the fragment: no reload, so take the token from here too.
-window.addEventListener("hashchange", () => {
-  takeTokenFromUrl();
-  showLogin();
-});
 
 document.addEventListener("DOMContentLoaded", () => {
   takeTokenFromUrl();
@@ -103,7 +96,7 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
   document.getElementById("logout").addEventListener("click", () => {
-    localStorage.removeItem(KEY);
+    forgetToken();
     showLogin();
   });
   for (const button of document.querySelectorAll("button.remove")) {
@@ -119,8 +112,12 @@ document.addEventListener("DOMContentLoaded", () => {
       }
     });
   }
-  refreshSeeder();
-  setInterval(refreshSeeder, 2000);
+  const refresh = () => {
+    refreshCounts();
+    refreshSeeder();
+  };
+  refresh();
+  setInterval(refresh, 2000);
   const events = new EventSource("/api/catalogue/events");
   for (const kind of ["publish", "remove", "lagged"]) {
     events.addEventListener(kind, () => location.reload());

@@ -1,14 +1,19 @@
 //! `GET /`: the tracker's page. The catalogue (searchable with `?q=`) with
 //! links to each `.torrent` and per torrent its seeders, leechers,
-//! completed downloads, and (filled in by the script from
+//! completed downloads and announces per minute (refreshed every 2 s by
+//! the script from `/torrents`), and (filled in by the script from
 //! `/api/torrents/{info_hash}`) the embedded seeder's upload rate and the
-//! availability of each piece among its peers as a small heat map, then the other swarms that announce here, which
-//! have no `.torrent` on this tracker, and each torrent's magnet link.
+//! availability of each piece among its peers as a small heat map, then
+//! the other swarms that announce here, which have no `.torrent` on this
+//! tracker (their counts refreshed from `/swarms`), and each torrent's
+//! magnet link.
 //! With the API token (opened once
 //! through the login URL `http://ADDR/#token=...`, then kept in the
 //! browser's localStorage) it also publishes files and removes entries;
 //! it reloads itself on every catalogue event. Framework-free HTML and
-//! JavaScript ([`SCRIPT`], served at `/index.js`), compiled into the binary;
+//! JavaScript ([`SCRIPT`], served at `/index.js` after
+//! [`minibit_peer::http_api::PAGE_COMMON_SCRIPT`] at `/common.js`),
+//! compiled into the binary;
 //! the page is served with a Content-Security-Policy that allows only
 //! this origin's scripts and no framing.
 
@@ -27,16 +32,28 @@ pub const SCRIPT: &str = include_str!("index.js");
 /// The `Content-Security-Policy` the page is served with.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/// One catalogued torrent as the page shows it.
+#[derive(Debug)]
+pub struct Row<'a> {
+    /// The catalogue's entry.
+    pub entry: &'a CatalogueEntry,
+    /// Its swarm's seeders and leechers; `downloaded`: the completed
+    /// downloads.
+    pub stats: ScrapeStats,
+    /// Announces received in the last 60 s (estimated).
+    pub announces_per_minute: f64,
+}
+
 /// The page: a search form holding `query`, the publish form, the
 /// `catalogued` torrents (those matching `query`) with their swarm counts
 /// and remove buttons, then the `uncatalogued` swarms (info-hash and counts).
 pub fn render(
-    catalogued: &[(&CatalogueEntry, ScrapeStats)],
+    catalogued: &[Row<'_>],
     uncatalogued: &[(InfoHash, ScrapeStats)],
     query: &str,
 ) -> String {
     let mut page = String::from(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>minibit tracker</title>\n<script src=\"/index.js\" defer></script></head>\n<body>\n<h1>minibit tracker</h1>\n",
+        "<!doctype html>\n<html data-token-key=\"minibit-tracker-token\"><head><meta charset=\"utf-8\"><title>minibit tracker</title>\n<script src=\"/common.js\" defer></script>\n<script src=\"/index.js\" defer></script></head>\n<body>\n<h1>minibit tracker</h1>\n",
     );
     page.push_str(
         "<p id=\"login\">Not logged in: open the login URL the tracker printed at its first start (or <code>http://ADDR/#token=TOKEN</code> with its <code>STATE/token</code>) to publish and remove.</p>\n\
@@ -56,11 +73,16 @@ pub fn render(
             escape(query)
         );
     } else {
-        page.push_str("<table>\n<tr><th>name</th><th>size (bytes)</th><th>info-hash</th><th>seeders</th><th>leechers</th><th>completed</th><th>seeder upload (bytes/s)</th><th>availability among the seeder's peers</th><th>magnet</th><th></th></tr>\n");
-        for (entry, stats) in catalogued {
+        page.push_str("<table id=\"torrents\">\n<tr><th>name</th><th>size (bytes)</th><th>info-hash</th><th>seeders</th><th>leechers</th><th>completed</th><th>announces per minute</th><th>seeder upload (bytes/s)</th><th>availability among the seeder's peers</th><th>magnet</th><th></th></tr>\n");
+        for Row {
+            entry,
+            stats,
+            announces_per_minute,
+        } in catalogued
+        {
             let _ = writeln!(
                 page,
-                "<tr><td><a href=\"/torrents/{}.torrent\">{}</a></td><td>{}</td><td>{}</td>{}<td class=\"upload\" data-info-hash=\"{3}\"></td><td><canvas class=\"availability\" data-info-hash=\"{3}\" width=\"160\" height=\"12\"></canvas></td><td>{}</td><td><button class=\"remove\" data-info-hash=\"{3}\" data-name=\"{1}\" hidden>remove</button></td></tr>",
+                "<tr data-info-hash=\"{3}\"><td><a href=\"/torrents/{}.torrent\">{}</a></td><td>{}</td><td>{}</td>{}<td class=\"announces\">{announces_per_minute:.1}</td><td class=\"upload\" data-info-hash=\"{3}\"></td><td><canvas class=\"availability\" data-info-hash=\"{3}\" width=\"160\" height=\"12\"></canvas></td><td>{}</td><td><button class=\"remove\" data-info-hash=\"{3}\" data-name=\"{1}\" hidden>remove</button></td></tr>",
                 utf8_percent_encode(&entry.name, URL_ESCAPE),
                 escape(&entry.name),
                 entry.size,
@@ -77,9 +99,13 @@ pub fn render(
         page.push_str(
             "<h2>Other swarms announcing here</h2>\n<p>This tracker only tracks these: it has no .torrent to serve for them.</p>\n",
         );
-        page.push_str("<table>\n<tr><th>info-hash</th><th>seeders</th><th>leechers</th><th>completed</th></tr>\n");
+        page.push_str("<table id=\"swarms\">\n<tr><th>info-hash</th><th>seeders</th><th>leechers</th><th>completed</th></tr>\n");
         for (info_hash, stats) in uncatalogued {
-            let _ = writeln!(page, "<tr><td>{info_hash}</td>{}</tr>", counts(stats));
+            let _ = writeln!(
+                page,
+                "<tr data-info-hash=\"{info_hash}\"><td>{info_hash}</td>{}</tr>",
+                counts(stats)
+            );
         }
         page.push_str("</table>\n");
     }
@@ -87,9 +113,11 @@ pub fn render(
     page
 }
 
+/// The seeders, leechers and completed cells (classes the script fills
+/// in again).
 fn counts(stats: &ScrapeStats) -> String {
     format!(
-        "<td>{}</td><td>{}</td><td>{}</td>",
+        "<td class=\"seeders\">{}</td><td class=\"leechers\">{}</td><td class=\"completed\">{}</td>",
         stats.complete, stats.incomplete, stats.downloaded
     )
 }
@@ -140,7 +168,18 @@ mod tests {
             downloaded: 2,
             incomplete: 3,
         };
-        let page = render(&[(&entry, stats)], &[(InfoHash([0xcd; 20]), stats)], "<q>");
+        let row = Row {
+            entry: &entry,
+            stats,
+            announces_per_minute: 2.54,
+        };
+        let page = render(&[row], &[(InfoHash([0xcd; 20]), stats)], "<q>");
+        assert!(
+            page.contains(
+                "<td class=\"seeders\">1</td><td class=\"leechers\">3</td><td class=\"completed\">2</td><td class=\"announces\">2.5</td>"
+            ),
+            "{page}"
+        );
         assert!(
             page.contains("&lt;b&gt;Holiday &amp; co&lt;/b&gt;"),
             "{page}"
@@ -196,7 +235,12 @@ mod tests {
             published: 0,
             completed: 0,
         };
-        let page = render(&[(&entry, ScrapeStats::default())], &[], "");
+        let row = Row {
+            entry: &entry,
+            stats: ScrapeStats::default(),
+            announces_per_minute: 0.0,
+        };
+        let page = render(&[row], &[], "");
         assert!(
             page.contains(&format!("<a href=\"{}\">magnet</a>", escape(&link))),
             "{page}"

@@ -20,6 +20,7 @@
 //! | [`hangup`] | SIGHUP does not stop the tracker |
 //! | [`catalogue`] | the torrents listed at `/torrents` and served as `.torrent` files |
 //! | [`registry`] | the swarm bookkeeping shared by both ([`Registry`]), IO-free |
+//! | [`announce_rate`] | announces per minute of a swarm (the page's column), IO-free |
 //! | [`udp`] | the BEP 15 UDP tracker on the same registry, with keyed connection ids |
 //! | [`seed`] | hash a file, build and catalogue its torrent, seed it with `minibit-peer` |
 //!
@@ -38,6 +39,7 @@
 //! ```
 
 pub mod activity;
+pub mod announce_rate;
 pub mod api;
 pub mod catalogue;
 pub mod counters;

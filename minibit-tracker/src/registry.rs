@@ -27,6 +27,7 @@ use minibit_core::tracker::{
 };
 use minibit_core::wire::PeerId;
 
+use crate::announce_rate::AnnounceRate;
 use crate::roster::{Role, Roster};
 
 /// Warning sent when the swarm table is full and a new torrent cannot be tracked.
@@ -102,6 +103,8 @@ struct Swarm {
     oldest_seen: Option<Instant>,
     /// `completed` events received (BEP 48 `downloaded`).
     downloaded: u64,
+    /// Announces received, for their rate per minute.
+    announces: AnnounceRate,
 }
 
 impl Swarm {
@@ -278,6 +281,7 @@ impl Registry {
         let timeout = self.peer_timeout();
         let max_peers = self.config.max_peers_per_swarm;
         let swarm = self.swarms.entry(req.info_hash).or_default();
+        swarm.announces.record(now);
         swarm.expire(now, timeout);
         if stopping {
             swarm.peers.remove(&caller);
@@ -330,6 +334,14 @@ impl Registry {
             .get(info_hash)
             .map(Swarm::stats)
             .unwrap_or_default()
+    }
+
+    /// Announces of `info_hash` received in the minute before `now`
+    /// (estimated, see [`AnnounceRate`]; 0 for an unknown swarm).
+    pub fn announces_per_minute(&self, info_hash: &InfoHash, now: Instant) -> f64 {
+        self.swarms
+            .get(info_hash)
+            .map_or(0.0, |s| s.announces.per_minute(now))
     }
 
     /// The addresses of the peers recorded for `info_hash` (none if unknown).
@@ -528,6 +540,20 @@ mod tests {
                 incomplete: 1
             }
         );
+    }
+
+    #[test]
+    fn every_announce_of_a_swarm_counts_in_its_rate_per_minute() {
+        let now = origin();
+        let mut reg = populated(now, 2, 1);
+        assert!((reg.announces_per_minute(&HASH, now) - 3.0).abs() < 1e-9);
+        let mut r = req(0, 0);
+        r.event = AnnounceEvent::Stopped;
+        announce(&mut reg, now + Duration::from_secs(10), &r, 0);
+        let later = now + Duration::from_secs(30);
+        assert!((reg.announces_per_minute(&HASH, later) - 4.0).abs() < 1e-9);
+        assert!(reg.announces_per_minute(&HASH, now + Duration::from_secs(200)) < 1e-9);
+        assert!(reg.announces_per_minute(&InfoHash([9; 20]), now) < 1e-9);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! file or a `.torrent`, remove it, the catalogue events, `/metrics`, and
 //! every error status (400, 401, 403, 404, 409, 413).
 
+mod test_content;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,22 +17,10 @@ use minibit_tracker::token::ApiToken;
 use minibit_tracker::{CatalogueEntry, RegistryConfig, ServiceConfig, TrackerState, serve};
 use reqwest::StatusCode;
 use serde_json::Value;
+use test_content::pseudo_random;
 use tokio::sync::oneshot;
 
 const TOKEN: &str = "0123456789abcdef-test-token";
-
-/// Deterministic pseudo-random content (xorshift), `len` bytes.
-fn content(len: usize, seed: u64) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ seed;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 struct Tracker {
     base: String,
@@ -191,7 +181,7 @@ async fn download(tracker: &Tracker, name: &str) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_published_file_is_stored_catalogued_seeded_and_downloaded() {
     let tracker = start(true).await;
-    let data = content(700_000, 1);
+    let data = pseudo_random(700_000, 1);
     let (status, published) = tracker.publish("Holiday Movie.bin", data.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{published}");
     assert_eq!(published["name"], "Holiday Movie.bin");
@@ -215,6 +205,15 @@ async fn a_published_file_is_stored_catalogued_seeded_and_downloaded() {
     assert!(copy == data, "the downloaded copy differs");
     let listing = tracker.listing().await;
     assert_eq!(listing[0]["completed"], 1, "{listing:?}");
+    // The leecher left (`stopped`): the seeder alone; its `started` and the
+    // leecher's `started`, `completed` and `stopped` in the last minute.
+    assert_eq!(
+        (&listing[0]["seeders"], &listing[0]["leechers"]),
+        (&serde_json::json!(1), &serde_json::json!(0)),
+        "{listing:?}"
+    );
+    let announces = listing[0]["announces_per_minute"].as_f64().unwrap();
+    assert!(announces >= 4.0, "{listing:?}");
     // The seeder's counters are snapshots taken about once a second.
     let uploaded = async {
         loop {
@@ -241,7 +240,7 @@ async fn a_published_file_is_stored_catalogued_seeded_and_downloaded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seeders_view_shows_its_upload_and_the_availability_among_its_peers() {
     let tracker = start(true).await;
-    let (_, published) = tracker.publish("slow.bin", content(600_000, 8)).await;
+    let (_, published) = tracker.publish("slow.bin", pseudo_random(600_000, 8)).await;
     let info_hash = published["info_hash"].as_str().unwrap().to_owned();
     let status_of = |hash: String| {
         let request = tracker
@@ -310,8 +309,8 @@ async fn the_seeders_view_shows_its_upload_and_the_availability_among_its_peers(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_stops_seeding_forgets_the_swarm_and_deletes_the_data_on_request() {
     let tracker = start(true).await;
-    let (_, a) = tracker.publish("a.bin", content(100_000, 2)).await;
-    let (_, b) = tracker.publish("b.bin", content(100_000, 3)).await;
+    let (_, a) = tracker.publish("a.bin", pseudo_random(100_000, 2)).await;
+    let (_, b) = tracker.publish("b.bin", pseudo_random(100_000, 3)).await;
     let a_hash = a["info_hash"].as_str().unwrap();
     let info_hash = |hex: &str| {
         let mut bytes = [0; 20];
@@ -359,7 +358,7 @@ async fn a_torrent_alone_is_tracked_and_seeded_only_when_its_data_is_there() {
     let elsewhere = tempfile::tempdir().unwrap();
     let make = |name: &str, seed: u64| {
         let path = elsewhere.path().join(name);
-        std::fs::write(&path, content(50_000, seed)).unwrap();
+        std::fs::write(&path, pseudo_random(50_000, seed)).unwrap();
         MetainfoBuilder::new(&path)
             .announce(format!("{}/announce", tracker.base))
             .build()
@@ -395,7 +394,7 @@ async fn a_torrent_alone_is_tracked_and_seeded_only_when_its_data_is_there() {
     assert_eq!(status, StatusCode::CREATED, "{published}");
     assert_eq!(published["seeded"], true);
     let copy = download(&tracker, "present.bin").await;
-    assert!(copy == content(50_000, 5), "the copy differs");
+    assert!(copy == pseudo_random(50_000, 5), "the copy differs");
 
     // The same torrent again: 409.
     let (status, body) = tracker.publish_torrent(tracked).await;
@@ -419,7 +418,7 @@ async fn catalogue_events_are_pushed_for_publications_and_removals() {
             .starts_with("text/event-stream")
     );
     let mut stream = response.bytes_stream();
-    let (_, published) = tracker.publish("x.bin", content(20_000, 6)).await;
+    let (_, published) = tracker.publish("x.bin", pseudo_random(20_000, 6)).await;
     tracker
         .remove(published["info_hash"].as_str().unwrap(), "")
         .await;
@@ -504,7 +503,7 @@ async fn requests_without_the_token_or_from_another_origin_are_refused() {
         .post(&url)
         .header("origin", &tracker.base)
         .bearer_auth(TOKEN)
-        .body(content(1000, 7))
+        .body(pseudo_random(1000, 7))
         .send()
         .await
         .unwrap();
@@ -543,19 +542,19 @@ async fn published_names_never_leave_the_data_folder() {
 #[tokio::test]
 async fn bad_publications_get_the_right_status_and_change_nothing() {
     let tracker = start(true).await;
-    let (status, first) = tracker.publish("a.bin", content(30_000, 8)).await;
+    let (status, first) = tracker.publish("a.bin", pseudo_random(30_000, 8)).await;
     assert_eq!(status, StatusCode::CREATED);
 
     // The same name: 409, the file untouched.
-    let (status, body) = tracker.publish("a.bin", content(30_000, 9)).await;
+    let (status, body) = tracker.publish("a.bin", pseudo_random(30_000, 9)).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(
         std::fs::read(tracker.data.join("a.bin")).unwrap(),
-        content(30_000, 8)
+        pseudo_random(30_000, 8)
     );
     // A file of that name in the data folder, not catalogued: 409, kept.
     std::fs::write(tracker.data.join("mine.txt"), b"not yours").unwrap();
-    let (status, body) = tracker.publish("mine.txt", content(30_000, 9)).await;
+    let (status, body) = tracker.publish("mine.txt", pseudo_random(30_000, 9)).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(
         std::fs::read(tracker.data.join("mine.txt")).unwrap(),
@@ -646,7 +645,7 @@ async fn without_a_data_folder_only_torrents_are_published() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(error_of(&body).contains("--state"), "{body}");
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("t.bin"), content(10_000, 10)).unwrap();
+    std::fs::write(dir.path().join("t.bin"), pseudo_random(10_000, 10)).unwrap();
     let torrent = MetainfoBuilder::new(dir.path().join("t.bin"))
         .build()
         .unwrap()
@@ -659,7 +658,7 @@ async fn without_a_data_folder_only_torrents_are_published() {
 #[tokio::test]
 async fn metrics_count_announces_scrapes_swarms_and_the_catalogue() {
     let tracker = start(true).await;
-    tracker.publish("m.bin", content(20_000, 11)).await;
+    tracker.publish("m.bin", pseudo_random(20_000, 11)).await;
     let scrape = tracker
         .client
         .get(format!(
@@ -705,8 +704,12 @@ async fn metrics_count_announces_scrapes_swarms_and_the_catalogue() {
 #[tokio::test]
 async fn the_page_searches_and_offers_publish_and_remove_under_a_strict_policy() {
     let tracker = start(true).await;
-    let (_, holiday) = tracker.publish("Holiday.bin", content(10_000, 12)).await;
-    tracker.publish("other.bin", content(10_000, 13)).await;
+    let (_, holiday) = tracker
+        .publish("Holiday.bin", pseudo_random(10_000, 12))
+        .await;
+    tracker
+        .publish("other.bin", pseudo_random(10_000, 13))
+        .await;
     let page = |query: &'static str| {
         let client = tracker.client.clone();
         let url = format!("{}/{query}", tracker.base);
@@ -746,11 +749,18 @@ async fn the_page_searches_and_offers_publish_and_remove_under_a_strict_policy()
     );
     let script = script.text().await.unwrap();
     for needle in [
-        "localStorage",
-        "Authorization",
         "/api/publish?name=",
         "EventSource(\"/api/catalogue/events\")",
     ] {
         assert!(script.contains(needle), "index.js lacks {needle}");
+    }
+    // The token handling both programs' pages share, loaded first.
+    assert!(html.contains(
+        "<script src=\"/common.js\" defer></script>\n<script src=\"/index.js\" defer></script>"
+    ));
+    assert!(html.contains("data-token-key=\"minibit-tracker-token\""));
+    let common = page("common.js").await.text().await.unwrap();
+    for needle in ["localStorage", "Authorization", "dataset.tokenKey"] {
+        assert!(common.contains(needle), "common.js lacks {needle}");
     }
 }

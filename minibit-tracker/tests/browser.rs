@@ -4,7 +4,9 @@
 //! a file through the page's form, sees it appear in the catalogue with its
 //! magnet link, sees the embedded seeder's upload rate and the availability
 //! of its pieces among its peers while a (rate-limited) leecher downloads
-//! it, and removes it with the page's button.
+//! it, sees the row's seeders, leechers, completed downloads and announces
+//! per minute follow the leecher (downloading, finished, gone) without a
+//! reload, and removes it with the page's button.
 
 mod tools;
 
@@ -191,6 +193,40 @@ async fn see_the_seeder_upload(page: &Client, info_hash: &str) {
     .await;
 }
 
+/// The row's seeders, leechers and completed cells come to read
+/// `counts`, with some announces per minute.
+async fn see_the_counts(page: &Client, info_hash: &str, counts: [&str; 3], what: &str) {
+    eventually(what, || async {
+        let row = page
+            .find(Locator::Css(&format!("tr[data-info-hash='{info_hash}']")))
+            .await
+            .ok()?;
+        let mut shown = Vec::new();
+        for class in ["seeders", "leechers", "completed", "announces"] {
+            let cell = row.find(Locator::Css(&format!("td.{class}"))).await.ok()?;
+            shown.push(cell.text().await.ok()?);
+        }
+        let announces: f64 = shown[3].parse().ok()?;
+        (shown[..3] == counts && announces > 0.0).then_some(())
+    })
+    .await;
+}
+
+/// Whether the page is still the one marked by [`mark_the_page`].
+async fn still_the_marked_page(page: &Client) -> bool {
+    page.execute("return window.markedByTheTest === true;", vec![])
+        .await
+        .unwrap()
+        == json!(true)
+}
+
+/// Marks the page's window: a reload would lose the mark.
+async fn mark_the_page(page: &Client) {
+    page.execute("window.markedByTheTest = true; return null;", vec![])
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn publish_and_remove_through_the_page() {
     let dir = tempfile::tempdir().unwrap();
@@ -253,13 +289,27 @@ async fn publish_and_remove_through_the_page() {
         std::fs::read(data.join("holiday photos.bin")).unwrap(),
         bytes
     );
+    // From here the counts change without a reload (no catalogue event).
+    mark_the_page(&page).await;
     let leecher = start_leecher(&base, dir.path()).await;
     see_the_seeder_upload(&page, &info_hash).await;
+    see_the_counts(&page, &info_hash, ["1", "1", "0"], "the leecher counted").await;
 
     if let Some(dir) = std::env::var_os("MINIBIT_SCREENSHOTS") {
         let png = page.screenshot().await.unwrap();
         std::fs::write(Path::new(&dir).join("tracker-page.png"), png).unwrap();
     }
+    assert!(leecher.wait_complete().await, "the leecher finishes");
+    see_the_counts(
+        &page,
+        &info_hash,
+        ["2", "0", "1"],
+        "the leecher as a seeder",
+    )
+    .await;
+    leecher.shutdown().await.unwrap();
+    see_the_counts(&page, &info_hash, ["1", "0", "1"], "the leecher gone").await;
+    assert!(still_the_marked_page(&page).await, "no reload");
 
     // Remove with the row's button, confirming the dialog.
     page.find(Locator::Css(&format!(
@@ -271,7 +321,6 @@ async fn publish_and_remove_through_the_page() {
     .await
     .unwrap();
     page.accept_alert().await.unwrap();
-    leecher.shutdown().await.unwrap();
     eventually("the row to go", || async {
         let gone = page
             .find(Locator::Css("a[href^='/torrents/holiday']"))

@@ -244,6 +244,7 @@ async fn catalogue_lists_searches_and_serves_torrents() {
             "seeders": 1,
             "leechers": 1,
             "completed": 0,
+            "announces_per_minute": 2.0,
             "magnet": null,
         }])
     );

@@ -242,7 +242,7 @@ async fn the_seeder_dials_leechers_that_announce_later() {
     let leech_dir = tempfile::tempdir().unwrap();
     let mut config = SessionConfig::new(Metainfo::from_bytes(&torrent).unwrap(), leech_dir.path());
     config.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-    config.torrent.connect_to_peers = false;
+    config.options.torrent.connect_to_peers = false;
     let leecher = Session::start(config).await.unwrap();
     // A generous bound so a broken swarm fails instead of hanging (the
     // seeder's next announce is 300 s away).

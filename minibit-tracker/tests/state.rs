@@ -4,6 +4,8 @@
 //! verifying changed data), keep their completed counts, and the token
 //! stays the same.
 
+mod test_content;
+
 use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
@@ -14,21 +16,9 @@ use minibit_core::torrent::AnnounceEvent;
 use minibit_core::tracker::AnnounceRequest;
 use minibit_core::wire::PeerId;
 use serde_json::Value;
+use test_content::pseudo_random;
 
 const BIN: &str = env!("CARGO_BIN_EXE_minibit-tracker");
-
-/// Deterministic pseudo-random content (xorshift), `len` bytes.
-fn content(len: usize, seed: u64) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ seed;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 struct Tracker {
     child: Child,
@@ -150,9 +140,9 @@ async fn the_catalogue_comes_back_after_a_restart_and_unchanged_data_is_not_re_h
     let state = dir.path().join("state");
     let files = dir.path().join("files");
     std::fs::create_dir(&files).unwrap();
-    std::fs::write(files.join("a.bin"), content(200_000, 1)).unwrap();
-    std::fs::write(files.join("b.bin"), content(150_000, 2)).unwrap();
-    std::fs::write(files.join("t.bin"), content(10_000, 3)).unwrap();
+    std::fs::write(files.join("a.bin"), pseudo_random(200_000, 1)).unwrap();
+    std::fs::write(files.join("b.bin"), pseudo_random(150_000, 2)).unwrap();
+    std::fs::write(files.join("t.bin"), pseudo_random(10_000, 3)).unwrap();
 
     let tracker = Tracker::start(&state);
     let token = std::fs::read_to_string(state.join("token")).unwrap();

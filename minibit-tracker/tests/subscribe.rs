@@ -9,6 +9,8 @@
 //! re-hashed, and a new publication still arrives; one the user removed
 //! from a daemon is not added back.
 
+mod test_content;
+
 #[allow(dead_code)]
 #[path = "interop/minibit.rs"]
 mod minibit;
@@ -24,25 +26,13 @@ use std::time::{Duration, Instant};
 use minibit::peer_binary;
 use process::{Proc, free_port};
 use serde_json::{Value, json};
+use test_content::pseudo_random;
 
 /// The longest any step may take on a busy machine.
 const STEP: Duration = Duration::from_secs(60);
 
 const TRACKER_TOKEN: &str = "subscribe-test-tracker-token";
 const DAEMON_TOKEN: &str = "subscribe-test-daemon-token";
-
-/// Deterministic pseudo-random content (xorshift), `len` bytes.
-fn content(len: usize, seed: u64) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ seed;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 /// `minibit-tracker --bind 127.0.0.1:PORT --state STATE`.
 struct Tracker {
@@ -235,12 +225,12 @@ async fn subscribers_get_the_matching_publications_and_keep_them_across_restarts
         dir.path().join("notes"),
     );
     let port = free_port();
-    let photo_a = content(300_000, 1);
-    let notes_b = content(150_000, 2);
-    let photo_c = content(200_000, 3);
-    let photo_d = content(100_000, 4);
-    let notes_e = content(50_000, 5);
-    let photo_f = content(60_000, 6);
+    let photo_a = pseudo_random(300_000, 1);
+    let notes_b = pseudo_random(150_000, 2);
+    let photo_c = pseudo_random(200_000, 3);
+    let photo_d = pseudo_random(100_000, 4);
+    let notes_e = pseudo_random(50_000, 5);
+    let photo_f = pseudo_random(60_000, 6);
 
     // Published before the daemons start: found by their catch-up.
     let tracker = Tracker::start(port, &tracker_state);

@@ -1,4 +1,4 @@
-//! `loopback --size BYTES --leechers N [--client minibit|aria2|libtorrent|transmission] [--json]`:
+//! `loopback --size BYTES --leechers N [--client minibit|aria2|libtorrent|transmission|baseline] [--json]`:
 //! one seeder and N leechers as real processes on 127.0.0.1 move a file of
 //! SIZE pseudo-random bytes; every copy is checked. Prints client, size,
 //! leechers, wall_s (start of the leechers to the last verified copy), cpu_s
@@ -6,7 +6,8 @@
 //! mb_per_s (size x leechers / wall, 10^6 bytes/s).
 //!
 //! The minibit binaries are taken from the folder of this executable, so
-//! build them first with the same profile: `cargo build --release --workspace`.
+//! build them first with the same profile: `cargo build --release --workspace`
+//! (`baseline` also runs `loopback-baseline`, the no-protocol bound).
 
 use std::path::PathBuf;
 use std::time::Duration;

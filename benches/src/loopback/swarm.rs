@@ -30,6 +30,10 @@ pub enum Client {
     Libtorrent,
     /// transmission-daemon (not runnable on loopback, see [`run`]).
     Transmission,
+    /// No protocol: `loopback-baseline` streams the file over TCP to each
+    /// leecher, which checks every piece's SHA-1 and writes it (the least
+    /// work any client must do; the tracker idles).
+    Baseline,
 }
 
 /// What one run measured.
@@ -126,6 +130,12 @@ pub fn run(
                 ));
             }
         }
+        Client::Baseline => {
+            let targets: Vec<PathBuf> = (0..leechers).map(|i| leecher_dir(i).join(&name)).collect();
+            let (sender, receivers) = baseline(bins, work, file, &announce, &targets)?;
+            seeders.push(sender);
+            starts.extend(receivers);
+        }
         Client::Transmission => bail!(
             "transmission cannot run a loopback swarm: Transmission 3 never dials 127.x peers \
              learnt from a tracker and keeps one connection per IP, so two daemons on 127.0.0.1 never meet"
@@ -150,6 +160,37 @@ pub fn run(
         cpu_s: running.iter().chain(&seeders).map(Watched::cpu_s).sum(),
         peak_rss_bytes: running.iter().map(Watched::peak_rss).max().unwrap_or(0),
     })
+}
+
+/// The no-protocol baseline: `loopback-baseline send` serving `file` (started
+/// and listening) and one `loopback-baseline receive` per copy in `targets`.
+fn baseline(
+    bins: &Path,
+    work: &Path,
+    file: &Path,
+    announce: &str,
+    targets: &[PathBuf],
+) -> Result<(Watched, Vec<Command>)> {
+    let torrent = make_torrent(work, file, announce, None)?;
+    let listen = format!("127.0.0.1:{}", free_port()?);
+    let mut send = Command::new(bins.join("loopback-baseline"));
+    send.args(["send", "--listen", &listen, "--receivers"])
+        .arg(targets.len().to_string())
+        .arg(file);
+    let mut sender = Watched::spawn("baseline sender", send)?;
+    sender.wait_line(TIMEOUT, |l| l.starts_with("listening on").then_some(()))?;
+    let receivers = targets
+        .iter()
+        .map(|target| {
+            let mut c = Command::new(bins.join("loopback-baseline"));
+            c.args(["receive", "--connect", &listen, "--torrent"])
+                .arg(&torrent)
+                .arg("--out")
+                .arg(target);
+            c
+        })
+        .collect();
+    Ok((sender, receivers))
 }
 
 /// Samples every process until each leecher exited successfully; returns

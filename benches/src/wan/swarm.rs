@@ -179,7 +179,9 @@ fn start_seeders(setup: &Setup<'_>) -> Result<(Vec<Watched>, Vec<Command>)> {
             }
             Some(seed)
         }
-        Client::Transmission => bail!("the wan bench does not drive transmission yet"),
+        Client::Transmission | Client::Baseline => {
+            bail!("the wan bench drives minibit, libtorrent and aria2 only")
+        }
     };
     Ok((std::iter::once(tracker).chain(seeder).collect(), starts))
 }

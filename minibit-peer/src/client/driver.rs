@@ -45,6 +45,12 @@ const PUBLISH_INTERVAL: Duration = Duration::from_millis(250);
 /// each holding at most one piece).
 const MAX_VERIFYING: usize = 8;
 
+/// Bytes of block data (in memory) held by verification jobs at which
+/// frames wait (4 MiB): with large pieces (2 MiB for a 4 GiB file) this,
+/// not [`MAX_VERIFYING`], bounds what waits to be hashed and written.
+/// At least one job always runs.
+const MAX_VERIFYING_BYTES: usize = 4 * 1024 * 1024;
+
 /// Capacity of the channel from every connection task to the driver, in events.
 const EVENT_QUEUE: usize = 1024;
 
@@ -108,6 +114,8 @@ pub(crate) struct Driver {
     budget: Arc<MemoryBudget>,
     /// Verification jobs running (each may read a spilled piece back).
     verifying: usize,
+    /// Bytes of block data in memory held by those jobs.
+    verifying_bytes: usize,
     /// The download limit is spent (the session said `PauseReading`).
     reading_paused: bool,
     jobs: JoinSet<JobDone>,
@@ -131,6 +139,7 @@ impl Driver {
             conn_tasks: JoinSet::new(),
             budget: parts.budget,
             verifying: 0,
+            verifying_bytes: 0,
             reading_paused: false,
             jobs: JoinSet::new(),
             announces: JoinSet::new(),
@@ -226,7 +235,10 @@ impl Driver {
     /// they wait in the bounded event channel and then in the sockets (TCP
     /// flow control), so memory stays bounded whatever the file size.
     fn accepting_frames(&self) -> bool {
-        !self.reading_paused && self.budget.accepts_blocks() && self.verifying < MAX_VERIFYING
+        !self.reading_paused
+            && self.budget.accepts_blocks()
+            && self.verifying < MAX_VERIFYING
+            && self.verifying_bytes < MAX_VERIFYING_BYTES
     }
 
     /// An incoming connection: the session admits it (maybe evicting the
@@ -361,6 +373,7 @@ impl Driver {
             } => {
                 self.budget.release(memory_bytes);
                 self.verifying -= 1;
+                self.verifying_bytes -= memory_bytes;
                 let Some(state) = self.torrents.get_mut(&torrent) else {
                     return;
                 };
@@ -704,6 +717,11 @@ impl Driver {
             let _ = nodes.try_send(*addr);
         }
         match event {
+            Event::PieceFailed { .. } => {
+                if let Some(state) = self.torrents.get_mut(&torrent) {
+                    state.piece_failed();
+                }
+            }
             Event::DownloadCompleted => self.publish(torrent),
             Event::MetadataReceived { metainfo } => self.open_magnet(torrent, *metainfo),
             Event::MetadataUnusable { error } => {
@@ -803,6 +821,7 @@ impl Driver {
                 self.verifying += 1;
                 let expected = files.hashes[piece.as_usize()];
                 let memory_bytes = job.memory_bytes();
+                self.verifying_bytes += memory_bytes;
                 self.jobs.spawn(async move {
                     let result = job.verify_and_store(expected).await;
                     JobDone::Verified {

@@ -9,7 +9,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use minibit_core::magnet::{Magnet, MagnetPeer};
 use minibit_core::metainfo::Metainfo;
@@ -19,9 +18,10 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::PeerSink;
+use super::add_options::AddOptions;
 use super::open::{self, AddTorrent, Context, OpenedFiles};
 use super::types::{ClientError, Progress};
-use crate::resume_data::{DEFAULT_STATE_DIR, torrent_path, write_atomic};
+use crate::resume_data::{torrent_path, write_atomic};
 use crate::storage::blocking;
 use crate::tracker_client::TrackerClient;
 use crate::tracker_status::TrackerStatus;
@@ -31,42 +31,26 @@ use crate::tracker_status::TrackerStatus;
 pub struct AddMagnet {
     /// The link: info-hash, `dn`, `tr` trackers, `x.pe` peers.
     pub magnet: Magnet,
-    /// Folder the torrent's files go in.
-    pub output_dir: PathBuf,
-    /// The core's tunables (as [`AddTorrent::torrent`]); its
-    /// `file_priorities` apply once the metadata tells the files.
-    pub torrent: TorrentConfig,
-    /// Folder of the resume data, of the skipped files' part files and of
-    /// the `.torrent` saved once the metadata arrives (`None`: `.minibit`
-    /// inside `output_dir`).
-    pub state_dir: Option<PathBuf>,
-    /// Least time between two saves of the resume data.
-    pub resume_interval: Duration,
+    /// Output and state folders (the `.torrent` is saved in the state
+    /// folder once the metadata arrives), resume interval, the core's
+    /// tunables (`file_priorities` apply once the metadata tells the
+    /// files).
+    pub options: AddOptions,
 }
 
 impl AddMagnet {
-    /// Defaults as [`AddTorrent::new`]'s.
+    /// Defaults: [`AddOptions::new`].
     pub fn new(magnet: Magnet, output_dir: impl Into<PathBuf>) -> Self {
         Self {
             magnet,
-            output_dir: output_dir.into(),
-            torrent: TorrentConfig::default(),
-            state_dir: None,
-            resume_interval: Duration::from_secs(5),
+            options: AddOptions::new(output_dir),
         }
-    }
-
-    /// The state folder: [`AddMagnet::state_dir`] or its default.
-    pub fn state_dir(&self) -> PathBuf {
-        self.state_dir
-            .clone()
-            .unwrap_or_else(|| self.output_dir.join(DEFAULT_STATE_DIR))
     }
 
     /// Where the `.torrent` is saved once the metadata arrives:
     /// `INFOHASH.torrent` in the state folder.
     pub fn torrent_path(&self) -> PathBuf {
-        torrent_path(&self.state_dir(), &self.magnet.info_hash)
+        torrent_path(&self.options.state_dir(), &self.magnet.info_hash)
     }
 
     /// The `.torrent` an earlier run saved for this link, if it is there
@@ -80,12 +64,9 @@ impl AddMagnet {
 
     /// The torrent to open once `metainfo` is known.
     pub(crate) fn into_add_torrent(self, metainfo: Metainfo) -> AddTorrent {
-        AddTorrent {
-            state_dir: Some(self.state_dir()),
-            resume_interval: self.resume_interval,
-            torrent: self.torrent,
-            ..AddTorrent::new(metainfo, self.output_dir)
-        }
+        let mut options = self.options;
+        options.state_dir = Some(options.state_dir());
+        AddTorrent::with_options(metainfo, options)
     }
 }
 
@@ -105,10 +86,10 @@ pub(crate) struct PreparedMagnet {
 
 /// Builds `add`'s tracker client.
 pub(crate) fn prepare(mut add: AddMagnet, context: Context) -> Result<PreparedMagnet, ClientError> {
-    let mut config = add.torrent.clone();
+    let mut config = add.options.torrent.clone();
     // `None` means: seed from OS entropy (the core never reads it).
     let rng_seed = *config.rng_seed.get_or_insert_with(rand::random);
-    add.torrent.rng_seed = Some(rng_seed);
+    add.options.torrent.rng_seed = Some(rng_seed);
     let tiers = Tiers::new(
         add.magnet.trackers.iter().map(|url| vec![url.clone()]),
         rng_seed,

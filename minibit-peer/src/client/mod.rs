@@ -32,6 +32,7 @@
 //!
 //! | module | job |
 //! |---|---|
+//! | `add_options` | what every way of adding a torrent shares (a leaf) |
 //! | `types` | the public vocabulary: progress, list entries, errors (a leaf) |
 //! | `open` | a torrent's files opened and checked before it reaches the task |
 //! | `command` | requests from the API to the task |
@@ -40,6 +41,7 @@
 //! | `magnet` | torrents started from a magnet link, until their files open |
 //! | `discovery` | the DHT and LSD nodes, and each torrent's use of them |
 
+mod add_options;
 mod command;
 mod discovery;
 mod driver;
@@ -60,6 +62,7 @@ use minibit_core::wire::PeerId;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
+pub use add_options::AddOptions;
 pub use discovery::{DhtStatus, DhtTorrentStatus, WANTED_PEERS};
 pub use magnet::AddMagnet;
 pub use open::AddTorrent;

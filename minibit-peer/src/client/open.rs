@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use minibit_core::bitfield::Bitfield;
@@ -18,10 +18,11 @@ use minibit_core::wire::PeerId;
 use tokio::sync::watch;
 use tracing::info;
 
+use super::add_options::AddOptions;
 use super::types::{ClientError, Progress};
 use crate::hasher::PieceHash;
 use crate::resume;
-use crate::resume_data::{self, DEFAULT_STATE_DIR, ResumeData, parts_dir, resume_path};
+use crate::resume_data::{self, ResumeData, parts_dir, resume_path};
 use crate::resume_writer::ResumeWriter;
 use crate::storage::{FileEntry, Selection, Storage, blocking};
 use crate::tracker_client::{TrackerClient, TrackerConfig};
@@ -32,50 +33,34 @@ use crate::tracker_status::TrackerStatus;
 pub struct AddTorrent {
     /// The torrent.
     pub metainfo: Metainfo,
-    /// Folder the torrent's files go in (for a seeder: the folder that
-    /// already holds them).
-    pub output_dir: PathBuf,
     /// Tracker URL to announce to instead of the metainfo's `announce` and
     /// `announce-list` tiers (BEP 12).
     pub announce_url: Option<String>,
-    /// The core's tunables (RNG seed, slots, super-seeding, ...); a
-    /// `None` [`TorrentConfig::rng_seed`] is seeded from OS entropy.
-    pub torrent: TorrentConfig,
-    /// Seed mode: the files under `output_dir` are the ones the metainfo
-    /// was just built from (hashed a moment ago), so every piece is taken
-    /// as ours without reading the files back for the resume check. A
-    /// piece that changed anyway still fails each leecher's SHA-1 check
-    /// (BEP 3). Off by default. A seed-mode torrent writes no resume data.
+    /// Seed mode: the files under the output folder are the ones the
+    /// metainfo was just built from (hashed a moment ago), so every piece
+    /// is taken as ours without reading the files back for the resume
+    /// check. A piece that changed anyway still fails each leecher's SHA-1
+    /// check (BEP 3). Off by default. A seed-mode torrent writes no resume
+    /// data.
     pub seed_mode: bool,
-    /// Folder of the resume data and of the skipped files' part files
-    /// (`None`: `.minibit` inside `output_dir`).
-    pub state_dir: Option<PathBuf>,
-    /// Least time between two saves of the resume data while pieces are
-    /// verified; it is also saved when the torrent stops.
-    pub resume_interval: Duration,
+    /// Output and state folders, resume interval, the core's tunables.
+    pub options: AddOptions,
 }
 
 impl AddTorrent {
-    /// Defaults: the metainfo's tracker, the core's default tunables, seed
-    /// mode off, resume data in `.minibit` inside `output_dir` saved at most
-    /// every 5 s.
+    /// Defaults: the metainfo's tracker, seed mode off, [`AddOptions::new`].
     pub fn new(metainfo: Metainfo, output_dir: impl Into<PathBuf>) -> Self {
-        Self {
-            metainfo,
-            output_dir: output_dir.into(),
-            announce_url: None,
-            torrent: TorrentConfig::default(),
-            seed_mode: false,
-            state_dir: None,
-            resume_interval: Duration::from_secs(5),
-        }
+        Self::with_options(metainfo, AddOptions::new(output_dir))
     }
 
-    /// The state folder: [`AddTorrent::state_dir`] or its default.
-    pub fn state_dir(&self) -> PathBuf {
-        self.state_dir
-            .clone()
-            .unwrap_or_else(|| self.output_dir.join(DEFAULT_STATE_DIR))
+    /// The metainfo's tracker, seed mode off, `options`.
+    pub fn with_options(metainfo: Metainfo, options: AddOptions) -> Self {
+        Self {
+            metainfo,
+            announce_url: None,
+            seed_mode: false,
+            options,
+        }
     }
 }
 
@@ -126,7 +111,7 @@ pub(crate) async fn prepare(add: AddTorrent, context: Context) -> Result<Prepare
     let AddTorrent {
         metainfo,
         announce_url,
-        mut torrent,
+        options: AddOptions { mut torrent, .. },
         ..
     } = add;
     // `None` means: seed from OS entropy (the core never reads it).
@@ -190,10 +175,10 @@ pub(crate) async fn open_files(add: &AddTorrent) -> Result<OpenedFiles, ClientEr
     let info_hash = add.metainfo.info_hash();
     let resume = (!add.seed_mode).then(|| {
         ResumeWriter::new(
-            resume_path(&add.state_dir(), &info_hash),
+            resume_path(&add.options.state_dir(), &info_hash),
             info_hash,
             storage.clone(),
-            add.resume_interval,
+            add.options.resume_interval,
             Instant::now(),
         )
     });
@@ -202,7 +187,7 @@ pub(crate) async fn open_files(add: &AddTorrent) -> Result<OpenedFiles, ClientEr
         hashes,
         have,
         resume,
-        parts_dir: parts_dir(&add.state_dir(), &info_hash),
+        parts_dir: parts_dir(&add.options.state_dir(), &info_hash),
     })
 }
 
@@ -216,7 +201,7 @@ async fn open_and_resume(
     hashes: Arc<[PieceHash]>,
 ) -> Result<(Storage, Bitfield), ClientError> {
     let metainfo = &add.metainfo;
-    let dir = &add.output_dir;
+    let dir = &add.options.output_dir;
     let files: Vec<FileEntry> = metainfo
         .info()
         .files()
@@ -228,10 +213,10 @@ async fn open_and_resume(
         })
         .collect();
     let layout = metainfo.layout().clone();
-    let state_dir = add.state_dir();
+    let state_dir = add.options.state_dir();
     let selection = Selection {
         skipped: (0..files.len())
-            .map(|i| add.torrent.file_priorities.get(i) == Some(&Priority::Skip))
+            .map(|i| add.options.torrent.file_priorities.get(i) == Some(&Priority::Skip))
             .collect(),
         parts_dir: parts_dir(&state_dir, &metainfo.info_hash()),
     };

@@ -53,6 +53,8 @@ pub(crate) struct TorrentState {
     error: Arc<Mutex<Option<ClientError>>>,
     /// Distinct peer ids that completed a handshake (at most [`MAX_PEERS_SEEN`]).
     peers_seen: HashSet<PeerId>,
+    /// Pieces that failed verification since start.
+    pieces_failed: u64,
     /// Private (BEP 27), as far as known (a magnet link: once its
     /// metadata arrives).
     private: bool,
@@ -98,6 +100,7 @@ impl TorrentState {
             progress: prepared.progress,
             error: prepared.error,
             peers_seen: HashSet::new(),
+            pieces_failed: 0,
             private: prepared.config.private,
         }
     }
@@ -116,6 +119,7 @@ impl TorrentState {
             progress: prepared.progress,
             error: prepared.error,
             peers_seen: HashSet::new(),
+            pieces_failed: 0,
             private: false,
         }
     }
@@ -139,6 +143,11 @@ impl TorrentState {
         if self.peers_seen.len() < MAX_PEERS_SEEN {
             self.peers_seen.insert(peer_id);
         }
+    }
+
+    /// A piece failed verification.
+    pub(crate) fn piece_failed(&mut self) {
+        self.pieces_failed += 1;
     }
 
     /// Drops the blocks of unfinished pieces (the torrent was paused: a
@@ -233,6 +242,7 @@ impl TorrentState {
             total_bytes: stats.wanted,
             pieces_have: stats.pieces_have,
             piece_count: layout.piece_count(),
+            pieces_failed: self.pieces_failed,
             uploaded: stats.uploaded,
             downloaded: stats.downloaded,
             download_rate: stats.download_rate,

@@ -27,6 +27,9 @@ pub struct Progress {
     pub pieces_have: u32,
     /// Pieces in the torrent.
     pub piece_count: u32,
+    /// Pieces whose data failed SHA-1 verification since start (each
+    /// downloaded again).
+    pub pieces_failed: u64,
     /// Payload bytes uploaded since start.
     pub uploaded: u64,
     /// Verified bytes downloaded since start.

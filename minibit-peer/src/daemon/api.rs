@@ -1,4 +1,5 @@
-//! The daemon's HTTP API (axum) under `/api/`, and its page at `/`.
+//! The daemon's HTTP API (axum) under `/api/`, and its page at `/` (with
+//! its scripts `/common.js` and `/index.js`).
 //!
 //! - `POST /api/torrents`: a `.torrent` as the body
 //!   (`Content-Type: application/x-bittorrent`, options in the query:
@@ -21,8 +22,9 @@
 //!   subscribed already); `DELETE ?tracker=URL[&glob=GLOB]` unsubscribes,
 //!   `204`, the torrents it added stay.
 //! - `GET /api/events`: server-sent events: `event: progress` once a
-//!   second with the list, `event: added` / `event: removed` with
-//!   `{"info_hash", "name"}`, `event: lagged` when a slow reader missed some.
+//!   second with the list, `event: added` with `{"event": "added",
+//!   "info_hash", "name"}`, `event: removed` with `{"event": "removed",
+//!   "info_hash"}`, `event: lagged` when a slow reader missed some.
 //! - `GET /api/dht`: the Mainline DHT node, its routing table, lookups in
 //!   flight, peers found per torrent ([`super::dht_view::DhtView`]).
 //! - `GET /metrics`: Prometheus text format (see [`super::metrics`]).
@@ -56,7 +58,9 @@ use super::request::{AddRequest, FileSelector};
 use super::subscribe::Subscription;
 use super::view::{DetailView, FilePriority, TorrentView};
 use super::{Daemon, DaemonError, MAX_TORRENT_BYTES};
-use crate::http_api::{ApiError, check_bearer, read_bounded, same_origin_only};
+use crate::http_api::{
+    ApiError, PAGE_COMMON_SCRIPT, check_bearer, javascript, read_bounded, same_origin_only,
+};
 use crate::token::ApiToken;
 
 /// The media type of a `.torrent` body.
@@ -118,6 +122,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/index.js", get(script))
+        .route("/common.js", get(common_script))
         .route(
             "/api/torrents",
             post(add).get(list).layer(DefaultBodyLimit::disable()),
@@ -170,11 +175,11 @@ async fn index() -> Response {
 }
 
 async fn script() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        page::SCRIPT,
-    )
-        .into_response()
+    javascript(page::SCRIPT)
+}
+
+async fn common_script() -> Response {
+    javascript(PAGE_COMMON_SCRIPT)
 }
 
 fn authorize(state: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -472,21 +477,6 @@ async fn events(
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
-/// The body of `POST /api/subscriptions` and the query of `DELETE`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SubscriptionForm {
-    tracker: String,
-    glob: Option<String>,
-}
-
-impl SubscriptionForm {
-    fn parse(&self) -> Result<Subscription, ApiError> {
-        Subscription::new(&self.tracker, self.glob.as_deref())
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))
-    }
-}
-
 async fn subscriptions(State(state): State<Arc<ApiState>>) -> Json<Vec<Subscription>> {
     Json(state.daemon.subscriptions())
 }
@@ -494,17 +484,16 @@ async fn subscriptions(State(state): State<Arc<ApiState>>) -> Json<Vec<Subscript
 async fn subscribe(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
-    form: Result<Json<SubscriptionForm>, JsonRejection>,
+    subscription: Result<Json<Subscription>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Subscription>), ApiError> {
     authorize(&state, &headers)?;
-    let Json(form) = form.map_err(|e| {
+    let Json(subscription) = subscription.map_err(|e| {
         let status = match e.status() {
             StatusCode::UNSUPPORTED_MEDIA_TYPE => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             _ => StatusCode::BAD_REQUEST,
         };
         ApiError::new(status, e.body_text())
     })?;
-    let subscription = form.parse()?;
     if !state.daemon.add_subscription(subscription.clone())? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -517,10 +506,10 @@ async fn subscribe(
 async fn unsubscribe(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
-    form: Result<Query<SubscriptionForm>, QueryRejection>,
+    subscription: Result<Query<Subscription>, QueryRejection>,
 ) -> Result<StatusCode, ApiError> {
     authorize(&state, &headers)?;
-    let Query(form) = form?;
-    state.daemon.remove_subscription(&form.parse()?)?;
+    let Query(subscription) = subscription?;
+    state.daemon.remove_subscription(&subscription)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,6 +8,7 @@
 //! | `minibit_daemon_peers` | gauge | (connected, all torrents) |
 //! | `minibit_daemon_torrents` | gauge | `state` (`downloading`, `seeding`, `paused`, `error`) |
 //! | `minibit_daemon_pieces_verified` | gauge | (verified pieces held, all torrents) |
+//! | `minibit_daemon_pieces_failed_total` | counter | (pieces that failed SHA-1 verification since start, torrents present) |
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::ConstCounter;
@@ -23,9 +24,18 @@ fn gauge(value: u64) -> Gauge {
     gauge
 }
 
-/// The `/metrics` page for the daemon's `torrents` (with each one's
-/// verified piece count), in the Prometheus text format.
-pub fn render(torrents: &[TorrentView], pieces_verified: u64) -> String {
+/// Piece counts over every torrent of the daemon.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PieceCounts {
+    /// Verified pieces held.
+    pub verified: u64,
+    /// Pieces that failed verification since start.
+    pub failed: u64,
+}
+
+/// The `/metrics` page for the daemon's `torrents` and their `pieces`, in
+/// the Prometheus text format.
+pub fn render(torrents: &[TorrentView], pieces: PieceCounts) -> String {
     let mut registry = Registry::with_prefix("minibit_daemon");
     let sum = |f: fn(&TorrentView) -> u64| torrents.iter().map(f).sum::<u64>();
     registry.register_with_unit(
@@ -57,7 +67,12 @@ pub fn render(torrents: &[TorrentView], pieces_verified: u64) -> String {
     registry.register(
         "pieces_verified",
         "Verified pieces held, all torrents",
-        gauge(pieces_verified),
+        gauge(pieces.verified),
+    );
+    registry.register(
+        "pieces_failed",
+        "Pieces that failed SHA-1 verification since start, all torrents",
+        ConstCounter::new(pieces.failed),
     );
     let mut page = String::new();
     // Writing into a String cannot fail.

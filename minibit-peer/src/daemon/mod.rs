@@ -48,7 +48,9 @@ use store::{Record, Store};
 use subscribe::Subscription;
 use view::{DetailView, TorrentView};
 
-use crate::client::{AddMagnet, AddTorrent, Client, ClientConfig, TorrentDetail, TorrentHandle};
+use crate::client::{
+    AddMagnet, AddOptions, AddTorrent, Client, ClientConfig, TorrentDetail, TorrentHandle,
+};
 use magnet::Source;
 
 /// Largest `.torrent` accepted (uploaded or fetched), bytes (10 MiB).
@@ -188,21 +190,21 @@ impl Daemon {
     /// Adds `source` to the client as `record` says (save folder,
     /// priorities, paused).
     async fn open(&self, source: Source, record: Record) -> Result<Entry, DaemonError> {
-        let config = TorrentConfig {
-            file_priorities: record.priorities.clone(),
-            ..TorrentConfig::default()
+        let options = AddOptions {
+            state_dir: Some(self.resume_dir.clone()),
+            torrent: TorrentConfig {
+                file_priorities: record.priorities.clone(),
+                ..TorrentConfig::default()
+            },
+            ..AddOptions::new(&record.save_dir)
         };
         let (handle, metainfo) = match source {
             Source::Metainfo(metainfo) => {
-                let mut add = AddTorrent::new(metainfo.clone(), &record.save_dir);
-                add.state_dir = Some(self.resume_dir.clone());
-                add.torrent = config;
+                let add = AddTorrent::with_options(metainfo.clone(), options);
                 (self.client.add_torrent(add).await?, Some(metainfo))
             }
             Source::Magnet(magnet) => {
-                let mut add = AddMagnet::new(magnet, &record.save_dir);
-                add.state_dir = Some(self.resume_dir.clone());
-                add.torrent = config;
+                let add = AddMagnet { magnet, options };
                 (self.client.add_magnet(add).await?, None)
             }
         };
@@ -303,13 +305,17 @@ impl Daemon {
     /// [`DaemonError::Client`] when the client has shut down.
     pub async fn metrics(&self) -> Result<String, DaemonError> {
         let list = self.list().await?;
-        let pieces = self
-            .client
-            .list()
-            .await?
-            .iter()
-            .map(|s| u64::from(s.progress.pieces_have))
-            .sum();
+        let pieces =
+            self.client
+                .list()
+                .await?
+                .iter()
+                .fold(metrics::PieceCounts::default(), |sum, s| {
+                    metrics::PieceCounts {
+                        verified: sum.verified + u64::from(s.progress.pieces_have),
+                        failed: sum.failed + s.progress.pieces_failed,
+                    }
+                });
         Ok(metrics::render(&list, pieces))
     }
 

@@ -1,10 +1,12 @@
-// The daemon page's script: the API token from the login URL
-// (#token=...) is kept in localStorage; with it the page adds, pauses,
-// resumes and removes torrents and changes file selections. The list is
-// redrawn from every `progress` server-sent event (once a second).
+// The daemon page's script (after /common.js: the token, api()): with the
+// API token from the login URL the page adds (a URL, a
+// magnet link, a .torrent chosen or dropped on the page), pauses,
+// resumes and removes torrents, changes file selections, subscribes to
+// trackers and unsubscribes. The list is redrawn from every `progress`
+// server-sent event (once a second); the subscriptions after every change
+// and every 5 s.
 "use strict";
 
-const KEY = "minibit-daemon-token";
 let selected = null;
 // The torrent whose files the table shows (its check boxes are kept
 // while the user changes them; only the "have" column is refreshed).
@@ -12,40 +14,8 @@ let filesShown = null;
 // The torrent whose limits the form shows (kept while the user edits).
 let limitsShown = null;
 
-function token() {
-  return localStorage.getItem(KEY);
-}
-
-function takeTokenFromUrl() {
-  const match = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-  if (match) {
-    localStorage.setItem(KEY, decodeURIComponent(match[1]));
-    history.replaceState(null, "", location.pathname + location.search);
-  }
-}
-
 function say(text) {
   document.getElementById("status").textContent = text;
-}
-
-async function api(method, url, body, type) {
-  const headers = { Authorization: "Bearer " + token() };
-  if (type) {
-    headers["Content-Type"] = type;
-  }
-  const response = await fetch(url, { method, headers, body });
-  if (!response.ok) {
-    let message = response.statusText;
-    try {
-      message = (await response.json()).error;
-    } catch (_) {}
-    if (response.status === 401) {
-      localStorage.removeItem(KEY);
-      showLogin();
-    }
-    throw new Error(response.status + ": " + message);
-  }
-  return response.status === 204 ? null : response.json();
 }
 
 function showLogin() {
@@ -55,7 +25,8 @@ function showLogin() {
   document.getElementById("add-file").hidden = !loggedIn;
   document.getElementById("save-files").hidden = !loggedIn;
   document.getElementById("limits").hidden = !loggedIn;
-  for (const button of document.querySelectorAll("#torrents button")) {
+  document.getElementById("subscribe").hidden = !loggedIn;
+  for (const button of document.querySelectorAll("#torrents button, #subscriptions button")) {
     button.hidden = !loggedIn;
   }
 }
@@ -134,6 +105,45 @@ function draw(list) {
         selected = null;
         document.getElementById("detail").hidden = true;
       }
+    });
+  }
+  showLogin();
+}
+
+// Adds the .torrent `file` (from the form or dropped on the page); says
+// how it went and whether it was added.
+async function addTorrentFile(file) {
+  try {
+    const added = await api("POST", "/api/torrents", file, "application/x-bittorrent");
+    say("added " + added.info_hash);
+    return true;
+  } catch (error) {
+    say("not added: " + error.message);
+    return false;
+  }
+}
+
+// The subscriptions table: GET /api/subscriptions, an unsubscribe button
+// per row.
+async function showSubscriptions() {
+  const response = await fetch("/api/subscriptions");
+  if (!response.ok) return;
+  const list = await response.json();
+  const body = document.querySelector("#subscriptions tbody");
+  body.replaceChildren();
+  document.getElementById("no-subscriptions").hidden = list.length > 0;
+  for (const s of list) {
+    const row = body.insertRow();
+    cell(row, s.tracker).className = "tracker";
+    cell(row, s.glob ?? "every publication").className = "glob";
+    const query = { tracker: s.tracker };
+    if (s.glob !== null) {
+      query.glob = s.glob;
+    }
+    button(row.insertCell(), "unsubscribe", async () => {
+      await api("DELETE", "/api/subscriptions?" + new URLSearchParams(query));
+      say("unsubscribed from " + s.tracker + (s.glob === null ? "" : "#" + s.glob));
+      showSubscriptions();
     });
   }
   showLogin();
@@ -250,11 +260,6 @@ async function showDetail() {
   }
 }
 
-window.addEventListener("hashchange", () => {
-  takeTokenFromUrl();
-  showLogin();
-});
-
 document.addEventListener("DOMContentLoaded", () => {
   takeTokenFromUrl();
   showLogin();
@@ -272,16 +277,24 @@ document.addEventListener("DOMContentLoaded", () => {
   const byFile = document.getElementById("add-file");
   byFile.addEventListener("submit", async (event) => {
     event.preventDefault();
-    try {
-      const added = await api("POST", "/api/torrents", byFile.elements.file.files[0], "application/x-bittorrent");
-      say("added " + added.info_hash);
+    if (await addTorrentFile(byFile.elements.file.files[0])) {
       byFile.reset();
-    } catch (error) {
-      say("not added: " + error.message);
+    }
+  });
+  // A .torrent dropped anywhere on the page is added the same way.
+  document.addEventListener("dragover", (event) => event.preventDefault());
+  document.addEventListener("drop", (event) => {
+    event.preventDefault();
+    if (token() === null) {
+      say("log in (the daemon's login URL) to add torrents");
+      return;
+    }
+    for (const file of event.dataTransfer.files) {
+      addTorrentFile(file);
     }
   });
   document.getElementById("logout").addEventListener("click", () => {
-    localStorage.removeItem(KEY);
+    forgetToken();
     showLogin();
   });
   document.getElementById("save-files").addEventListener("click", async () => {
@@ -309,9 +322,29 @@ document.addEventListener("DOMContentLoaded", () => {
       say("limits not set: " + error.message);
     }
   });
+  const subscribe = document.getElementById("subscribe");
+  subscribe.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { tracker: subscribe.elements.tracker.value };
+    if (subscribe.elements.glob.value !== "") {
+      body.glob = subscribe.elements.glob.value;
+    }
+    try {
+      await api("POST", "/api/subscriptions", JSON.stringify(body), "application/json");
+      say("subscribed to " + body.tracker + (body.glob === undefined ? "" : "#" + body.glob));
+      subscribe.reset();
+      showSubscriptions();
+    } catch (error) {
+      say("not subscribed: " + error.message);
+    }
+  });
   fetch("/api/torrents").then((r) => r.json()).then(draw);
   showDht();
-  setInterval(showDht, 5000);
+  showSubscriptions();
+  setInterval(() => {
+    showDht();
+    showSubscriptions();
+  }, 5000);
   const events = new EventSource("/api/events");
   events.addEventListener("progress", (event) => {
     draw(JSON.parse(event.data));

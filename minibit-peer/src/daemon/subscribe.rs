@@ -33,7 +33,7 @@ use futures::future::{AbortHandle, abortable};
 use futures::stream::FuturesUnordered;
 use globset::{Glob, GlobMatcher};
 use minibit_core::metainfo::{InfoHash, Metainfo};
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::store::{Store, StoreError};
 use super::{AddRequest, Daemon, DaemonError, MAX_TORRENT_BYTES, unix_now};
@@ -67,7 +67,9 @@ pub enum SubscriptionError {
 
 /// A tracker's catalogue followed by the daemon, all of it or the names
 /// matching a glob. Written `TRACKER_URL[#GLOB]`; serialized as
-/// `{"tracker": URL, "glob": GLOB or null}`.
+/// `{"tracker": URL, "glob": GLOB or null}` and read back from that shape
+/// (`glob` may be left out; other fields are refused), checked as
+/// [`Subscription::new`] checks it.
 #[derive(Clone, Debug, Serialize)]
 pub struct Subscription {
     tracker: String,
@@ -143,6 +145,20 @@ impl FromStr for Subscription {
             Some((tracker, glob)) => Self::new(tracker, Some(glob)),
             None => Self::new(text, None),
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for Subscription {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// The serialized shape.
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Shape {
+            tracker: String,
+            glob: Option<String>,
+        }
+        let shape = Shape::deserialize(deserializer)?;
+        Self::new(&shape.tracker, shape.glob.as_deref()).map_err(serde::de::Error::custom)
     }
 }
 

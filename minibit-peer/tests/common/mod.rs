@@ -273,7 +273,7 @@ pub fn make_single(root: &Path, name: &str, len: usize, announce: &str) -> Metai
 pub fn local_config(metainfo: &Metainfo, dir: &Path, seed: u64) -> SessionConfig {
     let mut config = SessionConfig::new(metainfo.clone(), dir);
     config.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-    config.torrent.rng_seed = Some(seed);
+    config.options.torrent.rng_seed = Some(seed);
     config
 }
 
