@@ -253,6 +253,35 @@ fn the_initial_spread_puts_every_piece_out_with_one_seed_copy() {
 }
 
 #[test]
+fn leechers_do_not_ask_the_initial_seed_again_for_a_piece_it_rejected() {
+    // A spreading seed rejects requests for pieces another peer is getting;
+    // a leecher keeps each rejected piece off its requests to that peer
+    // until the peer unchokes it anew (or its next rechoke round). 50
+    // peers x 16 MiB (1024 blocks), 1 MB/s: measured 2358 and 1638
+    // rejects (rng seeds 1, 2); asking again at once, 21610 and 14820.
+    for rng_seed in [1, 2] {
+        let report = run(SimConfig {
+            peers: 50,
+            file_bytes: 16 * 1024 * 1024,
+            piece_length: 256 * 1024,
+            upload_bps: 1_000_000.0,
+            seed_upload_bps: 1_000_000.0,
+            latency: Duration::from_millis(25),
+            rng_seed,
+            ..small_swarm()
+        });
+        assert!(report.all_completed, "{report:#?}");
+        let blocks = 16 * 1024 / 16;
+        assert!(
+            report.seed_rejects_sent <= 3 * blocks,
+            "the seed rejected {} of {} requests",
+            report.seed_rejects_sent,
+            report.seed_requests_received
+        );
+    }
+}
+
+#[test]
 fn endgame_cuts_the_last_piece_delay_behind_slow_peers() {
     // Three leechers upload at 2 kB/s: a block requested from one of them
     // takes 8 s. Endgame asks the other peers for the last blocks too.

@@ -76,6 +76,7 @@ impl Torrent {
                 if peer.chokes_us {
                     peer.chokes_us = false;
                     peer.unchoked_us_at = Some(now);
+                    peer.rejected.clear();
                 }
                 self.request_from(now, key);
             }

@@ -102,6 +102,11 @@ pub(super) struct Peer {
     pub(super) allowed_fast: BTreeSet<PieceIndex>,
     /// Pieces we let the peer request while we choke it (BEP 6 allowed fast).
     pub(super) allowed_fast_out: BTreeSet<PieceIndex>,
+    /// Pieces the peer rejected a request for (BEP 6): not asked for
+    /// again until it unchokes us anew, suggests them, or our next rechoke
+    /// round (a seed spreading its first copy keeps pieces for other
+    /// peers; asking again at once would only bring more rejects).
+    pub(super) rejected: BTreeSet<PieceIndex>,
     /// Pieces the peer suggested (BEP 6), newest last: picked first.
     pub(super) suggested: VecDeque<PieceIndex>,
     /// Requests from the peer waiting for a [`Action::ReadBlock`].
@@ -174,6 +179,7 @@ impl Peer {
             interested_in_us: false,
             outstanding: Vec::new(),
             allowed_fast: BTreeSet::new(),
+            rejected: BTreeSet::new(),
             suggested: VecDeque::new(),
             allowed_fast_out: BTreeSet::new(),
             queued: VecDeque::new(),
@@ -217,6 +223,7 @@ impl Peer {
 
     /// Records a BEP 6 suggestion, forgetting the oldest beyond [`MAX_SUGGESTED`].
     pub(super) fn suggest(&mut self, piece: PieceIndex) {
+        self.rejected.remove(&piece);
         if self.suggested.contains(&piece) {
             return;
         }

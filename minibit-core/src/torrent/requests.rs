@@ -67,11 +67,24 @@ impl Torrent {
             self.picker
                 .pick(key, PeerHas::Listed(&fast), room, &[], &mut blocks);
         } else {
-            let suggested: Vec<PieceIndex> = peer.suggested.iter().copied().collect();
-            let has = if peer.has_all(self.layout.piece_count()) {
-                PeerHas::All
-            } else {
-                PeerHas::Pieces(&peer.bitfield)
+            let suggested: Vec<PieceIndex> = peer
+                .suggested
+                .iter()
+                .copied()
+                .filter(|p| !peer.rejected.contains(p))
+                .collect();
+            // Pieces it rejected since it unchoked us are not asked again.
+            let askable = (!peer.rejected.is_empty()).then(|| {
+                let mut field = peer.bitfield.clone();
+                for &piece in &peer.rejected {
+                    field.clear(piece);
+                }
+                field
+            });
+            let has = match &askable {
+                Some(field) => PeerHas::Pieces(field),
+                None if peer.has_all(self.layout.piece_count()) => PeerHas::All,
+                None => PeerHas::Pieces(&peer.bitfield),
             };
             self.picker.pick(key, has, room, &suggested, &mut blocks);
         }
@@ -194,7 +207,9 @@ impl Torrent {
     }
 
     /// BEP 6 reject: the request is over; the block goes to other peers,
-    /// the piece is no longer preferred as the peer's suggestion, and the
+    /// the piece is no longer preferred as the peer's suggestion nor asked
+    /// of this peer until it unchokes us anew, suggests it or the next
+    /// rechoke round, and the
     /// pipeline to `key` is topped up with other blocks (a seed
     /// spreading its first copy rejects pieces another peer is getting and
     /// suggests one nobody has). A piece rejected while the peer chokes us
@@ -216,6 +231,7 @@ impl Torrent {
         if peer.chokes_us {
             peer.allowed_fast.remove(&block.piece);
         }
+        peer.rejected.insert(block.piece);
         if peer.take_outstanding(block).is_some() {
             self.picker.request_dropped(key, block);
             // Only peers that have the piece and may be asked for it

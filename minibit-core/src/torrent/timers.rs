@@ -22,6 +22,12 @@ impl Torrent {
         if rechoked {
             self.rechoke(now);
             self.next_rechoke = now + self.config.rechoke_interval;
+            // Rejected pieces are asked for again at most once a round:
+            // the peer may have freed them (a spreading seed whose other
+            // taker left) without unchoking us anew.
+            for (_, peer) in &mut self.peers {
+                peer.rejected.clear();
+            }
         }
         let expired = self.expire_requests(now);
         let keys: Vec<PeerKey> = self.peers.iter().map(|(_, p)| p.key).collect();
