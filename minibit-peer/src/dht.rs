@@ -4,11 +4,12 @@
 //! look torrents up (`get_peers`), announce them (`announce_peer`), and keep
 //! the routing table across restarts in a file of `IP:PORT` lines.
 //!
-//! Nodes that peers name in BEP 5 `port` messages are kept aside
-//! ([`DhtNode::learn`]): `mainline` 8 adds to its routing table only nodes
-//! that answer its own queries and has no call to add or ping a given
-//! address, so they are saved with the routing table and bootstrap the
-//! node at its next start.
+//! Nodes that peers name in BEP 5 `port` messages are pinged and, once
+//! they answer, in the routing table (BEP 5: "the node should attempt to
+//! ping the node on the received port and IP address"; `mainline` 8 has
+//! no call for that: the workspace's patched copy, `vendor/mainline`,
+//! adds `AsyncDht::ping`); they are also kept ([`DhtNode::learn`]) and
+//! saved with the routing table, so the next start bootstraps from them.
 //!
 //! Peers a lookup returns are untrusted: [`DhtNode::get_peers`] drops port
 //! 0, unspecified, multicast and broadcast addresses and our own address,
@@ -233,13 +234,13 @@ impl DhtNode {
     }
 
     /// A DHT node a peer named in a BEP 5 `port` message (the peer's IP,
-    /// the port it gave). `mainline` 8 has no call that adds an address to
-    /// its routing table (it adds only nodes answering its own queries),
-    /// so the node is kept (at most [`MAX_LEARNED_NODES`], the oldest
-    /// dropped first) and written with the routing table by
-    /// [`Self::save_routing_table`]: the next start bootstraps from it.
-    /// Returns whether it was new; IPv6, port 0, unspecified, multicast
-    /// and broadcast addresses and our own node are ignored.
+    /// the port it gave): pinged, so it joins the routing table once it
+    /// answers (BEP 5), and kept (at most [`MAX_LEARNED_NODES`], the
+    /// oldest dropped first) to be written with the routing table by
+    /// [`Self::save_routing_table`], so the next start bootstraps from it
+    /// even if it never answered. Returns whether it was new (only a new
+    /// node is pinged); IPv6, port 0, unspecified, multicast and
+    /// broadcast addresses and our own node are ignored.
     pub fn learn(&self, addr: SocketAddr) -> bool {
         let SocketAddr::V4(v4) = addr else {
             return false;
@@ -255,6 +256,7 @@ impl DhtNode {
             learned.pop_front();
         }
         learned.push_back(v4);
+        self.dht.ping(v4);
         true
     }
 

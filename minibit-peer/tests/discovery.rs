@@ -164,8 +164,9 @@ async fn the_routing_table_is_saved_at_shutdown() {
 
 /// BEP 5 `port` message: the seeder's node is named to the leecher in
 /// the peer connection (no bootstrap anywhere, so nothing else could tell
-/// the leecher of it), kept, saved with the routing table at shutdown,
-/// and the leecher's next start bootstraps from it.
+/// the leecher of it), pinged and in the leecher's routing table once it
+/// answers, kept, saved with the routing table at shutdown, and the
+/// leecher's next start bootstraps from it.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_port_message_names_the_peer_dht_node_and_the_next_start_uses_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -207,6 +208,23 @@ async fn a_port_message_names_the_peer_dht_node_and_the_next_start_uses_it() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(saved.learned_nodes, [seeder_node], "the seeder's node only");
+    // The ping the port message caused put the node in the routing table.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let status = leecher.dht_status().await.expect("dht on");
+        if status
+            .node
+            .as_ref()
+            .is_some_and(|n| n.routing_table_nodes == 1)
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the pinged node never joined the routing table: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     drop(leeching);
     leecher.shutdown().await.unwrap();
     let text = std::fs::read_to_string(&table).expect("routing table saved");

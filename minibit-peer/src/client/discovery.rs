@@ -86,8 +86,8 @@ struct Counters {
 pub struct DhtStatus {
     /// The node, `None` while it starts (or when it could not).
     pub node: Option<DhtStats>,
-    /// Nodes peers named in BEP 5 `port` messages (kept aside: see
-    /// [`DhtNode::learn`]).
+    /// Nodes peers named in BEP 5 `port` messages (pinged, and kept for
+    /// the next start: see [`DhtNode::learn`]).
     pub learned_nodes: Vec<SocketAddr>,
     /// `get_peers` lookups running now, over all torrents.
     pub lookups_in_flight: usize,

@@ -31,6 +31,14 @@ impl Dht {
 pub struct AsyncDht(Dht);
 
 impl AsyncDht {
+    /// Pings the node at `address` without waiting for its answer; a node
+    /// that answers is added to the routing table like any node answering
+    /// this node's queries (minibit patch: what BEP 5 asks on a `port`
+    /// message).
+    pub fn ping(&self, address: SocketAddrV4) {
+        self.send(ActorMessage::Ping(address));
+    }
+
     /// Information and statistics about this [Dht] node.
     pub async fn info(&self) -> Info {
         let (tx, rx) = flume::bounded::<Info>(1);

@@ -566,6 +566,9 @@ fn run(config: Config, receiver: Receiver<ActorMessage>) {
                             }
                             let _ = sender.send(());
                         }
+                        ActorMessage::Ping(address) => {
+                            rpc.ping(address);
+                        }
                     },
                     Err(TryRecvError::Disconnected) => {
                         // Node was dropped, kill this thread.
@@ -656,6 +659,8 @@ pub(crate) enum ActorMessage {
     Check(Sender<Result<(), std::io::Error>>),
     ToBootstrap(Sender<Vec<String>>),
     SeedRouting(Vec<Node>, Sender<()>),
+    // minibit patch: ping a given node (BEP 5 `port` message).
+    Ping(SocketAddrV4),
 }
 
 #[derive(Debug, Clone)]

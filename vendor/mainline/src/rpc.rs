@@ -573,7 +573,14 @@ impl Rpc {
             return None;
         }
 
-        let mut should_add_node = false;
+        // minibit patch: a node answering a ping of ours that belongs to no
+        // query (BEP 5 `port` message, see `AsyncDht::ping`) is added too;
+        // the socket only hands us responses to our own requests from the
+        // address they were sent to.
+        let mut should_add_node = matches!(
+            message.message_type,
+            MessageType::Response(ResponseSpecific::Ping(_))
+        );
         let author_id = message.get_author_id();
         let from_version = message.version.to_owned();
 
@@ -875,8 +882,10 @@ impl Rpc {
         );
     }
 
-    /// Send a ping request to a node.
-    fn ping(&mut self, address: SocketAddrV4) {
+    /// Send a ping request to a node; a node that answers is added to the
+    /// routing table like any node answering our queries (minibit patch:
+    /// public, for BEP 5 `port` messages).
+    pub fn ping(&mut self, address: SocketAddrV4) {
         self.socket.request(
             address,
             RequestSpecific {
