@@ -106,7 +106,9 @@ fn leechers_finish_after_the_seeding_tracker_dies_and_pex_finds_the_late_peer_it
         .map(|i| {
             let dir = tmp.path().join(format!("leecher{i}"));
             let port = first_port.to_string();
-            let mut args = vec!["-q", "-o", path_str(&dir)];
+            // Tracker and PEX only: LSD (or the DHT) would introduce the
+            // late peer to the leechers by another way than ut_pex.
+            let mut args = vec!["-q", "--no-lsd", "--no-dht", "-o", path_str(&dir)];
             if i == 1 {
                 args.extend(["--port", &port]);
             }
@@ -139,6 +141,8 @@ fn leechers_finish_after_the_seeding_tracker_dies_and_pex_finds_the_late_peer_it
     let late_dir = tmp.path().join("late");
     let late_args = [
         "-q",
+        "--no-lsd",
+        "--no-dht",
         "--exit-on-complete",
         "-o",
         path_str(&late_dir),
