@@ -616,41 +616,20 @@ async fn the_event_stream_pushes_added_progress_and_removed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_state_folder_gets_a_private_token_printed_once_as_a_login_url() {
-    use std::io::{BufRead, BufReader};
     use std::os::unix::fs::PermissionsExt as _;
 
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    let start = |log: &Path| {
-        let mut child = Command::new(BIN)
-            .args(["daemon", "--api", "127.0.0.1:0", "--bind", "127.0.0.1"])
-            .args(["--no-dht", "--no-lsd", "--state"])
-            .arg(&state)
-            .env_remove("MINIBIT_DAEMON_TOKEN")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let api = first
-            .trim()
-            .strip_prefix("api listening on ")
-            .unwrap_or_else(|| panic!("{first:?}"))
-            .to_owned();
-        (common::daemon::Proc(child), api)
-    };
-    let log = dir.path().join("first.log");
-    let (daemon, api) = start(&log);
+    let start = || common::daemon::spawn_daemon(&state, &["--no-dht", "--no-lsd"], None);
+    let daemon = start();
+    let api = daemon.api.clone();
     let token_file = state.join("token");
     let token = std::fs::read_to_string(&token_file).unwrap();
     let token = token.trim();
     assert_eq!(token.len(), 64, "{token:?}");
     let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "{mode:o}");
-    let stderr = std::fs::read_to_string(&log).unwrap();
+    let stderr = std::fs::read_to_string(&daemon.log).unwrap();
     assert!(
         stderr
             .lines()
@@ -666,12 +645,11 @@ async fn a_new_state_folder_gets_a_private_token_printed_once_as_a_login_url() {
     };
     assert_eq!(call(add(TOKEN)).await.0, 401);
     assert_eq!(call(add(token)).await.0, 201);
-    assert!(daemon.terminate().success());
+    assert!(daemon.proc.terminate().success());
 
     // Printed once: a restart says where it is, not what it is.
-    let log = dir.path().join("second.log");
-    let (_daemon, _api) = start(&log);
-    let stderr = std::fs::read_to_string(&log).unwrap();
+    let again = start();
+    let stderr = std::fs::read_to_string(&again.log).unwrap();
     assert!(!stderr.contains(token), "{stderr}");
     assert!(stderr.contains("api token in "), "{stderr}");
     assert_eq!(std::fs::read_to_string(&token_file).unwrap().trim(), token);

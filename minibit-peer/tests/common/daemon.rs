@@ -68,6 +68,13 @@ pub fn start_daemon(state: &Path) -> Daemon {
 
 /// [`start_daemon`] with `extra` daemon flags (e.g. `--dht-bootstrap ADDR`).
 pub fn start_daemon_with(state: &Path, extra: &[&str]) -> Daemon {
+    spawn_daemon(state, extra, Some(TOKEN))
+}
+
+/// `minibit-peer -v daemon` on 127.0.0.1 with `extra` flags and
+/// `--api-token TOKEN`, or with no token given at all (`None`: the daemon
+/// makes or reads its own in `STATE/token`); returns once it serves.
+pub fn spawn_daemon(state: &Path, extra: &[&str], token: Option<&str>) -> Daemon {
     std::fs::create_dir_all(state).unwrap();
     let log = state.with_extension(format!(
         "{}.log",
@@ -86,8 +93,13 @@ pub fn start_daemon_with(state: &Path, extra: &[&str]) -> Daemon {
             "127.0.0.1",
         ])
         .args(extra)
-        .arg("--api-token")
-        .arg(TOKEN)
+        .args(
+            token
+                .map(|token| ["--api-token", token])
+                .into_iter()
+                .flatten(),
+        )
+        .env_remove("MINIBIT_DAEMON_TOKEN")
         .arg("--state")
         .arg(state)
         .stdout(Stdio::piped())
