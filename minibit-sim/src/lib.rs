@@ -46,7 +46,7 @@ use rand_chacha::ChaCha8Rng;
 
 use minibit_core::bitfield::Bitfield;
 use minibit_core::metainfo::InfoHash;
-use minibit_core::piece::{BLOCK_SIZE, Layout, LayoutError};
+use minibit_core::piece::{BLOCK_SIZE, BlockRef, Layout, LayoutError};
 use minibit_core::torrent::{
     Action, Direction, Event, PeerKey, PickerStrategy, Torrent, TorrentConfig,
 };
@@ -54,6 +54,12 @@ use minibit_core::wire::{Message, PeerId};
 
 use network::{LinkId, Network, Sent};
 pub use report::{EveryPieceOut, FinishTimes, IdleShare, SeedCopies, SimReport};
+
+/// Block bytes waiting on one connection's uplink under which a node reads
+/// (serves) more of that peer's requests, as minibit-peer reads blocks
+/// for a peer only while its outgoing backlog is under 1 MiB: requests
+/// beyond stay queued in the core, where a cancel still withdraws them.
+const SEND_BACKLOG: u64 = 1024 * 1024;
 
 /// Announce interval the simulated tracker hands out.
 const TRACKER_INTERVAL: Duration = Duration::from_secs(300);
@@ -109,8 +115,33 @@ pub struct SimConfig {
     /// BEP 11 peer exchange on every node ([`TorrentConfig::peer_exchange`];
     /// default: the core's default, on).
     pub peer_exchange: bool,
+    /// Depth past which a leecher hands its requests queued at one peer
+    /// over to another peer that has nothing free to give
+    /// ([`TorrentConfig::steal_after`]; default: the core's, off;
+    /// `None`: off).
+    pub steal_after: Option<Duration>,
     /// Virtual time after which the run stops even if peers are unfinished.
     pub time_limit: Duration,
+}
+
+impl SimConfig {
+    /// The core's settings for a node: the initial seed (`seed`), a free
+    /// rider, or another leecher.
+    fn torrent_config(&self, seed: bool, free_rider: bool) -> TorrentConfig {
+        TorrentConfig {
+            picker: self.picker,
+            super_seed: seed && self.super_seed,
+            initial_spread: self.initial_spread,
+            // A free rider never unchokes anyone and offers no
+            // allowed-fast pieces, so it never uploads a block (it does
+            // not swallow requests: peers simply get nothing from it).
+            unchoke_slots: if free_rider { 0 } else { 4 },
+            allowed_fast_count: if free_rider { 0 } else { 10 },
+            peer_exchange: self.peer_exchange,
+            steal_after: self.steal_after,
+            ..TorrentConfig::default()
+        }
+    }
 }
 
 impl Default for SimConfig {
@@ -137,6 +168,7 @@ impl Default for SimConfig {
             leave_within: Duration::from_secs(60),
             tracker_numwant: 50,
             peer_exchange: TorrentConfig::default().peer_exchange,
+            steal_after: TorrentConfig::default().steal_after,
             time_limit: Duration::from_secs(24 * 3600),
         }
     }
@@ -169,6 +201,9 @@ struct Node {
     /// Virtual instant of the timer already queued for this node.
     timer: Option<Instant>,
     links: LinkTable,
+    /// Reads ([`Action::ReadBlock`]) waiting for their connection's
+    /// backlog to fall under [`SEND_BACKLOG`], oldest first.
+    deferred_reads: Vec<(LinkId, PeerKey, BlockRef)>,
 }
 
 /// Where a running simulation stands ([`Simulation::run_observed`]).
@@ -329,17 +364,8 @@ impl Simulation {
             };
             let torrent_config = TorrentConfig {
                 rng_seed: Some(rand::Rng::random(&mut rng)),
-                picker: config.picker,
-                super_seed: seed && config.super_seed,
-                initial_spread: config.initial_spread,
-                // A free rider never unchokes anyone and offers no
-                // allowed-fast pieces, so it never uploads a block (it does
-                // not swallow requests: peers simply get nothing from it).
-                unchoke_slots: if free_rider { 0 } else { 4 },
-                allowed_fast_count: if free_rider { 0 } else { 10 },
                 listen_addr: Some(addr),
-                peer_exchange: config.peer_exchange,
-                ..TorrentConfig::default()
+                ..config.torrent_config(seed, free_rider)
             };
             let arrival = if seed || config.arrival_spread.is_zero() {
                 Duration::ZERO
@@ -375,6 +401,7 @@ impl Simulation {
                 completed_at: seed.then_some(Duration::ZERO),
                 timer: None,
                 links: LinkTable::default(),
+                deferred_reads: Vec::new(),
             });
         }
         let by_addr = nodes.iter().enumerate().map(|(i, n)| (n.addr, i)).collect();
@@ -458,9 +485,10 @@ impl Simulation {
                 });
             }
         }
+        let wasted = self.nodes.iter().map(|n| n.torrent.wasted()).sum();
         let network = &mut self.network;
         self.report
-            .finish(&self.config, end, self.processed, |node| {
+            .finish(&self.config, (end, self.processed, wasted), |node| {
                 network.uplink_idle(node, end)
             })
     }
@@ -515,6 +543,7 @@ impl Simulation {
             SimEvent::UplinkDone(node) => {
                 self.network.uplink_done(node, self.now);
                 self.pump(node);
+                self.resume_reads(node);
             }
             SimEvent::Deliver {
                 link,
@@ -691,10 +720,21 @@ impl Simulation {
             }
             Action::WriteBlock { .. } => {}
             Action::ReadBlock { peer, block } => {
-                let data = self.zeros.slice(..block.length as usize);
-                self.nodes[node]
-                    .torrent
-                    .handle_block_read(now, peer, block, data);
+                let Some(link) = self.nodes[node].links.get(peer) else {
+                    return;
+                };
+                let waiting = self.nodes[node]
+                    .deferred_reads
+                    .iter()
+                    .any(|&(l, _, _)| l == link);
+                if waiting || self.network.block_backlog(link, node) >= SEND_BACKLOG {
+                    self.nodes[node].deferred_reads.push((link, peer, block));
+                } else {
+                    let data = self.zeros.slice(..block.length as usize);
+                    self.nodes[node]
+                        .torrent
+                        .handle_block_read(now, peer, block, data);
+                }
             }
             Action::VerifyPiece { piece } => {
                 let network = &mut self.network;
@@ -717,6 +757,30 @@ impl Simulation {
             // A new action of the core must get a model here before a run
             // can mean anything.
             other => panic!("the simulator has no model for {other:?}"),
+        }
+    }
+
+    /// Completes the deferred reads of `node` whose connection's backlog
+    /// fell under [`SEND_BACKLOG`] (one at a time: each read's block
+    /// joins the backlog), dropping those of connections gone.
+    fn resume_reads(&mut self, node: usize) {
+        while self.alive(node) {
+            let now = self.instant();
+            let n = &mut self.nodes[node];
+            n.deferred_reads
+                .retain(|&(link, key, _)| n.links.get(key) == Some(link));
+            let network = &self.network;
+            let Some(i) = n
+                .deferred_reads
+                .iter()
+                .position(|&(link, _, _)| network.block_backlog(link, node) < SEND_BACKLOG)
+            else {
+                return;
+            };
+            let (_, peer, block) = n.deferred_reads.remove(i);
+            let data = self.zeros.slice(..block.length as usize);
+            n.torrent.handle_block_read(now, peer, block, data);
+            self.drain(node);
         }
     }
 

@@ -37,6 +37,8 @@ struct Link {
     keys: [Option<PeerKey>; 2],
     /// Messages waiting on each end's uplink.
     queues: [VecDeque<Message>; 2],
+    /// Bytes of the blocks among them.
+    queued_block_bytes: [u64; 2],
     /// Arrival time of the last message sent from each end (TCP keeps order).
     last_arrival: [Duration; 2],
     /// Each end's last choke/unchoke said unchoke (BEP 3 `am_choking` false).
@@ -126,6 +128,7 @@ impl Network {
             nodes: [dialer, listener],
             keys: [None, Some(listener_key)],
             queues: [VecDeque::new(), VecDeque::new()],
+            queued_block_bytes: [0; 2],
             last_arrival: [Duration::ZERO; 2],
             unchokes: [false; 2],
             interested: [false; 2],
@@ -176,6 +179,14 @@ impl Network {
         self.set_flags(link, now, |l| l.open = false);
         let l = &mut self.links[link.0];
         l.queues = [VecDeque::new(), VecDeque::new()];
+        l.queued_block_bytes = [0; 2];
+    }
+
+    /// Bytes of the blocks waiting on `node`'s end of `link` (0 for a
+    /// closed link or a stranger).
+    pub fn block_backlog(&self, link: LinkId, node: usize) -> u64 {
+        let l = &self.links[link.0];
+        l.side(node).map_or(0, |side| l.queued_block_bytes[side])
     }
 
     /// Sends `message` from `from` on `link` at `now`. A block (`piece`
@@ -214,6 +225,7 @@ impl Network {
             if l.queues[side].is_empty() {
                 self.nodes[from].active.push_back(link);
             }
+            l.queued_block_bytes[side] += block_bytes(&message);
             l.queues[side].push_back(message);
             return None;
         }
@@ -306,6 +318,7 @@ impl Network {
             let Some(message) = l.queues[side].pop_front() else {
                 continue;
             };
+            l.queued_block_bytes[side] -= block_bytes(&message);
             if !l.queues[side].is_empty() {
                 self.nodes[node].active.push_back(link);
             }
@@ -349,18 +362,22 @@ impl Network {
             self.nodes[to].downlink_free_at = arrives_at;
         }
         l.last_arrival[side] = arrives_at;
-        let block_bytes = match &message {
-            Message::Piece { data, .. } => data.len() as u64,
-            _ => 0,
-        };
         Sent {
             link,
             to,
             key: l.keys[1 - side],
+            block_bytes: block_bytes(&message),
             message,
             arrives_at,
-            block_bytes,
         }
+    }
+}
+
+/// Payload bytes of the block `message` carries (0 for other messages).
+fn block_bytes(message: &Message) -> u64 {
+    match message {
+        Message::Piece { data, .. } => data.len() as u64,
+        _ => 0,
     }
 }
 

@@ -117,6 +117,10 @@ pub struct SimReport {
     /// Mean fractions of their download time the contributing leechers'
     /// uplinks carried no block, by why.
     pub uplink_idle: IdleShare,
+    /// Block bytes the leechers received twice or never asked for (an
+    /// endgame duplicate, a request cancelled or handed to another peer
+    /// too late): upload capacity spent on nothing.
+    pub wasted_bytes: u64,
     /// Whether every leecher that is not a free rider and did not leave completed.
     pub all_completed: bool,
     /// Leechers that left the swarm before completing (churn).
@@ -296,12 +300,12 @@ impl Recorder {
     }
 
     /// The report at the end of the run (`now`); `idle` gives a node's
-    /// uplink idle time so far (asked for the leechers that did not complete).
+    /// uplink idle time so far (asked for the leechers that did not
+    /// complete); `wasted_bytes` is the nodes' wasted block bytes.
     pub fn finish(
         &self,
         config: &SimConfig,
-        now: Duration,
-        events: u64,
+        (now, events, wasted_bytes): (Duration, u64, u64),
         mut idle: impl FnMut(usize) -> UplinkIdle,
     ) -> SimReport {
         let fluid_bound_s = fluid_bound(config);
@@ -389,6 +393,7 @@ impl Recorder {
             seed_requests_received: self.seed_requests,
             seed_rejects_sent: self.seed_rejects,
             upload_utilization: utilisations.iter().sum::<f64>() / utilisations.len().max(1) as f64,
+            wasted_bytes,
             all_completed,
             left_unfinished: self.left_unfinished,
             events,

@@ -48,8 +48,15 @@
 //!   2 s (so a new unchoke fills the link within a few round trips) and
 //!   the round trip the shortest request-to-block time seen,
 //!   capped by `max_pipeline` and the peer's BEP 10 `reqq` (one while
-//!   snubbed). Requests unanswered after `request_timeout` go back to the
-//!   picker; endgame duplicates are cancelled when the block arrives.
+//!   snubbed). With `steal_after` set (off by default), a peer that
+//!   unchokes us, has nothing requested and no free
+//!   block left to give (every piece it has and we lack is requested from
+//!   others) takes over requests queued deep in other peers' pipelines,
+//!   past what they send in `steal_after` (the tail, likely not yet on
+//!   the wire), and those are cancelled there; it takes only up to its
+//!   own `steal_after` depth. Requests unanswered after
+//!   `request_timeout` go back to the picker; endgame duplicates are
+//!   cancelled when the block arrives.
 //! - A piece counts (have bit, HAVE to peers that lack it, stats) only
 //!   after [`Torrent::handle_piece_verified`] says its SHA-1 matched; a
 //!   failed piece with one sender gives it a strike (`max_strikes` bans the

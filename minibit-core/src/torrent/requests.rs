@@ -3,12 +3,12 @@
 //! "pipelining" and "endgame mode"). Which blocks to ask for is the
 //! [`crate::picker::PiecePicker`]'s decision.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use crate::picker::{BlockReceived, PeerHas};
-use crate::piece::{BlockRef, PieceIndex};
+use crate::piece::{BLOCK_SIZE, BlockRef, PieceIndex};
 use crate::wire::Message;
 
 use super::Torrent;
@@ -28,7 +28,9 @@ fn cancel(block: BlockRef) -> Message {
 impl Torrent {
     /// Tops up the request pipeline to `key`, if we are interested in it
     /// and it unchokes us (or allows pieces fast, BEP 6). Pieces it
-    /// suggested (BEP 6) are preferred.
+    /// suggested (BEP 6) are preferred. When the picker has no free block
+    /// for an unchoking peer with nothing requested, that peer takes over
+    /// the tails of other peers' pipelines (see [`Torrent::steal_for`]).
     pub(super) fn request_from(&mut self, now: Instant, key: PeerKey) {
         let Some(peer) = self.peers.get(key.0) else {
             return;
@@ -36,19 +38,6 @@ impl Torrent {
         // Called on every block, HAVE and unchoke: the cheap reasons to
         // ask for nothing come first.
         if peer.closing || !peer.am_interested || (peer.chokes_us && peer.allowed_fast.is_empty()) {
-            return;
-        }
-        // While choked only the allowed-fast pieces it has and we lack count.
-        let fast: Vec<PieceIndex> = if peer.chokes_us {
-            peer.allowed_fast
-                .iter()
-                .copied()
-                .filter(|&p| peer.bitfield.has(p) && !self.settled.has(p))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        if peer.chokes_us && fast.is_empty() {
             return;
         }
         let cap = peer.pipeline_cap(
@@ -64,29 +53,30 @@ impl Torrent {
         let mut blocks = Vec::with_capacity(room);
         let was_endgame = self.picker.is_endgame();
         if peer.chokes_us {
+            // While choked only the allowed-fast pieces it has and we lack count.
+            let fast: Vec<PieceIndex> = peer
+                .allowed_fast
+                .iter()
+                .copied()
+                .filter(|&p| peer.bitfield.has(p) && !self.settled.has(p))
+                .collect();
             self.picker
                 .pick(key, PeerHas::Listed(&fast), room, &[], &mut blocks);
         } else {
-            let suggested: Vec<PieceIndex> = peer
-                .suggested
-                .iter()
-                .copied()
-                .filter(|p| !peer.rejected.contains(p))
-                .collect();
-            // Pieces it rejected since it unchoked us are not asked again.
-            let askable = (!peer.rejected.is_empty()).then(|| {
-                let mut field = peer.bitfield.clone();
-                for &piece in &peer.rejected {
-                    field.clear(piece);
+            self.pick_unchoked(key, room, &[], &mut blocks);
+            if let Some(after) = self.config.steal_after
+                && blocks.is_empty()
+                && self.peers[key.0].outstanding.is_empty()
+                && !was_endgame
+                && !self.picker.is_endgame()
+            {
+                let keep = self.steal_depth(now, key, after);
+                let want = keep.min(room);
+                let freed = self.steal_for(now, key, after, want);
+                if !freed.is_empty() {
+                    self.pick_unchoked(key, want, &freed, &mut blocks);
                 }
-                field
-            });
-            let has = match &askable {
-                Some(field) => PeerHas::Pieces(field),
-                None if peer.has_all(self.layout.piece_count()) => PeerHas::All,
-                None => PeerHas::Pieces(&peer.bitfield),
-            };
-            self.picker.pick(key, has, room, &suggested, &mut blocks);
+            }
         }
         let peer = &mut self.peers[key.0];
         for block in blocks {
@@ -106,6 +96,108 @@ impl Torrent {
         if !was_endgame && self.picker.is_endgame() {
             self.request_from_others(now, key);
         }
+    }
+
+    /// Picks up to `max_blocks` blocks for `key`, which unchokes us, into
+    /// `out`: pieces in `prefer` first, then its suggestions, then the
+    /// picker's order; never a piece it rejected since it unchoked us.
+    fn pick_unchoked(
+        &mut self,
+        key: PeerKey,
+        max_blocks: usize,
+        prefer: &[PieceIndex],
+        out: &mut Vec<BlockRef>,
+    ) {
+        let peer = &self.peers[key.0];
+        let suggested: Vec<PieceIndex> = prefer
+            .iter()
+            .chain(&peer.suggested)
+            .copied()
+            .filter(|p| !peer.rejected.contains(p))
+            .collect();
+        // Pieces it rejected since it unchoked us are not asked again.
+        let askable = (!peer.rejected.is_empty()).then(|| {
+            let mut field = peer.bitfield.clone();
+            for &piece in &peer.rejected {
+                field.clear(piece);
+            }
+            field
+        });
+        let has = match &askable {
+            Some(field) => PeerHas::Pieces(field),
+            None if peer.has_all(self.layout.piece_count()) => PeerHas::All,
+            None => PeerHas::Pieces(&peer.bitfield),
+        };
+        self.picker.pick(key, has, max_blocks, &suggested, out);
+    }
+
+    /// How many of our requests to `key` it sends within `after` (or four
+    /// measured round trips, when longer) at its rate: the part of the
+    /// pipeline that stays with it.
+    fn steal_depth(&self, now: Instant, key: PeerKey, after: Duration) -> usize {
+        self.peers[key.0].pipeline_cap(
+            now,
+            self.config.min_pipeline,
+            after,
+            self.config.max_pipeline,
+        )
+    }
+
+    /// `thief` unchokes us, nothing is requested from it and the picker
+    /// has no free block for it (every piece it has and we lack is
+    /// requested from others), so its uplink would idle for us: takes
+    /// up to `want` requests of pieces it has (and did not reject) from
+    /// the tails of other peers' pipelines, past the depth each of them
+    /// sends in `after` (those requests still wait in the other
+    /// peer's queue, not on the wire), deepest queue first. Each is
+    /// cancelled there (BEP 3 `cancel`) and freed in the picker; returns
+    /// the pieces freed, for the caller to pick from `thief`. The victim's
+    /// late block, if it was already sent, is still accepted.
+    fn steal_for(
+        &mut self,
+        now: Instant,
+        thief: PeerKey,
+        after: Duration,
+        want: usize,
+    ) -> Vec<PieceIndex> {
+        if want == 0 {
+            return Vec::new();
+        }
+        let taker = &self.peers[thief.0];
+        let mut victims: Vec<(f64, PeerKey, usize)> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.key != thief && !p.closing)
+            .filter_map(|(_, p)| {
+                let keep = self.steal_depth(now, p.key, after);
+                (p.outstanding.len() > keep).then(|| {
+                    let rate = p.pipeline_rate.rate(now).max(1.0);
+                    let wait = p.outstanding.len() as f64 * f64::from(BLOCK_SIZE) / rate;
+                    (wait, p.key, keep)
+                })
+            })
+            .collect();
+        victims.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+        let mut taken: Vec<(PeerKey, BlockRef)> = Vec::new();
+        'victims: for &(_, victim, keep) in &victims {
+            for o in self.peers[victim.0].outstanding[keep..].iter().rev() {
+                let piece = o.block.piece;
+                if taker.bitfield.has(piece) && !taker.rejected.contains(&piece) {
+                    taken.push((victim, o.block));
+                    if taken.len() == want {
+                        break 'victims;
+                    }
+                }
+            }
+        }
+        let mut freed: Vec<PieceIndex> = Vec::new();
+        for (victim, block) in taken {
+            self.cancel_request(now, victim, block);
+            if !freed.contains(&block.piece) {
+                freed.push(block.piece);
+            }
+        }
+        freed
     }
 
     /// Tops up every peer but `except`.
@@ -231,8 +323,10 @@ impl Torrent {
         if peer.chokes_us {
             peer.allowed_fast.remove(&block.piece);
         }
-        peer.rejected.insert(block.piece);
+        // A reject of a request we no longer wait for (one we cancelled,
+        // or dropped at a choke) only acknowledges it.
         if peer.take_outstanding(block).is_some() {
+            peer.rejected.insert(block.piece);
             self.picker.request_dropped(key, block);
             // Only peers that have the piece and may be asked for it
             // (they unchoke us, or allow it fast) can take the freed block.
