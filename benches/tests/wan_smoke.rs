@@ -9,6 +9,8 @@ mod common;
 
 use std::process::Command;
 
+use test_support::root::require_root;
+
 /// Network namespaces the bench run with process id `pid` made.
 fn namespaces_of(pid: u32) -> Vec<String> {
     let out = Command::new("ip")
@@ -25,16 +27,7 @@ fn namespaces_of(pid: u32) -> Vec<String> {
 
 #[test]
 fn three_leechers_get_identical_copies_and_one_json_line() {
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .expect("/proc/self/status")
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(2).map(str::to_owned));
-    assert_eq!(
-        uid.as_deref(),
-        Some("0"),
-        "the wan smoke test needs root (ip netns, veth, bridge, tc): run the tests as root"
-    );
+    require_root("ip netns, veth, a bridge, tc tbf");
     let bins = common::minibit_binaries(env!("CARGO_BIN_EXE_wan"));
     let child = Command::new(env!("CARGO_BIN_EXE_wan"))
         .args([

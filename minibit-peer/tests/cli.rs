@@ -13,7 +13,8 @@ use minibit_core::torrent::AnnounceEvent;
 use minibit_peer::Session;
 use tokio::process::{Child, Command};
 
-use common::{content, local_config, make_single, start_stub, tools};
+use common::{content, local_config, make_single, start_stub};
+use test_support::tools;
 
 async fn run(args: &[&str]) -> Output {
     run_with_env(args, &[]).await

@@ -11,67 +11,13 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use common::daemon::{Proc, TOKEN, eventually, start_daemon, start_seeder};
-use common::{make_single, start_stub, tools};
-use fantoccini::{Client, ClientBuilder, Locator};
-use hyper_util::client::legacy::connect::HttpConnector;
+use common::daemon::{TOKEN, eventually, start_daemon, start_seeder};
+use common::{make_single, start_stub};
+use fantoccini::{Client, Locator};
 use serde_json::json;
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `chromedriver` on a free port of 127.0.0.1, ready for sessions.
-fn start_chromedriver() -> (Proc, String) {
-    tools::require(&tools::CHROMIUM);
-    tools::require(&tools::CHROMEDRIVER);
-    let port = free_port();
-    let child = Command::new(tools::CHROMEDRIVER.program)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver starts");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
-        assert!(Instant::now() < deadline, "chromedriver never listened");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (Proc(child), format!("http://127.0.0.1:{port}"))
-}
-
-/// A headless Chromium session with its own profile folder.
-async fn browser(webdriver: &str, profile: &Path) -> Client {
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--window-size=1200,800",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        }),
-    );
-    ClientBuilder::new(HttpConnector::new())
-        .capabilities(capabilities)
-        .connect(webdriver)
-        .await
-        .expect("a chromium session")
-}
+use test_support::webdriver::{browser, start_chromedriver};
 
 /// The text of the row's state cell, or `None` while the row is not there.
 async fn state_of(page: &Client, info_hash: &str) -> Option<String> {

@@ -2,8 +2,6 @@
 //! file or a `.torrent`, remove it, the catalogue events, `/metrics`, and
 //! every error status (400, 401, 403, 404, 409, 413).
 
-mod test_content;
-
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,7 +15,7 @@ use minibit_tracker::token::ApiToken;
 use minibit_tracker::{CatalogueEntry, RegistryConfig, ServiceConfig, TrackerState, serve};
 use reqwest::StatusCode;
 use serde_json::Value;
-use test_content::pseudo_random;
+use test_support::content::pseudo_random;
 use tokio::sync::oneshot;
 
 const TOKEN: &str = "0123456789abcdef-test-token";

@@ -8,85 +8,23 @@
 //! per minute follow the leecher (downloading, finished, gone) without a
 //! reload, and removes it with the page's button.
 
-mod tools;
-
 use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::Ipv4Addr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use std::net::SocketAddr;
 
-use fantoccini::{Client, ClientBuilder, Locator};
-use hyper_util::client::legacy::connect::HttpConnector;
+use fantoccini::{Client, Locator};
 use minibit_core::metainfo::Metainfo;
 use minibit_peer::{Session, SessionConfig, SessionHandle};
 use serde_json::{Value, json};
+use test_support::process::Killed;
+use test_support::webdriver::{browser, start_chromedriver};
 
 const BIN: &str = env!("CARGO_BIN_EXE_minibit-tracker");
 const TOKEN: &str = "browser-test-token-0123456789";
-
-/// Kills the child when dropped (a failed assertion leaves no process).
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `chromedriver` on a free port of 127.0.0.1, ready for sessions.
-fn start_chromedriver() -> (Killed, String) {
-    tools::require(&tools::CHROMIUM);
-    tools::require(&tools::CHROMEDRIVER);
-    let port = free_port();
-    let child = Command::new(tools::CHROMEDRIVER.program)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver starts");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
-        assert!(Instant::now() < deadline, "chromedriver never listened");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (Killed(child), format!("http://127.0.0.1:{port}"))
-}
-
-/// A headless Chromium session with its own profile folder.
-async fn browser(webdriver: &str, profile: &Path) -> Client {
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--window-size=1200,800",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        }),
-    );
-    ClientBuilder::new(HttpConnector::new())
-        .capabilities(capabilities)
-        .connect(webdriver)
-        .await
-        .expect("a chromium session")
-}
 
 /// `minibit-tracker --state STATE --data DATA --api-token TOKEN` on
 /// 127.0.0.1 and its base URL.

@@ -5,14 +5,8 @@
 //! the embedded seeder's routine disconnects.
 
 #[allow(dead_code)]
-#[path = "interop/content.rs"]
-mod content;
-#[allow(dead_code)]
 #[path = "interop/minibit.rs"]
 mod minibit;
-#[allow(dead_code)]
-#[path = "interop/process.rs"]
-mod process;
 
 use std::process::Command;
 use std::time::Duration;
@@ -21,7 +15,8 @@ use minibit_core::metainfo::InfoHash;
 use minibit_core::torrent::AnnounceEvent;
 use minibit_core::tracker::AnnounceRequest;
 use minibit_core::wire::PeerId;
-use process::{Proc, free_port, run};
+use test_support::content;
+use test_support::process::{Proc, free_port, run};
 
 /// A generous bound for each step on a busy machine.
 const STEP: Duration = Duration::from_secs(60);

@@ -4,8 +4,6 @@
 //! verifying changed data), keep their completed counts, and the token
 //! stays the same.
 
-mod test_content;
-
 use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
@@ -16,7 +14,7 @@ use minibit_core::torrent::AnnounceEvent;
 use minibit_core::tracker::AnnounceRequest;
 use minibit_core::wire::PeerId;
 use serde_json::Value;
-use test_content::pseudo_random;
+use test_support::content::pseudo_random;
 
 const BIN: &str = env!("CARGO_BIN_EXE_minibit-tracker");
 

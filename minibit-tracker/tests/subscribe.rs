@@ -9,14 +9,9 @@
 //! re-hashed, and a new publication still arrives; one the user removed
 //! from a daemon is not added back.
 
-mod test_content;
-
 #[allow(dead_code)]
 #[path = "interop/minibit.rs"]
 mod minibit;
-#[allow(dead_code)]
-#[path = "interop/process.rs"]
-mod process;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -24,9 +19,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use minibit::peer_binary;
-use process::{Proc, free_port};
 use serde_json::{Value, json};
-use test_content::pseudo_random;
+use test_support::content::pseudo_random;
+use test_support::process::{Proc, free_port};
 
 /// The longest any step may take on a busy machine.
 const STEP: Duration = Duration::from_secs(60);

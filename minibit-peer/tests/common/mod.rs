@@ -5,8 +5,6 @@
 
 pub mod daemon;
 pub mod scripted;
-#[path = "../../../minibit-tracker/tests/tools/mod.rs"]
-pub mod tools;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -19,6 +17,10 @@ use minibit_peer::SessionConfig;
 use percent_encoding::percent_decode_str;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
+
+/// Deterministic pseudo-random bytes (xorshift), so pieces differ.
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use test_support::content::xorshift as content;
 
 /// Every announce the stub received: (the peer's address, event).
 pub type Log = Arc<Mutex<Vec<(SocketAddr, AnnounceEvent)>>>;
@@ -227,18 +229,6 @@ fn listing(catalogue: &[Metainfo], q: &str) -> Vec<u8> {
         })
         .collect();
     serde_json::to_vec(&entries).unwrap()
-}
-
-/// Deterministic pseudo-random bytes (xorshift), so pieces differ.
-pub fn content(len: usize, mut state: u64) -> Vec<u8> {
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
 }
 
 /// Files of the multi-file torrent `album`, relative to its folder.

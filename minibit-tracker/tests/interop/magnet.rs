@@ -11,10 +11,10 @@ use std::time::Instant;
 use minibit_core::magnet::{Magnet, MagnetPeer};
 
 use crate::clients::{Client, Libtorrent, Running, aria2_magnet};
-use crate::content::{random_file, same_content};
 use crate::minibit::{self, Tracker, http_get, info_hash};
-use crate::process::free_port;
 use crate::{FILE_LEN, Maker, TRANSFER, make_torrent, tempdir, wait_same};
+use test_support::content::{random_file, same_content};
+use test_support::process::free_port;
 
 /// The magnet link of the first entry of `tracker`'s catalogue.
 fn listed_magnet(tracker: &Tracker) -> String {

@@ -30,21 +30,12 @@
 //!    seeder, from a bare magnet link through the DHT alone.
 
 mod clients;
-mod content;
 mod dht;
 mod magnet;
 mod many;
 // Shared with the e2e tests through `#[path]`; each suite uses a part.
 #[allow(dead_code)]
 mod minibit;
-// The wan bench's network namespaces; this suite uses a part.
-#[allow(dead_code)]
-#[path = "../../../benches/src/wan/net.rs"]
-mod net;
-#[allow(dead_code)]
-mod process;
-#[path = "../tools/mod.rs"]
-mod tools;
 mod udp;
 
 use std::path::{Path, PathBuf};
@@ -52,10 +43,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use clients::{Client, Libtorrent};
-use content::{random_file, random_folder, same_content};
 use minibit::{Tracker, info_hash};
-use process::{free_port, run, wait_until};
 use tempfile::TempDir;
+use test_support::content::{random_file, random_folder, same_content};
+use test_support::process::{free_port, run, wait_until};
+use test_support::tools;
 
 /// The longest a transfer may take. Transmission 3 seeds slowly on
 /// loopback (a few MB/s), and every test shares two cores.

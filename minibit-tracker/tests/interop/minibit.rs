@@ -12,7 +12,8 @@ use minibit_core::torrent::AnnounceEvent;
 use minibit_core::tracker::{AnnounceRequest, AnnounceResponse};
 use minibit_core::wire::PeerId;
 
-use crate::process::{Proc, run, wait_until};
+use test_support::binaries::build_next_to;
+use test_support::process::{Proc, wait_until};
 
 /// How long the tracker may take to start and hash what it seeds.
 const START: Duration = Duration::from_secs(60);
@@ -203,19 +204,7 @@ pub fn peer_binary() -> &'static Path {
             tracker.with_file_name(format!("minibit-peer{}", std::env::consts::EXE_SUFFIX));
         let modified = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
         if modified(&binary) < modified(tracker) {
-            let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-            build.current_dir(env!("CARGO_MANIFEST_DIR")).args([
-                "build",
-                "--quiet",
-                "-p",
-                "minibit-peer",
-                "--bin",
-                "minibit-peer",
-            ]);
-            if tracker.parent().is_some_and(|d| d.ends_with("release")) {
-                build.arg("--release");
-            }
-            run(build);
+            build_next_to(tracker, &["-p", "minibit-peer", "--bin", "minibit-peer"]);
         }
         assert!(binary.is_file(), "{} was not built", binary.display());
         binary

@@ -17,10 +17,11 @@ use minibit_core::metainfo::{Metainfo, MetainfoBuilder};
 use tempfile::TempDir;
 
 use crate::clients::Client;
-use crate::content::random_file;
 use crate::minibit::{self, Tracker};
-use crate::process::{Proc, free_port};
-use crate::{FILE_LEN, TRANSFER, tempdir, tools, wait_same};
+use crate::{FILE_LEN, TRANSFER, tempdir, wait_same};
+use test_support::content::random_file;
+use test_support::process::{Proc, free_port};
+use test_support::tools;
 
 /// A seeding `minibit-tracker` and a copy of its `.torrent` whose only
 /// tracker is its `udp://` address: (tracker, source file, `.torrent`).
