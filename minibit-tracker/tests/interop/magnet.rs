@@ -6,15 +6,13 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::time::Instant;
 
 use minibit_core::magnet::{Magnet, MagnetPeer};
 
 use crate::clients::{Client, Libtorrent, Running, aria2_magnet};
-use crate::minibit::{self, Tracker, http_get, info_hash};
-use crate::{FILE_LEN, Maker, TRANSFER, make_torrent, tempdir, wait_same};
+use crate::minibit::{Tracker, http_get, info_hash};
+use crate::{FILE_LEN, Maker, TRANSFER, make_torrent, minibit_downloads, tempdir, wait_same};
 use test_support::content::{random_file, same_content};
-use test_support::process::free_port;
 
 /// The magnet link of the first entry of `tracker`'s catalogue.
 fn listed_magnet(tracker: &Tracker) -> String {
@@ -112,19 +110,8 @@ fn minibit_downloads_a_magnet_link_from_libtorrent(finder: Finder) {
     }
 
     let out = tmp.path().join("minibit");
-    let mut peer = minibit::peer("minibit-peer", &magnet.to_string(), &out, free_port(), true);
-    let started = Instant::now();
-    let status = peer.wait_exit(TRANSFER);
-    eprintln!(
-        "minibit-peer from a magnet link ({finder:?}): exited after {:?}",
-        started.elapsed()
-    );
-    assert!(
-        status.success(),
-        "minibit-peer failed ({status}):\n{}\n--- libtorrent:\n{}",
-        peer.lines().join("\n"),
-        seeder.describe()
-    );
+    let from = format!("libtorrent by a magnet link ({finder:?})");
+    let peer = minibit_downloads(&magnet.to_string(), &out, &from, &seeder);
     assert!(
         same_content(&source, &out.join("Holiday Movie.bin")),
         "minibit-peer's copy differs from what libtorrent seeds"

@@ -42,11 +42,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use clients::{Client, Libtorrent};
+use clients::{Client, Libtorrent, Running};
 use minibit::{Tracker, info_hash};
 use tempfile::TempDir;
 use test_support::content::{random_file, random_folder, same_content};
-use test_support::process::{free_port, run, wait_until};
+use test_support::process::{Proc, free_port, run, wait_until};
 use test_support::tools;
 
 /// The longest a transfer may take. Transmission 3 seeds slowly on
@@ -136,6 +136,27 @@ fn make_torrent(maker: Maker, content: &Path, announce: &str, out: &Path) {
     run(command);
 }
 
+/// Runs `minibit-peer --exit-on-complete SOURCE` (a `.torrent` or a
+/// magnet link) into `out` until it exits, at most [`TRANSFER`], prints how
+/// long that took and asserts it succeeded (else panics with its output
+/// and `seeder`'s, the client it downloads from, named `from`).
+fn minibit_downloads(source: &str, out: &Path, from: &str, seeder: &Running) -> Proc {
+    let mut peer = minibit::peer("minibit-peer", source, out, free_port(), true);
+    let started = Instant::now();
+    let status = peer.wait_exit(TRANSFER);
+    eprintln!(
+        "minibit-peer from {from}: exited after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        status.success(),
+        "minibit-peer failed ({status}):\n{}\n--- {from}:\n{}",
+        peer.lines().join("\n"),
+        seeder.describe()
+    );
+    peer
+}
+
 fn minibit_downloads_from_real_client(client: Client, maker: Maker, folder: bool) {
     let tmp = tempdir();
     let seed_dir = tmp.path().join("seed");
@@ -155,25 +176,8 @@ fn minibit_downloads_from_real_client(client: Client, maker: Maker, folder: bool
     tracker.wait_for_a_seeder(info_hash(&torrent), TRANSFER);
 
     let out = tmp.path().join("minibit");
-    let mut peer = minibit::peer(
-        "minibit-peer",
-        torrent.to_str().unwrap(),
-        &out,
-        free_port(),
-        true,
-    );
-    let started = Instant::now();
-    let status = peer.wait_exit(TRANSFER);
-    eprintln!(
-        "minibit-peer from {client:?}: exited after {:?}",
-        started.elapsed()
-    );
-    assert!(
-        status.success(),
-        "minibit-peer failed ({status}):\n{}\n--- {client:?}:\n{}",
-        peer.lines().join("\n"),
-        seeder.describe()
-    );
+    let from = format!("{client:?}");
+    minibit_downloads(torrent.to_str().unwrap(), &out, &from, &seeder);
     assert!(
         same_content(&source, &out.join(name)),
         "minibit-peer's copy differs from what {client:?} seeds"
