@@ -221,6 +221,8 @@ async fn hostile_requests_get_json_errors_and_change_nothing() {
     assert_eq!(status, 201, "{good}");
     let info_hash = good["info_hash"].as_str().unwrap().to_owned();
 
+    // The good `.torrent` with the token and `query`.
+    let torrent_with = |query: &str| upload(query, torrent.clone(), Some(TOKEN));
     let mut refusals = vec![
         (upload("", torrent.clone(), None), 401, "token"),
         (
@@ -233,27 +235,11 @@ async fn hostile_requests_get_json_errors_and_change_nothing() {
             400,
             "not a valid .torrent",
         ),
-        (
-            upload("?save_dir=../../etc", torrent.clone(), Some(TOKEN)),
-            403,
-            "outside",
-        ),
-        (
-            upload("?save_dir=/tmp", torrent.clone(), Some(TOKEN)),
-            403,
-            "outside",
-        ),
-        (
-            upload("?only=*.mkv", torrent.clone(), Some(TOKEN)),
-            400,
-            "matches no file",
-        ),
-        (
-            upload("?colour=red", torrent.clone(), Some(TOKEN)),
-            400,
-            "unknown parameter",
-        ),
-        (upload("", torrent.clone(), Some(TOKEN)), 409, "already"),
+        (torrent_with("?save_dir=../../etc"), 403, "outside"),
+        (torrent_with("?save_dir=/tmp"), 403, "outside"),
+        (torrent_with("?only=*.mkv"), 400, "matches no file"),
+        (torrent_with("?colour=red"), 400, "unknown parameter"),
+        (torrent_with(""), 409, "already"),
         (
             upload("", vec![b'x'; 11 * 1024 * 1024], Some(TOKEN)),
             413,

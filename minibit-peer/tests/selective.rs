@@ -110,9 +110,7 @@ async fn two_of_nine_photos_then_a_third_fetches_only_what_is_missing() {
     let mut config = local_config(&metainfo, source.path(), 1);
     config.seed_mode = true;
     let seeder = Session::start(config).await.unwrap();
-    while stub.log.lock().unwrap().is_empty() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    stub.first_announce().await;
 
     // `files` lists index, size and path inside the torrent.
     let files = peer(&["files", torrent.to_str().unwrap()]).await;

@@ -88,13 +88,35 @@ impl Stub {
 
     /// The event announced by the peer listening on `port`, in order.
     pub fn events_of(&self, port: u16) -> Vec<AnnounceEvent> {
+        self.events_where(|p| p == port)
+    }
+
+    /// The events announced by every peer but the one listening on
+    /// `port`, in order.
+    pub fn events_except(&self, port: u16) -> Vec<AnnounceEvent> {
+        self.events_where(|p| p != port)
+    }
+
+    fn events_where(&self, port: impl Fn(u16) -> bool) -> Vec<AnnounceEvent> {
         self.log
             .lock()
             .unwrap()
             .iter()
-            .filter(|&&(addr, _)| addr.port() == port)
+            .filter(|&&(addr, _)| port(addr.port()))
             .map(|&(_, e)| e)
             .collect()
+    }
+
+    /// Waits (at most 60 s) until the stub got its first announce.
+    pub async fn first_announce(&self) {
+        let start = std::time::Instant::now();
+        while self.log.lock().unwrap().is_empty() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(60),
+                "no announce"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 }
 
