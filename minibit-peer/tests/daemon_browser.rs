@@ -17,7 +17,9 @@ use common::daemon::{TOKEN, eventually, start_daemon, start_seeder};
 use common::{make_single, start_stub};
 use fantoccini::{Client, Locator};
 use serde_json::json;
-use test_support::webdriver::{browser, start_chromedriver};
+use test_support::webdriver::{
+    assert_hidden, browser, log_in, screenshot_if_asked, start_chromedriver,
+};
 
 /// The text of the row's state cell, or `None` while the row is not there.
 async fn state_of(page: &Client, info_hash: &str) -> Option<String> {
@@ -58,18 +60,10 @@ async fn click(page: &Client, info_hash: &str, class: &str) {
 async fn log_in_and_add(page: &Client, api: &str, uri: &str) {
     // Without the token the page offers no adding.
     page.goto(&format!("{api}/")).await.unwrap();
-    let form = page.find(Locator::Id("add-url")).await.unwrap();
-    assert!(!form.is_displayed().await.unwrap(), "logged out: no form");
-    let form = page.find(Locator::Id("subscribe")).await.unwrap();
-    assert!(!form.is_displayed().await.unwrap(), "logged out: no form");
+    assert_hidden(page, "add-url").await;
+    assert_hidden(page, "subscribe").await;
 
-    page.goto(&format!("{api}/#token={TOKEN}")).await.unwrap();
-    let form = eventually("the add form", || async {
-        let form = page.find(Locator::Id("add-url")).await.ok()?;
-        form.is_displayed().await.ok()?.then_some(form)
-    })
-    .await;
-    assert!(!page.current_url().await.unwrap().as_str().contains(TOKEN));
+    let form = log_in(page, api, TOKEN, "add-url").await;
     form.find(Locator::Css("input[name=uri]"))
         .await
         .unwrap()
@@ -340,10 +334,7 @@ async fn add_watch_pause_resume_and_remove_through_the_page() {
     open_detail_and_limit(&page, &daemon.api, &info_hash, &stub.announce_url()).await;
     let _seeder = start_seeder(&torrent, &seed_dir);
     see_the_seeder_downloading(&page).await;
-    if let Some(dir) = std::env::var_os("MINIBIT_SCREENSHOTS") {
-        let png = page.screenshot().await.unwrap();
-        std::fs::write(Path::new(&dir).join("daemon-page.png"), png).unwrap();
-    }
+    screenshot_if_asked(&page, "daemon-page.png").await;
 
     eventually("seeding at 100 %", || async {
         let state = state_of(&page, &info_hash).await?;

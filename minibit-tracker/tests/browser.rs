@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use std::net::SocketAddr;
 
@@ -21,7 +21,9 @@ use minibit_core::metainfo::Metainfo;
 use minibit_peer::{Session, SessionConfig, SessionHandle};
 use serde_json::{Value, json};
 use test_support::process::Killed;
-use test_support::webdriver::{browser, start_chromedriver};
+use test_support::webdriver::{
+    assert_hidden, browser, log_in, screenshot_if_asked, start_chromedriver,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_minibit-tracker");
 const TOKEN: &str = "browser-test-token-0123456789";
@@ -58,19 +60,12 @@ fn start_tracker(state: &Path, data: &Path) -> (Killed, String) {
 }
 
 /// Polls `find` every 100 ms until it gives `Some`, at most 30 s.
-async fn eventually<T, F, Fut>(what: &str, mut find: F) -> T
+async fn eventually<T, F, Fut>(what: &str, find: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(found) = find().await {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    test_support::wait::eventually(Duration::from_secs(30), what, find).await
 }
 
 async fn catalogue(base: &str) -> Vec<Value> {
@@ -184,17 +179,10 @@ async fn publish_and_remove_through_the_page() {
 
     // Without the token the page offers no publishing.
     page.goto(&format!("{base}/")).await.unwrap();
-    let form = page.find(Locator::Id("publish")).await.unwrap();
-    assert!(!form.is_displayed().await.unwrap(), "logged out: no form");
+    assert_hidden(&page, "publish").await;
 
     // The login URL keeps the token and drops it from the address bar.
-    page.goto(&format!("{base}/#token={TOKEN}")).await.unwrap();
-    let form = eventually("the publish form", || async {
-        let form = page.find(Locator::Id("publish")).await.ok()?;
-        form.is_displayed().await.ok()?.then_some(form)
-    })
-    .await;
-    assert!(!page.current_url().await.unwrap().as_str().contains(TOKEN));
+    let form = log_in(&page, &base, TOKEN, "publish").await;
 
     let input = form.find(Locator::Css("input[type=file]")).await.unwrap();
     input.send_keys(upload.to_str().unwrap()).await.unwrap();
@@ -233,10 +221,7 @@ async fn publish_and_remove_through_the_page() {
     see_the_seeder_upload(&page, &info_hash).await;
     see_the_counts(&page, &info_hash, ["1", "1", "0"], "the leecher counted").await;
 
-    if let Some(dir) = std::env::var_os("MINIBIT_SCREENSHOTS") {
-        let png = page.screenshot().await.unwrap();
-        std::fs::write(Path::new(&dir).join("tracker-page.png"), png).unwrap();
-    }
+    screenshot_if_asked(&page, "tracker-page.png").await;
     assert!(leecher.wait_complete().await, "the leecher finishes");
     see_the_counts(
         &page,

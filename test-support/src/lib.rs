@@ -2,7 +2,7 @@
 //! the crates whose tests use it; never published): the external programs
 //! the tests drive and their Debian packages, the root check and network
 //! namespaces of the tests that need them, child processes killed when
-//! dropped, test content, and a headless browser.
+//! dropped, bounded waits, test content, and a headless browser.
 //!
 //! Every requirement fails loudly, naming what is missing: no test is
 //! skipped.
@@ -13,6 +13,7 @@ pub mod netns;
 pub mod process;
 pub mod root;
 pub mod tools;
+pub mod wait;
 pub mod webdriver;
 
 // The `wan` bench's network namespaces, the one place they are made and
