@@ -235,13 +235,7 @@ async fn usage_errors_exit_2_and_options_of_download_are_not_ignored_elsewhere()
 // Stop signals and exit codes (finding 2).
 
 fn signal(child: &Child, name: &str) {
-    let pid = child.id().unwrap().to_string();
-    let ok = std::process::Command::new("kill")
-        .args([&format!("-{name}"), &pid])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -{name} {pid}");
+    test_support::process::signal(child.id().unwrap(), name);
 }
 
 /// Waits (bounded) for `child` to exit; its output.

@@ -8,7 +8,6 @@
 //! per minute follow the leecher (downloading, finished, gone) without a
 //! reload, and removes it with the page's button.
 
-use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -20,7 +19,7 @@ use fantoccini::{Client, Locator};
 use minibit_core::metainfo::Metainfo;
 use minibit_peer::{Session, SessionConfig, SessionHandle};
 use serde_json::{Value, json};
-use test_support::process::Killed;
+use test_support::process::{Killed, first_line_after};
 use test_support::webdriver::{
     assert_hidden, browser, log_in, screenshot_if_asked, start_chromedriver,
 };
@@ -47,15 +46,7 @@ fn start_tracker(state: &Path, data: &Path) -> (Killed, String) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let base = first
-        .trim()
-        .strip_prefix("tracker listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .to_owned();
+    let base = first_line_after(&mut child, "tracker listening on ");
     (Killed(child), base)
 }
 

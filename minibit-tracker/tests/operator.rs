@@ -16,7 +16,7 @@ use minibit_core::torrent::AnnounceEvent;
 use minibit_core::tracker::AnnounceRequest;
 use minibit_core::wire::PeerId;
 use test_support::content;
-use test_support::process::{Proc, free_port, run};
+use test_support::process::{Proc, free_port, signal};
 
 /// A generous bound for each step on a busy machine.
 const STEP: Duration = Duration::from_secs(60);
@@ -53,11 +53,7 @@ fn the_page_the_swarms_a_hangup_and_the_info_log() {
     tracker.wait_line(STEP, |l| l.starts_with("seeding notes.bin").then_some(()));
 
     // SIGHUP (a closed terminal) is logged and ignored.
-    run({
-        let mut kill = Command::new("kill");
-        kill.args(["-HUP", &tracker.id().to_string()]);
-        kill
-    });
+    signal(tracker.id(), "HUP");
     tracker.wait_line(STEP, |l| l.contains("SIGHUP received").then_some(()));
     let (status, page) = get(&format!("{base}/"));
     assert_eq!(status, 200, "the tracker still answers after SIGHUP");

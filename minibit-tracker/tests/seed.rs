@@ -15,6 +15,7 @@ use minibit_tracker::RegistryConfig;
 use minibit_tracker::seed::{SeedOptions, Seeder};
 use minibit_tracker::{TrackerState, serve};
 use test_support::content::pseudo_random;
+use test_support::process::signal;
 
 fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
     lines.next().expect("stdout closed").unwrap()
@@ -83,14 +84,7 @@ async fn a_peer_downloads_what_the_tracker_seeds() {
     let copy = std::fs::read(leech_dir.path().join("Holiday Movie.bin")).unwrap();
     assert!(copy == data, "the copy differs");
 
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    signal(child.id(), "INT");
     let status = child.wait().unwrap();
     assert!(status.success(), "clean exit on SIGINT: {status}");
 }
@@ -168,14 +162,7 @@ fn verbosity_is_the_same_convention_as_the_peer() {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         next_line(&mut lines);
         next_line(&mut lines); // seeding: the seeder's start is logged by now
-        let pid = child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-INT", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
+        signal(child.id(), "INT");
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success());
         String::from_utf8_lossy(&out.stderr).into_owned()

@@ -15,6 +15,7 @@ use minibit_core::tracker::AnnounceRequest;
 use minibit_core::wire::PeerId;
 use serde_json::Value;
 use test_support::content::pseudo_random;
+use test_support::process::signal;
 
 const BIN: &str = env!("CARGO_BIN_EXE_minibit-tracker");
 
@@ -48,14 +49,7 @@ impl Tracker {
 
     /// Ctrl-C, then the exit status and what it wrote on stderr.
     fn stop(self) -> String {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-INT", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
+        signal(self.child.id(), "INT");
         drop(self.lines);
         let out = self.child.wait_with_output().unwrap();
         assert!(out.status.success(), "clean exit on SIGINT: {}", out.status);

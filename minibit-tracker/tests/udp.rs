@@ -7,7 +7,6 @@
 //! of one socket in order, so when a bad packet is followed by a connect
 //! request, the first datagram that comes back must be the connect answer.
 
-use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -24,6 +23,7 @@ use minibit_core::wire::PeerId;
 use minibit_peer::{Session, SessionConfig};
 use minibit_tracker::udp::bind_pair;
 use minibit_tracker::{RegistryConfig, TrackerState, serve, serve_udp};
+use test_support::process::first_line_after;
 use tokio::net::UdpSocket;
 
 /// Generous bound on one answer over loopback.
@@ -410,14 +410,7 @@ async fn the_binary_answers_udp_on_its_http_port_number_and_drops_garbage() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr: SocketAddr = line
-        .trim()
-        .strip_prefix("tracker listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+    let addr: SocketAddr = first_line_after(&mut child, "tracker listening on http://")
         .parse()
         .unwrap();
     let mut client = Client::new(addr).await;

@@ -141,3 +141,28 @@ pub fn run(mut command: Command) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Sends signal `name` (`INT`, `TERM`, `HUP`, `STOP`, `CONT`, ...) to
+/// process `pid` with `kill -NAME PID`; panics when `kill` fails.
+pub fn signal(pid: u32, name: &str) {
+    let mut command = Command::new("kill");
+    command.arg(format!("-{name}")).arg(pid.to_string());
+    run(command);
+}
+
+/// The first line `child` prints on its stdout (piped; taken here), after
+/// `prefix` and trimmed: a program's `... listening on ADDRESS` line.
+///
+/// # Panics
+/// When stdout is not piped or cannot be read, or the line does not start
+/// with `prefix` (the message shows the line).
+pub fn first_line_after(child: &mut Child, prefix: &str) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut line)
+        .unwrap();
+    line.trim()
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned()
+}

@@ -122,10 +122,8 @@ fn completed(proc: &Proc) -> bool {
 }
 
 /// Sends `signal` (`STOP`, `CONT`) to the process `proc`, by its pid.
-fn signal(proc: &Proc, signal: &str) {
-    let mut command = Command::new("kill");
-    command.arg(format!("-{signal}")).arg(proc.id().to_string());
-    run(command);
+fn signal(proc: &Proc, name: &str) {
+    test_support::process::signal(proc.id(), name);
 }
 
 /// Polls `check` every [`POLL`] until it holds; panics after [`TRANSFER`].
