@@ -24,6 +24,16 @@ async fn detail(api: &str, info_hash: &str) -> Value {
         .1
 }
 
+/// The priority of each file in a torrent's `detail`, in order.
+fn priorities(detail: &Value) -> Vec<&str> {
+    detail["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["priority"].as_str().unwrap())
+        .collect()
+}
+
 /// Sets the torrent's own limits (200 kB/s down: the download takes
 /// seconds, so its peer and pieces in flight can be seen), resumes it and
 /// checks its detail while it downloads: the seeder as a peer, the
@@ -422,13 +432,7 @@ async fn remote_verbs_add_list_pause_resume_and_remove() {
         "{listed}"
     );
     let d = detail(api, &info_hash).await;
-    let priorities: Vec<&str> = d["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["priority"].as_str().unwrap())
-        .collect();
-    assert_eq!(priorities, ["skip", "normal", "skip"], "{d}");
+    assert_eq!(priorities(&d), ["skip", "normal", "skip"], "{d}");
 
     assert_eq!(
         stdout(&remote(api, &["resume", "album"])).trim(),
@@ -458,13 +462,7 @@ async fn remote_verbs_add_list_pause_resume_and_remove() {
     .await;
     assert_eq!(status, 204, "{body}");
     let d = detail(api, &info_hash).await;
-    let priorities: Vec<&str> = d["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["priority"].as_str().unwrap())
-        .collect();
-    assert_eq!(priorities, ["high", "normal", "skip"], "{d}");
+    assert_eq!(priorities(&d), ["high", "normal", "skip"], "{d}");
     assert_eq!(d["state"], "paused");
     assert!(first.exists(), "a file no longer skipped is created");
 
@@ -483,13 +481,7 @@ async fn remote_verbs_add_list_pause_resume_and_remove() {
     let added = stdout(&remote(api, &["add", &url, "--only", "1", "--paused"]));
     assert_eq!(added.trim(), info_hash);
     let d = detail(api, &info_hash).await;
-    let priorities: Vec<&str> = d["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["priority"].as_str().unwrap())
-        .collect();
-    assert_eq!(priorities, ["skip", "normal", "skip"], "{d}");
+    assert_eq!(priorities(&d), ["skip", "normal", "skip"], "{d}");
     assert_eq!(d["state"], "paused");
 }
 

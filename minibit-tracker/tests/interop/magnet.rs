@@ -11,7 +11,7 @@ use minibit_core::magnet::{Magnet, MagnetPeer};
 
 use crate::clients::{Client, Libtorrent, Running, aria2_magnet};
 use crate::minibit::{Tracker, http_get, info_hash};
-use crate::{FILE_LEN, Maker, TRANSFER, make_torrent, minibit_downloads, tempdir, wait_same};
+use crate::{TRANSFER, a_file_on_a_pure_tracker, minibit_downloads, tempdir, wait_same};
 use test_support::content::{random_file, same_content};
 
 /// The magnet link of the first entry of `tracker`'s catalogue.
@@ -81,16 +81,7 @@ enum Finder {
 fn minibit_downloads_a_magnet_link_from_libtorrent(finder: Finder) {
     let tmp = tempdir();
     let seed_dir = tmp.path().join("seed");
-    let source = seed_dir.join("Holiday Movie.bin");
-    random_file(&source, FILE_LEN);
-    let (tracker, _) = Tracker::start(&[]);
-    let torrent = tmp.path().join("content.torrent");
-    make_torrent(
-        Maker::TransmissionCreate,
-        &source,
-        &tracker.announce_url(),
-        &torrent,
-    );
+    let (tracker, source, torrent) = a_file_on_a_pure_tracker(tmp.path());
     let seeder = Client::Libtorrent.seed(&torrent, &seed_dir, &tmp.path().join("home"), TRANSFER);
     let Running::Libtorrent(lt) = &seeder else {
         unreachable!("a libtorrent seeder");

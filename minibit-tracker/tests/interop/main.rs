@@ -136,6 +136,24 @@ fn make_torrent(maker: Maker, content: &Path, announce: &str, out: &Path) {
     run(command);
 }
 
+/// [`FILE_LEN`] random bytes in `dir/seed/Holiday Movie.bin`, a pure
+/// `minibit-tracker`, and `dir/content.torrent` of the file announcing to
+/// it, made by `transmission-create`: (the tracker, the file, the
+/// `.torrent`).
+fn a_file_on_a_pure_tracker(dir: &Path) -> (Tracker, PathBuf, PathBuf) {
+    let source = dir.join("seed").join("Holiday Movie.bin");
+    random_file(&source, FILE_LEN);
+    let (tracker, _) = Tracker::start(&[]);
+    let torrent = dir.join("content.torrent");
+    make_torrent(
+        Maker::TransmissionCreate,
+        &source,
+        &tracker.announce_url(),
+        &torrent,
+    );
+    (tracker, source, torrent)
+}
+
 /// Runs `minibit-peer --exit-on-complete SOURCE` (a `.torrent` or a
 /// magnet link) into `out` until it exits, at most [`TRANSFER`], prints how
 /// long that took and asserts it succeeded (else panics with its output
@@ -222,16 +240,7 @@ fn minibit_downloads_folder_from_transmission() {
 fn transmission_downloads_from_libtorrent_through_minibit_tracker() {
     let tmp = tempdir();
     let seed_dir = tmp.path().join("seed");
-    let source = seed_dir.join("Holiday Movie.bin");
-    random_file(&source, FILE_LEN);
-    let (tracker, _) = Tracker::start(&[]);
-    let torrent = tmp.path().join("content.torrent");
-    make_torrent(
-        Maker::TransmissionCreate,
-        &source,
-        &tracker.announce_url(),
-        &torrent,
-    );
+    let (tracker, source, torrent) = a_file_on_a_pure_tracker(tmp.path());
 
     let dir = tmp.path().join("transmission");
     let leecher = Client::Transmission.download(&torrent, &dir, &tmp.path().join("tr-home"));
