@@ -21,7 +21,7 @@ use minibit_peer::{Session, SessionConfig, SessionHandle};
 use serde_json::{Value, json};
 use test_support::process::{Killed, first_line_after};
 use test_support::webdriver::{
-    assert_hidden, browser, log_in, screenshot_if_asked, start_chromedriver,
+    assert_hidden, browser, log_in, screenshot_if_asked, start_chromedriver, text_of,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_minibit-tracker");
@@ -90,15 +90,7 @@ async fn start_leecher(base: &str, dir: &Path) -> SessionHandle {
 /// seeder's peers.
 async fn see_the_seeder_upload(page: &Client, info_hash: &str) {
     eventually("the seeder's upload and the leecher's pieces", || async {
-        let upload = page
-            .find(Locator::Css(&format!(
-                "td.upload[data-info-hash='{info_hash}']"
-            )))
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
+        let upload = text_of(page, &format!("td.upload[data-info-hash='{info_hash}']")).await?;
         let heat = page
             .find(Locator::Css(&format!(
                 "canvas.availability[data-info-hash='{info_hash}']"

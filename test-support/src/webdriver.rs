@@ -68,6 +68,12 @@ pub async fn browser(webdriver: &str, profile: &Path) -> Client {
         .expect("a chromium session")
 }
 
+/// The text of the page's first element matching the CSS selector `css`,
+/// or `None` while there is none.
+pub async fn text_of(page: &Client, css: &str) -> Option<String> {
+    page.find(Locator::Css(css)).await.ok()?.text().await.ok()
+}
+
 /// Asserts that the element with id `id` of the page is not displayed
 /// (e.g. a form the page offers only once logged in).
 pub async fn assert_hidden(page: &Client, id: &str) {
