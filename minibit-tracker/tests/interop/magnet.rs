@@ -102,7 +102,7 @@ fn minibit_downloads_a_magnet_link_from_libtorrent(finder: Finder) {
 
     let out = tmp.path().join("minibit");
     let from = format!("libtorrent by a magnet link ({finder:?})");
-    let peer = minibit_downloads(&magnet.to_string(), &out, &from, &seeder);
+    let peer = minibit_downloads(&magnet.to_string(), &out, &from, || seeder.describe());
     assert!(
         same_content(&source, &out.join("Holiday Movie.bin")),
         "minibit-peer's copy differs from what libtorrent seeds"

@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use clients::{Client, Libtorrent, Running};
+use clients::{Client, Libtorrent};
 use minibit::{Tracker, info_hash};
 use tempfile::TempDir;
 use test_support::content::{random_file, random_folder, same_content};
@@ -157,8 +157,8 @@ fn a_file_on_a_pure_tracker(dir: &Path) -> (Tracker, PathBuf, PathBuf) {
 /// Runs `minibit-peer --exit-on-complete SOURCE` (a `.torrent` or a
 /// magnet link) into `out` until it exits, at most [`TRANSFER`], prints how
 /// long that took and asserts it succeeded (else panics with its output
-/// and `seeder`'s, the client it downloads from, named `from`).
-fn minibit_downloads(source: &str, out: &Path, from: &str, seeder: &Running) -> Proc {
+/// and `describe()`, what the peers it downloads from, named `from`, say).
+fn minibit_downloads(source: &str, out: &Path, from: &str, describe: impl Fn() -> String) -> Proc {
     let mut peer = minibit::peer("minibit-peer", source, out, free_port(), true);
     let started = Instant::now();
     let status = peer.wait_exit(TRANSFER);
@@ -170,7 +170,7 @@ fn minibit_downloads(source: &str, out: &Path, from: &str, seeder: &Running) -> 
         status.success(),
         "minibit-peer failed ({status}):\n{}\n--- {from}:\n{}",
         peer.lines().join("\n"),
-        seeder.describe()
+        describe()
     );
     peer
 }
@@ -195,7 +195,7 @@ fn minibit_downloads_from_real_client(client: Client, maker: Maker, folder: bool
 
     let out = tmp.path().join("minibit");
     let from = format!("{client:?}");
-    minibit_downloads(torrent.to_str().unwrap(), &out, &from, &seeder);
+    minibit_downloads(torrent.to_str().unwrap(), &out, &from, || seeder.describe());
     assert!(
         same_content(&source, &out.join(name)),
         "minibit-peer's copy differs from what {client:?} seeds"
