@@ -23,17 +23,8 @@ const STEP: Duration = Duration::from_secs(60);
 
 /// `GET url`: the status and the body as text.
 fn get(url: &str) -> (u16, String) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let response = reqwest::get(url)
-            .await
-            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-        let status = response.status().as_u16();
-        (status, response.text().await.unwrap())
-    })
+    let (status, body) = minibit::get(url);
+    (status, String::from_utf8(body).expect("a UTF-8 body"))
 }
 
 #[test]

@@ -155,8 +155,20 @@ impl Tracker {
     }
 }
 
-/// The body of a GET of `url` (panics on any failure).
+/// The body of a GET of `url` (panics on any failure, a status other than
+/// 2xx included).
 pub fn http_get(url: &str) -> Vec<u8> {
+    let (status, body) = get(url);
+    assert!(
+        (200..300).contains(&status),
+        "GET {url}: {status} {}",
+        String::from_utf8_lossy(&body)
+    );
+    body
+}
+
+/// The status and body of a GET of `url` (panics when there is no answer).
+pub fn get(url: &str) -> (u16, Vec<u8>) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -165,8 +177,8 @@ pub fn http_get(url: &str) -> Vec<u8> {
         let response = reqwest::get(url)
             .await
             .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-        assert!(response.status().is_success(), "GET {url}: {response:?}");
-        response.bytes().await.unwrap().to_vec()
+        let status = response.status().as_u16();
+        (status, response.bytes().await.unwrap().to_vec())
     })
 }
 
