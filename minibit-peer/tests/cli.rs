@@ -13,26 +13,12 @@ use minibit_core::torrent::AnnounceEvent;
 use minibit_peer::{Session, SessionHandle};
 use tokio::process::{Child, Command};
 
-use common::{Stub, content, local_config, make_single, start_stub};
+use common::{Stub, content, local_config, make_single, run_peer, start_stub};
 use test_support::process::free_port;
 use test_support::tools;
 
 async fn run(args: &[&str]) -> Output {
-    run_with_env(args, &[]).await
-}
-
-async fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let child = Command::new(env!("CARGO_BIN_EXE_minibit-peer"))
-        .args(args)
-        .env_remove("MINIBIT_EXTRA_CA_CERTS")
-        .envs(env.iter().copied())
-        .kill_on_drop(true)
-        .output();
-    // A generous bound so a hung binary fails the test instead of CI.
-    tokio::time::timeout(Duration::from_secs(120), child)
-        .await
-        .expect("minibit-peer did not exit")
-        .unwrap()
+    run_peer(args, &[]).await
 }
 
 fn stdout(output: &Output) -> String {
@@ -408,7 +394,7 @@ async fn downloads_a_torrent_url_and_announces_over_https_with_an_extra_root() {
     assert!(line.contains("not trusted"), "{line}");
     assert!(line.contains("MINIBIT_EXTRA_CA_CERTS"), "{line}");
 
-    let output = run_with_env(&args, &[("MINIBIT_EXTRA_CA_CERTS", ca.to_str().unwrap())]).await;
+    let output = run_peer(&args, &[("MINIBIT_EXTRA_CA_CERTS", ca.to_str().unwrap())]).await;
     assert!(output.status.success(), "{}", stderr(&output));
     assert_same_copy(seed_dir.path(), out_dir.path(), "clip.bin");
     let finished = stdout(&output);

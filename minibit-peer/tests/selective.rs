@@ -11,25 +11,16 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::Duration;
 
 use minibit_core::metainfo::Metainfo;
 use minibit_core::piece::PieceIndex;
 use minibit_core::priority::{PiecePriorities, Priority};
 use minibit_peer::Session;
-use tokio::process::Command;
 
-use common::{local_config, make_photos, settled_upload, start_stub};
+use common::{local_config, make_photos, run_peer, settled_upload, start_stub};
 
 async fn peer(args: &[&str]) -> Output {
-    let child = Command::new(env!("CARGO_BIN_EXE_minibit-peer"))
-        .args(args)
-        .kill_on_drop(true)
-        .output();
-    tokio::time::timeout(Duration::from_secs(60), child)
-        .await
-        .expect("minibit-peer did not exit")
-        .unwrap()
+    run_peer(args, &[]).await
 }
 
 async fn download(out: &Path, torrent: &Path, only: &[&str]) -> Output {
