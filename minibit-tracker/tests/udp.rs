@@ -23,6 +23,7 @@ use minibit_core::wire::PeerId;
 use minibit_peer::{Session, SessionConfig};
 use minibit_tracker::udp::bind_pair;
 use minibit_tracker::{RegistryConfig, TrackerState, serve, serve_udp};
+use test_support::content::xorshift;
 use test_support::process::first_line_after;
 use tokio::net::UdpSocket;
 
@@ -319,19 +320,14 @@ async fn garbage_is_dropped_and_the_tracker_stays_up() {
         connect_wrong_magic,
         vec![0xff; 3000],
     ];
-    // Pseudo-random junk of every length up to 200 bytes (xorshift, fixed seed).
-    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    // Pseudo-random junk of every length up to 200 bytes, cut in turn from
+    // one xorshift stream (fixed seed).
+    let junk = xorshift((0..200).sum(), 0x2545_f491_4f6c_dd1d);
+    let mut rest = &junk[..];
     for len in 0..200 {
-        packets.push(
-            (0..len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect(),
-        );
+        let (packet, tail) = rest.split_at(len);
+        packets.push(packet.to_vec());
+        rest = tail;
     }
     for packet in &packets {
         client.assert_dropped(packet).await;

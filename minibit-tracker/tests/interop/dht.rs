@@ -21,7 +21,7 @@ use minibit_core::metainfo::InfoHash;
 
 use crate::clients::Libtorrent;
 use crate::minibit::{Tracker, info_hash, peer_binary};
-use crate::{FILE_LEN, tempdir};
+use crate::{FILE_LEN, minibit_exits_ok, tempdir};
 use test_support::content::{random_file, same_content};
 use test_support::netns::{self, FAST, Net, one_at_a_time};
 use test_support::process::{Proc, run, wait_until};
@@ -204,19 +204,10 @@ fn minibit_finds_a_libtorrent_seeder_on_the_dht_from_a_bare_magnet_link() {
         command.args(["--dht-bootstrap", node]);
     }
     command.arg(bare_magnet(hash));
-    let mut peer = Proc::spawn("minibit-peer", dht.net.command(2, &command));
-    let started = Instant::now();
-    let status = peer.wait_exit(WAIT);
-    eprintln!(
-        "minibit-peer from a libtorrent seeder found on the DHT: exited after {:?}",
-        started.elapsed()
-    );
-    assert!(
-        status.success(),
-        "minibit-peer failed ({status}):\n{}\n--- libtorrent:\n{}",
-        peer.lines().join("\n"),
+    let peer = Proc::spawn("minibit-peer", dht.net.command(2, &command));
+    minibit_exits_ok(peer, WAIT, "a libtorrent seeder found on the DHT", || {
         lt.describe()
-    );
+    });
     assert!(
         same_content(&source, &out.join("Holiday Movie.bin")),
         "minibit-peer's copy differs from what libtorrent seeds"

@@ -159,9 +159,22 @@ fn a_file_on_a_pure_tracker(dir: &Path) -> (Tracker, PathBuf, PathBuf) {
 /// long that took and asserts it succeeded (else panics with its output
 /// and `describe()`, what the peers it downloads from, named `from`, say).
 fn minibit_downloads(source: &str, out: &Path, from: &str, describe: impl Fn() -> String) -> Proc {
-    let mut peer = minibit::peer("minibit-peer", source, out, free_port(), true);
+    let peer = minibit::peer("minibit-peer", source, out, free_port(), true);
+    minibit_exits_ok(peer, TRANSFER, from, describe)
+}
+
+/// Waits (at most `within`) until `peer`, a `minibit-peer
+/// --exit-on-complete` downloading from `from`, exits, prints how long
+/// that took and asserts it succeeded (else panics with its output and
+/// `describe()`, what the peers it downloads from say).
+fn minibit_exits_ok(
+    mut peer: Proc,
+    within: Duration,
+    from: &str,
+    describe: impl Fn() -> String,
+) -> Proc {
     let started = Instant::now();
-    let status = peer.wait_exit(TRANSFER);
+    let status = peer.wait_exit(within);
     eprintln!(
         "minibit-peer from {from}: exited after {:?}",
         started.elapsed()
