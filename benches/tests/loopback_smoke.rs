@@ -6,10 +6,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use minibit_core::metainfo::MetainfoBuilder;
+use test_support::process::first_line_after;
 
 const SIZE: u64 = 4 << 20;
 
@@ -71,16 +71,9 @@ fn the_baseline_receiver_refuses_a_piece_that_does_not_match() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("sender starts");
-    let mut line = String::new();
-    BufReader::new(sender.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("sender said {line:?}"));
+    let addr = first_line_after(&mut sender, "listening on ");
     let out = Command::new(baseline)
-        .args(["receive", "--connect", addr, "--torrent"])
+        .args(["receive", "--connect", &addr, "--torrent"])
         .arg(&torrent)
         .arg("--out")
         .arg(dir.path().join("copy.bin"))

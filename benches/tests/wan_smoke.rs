@@ -1,5 +1,5 @@
 //! A short run of the `wan` bench so the harness cannot rot: 3 leechers,
-//! 4 MiB, 20 Mbit/s uplinks, minibit. Needs root (network namespaces, veth,
+//! 4 MiB, 20 Mbit/s uplinks (one leecher's 2 Mbit/s), minibit. Needs root (network namespaces, veth,
 //! a bridge, `tc tbf`); without it the test fails saying so. Checks that
 //! every copy is identical (the bench compares them and prints `all_ok`),
 //! that the JSON line is well formed and that no namespace is left behind;
@@ -8,6 +8,8 @@
 mod common;
 
 use std::process::Command;
+
+use test_support::root::require_root;
 
 /// Network namespaces the bench run with process id `pid` made.
 fn namespaces_of(pid: u32) -> Vec<String> {
@@ -25,16 +27,7 @@ fn namespaces_of(pid: u32) -> Vec<String> {
 
 #[test]
 fn three_leechers_get_identical_copies_and_one_json_line() {
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .expect("/proc/self/status")
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(2).map(str::to_owned));
-    assert_eq!(
-        uid.as_deref(),
-        Some("0"),
-        "the wan smoke test needs root (ip netns, veth, bridge, tc): run the tests as root"
-    );
+    require_root("ip netns, veth, a bridge, tc tbf");
     let bins = common::minibit_binaries(env!("CARGO_BIN_EXE_wan"));
     let child = Command::new(env!("CARGO_BIN_EXE_wan"))
         .args([
@@ -48,6 +41,10 @@ fn three_leechers_get_identical_copies_and_one_json_line() {
             &(256u32 << 10).to_string(),
             "--up-mbit",
             "20",
+            "--slow-leechers",
+            "1",
+            "--slow-up-mbit",
+            "2",
             "--timeout",
             "60",
             "--bins",
@@ -104,6 +101,14 @@ fn three_leechers_get_identical_copies_and_one_json_line() {
     ] {
         assert!(report[key].as_f64().is_some(), "{key} missing: {report}");
     }
+    // The last leecher had the slow uplink: its finish is one of the three,
+    // the other two's median lies between theirs.
+    assert_eq!(report["slow_leechers"], 1);
+    let slow = report["slow_median_s"].as_f64().expect("slow_median_s");
+    let others = report["others_median_s"].as_f64().expect("others_median_s");
+    assert!(finish.contains(&slow), "{slow} not in {finish:?}");
+    assert!(others >= finish[0] && others <= finish[2], "{others}");
+    assert_eq!(report["slow_over_others"].as_f64(), Some(slow / others));
     let left = namespaces_of(pid);
     assert!(left.is_empty(), "namespaces left behind: {left:?}");
 }

@@ -13,9 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use minibit_core::metainfo::{Metainfo, MetainfoBuilder};
-
-#[path = "../../minibit-tracker/tests/tools/mod.rs"]
-mod tools;
+use test_support::tools;
 
 const PIECE_LENGTHS: [u32; 3] = [16 * 1024, 32 * 1024, 256 * 1024];
 /// mktorrent 1.1 takes piece lengths from 2^15 (32 KiB) up.

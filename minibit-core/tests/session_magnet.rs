@@ -501,6 +501,15 @@ impl Sent {
 }
 
 impl Scripted {
+    /// A magnet session of [`big_metainfo`]`(pieces)`, with the info
+    /// dictionary's bytes and their size (the `metadata_size` peers send).
+    fn of_pieces(pieces: u32) -> (Self, Vec<u8>, u32) {
+        let metainfo = big_metainfo(pieces);
+        let info = metainfo.info_bytes().to_vec();
+        let size = info.len() as u32;
+        (Self::new(metainfo), info, size)
+    }
+
     fn new(metainfo: Metainfo) -> Self {
         let mut session = session(100);
         let torrent = session
@@ -626,11 +635,9 @@ fn a_metadata_size_of_one_gib_is_refused_before_anything_is_asked() {
 
 #[test]
 fn metadata_that_does_not_hash_drops_its_sender_and_is_fetched_again_from_another() {
-    let metainfo = big_metainfo(1500);
-    let info = metainfo.info_bytes().to_vec();
+    let (mut s, info, size) = Scripted::of_pieces(1500);
     assert_eq!(info.len().div_ceil(METADATA_PIECE_LEN), 2);
-    let size = info.len() as u32;
-    let mut s = Scripted::new(metainfo.clone());
+    let metainfo = s.metainfo.clone();
     let liar = s.join(1, Some(size));
     assert_eq!(s.drain().metadata_requests(liar), vec![0, 1]);
     let honest = s.join(2, Some(size));
@@ -658,10 +665,7 @@ fn metadata_that_does_not_hash_drops_its_sender_and_is_fetched_again_from_anothe
 
 #[test]
 fn pieces_out_of_range_or_of_the_wrong_length_drop_the_peer_and_its_pieces_go_to_others() {
-    let metainfo = big_metainfo(1500);
-    let info = metainfo.info_bytes().to_vec();
-    let size = info.len() as u32;
-    let mut s = Scripted::new(metainfo);
+    let (mut s, info, size) = Scripted::of_pieces(1500);
     let a = s.join(1, Some(size));
     assert_eq!(s.drain().metadata_requests(a), vec![0, 1]);
     let b = s.join(2, Some(size));
@@ -714,10 +718,7 @@ fn pieces_out_of_range_or_of_the_wrong_length_drop_the_peer_and_its_pieces_go_to
 
 #[test]
 fn a_reject_or_silence_sends_the_piece_to_another_peer_and_rests_the_first() {
-    let metainfo = big_metainfo(1500);
-    let info = metainfo.info_bytes().to_vec();
-    let size = info.len() as u32;
-    let mut s = Scripted::new(metainfo);
+    let (mut s, _, size) = Scripted::of_pieces(1500);
     let shy = s.join(1, Some(size));
     assert_eq!(s.drain().metadata_requests(shy), vec![0, 1]);
     let other = s.join(2, Some(size));
@@ -745,10 +746,7 @@ fn a_reject_or_silence_sends_the_piece_to_another_peer_and_rests_the_first() {
 
 #[test]
 fn haves_sent_before_the_metadata_are_kept_and_a_have_beyond_the_torrent_drops_its_sender() {
-    let metainfo = big_metainfo(40);
-    let info = metainfo.info_bytes().to_vec();
-    let size = info.len() as u32;
-    let mut s = Scripted::new(metainfo);
+    let (mut s, info, size) = Scripted::of_pieces(40);
     let seed = s.join(1, Some(size));
     s.session.handle_message(s.now, seed, Message::HaveAll);
     let partial = s.join(2, None);
@@ -994,10 +992,7 @@ proptest! {
 
 #[test]
 fn a_paused_magnet_keeps_fetched_metadata_and_fetches_again_if_it_had_none() {
-    let metainfo = big_metainfo(40);
-    let info = metainfo.info_bytes().to_vec();
-    let size = info.len() as u32;
-    let mut s = Scripted::new(metainfo);
+    let (mut s, info, size) = Scripted::of_pieces(40);
     let (now, id) = (s.now, s.torrent);
     s.session.pause_torrent(now, id).unwrap();
     s.session.resume_torrent(now, id).unwrap();
@@ -1100,10 +1095,7 @@ fn info_bytes_given_after_adding_are_checked_and_advertised_to_connected_peers()
 
 #[test]
 fn a_fetch_sized_by_a_peer_that_stops_answering_starts_over_with_the_size_others_say() {
-    let metainfo = big_metainfo(1500);
-    let info = metainfo.info_bytes().to_vec();
-    let size = info.len() as u32;
-    let mut s = Scripted::new(metainfo);
+    let (mut s, info, size) = Scripted::of_pieces(1500);
     let liar = s.join(1, Some(size + 7));
     assert_eq!(s.drain().metadata_requests(liar), vec![0, 1]);
     let honest = s.join(2, Some(size));

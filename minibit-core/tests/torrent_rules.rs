@@ -914,6 +914,18 @@ fn peers_learned_elsewhere_are_dialled_without_touching_the_announce_schedule() 
     assert_eq!(s.actions(), [], "nothing is dialled after stop");
 }
 
+/// Asserts that `peer`, heard from last now and silent from here on, is
+/// still connected 170 s later and dropped for a timeout at 180 s.
+fn silent_for_three_minutes_is_dropped(h: &mut Harness, peer: PeerKey) {
+    h.advance(secs(170));
+    assert_eq!(disconnect_reason(&h.actions(), peer), None);
+    h.advance(secs(10));
+    assert_eq!(
+        disconnect_reason(&h.actions(), peer),
+        Some(DisconnectReason::Timeout)
+    );
+}
+
 #[test]
 fn keep_alives_and_silent_peers() {
     let mut h = leecher();
@@ -922,13 +934,7 @@ fn keep_alives_and_silent_peers() {
     h.advance(secs(90));
     assert!(Harness::sent_to(&h.actions(), peer).contains(&Message::KeepAlive));
     h.recv(peer, Message::KeepAlive);
-    h.advance(secs(170));
-    assert_eq!(disconnect_reason(&h.actions(), peer), None);
-    h.advance(secs(10));
-    assert_eq!(
-        disconnect_reason(&h.actions(), peer),
-        Some(DisconnectReason::Timeout)
-    );
+    silent_for_three_minutes_is_dropped(&mut h, peer);
 }
 
 #[test]
@@ -992,13 +998,7 @@ fn time_going_backwards_is_ignored() {
     assert_eq!(h.actions(), []);
     assert_eq!(h.torrent.poll_timeout(), deadline);
     // The keep-alive from the peer counts at the latest instant seen.
-    h.advance(secs(170));
-    assert_eq!(disconnect_reason(&h.actions(), peer), None);
-    h.advance(secs(10));
-    assert_eq!(
-        disconnect_reason(&h.actions(), peer),
-        Some(DisconnectReason::Timeout)
-    );
+    silent_for_three_minutes_is_dropped(&mut h, peer);
 }
 
 #[test]
@@ -1101,22 +1101,32 @@ fn a_plain_choke_drops_our_requests_back_to_the_picker() {
     assert_eq!(again, expected);
 }
 
-#[test]
-fn starting_peers_get_their_allowed_fast_pieces_while_choked() {
-    // 40 single-block pieces: k = 10 is offered (the torrent has >= 4k
-    // pieces) by a peer that still downloads (it lacks piece 39, which is
-    // not in this peer's set).
+/// A torrent of 40 single-block pieces that has pieces `0..have`.
+fn forty_single_blocks(have: u32, config: TorrentConfig) -> Harness {
     let content = Content::new(40 * u64::from(BLOCK_SIZE), u64::from(BLOCK_SIZE), 5);
-    let all: Vec<u32> = (0..39).collect();
-    let mut h = Harness::new(content, &all, TorrentConfig::default());
-    let peer = h.connect(1, true);
-    let allowed: Vec<u32> = Harness::sent_to(&h.actions(), peer)
+    let pieces: Vec<u32> = (0..have).collect();
+    Harness::new(content, &pieces, config)
+}
+
+/// The pieces of the allowed-fast messages (BEP 6) among `actions` to `peer`.
+fn allowed_fast_sent(actions: &[Action], peer: PeerKey) -> Vec<u32> {
+    Harness::sent_to(actions, peer)
         .into_iter()
         .filter_map(|m| match m {
             Message::AllowedFast { piece } => Some(piece),
             _ => None,
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn starting_peers_get_their_allowed_fast_pieces_while_choked() {
+    // 40 single-block pieces: k = 10 is offered (the torrent has >= 4k
+    // pieces) by a peer that still downloads (it lacks piece 39, which is
+    // not in this peer's set).
+    let mut h = forty_single_blocks(39, TorrentConfig::default());
+    let peer = h.connect(1, true);
+    let allowed = allowed_fast_sent(&h.actions(), peer);
     assert_eq!(allowed.len(), 10);
     h.recv(peer, Message::HaveNone);
     let inside = h.content.block_ref(allowed[0], 0);
@@ -1166,9 +1176,7 @@ fn starting_peers_get_their_allowed_fast_pieces_while_choked() {
     let peer = small.connect(1, true);
     assert_eq!(Harness::sent_to(&small.actions(), peer), [Message::HaveAll]);
     // Nor does a seed: its upload goes where its choker sends it.
-    let content = Content::new(40 * u64::from(BLOCK_SIZE), u64::from(BLOCK_SIZE), 5);
-    let all: Vec<u32> = (0..40).collect();
-    let mut seeding = Harness::new(content, &all, TorrentConfig::default());
+    let mut seeding = forty_single_blocks(40, TorrentConfig::default());
     let peer = seeding.connect(1, true);
     assert_eq!(
         Harness::sent_to(&seeding.actions(), peer),
@@ -1179,24 +1187,15 @@ fn starting_peers_get_their_allowed_fast_pieces_while_choked() {
 #[test]
 fn a_choke_keeps_a_starting_peers_allowed_fast_requests() {
     // A downloading peer (it lacks piece 39) offers the set.
-    let content = Content::new(40 * u64::from(BLOCK_SIZE), u64::from(BLOCK_SIZE), 5);
-    let all: Vec<u32> = (0..39).collect();
-    let mut h = Harness::new(
-        content,
-        &all,
+    let mut h = forty_single_blocks(
+        39,
         TorrentConfig {
             max_reads_in_flight: 1,
             ..TorrentConfig::default()
         },
     );
     let peer = h.connect(1, true);
-    let allowed: Vec<u32> = Harness::sent_to(&h.actions(), peer)
-        .into_iter()
-        .filter_map(|m| match m {
-            Message::AllowedFast { piece } => Some(piece),
-            _ => None,
-        })
-        .collect();
+    let allowed = allowed_fast_sent(&h.actions(), peer);
     h.recv(peer, Message::HaveNone);
     h.recv(peer, Message::Interested);
     assert!(Harness::sent_to(&h.actions(), peer).contains(&Message::Unchoke));

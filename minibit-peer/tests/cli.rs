@@ -10,27 +10,15 @@ use std::time::{Duration, Instant};
 
 use minibit_core::metainfo::Metainfo;
 use minibit_core::torrent::AnnounceEvent;
-use minibit_peer::Session;
+use minibit_peer::{Session, SessionHandle};
 use tokio::process::{Child, Command};
 
-use common::{content, local_config, make_single, start_stub, tools};
+use common::{Stub, content, local_config, make_single, run_peer, start_stub};
+use test_support::process::free_port;
+use test_support::tools;
 
 async fn run(args: &[&str]) -> Output {
-    run_with_env(args, &[]).await
-}
-
-async fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let child = Command::new(env!("CARGO_BIN_EXE_minibit-peer"))
-        .args(args)
-        .env_remove("MINIBIT_EXTRA_CA_CERTS")
-        .envs(env.iter().copied())
-        .kill_on_drop(true)
-        .output();
-    // A generous bound so a hung binary fails the test instead of CI.
-    tokio::time::timeout(Duration::from_secs(120), child)
-        .await
-        .expect("minibit-peer did not exit")
-        .unwrap()
+    run_peer(args, &[]).await
 }
 
 fn stdout(output: &Output) -> String {
@@ -39,6 +27,29 @@ fn stdout(output: &Output) -> String {
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts that `copy_dir/name` holds the bytes of `seed_dir/name`.
+fn assert_same_copy(seed_dir: &Path, copy_dir: &Path, name: &str) {
+    let original = std::fs::read(seed_dir.join(name)).unwrap();
+    let copy = std::fs::read(copy_dir.join(name)).unwrap();
+    assert!(original == copy, "the copy differs");
+}
+
+/// Stops `seeder` and asserts that the downloader (every peer `stub`
+/// heard from but the seeder) announced started, completed and stopped,
+/// in order.
+async fn stop_and_check_the_downloaders_announces(stub: &Stub, seeder: SessionHandle) {
+    let seeder_port = seeder.local_addr().port();
+    seeder.shutdown().await.unwrap();
+    assert_eq!(
+        stub.events_except(seeder_port),
+        [
+            AnnounceEvent::Started,
+            AnnounceEvent::Completed,
+            AnnounceEvent::Stopped
+        ]
+    );
 }
 
 /// Asserts `output` is a failure with exactly one line on stderr, an `error:` line; returns it.
@@ -89,9 +100,7 @@ async fn downloads_by_name_from_a_tracker_catalogue_and_exits_when_complete() {
     let seeder = Session::start(local_config(&metainfo, seed_dir.path(), 1))
         .await
         .unwrap();
-    while stub.log.lock().unwrap().is_empty() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    stub.first_announce().await;
 
     let search = run(&["search", &stub.base, "movie"]).await;
     assert!(search.status.success());
@@ -113,31 +122,11 @@ async fn downloads_by_name_from_a_tracker_catalogue_and_exits_when_complete() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let original = std::fs::read(seed_dir.path().join("movie one.bin")).unwrap();
-    let copy = std::fs::read(out_dir.path().join("movie one.bin")).unwrap();
-    assert!(original == copy, "the copy differs");
+    assert_same_copy(seed_dir.path(), out_dir.path(), "movie one.bin");
     let summary = stdout(&output);
     assert!(summary.contains("movie one.bin"), "{summary}");
     assert!(summary.contains("0 B already on disk"), "{summary}");
-    let seeder_port = seeder.local_addr().port();
-    seeder.shutdown().await.unwrap();
-    // The downloader announced started, completed and stopped, in order.
-    let events: Vec<AnnounceEvent> = stub
-        .log
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|&&(addr, _)| addr.port() != seeder_port)
-        .map(|&(_, event)| event)
-        .collect();
-    assert_eq!(
-        events,
-        [
-            AnnounceEvent::Started,
-            AnnounceEvent::Completed,
-            AnnounceEvent::Stopped
-        ]
-    );
+    stop_and_check_the_downloaders_announces(&stub, seeder).await;
 }
 
 // Command line and errors (issue 12, findings 6 and 7).
@@ -158,11 +147,7 @@ async fn a_garbage_torrent_and_a_refused_connection_are_one_plain_line() {
         );
     }
     // A port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let line = one_error_line(&run(&["search", &url, "x"]).await);
     assert!(line.contains("connection refused"), "{line}");
@@ -236,13 +221,7 @@ async fn usage_errors_exit_2_and_options_of_download_are_not_ignored_elsewhere()
 // Stop signals and exit codes (finding 2).
 
 fn signal(child: &Child, name: &str) {
-    let pid = child.id().unwrap().to_string();
-    let ok = std::process::Command::new("kill")
-        .args([&format!("-{name}"), &pid])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -{name} {pid}");
+    test_support::process::signal(child.id().unwrap(), name);
 }
 
 /// Waits (bounded) for `child` to exit; its output.
@@ -313,11 +292,7 @@ async fn ctrl_c_and_sigterm_mid_download_say_how_far_and_exit_130_and_143() {
         let stalled = stalled(&stub.announce_url(), len, have);
         let child = stalled.spawn();
         // Running: the `started` announce arrived.
-        let start = Instant::now();
-        while stub.log.lock().unwrap().is_empty() {
-            assert!(start.elapsed() < Duration::from_secs(60), "no announce");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        stub.first_announce().await;
         signal(&child, name);
         let output = finish(child).await;
         let text = stderr(&output);
@@ -396,9 +371,7 @@ async fn downloads_a_torrent_url_and_announces_over_https_with_an_extra_root() {
     let mut config = local_config(&metainfo, seed_dir.path(), 1);
     config.announce_url = Some(stub.announce_url());
     let seeder = Session::start(config).await.unwrap();
-    while stub.log.lock().unwrap().is_empty() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    stub.first_announce().await;
     // Four 32 KiB pieces are already there (and 20 000 bytes more, not a whole piece).
     let mut partial = content(300_000, 3)[..151_072].to_vec();
     partial.resize(300_000, 0);
@@ -421,34 +394,15 @@ async fn downloads_a_torrent_url_and_announces_over_https_with_an_extra_root() {
     assert!(line.contains("not trusted"), "{line}");
     assert!(line.contains("MINIBIT_EXTRA_CA_CERTS"), "{line}");
 
-    let output = run_with_env(&args, &[("MINIBIT_EXTRA_CA_CERTS", ca.to_str().unwrap())]).await;
+    let output = run_peer(&args, &[("MINIBIT_EXTRA_CA_CERTS", ca.to_str().unwrap())]).await;
     assert!(output.status.success(), "{}", stderr(&output));
-    let original = std::fs::read(seed_dir.path().join("clip.bin")).unwrap();
-    let copy = std::fs::read(out_dir.path().join("clip.bin")).unwrap();
-    assert!(original == copy, "the copy differs");
+    assert_same_copy(seed_dir.path(), out_dir.path(), "clip.bin");
     let finished = stdout(&output);
     assert!(
         finished.contains("128.00 KiB already on disk"),
         "{finished}"
     );
-    let seeder_port = seeder.local_addr().port();
-    seeder.shutdown().await.unwrap();
-    let events: Vec<AnnounceEvent> = stub
-        .log
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|&&(addr, _)| addr.port() != seeder_port)
-        .map(|&(_, event)| event)
-        .collect();
-    assert_eq!(
-        events,
-        [
-            AnnounceEvent::Started,
-            AnnounceEvent::Completed,
-            AnnounceEvent::Stopped
-        ]
-    );
+    stop_and_check_the_downloaders_announces(&stub, seeder).await;
 }
 
 // `create` (finding 5).
@@ -567,9 +521,7 @@ async fn download_limit_caps_the_download_rate() {
     let seeder = Session::start(local_config(&metainfo, seed_dir.path(), 1))
         .await
         .unwrap();
-    while stub.log.lock().unwrap().is_empty() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    stub.first_announce().await;
     let started = Instant::now();
     let output = run(&[
         "-q",
@@ -593,8 +545,6 @@ async fn download_limit_caps_the_download_rate() {
         rate / 1024.0 / 1024.0
     );
     assert!(rate <= LIMIT / 0.8, "{rate} bytes/s is over the limit");
-    let original = std::fs::read(seed_dir.path().join("big.bin")).unwrap();
-    let copy = std::fs::read(out_dir.path().join("big.bin")).unwrap();
-    assert!(original == copy, "the copy differs");
+    assert_same_copy(seed_dir.path(), out_dir.path(), "big.bin");
     seeder.shutdown().await.unwrap();
 }

@@ -24,6 +24,16 @@ async fn detail(api: &str, info_hash: &str) -> Value {
         .1
 }
 
+/// The priority of each file in a torrent's `detail`, in order.
+fn priorities(detail: &Value) -> Vec<&str> {
+    detail["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["priority"].as_str().unwrap())
+        .collect()
+}
+
 /// Sets the torrent's own limits (200 kB/s down: the download takes
 /// seconds, so its peer and pieces in flight can be seen), resumes it and
 /// checks its detail while it downloads: the seeder as a peer, the
@@ -221,6 +231,8 @@ async fn hostile_requests_get_json_errors_and_change_nothing() {
     assert_eq!(status, 201, "{good}");
     let info_hash = good["info_hash"].as_str().unwrap().to_owned();
 
+    // The good `.torrent` with the token and `query`.
+    let torrent_with = |query: &str| upload(query, torrent.clone(), Some(TOKEN));
     let mut refusals = vec![
         (upload("", torrent.clone(), None), 401, "token"),
         (
@@ -233,27 +245,11 @@ async fn hostile_requests_get_json_errors_and_change_nothing() {
             400,
             "not a valid .torrent",
         ),
-        (
-            upload("?save_dir=../../etc", torrent.clone(), Some(TOKEN)),
-            403,
-            "outside",
-        ),
-        (
-            upload("?save_dir=/tmp", torrent.clone(), Some(TOKEN)),
-            403,
-            "outside",
-        ),
-        (
-            upload("?only=*.mkv", torrent.clone(), Some(TOKEN)),
-            400,
-            "matches no file",
-        ),
-        (
-            upload("?colour=red", torrent.clone(), Some(TOKEN)),
-            400,
-            "unknown parameter",
-        ),
-        (upload("", torrent.clone(), Some(TOKEN)), 409, "already"),
+        (torrent_with("?save_dir=../../etc"), 403, "outside"),
+        (torrent_with("?save_dir=/tmp"), 403, "outside"),
+        (torrent_with("?only=*.mkv"), 400, "matches no file"),
+        (torrent_with("?colour=red"), 400, "unknown parameter"),
+        (torrent_with(""), 409, "already"),
         (
             upload("", vec![b'x'; 11 * 1024 * 1024], Some(TOKEN)),
             413,
@@ -436,13 +432,7 @@ async fn remote_verbs_add_list_pause_resume_and_remove() {
         "{listed}"
     );
     let d = detail(api, &info_hash).await;
-    let priorities: Vec<&str> = d["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["priority"].as_str().unwrap())
-        .collect();
-    assert_eq!(priorities, ["skip", "normal", "skip"], "{d}");
+    assert_eq!(priorities(&d), ["skip", "normal", "skip"], "{d}");
 
     assert_eq!(
         stdout(&remote(api, &["resume", "album"])).trim(),
@@ -472,13 +462,7 @@ async fn remote_verbs_add_list_pause_resume_and_remove() {
     .await;
     assert_eq!(status, 204, "{body}");
     let d = detail(api, &info_hash).await;
-    let priorities: Vec<&str> = d["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["priority"].as_str().unwrap())
-        .collect();
-    assert_eq!(priorities, ["high", "normal", "skip"], "{d}");
+    assert_eq!(priorities(&d), ["high", "normal", "skip"], "{d}");
     assert_eq!(d["state"], "paused");
     assert!(first.exists(), "a file no longer skipped is created");
 
@@ -497,13 +481,7 @@ async fn remote_verbs_add_list_pause_resume_and_remove() {
     let added = stdout(&remote(api, &["add", &url, "--only", "1", "--paused"]));
     assert_eq!(added.trim(), info_hash);
     let d = detail(api, &info_hash).await;
-    let priorities: Vec<&str> = d["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["priority"].as_str().unwrap())
-        .collect();
-    assert_eq!(priorities, ["skip", "normal", "skip"], "{d}");
+    assert_eq!(priorities(&d), ["skip", "normal", "skip"], "{d}");
     assert_eq!(d["state"], "paused");
 }
 

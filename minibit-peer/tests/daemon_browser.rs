@@ -11,77 +11,19 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use common::daemon::{Proc, TOKEN, eventually, start_daemon, start_seeder};
-use common::{make_single, start_stub, tools};
-use fantoccini::{Client, ClientBuilder, Locator};
-use hyper_util::client::legacy::connect::HttpConnector;
+use common::daemon::{TOKEN, eventually, start_daemon, start_seeder};
+use common::{make_single, start_stub};
+use fantoccini::{Client, Locator};
 use serde_json::json;
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `chromedriver` on a free port of 127.0.0.1, ready for sessions.
-fn start_chromedriver() -> (Proc, String) {
-    tools::require(&tools::CHROMIUM);
-    tools::require(&tools::CHROMEDRIVER);
-    let port = free_port();
-    let child = Command::new(tools::CHROMEDRIVER.program)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver starts");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
-        assert!(Instant::now() < deadline, "chromedriver never listened");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (Proc(child), format!("http://127.0.0.1:{port}"))
-}
-
-/// A headless Chromium session with its own profile folder.
-async fn browser(webdriver: &str, profile: &Path) -> Client {
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--window-size=1200,800",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        }),
-    );
-    ClientBuilder::new(HttpConnector::new())
-        .capabilities(capabilities)
-        .connect(webdriver)
-        .await
-        .expect("a chromium session")
-}
+use test_support::webdriver::{
+    assert_hidden, browser, log_in, screenshot_if_asked, start_chromedriver, text_of,
+};
 
 /// The text of the row's state cell, or `None` while the row is not there.
 async fn state_of(page: &Client, info_hash: &str) -> Option<String> {
-    let cell = page
-        .find(Locator::Css(&format!(
-            "tr[data-info-hash='{info_hash}'] td.state"
-        )))
-        .await
-        .ok()?;
-    cell.text().await.ok()
+    text_of(page, &format!("tr[data-info-hash='{info_hash}'] td.state")).await
 }
 
 /// Clicks the row's button `class` (`pause`, `resume`, `remove`).
@@ -112,18 +54,10 @@ async fn click(page: &Client, info_hash: &str, class: &str) {
 async fn log_in_and_add(page: &Client, api: &str, uri: &str) {
     // Without the token the page offers no adding.
     page.goto(&format!("{api}/")).await.unwrap();
-    let form = page.find(Locator::Id("add-url")).await.unwrap();
-    assert!(!form.is_displayed().await.unwrap(), "logged out: no form");
-    let form = page.find(Locator::Id("subscribe")).await.unwrap();
-    assert!(!form.is_displayed().await.unwrap(), "logged out: no form");
+    assert_hidden(page, "add-url").await;
+    assert_hidden(page, "subscribe").await;
 
-    page.goto(&format!("{api}/#token={TOKEN}")).await.unwrap();
-    let form = eventually("the add form", || async {
-        let form = page.find(Locator::Id("add-url")).await.ok()?;
-        form.is_displayed().await.ok()?.then_some(form)
-    })
-    .await;
-    assert!(!page.current_url().await.unwrap().as_str().contains(TOKEN));
+    let form = log_in(page, api, TOKEN, "add-url").await;
     form.find(Locator::Css("input[name=uri]"))
         .await
         .unwrap()
@@ -153,16 +87,10 @@ async fn open_detail_and_limit(page: &Client, api: &str, info_hash: &str, announ
     .await;
     name.click().await.unwrap();
     eventually("the tracker's answer", || async {
-        let url = page.find(Locator::Css("#trackers td.url")).await.ok()?;
-        let error = page.find(Locator::Css("#trackers td.error")).await.ok()?;
-        let announced = page
-            .find(Locator::Css("#trackers tbody tr td:nth-child(3)"))
-            .await
-            .ok()?;
-        (url.text().await.ok()? == announce
-            && error.text().await.ok()?.is_empty()
-            && !announced.text().await.ok()?.is_empty())
-        .then_some(())
+        let url = text_of(page, "#trackers td.url").await?;
+        let error = text_of(page, "#trackers td.error").await?;
+        let announced = text_of(page, "#trackers tbody tr td:nth-child(3)").await?;
+        (url == announce && error.is_empty() && !announced.is_empty()).then_some(())
     })
     .await;
     // A download limit through the form (100 kB/s: 700 kB take seconds).
@@ -198,21 +126,13 @@ async fn see_the_seeder_downloading(page: &Client) {
     // The seeder joins: it is in the peers table while we download, with
     // its client name, and pieces show as downloading.
     eventually("the seeder in the peers table", || async {
-        let address = page.find(Locator::Css("#peers td.address")).await.ok()?;
-        let client = page.find(Locator::Css("#peers td.client")).await.ok()?;
-        let address = address.text().await.ok()?;
-        let client = client.text().await.ok()?;
+        let address = text_of(page, "#peers td.address").await?;
+        let client = text_of(page, "#peers td.client").await?;
         (address.starts_with("127.0.0.1:") && client.starts_with("minibit ")).then_some(())
     })
     .await;
     eventually("pieces downloading", || async {
-        let text = page
-            .find(Locator::Id("detail-pieces"))
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
+        let text = text_of(page, "#detail-pieces").await?;
         let busy: u32 = text
             .split(", ")
             .nth(1)?
@@ -248,13 +168,8 @@ async fn drop_a_torrent_and_remove_it(page: &Client, dir: &Path) {
     let info_hash = metainfo.info_hash().to_hex();
     drop_file(page, "dropped.torrent", &metainfo.to_bytes()).await;
     eventually("the dropped torrent's row", || async {
-        let name = page
-            .find(Locator::Css(&format!(
-                "tr[data-info-hash='{info_hash}'] a.name"
-            )))
-            .await
-            .ok()?;
-        (name.text().await.ok()? == "dropped.bin").then_some(())
+        let name = text_of(page, &format!("tr[data-info-hash='{info_hash}'] a.name")).await?;
+        (name == "dropped.bin").then_some(())
     })
     .await;
     assert_eq!(
@@ -271,12 +186,7 @@ async fn drop_a_torrent_and_remove_it(page: &Client, dir: &Path) {
 
 /// The text of the page's status line.
 async fn status_line(page: &Client) -> Option<String> {
-    page.find(Locator::Id("status"))
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()
+    text_of(page, "#status").await
 }
 
 /// The daemon's subscriptions as its API lists them.
@@ -316,15 +226,9 @@ async fn subscribe_and_unsubscribe(page: &Client, api: &str) {
     submit_subscription(page, TRACKER, "*.jpg").await;
     let row = "#subscriptions tbody tr";
     eventually("the subscription's row", || async {
-        let tracker = page
-            .find(Locator::Css(&format!("{row} td.tracker")))
-            .await
-            .ok()?;
-        let glob = page
-            .find(Locator::Css(&format!("{row} td.glob")))
-            .await
-            .ok()?;
-        (tracker.text().await.ok()? == TRACKER && glob.text().await.ok()? == "*.jpg").then_some(())
+        let tracker = text_of(page, &format!("{row} td.tracker")).await?;
+        let glob = text_of(page, &format!("{row} td.glob")).await?;
+        (tracker == TRACKER && glob == "*.jpg").then_some(())
     })
     .await;
     assert_eq!(
@@ -394,22 +298,15 @@ async fn add_watch_pause_resume_and_remove_through_the_page() {
     open_detail_and_limit(&page, &daemon.api, &info_hash, &stub.announce_url()).await;
     let _seeder = start_seeder(&torrent, &seed_dir);
     see_the_seeder_downloading(&page).await;
-    if let Some(dir) = std::env::var_os("MINIBIT_SCREENSHOTS") {
-        let png = page.screenshot().await.unwrap();
-        std::fs::write(Path::new(&dir).join("daemon-page.png"), png).unwrap();
-    }
+    screenshot_if_asked(&page, "daemon-page.png").await;
 
     eventually("seeding at 100 %", || async {
         let state = state_of(&page, &info_hash).await?;
-        let progress = page
-            .find(Locator::Css(&format!(
-                "tr[data-info-hash='{info_hash}'] td.progress"
-            )))
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
+        let progress = text_of(
+            &page,
+            &format!("tr[data-info-hash='{info_hash}'] td.progress"),
+        )
+        .await?;
         (state == "seeding" && progress.contains("100.0 %")).then_some(())
     })
     .await;
@@ -421,13 +318,7 @@ async fn add_watch_pause_resume_and_remove_through_the_page() {
     // The detail: its file and the piece map, every piece verified.
     let pieces = metainfo.layout().piece_count();
     eventually("the detail", || async {
-        let text = page
-            .find(Locator::Id("detail-pieces"))
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
+        let text = text_of(&page, "#detail-pieces").await?;
         (text == format!("{pieces} of {pieces} pieces, 0 downloading")).then_some(())
     })
     .await;

@@ -4,10 +4,6 @@
 //! loopback of a network namespace); a private torrent is never announced
 //! on the DHT.
 
-#[allow(dead_code)] // the bench's module: this test uses part of it
-#[path = "../../benches/src/wan/net.rs"]
-mod net;
-
 mod common;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -20,7 +16,9 @@ use minibit_core::metainfo::{InfoHash, Metainfo, MetainfoBuilder};
 use minibit_peer::dht::{DhtConfig, DhtNode};
 use minibit_peer::lsd::LsdConfig;
 use minibit_peer::{AddTorrent, Client, ClientConfig, TorrentHandle};
-use net::{Link, Net};
+use test_support::netns::{FAST, Net, one_at_a_time};
+use test_support::process::{Killed, free_port};
+use test_support::root::require_root;
 
 /// Generous bound on every wait (the machine is shared).
 const WAIT: Duration = Duration::from_secs(60);
@@ -249,47 +247,15 @@ async fn a_port_message_names_the_peer_dht_node_and_the_next_start_uses_it() {
     seeder.shutdown().await.unwrap();
 }
 
-/// [`Net`] names its namespaces after the process: one at a time.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static NETS: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    NETS.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn require_root() {
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .expect("/proc/self/status")
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(2).map(str::to_owned));
-    assert_eq!(
-        uid.as_deref(),
-        Some("0"),
-        "the LSD test needs root (a network namespace; Debian package iproute2)"
-    );
-}
-
-/// Runs `f` on a thread inside namespace `ns`, on a current-thread
-/// runtime (so every socket the clients make is in the namespace).
-fn in_namespace<T: Send>(ns: &str, f: impl std::future::Future<Output = T> + Send) -> T {
-    let path = format!("/run/netns/{ns}");
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-                rustix::thread::move_into_link_name_space(
-                    std::os::fd::AsFd::as_fd(&file),
-                    Some(rustix::thread::LinkNameSpaceType::Network),
-                )
-                .expect("setns into the test namespace");
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap()
-                    .block_on(f)
-            })
-            .join()
-            .expect("namespace thread")
+/// Runs `f` on a current-thread runtime on a thread inside namespace
+/// `i` of `net` (so every socket the clients make is in the namespace).
+fn in_namespace<T: Send>(net: &Net, i: usize, f: impl std::future::Future<Output = T> + Send) -> T {
+    net.run_in(i, || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
     })
 }
 
@@ -303,19 +269,12 @@ fn lsd() -> LsdConfig {
 
 #[test]
 fn two_clients_find_each_other_through_lsd_alone() {
-    require_root();
-    let _serial = serial();
-    let net = Net::create(
-        &[Link {
-            up_bps: 1_000_000_000,
-            down_bps: None,
-        }],
-        50,
-    )
-    .expect("a namespace");
+    require_root("a network namespace");
+    let _serial = one_at_a_time();
+    let net = Net::create(&[FAST], 50).expect("a namespace");
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    in_namespace(net.ns(0), async {
+    in_namespace(&net, 0, async {
         let metainfo = trackerless(&root.join("seed"), "lan.bin", 300_000, false, 8);
         let start = || {
             Client::start(ClientConfig {
@@ -346,13 +305,6 @@ async fn the_program_announces_on_the_dht_it_is_told_to_bootstrap_from() {
     let metainfo = trackerless(dir.path(), "cli.bin", 60_000, false, 9);
     let torrent = dir.path().join("cli.torrent");
     std::fs::write(&torrent, metainfo.to_bytes()).unwrap();
-    let free_port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
     let run = |port: u16, dht: &[&str]| {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_minibit-peer"));
         command
@@ -371,7 +323,7 @@ async fn the_program_announces_on_the_dht_it_is_told_to_bootstrap_from() {
             .arg(&torrent)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
-        KillOnDrop(command.spawn().expect("minibit-peer runs"))
+        Killed(command.spawn().expect("minibit-peer runs"))
     };
     let port = free_port();
     let bootstrap = net.bootstrap[0].clone();
@@ -395,14 +347,4 @@ async fn the_program_announces_on_the_dht_it_is_told_to_bootstrap_from() {
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(std::net::UdpSocket::bind(addr).is_ok(), "no DHT node");
-}
-
-/// Kills the child process when dropped.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

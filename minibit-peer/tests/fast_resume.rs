@@ -99,9 +99,7 @@ async fn a_touched_file_is_re_verified_and_a_changed_byte_is_fetched_again() {
     let mut config = local_config(&metainfo, source.path(), 1);
     config.seed_mode = true;
     let seeder = Session::start(config).await.unwrap();
-    while stub.log.lock().unwrap().is_empty() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    stub.first_announce().await;
     let pieces_of = |file: usize| {
         let range = layout.file_pieces(file).unwrap();
         range.end() - range.start() + 1

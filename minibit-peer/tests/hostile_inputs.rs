@@ -4,11 +4,12 @@
 //! thousands deep, files far too large to be a torrent. Each time: one
 //! `error:` line, a failure exit code, and nothing written anywhere.
 
+mod common;
+
 use std::path::Path;
 use std::process::Output;
-use std::time::Duration;
 
-use tokio::process::Command;
+use common::run_peer;
 
 /// A bencode value, written by hand so the tests can say what a real
 /// builder never would.
@@ -118,15 +119,7 @@ async fn refused(write_torrent: impl FnOnce(&Path)) -> String {
 }
 
 async fn run(args: &[&str]) -> Output {
-    let child = Command::new(env!("CARGO_BIN_EXE_minibit-peer"))
-        .args(args)
-        .kill_on_drop(true)
-        .output();
-    // A hung binary fails the test instead of CI.
-    tokio::time::timeout(Duration::from_secs(60), child)
-        .await
-        .expect("minibit-peer did not exit")
-        .unwrap()
+    run_peer(args, &[]).await
 }
 
 async fn refuses(bytes: Vec<u8>, expected: &str) {

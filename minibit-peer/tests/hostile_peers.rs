@@ -21,7 +21,7 @@ use minibit_peer::{Session, SessionHandle};
 use tokio::net::TcpListener;
 
 use common::scripted::{LogCapture, Scripted};
-use common::{content, local_config, make_single, start_stub};
+use common::{an_honest_seeder_dials, content, local_config, make_single, start_stub};
 
 /// 100 000 bytes in 32 KiB pieces: 4 pieces, the last one 1 696 bytes.
 const SMALL: usize = 100_000;
@@ -510,17 +510,8 @@ async fn a_peer_sending_blocks_never_requested_is_dropped_and_nothing_is_used() 
             .await
     );
     // Then an honest seeder joins the swarm and dials the leecher.
-    stub.log
-        .lock()
-        .unwrap()
-        .push((leecher.local_addr(), AnnounceEvent::Started));
-    let seeder = Session::start(local_config(&metainfo, seed_dir.path(), 1))
-        .await
-        .unwrap();
-    let done = tokio::time::timeout(Duration::from_secs(60), leecher.wait_complete()).await;
-    assert_eq!(done, Ok(true), "the download did not finish");
-    let copy = std::fs::read(out_dir.path().join("e.bin")).unwrap();
-    assert!(copy == content(len, 3), "the downloaded file differs");
+    let seeder =
+        an_honest_seeder_dials(&stub, &metainfo, seed_dir.path(), &leecher, out_dir.path()).await;
     // Only what was verified counts as downloaded: no garbage slipped in.
     assert_eq!(leecher.progress().borrow().downloaded, len as u64);
     leecher.shutdown().await.unwrap();

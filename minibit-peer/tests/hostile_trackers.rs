@@ -11,14 +11,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use minibit_core::metainfo::Metainfo;
-use minibit_core::torrent::AnnounceEvent;
 use minibit_core::tracker::{AnnounceResponse, TrackerPeer};
 use minibit_peer::{Session, SessionHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use common::scripted::{LogCapture, WAIT};
-use common::{content, local_config, make_single, start_stub};
+use common::{an_honest_seeder_dials, content, local_config, make_single, start_stub};
 
 /// A tracker that answers every request with `answer(listen port of the
 /// announcing peer)` (`None`: close without answering). Returns its announce
@@ -196,17 +195,8 @@ async fn an_unreachable_tracker_does_not_stop_the_swarm() {
     let (dead, seen) = fixed_tracker(|_| None).await;
     let leecher = session_with_tracker(&metainfo, out_dir.path(), &dead).await;
     // The seeder learns the leecher from its own tracker and dials it.
-    stub.log
-        .lock()
-        .unwrap()
-        .push((leecher.local_addr(), AnnounceEvent::Started));
-    let seeder = Session::start(local_config(&metainfo, seed_dir.path(), 1))
-        .await
-        .unwrap();
-    let done = tokio::time::timeout(Duration::from_secs(60), leecher.wait_complete()).await;
-    assert_eq!(done, Ok(true), "the download did not finish");
-    let copy = std::fs::read(out_dir.path().join("d.bin")).unwrap();
-    assert!(copy == content(len, 3), "the downloaded file differs");
+    let seeder =
+        an_honest_seeder_dials(&stub, &metainfo, seed_dir.path(), &leecher, out_dir.path()).await;
     assert!(!seen.lock().unwrap().is_empty(), "never tried the tracker");
     leecher.shutdown().await.unwrap();
     seeder.shutdown().await.unwrap();

@@ -1,83 +1,36 @@
 //! Local service discovery (BEP 14) between network namespaces on one
-//! bridge (the `wan` bench's namespaces, `benches/src/wan/net.rs`): nodes
+//! bridge (the `wan` bench's namespaces, `test_support::netns`): nodes
 //! find each other's torrents by multicast, a private torrent is refused
 //! and never announced, hostile datagrams are dropped and the node stays
 //! up. Needs root (`ip netns`, veth, a bridge, `tc`); without it, or
 //! without `ip` (Debian package iproute2), the tests fail saying so.
 //!
 //! Each node's sockets are made by a thread that entered its namespace
-//! (`setns`); the node then runs on the test's runtime like any task.
-//! Traffic stays inside the namespaces (10.77.0.0/16 exists only there).
-
-#[allow(dead_code)] // the bench's module: this test uses part of it
-#[path = "../../benches/src/wan/net.rs"]
-mod net;
-
-#[path = "../../minibit-tracker/tests/tools/mod.rs"]
-mod tools;
+//! ([`Net::run_in`]); the node then runs on the test's runtime like any
+//! task. Traffic stays inside the namespaces (10.77.0.0/16 exists only
+//! there).
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use minibit_core::lsd::{LSD_GROUP_V4, LSD_PORT, LsdAnnounce, LsdGroup};
 use minibit_core::metainfo::InfoHash;
 use minibit_peer::lsd::{LsdConfig, LsdError, LsdNode, LsdPeer};
-use net::{Link, Net};
 use socket2::{Domain, Protocol, Socket, Type};
+use test_support::netns::{FAST, Net, one_at_a_time};
+use test_support::process::Killed;
+use test_support::root::require_root;
+use test_support::tools;
 use tokio::sync::mpsc;
-
-/// Fast links: shaping is not what these tests are about.
-const LINK: Link = Link {
-    up_bps: 1_000_000_000,
-    down_bps: None,
-};
 
 /// Generous bound on every wait (the machine is shared).
 const WAIT: Duration = Duration::from_secs(40);
 
-/// [`Net`] names its namespaces after the process: one at a time.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static NETS: Mutex<()> = Mutex::new(());
-    NETS.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn require_root() {
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .expect("/proc/self/status")
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(2).map(str::to_owned));
-    assert_eq!(
-        uid.as_deref(),
-        Some("0"),
-        "the LSD tests need root (network namespaces, veth, a bridge; Debian package iproute2)"
-    );
-}
-
-/// Runs `f` on a thread inside namespace `ns` (sockets it makes stay
-/// there) and returns its result.
-fn in_namespace<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
-    let path = format!("/run/netns/{ns}");
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-                rustix::thread::move_into_link_name_space(
-                    std::os::fd::AsFd::as_fd(&file),
-                    Some(rustix::thread::LinkNameSpaceType::Network),
-                )
-                .expect("setns into the test namespace");
-                f()
-            })
-            .join()
-            .expect("namespace thread")
-    })
-}
+/// What the LSD tests need root for.
+const NEEDS: &str = "network namespaces, veth, a bridge";
 
 /// An LSD node of peer `i` of `net` announcing TCP port `6881 + i`, its
 /// announces every second or two so no test waits 5 minutes.
@@ -91,7 +44,7 @@ fn start_node(
     config.schedule.min_gap = Duration::from_secs(1);
     tune(&mut config);
     let runtime = tokio::runtime::Handle::current();
-    in_namespace(net.ns(i), move || {
+    net.run_in(i, move || {
         let _inside = runtime.enter();
         LsdNode::start(config).expect("LSD node starts")
     })
@@ -101,7 +54,7 @@ fn start_node(
 /// sending to it from that peer's address.
 fn group_socket(net: &Net, i: usize) -> UdpSocket {
     let ip = Net::ip(i);
-    in_namespace(net.ns(i), move || {
+    net.run_in(i, move || {
         let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).unwrap();
         socket.set_reuse_address(true).unwrap();
         socket.set_reuse_port(true).unwrap();
@@ -148,9 +101,9 @@ async fn collect_until(
 
 #[test]
 fn two_nodes_on_one_bridge_find_each_other_and_a_private_torrent_is_never_announced() {
-    require_root();
-    let _serial = serial();
-    let net = Net::create(&[LINK; 3], 50).expect("namespaces on a bridge");
+    require_root(NEEDS);
+    let _serial = one_at_a_time();
+    let net = Net::create(&[FAST; 3], 50).expect("namespaces on a bridge");
     let public = InfoHash([0xaa; 20]);
     let private = InfoHash([0xbb; 20]);
     let sniffer = group_socket(&net, 2);
@@ -231,9 +184,9 @@ fn two_nodes_on_one_bridge_find_each_other_and_a_private_torrent_is_never_announ
 
 #[test]
 fn hostile_datagrams_are_dropped_a_flood_is_capped_and_the_node_stays_up() {
-    require_root();
-    let _serial = serial();
-    let net = Net::create(&[LINK; 2], 50).expect("namespaces on a bridge");
+    require_root(NEEDS);
+    let _serial = one_at_a_time();
+    let net = Net::create(&[FAST; 2], 50).expect("namespaces on a bridge");
     let hash = InfoHash([0xcc; 20]);
     let other = InfoHash([0xdd; 20]);
     let attacker = group_socket(&net, 1);
@@ -348,9 +301,9 @@ fn hostile_datagrams_are_dropped_a_flood_is_capped_and_the_node_stays_up() {
 
 #[test]
 fn two_nodes_find_each_other_on_the_ipv6_group_too() {
-    require_root();
-    let _serial = serial();
-    let net = Net::create(&[LINK; 2], 50).expect("namespaces on a bridge");
+    require_root(NEEDS);
+    let _serial = one_at_a_time();
+    let net = Net::create(&[FAST; 2], 50).expect("namespaces on a bridge");
     let hash = InfoHash([0xee; 20]);
     runtime().block_on(async {
         // Interface 0: the kernel picks eth0, the namespace's one link.
@@ -412,27 +365,17 @@ while time.time() < end:
             print('lsd_peer', a.message(), flush=True)
 ";
 
-/// Kills the child (by its pid) when dropped.
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn libtorrent_and_minibit_hear_each_other_on_lsd() {
-    require_root();
+    require_root(NEEDS);
     tools::require_libtorrent();
-    let _serial = serial();
-    let net = Net::create(&[LINK; 2], 50).expect("namespaces on a bridge");
+    let _serial = one_at_a_time();
+    let net = Net::create(&[FAST; 2], 50).expect("namespaces on a bridge");
     let hash = InfoHash([0x5a; 20]);
     let lt_addr = SocketAddr::new(Net::ip(1).into(), 6882);
     let mut python = Command::new("/usr/bin/python3");
     python.args(["-c", LIBTORRENT_LSD, &hash.to_hex(), &lt_addr.to_string()]);
-    let mut libtorrent = Kill(
+    let mut libtorrent = Killed(
         net.command(1, &python)
             .stdout(Stdio::piped())
             .spawn()
@@ -478,10 +421,10 @@ fn libtorrent_and_minibit_hear_each_other_on_lsd() {
 
 #[test]
 fn two_nodes_on_one_host_share_the_group_port_over_loopback() {
-    require_root();
-    let _serial = serial();
+    require_root(NEEDS);
+    let _serial = one_at_a_time();
     // One namespace: its loopback only.
-    let net = Net::create(&[LINK], 50).expect("a namespace");
+    let net = Net::create(&[FAST], 50).expect("a namespace");
     let hash = InfoHash([0x11; 20]);
     runtime().block_on(async {
         let on_loopback = |port| {

@@ -69,9 +69,7 @@ async fn a_large_transfer_does_not_grow_the_process_with_the_file() {
     let seeder = Session::start(local_config(&metainfo, seed_dir.path(), 1))
         .await
         .unwrap();
-    while stub.log.lock().unwrap().is_empty() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    stub.first_announce().await;
     let leecher = Session::start(local_config(&metainfo, leech_dir.path(), 2))
         .await
         .unwrap();

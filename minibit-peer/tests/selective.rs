@@ -11,25 +11,16 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::Duration;
 
 use minibit_core::metainfo::Metainfo;
 use minibit_core::piece::PieceIndex;
 use minibit_core::priority::{PiecePriorities, Priority};
 use minibit_peer::Session;
-use tokio::process::Command;
 
-use common::{local_config, make_photos, settled_upload, start_stub};
+use common::{local_config, make_photos, run_peer, settled_upload, start_stub};
 
 async fn peer(args: &[&str]) -> Output {
-    let child = Command::new(env!("CARGO_BIN_EXE_minibit-peer"))
-        .args(args)
-        .kill_on_drop(true)
-        .output();
-    tokio::time::timeout(Duration::from_secs(60), child)
-        .await
-        .expect("minibit-peer did not exit")
-        .unwrap()
+    run_peer(args, &[]).await
 }
 
 async fn download(out: &Path, torrent: &Path, only: &[&str]) -> Output {
@@ -110,9 +101,7 @@ async fn two_of_nine_photos_then_a_third_fetches_only_what_is_missing() {
     let mut config = local_config(&metainfo, source.path(), 1);
     config.seed_mode = true;
     let seeder = Session::start(config).await.unwrap();
-    while stub.log.lock().unwrap().is_empty() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    stub.first_announce().await;
 
     // `files` lists index, size and path inside the torrent.
     let files = peer(&["files", torrent.to_str().unwrap()]).await;

@@ -27,9 +27,7 @@ async fn a_leecher_downloads_a_multi_file_torrent_from_a_seeder() {
         "the seeder resumed every piece"
     );
     // Let the seeder's `started` announce reach the stub first.
-    while stub.log.lock().unwrap().is_empty() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    stub.first_announce().await;
 
     let leecher = Session::start(local_config(&metainfo, leech_dir.path(), 2))
         .await
@@ -65,9 +63,7 @@ async fn leechers_share_pieces_and_a_tiny_block_buffer_spills_to_disk() {
     let seeder = Session::start(local_config(&metainfo, seed_dir.path(), 10))
         .await
         .unwrap();
-    while stub.log.lock().unwrap().is_empty() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    stub.first_announce().await;
     let mut leechers = Vec::new();
     for seed in 11..14 {
         let dir = tempfile::tempdir().unwrap();

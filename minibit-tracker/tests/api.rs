@@ -2,8 +2,6 @@
 //! file or a `.torrent`, remove it, the catalogue events, `/metrics`, and
 //! every error status (400, 401, 403, 404, 409, 413).
 
-mod test_content;
-
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,7 +15,7 @@ use minibit_tracker::token::ApiToken;
 use minibit_tracker::{CatalogueEntry, RegistryConfig, ServiceConfig, TrackerState, serve};
 use reqwest::StatusCode;
 use serde_json::Value;
-use test_content::pseudo_random;
+use test_support::content::pseudo_random;
 use tokio::sync::oneshot;
 
 const TOKEN: &str = "0123456789abcdef-test-token";
@@ -103,28 +101,34 @@ impl Tracker {
         json(response).await
     }
 
-    async fn listing(&self) -> Vec<Value> {
-        let body = self
-            .client
-            .get(format!("{}/torrents", self.base))
+    /// The response to `GET PATH` (`/torrents`, `/metrics`, ...).
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
             .send()
             .await
             .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+    }
+
+    /// The catalogued `name`'s `.torrent`, as served.
+    async fn torrent(&self, name: &str) -> bytes::Bytes {
+        let response = self.get(&format!("/torrents/{name}.torrent")).await;
+        response.bytes().await.unwrap()
+    }
+
+    async fn listing(&self) -> Vec<Value> {
+        let body = self.get("/torrents").await.bytes().await.unwrap();
         serde_json::from_slice(&body).unwrap()
     }
 
+    /// The names in the catalogue, in its order.
+    async fn names(&self) -> Vec<Value> {
+        let listing = self.listing().await;
+        listing.iter().map(|e| e["name"].clone()).collect()
+    }
+
     async fn metrics(&self) -> String {
-        self.client
-            .get(format!("{}/metrics", self.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        self.get("/metrics").await.text().await.unwrap()
     }
 
     fn data_files(&self) -> Vec<String> {
@@ -149,6 +153,11 @@ async fn json(response: reqwest::Response) -> (StatusCode, Value) {
     (status, value)
 }
 
+/// The response's `content-type`.
+fn content_type(response: &reqwest::Response) -> &str {
+    response.headers()["content-type"].to_str().unwrap()
+}
+
 fn error_of(value: &Value) -> &str {
     value["error"]
         .as_str()
@@ -158,15 +167,7 @@ fn error_of(value: &Value) -> &str {
 /// Downloads the catalogued `name` from `tracker` with a `minibit-peer`
 /// session into a fresh folder and returns the bytes.
 async fn download(tracker: &Tracker, name: &str) -> Vec<u8> {
-    let torrent = tracker
-        .client
-        .get(format!("{}/torrents/{name}.torrent", tracker.base))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let torrent = tracker.torrent(name).await;
     let metainfo = Metainfo::from_bytes(&torrent).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut config = SessionConfig::new(metainfo, dir.path());
@@ -250,15 +251,7 @@ async fn the_seeders_view_shows_its_upload_and_the_availability_among_its_peers(
     };
     let (status, view) = status_of(info_hash.clone()).await;
     assert_eq!(status, StatusCode::OK, "{view}");
-    let torrent = tracker
-        .client
-        .get(format!("{}/torrents/slow.bin.torrent", tracker.base))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let torrent = tracker.torrent("slow.bin").await;
     let metainfo = Metainfo::from_bytes(&torrent).unwrap();
     let pieces = metainfo.layout().piece_count() as usize;
     assert_eq!(view["availability"].as_array().unwrap().len(), pieces);
@@ -329,13 +322,7 @@ async fn removing_stops_seeding_forgets_the_swarm_and_deletes_the_data_on_reques
     assert!(!tracker.state.registry().tracks(&info_hash(a_hash)));
     assert!(!tracker.state.service().seeds(&info_hash(a_hash)));
     assert_eq!(tracker.data_files(), ["a.bin", "b.bin"], "data kept");
-    let names: Vec<_> = tracker
-        .listing()
-        .await
-        .iter()
-        .map(|e| e["name"].clone())
-        .collect();
-    assert_eq!(names, ["b.bin"]);
+    assert_eq!(tracker.names().await, ["b.bin"]);
 
     let (status, removed) = tracker
         .remove(b["info_hash"].as_str().unwrap(), "?delete_data=true")
@@ -369,15 +356,7 @@ async fn a_torrent_alone_is_tracked_and_seeded_only_when_its_data_is_there() {
     let (status, published) = tracker.publish_torrent(tracked.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{published}");
     assert_eq!(published["seeded"], false);
-    let served = tracker
-        .client
-        .get(format!("{}/torrents/tracked.bin.torrent", tracker.base))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let served = tracker.torrent("tracked.bin").await;
     assert_eq!(
         served.as_ref(),
         tracked.as_slice(),
@@ -404,19 +383,9 @@ async fn a_torrent_alone_is_tracked_and_seeded_only_when_its_data_is_there() {
 #[tokio::test]
 async fn catalogue_events_are_pushed_for_publications_and_removals() {
     let tracker = start(true).await;
-    let response = tracker
-        .client
-        .get(format!("{}/api/catalogue/events", tracker.base))
-        .send()
-        .await
-        .unwrap();
+    let response = tracker.get("/api/catalogue/events").await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/event-stream")
-    );
+    assert!(content_type(&response).starts_with("text/event-stream"));
     let mut stream = response.bytes_stream();
     let (_, published) = tracker.publish("x.bin", pseudo_random(20_000, 6)).await;
     tracker
@@ -629,13 +598,11 @@ async fn bad_publications_get_the_right_status_and_change_nothing() {
     let (status, body) = tracker.remove(&"ee".repeat(20), "?delete_data=true").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
 
-    let names: Vec<_> = tracker
-        .listing()
-        .await
-        .iter()
-        .map(|e| e["name"].clone())
-        .collect();
-    assert_eq!(names, ["a.bin", "outside.bin"], "nothing changed");
+    assert_eq!(
+        tracker.names().await,
+        ["a.bin", "outside.bin"],
+        "nothing changed"
+    );
 }
 
 #[tokio::test]
@@ -660,28 +627,11 @@ async fn metrics_count_announces_scrapes_swarms_and_the_catalogue() {
     let tracker = start(true).await;
     tracker.publish("m.bin", pseudo_random(20_000, 11)).await;
     let scrape = tracker
-        .client
-        .get(format!(
-            "{}/scrape?info_hash={}",
-            tracker.base,
-            "%01".repeat(20)
-        ))
-        .send()
-        .await
-        .unwrap();
+        .get(&format!("/scrape?info_hash={}", "%01".repeat(20)))
+        .await;
     assert_eq!(scrape.status(), StatusCode::OK);
-    let response = tracker
-        .client
-        .get(format!("{}/metrics", tracker.base))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/openmetrics-text")
-    );
+    let response = tracker.get("/metrics").await;
+    assert!(content_type(&response).starts_with("application/openmetrics-text"));
     let metrics = response.text().await.unwrap();
     let value = |series: &str| -> u64 {
         metrics
@@ -710,12 +660,7 @@ async fn the_page_searches_and_offers_publish_and_remove_under_a_strict_policy()
     tracker
         .publish("other.bin", pseudo_random(10_000, 13))
         .await;
-    let page = |query: &'static str| {
-        let client = tracker.client.clone();
-        let url = format!("{}/{query}", tracker.base);
-        async move { client.get(url).send().await.unwrap() }
-    };
-    let response = page("").await;
+    let response = tracker.get("/").await;
     let policy = response.headers()["content-security-policy"]
         .to_str()
         .unwrap()
@@ -734,19 +679,14 @@ async fn the_page_searches_and_offers_publish_and_remove_under_a_strict_policy()
         )),
         "a remove button per torrent: {html}"
     );
-    let found = page("?q=holi").await.text().await.unwrap();
+    let found = tracker.get("/?q=holi").await.text().await.unwrap();
     assert!(
         found.contains("Holiday.bin") && !found.contains("other.bin"),
         "{found}"
     );
 
-    let script = page("index.js").await;
-    assert!(
-        script.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/javascript")
-    );
+    let script = tracker.get("/index.js").await;
+    assert!(content_type(&script).starts_with("text/javascript"));
     let script = script.text().await.unwrap();
     for needle in [
         "/api/publish?name=",
@@ -759,7 +699,7 @@ async fn the_page_searches_and_offers_publish_and_remove_under_a_strict_policy()
         "<script src=\"/common.js\" defer></script>\n<script src=\"/index.js\" defer></script>"
     ));
     assert!(html.contains("data-token-key=\"minibit-tracker-token\""));
-    let common = page("common.js").await.text().await.unwrap();
+    let common = tracker.get("/common.js").await.text().await.unwrap();
     for needle in ["localStorage", "Authorization", "dataset.tokenKey"] {
         assert!(common.contains(needle), "common.js lacks {needle}");
     }

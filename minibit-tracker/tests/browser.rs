@@ -8,85 +8,24 @@
 //! per minute follow the leecher (downloading, finished, gone) without a
 //! reload, and removes it with the page's button.
 
-mod tools;
-
-use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::Ipv4Addr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use std::net::SocketAddr;
 
-use fantoccini::{Client, ClientBuilder, Locator};
-use hyper_util::client::legacy::connect::HttpConnector;
+use fantoccini::{Client, Locator};
 use minibit_core::metainfo::Metainfo;
 use minibit_peer::{Session, SessionConfig, SessionHandle};
 use serde_json::{Value, json};
+use test_support::process::{Killed, first_line_after};
+use test_support::webdriver::{
+    assert_hidden, browser, log_in, screenshot_if_asked, start_chromedriver, text_of,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_minibit-tracker");
 const TOKEN: &str = "browser-test-token-0123456789";
-
-/// Kills the child when dropped (a failed assertion leaves no process).
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `chromedriver` on a free port of 127.0.0.1, ready for sessions.
-fn start_chromedriver() -> (Killed, String) {
-    tools::require(&tools::CHROMIUM);
-    tools::require(&tools::CHROMEDRIVER);
-    let port = free_port();
-    let child = Command::new(tools::CHROMEDRIVER.program)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver starts");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
-        assert!(Instant::now() < deadline, "chromedriver never listened");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (Killed(child), format!("http://127.0.0.1:{port}"))
-}
-
-/// A headless Chromium session with its own profile folder.
-async fn browser(webdriver: &str, profile: &Path) -> Client {
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--window-size=1200,800",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        }),
-    );
-    ClientBuilder::new(HttpConnector::new())
-        .capabilities(capabilities)
-        .connect(webdriver)
-        .await
-        .expect("a chromium session")
-}
 
 /// `minibit-tracker --state STATE --data DATA --api-token TOKEN` on
 /// 127.0.0.1 and its base URL.
@@ -107,32 +46,17 @@ fn start_tracker(state: &Path, data: &Path) -> (Killed, String) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let base = first
-        .trim()
-        .strip_prefix("tracker listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .to_owned();
+    let base = first_line_after(&mut child, "tracker listening on ");
     (Killed(child), base)
 }
 
 /// Polls `find` every 100 ms until it gives `Some`, at most 30 s.
-async fn eventually<T, F, Fut>(what: &str, mut find: F) -> T
+async fn eventually<T, F, Fut>(what: &str, find: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(found) = find().await {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    test_support::wait::eventually(Duration::from_secs(30), what, find).await
 }
 
 async fn catalogue(base: &str) -> Vec<Value> {
@@ -166,15 +90,7 @@ async fn start_leecher(base: &str, dir: &Path) -> SessionHandle {
 /// seeder's peers.
 async fn see_the_seeder_upload(page: &Client, info_hash: &str) {
     eventually("the seeder's upload and the leecher's pieces", || async {
-        let upload = page
-            .find(Locator::Css(&format!(
-                "td.upload[data-info-hash='{info_hash}']"
-            )))
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
+        let upload = text_of(page, &format!("td.upload[data-info-hash='{info_hash}']")).await?;
         let heat = page
             .find(Locator::Css(&format!(
                 "canvas.availability[data-info-hash='{info_hash}']"
@@ -246,17 +162,10 @@ async fn publish_and_remove_through_the_page() {
 
     // Without the token the page offers no publishing.
     page.goto(&format!("{base}/")).await.unwrap();
-    let form = page.find(Locator::Id("publish")).await.unwrap();
-    assert!(!form.is_displayed().await.unwrap(), "logged out: no form");
+    assert_hidden(&page, "publish").await;
 
     // The login URL keeps the token and drops it from the address bar.
-    page.goto(&format!("{base}/#token={TOKEN}")).await.unwrap();
-    let form = eventually("the publish form", || async {
-        let form = page.find(Locator::Id("publish")).await.ok()?;
-        form.is_displayed().await.ok()?.then_some(form)
-    })
-    .await;
-    assert!(!page.current_url().await.unwrap().as_str().contains(TOKEN));
+    let form = log_in(&page, &base, TOKEN, "publish").await;
 
     let input = form.find(Locator::Css("input[type=file]")).await.unwrap();
     input.send_keys(upload.to_str().unwrap()).await.unwrap();
@@ -295,10 +204,7 @@ async fn publish_and_remove_through_the_page() {
     see_the_seeder_upload(&page, &info_hash).await;
     see_the_counts(&page, &info_hash, ["1", "1", "0"], "the leecher counted").await;
 
-    if let Some(dir) = std::env::var_os("MINIBIT_SCREENSHOTS") {
-        let png = page.screenshot().await.unwrap();
-        std::fs::write(Path::new(&dir).join("tracker-page.png"), png).unwrap();
-    }
+    screenshot_if_asked(&page, "tracker-page.png").await;
     assert!(leecher.wait_complete().await, "the leecher finishes");
     see_the_counts(
         &page,

@@ -1,12 +1,12 @@
 //! The `minibit-tracker` binary as a process.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use minibit_core::metainfo::InfoHash;
 use minibit_core::torrent::AnnounceEvent;
 use minibit_core::tracker::{AnnounceRequest, AnnounceResponse};
 use minibit_core::wire::PeerId;
+use test_support::process::{first_line_after, signal};
 
 #[tokio::test]
 async fn binary_listens_on_the_printed_address_and_exits_on_ctrl_c() {
@@ -15,15 +15,7 @@ async fn binary_listens_on_the_printed_address_and_exits_on_ctrl_c() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("tracker listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+    let base = first_line_after(&mut child, "tracker listening on ");
     assert!(!base.ends_with(":0"), "the real port is printed: {base}");
 
     let req = AnnounceRequest {
@@ -48,14 +40,7 @@ async fn binary_listens_on_the_printed_address_and_exits_on_ctrl_c() {
     let resp = AnnounceResponse::decode(&body).unwrap();
     assert_eq!((resp.complete, resp.incomplete), (1, 0));
 
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    signal(child.id(), "INT");
     let status = child.wait().unwrap();
     assert!(status.success(), "clean exit on SIGINT: {status}");
 }

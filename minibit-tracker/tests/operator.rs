@@ -5,14 +5,8 @@
 //! the embedded seeder's routine disconnects.
 
 #[allow(dead_code)]
-#[path = "interop/content.rs"]
-mod content;
-#[allow(dead_code)]
 #[path = "interop/minibit.rs"]
 mod minibit;
-#[allow(dead_code)]
-#[path = "interop/process.rs"]
-mod process;
 
 use std::process::Command;
 use std::time::Duration;
@@ -21,24 +15,16 @@ use minibit_core::metainfo::InfoHash;
 use minibit_core::torrent::AnnounceEvent;
 use minibit_core::tracker::AnnounceRequest;
 use minibit_core::wire::PeerId;
-use process::{Proc, free_port, run};
+use test_support::content;
+use test_support::process::{Proc, free_port, signal};
 
 /// A generous bound for each step on a busy machine.
 const STEP: Duration = Duration::from_secs(60);
 
 /// `GET url`: the status and the body as text.
 fn get(url: &str) -> (u16, String) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let response = reqwest::get(url)
-            .await
-            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-        let status = response.status().as_u16();
-        (status, response.text().await.unwrap())
-    })
+    let (status, body) = minibit::get(url);
+    (status, String::from_utf8(body).expect("a UTF-8 body"))
 }
 
 #[test]
@@ -58,11 +44,7 @@ fn the_page_the_swarms_a_hangup_and_the_info_log() {
     tracker.wait_line(STEP, |l| l.starts_with("seeding notes.bin").then_some(()));
 
     // SIGHUP (a closed terminal) is logged and ignored.
-    run({
-        let mut kill = Command::new("kill");
-        kill.args(["-HUP", &tracker.id().to_string()]);
-        kill
-    });
+    signal(tracker.id(), "HUP");
     tracker.wait_line(STEP, |l| l.contains("SIGHUP received").then_some(()));
     let (status, page) = get(&format!("{base}/"));
     assert_eq!(status, 200, "the tracker still answers after SIGHUP");

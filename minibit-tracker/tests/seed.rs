@@ -14,19 +14,8 @@ use minibit_peer::{Session, SessionConfig};
 use minibit_tracker::RegistryConfig;
 use minibit_tracker::seed::{SeedOptions, Seeder};
 use minibit_tracker::{TrackerState, serve};
-
-/// Deterministic pseudo-random content (xorshift), `len` bytes.
-fn content(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+use test_support::content::pseudo_random;
+use test_support::process::signal;
 
 fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
     lines.next().expect("stdout closed").unwrap()
@@ -35,7 +24,7 @@ fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_downloads_what_the_tracker_seeds() {
     let seed_dir = tempfile::tempdir().unwrap();
-    let data = content(1_500_000);
+    let data = pseudo_random(1_500_000, 0);
     let file = seed_dir.path().join("Holiday Movie.bin");
     std::fs::write(&file, &data).unwrap();
 
@@ -95,14 +84,7 @@ async fn a_peer_downloads_what_the_tracker_seeds() {
     let copy = std::fs::read(leech_dir.path().join("Holiday Movie.bin")).unwrap();
     assert!(copy == data, "the copy differs");
 
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    signal(child.id(), "INT");
     let status = child.wait().unwrap();
     assert!(status.success(), "clean exit on SIGINT: {status}");
 }
@@ -114,7 +96,7 @@ async fn a_peer_downloads_what_the_tracker_seeds() {
 fn a_missing_file_is_one_error_line_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
     let real = dir.path().join("real.bin");
-    std::fs::write(&real, content(100_000)).unwrap();
+    std::fs::write(&real, pseudo_random(100_000, 0)).unwrap();
     for args in [vec!["-q"], vec![], vec!["-v"]] {
         let out = Command::new(env!("CARGO_BIN_EXE_minibit-tracker"))
             .args(["--bind", "127.0.0.1:0"])
@@ -167,7 +149,7 @@ fn a_missing_file_is_one_error_line_before_any_work() {
 fn verbosity_is_the_same_convention_as_the_peer() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("a.bin");
-    std::fs::write(&file, content(100_000)).unwrap();
+    std::fs::write(&file, pseudo_random(100_000, 0)).unwrap();
     let run = |flag: Option<&str>| {
         let mut child = Command::new(env!("CARGO_BIN_EXE_minibit-tracker"))
             .args(["--bind", "127.0.0.1:0"])
@@ -180,14 +162,7 @@ fn verbosity_is_the_same_convention_as_the_peer() {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         next_line(&mut lines);
         next_line(&mut lines); // seeding: the seeder's start is logged by now
-        let pid = child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-INT", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
+        signal(child.id(), "INT");
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success());
         String::from_utf8_lossy(&out.stderr).into_owned()
@@ -217,7 +192,7 @@ async fn the_seeder_dials_leechers_that_announce_later() {
     let state = Arc::new(TrackerState::new(RegistryConfig::default()));
     tokio::spawn(serve(listener, Arc::clone(&state), std::future::pending()));
     let seed_dir = tempfile::tempdir().unwrap();
-    let data = content(300_000);
+    let data = pseudo_random(300_000, 0);
     let file = seed_dir.path().join("clip.bin");
     std::fs::write(&file, &data).unwrap();
     let options = SeedOptions {

@@ -4,8 +4,6 @@
 //! verifying changed data), keep their completed counts, and the token
 //! stays the same.
 
-mod test_content;
-
 use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
@@ -16,7 +14,8 @@ use minibit_core::torrent::AnnounceEvent;
 use minibit_core::tracker::AnnounceRequest;
 use minibit_core::wire::PeerId;
 use serde_json::Value;
-use test_content::pseudo_random;
+use test_support::content::pseudo_random;
+use test_support::process::signal;
 
 const BIN: &str = env!("CARGO_BIN_EXE_minibit-tracker");
 
@@ -50,14 +49,7 @@ impl Tracker {
 
     /// Ctrl-C, then the exit status and what it wrote on stderr.
     fn stop(self) -> String {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-INT", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
+        signal(self.child.id(), "INT");
         drop(self.lines);
         let out = self.child.wait_with_output().unwrap();
         assert!(out.status.success(), "clean exit on SIGINT: {}", out.status);

@@ -9,14 +9,9 @@
 //! re-hashed, and a new publication still arrives; one the user removed
 //! from a daemon is not added back.
 
-mod test_content;
-
 #[allow(dead_code)]
 #[path = "interop/minibit.rs"]
 mod minibit;
-#[allow(dead_code)]
-#[path = "interop/process.rs"]
-mod process;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -24,9 +19,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use minibit::peer_binary;
-use process::{Proc, free_port};
 use serde_json::{Value, json};
-use test_content::pseudo_random;
+use test_support::content::pseudo_random;
+use test_support::process::{Proc, free_port, signal};
 
 /// The longest any step may take on a busy machine.
 const STEP: Duration = Duration::from_secs(60);
@@ -193,7 +188,7 @@ impl Daemon {
 
     /// Stops it with SIGTERM; it must exit cleanly.
     fn stop(mut self) {
-        terminate(&mut self.proc, "-TERM");
+        terminate(&mut self.proc, "TERM");
     }
 }
 
@@ -201,16 +196,9 @@ async fn json_body(response: reqwest::Response) -> Value {
     serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
 }
 
-fn terminate(proc: &mut Proc, signal: &str) {
-    let pid = proc.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args([signal, &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert!(proc.wait_exit(STEP).success(), "a clean exit on {signal}");
+fn terminate(proc: &mut Proc, name: &str) {
+    signal(proc.id(), name);
+    assert!(proc.wait_exit(STEP).success(), "a clean exit on SIG{name}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -254,7 +242,7 @@ async fn subscribers_get_the_matching_publications_and_keep_them_across_restarts
     // The tracker restarts; a publication made as soon as it is back
     // arrives whether the daemons have reconnected yet or not.
     let mut tracker = tracker;
-    terminate(&mut tracker.proc, "-INT");
+    terminate(&mut tracker.proc, "INT");
     drop(tracker);
     let tracker = Tracker::start(port, &tracker_state);
     assert_eq!(

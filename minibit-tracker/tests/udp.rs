@@ -7,7 +7,6 @@
 //! of one socket in order, so when a bad packet is followed by a connect
 //! request, the first datagram that comes back must be the connect answer.
 
-use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -24,6 +23,8 @@ use minibit_core::wire::PeerId;
 use minibit_peer::{Session, SessionConfig};
 use minibit_tracker::udp::bind_pair;
 use minibit_tracker::{RegistryConfig, TrackerState, serve, serve_udp};
+use test_support::content::xorshift;
+use test_support::process::first_line_after;
 use tokio::net::UdpSocket;
 
 /// Generous bound on one answer over loopback.
@@ -319,19 +320,14 @@ async fn garbage_is_dropped_and_the_tracker_stays_up() {
         connect_wrong_magic,
         vec![0xff; 3000],
     ];
-    // Pseudo-random junk of every length up to 200 bytes (xorshift, fixed seed).
-    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    // Pseudo-random junk of every length up to 200 bytes, cut in turn from
+    // one xorshift stream (fixed seed).
+    let junk = xorshift((0..200).sum(), 0x2545_f491_4f6c_dd1d);
+    let mut rest = &junk[..];
     for len in 0..200 {
-        packets.push(
-            (0..len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect(),
-        );
+        let (packet, tail) = rest.split_at(len);
+        packets.push(packet.to_vec());
+        rest = tail;
     }
     for packet in &packets {
         client.assert_dropped(packet).await;
@@ -410,14 +406,7 @@ async fn the_binary_answers_udp_on_its_http_port_number_and_drops_garbage() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr: SocketAddr = line
-        .trim()
-        .strip_prefix("tracker listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+    let addr: SocketAddr = first_line_after(&mut child, "tracker listening on http://")
         .parse()
         .unwrap();
     let mut client = Client::new(addr).await;

@@ -12,9 +12,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Result, ensure};
 use clap::Parser;
-use minibit_benches::loopback::content::generate;
+use minibit_benches::bins;
+use minibit_benches::loopback::content::seed_file;
 use minibit_benches::loopback::swarm::{self, Client};
 use serde::Serialize;
 
@@ -58,24 +59,11 @@ fn main() -> Result<()> {
         cli.size > 0 && cli.leechers > 0,
         "--size and --leechers must be positive"
     );
-    let bins = std::env::current_exe()?
-        .parent()
-        .context("executable folder")?
-        .to_owned();
-    for bin in ["minibit-tracker", "minibit-peer"] {
-        ensure!(
-            bins.join(bin).is_file(),
-            "{} missing: run `cargo build --release --workspace` first",
-            bins.join(bin).display()
-        );
-    }
+    let bins = bins::beside_this_exe()?;
     let temp = tempfile::Builder::new()
         .prefix("minibit-loopback")
         .tempdir_in(cli.work_dir.clone().unwrap_or_else(std::env::temp_dir))?;
-    let seed_dir = temp.path().join("seed");
-    std::fs::create_dir_all(&seed_dir)?;
-    let file = seed_dir.join("bench.bin");
-    generate(&file, cli.size)?;
+    let file = seed_file(temp.path(), cli.size)?;
     let outcome = swarm::run(
         cli.client,
         &bins,

@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use clap::Parser;
-use minibit_benches::loopback::content::generate;
+use minibit_benches::bins;
+use minibit_benches::loopback::content::seed_file;
 use minibit_benches::loopback::proc::{Watched, free_port};
 use minibit_benches::loopback::swarm::{LT_CLIENT, make_torrent};
 use minibit_core::magnet::{Magnet, MagnetPeer};
@@ -100,24 +101,12 @@ fn main() -> Result<()> {
         "--size and --rounds must be positive"
     );
     let timeout = Duration::from_secs(cli.timeout);
-    let bins = std::env::current_exe()?
-        .parent()
-        .context("executable folder")?
-        .to_owned();
-    for bin in ["minibit-tracker", "minibit-peer"] {
-        ensure!(
-            bins.join(bin).is_file(),
-            "{} missing: run `cargo build --release --workspace` first",
-            bins.join(bin).display()
-        );
-    }
+    let bins = bins::beside_this_exe()?;
     let work = tempfile::Builder::new()
         .prefix("minibit-magnet")
         .tempdir()?;
-    let seed_dir = work.path().join("seed");
-    std::fs::create_dir_all(&seed_dir)?;
-    let file = seed_dir.join("bench.bin");
-    generate(&file, cli.size)?;
+    let file = seed_file(work.path(), cli.size)?;
+    let seed_dir = file.parent().context("the seed folder")?;
 
     let tracker_port = free_port()?;
     let mut tracker = Command::new(bins.join("minibit-tracker"));
@@ -141,7 +130,7 @@ fn main() -> Result<()> {
     };
     let (seed, seed_port) = lt(
         &["--torrent".as_ref(), torrent.as_os_str()],
-        &seed_dir,
+        seed_dir,
         "--seed",
     )?;
     let mut seeder = Watched::spawn("libtorrent seeder", seed)?;

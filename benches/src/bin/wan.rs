@@ -1,6 +1,7 @@
 //! `wan [--client minibit,libtorrent,aria2] [--leechers N] [--size BYTES]
 //! [--piece-length BYTES] [--up-mbit R] [--seed-up-mbit R] [--down-mbit R]
-//! [--queue-ms MS] [--plot FILE.svg] [--timeout S]`: a flash crowd of real
+//! [--slow-leechers K] [--slow-up-mbit R] [--queue-ms MS] [--plot FILE.svg]
+//! [--timeout S]`: a flash crowd of real
 //! processes on an emulated WAN, one network namespace per peer (needs
 //! root: `ip netns`, veth, a bridge and `tc tbf`). One seeder and N
 //! leechers start together; every copy is checked. Prints one JSON line
@@ -9,7 +10,12 @@
 //! on the bytes a link carries), first_s, median_s, last_s, last_over_fluid,
 //! last_over_wire, seed_tx_bytes (Ethernet bytes the seeder's namespace
 //! sent), seed_copies (seed_tx_bytes over the wire cost of one copy),
-//! all_ok and finish_s (each leecher, ascending, seconds).
+//! all_ok and finish_s (each leecher, ascending, seconds). With
+//! `--slow-leechers K` the last K leechers' uplinks are shaped to
+//! `--slow-up-mbit` (free riders, in effect: issue 17's tit-for-tat
+//! check), and the line adds slow_leechers, slow_up_mbit, slow_median_s,
+//! others_median_s and slow_over_others (the slow leechers' median finish
+//! over the others').
 //!
 //! The minibit binaries are taken from `--bins` (default: the folder of
 //! this executable): `cargo build --release --workspace` first.
@@ -50,6 +56,13 @@ struct Cli {
     /// Upload rate of the seeder, Mbit/s (default: --up-mbit).
     #[arg(long)]
     seed_up_mbit: Option<f64>,
+    /// How many leechers (the last ones) get the slow uplink of
+    /// `--slow-up-mbit` instead of `--up-mbit`.
+    #[arg(long, default_value_t = 0)]
+    slow_leechers: usize,
+    /// Upload rate of the slow leechers, Mbit/s (default 0.064: 64 kbit/s).
+    #[arg(long, default_value_t = 0.064)]
+    slow_up_mbit: f64,
     /// Download rate of every leecher, Mbit/s (default: not capped).
     #[arg(long)]
     down_mbit: Option<f64>,
@@ -91,6 +104,18 @@ struct Report {
     seed_copies: f64,
     all_ok: bool,
     finish_s: Vec<f64>,
+    #[serde(flatten)]
+    slow: Option<SlowReport>,
+}
+
+/// The slow leechers' finish against the others' (`--slow-leechers`).
+#[derive(Debug, Serialize)]
+struct SlowReport {
+    slow_leechers: usize,
+    slow_up_mbit: f64,
+    slow_median_s: f64,
+    others_median_s: f64,
+    slow_over_others: f64,
 }
 
 fn main() -> Result<()> {
@@ -98,6 +123,10 @@ fn main() -> Result<()> {
     ensure!(
         cli.size > 0 && cli.leechers > 0,
         "--size and --leechers must be positive"
+    );
+    ensure!(
+        cli.slow_leechers < cli.leechers && cli.slow_up_mbit > 0.0,
+        "--slow-leechers must leave at least one other leecher, and --slow-up-mbit must be positive"
     );
     ensure!(
         is_root(),
@@ -159,7 +188,9 @@ fn main() -> Result<()> {
             serde_json::to_string(&report(&cli, client, &rates, &outcome))?
         );
         all_ok &= outcome.all_ok;
-        runs.push((client, outcome.finish_s));
+        let mut finish_s = outcome.finish_s;
+        finish_s.sort_by(f64::total_cmp);
+        runs.push((client, finish_s));
     }
     if let Some(path) = &cli.plot {
         write_plot(&cli, path, &rates, &runs)?;
@@ -168,34 +199,49 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// The shaping of the seeder's link (peer 0) and each leecher's, and the
-/// same rates in bytes/s for the bounds.
+/// The shaping of the seeder's link (peer 0) and each leecher's (the last
+/// `--slow-leechers` with the slow uplink), and the same rates in bytes/s
+/// for the bounds.
 fn links_and_rates(cli: &Cli) -> (Vec<Link>, Rates) {
     let bps = |mbit: f64| (mbit * 1e6).round() as u64;
     let bytes = |mbit: f64| mbit * 1e6 / 8.0;
     let seed_up = cli.seed_up_mbit.unwrap_or(cli.up_mbit);
-    let leecher = Link {
-        up_bps: bps(cli.up_mbit),
-        down_bps: cli.down_mbit.map(bps),
-    };
+    let leecher_up: Vec<f64> = (0..cli.leechers)
+        .map(|i| {
+            if is_slow(cli, i) {
+                cli.slow_up_mbit
+            } else {
+                cli.up_mbit
+            }
+        })
+        .collect();
     let mut links = vec![Link {
         up_bps: bps(seed_up),
         down_bps: None,
     }];
-    links.extend(std::iter::repeat_n(leecher, cli.leechers));
+    links.extend(leecher_up.iter().map(|&up| Link {
+        up_bps: bps(up),
+        down_bps: cli.down_mbit.map(bps),
+    }));
     let rates = Rates {
         seed_up: bytes(seed_up),
-        leecher_up: vec![bytes(cli.up_mbit); cli.leechers],
+        leecher_up: leecher_up.into_iter().map(bytes).collect(),
         leecher_down: vec![cli.down_mbit.map_or(f64::INFINITY, bytes); cli.leechers],
     };
     (links, rates)
+}
+
+/// Whether leecher `i` (0-based) is one of the last `--slow-leechers`.
+fn is_slow(cli: &Cli, i: usize) -> bool {
+    i >= cli.leechers - cli.slow_leechers
 }
 
 /// The JSON line of one client's flash crowd.
 fn report(cli: &Cli, client: Client, rates: &Rates, outcome: &Outcome) -> Report {
     let size = cli.size as f64;
     let (fluid_bound_s, wire_bound_s) = (bound::fluid(size, rates), bound::wire(size, rates));
-    let f = &outcome.finish_s;
+    let mut f = outcome.finish_s.clone();
+    f.sort_by(f64::total_cmp);
     let last_s = f[f.len() - 1];
     Report {
         client,
@@ -209,14 +255,38 @@ fn report(cli: &Cli, client: Client, rates: &Rates, outcome: &Outcome) -> Report
         fluid_bound_s,
         wire_bound_s,
         first_s: f[0],
-        median_s: median(f),
+        median_s: median(&f),
         last_s,
         last_over_fluid: last_s / fluid_bound_s,
         last_over_wire: last_s / wire_bound_s,
         seed_tx_bytes: outcome.seed_tx_bytes,
         seed_copies: outcome.seed_tx_bytes as f64 / bound::wire_copy(size),
         all_ok: outcome.all_ok,
-        finish_s: f.clone(),
+        finish_s: f,
+        slow: (cli.slow_leechers > 0).then(|| slow_report(cli, &outcome.finish_s)),
+    }
+}
+
+/// The slow leechers' median finish against the others', from `finish_s`
+/// in leecher order.
+fn slow_report(cli: &Cli, finish_s: &[f64]) -> SlowReport {
+    let (mut slow, mut others) = (vec![], vec![]);
+    for (i, &t) in finish_s.iter().enumerate() {
+        if is_slow(cli, i) {
+            slow.push(t);
+        } else {
+            others.push(t);
+        }
+    }
+    slow.sort_by(f64::total_cmp);
+    others.sort_by(f64::total_cmp);
+    let (slow_median_s, others_median_s) = (median(&slow), median(&others));
+    SlowReport {
+        slow_leechers: cli.slow_leechers,
+        slow_up_mbit: cli.slow_up_mbit,
+        slow_median_s,
+        others_median_s,
+        slow_over_others: slow_median_s / others_median_s,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, ensure};
 use rand::{RngCore, SeedableRng};
@@ -30,6 +30,19 @@ pub fn generate(path: &Path, size: u64) -> Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// Makes `work/seed/bench.bin`, the file a bench seeds, of `size`
+/// pseudo-random bytes ([`generate`]), and returns its path.
+///
+/// # Errors
+/// When the folder or the file cannot be written.
+pub fn seed_file(work: &Path, size: u64) -> Result<PathBuf> {
+    let seed_dir = work.join("seed");
+    std::fs::create_dir_all(&seed_dir)?;
+    let file = seed_dir.join("bench.bin");
+    generate(&file, size)?;
+    Ok(file)
 }
 
 /// Checks that `copy` holds exactly the bytes of `original`.

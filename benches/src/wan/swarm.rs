@@ -28,7 +28,8 @@ const PEER_PORT: u16 = 6881;
 /// What one flash crowd measured.
 #[derive(Clone, Debug)]
 pub struct Outcome {
-    /// Each leecher's finish after the common start, seconds, ascending.
+    /// Each leecher's finish after the common start, seconds, in leecher
+    /// order (leecher `i` lives in peer `i + 1`'s namespace).
     pub finish_s: Vec<f64>,
     /// Bytes the seeder's namespace sent while the leechers ran (Ethernet
     /// frames: payload, protocol and TCP/IP headers, the tracker's replies).
@@ -76,7 +77,7 @@ pub fn run(setup: &Setup<'_>, timeout: Duration, stop: &AtomicBool) -> Result<Ou
         .enumerate()
         .map(|(i, c)| Watched::spawn(&format!("leecher {i}"), c))
         .collect::<Result<Vec<_>>>()?;
-    let mut finish_s = wait_all(&mut running, &mut seeders, started, timeout, stop)?;
+    let finish_s = wait_all(&mut running, &mut seeders, started, timeout, stop)?;
     let seed_tx_bytes = setup.net.tx_bytes(0)? - before;
     for seeder in &mut seeders {
         seeder.stop()?;
@@ -89,7 +90,6 @@ pub fn run(setup: &Setup<'_>, timeout: Duration, stop: &AtomicBool) -> Result<Ou
             all_ok = false;
         }
     }
-    finish_s.sort_by(f64::total_cmp);
     Ok(Outcome {
         finish_s,
         seed_tx_bytes,

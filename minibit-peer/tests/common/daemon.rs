@@ -156,17 +156,10 @@ pub async fn call(request: reqwest::RequestBuilder) -> (u16, Value) {
 }
 
 /// Polls `find` every 100 ms until it gives `Some`, at most 60 s.
-pub async fn eventually<T, F, Fut>(what: &str, mut find: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, find: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(found) = find().await {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    test_support::wait::eventually(Duration::from_secs(60), what, find).await
 }

@@ -5,20 +5,24 @@
 
 pub mod daemon;
 pub mod scripted;
-#[path = "../../../minibit-tracker/tests/tools/mod.rs"]
-pub mod tools;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
+use std::process::Output;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use minibit_core::metainfo::{Metainfo, MetainfoBuilder};
 use minibit_core::torrent::AnnounceEvent;
 use minibit_core::tracker::{AnnounceRequest, AnnounceResponse, TrackerPeer};
-use minibit_peer::SessionConfig;
+use minibit_peer::{Session, SessionConfig, SessionHandle};
 use percent_encoding::percent_decode_str;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
+
+/// Deterministic pseudo-random bytes (xorshift), so pieces differ.
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use test_support::content::xorshift as content;
 
 /// Every announce the stub received: (the peer's address, event).
 pub type Log = Arc<Mutex<Vec<(SocketAddr, AnnounceEvent)>>>;
@@ -86,13 +90,35 @@ impl Stub {
 
     /// The event announced by the peer listening on `port`, in order.
     pub fn events_of(&self, port: u16) -> Vec<AnnounceEvent> {
+        self.events_where(|p| p == port)
+    }
+
+    /// The events announced by every peer but the one listening on
+    /// `port`, in order.
+    pub fn events_except(&self, port: u16) -> Vec<AnnounceEvent> {
+        self.events_where(|p| p != port)
+    }
+
+    fn events_where(&self, port: impl Fn(u16) -> bool) -> Vec<AnnounceEvent> {
         self.log
             .lock()
             .unwrap()
             .iter()
-            .filter(|&&(addr, _)| addr.port() == port)
+            .filter(|&&(addr, _)| port(addr.port()))
             .map(|&(_, e)| e)
             .collect()
+    }
+
+    /// Waits (at most 60 s) until the stub got its first announce.
+    pub async fn first_announce(&self) {
+        let start = std::time::Instant::now();
+        while self.log.lock().unwrap().is_empty() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(60),
+                "no announce"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 }
 
@@ -229,18 +255,6 @@ fn listing(catalogue: &[Metainfo], q: &str) -> Vec<u8> {
     serde_json::to_vec(&entries).unwrap()
 }
 
-/// Deterministic pseudo-random bytes (xorshift), so pieces differ.
-pub fn content(len: usize, mut state: u64) -> Vec<u8> {
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
-
 /// Files of the multi-file torrent `album`, relative to its folder.
 pub const ALBUM_FILES: [&str; 3] = ["a.bin", "disc2/b.bin", "empty.txt"];
 
@@ -266,6 +280,51 @@ pub fn make_single(root: &Path, name: &str, len: usize, announce: &str) -> Metai
         .piece_length(Some(32 * 1024))
         .announce(announce)
         .build()
+        .unwrap()
+}
+
+/// Lists `leecher` in `stub`'s swarm (as if it had announced `started`)
+/// and starts a seeder of `metainfo` over `seed_dir` (made by
+/// [`make_single`]), which learns the leecher from the stub and dials it;
+/// waits (at most 60 s) until the leecher completes and checks its copy,
+/// `out_dir/NAME`, holds the content. Returns the seeder.
+pub async fn an_honest_seeder_dials(
+    stub: &Stub,
+    metainfo: &Metainfo,
+    seed_dir: &Path,
+    leecher: &SessionHandle,
+    out_dir: &Path,
+) -> SessionHandle {
+    stub.log
+        .lock()
+        .unwrap()
+        .push((leecher.local_addr(), AnnounceEvent::Started));
+    let seeder = Session::start(local_config(metainfo, seed_dir, 1))
+        .await
+        .unwrap();
+    let done = tokio::time::timeout(Duration::from_secs(60), leecher.wait_complete()).await;
+    assert_eq!(done, Ok(true), "the download did not finish");
+    let name = metainfo.info().name();
+    let len = metainfo.total_length() as usize;
+    let copy = std::fs::read(out_dir.join(name)).unwrap();
+    assert!(copy == content(len, 3), "the downloaded file differs");
+    seeder
+}
+
+/// Runs `minibit-peer ARGS...` with `env` set (and
+/// `MINIBIT_EXTRA_CA_CERTS` unset) to its end and returns its output; it
+/// is killed when the test ends first, and a run over 120 s fails the test
+/// (a hung binary fails the test instead of CI).
+pub async fn run_peer(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_minibit-peer"))
+        .args(args)
+        .env_remove("MINIBIT_EXTRA_CA_CERTS")
+        .envs(env.iter().copied())
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(Duration::from_secs(120), child)
+        .await
+        .expect("minibit-peer did not exit")
         .unwrap()
 }
 

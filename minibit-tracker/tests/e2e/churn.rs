@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 
 use super::minibit::Tracker;
-use super::process::Proc;
 use super::{
-    DRIVER_LOG, completed, content, path_str, peer, race_until, same_file, signal, tempdir,
-    verified,
+    DRIVER_LOG, completed, path_str, peer, race_until, same_file, signal, tempdir, verified,
 };
+use test_support::content;
+use test_support::process::Proc;
 
 /// A leecher the test started: its name, process and download folder.
 type Leecher = (String, Proc, PathBuf);

@@ -12,11 +12,12 @@ use std::time::Duration;
 use minibit_core::tracker::{AnnounceResponse, TrackerPeer};
 
 use super::minibit::{Tracker, info_hash};
-use super::process::{Proc, free_port};
 use super::{
-    DRIVER_LOG, completed, content, exits_ok, path_str, peer, race_until, same_file, signal,
-    tempdir, verified,
+    DRIVER_LOG, completed, exits_ok, path_str, peer, race_until, same_file, signal, tempdir,
+    verified,
 };
+use test_support::content;
+use test_support::process::{Proc, free_port};
 
 /// Longest wait for the late peer's first PEX message (a peer sends it as
 /// soon as the extended handshakes are exchanged).

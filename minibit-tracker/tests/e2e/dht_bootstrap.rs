@@ -11,8 +11,9 @@ use mainline::Testnet;
 
 use super::dead_tracker::with_announce;
 use super::minibit::Tracker;
-use super::process::free_port;
-use super::{content, exits_ok, path_str, peer, same_file, tempdir};
+use super::{exits_ok, path_str, peer, same_file, tempdir};
+use test_support::content;
+use test_support::process::free_port;
 
 /// Longest wait for the tracker's DHT node to start.
 const DHT_START: Duration = Duration::from_secs(60);

@@ -7,20 +7,13 @@
 //! peer whose tracker is unreachable finds the tracker's seeder through
 //! the tracker's DHT node ([`dht_bootstrap`]).
 //!
-//! Process handling (output capture, bounded waits, kill by pid) and the
-//! tracker/peer launchers are shared with the interop tests.
+//! Process handling (output capture, bounded waits, kill by pid) comes
+//! from `test_support`; the tracker/peer launchers are shared with the
+//! interop tests.
 
-#[allow(dead_code)]
-#[path = "../interop/content.rs"]
-mod content;
 #[allow(dead_code)]
 #[path = "../interop/minibit.rs"]
 mod minibit;
-#[allow(dead_code)]
-#[path = "../interop/process.rs"]
-mod process;
-#[path = "../tools/mod.rs"]
-mod tools;
 
 mod churn;
 mod dead_tracker;
@@ -33,10 +26,12 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use minibit::{Tracker, info_hash, peer_binary};
-use process::{Proc, free_port, run};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 use tempfile::TempDir;
+use test_support::content;
+use test_support::process::{Proc, free_port, run};
+use test_support::tools;
 
 /// The longest a transfer may take on a busy machine.
 const TRANSFER: Duration = Duration::from_secs(300);
@@ -127,10 +122,8 @@ fn completed(proc: &Proc) -> bool {
 }
 
 /// Sends `signal` (`STOP`, `CONT`) to the process `proc`, by its pid.
-fn signal(proc: &Proc, signal: &str) {
-    let mut command = Command::new("kill");
-    command.arg(format!("-{signal}")).arg(proc.id().to_string());
-    run(command);
+fn signal(proc: &Proc, name: &str) {
+    test_support::process::signal(proc.id(), name);
 }
 
 /// Polls `check` every [`POLL`] until it holds; panics after [`TRANSFER`].

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use minibit_core::wire::PeerId;
 
-use crate::net::Net;
-use crate::process::{Proc, free_port, run, wait_until};
-use crate::tools;
+use test_support::netns::Net;
+use test_support::process::{Proc, free_port, run, wait_until};
+use test_support::tools;
 
 /// A real client taking part in a test.
 #[derive(Clone, Copy, Debug)]

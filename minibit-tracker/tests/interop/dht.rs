@@ -13,7 +13,6 @@ use std::ffi::OsStr;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::path::Path;
 use std::process::Command;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -21,11 +20,12 @@ use mainline::{Id, Testnet};
 use minibit_core::metainfo::InfoHash;
 
 use crate::clients::Libtorrent;
-use crate::content::{random_file, same_content};
 use crate::minibit::{Tracker, info_hash, peer_binary};
-use crate::net::{Link, Net};
-use crate::process::{Proc, run, wait_until};
-use crate::{FILE_LEN, tempdir};
+use crate::{FILE_LEN, minibit_exits_ok, tempdir};
+use test_support::content::{random_file, same_content};
+use test_support::netns::{self, FAST, Net, one_at_a_time};
+use test_support::process::{Proc, run, wait_until};
+use test_support::root::require_root;
 
 /// Nodes of the DHT in namespace 0.
 const BACKBONE: usize = 8;
@@ -36,12 +36,6 @@ const WAIT: Duration = Duration::from_secs(90);
 
 /// TCP and UDP port of every peer (each has a namespace of its own).
 const PORT: u16 = 6881;
-
-/// Fast links: shaping is not what these tests are about.
-const LINK: Link = Link {
-    up_bps: 1_000_000_000,
-    down_bps: None,
-};
 
 /// The namespaces and the DHT in namespace 0.
 struct Dht {
@@ -55,13 +49,10 @@ struct Dht {
 impl Dht {
     /// The backbone and `peers` empty namespaces (1 to `peers`).
     fn start(peers: usize) -> Self {
-        static NETS: Mutex<()> = Mutex::new(());
-        let serial = NETS
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        require_root();
-        crate::net::sweep().expect("sweep the namespaces of dead runs");
-        let net = Net::create(&vec![LINK; peers + 1], 50).expect("network namespaces");
+        let serial = one_at_a_time();
+        require_root("network namespaces, veth, a bridge");
+        netns::sweep().expect("sweep the namespaces of dead runs");
+        let net = Net::create(&vec![FAST; peers + 1], 50).expect("network namespaces");
         let backbone = net.run_in(0, || {
             Testnet::builder(BACKBONE)
                 .bind_address(Net::ip(0))
@@ -103,19 +94,6 @@ impl Dht {
         });
         eprintln!("{peer} found on the DHT after {:?}", started.elapsed());
     }
-}
-
-fn require_root() {
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .expect("/proc/self/status")
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(2).map(str::to_owned));
-    assert_eq!(
-        uid.as_deref(),
-        Some("0"),
-        "the DHT interop tests need root (network namespaces, veth, a bridge; Debian package iproute2)"
-    );
 }
 
 /// `magnet:?xt=urn:btih:HEX`: nothing but the info-hash.
@@ -226,19 +204,10 @@ fn minibit_finds_a_libtorrent_seeder_on_the_dht_from_a_bare_magnet_link() {
         command.args(["--dht-bootstrap", node]);
     }
     command.arg(bare_magnet(hash));
-    let mut peer = Proc::spawn("minibit-peer", dht.net.command(2, &command));
-    let started = Instant::now();
-    let status = peer.wait_exit(WAIT);
-    eprintln!(
-        "minibit-peer from a libtorrent seeder found on the DHT: exited after {:?}",
-        started.elapsed()
-    );
-    assert!(
-        status.success(),
-        "minibit-peer failed ({status}):\n{}\n--- libtorrent:\n{}",
-        peer.lines().join("\n"),
+    let peer = Proc::spawn("minibit-peer", dht.net.command(2, &command));
+    minibit_exits_ok(peer, WAIT, "a libtorrent seeder found on the DHT", || {
         lt.describe()
-    );
+    });
     assert!(
         same_content(&source, &out.join("Holiday Movie.bin")),
         "minibit-peer's copy differs from what libtorrent seeds"

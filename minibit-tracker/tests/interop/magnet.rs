@@ -6,15 +6,13 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::time::Instant;
 
 use minibit_core::magnet::{Magnet, MagnetPeer};
 
 use crate::clients::{Client, Libtorrent, Running, aria2_magnet};
-use crate::content::{random_file, same_content};
-use crate::minibit::{self, Tracker, http_get, info_hash};
-use crate::process::free_port;
-use crate::{FILE_LEN, Maker, TRANSFER, make_torrent, tempdir, wait_same};
+use crate::minibit::{Tracker, http_get, info_hash};
+use crate::{TRANSFER, a_file_on_a_pure_tracker, minibit_downloads, tempdir, wait_same};
+use test_support::content::{random_file, same_content};
 
 /// The magnet link of the first entry of `tracker`'s catalogue.
 fn listed_magnet(tracker: &Tracker) -> String {
@@ -83,16 +81,7 @@ enum Finder {
 fn minibit_downloads_a_magnet_link_from_libtorrent(finder: Finder) {
     let tmp = tempdir();
     let seed_dir = tmp.path().join("seed");
-    let source = seed_dir.join("Holiday Movie.bin");
-    random_file(&source, FILE_LEN);
-    let (tracker, _) = Tracker::start(&[]);
-    let torrent = tmp.path().join("content.torrent");
-    make_torrent(
-        Maker::TransmissionCreate,
-        &source,
-        &tracker.announce_url(),
-        &torrent,
-    );
+    let (tracker, source, torrent) = a_file_on_a_pure_tracker(tmp.path());
     let seeder = Client::Libtorrent.seed(&torrent, &seed_dir, &tmp.path().join("home"), TRANSFER);
     let Running::Libtorrent(lt) = &seeder else {
         unreachable!("a libtorrent seeder");
@@ -112,19 +101,8 @@ fn minibit_downloads_a_magnet_link_from_libtorrent(finder: Finder) {
     }
 
     let out = tmp.path().join("minibit");
-    let mut peer = minibit::peer("minibit-peer", &magnet.to_string(), &out, free_port(), true);
-    let started = Instant::now();
-    let status = peer.wait_exit(TRANSFER);
-    eprintln!(
-        "minibit-peer from a magnet link ({finder:?}): exited after {:?}",
-        started.elapsed()
-    );
-    assert!(
-        status.success(),
-        "minibit-peer failed ({status}):\n{}\n--- libtorrent:\n{}",
-        peer.lines().join("\n"),
-        seeder.describe()
-    );
+    let from = format!("libtorrent by a magnet link ({finder:?})");
+    let peer = minibit_downloads(&magnet.to_string(), &out, &from, || seeder.describe());
     assert!(
         same_content(&source, &out.join("Holiday Movie.bin")),
         "minibit-peer's copy differs from what libtorrent seeds"

@@ -30,21 +30,12 @@
 //!    seeder, from a bare magnet link through the DHT alone.
 
 mod clients;
-mod content;
 mod dht;
 mod magnet;
 mod many;
 // Shared with the e2e tests through `#[path]`; each suite uses a part.
 #[allow(dead_code)]
 mod minibit;
-// The wan bench's network namespaces; this suite uses a part.
-#[allow(dead_code)]
-#[path = "../../../benches/src/wan/net.rs"]
-mod net;
-#[allow(dead_code)]
-mod process;
-#[path = "../tools/mod.rs"]
-mod tools;
 mod udp;
 
 use std::path::{Path, PathBuf};
@@ -52,10 +43,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use clients::{Client, Libtorrent};
-use content::{random_file, random_folder, same_content};
 use minibit::{Tracker, info_hash};
-use process::{free_port, run, wait_until};
 use tempfile::TempDir;
+use test_support::content::{random_file, random_folder, same_content};
+use test_support::process::{Proc, free_port, run, wait_until};
+use test_support::tools;
 
 /// The longest a transfer may take. Transmission 3 seeds slowly on
 /// loopback (a few MB/s), and every test shares two cores.
@@ -144,6 +136,58 @@ fn make_torrent(maker: Maker, content: &Path, announce: &str, out: &Path) {
     run(command);
 }
 
+/// [`FILE_LEN`] random bytes in `dir/seed/Holiday Movie.bin`, a pure
+/// `minibit-tracker`, and `dir/content.torrent` of the file announcing to
+/// it, made by `transmission-create`: (the tracker, the file, the
+/// `.torrent`).
+fn a_file_on_a_pure_tracker(dir: &Path) -> (Tracker, PathBuf, PathBuf) {
+    let source = dir.join("seed").join("Holiday Movie.bin");
+    random_file(&source, FILE_LEN);
+    let (tracker, _) = Tracker::start(&[]);
+    let torrent = dir.join("content.torrent");
+    make_torrent(
+        Maker::TransmissionCreate,
+        &source,
+        &tracker.announce_url(),
+        &torrent,
+    );
+    (tracker, source, torrent)
+}
+
+/// Runs `minibit-peer --exit-on-complete SOURCE` (a `.torrent` or a
+/// magnet link) into `out` until it exits, at most [`TRANSFER`], prints how
+/// long that took and asserts it succeeded (else panics with its output
+/// and `describe()`, what the peers it downloads from, named `from`, say).
+fn minibit_downloads(source: &str, out: &Path, from: &str, describe: impl Fn() -> String) -> Proc {
+    let peer = minibit::peer("minibit-peer", source, out, free_port(), true);
+    minibit_exits_ok(peer, TRANSFER, from, describe)
+}
+
+/// Waits (at most `within`) until `peer`, a `minibit-peer
+/// --exit-on-complete` downloading from `from`, exits, prints how long
+/// that took and asserts it succeeded (else panics with its output and
+/// `describe()`, what the peers it downloads from say).
+fn minibit_exits_ok(
+    mut peer: Proc,
+    within: Duration,
+    from: &str,
+    describe: impl Fn() -> String,
+) -> Proc {
+    let started = Instant::now();
+    let status = peer.wait_exit(within);
+    eprintln!(
+        "minibit-peer from {from}: exited after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        status.success(),
+        "minibit-peer failed ({status}):\n{}\n--- {from}:\n{}",
+        peer.lines().join("\n"),
+        describe()
+    );
+    peer
+}
+
 fn minibit_downloads_from_real_client(client: Client, maker: Maker, folder: bool) {
     let tmp = tempdir();
     let seed_dir = tmp.path().join("seed");
@@ -163,25 +207,8 @@ fn minibit_downloads_from_real_client(client: Client, maker: Maker, folder: bool
     tracker.wait_for_a_seeder(info_hash(&torrent), TRANSFER);
 
     let out = tmp.path().join("minibit");
-    let mut peer = minibit::peer(
-        "minibit-peer",
-        torrent.to_str().unwrap(),
-        &out,
-        free_port(),
-        true,
-    );
-    let started = Instant::now();
-    let status = peer.wait_exit(TRANSFER);
-    eprintln!(
-        "minibit-peer from {client:?}: exited after {:?}",
-        started.elapsed()
-    );
-    assert!(
-        status.success(),
-        "minibit-peer failed ({status}):\n{}\n--- {client:?}:\n{}",
-        peer.lines().join("\n"),
-        seeder.describe()
-    );
+    let from = format!("{client:?}");
+    minibit_downloads(torrent.to_str().unwrap(), &out, &from, || seeder.describe());
     assert!(
         same_content(&source, &out.join(name)),
         "minibit-peer's copy differs from what {client:?} seeds"
@@ -226,16 +253,7 @@ fn minibit_downloads_folder_from_transmission() {
 fn transmission_downloads_from_libtorrent_through_minibit_tracker() {
     let tmp = tempdir();
     let seed_dir = tmp.path().join("seed");
-    let source = seed_dir.join("Holiday Movie.bin");
-    random_file(&source, FILE_LEN);
-    let (tracker, _) = Tracker::start(&[]);
-    let torrent = tmp.path().join("content.torrent");
-    make_torrent(
-        Maker::TransmissionCreate,
-        &source,
-        &tracker.announce_url(),
-        &torrent,
-    );
+    let (tracker, source, torrent) = a_file_on_a_pure_tracker(tmp.path());
 
     let dir = tmp.path().join("transmission");
     let leecher = Client::Transmission.download(&torrent, &dir, &tmp.path().join("tr-home"));

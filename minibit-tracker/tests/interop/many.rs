@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::clients::Libtorrent;
-use crate::content::random_file;
 use crate::minibit::{Tracker, info_hash};
 use crate::{TRANSFER, tempdir, wait_same};
+use test_support::content::random_file;
 
 /// Torrents seeded by the one tracker.
 const TORRENTS: usize = 50;

@@ -12,7 +12,8 @@ use minibit_core::torrent::AnnounceEvent;
 use minibit_core::tracker::{AnnounceRequest, AnnounceResponse};
 use minibit_core::wire::PeerId;
 
-use crate::process::{Proc, run, wait_until};
+use test_support::binaries::build_next_to;
+use test_support::process::{Proc, wait_until};
 
 /// How long the tracker may take to start and hash what it seeds.
 const START: Duration = Duration::from_secs(60);
@@ -154,8 +155,20 @@ impl Tracker {
     }
 }
 
-/// The body of a GET of `url` (panics on any failure).
+/// The body of a GET of `url` (panics on any failure, a status other than
+/// 2xx included).
 pub fn http_get(url: &str) -> Vec<u8> {
+    let (status, body) = get(url);
+    assert!(
+        (200..300).contains(&status),
+        "GET {url}: {status} {}",
+        String::from_utf8_lossy(&body)
+    );
+    body
+}
+
+/// The status and body of a GET of `url` (panics when there is no answer).
+pub fn get(url: &str) -> (u16, Vec<u8>) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -164,8 +177,8 @@ pub fn http_get(url: &str) -> Vec<u8> {
         let response = reqwest::get(url)
             .await
             .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-        assert!(response.status().is_success(), "GET {url}: {response:?}");
-        response.bytes().await.unwrap().to_vec()
+        let status = response.status().as_u16();
+        (status, response.bytes().await.unwrap().to_vec())
     })
 }
 
@@ -203,19 +216,7 @@ pub fn peer_binary() -> &'static Path {
             tracker.with_file_name(format!("minibit-peer{}", std::env::consts::EXE_SUFFIX));
         let modified = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
         if modified(&binary) < modified(tracker) {
-            let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-            build.current_dir(env!("CARGO_MANIFEST_DIR")).args([
-                "build",
-                "--quiet",
-                "-p",
-                "minibit-peer",
-                "--bin",
-                "minibit-peer",
-            ]);
-            if tracker.parent().is_some_and(|d| d.ends_with("release")) {
-                build.arg("--release");
-            }
-            run(build);
+            build_next_to(tracker, &["-p", "minibit-peer", "--bin", "minibit-peer"]);
         }
         assert!(binary.is_file(), "{} was not built", binary.display());
         binary

@@ -11,16 +11,16 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 use minibit_core::metainfo::{Metainfo, MetainfoBuilder};
 use tempfile::TempDir;
 
 use crate::clients::Client;
-use crate::content::random_file;
-use crate::minibit::{self, Tracker};
-use crate::process::{Proc, free_port};
-use crate::{FILE_LEN, TRANSFER, tempdir, tools, wait_same};
+use crate::minibit::Tracker;
+use crate::{FILE_LEN, TRANSFER, minibit_downloads, tempdir, wait_same};
+use test_support::content::random_file;
+use test_support::process::{Proc, free_port};
+use test_support::tools;
 
 /// A seeding `minibit-tracker` and a copy of its `.torrent` whose only
 /// tracker is its `udp://` address: (tracker, source file, `.torrent`).
@@ -70,23 +70,11 @@ fn minibit_peer_announces_over_udp_and_downloads_from_minibit() {
     let tmp = tempdir();
     let (_tracker, source, torrent) = seeded_over_udp(&tmp);
     let dir = tmp.path().join("download");
-    let mut peer = minibit::peer(
-        "minibit-peer",
+    minibit_downloads(
         torrent.to_str().unwrap(),
         &dir,
-        free_port(),
-        true,
-    );
-    let started = Instant::now();
-    let status = peer.wait_exit(TRANSFER);
-    eprintln!(
-        "minibit-peer over minibit-tracker's UDP tracker: exited after {:?}",
-        started.elapsed()
-    );
-    assert!(
-        status.success(),
-        "minibit-peer: {status}\n{}",
-        peer.lines().join("\n")
+        "minibit-tracker's seeder over its UDP tracker",
+        String::new,
     );
     assert!(
         crate::same_content(&source, &dir.join("Holiday Movie.bin")),
@@ -146,24 +134,11 @@ fn libtorrent_and_minibit_peer_find_each_other_through_opentracker_over_udp() {
 
     let seeder = Client::Libtorrent.seed(&torrent, &seed_dir, &tmp.path().join("home"), TRANSFER);
     let dir = tmp.path().join("download");
-    let mut peer = minibit::peer(
-        "minibit-peer",
+    minibit_downloads(
         torrent.to_str().unwrap(),
         &dir,
-        free_port(),
-        true,
-    );
-    let started = Instant::now();
-    let status = peer.wait_exit(TRANSFER);
-    eprintln!(
-        "minibit-peer from libtorrent via opentracker: exited after {:?}",
-        started.elapsed()
-    );
-    assert!(
-        status.success(),
-        "minibit-peer: {status}\n{}\nlibtorrent:\n{}",
-        peer.lines().join("\n"),
-        seeder.describe()
+        "libtorrent via opentracker",
+        || seeder.describe(),
     );
     assert!(
         crate::same_content(&source, &dir.join("Holiday Movie.bin")),

@@ -1,5 +1,6 @@
-//! Test content: random files generated on the spot, and the check that a
-//! download holds exactly the source bytes.
+//! Test content: random files generated on the spot, deterministic
+//! pseudo-random bytes, and the check that a download holds exactly the
+//! source bytes.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -71,4 +72,25 @@ fn at(root: &Path, name: &Path) -> PathBuf {
     } else {
         root.join(name)
     }
+}
+
+/// Deterministic pseudo-random bytes, `len` of them: the low byte of each
+/// step of xorshift64 from `state` (the same state gives the same bytes;
+/// a zero state gives zeros).
+pub fn xorshift(len: usize, mut state: u64) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// [`xorshift`] bytes from `seed` mixed with a fixed odd constant, so that
+/// every seed, 0 included, gives varied bytes and different seeds
+/// different ones.
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    xorshift(len, 0x9E37_79B9_7F4A_7C15 ^ seed)
 }

@@ -11,11 +11,23 @@ use std::time::{Duration, Instant};
 /// How often conditions are polled.
 const POLL: Duration = Duration::from_millis(200);
 
-/// A child process this test started. Dropping it kills it (SIGKILL to its
-/// own pid only) and reaps it.
+/// A child process killed (SIGKILL to its own pid only) and reaped when
+/// dropped, so a failed assertion leaves no process behind.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        // `Child::kill` signals exactly this pid.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A child process this test started, its output captured. Dropping it
+/// kills it (SIGKILL to its own pid only) and reaps it.
 pub struct Proc {
     name: String,
-    child: Child,
+    child: Killed,
     output: Arc<Mutex<Vec<String>>>,
 }
 
@@ -36,14 +48,14 @@ impl Proc {
         collect(stderr, Arc::clone(&output));
         Self {
             name: name.to_owned(),
-            child,
+            child: Killed(child),
             output,
         }
     }
 
     /// The process id.
     pub fn id(&self) -> u32 {
-        self.child.id()
+        self.child.0.id()
     }
 
     /// Every line printed so far (stdout and stderr interleaved).
@@ -63,7 +75,7 @@ impl Proc {
     pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
         let name = self.name.clone();
         let status = wait_until(timeout, &format!("{name} to exit"), || {
-            self.child.try_wait().expect("try_wait")
+            self.child.0.try_wait().expect("try_wait")
         });
         status.unwrap_or_else(|| self.fail("did not exit"))
     }
@@ -75,14 +87,6 @@ impl Proc {
             self.name,
             self.lines().join("\n")
         )
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        // `Child::kill` signals exactly this pid.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -136,4 +140,29 @@ pub fn run(mut command: Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Sends signal `name` (`INT`, `TERM`, `HUP`, `STOP`, `CONT`, ...) to
+/// process `pid` with `kill -NAME PID`; panics when `kill` fails.
+pub fn signal(pid: u32, name: &str) {
+    let mut command = Command::new("kill");
+    command.arg(format!("-{name}")).arg(pid.to_string());
+    run(command);
+}
+
+/// The first line `child` prints on its stdout (piped; taken here), after
+/// `prefix` and trimmed: a program's `... listening on ADDRESS` line.
+///
+/// # Panics
+/// When stdout is not piped or cannot be read, or the line does not start
+/// with `prefix` (the message shows the line).
+pub fn first_line_after(child: &mut Child, prefix: &str) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut line)
+        .unwrap();
+    line.trim()
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned()
 }

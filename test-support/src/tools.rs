@@ -1,9 +1,7 @@
 //! The external programs the workspace's tests drive, each with the Debian
-//! package that provides it (included by the tests of every crate that
-//! runs one). A missing program fails the test at once with a line
-//! naming the package (`scripts/test.sh` installs them all): never a skip.
-
-#![allow(dead_code)] // each test binary uses a different subset
+//! package that provides it. A missing program fails the test at once with
+//! a line naming the package (`scripts/test.sh` installs them all): never a
+//! skip.
 
 use std::path::Path;
 use std::process::Command;
