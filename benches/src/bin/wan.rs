@@ -27,7 +27,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use clap::Parser;
-use minibit_benches::loopback::content::generate;
+use minibit_benches::bins;
+use minibit_benches::loopback::content::seed_file;
 use minibit_benches::loopback::swarm::Client;
 use minibit_benches::wan::bound::{self, Rates};
 use minibit_benches::wan::net::{self, Link, Net};
@@ -143,26 +144,16 @@ fn main() -> Result<()> {
         eprintln!("removed {swept} namespaces left by earlier runs");
     }
     let bins = match cli.bins.clone() {
-        Some(bins) => bins,
-        None => std::env::current_exe()?
-            .parent()
-            .context("executable folder")?
-            .to_owned(),
+        Some(bins) => {
+            bins::check(&bins)?;
+            bins
+        }
+        None => bins::beside_this_exe()?,
     };
-    for bin in ["minibit-tracker", "minibit-peer"] {
-        ensure!(
-            bins.join(bin).is_file(),
-            "{} missing: run `cargo build --release --workspace` first",
-            bins.join(bin).display()
-        );
-    }
     let temp = tempfile::Builder::new()
         .prefix("minibit-wan")
         .tempdir_in(cli.work_dir.clone().unwrap_or_else(std::env::temp_dir))?;
-    let seed_dir = temp.path().join("seed");
-    std::fs::create_dir_all(&seed_dir)?;
-    let file = seed_dir.join("bench.bin");
-    generate(&file, cli.size)?;
+    let file = seed_file(temp.path(), cli.size)?;
 
     let (links, rates) = links_and_rates(&cli);
     let mut runs: Vec<(Client, Vec<f64>)> = vec![];
