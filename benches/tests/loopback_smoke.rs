@@ -34,6 +34,14 @@ fn run(client: &str) -> serde_json::Value {
     assert!(report["wall_s"].as_f64().expect("wall_s") > 0.0, "{report}");
     // CPU is counted in clock ticks: a 4 MiB run may take none.
     assert!(report["cpu_s"].is_f64(), "{report}");
+    // Its parts: start-up, seeding and leeching, none negative.
+    let parts: Vec<f64> = ["startup_cpu_s", "seed_cpu_s", "leech_cpu_s"]
+        .iter()
+        .map(|key| report[key].as_f64().unwrap_or_else(|| panic!("{key}: {report}")))
+        .collect();
+    assert!(parts.iter().all(|&p| p >= 0.0), "{report}");
+    let total = report["cpu_s"].as_f64().expect("cpu_s");
+    assert!((parts.iter().sum::<f64>() - total).abs() < 1e-6, "{report}");
     assert!(
         report["peak_rss_bytes"].as_u64().expect("peak_rss_bytes") > 0,
         "{report}"

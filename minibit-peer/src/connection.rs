@@ -174,16 +174,19 @@ impl Outgoing {
         (outgoing, OutgoingQueue { receiver, backlog })
     }
 
-    /// Waits until the backlog is below [`Outgoing::BLOCK_BACKLOG`] or the
+    /// Whether the backlog is below [`Outgoing::BLOCK_BACKLOG`] or the
     /// connection is gone (then sending is a no-op).
+    pub(crate) fn has_room_for_blocks(&self) -> bool {
+        self.queue.is_closed() || self.backlog.bytes.load(Ordering::Relaxed) < Self::BLOCK_BACKLOG
+    }
+
+    /// Waits until [`Outgoing::has_room_for_blocks`].
     pub(crate) async fn room_for_blocks(&self) {
         loop {
             let drained = self.backlog.drained.notified();
             tokio::pin!(drained);
             drained.as_mut().enable();
-            if self.queue.is_closed()
-                || self.backlog.bytes.load(Ordering::Relaxed) < Self::BLOCK_BACKLOG
-            {
+            if self.has_room_for_blocks() {
                 return;
             }
             drained.await;

@@ -228,11 +228,9 @@ impl PieceJob {
                 end += block.length;
                 let data = match chunk {
                     Chunk::Memory(data) => data,
-                    Chunk::OnDisk => {
-                        let mut buf = vec![0; block.length as usize];
-                        storage.read_at(storage.block_offset(block), &mut buf)?;
-                        Bytes::from(buf)
-                    }
+                    Chunk::OnDisk => Bytes::from(
+                        storage.read_vec(storage.block_offset(block), block.length as usize)?,
+                    ),
                 };
                 chunks.push((block, data));
             }

@@ -71,14 +71,11 @@ impl ReadCache {
     /// read is retried by the next request).
     pub fn read(&mut self, block: BlockRef) -> impl Future<Output = io::Result<Bytes>> + use<> {
         let storage = self.storage.clone();
-        let offset = storage.block_offset(block);
-        let length = u64::from(block.length);
-        let index = offset / Self::EXTENT;
-        let whole = length > 0 && (offset + length - 1) / Self::EXTENT == index;
-        let extent = whole.then(|| self.extent(index));
+        let (offset, index) = self.locate(block);
+        let extent = index.map(|index| (index, self.extent(index)));
         async move {
-            let Some(extent) = extent else {
-                return storage.read_range(offset, length).await;
+            let Some((index, extent)) = extent else {
+                return storage.read_range(offset, block.length.into()).await;
             };
             let start = index * Self::EXTENT;
             let data = extent
@@ -87,14 +84,30 @@ impl ReadCache {
                     storage.read_range(start, end - start)
                 })
                 .await?;
-            // In bounds: the block lies inside the extent and the torrent.
-            #[allow(clippy::cast_possible_truncation)]
-            let from = (offset - start) as usize;
-            if from + block.length as usize > data.len() {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            Ok(data.slice(from..from + block.length as usize))
+            slice(data, offset - start, block)
         }
+    }
+
+    /// The data of `block` if its extent is already in memory, at once
+    /// (no disk read, no waiting), marked most recently used; `None` when
+    /// [`ReadCache::read`] has to read it (or another read of its extent
+    /// is still under way).
+    pub fn cached(&mut self, block: BlockRef) -> Option<Bytes> {
+        let (offset, index) = self.locate(block);
+        let index = index?;
+        let data = self.extents.get(&index)?.get()?.clone();
+        self.touch(index);
+        slice(&data, offset - index * Self::EXTENT, block).ok()
+    }
+
+    /// The torrent byte offset of `block`, and the index of the extent
+    /// holding it whole (`None`: it straddles two, or is empty).
+    fn locate(&self, block: BlockRef) -> (u64, Option<u64>) {
+        let offset = self.storage.block_offset(block);
+        let length = u64::from(block.length);
+        let index = offset / Self::EXTENT;
+        let whole = length > 0 && (offset + length - 1) / Self::EXTENT == index;
+        (offset, whole.then_some(index))
     }
 
     /// Drops the extents overlapping `length` bytes from torrent byte
@@ -110,15 +123,24 @@ impl ReadCache {
             .retain(|index, _| !(first..=last).contains(index));
     }
 
+    /// Marks extent `index` most recently used.
+    fn touch(&mut self, index: u64) {
+        if self.order.back() == Some(&index) {
+            return;
+        }
+        if let Some(at) = self.order.iter().position(|&i| i == index) {
+            self.order.remove(at);
+        }
+        self.order.push_back(index);
+    }
+
     /// The extent `index`, marked most recently used; inserted (evicting
     /// the least recently used one when full) if absent.
     fn extent(&mut self, index: u64) -> Extent {
         if let Some(extent) = self.extents.get(&index) {
-            if let Some(at) = self.order.iter().position(|&i| i == index) {
-                self.order.remove(at);
-            }
-            self.order.push_back(index);
-            return Arc::clone(extent);
+            let extent = Arc::clone(extent);
+            self.touch(index);
+            return extent;
         }
         if self.extents.len() >= self.capacity
             && let Some(oldest) = self.order.pop_front()
@@ -130,6 +152,17 @@ impl ReadCache {
         self.order.push_back(index);
         extent
     }
+}
+
+/// `block`'s bytes, `from` bytes into the extent `data`.
+fn slice(data: &Bytes, from: u64, block: BlockRef) -> io::Result<Bytes> {
+    // In bounds of an extent (512 KiB), so it fits a usize.
+    let from = from as usize;
+    let to = from + block.length as usize;
+    if to > data.len() {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(data.slice(from..to))
 }
 
 #[cfg(test)]
@@ -237,6 +270,32 @@ mod tests {
                 vec![7u8; block.length as usize]
             );
         }
+    }
+
+    #[tokio::test]
+    async fn cached_serves_only_extents_already_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (storage, content) = setup(dir.path());
+        let mut cache = ReadCache::new(storage.clone(), 8 * ReadCache::EXTENT as usize);
+        let layout = storage.layout().clone();
+        let piece = layout.piece_index(0).unwrap();
+        let first = layout.block(piece, 0).unwrap();
+        let second = layout.block(piece, 1).unwrap();
+        assert_eq!(cache.cached(second), None, "nothing read yet");
+        cache.read(first).await.unwrap();
+        assert_eq!(
+            cache.cached(second).unwrap(),
+            expected(&storage, &content, second)
+        );
+        // Straddling extents 0 and 1: never from the cache.
+        let straddling = BlockRef {
+            piece,
+            offset: 524_288 - 100,
+            length: 16_384,
+        };
+        assert_eq!(cache.cached(straddling), None);
+        cache.forget(0, 1);
+        assert_eq!(cache.cached(second), None, "forgotten");
     }
 
     #[tokio::test]

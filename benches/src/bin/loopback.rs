@@ -2,7 +2,10 @@
 //! one seeder and N leechers as real processes on 127.0.0.1 move a file of
 //! SIZE pseudo-random bytes; every copy is checked. Prints client, size,
 //! leechers, wall_s (start of the leechers to the last verified copy), cpu_s
-//! (user + system of every process), peak_rss_bytes (largest leecher) and
+//! (user + system of every process, seconds) and its parts startup_cpu_s
+//! (tracker and seeders before the leechers start: minibit's seeder hashes
+//! the file then), seed_cpu_s (tracker and seeders while the leechers run)
+//! and leech_cpu_s (every leecher), peak_rss_bytes (largest leecher) and
 //! mb_per_s (size x leechers / wall, 10^6 bytes/s).
 //!
 //! The minibit binaries are taken from the folder of this executable, so
@@ -49,6 +52,9 @@ struct Report {
     leechers: usize,
     wall_s: f64,
     cpu_s: f64,
+    startup_cpu_s: f64,
+    seed_cpu_s: f64,
+    leech_cpu_s: f64,
     peak_rss_bytes: u64,
     mb_per_s: f64,
 }
@@ -80,6 +86,9 @@ fn main() -> Result<()> {
         leechers: cli.leechers,
         wall_s: outcome.wall_s,
         cpu_s: outcome.cpu_s,
+        startup_cpu_s: outcome.startup_cpu_s,
+        seed_cpu_s: outcome.seed_cpu_s,
+        leech_cpu_s: outcome.leech_cpu_s,
         peak_rss_bytes: outcome.peak_rss_bytes,
         mb_per_s,
     };
@@ -87,12 +96,15 @@ fn main() -> Result<()> {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "{:?}: {} bytes to {} leechers in {:.3} s wall, {:.3} s CPU, peak leecher RSS {} MiB, {:.1} MB/s",
+            "{:?}: {} bytes to {} leechers in {:.3} s wall, {:.3} s CPU (start-up {:.3}, seeding {:.3}, leechers {:.3}), peak leecher RSS {} MiB, {:.1} MB/s",
             report.client,
             report.size,
             report.leechers,
             report.wall_s,
             report.cpu_s,
+            report.startup_cpu_s,
+            report.seed_cpu_s,
+            report.leech_cpu_s,
             report.peak_rss_bytes >> 20,
             report.mb_per_s
         );

@@ -43,6 +43,15 @@ pub struct Outcome {
     pub wall_s: f64,
     /// User + system CPU of every process of the swarm, seconds.
     pub cpu_s: f64,
+    /// Of `cpu_s`: the tracker's and seeders' CPU before the leechers
+    /// started (minibit's seeder hashes its file to build the `.torrent`
+    /// then), seconds.
+    pub startup_cpu_s: f64,
+    /// Of `cpu_s`: the tracker's and seeders' CPU while the leechers ran,
+    /// seconds.
+    pub seed_cpu_s: f64,
+    /// Of `cpu_s`: every leecher's CPU, seconds.
+    pub leech_cpu_s: f64,
     /// Largest peak resident set of one leecher, bytes.
     pub peak_rss_bytes: u64,
 }
@@ -142,6 +151,7 @@ pub fn run(
         ),
     }
     seeders.insert(0, tracker);
+    let startup_cpu_s = cpu_now(&mut seeders)?;
     let started = Instant::now();
     let mut running = starts
         .into_iter()
@@ -155,11 +165,28 @@ pub fn run(
     for i in 0..leechers {
         check_copy(file, &leecher_dir(i).join(&name))?;
     }
+    let seeders_cpu_s: f64 = seeders.iter().map(Watched::cpu_s).sum();
+    let leech_cpu_s: f64 = running.iter().map(Watched::cpu_s).sum();
     Ok(Outcome {
         wall_s,
-        cpu_s: running.iter().chain(&seeders).map(Watched::cpu_s).sum(),
+        cpu_s: seeders_cpu_s + leech_cpu_s,
+        startup_cpu_s,
+        seed_cpu_s: seeders_cpu_s - startup_cpu_s,
+        leech_cpu_s,
         peak_rss_bytes: running.iter().map(Watched::peak_rss).max().unwrap_or(0),
     })
+}
+
+/// The CPU seconds `processes` used so far (each sampled now).
+fn cpu_now(processes: &mut [Watched]) -> Result<f64> {
+    let mut total = 0.0;
+    for process in processes {
+        if process.sample()?.is_some() {
+            bail!("{} exited:\n{}", process.name(), process.lines().join("\n"));
+        }
+        total += process.cpu_s();
+    }
+    Ok(total)
 }
 
 /// The no-protocol baseline: `loopback-baseline send` serving `file` (started
