@@ -37,7 +37,11 @@ fn run(client: &str) -> serde_json::Value {
     // Its parts: start-up, seeding and leeching, none negative.
     let parts: Vec<f64> = ["startup_cpu_s", "seed_cpu_s", "leech_cpu_s"]
         .iter()
-        .map(|key| report[key].as_f64().unwrap_or_else(|| panic!("{key}: {report}")))
+        .map(|key| {
+            report[key]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{key}: {report}"))
+        })
         .collect();
     assert!(parts.iter().all(|&p| p >= 0.0), "{report}");
     let total = report["cpu_s"].as_f64().expect("cpu_s");

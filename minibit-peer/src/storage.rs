@@ -28,9 +28,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
-use rustix::buffer::spare_capacity;
 use minibit_core::bitfield::Bitfield;
 use minibit_core::piece::{BlockRef, Layout, PieceIndex};
+use rustix::buffer::spare_capacity;
 
 use crate::file_lock::lock_exclusive;
 use crate::partial::{PartFiles, part_path};
@@ -324,7 +324,10 @@ impl Storage {
     /// I/O errors, `UnexpectedEof` when a file is shorter than the layout.
     pub fn read_piece(&self, piece: PieceIndex) -> io::Result<Vec<u8>> {
         let layout = &self.inner.layout;
-        self.read_vec(layout.piece_offset(piece), layout.piece_size(piece) as usize)
+        self.read_vec(
+            layout.piece_offset(piece),
+            layout.piece_size(piece) as usize,
+        )
     }
 
     /// Reads `length` bytes from torrent byte `offset` into a new buffer
@@ -371,8 +374,7 @@ impl Storage {
     pub async fn read_range(&self, offset: u64, length: u64) -> io::Result<Bytes> {
         let this = self.clone();
         let length = usize::try_from(length).map_err(|_| io::ErrorKind::OutOfMemory)?;
-        blocking(move || this.read_vec(offset, length).map(Bytes::from))
-            .await
+        blocking(move || this.read_vec(offset, length).map(Bytes::from)).await
     }
 
     #[cfg(test)]

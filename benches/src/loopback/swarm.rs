@@ -165,16 +165,24 @@ pub fn run(
     for i in 0..leechers {
         check_copy(file, &leecher_dir(i).join(&name))?;
     }
-    let seeders_cpu_s: f64 = seeders.iter().map(Watched::cpu_s).sum();
-    let leech_cpu_s: f64 = running.iter().map(Watched::cpu_s).sum();
-    Ok(Outcome {
-        wall_s,
-        cpu_s: seeders_cpu_s + leech_cpu_s,
-        startup_cpu_s,
-        seed_cpu_s: seeders_cpu_s - startup_cpu_s,
-        leech_cpu_s,
-        peak_rss_bytes: running.iter().map(Watched::peak_rss).max().unwrap_or(0),
-    })
+    Ok(Outcome::of(wall_s, startup_cpu_s, &running, &seeders))
+}
+
+impl Outcome {
+    /// The figures of finished `leechers` and `seeders` (tracker included),
+    /// the seeders having used `startup_cpu_s` before the leechers started.
+    fn of(wall_s: f64, startup_cpu_s: f64, leechers: &[Watched], seeders: &[Watched]) -> Self {
+        let seeders_cpu_s: f64 = seeders.iter().map(Watched::cpu_s).sum();
+        let leech_cpu_s: f64 = leechers.iter().map(Watched::cpu_s).sum();
+        Self {
+            wall_s,
+            cpu_s: seeders_cpu_s + leech_cpu_s,
+            startup_cpu_s,
+            seed_cpu_s: seeders_cpu_s - startup_cpu_s,
+            leech_cpu_s,
+            peak_rss_bytes: leechers.iter().map(Watched::peak_rss).max().unwrap_or(0),
+        }
+    }
 }
 
 /// The CPU seconds `processes` used so far (each sampled now).
