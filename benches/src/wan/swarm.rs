@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 
-use super::net::Net;
 use crate::loopback::content::check_copy;
 use crate::loopback::proc::{POLL, Watched};
 use crate::loopback::swarm::{Client, LT_CLIENT, aria2, make_torrent};
+use test_support::netns::Net;
 
 /// Longest wait for the tracker and the seeder to be ready (hashing included).
 const READY: Duration = Duration::from_secs(300);
