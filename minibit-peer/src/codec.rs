@@ -63,30 +63,12 @@ impl MessageCodec {
     }
 }
 
-/// Free room made in a connection's read buffer before a socket read once
-/// less than [`MIN_READ_ROOM`] is left (64 KiB): one `recv` takes up to
-/// four 16 KiB blocks. Blocks are split off the buffer without a copy, so
-/// a fresh buffer is allocated whenever the old one still backs blocks
-/// waiting to be verified; only the partial frame at its end is copied.
-const READ_ROOM: usize = 64 * 1024;
-
-/// Room under which [`READ_ROOM`] is made again: one whole `piece` frame
-/// of a 16 KiB block (13-byte header).
-const MIN_READ_ROOM: usize = 16 * 1024 + 13;
-
 impl tokio_util::codec::Decoder for MessageCodec {
     type Item = Message;
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Message>, CodecError> {
-        let message = self.decoder.decode(src)?;
-        // Nothing more to decode: the next read fills this room. Reading
-        // only the rest of the current frame (the decoder's own reserve)
-        // took two or three `recv`s and a reallocation per block.
-        if message.is_none() && src.capacity() - src.len() < MIN_READ_ROOM {
-            src.reserve(READ_ROOM);
-        }
-        Ok(message)
+        Ok(self.decoder.decode(src)?)
     }
 }
 
@@ -264,38 +246,6 @@ mod tests {
         batch.write_to(&mut tx).await.unwrap();
         drop(tx);
         assert_eq!(reader.await.unwrap(), expected);
-    }
-
-    #[tokio::test]
-    async fn blocks_queued_in_the_socket_are_read_together_and_not_copied() {
-        let blocks: Vec<Message> = (0..3u32)
-            .map(|i| Message::Piece {
-                piece: i,
-                offset: 0,
-                data: Bytes::from(vec![i as u8 + 1; 16_384]),
-            })
-            .collect();
-        let mut wire = BytesMut::new();
-        for block in &blocks {
-            block.encode(&mut wire);
-        }
-        let (mut tx, rx) = tokio::io::duplex(1 << 20);
-        tx.write_all(&wire).await.unwrap();
-        drop(tx);
-        let mut framed = FramedRead::new(rx, MessageCodec::new(3));
-        let mut pointers = Vec::new();
-        for expected in blocks {
-            let message = framed.next().await.unwrap().unwrap();
-            if let Message::Piece { data, .. } = &message {
-                pointers.push(data.as_ptr() as usize);
-            }
-            assert_eq!(message, expected);
-        }
-        // Slices of one buffer, one frame (13-byte header + block) apart:
-        // read in one go after the first short read, never copied apart.
-        let frame = 13 + 16_384;
-        assert_eq!(pointers[1] - pointers[0], frame, "{pointers:?}");
-        assert_eq!(pointers[2] - pointers[1], frame, "{pointers:?}");
     }
 
     #[tokio::test]

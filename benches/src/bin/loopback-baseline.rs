@@ -9,7 +9,7 @@
 //! `loopback-baseline receive --connect ADDR --torrent T --out PATH`
 //! reads the bytes a piece at a time on one thread while a second thread
 //! checks each piece's SHA-1 against the `.torrent` and writes it at its
-//! offset (`pwrite`), as a leecher verifies and stores; it exits 0 once
+//! offset (16 KiB `pwrite`s), as a leecher verifies and stores; it exits 0 once
 //! every piece is verified, 1 on a mismatch.
 
 use std::fs::File;
@@ -28,6 +28,11 @@ use sha1::{Digest, Sha1};
 
 /// Bytes read from the file per `read` call by the sender (512 KiB).
 const READ_CHUNK: usize = 512 * 1024;
+
+/// Bytes per `pwrite` of a checked piece (16 KiB, as minibit writes
+/// blocks): on Linux 6.18 / ext4 one `pwrite` of a whole 1 MiB piece cost
+/// about five times the kernel time of 16 KiB ones (see the README).
+const WRITE_CHUNK: usize = 16 * 1024;
 
 /// Pieces read ahead of the one being checked and written.
 const PIECES_AHEAD: usize = 4;
@@ -129,7 +134,10 @@ fn receive(connect: SocketAddr, torrent: &std::path::Path, out: &std::path::Path
                 "piece {} does not match its hash",
                 piece.as_usize()
             );
-            copy.write_all_at(&data, check_layout.piece_offset(piece))?;
+            let offset = check_layout.piece_offset(piece);
+            for (i, chunk) in data.chunks(WRITE_CHUNK).enumerate() {
+                copy.write_all_at(chunk, offset + (i * WRITE_CHUNK) as u64)?;
+            }
             // The reader may have finished: a closed return channel is fine.
             let _ = empty.send(data);
         }

@@ -171,7 +171,8 @@ impl Outcome {
             wall_s,
             cpu_s: seeders_cpu_s + leech_cpu_s,
             startup_cpu_s,
-            seed_cpu_s: seeders_cpu_s - startup_cpu_s,
+            // CPU comes in clock ticks (1/100 s): no 0.8499999 in the report.
+            seed_cpu_s: ((seeders_cpu_s - startup_cpu_s) * 1e6).round() / 1e6,
             leech_cpu_s,
             peak_rss_bytes: leechers.iter().map(Watched::peak_rss).max().unwrap_or(0),
         }
