@@ -29,9 +29,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use clap::Parser;
 use mainline::Testnet;
-use minibit_benches::wan::net::{Link, Net};
 use minibit_core::metainfo::InfoHash;
 use minibit_peer::dht::{DhtConfig, DhtNode};
+use test_support::netns::{Link, Net, sweep};
 
 #[derive(Debug, Parser)]
 #[command(about = "Mainline DHT lookups on an in-process test network (loopback only)")]
@@ -170,7 +170,7 @@ fn main() -> Result<()> {
     // Every socket a thread makes, and every thread it starts, stays in
     // the namespace it entered. The announcing node lives beside the test
     // network: the second namespace holds only the node being measured.
-    let _ = minibit_benches::wan::net::sweep();
+    let _ = sweep();
     let namespaces = Net::create(&[LINK; 2], 50).context("--count-datagrams needs root")?;
     let net = namespaces
         .run_in(0, || {

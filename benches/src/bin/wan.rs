@@ -31,10 +31,10 @@ use minibit_benches::bins;
 use minibit_benches::loopback::content::seed_file;
 use minibit_benches::loopback::swarm::Client;
 use minibit_benches::wan::bound::{self, Rates};
-use minibit_benches::wan::net::{self, Link, Net};
 use minibit_benches::wan::plot::{self, Series};
 use minibit_benches::wan::swarm::{self, Outcome, Setup};
 use serde::Serialize;
+use test_support::netns::{self as net, Link, Net};
 
 #[derive(Debug, Parser)]
 #[command(about = "Emulated-WAN flash crowd: one seeder, N leechers, a network namespace each")]
@@ -174,14 +174,10 @@ fn main() -> Result<()> {
         let outcome = swarm::run(&setup, Duration::from_secs(cli.timeout), &stop)?;
         drop(net);
         std::fs::remove_dir_all(&work)?;
-        println!(
-            "{}",
-            serde_json::to_string(&report(&cli, client, &rates, &outcome))?
-        );
+        let report = report(&cli, client, &rates, &outcome);
+        println!("{}", serde_json::to_string(&report)?);
         all_ok &= outcome.all_ok;
-        let mut finish_s = outcome.finish_s;
-        finish_s.sort_by(f64::total_cmp);
-        runs.push((client, finish_s));
+        runs.push((client, report.finish_s));
     }
     if let Some(path) = &cli.plot {
         write_plot(&cli, path, &rates, &runs)?;
@@ -231,8 +227,7 @@ fn is_slow(cli: &Cli, i: usize) -> bool {
 fn report(cli: &Cli, client: Client, rates: &Rates, outcome: &Outcome) -> Report {
     let size = cli.size as f64;
     let (fluid_bound_s, wire_bound_s) = (bound::fluid(size, rates), bound::wire(size, rates));
-    let mut f = outcome.finish_s.clone();
-    f.sort_by(f64::total_cmp);
+    let f = ascending(outcome.finish_s.clone());
     let last_s = f[f.len() - 1];
     Report {
         client,
@@ -269,9 +264,7 @@ fn slow_report(cli: &Cli, finish_s: &[f64]) -> SlowReport {
             others.push(t);
         }
     }
-    slow.sort_by(f64::total_cmp);
-    others.sort_by(f64::total_cmp);
-    let (slow_median_s, others_median_s) = (median(&slow), median(&others));
+    let (slow_median_s, others_median_s) = (median(&ascending(slow)), median(&ascending(others)));
     SlowReport {
         slow_leechers: cli.slow_leechers,
         slow_up_mbit: cli.slow_up_mbit,
@@ -307,6 +300,12 @@ fn write_plot(cli: &Cli, path: &Path, rates: &Rates, runs: &[(Client, Vec<f64>)]
         bound::fluid(size, rates),
         bound::wire(size, rates),
     )
+}
+
+/// `times` in ascending order.
+fn ascending(mut times: Vec<f64>) -> Vec<f64> {
+    times.sort_by(f64::total_cmp);
+    times
 }
 
 /// The median of ascending `sorted` (mean of the middle two for an even count).

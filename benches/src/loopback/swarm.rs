@@ -97,14 +97,7 @@ pub fn run(
             let script = work.join("lt_client.py");
             std::fs::write(&script, LT_CLIENT)?;
             let lt = |dir: &Path, mode: &str| -> Result<Command> {
-                let mut c = Command::new("/usr/bin/python3");
-                c.arg(&script)
-                    .arg("--torrent")
-                    .arg(&torrent)
-                    .arg("--dir")
-                    .arg(dir);
-                c.args(["--port", &free_port()?.to_string(), mode]);
-                Ok(c)
+                Ok(libtorrent(&script, &torrent, dir, free_port()?, mode))
             };
             let mut seed = Watched::spawn("libtorrent seeder", lt(content_dir, "--seed")?)?;
             seed.wait_line(TIMEOUT, |l| (l == "complete").then_some(()))?;
@@ -256,6 +249,20 @@ pub fn make_torrent(
     let path = work.join("bench.torrent");
     std::fs::write(&path, metainfo.to_bytes())?;
     Ok(path)
+}
+
+/// libtorrent through `script` (the interop harness's `lt_client.py`,
+/// [`LT_CLIENT`]) for `torrent` in `dir`, listening on TCP `port`; `mode`
+/// is `--seed` or `--download`.
+pub fn libtorrent(script: &Path, torrent: &Path, dir: &Path, port: u16, mode: &str) -> Command {
+    let mut c = Command::new("/usr/bin/python3");
+    c.arg(script)
+        .arg("--torrent")
+        .arg(torrent)
+        .arg("--dir")
+        .arg(dir)
+        .args(["--port", &port.to_string(), mode]);
+    c
 }
 
 /// `aria2c` for `torrent` in `dir`, listening on TCP `port`, with only the

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 
-use super::net::Net;
 use crate::loopback::content::check_copy;
 use crate::loopback::proc::{POLL, Watched};
-use crate::loopback::swarm::{Client, LT_CLIENT, aria2, make_torrent};
+use crate::loopback::swarm::{Client, LT_CLIENT, aria2, libtorrent, make_torrent};
+use test_support::netns::Net;
 
 /// Longest wait for the tracker and the seeder to be ready (hashing included).
 const READY: Duration = Duration::from_secs(300);
@@ -146,19 +146,8 @@ fn start_seeders(setup: &Setup<'_>) -> Result<(Vec<Watched>, Vec<Command>)> {
             let script = setup.work.join("lt_client.py");
             std::fs::write(&script, LT_CLIENT)?;
             let lt = |peer: usize, dir: &Path, mode: &str| {
-                let mut c = Command::new("/usr/bin/python3");
-                c.arg(&script)
-                    .arg("--torrent")
-                    .arg(&torrent)
-                    .arg("--dir")
-                    .arg(dir);
-                c.args([
-                    "--ip",
-                    &Net::ip(peer).to_string(),
-                    "--port",
-                    &PEER_PORT.to_string(),
-                    mode,
-                ]);
+                let mut c = libtorrent(&script, &torrent, dir, PEER_PORT, mode);
+                c.args(["--ip", &Net::ip(peer).to_string()]);
                 net.command(peer, &c)
             };
             let mut seed = Watched::spawn("libtorrent seeder", lt(0, content_dir, "--seed"))?;

@@ -292,10 +292,7 @@ impl Session {
         have: Bitfield,
     ) -> Result<(), SessionError> {
         let now = self.clock(now);
-        let entry = self
-            .torrents
-            .get_mut(&id)
-            .ok_or(SessionError::UnknownTorrent(id))?;
+        let entry = self.entry_mut(id)?;
         entry
             .torrent
             .metadata_ready(now, have)
@@ -321,10 +318,7 @@ impl Session {
         info: Bytes,
     ) -> Result<(), SessionError> {
         let now = self.clock(now);
-        let entry = self
-            .torrents
-            .get_mut(&id)
-            .ok_or(SessionError::UnknownTorrent(id))?;
+        let entry = self.entry_mut(id)?;
         entry
             .torrent
             .set_info_bytes(now, info)
@@ -332,6 +326,16 @@ impl Session {
         self.drain(now, id);
         self.after_input(now);
         Ok(())
+    }
+
+    /// Torrent `id`'s entry.
+    ///
+    /// # Errors
+    /// [`SessionError::UnknownTorrent`].
+    fn entry_mut(&mut self, id: TorrentId) -> Result<&mut Entry, SessionError> {
+        self.torrents
+            .get_mut(&id)
+            .ok_or(SessionError::UnknownTorrent(id))
     }
 
     /// Adds the torrent `make` builds from the final config and our peer id.
@@ -444,10 +448,7 @@ impl Session {
     /// closes its half-open connections and drops its queued dials and
     /// reads; marks it paused.
     fn stop_torrent(&mut self, now: Instant, id: TorrentId) -> Result<(), SessionError> {
-        let entry = self
-            .torrents
-            .get_mut(&id)
-            .ok_or(SessionError::UnknownTorrent(id))?;
+        let entry = self.entry_mut(id)?;
         if entry.paused {
             return Ok(());
         }
@@ -565,10 +566,7 @@ impl Session {
         download: u64,
     ) -> Result<(), SessionError> {
         let now = self.clock(now);
-        let entry = self
-            .torrents
-            .get_mut(&id)
-            .ok_or(SessionError::UnknownTorrent(id))?;
+        let entry = self.entry_mut(id)?;
         entry.throttle.set_limits(now, upload, download);
         self.after_input(now);
         Ok(())

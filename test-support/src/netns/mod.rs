@@ -1,13 +1,15 @@
-//! Network namespaces for the tests that need them (root; see
-//! [`crate::root`]): the `wan` bench's namespaces on a bridge
-//! (`benches/src/wan/net.rs`), entered by a thread with [`Net::run_in`] or
+//! Network namespaces for the tests and benches that need them (root; see
+//! [`crate::root`]): one namespace per peer on a bridge ([`bridge`]),
+//! entered by a thread with [`Net::run_in`] or
 //! by a program with [`Net::command`], and the lock that keeps one test
 //! binary's namespaces apart. Traffic stays inside them (10.77.0.0/16
 //! exists only there).
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-pub use crate::wan_net::{Link, Net, sweep};
+mod bridge;
+
+pub use bridge::{Link, Net, sweep};
 
 /// Fast links (1 Gbit/s up, down not capped): for tests that are not about
 /// shaping.
