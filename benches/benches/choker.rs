@@ -18,6 +18,7 @@ fn peers(count: usize, t0: Instant) -> Vec<PeerStats> {
             download_rate: rng.random_range(0.0..1e6),
             upload_rate: rng.random_range(0.0..1e6),
             downloaded: rng.random_range(0..1_000_000),
+            wants_from_us: rng.random_range(0..64),
             connected_at: t0 + Duration::from_secs(rng.random_range(0..600)),
             can_download_since: rng.random_bool(0.5).then_some(t0),
             last_block_at: Some(t0 + Duration::from_secs(rng.random_range(0..600))),

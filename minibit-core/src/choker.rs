@@ -35,6 +35,11 @@ pub struct ChokerConfig {
     /// When seeding, how long an unchoked peer keeps its regular slot
     /// before yielding to the peers that waited longest (default 30 s).
     pub seed_turn: Duration,
+    /// When leeching, a regular slot a peer wanting little of ours leaves
+    /// partly idle is shared with the next peers in rank, so more than
+    /// `slots` peers may be unchoked (default true); false keeps them to
+    /// `slots` (a session sharing a global number of slots).
+    pub lend_idle_slots: bool,
 }
 
 impl Default for ChokerConfig {
@@ -45,6 +50,7 @@ impl Default for ChokerConfig {
             snub_timeout: Duration::from_secs(60),
             new_peer_window: Duration::from_secs(60),
             seed_turn: Duration::from_secs(30),
+            lend_idle_slots: true,
         }
     }
 }
@@ -67,6 +73,10 @@ pub struct PeerStats {
     /// Bytes of blocks the peer sent us since it connected (reciprocation
     /// credit: a seed serves peers that gave before those that never did).
     pub downloaded: u64,
+    /// How many of our verified pieces the peer lacks: what an upload slot
+    /// can still carry to it (only ranked, and so only needed, while
+    /// leeching and the peer is interested).
+    pub wants_from_us: u32,
     /// When the peer connected.
     pub connected_at: Instant,
     /// Since when we could download from the peer: the later of the
@@ -75,6 +85,50 @@ pub struct PeerStats {
     pub can_download_since: Option<Instant>,
     /// When the last block from the peer arrived, if any.
     pub last_block_at: Option<Instant>,
+}
+
+/// A peer that lacks fewer than this many of our pieces cannot keep a
+/// regular upload slot busy until the next rechoke (a tit-for-tat partner
+/// holding nearly the pieces we hold): when leeching, it counts for that
+/// share of a slot, in its rank and in the slots it takes.
+pub const WANTS_FOR_A_FULL_SLOT: u32 = 32;
+
+/// The share of a regular upload slot `stats` can use: 1, or less when it
+/// lacks fewer than [`WANTS_FOR_A_FULL_SLOT`] of our pieces.
+fn slot_share(stats: &PeerStats) -> f64 {
+    f64::from(stats.wants_from_us.min(WANTS_FOR_A_FULL_SLOT)) / f64::from(WANTS_FOR_A_FULL_SLOT)
+}
+
+/// What a regular upload slot given to `stats` is worth when leeching:
+/// its download rate to us (tit-for-tat, BEP 3) times the share of the
+/// slot it can use. Partners of a tit-for-tat cluster hold nearly the
+/// same pieces; a slot given to one that wants one or two pieces idles
+/// our uplink while a peer that wants much waits choked (the clustering
+/// of Legout et al., 2007).
+fn worth(stats: &PeerStats) -> f64 {
+    stats.download_rate * slot_share(stats)
+}
+
+/// Leeching: the first of `ranked` that fill `slots` regular slots. A
+/// peer that uploads to us takes only the share of a slot it can use
+/// ([`slot_share`]), so what a peer wanting little leaves idle goes to
+/// the next in rank; a peer that uploads nothing takes a whole slot; at
+/// most twice `slots` peers in all.
+fn fill_slots<'a>(ranked: &[&'a PeerStats], slots: usize) -> Vec<&'a PeerStats> {
+    let mut budget = slots as f64;
+    let mut taken = Vec::new();
+    for &stats in ranked {
+        if budget <= 0.0 || taken.len() == 2 * slots {
+            break;
+        }
+        taken.push(stats);
+        budget -= if stats.download_rate > 0.0 {
+            slot_share(stats)
+        } else {
+            1.0
+        };
+    }
+    taken
 }
 
 /// What a rechoke changed: send `unchoke` to every peer in `unchoke` and
@@ -92,9 +146,15 @@ pub struct ChokeChanges {
 /// Only interested peers are unchoked; an unchoked peer that lost interest
 /// is choked at the next rechoke. With `slots` upload slots:
 ///
-/// Leeching: the `slots - 1` interested, not snubbed peers with the best
-/// download rate to us get the regular slots (ties: peers that ever sent
-/// us a block, then peers already unchoked, to avoid fibrillation). One
+/// Leeching: the `slots - 1` regular slots go to the interested, not
+/// snubbed peers with the best download rate to us (ties: peers that
+/// ever sent us a block, then peers already unchoked, to avoid
+/// fibrillation). A peer that uploads to us but lacks fewer than
+/// [`WANTS_FOR_A_FULL_SLOT`] of our pieces cannot use a whole slot: its
+/// rate counts in proportion to what it lacks, and it takes only that
+/// share of a slot, so the next peers in rank share the rest (at most
+/// twice the regular slots; a peer uploading nothing takes a whole slot;
+/// not with [`ChokerConfig::lend_idle_slots`] off). One
 /// interested peer outside them holds the optimistic unchoke, rotated
 /// every `optimistic_interval` to a random other interested peer without
 /// a regular slot, peers connected for less than `new_peer_window` three
@@ -145,9 +205,18 @@ impl Choker {
         self.config.slots = slots;
     }
 
+    /// Turns [`ChokerConfig::lend_idle_slots`] on or off; the next
+    /// [`Choker::rechoke`] applies it.
+    pub fn set_lend_idle_slots(&mut self, lend: bool) {
+        self.config.lend_idle_slots = lend;
+    }
+
     /// Decides who is unchoked at `now`. `peers` lists every connected peer
-    /// once; `seeding` is `true` when we have every piece. Never more than
-    /// `slots` peers end up unchoked, and only interested ones.
+    /// once; `seeding` is `true` when we have every piece. Only interested
+    /// peers end up unchoked: never more than `slots` when seeding or
+    /// without [`ChokerConfig::lend_idle_slots`]; otherwise, when
+    /// leeching, more only while peers that want little from us leave
+    /// regular slots partly idle, and never more than `2 × slots`.
     pub fn rechoke(&mut self, now: Instant, seeding: bool, peers: &[PeerStats]) -> ChokeChanges {
         if self.config.slots == 0 {
             self.optimistic = None;
@@ -180,14 +249,18 @@ impl Choker {
             regular = self.seed_order(now, regular);
         } else {
             regular.sort_by(|a, b| {
-                b.download_rate
-                    .total_cmp(&a.download_rate)
+                worth(b)
+                    .total_cmp(&worth(a))
                     .then((b.downloaded > 0).cmp(&(a.downloaded > 0)))
                     .then(a.choked.cmp(&b.choked))
                     .then(a.peer.cmp(&b.peer))
             });
         }
-        regular.truncate(regular_slots);
+        if seeding || !self.config.lend_idle_slots {
+            regular.truncate(regular_slots);
+        } else {
+            regular = fill_slots(&regular, regular_slots);
+        }
         let mut unchoked: HashSet<PeerKey> = regular.iter().map(|p| p.peer).collect();
 
         if period_running {
@@ -348,6 +421,7 @@ mod tests {
             download_rate: rate,
             upload_rate: 0.0,
             downloaded: 0,
+            wants_from_us: 100,
             connected_at: t0,
             can_download_since: None,
             last_block_at: None,
@@ -569,6 +643,105 @@ mod tests {
     }
 
     #[test]
+    fn a_partner_wanting_little_ranks_below_slower_peers_wanting_more() {
+        let t0 = epoch();
+        let mut choker = Choker::new(ChokerConfig::default(), 6);
+        // Peer 0 uploads fastest but lacks only 2 of our pieces (a
+        // tit-for-tat partner holding what we hold); 1..4 are slower and
+        // lack many; 4 and 5 upload nothing.
+        let mut peers: Vec<PeerStats> = (0..6)
+            .map(|i| {
+                let rate = match i {
+                    0 => 1000.0,
+                    1..=3 => 800.0 - i as f64,
+                    _ => 0.0,
+                };
+                PeerStats {
+                    wants_from_us: if i == 0 { 2 } else { 100 },
+                    ..peer(i, t0, rate)
+                }
+            })
+            .collect();
+        let changes = choker.rechoke(t0 + secs(100), false, &peers);
+        apply(&mut peers, &changes);
+        let optimistic = choker.optimistic().expect("an optimistic unchoke");
+        let mut regular: Vec<usize> = unchoked(&peers)
+            .into_iter()
+            .filter(|&k| k != optimistic)
+            .map(|k| k.0)
+            .collect();
+        regular.sort_unstable();
+        assert_eq!(
+            regular,
+            [1, 2, 3],
+            "the slots go to the peers that want more"
+        );
+        // Wanting as much as the others, it is first again.
+        peers[0].wants_from_us = WANTS_FOR_A_FULL_SLOT;
+        let changes = choker.rechoke(t0 + secs(110), false, &peers);
+        apply(&mut peers, &changes);
+        assert!(!peers[0].choked);
+        assert_eq!(
+            unchoked(&peers).len(),
+            4,
+            "three regular slots and the optimistic one"
+        );
+    }
+
+    #[test]
+    fn slots_left_idle_by_peers_wanting_little_go_to_the_next_up_to_twice_the_slots() {
+        let t0 = epoch();
+        let mut choker = Choker::new(ChokerConfig::default(), 8);
+        // 0..4 upload to us fast but each lacks 4 of our pieces (an eighth
+        // of a slot); 4 and 5 upload less and lack many; 6..10 upload
+        // nothing.
+        let mut peers: Vec<PeerStats> = (0..10)
+            .map(|i| {
+                let (rate, wants) = match i {
+                    0..=3 => (1000.0, 4),
+                    4 | 5 => (500.0, 100),
+                    _ => (0.0, 100),
+                };
+                PeerStats {
+                    wants_from_us: wants,
+                    ..peer(i, t0, rate)
+                }
+            })
+            .collect();
+        let changes = choker.rechoke(t0 + secs(100), false, &peers);
+        apply(&mut peers, &changes);
+        let open = unchoked(&peers);
+        // 4 and 5 take two whole slots; the third is shared by 0..4, each
+        // using an eighth of it, up to twice the three regular slots.
+        for key in 0..6 {
+            assert!(open.contains(&PeerKey(key)), "{key}: {open:?}");
+        }
+        assert_eq!(open.len(), 7, "six regular and the optimistic: {open:?}");
+        let optimistic = choker.optimistic().expect("an optimistic unchoke");
+        assert!(optimistic.0 >= 6, "{optimistic:?}");
+        // Peers that upload nothing take whole slots: with 0..4 gone, 4
+        // and 5 and one of them fill the three regular slots.
+        for p in &mut peers[..4] {
+            p.interested = false;
+        }
+        let changes = choker.rechoke(t0 + secs(110), false, &peers);
+        apply(&mut peers, &changes);
+        let open = unchoked(&peers);
+        assert_eq!(open.len(), 4, "{open:?}");
+        assert!(open.contains(&PeerKey(4)) && open.contains(&PeerKey(5)));
+        // Without lending (a session's global slots): never beyond `slots`.
+        for p in &mut peers[..4] {
+            p.interested = true;
+        }
+        choker.set_lend_idle_slots(false);
+        let changes = choker.rechoke(t0 + secs(120), false, &peers);
+        apply(&mut peers, &changes);
+        let open = unchoked(&peers);
+        assert_eq!(open.len(), 4, "{open:?}");
+        assert!(open.contains(&PeerKey(4)) && open.contains(&PeerKey(5)));
+    }
+
+    #[test]
     fn zero_slots_chokes_everyone() {
         let t0 = epoch();
         let mut choker = Choker::new(
@@ -591,14 +764,16 @@ mod tests {
     }
 
     proptest! {
-        /// Whatever the stats, never more unchoked than slots, only interested
-        /// ones, and the changes only flip peers that need flipping.
+        /// Whatever the stats, never more unchoked than slots (when
+        /// leeching: twice the slots, and more than slots only while an
+        /// unchoked peer wants little from us), only interested ones, and
+        /// the changes only flip peers that need flipping.
         #[test]
         fn never_more_than_slots(
             slots in 0usize..6,
             seeding in any::<bool>(),
             rounds in proptest::collection::vec(
-                proptest::collection::vec((any::<bool>(), 0u32..1000, 0u32..1000, 0u64..200, any::<bool>()), 12),
+                proptest::collection::vec((any::<bool>(), 0u32..1000, 0u32..1000, 0u64..200, any::<bool>(), 0u32..64), 12),
                 1..20),
         ) {
             let t0 = epoch();
@@ -606,8 +781,9 @@ mod tests {
             let mut peers: Vec<PeerStats> = (0..12).map(|i| peer(i, t0, 0.0)).collect();
             for (round, stats) in rounds.iter().enumerate() {
                 let now = t0 + secs(300 + round as u64 * 10);
-                for (p, &(interested, down, up, quiet, can)) in peers.iter_mut().zip(stats) {
+                for (p, &(interested, down, up, quiet, can, wants)) in peers.iter_mut().zip(stats) {
                     p.interested = interested;
+                    p.wants_from_us = wants;
                     p.download_rate = f64::from(down);
                     p.upload_rate = f64::from(up);
                     p.can_download_since = can.then_some(ago(now, 200));
@@ -622,7 +798,14 @@ mod tests {
                 }
                 apply(&mut peers, &changes);
                 let open = unchoked(&peers);
-                prop_assert!(open.len() <= slots);
+                let wanting_little = open
+                    .iter()
+                    .any(|k| peers[k.0].wants_from_us < WANTS_FOR_A_FULL_SLOT);
+                if seeding || !wanting_little {
+                    prop_assert!(open.len() <= slots);
+                } else {
+                    prop_assert!(open.len() <= 2 * slots);
+                }
                 prop_assert!(open.iter().all(|k| peers[k.0].interested));
                 let interested = peers.iter().filter(|p| p.interested).count();
                 // Slots are used when there are interested peers to fill them.

@@ -115,11 +115,9 @@ pub struct SimConfig {
     /// BEP 11 peer exchange on every node ([`TorrentConfig::peer_exchange`];
     /// default: the core's default, on).
     pub peer_exchange: bool,
-    /// Depth past which a leecher hands its requests queued at one peer
-    /// over to another peer that has nothing free to give
-    /// ([`TorrentConfig::steal_after`]; default: the core's, off;
-    /// `None`: off).
-    pub steal_after: Option<Duration>,
+    /// Time each node's request pipeline covers at a peer's rate
+    /// ([`TorrentConfig::pipeline_target`]; default: the core's).
+    pub pipeline_target: Duration,
     /// Virtual time after which the run stops even if peers are unfinished.
     pub time_limit: Duration,
 }
@@ -138,7 +136,7 @@ impl SimConfig {
             unchoke_slots: if free_rider { 0 } else { 4 },
             allowed_fast_count: if free_rider { 0 } else { 10 },
             peer_exchange: self.peer_exchange,
-            steal_after: self.steal_after,
+            pipeline_target: self.pipeline_target,
             ..TorrentConfig::default()
         }
     }
@@ -168,7 +166,7 @@ impl Default for SimConfig {
             leave_within: Duration::from_secs(60),
             tracker_numwant: 50,
             peer_exchange: TorrentConfig::default().peer_exchange,
-            steal_after: TorrentConfig::default().steal_after,
+            pipeline_target: TorrentConfig::default().pipeline_target,
             time_limit: Duration::from_secs(24 * 3600),
         }
     }

@@ -78,6 +78,31 @@ fn free_riders_finish_well_after_contributors() {
     );
 }
 
+/// Issue 17's emulated-WAN swarm: 12 leechers and one seed, 64 MiB,
+/// 20 Mbit/s (2.5 MB/s) links everywhere. The seed's upload binds the
+/// fluid bound, and the leechers' uplinks have 8 % of slack: every second
+/// one of them idles shows. Measured 1.26 (rng seeds 2, 3: 1.22); 1.44
+/// with the 2 s pipeline and the rate-only choker, 1.59 with the 0.5 s
+/// pipeline alone, 1.62 with it and the ranking by what a peer wants but
+/// no extra slot.
+#[test]
+fn a_seed_bound_wan_swarm_keeps_the_leechers_uplinks_busy() {
+    let report = run(SimConfig {
+        peers: 12,
+        file_bytes: 64 * 1024 * 1024,
+        piece_length: 256 * 1024,
+        upload_bps: 2_500_000.0,
+        download_bps: Some(2_500_000.0),
+        seed_upload_bps: 2_500_000.0,
+        latency: Duration::from_millis(25),
+        rng_seed: 1,
+        ..SimConfig::default()
+    });
+    assert!(report.all_completed, "{report:#?}");
+    let ratio = report.ratio_to_bound.expect("ratio when all completed");
+    assert!(ratio < 1.35, "{ratio}: {report:#?}");
+}
+
 #[test]
 fn rarest_first_survives_a_seed_that_leaves_after_one_copy() {
     let leaving_seed = |picker, initial_spread, copies| SimConfig {
@@ -227,12 +252,15 @@ fn mean_min_availability(picker: PickerStrategy, rng_seed: u64) -> f64 {
 
 #[test]
 fn rarest_first_keeps_the_rarest_piece_replicated() {
-    // Measured: rarest-first 2.8-3.3, random 1.65-1.75 (rng seeds 1..6).
+    // Measured: rarest-first 2.55-2.65, random 1.83-1.88 (rng seeds 1, 2);
+    // 2.8-3.3 and 1.65-1.75 (rng seeds 1..6) while a leecher unchoked no
+    // more peers than its slots (a peer wanting little of ours now takes
+    // only part of a slot, so more transfers run at once).
     for rng_seed in 1..=2 {
         let rarest = mean_min_availability(PickerStrategy::RarestFirst, rng_seed);
         let random = mean_min_availability(PickerStrategy::Random, rng_seed);
         assert!(
-            rarest > 1.4 * random,
+            rarest > 1.3 * random,
             "seed {rng_seed}: rarest-first {rarest} vs random {random}"
         );
     }

@@ -88,12 +88,11 @@ struct Args {
     /// Span after its arrival within which each leaver leaves, seconds.
     #[arg(long, default_value_t = 60)]
     leave_within_s: u64,
-    /// Requests a leecher queued at one peer deeper than it sends in this
-    /// many milliseconds may be handed over to a peer with nothing free to
-    /// give (`TorrentConfig::steal_after`; 0 or absent: the core's
-    /// default, off).
+    /// Time the request pipeline to a peer covers at its rate, in
+    /// milliseconds (`TorrentConfig::pipeline_target`; absent: the core's
+    /// default).
     #[arg(long)]
-    steal_after_ms: Option<u64>,
+    pipeline_target_ms: Option<u64>,
     /// Stop after this much virtual time, seconds.
     #[arg(long, default_value_t = 86_400)]
     time_limit_s: u64,
@@ -137,10 +136,9 @@ fn main() -> Result<()> {
         arrival_spread: Duration::from_secs(args.arrival_spread_s),
         leavers: args.leavers,
         leave_within: Duration::from_secs(args.leave_within_s),
-        steal_after: args
-            .steal_after_ms
-            .filter(|&ms| ms > 0)
-            .map(Duration::from_millis),
+        pipeline_target: args
+            .pipeline_target_ms
+            .map_or(SimConfig::default().pipeline_target, Duration::from_millis),
         time_limit: Duration::from_secs(args.time_limit_s),
     };
     let started = Instant::now();

@@ -40,18 +40,12 @@ pub struct TorrentConfig {
     /// Smallest request pipeline per peer, in blocks (default 4).
     pub min_pipeline: usize,
     /// Time the request pipeline to a peer covers at the peer's rate (over
-    /// the last 2 s), or four measured round trips when longer (default 2 s).
+    /// the last 2 s), or four measured round trips when longer (default
+    /// 0.5 s: a piece a peer just got waits behind at most this much of
+    /// our queue at it before it travels on; in the simulator 0.5 s beat
+    /// 2 s at 25 and 100 ms latency, README "High bandwidth-delay
+    /// product").
     pub pipeline_target: Duration,
-    /// Requests to a peer queued deeper than it sends us in this time (or
-    /// in four measured round trips, when longer) are not yet on their
-    /// way: a peer that unchokes us, with nothing requested from it and no
-    /// free block to give, takes them over (up to the same depth of its
-    /// own pipeline), and they are
-    /// cancelled (BEP 3 `cancel`) where they were queued. `None` (the
-    /// default) turns the hand-over off: in the simulator it neither won
-    /// nor lost beyond the noise between runs (README "High
-    /// bandwidth-delay product"), and it costs duplicate blocks.
-    pub steal_after: Option<Duration>,
     /// A request unanswered this long goes to another peer (default 30 s).
     pub request_timeout: Duration,
     /// Most queued incoming requests per peer (default 256).
@@ -131,8 +125,7 @@ impl Default for TorrentConfig {
             max_dials: 25,
             connect_to_peers: true,
             min_pipeline: 4,
-            pipeline_target: Duration::from_secs(2),
-            steal_after: None,
+            pipeline_target: Duration::from_millis(500),
             request_timeout: Duration::from_secs(30),
             max_queued_requests: 256,
             max_strikes: 3,

@@ -48,15 +48,8 @@
 //!   2 s (so a new unchoke fills the link within a few round trips) and
 //!   the round trip the shortest request-to-block time seen,
 //!   capped by `max_pipeline` and the peer's BEP 10 `reqq` (one while
-//!   snubbed). With `steal_after` set (off by default), a peer that
-//!   unchokes us, has nothing requested and no free
-//!   block left to give (every piece it has and we lack is requested from
-//!   others) takes over requests queued deep in other peers' pipelines,
-//!   past what they send in `steal_after` (the tail, likely not yet on
-//!   the wire), and those are cancelled there; it takes only up to its
-//!   own `steal_after` depth. Requests unanswered after
-//!   `request_timeout` go back to the picker; endgame duplicates are
-//!   cancelled when the block arrives.
+//!   snubbed). Requests unanswered after `request_timeout` go back to
+//!   the picker; endgame duplicates are cancelled when the block arrives.
 //! - A piece counts (have bit, HAVE to peers that lack it, stats) only
 //!   after [`Torrent::handle_piece_verified`] says its SHA-1 matched; a
 //!   failed piece with one sender gives it a strike (`max_strikes` bans the
@@ -677,13 +670,18 @@ impl Torrent {
 
     /// Sets the number of upload slots, optimistic unchoke included
     /// (initially [`TorrentConfig::unchoke_slots`]); a session sharing a
-    /// global number of slots among its torrents calls this. Fewer slots
+    /// global number of slots among its torrents calls this. From then on
+    /// the slots are a hard cap: a slot a peer wanting little leaves
+    /// partly idle is no longer shared with more peers
+    /// ([`crate::choker::ChokerConfig::lend_idle_slots`]). Fewer slots
     /// rechoke at once, so never more peers than `slots` stay unchoked;
     /// more slots rechoke at once only if an interested peer waits.
     pub fn set_unchoke_slots(&mut self, now: Instant, slots: usize) {
         let now = self.clock(now);
+        let was_lending = self.choker.config().lend_idle_slots;
+        self.choker.set_lend_idle_slots(false);
         let current = self.config.unchoke_slots;
-        if slots == current {
+        if slots == current && !was_lending {
             return;
         }
         self.config.unchoke_slots = slots;
@@ -691,7 +689,7 @@ impl Torrent {
         if self.stopped {
             return;
         }
-        if slots < current {
+        if slots < current || was_lending {
             self.rechoke(now);
         } else {
             self.rechoke_if_slot_free(now);

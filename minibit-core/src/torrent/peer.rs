@@ -26,7 +26,7 @@ const MAX_SUGGESTED: usize = 16;
 /// The request pipeline covers at least this many round trips at the
 /// peer's rate: one for the request and the block to travel, the rest for
 /// the peer's queue to ride out its other uploads and a reject's round
-/// trip (matters beyond 500 ms round trips, where the 2 s
+/// trip (matters beyond 125 ms round trips, where the 0.5 s
 /// `pipeline_target` alone would leave the link idle).
 const PIPELINE_ROUND_TRIPS: u32 = 4;
 
@@ -265,10 +265,12 @@ impl Peer {
         position.is_some_and(|i| self.dropped.remove(i).is_some())
     }
 
-    /// The peer as the choker sees it. The choker ranks only interested
-    /// peers, so the rates of a peer not interested in us are left at 0
-    /// (a rechoke then costs no rate query for the idle part of the swarm).
-    pub(super) fn choker_stats(&self, now: Instant) -> PeerStats {
+    /// The peer as the choker sees it, given the pieces we `have`. The
+    /// choker ranks only interested peers, so the rates and the count of
+    /// our pieces a peer not interested in us lacks are left at 0 (a
+    /// rechoke then costs no rate query nor bitfield scan for the idle
+    /// part of the swarm).
+    pub(super) fn choker_stats(&self, now: Instant, have: &Bitfield) -> PeerStats {
         let can_download_since = match (self.chokes_us, self.am_interested) {
             (false, true) => self.unchoked_us_at.max(self.interested_at),
             _ => None,
@@ -287,6 +289,11 @@ impl Peer {
             download_rate: rate(&self.download),
             upload_rate: rate(&self.upload),
             downloaded: self.download.total(),
+            wants_from_us: if self.interested_in_us {
+                self.bitfield.lacking_count(have)
+            } else {
+                0
+            },
             connected_at: self.connected_at,
             can_download_since,
             last_block_at: self.last_block,

@@ -3,12 +3,12 @@
 //! "pipelining" and "endgame mode"). Which blocks to ask for is the
 //! [`crate::picker::PiecePicker`]'s decision.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 
 use crate::picker::{BlockReceived, PeerHas};
-use crate::piece::{BLOCK_SIZE, BlockRef, PieceIndex};
+use crate::piece::{BlockRef, PieceIndex};
 use crate::wire::Message;
 
 use super::Torrent;
@@ -28,9 +28,7 @@ fn cancel(block: BlockRef) -> Message {
 impl Torrent {
     /// Tops up the request pipeline to `key`, if we are interested in it
     /// and it unchokes us (or allows pieces fast, BEP 6). Pieces it
-    /// suggested (BEP 6) are preferred. When the picker has no free block
-    /// for an unchoking peer with nothing requested, that peer takes over
-    /// the tails of other peers' pipelines (see [`Torrent::steal_for`]).
+    /// suggested (BEP 6) are preferred.
     pub(super) fn request_from(&mut self, now: Instant, key: PeerKey) {
         let Some(peer) = self.peers.get(key.0) else {
             return;
@@ -63,20 +61,7 @@ impl Torrent {
             self.picker
                 .pick(key, PeerHas::Listed(&fast), room, &[], &mut blocks);
         } else {
-            self.pick_unchoked(key, room, &[], &mut blocks);
-            if let Some(after) = self.config.steal_after
-                && blocks.is_empty()
-                && self.peers[key.0].outstanding.is_empty()
-                && !was_endgame
-                && !self.picker.is_endgame()
-            {
-                let keep = self.steal_depth(now, key, after);
-                let want = keep.min(room);
-                let freed = self.steal_for(now, key, after, want);
-                if !freed.is_empty() {
-                    self.pick_unchoked(key, want, &freed, &mut blocks);
-                }
-            }
+            self.pick_unchoked(key, room, &mut blocks);
         }
         let peer = &mut self.peers[key.0];
         for block in blocks {
@@ -99,19 +84,13 @@ impl Torrent {
     }
 
     /// Picks up to `max_blocks` blocks for `key`, which unchokes us, into
-    /// `out`: pieces in `prefer` first, then its suggestions, then the
-    /// picker's order; never a piece it rejected since it unchoked us.
-    fn pick_unchoked(
-        &mut self,
-        key: PeerKey,
-        max_blocks: usize,
-        prefer: &[PieceIndex],
-        out: &mut Vec<BlockRef>,
-    ) {
+    /// `out`: its suggestions first, then the picker's order; never a
+    /// piece it rejected since it unchoked us.
+    fn pick_unchoked(&mut self, key: PeerKey, max_blocks: usize, out: &mut Vec<BlockRef>) {
         let peer = &self.peers[key.0];
-        let suggested: Vec<PieceIndex> = prefer
+        let suggested: Vec<PieceIndex> = peer
+            .suggested
             .iter()
-            .chain(&peer.suggested)
             .copied()
             .filter(|p| !peer.rejected.contains(p))
             .collect();
@@ -129,75 +108,6 @@ impl Torrent {
             None => PeerHas::Pieces(&peer.bitfield),
         };
         self.picker.pick(key, has, max_blocks, &suggested, out);
-    }
-
-    /// How many of our requests to `key` it sends within `after` (or four
-    /// measured round trips, when longer) at its rate: the part of the
-    /// pipeline that stays with it.
-    fn steal_depth(&self, now: Instant, key: PeerKey, after: Duration) -> usize {
-        self.peers[key.0].pipeline_cap(
-            now,
-            self.config.min_pipeline,
-            after,
-            self.config.max_pipeline,
-        )
-    }
-
-    /// `thief` unchokes us, nothing is requested from it and the picker
-    /// has no free block for it (every piece it has and we lack is
-    /// requested from others), so its uplink would idle for us: takes
-    /// up to `want` requests of pieces it has (and did not reject) from
-    /// the tails of other peers' pipelines, past the depth each of them
-    /// sends in `after` (those requests still wait in the other
-    /// peer's queue, not on the wire), deepest queue first. Each is
-    /// cancelled there (BEP 3 `cancel`) and freed in the picker; returns
-    /// the pieces freed, for the caller to pick from `thief`. The victim's
-    /// late block, if it was already sent, is still accepted.
-    fn steal_for(
-        &mut self,
-        now: Instant,
-        thief: PeerKey,
-        after: Duration,
-        want: usize,
-    ) -> Vec<PieceIndex> {
-        if want == 0 {
-            return Vec::new();
-        }
-        let taker = &self.peers[thief.0];
-        let mut victims: Vec<(f64, PeerKey, usize)> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.key != thief && !p.closing)
-            .filter_map(|(_, p)| {
-                let keep = self.steal_depth(now, p.key, after);
-                (p.outstanding.len() > keep).then(|| {
-                    let rate = p.pipeline_rate.rate(now).max(1.0);
-                    let wait = p.outstanding.len() as f64 * f64::from(BLOCK_SIZE) / rate;
-                    (wait, p.key, keep)
-                })
-            })
-            .collect();
-        victims.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
-        let mut taken: Vec<(PeerKey, BlockRef)> = Vec::new();
-        'victims: for &(_, victim, keep) in &victims {
-            for o in self.peers[victim.0].outstanding[keep..].iter().rev() {
-                let piece = o.block.piece;
-                if taker.bitfield.has(piece) && !taker.rejected.contains(&piece) {
-                    taken.push((victim, o.block));
-                    if taken.len() == want {
-                        break 'victims;
-                    }
-                }
-            }
-        }
-        let mut freed: Vec<PieceIndex> = Vec::new();
-        for (victim, block) in taken {
-            self.cancel_request(now, victim, block);
-            if !freed.contains(&block.piece) {
-                freed.push(block.piece);
-            }
-        }
-        freed
     }
 
     /// Tops up every peer but `except`.

@@ -58,7 +58,7 @@ impl Torrent {
             .peers
             .iter()
             .filter(|(_, p)| !p.closing)
-            .map(|(_, p)| p.choker_stats(now))
+            .map(|(_, p)| p.choker_stats(now, &self.have))
             .collect();
         for stat in &stats {
             if self.choker.is_snubbed(now, stat) {
