@@ -1,5 +1,5 @@
 //! Network namespaces for the tests and benches that need them (root; see
-//! [`crate::root`]): one namespace per peer on a bridge ([`bridge`]),
+//! [`crate::root`]): one namespace per peer on a bridge ([`Net`]),
 //! entered by a thread with [`Net::run_in`] or
 //! by a program with [`Net::command`], and the lock that keeps one test
 //! binary's namespaces apart. Traffic stays inside them (10.77.0.0/16
