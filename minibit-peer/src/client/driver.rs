@@ -54,10 +54,6 @@ const MAX_VERIFYING_BYTES: usize = 4 * 1024 * 1024;
 /// Capacity of the channel from every connection task to the driver, in events.
 const EVENT_QUEUE: usize = 1024;
 
-/// Most connection events handled per wake-up of the event loop before the
-/// core's actions are carried out (32 blocks are 512 KiB).
-const EVENT_BATCH: usize = 32;
-
 /// Most time spent on announces while shutting down, in all (pending
 /// announces, then `stopped`): a hung tracker must not hold up Ctrl-C.
 const SHUTDOWN_ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -175,7 +171,7 @@ impl Driver {
             tokio::select! {
                 _ = &mut *stop => return Ok(()),
                 Some(command) = self.commands.recv() => self.on_command(command),
-                Some(event) = self.events_rx.recv(), if self.accepting_frames() => self.on_conn_events(event),
+                Some(event) = self.events_rx.recv(), if self.accepting_frames() => self.on_conn_event(event),
                 () = self.budget.spill_written(), if !self.budget.accepts_blocks() => {}
                 Some(done) = self.jobs.join_next() => self.on_job(done?),
                 Some(answer) = self.announces.join_next() => {
@@ -287,22 +283,6 @@ impl Driver {
     /// The remote address of `conn`, for the log.
     fn addr(&self, conn: ConnectionId) -> Option<SocketAddr> {
         self.conns.get(&conn).map(|c| c.addr)
-    }
-
-    /// `first`, then the events already queued behind it (at most
-    /// [`EVENT_BATCH`] in all, while frames are taken): one turn of the
-    /// event loop per burst of frames, not one per frame.
-    fn on_conn_events(&mut self, first: ConnEvent) {
-        self.on_conn_event(first);
-        for _ in 1..EVENT_BATCH {
-            if !self.accepting_frames() {
-                return;
-            }
-            let Ok(event) = self.events_rx.try_recv() else {
-                return;
-            };
-            self.on_conn_event(event);
-        }
     }
 
     fn on_conn_event(&mut self, event: ConnEvent) {
