@@ -1,12 +1,14 @@
 //! Super-seeding for an initial seed (the idea of BEP 16).
 //!
 //! Instead of advertising every piece, the initial seeder hides its bitfield
-//! (sends BEP 6 have-none or an empty bitfield) and offers each peer one
-//! piece at a time with a `have`: a piece the peer lacks that no other peer
-//! has been given yet, rarest in the swarm first. The peer gets its next
-//! offer only once the offered piece was seen elsewhere (another peer sent a
-//! `have` for it), so the seed uploads each piece about once and the swarm
-//! spreads it. Only pieces no connected peer has are offered: once every
+//! (sends BEP 6 have-none or an empty bitfield) and offers each peer
+//! pieces with `have`s: pieces the peer lacks that no other peer has been
+//! given yet, chosen at random. A peer holds at most its window of offers
+//! not yet seen elsewhere (another peer sent a `have` for them): one, as
+//! BEP 16 describes, or more while the seed unchokes it and its link to
+//! the peer carries more in the time a piece takes to spread
+//! ([`SuperSeeder::set_window`]), so the seed uploads each piece about once
+//! and the swarm spreads it. Only pieces no connected peer has are offered: once every
 //! piece is out, peers left without an offer wait (they are not interested
 //! in the seed, so its upload slots go to the peers still fetching the
 //! first copy of a piece), and a piece is offered again only when every
@@ -24,6 +26,10 @@ use crate::bitfield::Bitfield;
 use crate::id::PeerKey;
 use crate::piece::PieceIndex;
 
+/// Most pieces offered to one peer and not yet seen elsewhere, whatever
+/// its window.
+pub const MAX_OFFERS: usize = 32;
+
 /// Announce `piece` to `peer` with a `have` message.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Offer {
@@ -37,10 +43,10 @@ pub struct Offer {
 ///
 /// Invariant: a piece is offered to at most one peer at a time until a peer
 /// other than the one it was offered to reports having it (a `have`, or the
-/// bitfield of a peer that connects later). Each peer has at most one
-/// pending offer, and only pieces no connected peer has are offered. A
-/// peer left without an offer gets one as soon as such a piece is free
-/// (its previous offer was seen elsewhere, or a peer left). Choosing a
+/// bitfield of a peer that connects later). Each peer has at most its
+/// window of pending offers (one unless [`SuperSeeder::set_window`] says
+/// more), and only pieces no connected peer has are offered. A peer with fewer gets more as soon as such a piece is free
+/// (one of its offers was seen elsewhere, or a peer left). Choosing a
 /// piece scans every piece (O(pieces) per offer; super-seeding serves
 /// small, young swarms). A piece held only by peers that never upload it
 /// does not spread.
@@ -59,8 +65,11 @@ pub struct SuperSeeder {
 #[derive(Clone, Debug)]
 struct PeerState {
     has: Bitfield,
-    /// The pending offer; `None` while waiting for a free piece.
-    offer: Option<PieceIndex>,
+    /// The pending offers, oldest first: fewer than `window` only while
+    /// no piece is free for the peer (or after the window shrank).
+    offers: Vec<PieceIndex>,
+    /// Most pending offers, 1 to [`MAX_OFFERS`].
+    window: usize,
 }
 
 impl SuperSeeder {
@@ -89,12 +98,19 @@ impl SuperSeeder {
             self.availability[piece.as_usize()] += 1;
             released |= self.seen_at(peer, piece);
         }
-        self.peers.insert(peer, PeerState { has, offer: None });
+        self.peers.insert(
+            peer,
+            PeerState {
+                has,
+                offers: Vec::new(),
+                window: 1,
+            },
+        );
         let mut offers = Vec::new();
         if released {
             self.offer_to_waiting(&mut offers);
         } else {
-            offers.extend(self.offer_to(peer));
+            self.offer_to(peer, &mut offers);
         }
         offers
     }
@@ -132,11 +148,11 @@ impl SuperSeeder {
             // The last copy left: the piece may be offered again.
             released |= *avail == 0;
         }
-        if let Some(piece) = state.offer
-            && self.locked_to[piece.as_usize()] == Some(peer)
-        {
-            self.locked_to[piece.as_usize()] = None;
-            released = true;
+        for piece in state.offers {
+            if self.locked_to[piece.as_usize()] == Some(peer) {
+                self.locked_to[piece.as_usize()] = None;
+                released = true;
+            }
         }
         if released {
             self.offer_to_waiting(&mut offers);
@@ -144,9 +160,34 @@ impl SuperSeeder {
         offers
     }
 
-    /// The piece currently offered to `peer`, if any.
-    pub fn offered(&self, peer: PeerKey) -> Option<PieceIndex> {
-        self.peers.get(&peer).and_then(|state| state.offer)
+    /// Sets how many offers `peer` may hold not yet seen elsewhere
+    /// (clamped to 1..=[`MAX_OFFERS`]; 1 is the classic rule). One leaves
+    /// the seed's link to the peer idle from the end of each piece until
+    /// another peer reports it; a window covering the time a piece takes to
+    /// spread keeps the peer's pipeline to the seed full across pieces at a
+    /// high bandwidth-delay product. Returns the offers that fill a grown
+    /// window; a shrunk one keeps the offers already made (the peer was
+    /// told of them).
+    pub fn set_window(&mut self, peer: PeerKey, window: usize) -> Vec<Offer> {
+        let mut offers = Vec::new();
+        let Some(state) = self.peers.get_mut(&peer) else {
+            return offers;
+        };
+        let window = window.clamp(1, MAX_OFFERS);
+        if state.window == window {
+            return offers;
+        }
+        state.window = window;
+        self.offer_to(peer, &mut offers);
+        offers
+    }
+
+    /// The pieces currently offered to `peer`, oldest first (empty for an
+    /// unknown peer).
+    pub fn offered(&self, peer: PeerKey) -> &[PieceIndex] {
+        self.peers
+            .get(&peer)
+            .map_or(&[], |state| state.offers.as_slice())
     }
 
     /// `peer` has `piece`: if the piece is locked to another peer, it is
@@ -156,7 +197,7 @@ impl SuperSeeder {
             Some(owner) if owner != peer => {
                 self.locked_to[piece.as_usize()] = None;
                 if let Some(state) = self.peers.get_mut(&owner) {
-                    state.offer = None;
+                    state.offers.retain(|&p| p != piece);
                 }
                 true
             }
@@ -164,23 +205,40 @@ impl SuperSeeder {
         }
     }
 
-    /// Gives an offer to every peer without one, if a piece is free for it.
+    /// Tops up the offers of every peer below its window, while pieces
+    /// are free for it.
     fn offer_to_waiting(&mut self, offers: &mut Vec<Offer>) {
         let waiting: Vec<PeerKey> = self
             .peers
             .iter()
-            .filter(|(_, state)| state.offer.is_none())
+            .filter(|(_, state)| state.offers.len() < state.window)
             .map(|(&key, _)| key)
             .collect();
         for peer in waiting {
-            offers.extend(self.offer_to(peer));
+            self.offer_to(peer, offers);
         }
     }
 
-    /// Offers `peer` a free piece no connected peer has (uniformly at
-    /// random among them) and locks it.
-    fn offer_to(&mut self, peer: PeerKey) -> Option<Offer> {
+    /// Tops up `peer`'s offers to its window with free pieces no
+    /// connected peer has (each uniformly at random among them), locking
+    /// each.
+    fn offer_to(&mut self, peer: PeerKey, offers: &mut Vec<Offer>) {
+        while let Some(piece) = self.free_piece_for(peer) {
+            self.locked_to[piece.as_usize()] = Some(peer);
+            if let Some(state) = self.peers.get_mut(&peer) {
+                state.offers.push(piece);
+            }
+            offers.push(Offer { peer, piece });
+        }
+    }
+
+    /// A free piece `peer` lacks and no connected peer has, uniformly at
+    /// random; `None` if the peer's window is full or none is free.
+    fn free_piece_for(&mut self, peer: PeerKey) -> Option<PieceIndex> {
         let state = self.peers.get(&peer)?;
+        if state.offers.len() >= state.window {
+            return None;
+        }
         let mut chosen = None;
         let mut seen = 0u32;
         for piece in state.has.iter_unset() {
@@ -193,12 +251,7 @@ impl SuperSeeder {
                 chosen = Some(piece);
             }
         }
-        let piece = chosen?;
-        self.locked_to[piece.as_usize()] = Some(peer);
-        if let Some(state) = self.peers.get_mut(&peer) {
-            state.offer = Some(piece);
-        }
-        Some(Offer { peer, piece })
+        chosen
     }
 }
 
@@ -224,7 +277,7 @@ mod tests {
         assert_ne!(a[0].piece, b[0].piece);
         // Peer 0 downloads its piece: no new offer until someone else has it.
         assert!(seeder.peer_have(PeerKey(0), a[0].piece).is_empty());
-        assert_eq!(seeder.offered(PeerKey(0)), Some(a[0].piece));
+        assert_eq!(seeder.offered(PeerKey(0)), [a[0].piece]);
         // Peer 1 gets it from peer 0: peer 0 is released and offered a new piece.
         let next = seeder.peer_have(PeerKey(1), a[0].piece);
         assert_eq!(next.len(), 1);
@@ -264,7 +317,7 @@ mod tests {
                 piece: idx(2)
             }]
         );
-        assert_eq!(seeder.offered(PeerKey(2)), None);
+        assert!(seeder.offered(PeerKey(2)).is_empty());
         // A complete newcomer holds piece 2: peer 1's offer is done, and
         // with every piece out nobody gets a new one.
         assert!(
@@ -272,9 +325,9 @@ mod tests {
                 .peer_connected(PeerKey(3), &Bitfield::full(3))
                 .is_empty()
         );
-        assert_eq!(seeder.offered(PeerKey(3)), None);
-        assert_eq!(seeder.offered(PeerKey(1)), None);
-        assert_eq!(seeder.offered(PeerKey(2)), None);
+        assert!(seeder.offered(PeerKey(3)).is_empty());
+        assert!(seeder.offered(PeerKey(1)).is_empty());
+        assert!(seeder.offered(PeerKey(2)).is_empty());
     }
 
     #[derive(Clone, Debug)]
@@ -283,6 +336,7 @@ mod tests {
         HaveOffered(usize),
         Have(usize, u32),
         Disconnect(usize),
+        Window(usize, usize),
     }
 
     proptest! {
@@ -298,12 +352,14 @@ mod tests {
                 4 => any::<usize>().prop_map(Op::HaveOffered),
                 1 => (any::<usize>(), any::<u32>()).prop_map(|(p, i)| Op::Have(p, i)),
                 1 => any::<usize>().prop_map(Op::Disconnect),
+                1 => (any::<usize>(), 0usize..5).prop_map(|(p, w)| Op::Window(p, w)),
             ], 1..80),
         ) {
             let mut seeder = SuperSeeder::new(pieces, 9);
             let mut has: BTreeMap<PeerKey, Bitfield> = BTreeMap::new();
             // Piece -> peer it was offered to, while not yet seen at another peer.
             let mut pending: HashMap<PieceIndex, PeerKey> = HashMap::new();
+            let mut windows: BTreeMap<PeerKey, usize> = BTreeMap::new();
             let mut next_key = 0;
             for op in ops {
                 let live: Vec<PeerKey> = has.keys().copied().collect();
@@ -328,7 +384,8 @@ mod tests {
                     Op::HaveOffered(n) | Op::Have(n, _) if live.is_empty() => { let _ = n; continue }
                     Op::HaveOffered(n) => {
                         let key = live[n % live.len()];
-                        let Some(p) = seeder.offered(key) else { continue };
+                        let offered = seeder.offered(key);
+                        let Some(&p) = offered.get(n / live.len() % offered.len().max(1)) else { continue };
                         (Some(key), Some(p), Vec::new())
                     }
                     Op::Have(n, i) => (Some(live[n % live.len()]), Some(idx(i % pieces)), Vec::new()),
@@ -338,6 +395,12 @@ mod tests {
                         has.remove(&key);
                         pending.retain(|_, o| *o != key);
                         (None, None, seeder.peer_disconnected(key))
+                    }
+                    Op::Window(n, window) => {
+                        if live.is_empty() { continue }
+                        let key = live[n % live.len()];
+                        windows.insert(key, window.max(1));
+                        (None, None, seeder.set_window(key, window))
                     }
                 };
                 let offers = match (reporter, piece) {
@@ -356,12 +419,13 @@ mod tests {
                     prop_assert!(!has[&offer.peer].has(offer.piece), "offered a piece it has");
                     prop_assert_eq!(avail(offer.piece), 0, "second copy of {:?} offered", offer.piece);
                     prop_assert!(!pending.contains_key(&offer.piece), "{:?} offered twice before spreading", offer.piece);
-                    pending.retain(|_, o| *o != offer.peer);
                     pending.insert(offer.piece, offer.peer);
-                    prop_assert_eq!(seeder.offered(offer.peer), Some(offer.piece));
+                    prop_assert!(seeder.offered(offer.peer).contains(&offer.piece));
+                    let window = windows.get(&offer.peer).copied().unwrap_or(1);
+                    prop_assert!(seeder.offered(offer.peer).len() <= window, "more offers than the window");
                 }
                 for (&key, field) in &has {
-                    if seeder.offered(key).is_none() {
+                    if seeder.offered(key).len() < windows.get(&key).copied().unwrap_or(1) {
                         let free = field.iter_unset().any(|p| {
                             seeder.locked_to[p.as_usize()].is_none() && avail(p) == 0
                         });

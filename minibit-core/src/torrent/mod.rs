@@ -178,6 +178,10 @@ pub struct Torrent {
     choker: Choker,
     /// Present in super-seed mode (an initial seed with `config.super_seed`).
     super_seeder: Option<SuperSeeder>,
+    /// Highest torrent-wide upload rate seen in super-seed mode, bytes/s:
+    /// sizes the windows of offers (the current rate would shrink them as
+    /// the seed starves, starving it more).
+    super_seed_peak_rate: f64,
     /// Present while an initial seed spreads its first copy (see [`spread`]).
     spread: Option<InitialSpread>,
     /// Who sent the blocks of the pieces in progress.
@@ -254,6 +258,7 @@ impl Torrent {
             picker,
             choker: Choker::new(choker_config, choker_seed),
             super_seeder,
+            super_seed_peak_rate: 0.0,
             sources: PieceSources::default(),
             announce: AnnounceSchedule::new(
                 now,

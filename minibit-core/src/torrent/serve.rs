@@ -153,6 +153,7 @@ impl Torrent {
         if let Some(spread) = &mut self.spread {
             spread.uploaded(key, block.piece);
         }
+        self.super_seed_window(now, key);
         self.issue_reads(key);
     }
 
@@ -167,6 +168,7 @@ impl Torrent {
         peer.am_choking = true;
         peer.send(&mut self.out, now, Message::Choke);
         self.release_spread(key);
+        self.super_seed_window(now, key);
         let peer = &mut self.peers[key.0];
         let k = self.config.allowed_fast_count;
         let dropped: Vec<BlockRef> = peer
@@ -192,6 +194,7 @@ impl Torrent {
         if peer.am_choking && !peer.closing {
             peer.am_choking = false;
             peer.send(&mut self.out, now, Message::Unchoke);
+            self.super_seed_window(now, key);
         }
     }
 }
