@@ -72,7 +72,8 @@ pub struct PeerStats {
     /// needed, while the peer is interested).
     pub upload_rate: f64,
     /// Bytes of blocks the peer sent us since it connected (reciprocation
-    /// credit: a seed serves peers that gave before those that never did).
+    /// credit: a seed serves peers that gave before those that never did,
+    /// and a leecher lends idle shares of a slot only to peers that gave).
     pub downloaded: u64,
     /// How many of our verified pieces the peer lacks: what an upload slot
     /// can still carry to it (only ranked, and so only needed, while
