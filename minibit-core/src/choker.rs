@@ -36,9 +36,10 @@ pub struct ChokerConfig {
     /// before yielding to the peers that waited longest (default 30 s).
     pub seed_turn: Duration,
     /// When leeching, a regular slot a peer wanting little of ours leaves
-    /// partly idle is shared with the next peers in rank, so more than
-    /// `slots` peers may be unchoked (default true); false keeps them to
-    /// `slots` (a session sharing a global number of slots).
+    /// partly idle is shared with the next peers in rank that ever sent
+    /// us a block, so more than `slots` peers may be unchoked (default
+    /// true); false keeps them to `slots` (a session sharing a global
+    /// number of slots).
     pub lend_idle_slots: bool,
 }
 
@@ -71,7 +72,8 @@ pub struct PeerStats {
     /// needed, while the peer is interested).
     pub upload_rate: f64,
     /// Bytes of blocks the peer sent us since it connected (reciprocation
-    /// credit: a seed serves peers that gave before those that never did).
+    /// credit: a seed serves peers that gave before those that never did,
+    /// and a leecher lends idle shares of a slot only to peers that gave).
     pub downloaded: u64,
     /// How many of our verified pieces the peer lacks: what an upload slot
     /// can still carry to it (only ranked, and so only needed, while
@@ -113,13 +115,18 @@ fn worth(stats: &PeerStats) -> f64 {
 /// peer that uploads to us takes only the share of a slot it can use
 /// ([`slot_share`]), so what a peer wanting little leaves idle goes to
 /// the next in rank; a peer that uploads nothing takes a whole slot; at
-/// most twice `slots` peers in all.
+/// most twice `slots` peers in all. Beyond `slots` peers (a lent share)
+/// only peers that ever sent us a block are taken: idle upload is lent
+/// to partners of tit-for-tat, not to free riders.
 fn fill_slots<'a>(ranked: &[&'a PeerStats], slots: usize) -> Vec<&'a PeerStats> {
     let mut budget = slots as f64;
     let mut taken = Vec::new();
     for &stats in ranked {
         if budget <= 0.0 || taken.len() == 2 * slots {
             break;
+        }
+        if taken.len() >= slots && stats.downloaded == 0 {
+            continue;
         }
         taken.push(stats);
         budget -= if stats.download_rate > 0.0 {
@@ -154,7 +161,9 @@ pub struct ChokeChanges {
 /// rate counts in proportion to what it lacks, and it takes only that
 /// share of a slot, so the next peers in rank share the rest (at most
 /// twice the regular slots; a peer uploading nothing takes a whole slot;
-/// not with [`ChokerConfig::lend_idle_slots`] off). One
+/// peers beyond the regular slots only if they ever sent us a block, so
+/// a free rider is never lent a share; not with
+/// [`ChokerConfig::lend_idle_slots`] off). One
 /// interested peer outside them holds the optimistic unchoke, rotated
 /// every `optimistic_interval` to a random other interested peer without
 /// a regular slot, peers connected for less than `new_peer_window` three
@@ -704,6 +713,7 @@ mod tests {
                 };
                 PeerStats {
                     wants_from_us: wants,
+                    downloaded: if rate > 0.0 { 1 << 20 } else { 0 },
                     ..peer(i, t0, rate)
                 }
             })
@@ -739,6 +749,51 @@ mod tests {
         let open = unchoked(&peers);
         assert_eq!(open.len(), 4, "{open:?}");
         assert!(open.contains(&PeerKey(4)) && open.contains(&PeerKey(5)));
+    }
+
+    #[test]
+    fn free_riders_are_never_lent_a_share_of_a_slot() {
+        let t0 = epoch();
+        let mut choker = Choker::new(ChokerConfig::default(), 12);
+        // 0..4 upload to us but each lacks 4 of our pieces: 2.5 of the 3
+        // regular slots stay idle. 4 sent us blocks before but nothing
+        // now; 5..10 never sent us a block (free riders, or newcomers).
+        let mut peers: Vec<PeerStats> = (0..10)
+            .map(|i| {
+                let (rate, wants, downloaded) = match i {
+                    0..=3 => (1000.0, 4, 1 << 20),
+                    4 => (0.0, 100, 1 << 20),
+                    _ => (0.0, 100, 0),
+                };
+                PeerStats {
+                    wants_from_us: wants,
+                    downloaded,
+                    ..peer(i, t0, rate)
+                }
+            })
+            .collect();
+        let changes = choker.rechoke(t0 + secs(100), false, &peers);
+        apply(&mut peers, &changes);
+        let open = unchoked(&peers);
+        for key in 0..5 {
+            assert!(open.contains(&PeerKey(key)), "{key}: {open:?}");
+        }
+        // The rest of the idle share stays idle: of 5..10 only the
+        // optimistic unchoke.
+        let optimistic = choker.optimistic().expect("an optimistic unchoke");
+        assert!(optimistic.0 >= 5, "{optimistic:?}");
+        assert_eq!(open.len(), 6, "five regular and the optimistic: {open:?}");
+        // Within the regular slots a peer that never sent us a block still
+        // gets a whole slot (a newcomer has nothing to give yet): with
+        // only peer 0 uploading, 0 and two of 5..10 hold the three.
+        for p in &mut peers[1..5] {
+            p.interested = false;
+        }
+        let changes = choker.rechoke(t0 + secs(110), false, &peers);
+        apply(&mut peers, &changes);
+        let open = unchoked(&peers);
+        assert!(open.contains(&PeerKey(0)), "{open:?}");
+        assert_eq!(open.len(), 4, "three regular and the optimistic: {open:?}");
     }
 
     #[test]

