@@ -85,15 +85,31 @@ impl Torrent {
 
     /// Picks up to `max_blocks` blocks for `key`, which unchokes us, into
     /// `out`: its suggestions first, then the picker's order; never a
-    /// piece it rejected since it unchoked us.
+    /// piece it rejected since it unchoked us. A seed with suggestions we
+    /// still lack is asked for those only while some of them are or can
+    /// be asked of it (a seed spreading its first copy suggests the pieces
+    /// it keeps for us and rejects the others; when another peer took all
+    /// of them, it is asked like any peer).
     fn pick_unchoked(&mut self, key: PeerKey, max_blocks: usize, out: &mut Vec<BlockRef>) {
         let peer = &self.peers[key.0];
         let suggested: Vec<PieceIndex> = peer
             .suggested
             .iter()
             .copied()
-            .filter(|p| !peer.rejected.contains(p))
+            .filter(|&p| !peer.rejected.contains(&p) && !self.settled.has(p))
             .collect();
+        if !suggested.is_empty() && peer.has_all(self.layout.piece_count()) {
+            let asked = peer
+                .outstanding
+                .iter()
+                .any(|o| suggested.contains(&o.block.piece));
+            let before = out.len();
+            self.picker
+                .pick(key, PeerHas::Listed(&suggested), max_blocks, &[], out);
+            if asked || out.len() > before {
+                return;
+            }
+        }
         // Pieces it rejected since it unchoked us are not asked again.
         let askable = (!peer.rejected.is_empty()).then(|| {
             let mut field = peer.bitfield.clone();
