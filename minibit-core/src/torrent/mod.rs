@@ -244,10 +244,8 @@ impl Torrent {
         };
         let super_seeder =
             (config.super_seed && have.is_complete()).then(|| SuperSeeder::new(pieces, super_seed));
-        // Drawn after the others, so their streams stay as they were.
-        let spread_start = seeds.next_u64();
         let spread = (config.initial_spread && !config.super_seed && have.is_complete())
-            .then(|| InitialSpread::new(&layout, spread_start));
+            .then(|| InitialSpread::new(&layout));
         let priorities = PiecePriorities::from_files(&layout, &config.file_priorities);
         let mut picker = PiecePicker::new(&layout, &have, config.picker, picker_seed);
         let settled = apply_priorities(&mut picker, &priorities, &have);

@@ -61,16 +61,14 @@ pub(super) struct InitialSpread {
 }
 
 impl InitialSpread {
-    /// Nothing uploaded or seen yet; the first reservation is searched
-    /// from piece `start` modulo the piece count (random, so that two
-    /// seeds spreading at once rarely suggest the same pieces to a peer).
-    pub(super) fn new(layout: &Layout, start: u64) -> Self {
+    /// Nothing uploaded or seen yet.
+    pub(super) fn new(layout: &Layout) -> Self {
         let count = layout.piece_count();
         Self {
             owner: vec![None; count as usize],
             remaining: layout.pieces().map(|p| layout.piece_size(p)).collect(),
             seen: Bitfield::new(count),
-            cursor: (start % u64::from(count.max(1))) as usize,
+            cursor: 0,
             unowned: layout.piece_count() as usize,
             windows: BTreeMap::new(),
             layout: layout.clone(),
@@ -191,7 +189,7 @@ mod tests {
         let piece = |i| layout.piece_index(i).unwrap();
         let block = |i| layout.block(piece(i), 0).unwrap();
         let (a, b, c) = (PeerKey(0), PeerKey(1), PeerKey(2));
-        let mut spread = InitialSpread::new(&layout, 0);
+        let mut spread = InitialSpread::new(&layout);
         assert_eq!(spread.reserve(a, |p| p != piece(1)), Some(piece(0)));
         assert_eq!(spread.reserve(b, |p| p != piece(1)), Some(piece(2)));
         assert_eq!((spread.window(a), spread.window(b)), (1, 1));
@@ -229,7 +227,7 @@ mod tests {
             layout.block(piece, 1).unwrap(),
         );
         let (a, b, plain) = (PeerKey(0), PeerKey(1), PeerKey(2));
-        let mut spread = InitialSpread::new(&layout, 0);
+        let mut spread = InitialSpread::new(&layout);
         assert_eq!(spread.reserve(a, |_| true), Some(piece));
         // A plain BEP 3 peer served the piece anyway does not count.
         assert!(!spread.uploaded(plain, first));
