@@ -314,9 +314,12 @@ fn requests_are_served_only_when_unchoked_and_valid() {
             .any(|a| matches!(a, Action::ReadBlock { .. }))
     );
 
-    // Interested peers are unchoked (free slots), then served.
+    // Interested peers are unchoked (free slots), then served. (Before
+    // the unchoke, the spreading seed suggests the pieces it keeps for
+    // the peer; piece 0 is not one of them but nobody else's either.)
     h.recv(fast, Message::Interested);
-    assert_eq!(Harness::sent_to(&h.actions(), fast), [Message::Unchoke]);
+    let sent = Harness::sent_to(&h.actions(), fast);
+    assert_eq!(sent.last(), Some(&Message::Unchoke), "{sent:?}");
     h.recv(fast, request(block));
     assert_eq!(h.actions(), [Action::ReadBlock { peer: fast, block }]);
     h.torrent
@@ -1270,16 +1273,36 @@ fn crossing_dials_keep_the_connection_dialled_by_the_smaller_peer_id() {
 }
 
 #[test]
-fn an_initial_seed_serves_each_piece_to_one_peer_until_the_swarm_has_it() {
+fn an_initial_seed_keeps_pieces_for_each_unchoked_peer_until_the_swarm_has_them() {
     let mut h = seed();
     let a = h.connect(1, true);
     let b = h.connect(2, true);
+    h.actions();
+    // Unchoked, each peer is first told the two pieces kept for it (BEP 6
+    // suggest), nobody else's.
+    let mut kept = Vec::new();
     for peer in [a, b] {
         h.recv(peer, Message::HaveNone);
         h.recv(peer, Message::Interested);
+        let sent = Harness::sent_to(&h.actions(), peer);
+        let suggested: Vec<u32> = sent
+            .iter()
+            .filter_map(|m| match m {
+                Message::Suggest { piece } => Some(*piece),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sent.len(), 3, "{sent:?}");
+        assert_eq!(sent.last(), Some(&Message::Unchoke), "{sent:?}");
+        kept.push(suggested);
     }
-    h.actions();
-    let first = h.content.block_ref(0, 0);
+    let mut all: Vec<u32> = kept.concat();
+    all.sort_unstable();
+    assert_eq!(all, [0, 1, 2, 3], "{kept:?}");
+    // Once a block of it went to `a`, a request for a piece kept for `a`
+    // is rejected.
+    let piece = kept[0][0];
+    let (first, second) = (h.content.block_ref(piece, 0), h.content.block_ref(piece, 1));
     h.recv(a, request(first));
     assert!(h.actions().contains(&Action::ReadBlock {
         peer: a,
@@ -1288,34 +1311,85 @@ fn an_initial_seed_serves_each_piece_to_one_peer_until_the_swarm_has_it() {
     h.torrent
         .handle_block_read(h.now, a, first, h.content.block(first));
     h.actions();
-    // Piece 0 is `a`'s now: `b` is pointed at a piece nobody took.
-    let second = h.content.block_ref(0, 1);
     h.recv(b, request(second));
     assert_eq!(
         Harness::sent_to(&h.actions(), b),
-        [
-            Message::Suggest { piece: 1 },
-            Message::Reject {
-                piece: 0,
-                offset: second.offset,
-                length: second.length
-            }
-        ]
+        [Message::Reject {
+            piece,
+            offset: second.offset,
+            length: second.length
+        }]
     );
-    // `a` itself gets the rest of its piece.
+    // `b` leaves: its pieces are free, and once `a` got all of its piece
+    // its window is topped up with one of them.
+    h.torrent.handle_peer_disconnected(h.now, b);
     h.recv(a, request(second));
     assert!(h.actions().contains(&Action::ReadBlock {
         peer: a,
         block: second
     }));
+    h.torrent
+        .handle_block_read(h.now, a, second, h.content.block(second));
+    let sent = Harness::sent_to(&h.actions(), a);
+    let Some(Message::Suggest { piece: next }) = sent.last() else {
+        panic!("no suggestion: {sent:?}");
+    };
+    assert!(kept[1].contains(next), "{sent:?}");
     // Once the swarm reported every piece, anything is served.
-    for (peer, piece) in [(a, 0), (a, 1), (b, 2), (b, 3)] {
-        h.recv(peer, Message::Have { piece });
+    let c = h.connect(3, true);
+    h.recv(c, Message::HaveNone);
+    h.recv(c, Message::Interested);
+    for piece in 0..4 {
+        h.recv(a, Message::Have { piece });
     }
     h.actions();
-    h.recv(b, request(second));
+    h.recv(c, request(second));
     assert!(h.actions().contains(&Action::ReadBlock {
-        peer: b,
+        peer: c,
         block: second
     }));
+}
+
+#[test]
+fn a_seed_that_suggests_is_asked_for_its_suggestions_only() {
+    // Over several seeds, so a random pick cannot pass by luck.
+    let mut others_after_choke = false;
+    for rng_seed in 0..8 {
+        let config = TorrentConfig {
+            rng_seed: Some(rng_seed),
+            ..TorrentConfig::default()
+        };
+        let mut h = Harness::new(content(), &[], config);
+        let peer = h.connect(1, true);
+        h.recv(peer, Message::HaveAll);
+        h.recv(peer, Message::Suggest { piece: 1 });
+        h.recv(peer, Message::Unchoke);
+        // The pipeline has room for 4 blocks, piece 1 has 2.
+        let mut asked = h.take_requests(peer);
+        assert_eq!(asked.len(), 2, "both blocks of piece 1: {asked:?}");
+        assert!(asked.iter().all(|b| b.piece.get() == 1), "{asked:?}");
+        // A new suggestion is asked for at once.
+        h.recv(peer, Message::Suggest { piece: 3 });
+        let more = h.take_requests(peer);
+        assert_eq!(more.len(), 2, "both blocks of piece 3: {more:?}");
+        assert!(more.iter().all(|b| b.piece.get() == 3), "{more:?}");
+        asked.extend(more);
+        // A choke (its requests rejected) forgets the suggestions.
+        h.recv(peer, Message::Choke);
+        for block in asked {
+            h.recv(
+                peer,
+                Message::Reject {
+                    piece: block.piece.get(),
+                    offset: block.offset,
+                    length: block.length,
+                },
+            );
+        }
+        h.recv(peer, Message::Unchoke);
+        let asked = h.take_requests(peer);
+        assert_eq!(asked.len(), 4, "{asked:?}");
+        others_after_choke |= asked.iter().any(|b| ![1, 3].contains(&b.piece.get()));
+    }
+    assert!(others_after_choke, "suggestions outlived the choke");
 }

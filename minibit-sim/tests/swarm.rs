@@ -289,12 +289,13 @@ fn the_initial_spread_puts_every_piece_out_with_one_seed_copy() {
 }
 
 #[test]
-fn leechers_do_not_ask_the_initial_seed_again_for_a_piece_it_rejected() {
-    // A spreading seed rejects requests for pieces another peer is getting;
-    // a leecher keeps each rejected piece off its requests to that peer
-    // until the peer unchokes it anew (or its next rechoke round). 50
-    // peers x 16 MiB (1024 blocks), 1 MB/s: measured 2358 and 1638
-    // rejects (rng seeds 1, 2); asking again at once, 21610 and 14820.
+fn the_initial_seed_rejects_at_most_five_percent_of_the_requests() {
+    // A spreading seed keeps a few pieces for each unchoked peer and
+    // suggests them; a leecher asks the seed for those only, so it rarely
+    // asks for a piece another peer is getting (issue 17: at most 5 %
+    // rejected). 50 peers x 16 MiB, 1 MB/s, rng seeds 1, 2: measured 0 and
+    // 11 rejects of about 1730 requests; with suggestions only at rejects
+    // (before), 482 of 2211 and 627 of 2300.
     for rng_seed in [1, 2] {
         let report = run(SimConfig {
             peers: 50,
@@ -307,13 +308,14 @@ fn leechers_do_not_ask_the_initial_seed_again_for_a_piece_it_rejected() {
             ..small_swarm()
         });
         assert!(report.all_completed, "{report:#?}");
-        let blocks = 16 * 1024 / 16;
         assert!(
-            report.seed_rejects_sent <= 3 * blocks,
+            report.seed_rejects_sent * 20 <= report.seed_requests_received,
             "the seed rejected {} of {} requests",
             report.seed_rejects_sent,
             report.seed_requests_received
         );
+        let copies = report.seed_upload_copies.until_every_piece_out.unwrap();
+        assert!(copies <= 1.05, "{report:#?}");
     }
 }
 

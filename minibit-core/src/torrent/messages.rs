@@ -125,6 +125,9 @@ impl Torrent {
             Message::Suggest { piece } => {
                 let piece = self.layout.piece_index(piece)?;
                 self.peers[key.0].suggest(piece);
+                if !self.settled.has(piece) {
+                    self.request_from(now, key);
+                }
             }
             Message::AllowedFast { piece } => {
                 let piece = self.layout.piece_index(piece)?;
@@ -200,7 +203,7 @@ impl Torrent {
             Vec::new()
         };
         if self.spread.is_some() {
-            self.spread_seen(bitfield.iter_set());
+            self.spread_seen(now, bitfield.iter_set());
         }
         let peer = &mut self.peers[key.0];
         peer.wanted = self.settled.lacking_count(&bitfield);
@@ -223,7 +226,7 @@ impl Torrent {
         }
         let complete = peer.has_all(self.layout.piece_count());
         self.picker.peer_have(piece, complete);
-        self.spread_seen([piece]);
+        self.spread_seen(now, [piece]);
         if self.disconnect_if_both_seeding(key) {
             return Ok(());
         }
@@ -259,6 +262,8 @@ impl Torrent {
     fn on_choke(&mut self, now: Instant, key: PeerKey) {
         let peer = &mut self.peers[key.0];
         peer.chokes_us = true;
+        // A seed spreading its first copy frees what it kept for us.
+        peer.suggested.clear();
         if peer.fast {
             return;
         }

@@ -62,9 +62,10 @@
 //!   most `max_queued_requests` wait per peer.
 //! - Initial spreading ([`TorrentConfig::initial_spread`]): a torrent that
 //!   starts complete serves each piece to one peer until some peer reported
-//!   every piece; other BEP 6 peers asking for a taken piece get a reject
-//!   and a suggest of a piece nobody took, so the seed's first copy is a
-//!   whole copy.
+//!   every piece; each unchoked BEP 6 peer is suggested a few pieces
+//!   nobody took, kept for it, and others asking for a taken piece get a
+//!   reject, so the seed's first copy is a whole copy. A leecher asks a
+//!   seed that suggested pieces for those only.
 //! - Connections: at most `max_peers`, of which at most `max_dials` dials
 //!   in progress; when two peers dial each other at once both keep the
 //!   connection dialled by the smaller peer id.
@@ -843,15 +844,23 @@ impl Torrent {
         }
     }
 
-    /// A peer reported `pieces`: initial spreading ends once every piece was seen.
-    fn spread_seen(&mut self, pieces: impl IntoIterator<Item = PieceIndex>) {
-        if let Some(spread) = &mut self.spread {
-            for piece in pieces {
-                spread.seen(piece);
-            }
-            if spread.is_done() {
-                self.spread = None;
-            }
+    /// A peer reported `pieces`: initial spreading tops up the windows
+    /// they left, and ends once every piece was seen.
+    fn spread_seen(&mut self, now: Instant, pieces: impl IntoIterator<Item = PieceIndex>) {
+        let Some(spread) = &mut self.spread else {
+            return;
+        };
+        let mut owners: Vec<PeerKey> = pieces
+            .into_iter()
+            .filter_map(|piece| spread.seen(piece))
+            .collect();
+        if spread.is_done() {
+            self.spread = None;
+            return;
+        }
+        owners.dedup();
+        for owner in owners {
+            self.offer_spread(now, owner, 0);
         }
     }
 

@@ -85,15 +85,32 @@ impl Torrent {
 
     /// Picks up to `max_blocks` blocks for `key`, which unchokes us, into
     /// `out`: its suggestions first, then the picker's order; never a
-    /// piece it rejected since it unchoked us.
+    /// piece it rejected since it unchoked us. A seed with suggestions we
+    /// still lack is asked for those only (a seed spreading its first copy
+    /// suggests the pieces it keeps for us and rejects the others), unless
+    /// none of them is or can be asked of it because they are asked of
+    /// other peers (two seeds suggesting the same pieces): then it is
+    /// asked like any peer.
     fn pick_unchoked(&mut self, key: PeerKey, max_blocks: usize, out: &mut Vec<BlockRef>) {
         let peer = &self.peers[key.0];
         let suggested: Vec<PieceIndex> = peer
             .suggested
             .iter()
             .copied()
-            .filter(|p| !peer.rejected.contains(p))
+            .filter(|&p| !peer.rejected.contains(&p) && !self.settled.has(p))
             .collect();
+        if !suggested.is_empty() && peer.has_all(self.layout.piece_count()) {
+            let asked = peer
+                .outstanding
+                .iter()
+                .any(|o| suggested.contains(&o.block.piece));
+            let before = out.len();
+            self.picker
+                .pick(key, PeerHas::Listed(&suggested), max_blocks, &[], out);
+            if asked || out.len() > before || !self.asked_elsewhere(key, &suggested) {
+                return;
+            }
+        }
         // Pieces it rejected since it unchoked us are not asked again.
         let askable = (!peer.rejected.is_empty()).then(|| {
             let mut field = peer.bitfield.clone();
@@ -108,6 +125,17 @@ impl Torrent {
             None => PeerHas::Pieces(&peer.bitfield),
         };
         self.picker.pick(key, has, max_blocks, &suggested, out);
+    }
+
+    /// Whether a peer other than `key` has a request of ours out for a
+    /// block of one of `pieces`.
+    fn asked_elsewhere(&self, key: PeerKey, pieces: &[PieceIndex]) -> bool {
+        self.peers.iter().any(|(_, p)| {
+            p.key != key
+                && p.outstanding
+                    .iter()
+                    .any(|o| pieces.contains(&o.block.piece))
+        })
     }
 
     /// Tops up every peer but `except`.

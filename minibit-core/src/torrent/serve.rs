@@ -2,7 +2,7 @@
 //! from storage, sending them, and choking (BEP 3 "request", "cancel",
 //! "choke"; BEP 6 "reject request").
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -10,8 +10,20 @@ use crate::piece::BlockRef;
 use crate::wire::Message;
 
 use super::Torrent;
+use super::spread::Claim;
 use super::types::Violation;
 use super::types::{Action, PeerKey};
+
+/// Fewest pieces initial spreading keeps reserved for an unchoked peer.
+const MIN_SPREAD_WINDOW: usize = 2;
+
+/// Most pieces initial spreading keeps reserved for one peer (below the
+/// 16 suggestions a minibit leecher remembers).
+const MAX_SPREAD_WINDOW: usize = 12;
+
+/// Upload time a peer's window of reserved pieces covers beyond
+/// [`MIN_SPREAD_WINDOW`], at the peer's rate from us.
+const SPREAD_WINDOW_COVER: Duration = Duration::from_secs(1);
 
 /// The reject (BEP 6) answering a request for `block`.
 fn reject(block: BlockRef) -> Message {
@@ -85,24 +97,54 @@ impl Torrent {
     }
 
     /// Initial spreading: rejects (BEP 6) `key`'s request for `block` when
-    /// another peer is getting its piece, after suggesting (BEP 6) a piece
-    /// nobody has taken; `true` if so. A plain BEP 3 peer cannot be told
-    /// and is served.
+    /// another peer is getting its piece, after reserving for an unchoked
+    /// `key` one more piece nobody has taken and suggesting it (BEP 6);
+    /// `true` if so. A piece only reserved for another peer is taken over
+    /// (that peer gets another). A plain BEP 3 peer cannot be told and is
+    /// served.
     fn spread_rejects(&mut self, now: Instant, key: PeerKey, block: BlockRef) -> bool {
-        let peer = &mut self.peers[key.0];
-        let Some(spread) = self
-            .spread
-            .as_mut()
-            .filter(|s| peer.fast && s.refuses(key, block))
-        else {
+        let Some(spread) = self.spread.as_mut().filter(|_| self.peers[key.0].fast) else {
             return false;
         };
-        if let Some(piece) = spread.suggestion(|piece| !peer.bitfield.has(piece)) {
+        match spread.claim(key, block) {
+            Claim::Granted => false,
+            Claim::TakenFrom(owner) => {
+                self.offer_spread(now, owner, 0);
+                false
+            }
+            Claim::Refused => {
+                self.offer_spread(now, key, 1);
+                self.peers[key.0].send(&mut self.out, now, reject(block));
+                true
+            }
+        }
+    }
+
+    /// Initial spreading: tops up the window of pieces reserved for `key`
+    /// (see [`super::spread`]) to what its share of our upload rate takes
+    /// [`SPREAD_WINDOW_COVER`] to send, plus `extra` pieces, at least
+    /// [`MIN_SPREAD_WINDOW`] and at most [`MAX_SPREAD_WINDOW`]; suggests
+    /// (BEP 6) each piece added. Only for an unchoked BEP 6 peer: the
+    /// window goes when the peer is choked or leaves.
+    pub(super) fn offer_spread(&mut self, now: Instant, key: PeerKey, extra: usize) {
+        let (Some(spread), Some(peer)) = (self.spread.as_mut(), self.peers.get_mut(key.0)) else {
+            return;
+        };
+        if !peer.fast || peer.am_choking || peer.closing {
+            return;
+        }
+        let share = self.upload_rate.rate(now) / self.config.unchoke_slots.max(1) as f64;
+        let rate = peer.upload.rate(now).max(share);
+        let piece = f64::from(self.layout.piece_length());
+        let covered = (rate * SPREAD_WINDOW_COVER.as_secs_f64() / piece).ceil() as usize;
+        let target = (MIN_SPREAD_WINDOW + covered + extra).min(MAX_SPREAD_WINDOW);
+        while spread.window(key) < target {
+            let Some(piece) = spread.reserve(key, |piece| !peer.bitfield.has(piece)) else {
+                break;
+            };
             let piece = piece.get();
             peer.send(&mut self.out, now, Message::Suggest { piece });
         }
-        peer.send(&mut self.out, now, reject(block));
-        true
     }
 
     /// Emits [`Action::ReadBlock`]s for queued requests of `key`, at most
@@ -150,8 +192,12 @@ impl Torrent {
                 data,
             },
         );
-        if let Some(spread) = &mut self.spread {
-            spread.uploaded(key, block.piece);
+        if self
+            .spread
+            .as_mut()
+            .is_some_and(|spread| spread.uploaded(key, block))
+        {
+            self.offer_spread(now, key, 0);
         }
         self.super_seed_window(now, key);
         self.issue_reads(key);
@@ -188,13 +234,16 @@ impl Torrent {
         self.issue_reads(key);
     }
 
-    /// Unchokes `key`.
+    /// Unchokes `key`; while spreading, its first suggestions (BEP 6) go
+    /// just before the unchoke, so its first requests take them (and,
+    /// super-seeding, its window of offers).
     pub(super) fn unchoke(&mut self, now: Instant, key: PeerKey) {
         let peer = &mut self.peers[key.0];
         if peer.am_choking && !peer.closing {
             peer.am_choking = false;
-            peer.send(&mut self.out, now, Message::Unchoke);
+            self.offer_spread(now, key, 0);
             self.super_seed_window(now, key);
+            self.peers[key.0].send(&mut self.out, now, Message::Unchoke);
         }
     }
 }
