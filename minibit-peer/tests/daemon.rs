@@ -110,6 +110,9 @@ async fn a_torrent_added_by_url_downloads_and_comes_back_after_a_restart_without
     std::fs::write(&torrent, metainfo.to_bytes()).unwrap();
     stub.publish(metainfo.clone());
     let _seeder = start_seeder(&torrent, &seed_dir);
+    // The daemon's first announce must list the seeder (a loaded machine
+    // may start the seeder after the daemon).
+    stub.first_announce().await;
 
     let daemon = start_daemon(&state);
     let http = reqwest::Client::new();
