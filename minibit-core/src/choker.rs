@@ -37,7 +37,8 @@ pub struct ChokerConfig {
     pub seed_turn: Duration,
     /// When leeching, a regular slot a peer wanting little of ours leaves
     /// partly idle is shared with the next peers in rank that ever sent
-    /// us a block, so more than `slots` peers may be unchoked (default
+    /// us a block, and [`GIVER_SLOTS_PER_SLOT`] more slots per slot go to
+    /// such peers, so more than `slots` peers may be unchoked (default
     /// true); false keeps them to `slots` (a session sharing a global
     /// number of slots).
     pub lend_idle_slots: bool,
@@ -111,18 +112,33 @@ fn worth(stats: &PeerStats) -> f64 {
     stats.download_rate * slot_share(stats)
 }
 
-/// Leeching: the first of `ranked` that fill `slots` regular slots. A
-/// peer that uploads to us takes only the share of a slot it can use
+/// Regular upload slots a leecher adds, per configured slot
+/// ([`ChokerConfig::slots`]), for peers that ever sent us a block (with
+/// [`ChokerConfig::lend_idle_slots`]). At a high bandwidth-delay product
+/// the peers of the regular slots cannot keep our uplink busy: most of
+/// the time their downloads are already full from other peers (our
+/// blocks wait in their downlink queue, their pipeline to us is full) or
+/// what they lack of ours is being fetched from others; more partners
+/// give our uplink more peers with room to download.
+pub const GIVER_SLOTS_PER_SLOT: usize = 2;
+
+/// Leeching: the first of `ranked` that fill `slots` regular slots plus
+/// `giver_slots` for peers that ever sent us a block. A peer that
+/// uploads to us takes only the share of a slot it can use
 /// ([`slot_share`]), so what a peer wanting little leaves idle goes to
 /// the next in rank; a peer that uploads nothing takes a whole slot; at
-/// most twice `slots` peers in all. Beyond `slots` peers (a lent share)
+/// most `2 × slots + giver_slots` peers in all. Beyond `slots` peers
 /// only peers that ever sent us a block are taken: idle upload is lent
 /// to partners of tit-for-tat, not to free riders.
-fn fill_slots<'a>(ranked: &[&'a PeerStats], slots: usize) -> Vec<&'a PeerStats> {
-    let mut budget = slots as f64;
+fn fill_slots<'a>(
+    ranked: &[&'a PeerStats],
+    slots: usize,
+    giver_slots: usize,
+) -> Vec<&'a PeerStats> {
+    let mut budget = (slots + giver_slots) as f64;
     let mut taken = Vec::new();
     for &stats in ranked {
-        if budget <= 0.0 || taken.len() == 2 * slots {
+        if budget <= 0.0 || taken.len() == 2 * slots + giver_slots {
             break;
         }
         if taken.len() >= slots && stats.downloaded == 0 {
@@ -159,11 +175,13 @@ pub struct ChokeChanges {
 /// fibrillation). A peer that uploads to us but lacks fewer than
 /// [`WANTS_FOR_A_FULL_SLOT`] of our pieces cannot use a whole slot: its
 /// rate counts in proportion to what it lacks, and it takes only that
-/// share of a slot, so the next peers in rank share the rest (at most
-/// twice the regular slots; a peer uploading nothing takes a whole slot;
-/// peers beyond the regular slots only if they ever sent us a block, so
-/// a free rider is never lent a share; not with
-/// [`ChokerConfig::lend_idle_slots`] off). One
+/// share of a slot, so the next peers in rank share the rest; a peer
+/// uploading nothing takes a whole slot. [`Choker::giver_slots`] more
+/// regular slots go to the next in rank that ever sent us a block; at
+/// most twice the regular slots plus those peers in all; peers beyond
+/// the regular slots only if they ever sent us a block, so a free rider
+/// is never lent a share nor a giver slot; none of this with
+/// [`ChokerConfig::lend_idle_slots`] off. One
 /// interested peer outside them holds the optimistic unchoke, rotated
 /// every `optimistic_interval` to a random other interested peer without
 /// a regular slot, peers connected for less than `new_peer_window` three
@@ -214,6 +232,17 @@ impl Choker {
         self.config.slots = slots;
     }
 
+    /// Regular slots a leecher adds for peers that ever sent us a block:
+    /// [`GIVER_SLOTS_PER_SLOT`] per slot, none without
+    /// [`ChokerConfig::lend_idle_slots`].
+    pub fn giver_slots(&self) -> usize {
+        if self.config.lend_idle_slots {
+            GIVER_SLOTS_PER_SLOT * self.config.slots
+        } else {
+            0
+        }
+    }
+
     /// Turns [`ChokerConfig::lend_idle_slots`] on or off; the next
     /// [`Choker::rechoke`] applies it.
     pub fn set_lend_idle_slots(&mut self, lend: bool) {
@@ -224,8 +253,10 @@ impl Choker {
     /// once; `seeding` is `true` when we have every piece. Only interested
     /// peers end up unchoked: never more than `slots` when seeding or
     /// without [`ChokerConfig::lend_idle_slots`]; otherwise, when
-    /// leeching, more only while peers that want little from us leave
-    /// regular slots partly idle, and never more than `2 × slots`.
+    /// leeching, more only for peers that ever sent us a block (the
+    /// [`Choker::giver_slots`], and shares of slots left partly idle by
+    /// peers that want little from us), never more than
+    /// `2 × slots + giver_slots`.
     pub fn rechoke(&mut self, now: Instant, seeding: bool, peers: &[PeerStats]) -> ChokeChanges {
         if self.config.slots == 0 {
             self.optimistic = None;
@@ -268,7 +299,7 @@ impl Choker {
         if seeding || !self.config.lend_idle_slots {
             regular.truncate(regular_slots);
         } else {
-            regular = fill_slots(&regular, regular_slots);
+            regular = fill_slots(&regular, regular_slots, self.giver_slots());
         }
         let mut unchoked: HashSet<PeerKey> = regular.iter().map(|p| p.peer).collect();
 
@@ -624,7 +655,10 @@ mod tests {
         apply(&mut peers, &changes);
         let second = choker.optimistic().expect("a new optimistic unchoke");
         assert!(second.0 >= 3 && second != first, "{second:?}");
-        assert_eq!(unchoked(&peers).len(), 4);
+        // Three regular slots, a giver slot for peer 3 (it sent us a
+        // block), and the optimistic one.
+        assert!(!peers[3].choked);
+        assert_eq!(unchoked(&peers).len(), 5);
     }
 
     #[test]
@@ -794,6 +828,40 @@ mod tests {
         let open = unchoked(&peers);
         assert!(open.contains(&PeerKey(0)), "{open:?}");
         assert_eq!(open.len(), 4, "three regular and the optimistic: {open:?}");
+    }
+
+    #[test]
+    fn peers_that_gave_fill_the_giver_slots() {
+        let t0 = epoch();
+        let mut choker = Choker::new(ChokerConfig::default(), 5);
+        assert_eq!(choker.giver_slots(), 2 * 4);
+        // 0..14 upload to us (13 fastest) and want much of ours; 14..20
+        // never sent us a block.
+        let mut peers: Vec<PeerStats> = (0..20)
+            .map(|i| {
+                let gave = i < 14;
+                PeerStats {
+                    downloaded: if gave { 1 << 20 } else { 0 },
+                    ..peer(i, t0, if gave { 1000.0 + i as f64 } else { 0.0 })
+                }
+            })
+            .collect();
+        let changes = choker.rechoke(t0 + secs(100), false, &peers);
+        apply(&mut peers, &changes);
+        let open = unchoked(&peers);
+        // Three regular and eight giver slots: the eleven fastest givers.
+        for key in 3..14 {
+            assert!(open.contains(&PeerKey(key)), "{key}: {open:?}");
+        }
+        assert_eq!(open.len(), 12, "eleven and the optimistic: {open:?}");
+        let optimistic = choker.optimistic().expect("an optimistic unchoke");
+        assert!(optimistic.0 < 3 || optimistic.0 >= 14, "{optimistic:?}");
+        // Without lending (a session's global slots): no giver slot.
+        choker.set_lend_idle_slots(false);
+        assert_eq!(choker.giver_slots(), 0);
+        let changes = choker.rechoke(t0 + secs(110), false, &peers);
+        apply(&mut peers, &changes);
+        assert_eq!(unchoked(&peers).len(), 4);
     }
 
     #[test]

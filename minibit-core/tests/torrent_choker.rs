@@ -56,3 +56,38 @@ fn a_session_cap_on_the_slots_is_never_exceeded() {
     h.advance(secs(10));
     assert_eq!(h.torrent.unchoked_peers(), 4);
 }
+
+#[test]
+fn a_peer_that_gave_gets_a_giver_slot_as_soon_as_it_is_interested() {
+    let content = Content::new(64 * u64::from(BLOCK_SIZE), u64::from(BLOCK_SIZE), 7);
+    let have: Vec<u32> = (0..40).collect();
+    let mut h = Harness::new(content, &have, TorrentConfig::default());
+    // Ten peers, each holding one piece we lack and none of ours, unchoke
+    // us and send us their piece; then, one by one, they become
+    // interested in us.
+    let mut givers = Vec::new();
+    for i in 0..10u8 {
+        let peer = h.connect(i + 1, true);
+        h.recv(
+            peer,
+            bitfield_message(&h.content.layout, &[40 + u32::from(i)]),
+        );
+        h.recv(peer, Message::Unchoke);
+        for block in h.take_requests(peer) {
+            h.deliver(peer, block);
+        }
+        givers.push(peer);
+    }
+    for (n, &peer) in givers.iter().enumerate() {
+        h.recv(peer, Message::Interested);
+        // No 10 s round passes: the four slots, then the giver slots,
+        // take each at once.
+        assert_eq!(h.torrent.unchoked_peers(), n + 1);
+    }
+    // A peer that never sent us a block waits for the round (it may get
+    // the optimistic unchoke then).
+    let newcomer = h.connect(20, true);
+    h.recv(newcomer, bitfield_message(&h.content.layout, &[50]));
+    h.recv(newcomer, Message::Interested);
+    assert_eq!(h.torrent.unchoked_peers(), 10);
+}

@@ -54,19 +54,30 @@ impl Torrent {
     /// Asks the choker who gets the upload slots and sends the changes;
     /// also refreshes who is snubbed.
     pub(super) fn rechoke(&mut self, now: Instant) {
-        let stats: Vec<PeerStats> = self
+        self.rechoke_with(now, true);
+    }
+
+    /// As [`Torrent::rechoke`]; with `choke` false only unchokes are sent
+    /// (a peer the choker would now choke keeps its slot until the next
+    /// round) and a choked peer that never sent us a block is no
+    /// candidate (it waits for the round).
+    fn rechoke_with(&mut self, now: Instant, choke: bool) {
+        let mut stats: Vec<PeerStats> = self
             .peers
             .iter()
             .filter(|(_, p)| !p.closing)
             .map(|(_, p)| p.choker_stats(now, &self.have))
             .collect();
-        for stat in &stats {
+        for stat in &mut stats {
             if self.choker.is_snubbed(now, stat) {
                 self.peers[stat.peer.0].snubbed = true;
             }
+            if !choke && stat.choked && stat.downloaded == 0 {
+                stat.interested = false;
+            }
         }
         let changes = self.choker.rechoke(now, self.is_finished(), &stats);
-        for key in changes.choke {
+        for key in changes.choke.into_iter().filter(|_| choke) {
             self.choke(now, key);
         }
         for key in changes.unchoke {
@@ -78,7 +89,12 @@ impl Torrent {
     /// peer need not wait for the next 10 s round; a slot is free when
     /// fewer than `unchoke_slots` interested peers are unchoked, so a peer
     /// that lost interest or left frees its slot at once, as in libtorrent
-    /// and Transmission).
+    /// and Transmission). While leeching, a giver slot
+    /// ([`crate::choker::Choker::giver_slots`]) not taken is free too:
+    /// the peers the choker now adds are unchoked, nobody is choked
+    /// before the next round, and a choked peer that never sent us a
+    /// block is no candidate (a free rider gets no more than the rounds
+    /// give it).
     pub(super) fn rechoke_if_slot_free(&mut self, now: Instant) {
         let unchoked = self
             .peers
@@ -87,6 +103,10 @@ impl Torrent {
             .count();
         if unchoked < self.config.unchoke_slots {
             self.rechoke(now);
+        } else if !self.is_finished()
+            && unchoked < self.config.unchoke_slots + self.choker.giver_slots()
+        {
+            self.rechoke_with(now, false);
         }
     }
 
