@@ -28,7 +28,7 @@ use crate::piece::PieceIndex;
 
 /// Most pieces offered to one peer and not yet seen elsewhere, whatever
 /// its window.
-pub const MAX_OFFERS: usize = 32;
+pub const MAX_OFFERS: usize = 64;
 
 /// Announce `piece` to `peer` with a `have` message.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]

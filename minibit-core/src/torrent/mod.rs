@@ -96,6 +96,7 @@ mod announce;
 mod config;
 mod messages;
 mod metadata_fetch;
+mod offer_pacing;
 mod outbox;
 mod peer;
 mod pending;
@@ -179,10 +180,8 @@ pub struct Torrent {
     choker: Choker,
     /// Present in super-seed mode (an initial seed with `config.super_seed`).
     super_seeder: Option<SuperSeeder>,
-    /// Highest torrent-wide upload rate seen in super-seed mode, bytes/s:
-    /// sizes the windows of offers (the current rate would shrink them as
-    /// the seed starves, starving it more).
-    super_seed_peak_rate: f64,
+    /// Sizes the windows of offers in super-seed mode.
+    super_seed_pacing: offer_pacing::OfferPacing,
     /// Present while an initial seed spreads its first copy (see [`spread`]).
     spread: Option<InitialSpread>,
     /// Who sent the blocks of the pieces in progress.
@@ -259,7 +258,7 @@ impl Torrent {
             picker,
             choker: Choker::new(choker_config, choker_seed),
             super_seeder,
-            super_seed_peak_rate: 0.0,
+            super_seed_pacing: offer_pacing::OfferPacing::default(),
             sources: PieceSources::default(),
             announce: AnnounceSchedule::new(
                 now,

@@ -199,7 +199,7 @@ impl Torrent {
         {
             self.offer_spread(now, key, 0);
         }
-        self.super_seed_window(now, key);
+        self.super_seed_served(now, key);
         self.issue_reads(key);
     }
 

@@ -3,7 +3,7 @@
 //! while the peer is unchoked), as decided by the
 //! [`crate::superseed::SuperSeeder`].
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::bitfield::Bitfield;
 use crate::piece::PieceIndex;
@@ -11,13 +11,7 @@ use crate::superseed::Offer;
 use crate::wire::Message;
 
 use super::Torrent;
-
 use super::types::PeerKey;
-
-/// How long a piece offered to a peer the seed unchokes takes, about, to
-/// be reported by another peer: its window of offers covers what the seed
-/// uploads to it meanwhile.
-const OFFER_HORIZON: Duration = Duration::from_secs(1);
 
 impl Torrent {
     /// A new peer in super-seed mode: offer it a first piece.
@@ -33,39 +27,59 @@ impl Torrent {
 
     /// `key` reported `piece` (HAVE, or its opening bitfield).
     pub(super) fn super_seed_have(&mut self, now: Instant, key: PeerKey, piece: PieceIndex) {
-        let offers = self
-            .super_seeder
-            .as_mut()
-            .map(|seeder| seeder.peer_have(key, piece))
-            .unwrap_or_default();
+        let Some(seeder) = self.super_seeder.as_mut() else {
+            return;
+        };
+        self.super_seed_pacing.reported(key, piece, now);
+        let offers = seeder.peer_have(key, piece);
         self.send_offers(now, offers);
     }
 
     /// `key` left: its offer is freed for others.
     pub(super) fn super_seed_left(&mut self, now: Instant, key: PeerKey) {
-        let offers = self
-            .super_seeder
-            .as_mut()
-            .map(|seeder| seeder.peer_disconnected(key))
-            .unwrap_or_default();
-        self.send_offers(now, offers);
-    }
-
-    /// Resizes `key`'s window of offers: one while we choke it, else the
-    /// pieces our upload to it carries in [`OFFER_HORIZON`] (our highest
-    /// upload rate yet, shared among the unchoke slots and the optimistic
-    /// one).
-    pub(super) fn super_seed_window(&mut self, now: Instant, key: PeerKey) {
         let Some(seeder) = self.super_seeder.as_mut() else {
             return;
         };
-        self.super_seed_peak_rate = self.super_seed_peak_rate.max(self.upload_rate.rate(now));
+        self.super_seed_pacing.left(key);
+        let offers = seeder.peer_disconnected(key);
+        self.send_offers(now, offers);
+    }
+
+    /// We served `key` a block: resizes its window of offers (the first
+    /// block since its unchoke times a round trip).
+    pub(super) fn super_seed_served(&mut self, now: Instant, key: PeerKey) {
+        if self.super_seeder.is_some() {
+            self.super_seed_pacing.served(key, now);
+            self.resize_offer_window(now, key);
+        }
+    }
+
+    /// We choked or unchoked `key`: resizes its window of offers.
+    pub(super) fn super_seed_window(&mut self, now: Instant, key: PeerKey) {
+        if self.super_seeder.is_none() {
+            return;
+        }
+        if self.peers[key.0].am_choking {
+            self.super_seed_pacing.choked(key);
+        } else {
+            self.super_seed_pacing.unchoked(key, now);
+        }
+        self.resize_offer_window(now, key);
+    }
+
+    /// Sizes `key`'s window of offers: one while we choke it, else as
+    /// [`super::offer_pacing::OfferPacing::window`] says for our unchoke slots and the
+    /// optimistic one.
+    fn resize_offer_window(&mut self, now: Instant, key: PeerKey) {
+        let Some(seeder) = self.super_seeder.as_mut() else {
+            return;
+        };
+        let pacing = &mut self.super_seed_pacing;
+        pacing.observe_rate(self.upload_rate.rate(now));
         let window = if self.peers[key.0].am_choking {
             1
         } else {
-            let per_peer = self.super_seed_peak_rate / (self.choker.config().slots + 1) as f64;
-            (per_peer * OFFER_HORIZON.as_secs_f64() / f64::from(self.layout.piece_length()))
-                as usize
+            pacing.window(self.choker.config().slots + 1, self.layout.piece_length())
         };
         let offers = seeder.set_window(key, window);
         self.send_offers(now, offers);
@@ -74,6 +88,7 @@ impl Torrent {
     /// Announces each offered piece to its peer with a HAVE.
     fn send_offers(&mut self, now: Instant, offers: impl IntoIterator<Item = Offer>) {
         for offer in offers {
+            self.super_seed_pacing.offered(offer.peer, offer.piece, now);
             if let Some(peer) = self.peers.get_mut(offer.peer.0) {
                 if !peer.closing {
                     peer.send(
