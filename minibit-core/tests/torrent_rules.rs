@@ -25,6 +25,19 @@ fn leecher() -> Harness {
     Harness::new(content(), &[], TorrentConfig::default())
 }
 
+/// A leecher with its picker's random tie-breaks seeded by `rng_seed`,
+/// connected to a seed (peer 1, `HaveAll`, still choking us).
+fn leecher_of_a_seed(rng_seed: u64) -> (Harness, minibit_core::torrent::PeerKey) {
+    let config = TorrentConfig {
+        rng_seed: Some(rng_seed),
+        ..TorrentConfig::default()
+    };
+    let mut h = Harness::new(content(), &[], config);
+    let peer = h.connect(1, true);
+    h.recv(peer, Message::HaveAll);
+    (h, peer)
+}
+
 fn seed() -> Harness {
     Harness::new(content(), &[0, 1, 2, 3], TorrentConfig::default())
 }
@@ -1008,13 +1021,7 @@ fn time_going_backwards_is_ignored() {
 fn suggestions_are_preferred_and_allowed_fast_pieces_requested_while_choked() {
     // Over several seeds, so a random pick cannot pass by luck.
     for rng_seed in 0..8 {
-        let config = TorrentConfig {
-            rng_seed: Some(rng_seed),
-            ..TorrentConfig::default()
-        };
-        let mut h = Harness::new(content(), &[], config);
-        let peer = h.connect(1, true);
-        h.recv(peer, Message::HaveAll);
+        let (mut h, peer) = leecher_of_a_seed(rng_seed);
         h.recv(peer, Message::AllowedFast { piece: 2 });
         let asked = h.take_requests(peer);
         assert!(!asked.is_empty(), "allowed fast while choked");
@@ -1355,13 +1362,7 @@ fn a_seed_that_suggests_is_asked_for_its_suggestions_only() {
     // Over several seeds, so a random pick cannot pass by luck.
     let mut others_after_choke = false;
     for rng_seed in 0..8 {
-        let config = TorrentConfig {
-            rng_seed: Some(rng_seed),
-            ..TorrentConfig::default()
-        };
-        let mut h = Harness::new(content(), &[], config);
-        let peer = h.connect(1, true);
-        h.recv(peer, Message::HaveAll);
+        let (mut h, peer) = leecher_of_a_seed(rng_seed);
         h.recv(peer, Message::Suggest { piece: 1 });
         h.recv(peer, Message::Unchoke);
         // The pipeline has room for 4 blocks, piece 1 has 2.
