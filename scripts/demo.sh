@@ -48,7 +48,7 @@ url="$(sed -n 's/^tracker listening on \(http:[^ ]*\).*/\1/p' "$work/tracker.out
 echo "== three peers download $name from $url"
 pids=()
 for i in 1 2 3; do
-    { "$bin/minibit-peer" --exit-on-complete -o "$work/peer$i" "$url" "$name" 2>&1 || echo "FAILED"; } | sed "s/^/[peer $i] /" &
+    { "$bin/minibit-peer" --exit-on-complete --bind 127.0.0.1 -o "$work/peer$i" "$url" "$name" 2>&1 || echo "FAILED"; } | sed "s/^/[peer $i] /" &
     pids+=($!)
 done
 for pid in "${pids[@]}"; do wait "$pid"; done

@@ -44,7 +44,7 @@ fn plain_words(error: &(dyn Error + 'static)) -> Option<String> {
 }
 
 fn http_words(error: &reqwest::Error) -> String {
-    let chain = chain_text(error);
+    let chain = crate::error_chain::one_line(error);
     if chain.contains("certificate") {
         format!(
             "the server's TLS certificate is not trusted (for a private certificate \
@@ -82,17 +82,6 @@ fn io_words(error: &io::Error) -> String {
         io::ErrorKind::StorageFull => "the disk is full".to_owned(),
         _ => error.to_string(),
     }
-}
-
-/// Every message of `error`'s chain, for keyword checks.
-fn chain_text(error: &(dyn Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let _ = write!(text, ": {cause}");
-        source = cause.source();
-    }
-    text
 }
 
 /// The first `io::Error` under `error`.

@@ -24,8 +24,8 @@ pub(crate) fn lock_exclusive(file: &File, path: &Path) -> io::Result<()> {
         Err(e) if e == rustix::io::Errno::WOULDBLOCK => Err(io::Error::new(
             io::ErrorKind::ResourceBusy,
             format!(
-                "{} is in use by another torrent (another minibit-peer writes or seeds it); \
-                 wait for it to stop or choose another output folder",
+                "{} is in use by another torrent (another minibit-peer or minibit-tracker \
+                 writes or seeds it); stop that one first, or download into another folder",
                 path.display()
             ),
         )),

@@ -60,6 +60,7 @@ pub(crate) mod codec;
 pub(crate) mod connection;
 pub mod daemon;
 pub mod dht;
+pub(crate) mod error_chain;
 pub mod error_report;
 mod file_lock;
 pub mod file_select;

@@ -27,7 +27,7 @@ use minibit_peer::catalogue;
 use minibit_peer::cli_common::Verbosity;
 use minibit_peer::error_report::report;
 use minibit_peer::file_select;
-use minibit_peer::source::{Source, SourceError};
+use minibit_peer::source::{Source, SourceError, not_a_torrent_file};
 use minibit_peer::{Session, SessionConfig, SessionHandle, content_path};
 
 use crate::cli::{Cli, Command, DownloadArgs};
@@ -126,8 +126,7 @@ async fn search(tracker: &str, query: &str) -> Result<()> {
 
 fn info(path: &std::path::Path) -> Result<()> {
     let bytes = minibit_peer::source::read_torrent_file(path)?;
-    let metainfo = Metainfo::from_bytes(&bytes)
-        .with_context(|| format!("{}: not a valid .torrent", path.display()))?;
+    let metainfo = Metainfo::from_bytes(&bytes).with_context(|| not_a_torrent_file(path))?;
     let layout = metainfo.layout();
     println!("name:         {}", metainfo.info().name());
     println!("info-hash:    {}", metainfo.info_hash());
@@ -233,6 +232,7 @@ async fn load_source(source: &Source) -> Result<Metainfo> {
         Source::Url(url) => format!(
             "{url}: not a valid .torrent (for a torrent of a tracker's catalogue, add its NAME)"
         ),
+        Source::File(path) => not_a_torrent_file(path),
         other => format!("{}: not a valid .torrent", other.describe()),
     })?;
     Ok(metainfo)

@@ -45,14 +45,22 @@ pub enum SourceError {
         /// The failure.
         source: std::io::Error,
     },
-    /// The file is larger than any `.torrent` we accept.
-    #[error("{}: larger than the {limit}-byte limit for a .torrent", path.display())]
+    /// The file is larger than any `.torrent` we accept (most likely the
+    /// data itself, given where its `.torrent` was expected).
+    #[error(
+        "{}: larger than the {limit}-byte limit for a .torrent{}",
+        path.display(),
+        share_hint(path)
+    )]
     TooLarge {
         /// The file.
         path: PathBuf,
         /// The limit, bytes.
         limit: usize,
     },
+    /// A folder was given where a `.torrent` was expected.
+    #[error("{}: a folder, not a .torrent{}", .0.display(), share_hint(.0))]
+    Folder(PathBuf),
     /// Fetching the URL failed.
     #[error("{url}")]
     Fetch {
@@ -73,6 +81,24 @@ pub enum SourceError {
         "a magnet link has no .torrent to read (its metadata comes from peers once it downloads)"
     )]
     NoTorrentFile,
+}
+
+/// The error line for a file at `path` that does not parse as a
+/// `.torrent`, with what to do instead if it is the data itself.
+pub fn not_a_torrent_file(path: &Path) -> String {
+    format!(
+        "{}: not a valid .torrent{}",
+        path.display(),
+        share_hint(path)
+    )
+}
+
+/// What to do with data given where its `.torrent` was expected.
+fn share_hint(path: &Path) -> String {
+    format!(
+        " (to share it, make a .torrent of it: minibit-peer create {})",
+        path.display()
+    )
 }
 
 fn is_magnet(source: &str) -> bool {
@@ -151,8 +177,12 @@ impl Source {
 /// larger than [`MAX_TORRENT_BYTES`].
 ///
 /// # Errors
-/// [`SourceError::Read`] when reading fails, [`SourceError::TooLarge`].
+/// [`SourceError::Read`] when reading fails, [`SourceError::Folder`] for a
+/// folder, [`SourceError::TooLarge`].
 pub fn read_torrent_file(path: &Path) -> Result<Vec<u8>, SourceError> {
+    if path.is_dir() {
+        return Err(SourceError::Folder(path.to_owned()));
+    }
     let read_error = |source| SourceError::Read {
         path: path.to_owned(),
         source,

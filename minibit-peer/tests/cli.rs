@@ -146,6 +146,21 @@ async fn a_garbage_torrent_and_a_refused_connection_are_one_plain_line() {
             "{line}"
         );
     }
+    // The data itself where its .torrent was expected: a big file, a
+    // folder: what to do instead.
+    let movie = dir.path().join("movie.mp4");
+    std::fs::File::create(&movie)
+        .unwrap()
+        .set_len(20 << 20)
+        .unwrap();
+    for data in [&movie, &dir.path().to_path_buf(), &garbage] {
+        let line = one_error_line(&run(&[data.to_str().unwrap()]).await);
+        let hint = format!(
+            "make a .torrent of it: minibit-peer create {}",
+            data.display()
+        );
+        assert!(line.contains(&hint), "{line}");
+    }
     // A port nothing listens on.
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");

@@ -28,6 +28,7 @@ use tracing::{info, warn};
 use super::PeerSink;
 use super::types::Progress;
 use crate::dht::{DhtConfig, DhtNode, DhtStats};
+use crate::error_chain::one_line;
 use crate::lsd::{LsdConfig, LsdNode, LsdPeer, LsdWithdrawer};
 
 /// A torrent with fewer connections than this (and pieces missing) looks
@@ -142,10 +143,7 @@ impl Discovery {
                         (Some(node), Some(forward))
                     }
                     Err(e) => {
-                        warn!(
-                            "running without local service discovery: {}",
-                            super::driver::chain(&e)
-                        );
+                        warn!("running without local service discovery: {}", one_line(&e));
                         (None, None)
                     }
                 }
@@ -319,7 +317,7 @@ impl Discovery {
         let node = self.dht.as_ref().and_then(|rx| rx.borrow().clone());
         if let Some(node) = node {
             if let Err(e) = node.save_routing_table().await {
-                warn!("{}", super::driver::chain(&e));
+                warn!("{}", one_line(&e));
             }
         }
         if let Some(start) = self.dht_start.take() {
@@ -354,7 +352,7 @@ async fn run_dht(
     let dht = match DhtNode::start(config).await {
         Ok(dht) => dht,
         Err(e) => {
-            warn!("running without the DHT: {}", super::driver::chain(&e));
+            warn!("running without the DHT: {}", one_line(&e));
             return;
         }
     };

@@ -34,6 +34,7 @@ use super::open::{OpenedFiles, Prepared};
 use super::torrent::{Files, TorrentState};
 use super::types::{ClientError, TorrentDetail, TorrentStatus};
 use crate::connection::{self, ConnConfig, ConnEvent, Control, Outgoing, Socket};
+use crate::error_chain::one_line;
 use crate::inflight::MemoryBudget;
 use crate::tracker_client::{AnnounceError, Answered};
 
@@ -448,7 +449,7 @@ impl Driver {
         let Some(state) = self.torrents.get(&id) else {
             return;
         };
-        warn!(name = %state.name, "torrent stopped: {}", chain(&error));
+        warn!(name = %state.name, "torrent stopped: {}", one_line(&error));
         state.set_error(error);
         if let Some(resume) = self.remove(id).and_then(|removed| removed.resume) {
             tokio::spawn(resume.save());
@@ -648,7 +649,7 @@ impl Driver {
                 );
             }
             Err(e) => {
-                warn!("{}", chain(&e));
+                warn!("{}", one_line(&e));
                 state.tracker_status.failed(&e, wall);
                 self.session.handle_announce_failed(now, id);
             }
@@ -912,18 +913,6 @@ fn expected(reason: &DisconnectReason) -> bool {
         reason,
         DisconnectReason::BothSeeding | DisconnectReason::Duplicate | DisconnectReason::Shutdown
     )
-}
-
-/// `error: cause: cause...`, for the log.
-pub(super) fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn report(name: &str, event: &Event) {

@@ -107,13 +107,7 @@ impl From<DaemonError> for ApiError {
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::warn!(error = %e, "API request failed");
         }
-        let mut message = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(cause) = source {
-            message = format!("{message}: {cause}");
-            source = cause.source();
-        }
-        Self::new(status, message)
+        Self::new(status, crate::error_chain::one_line(&e))
     }
 }
 

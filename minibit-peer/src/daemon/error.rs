@@ -13,7 +13,7 @@ pub enum DaemonError {
     #[error("not a valid .torrent")]
     BadTorrent(#[source] MetainfoError),
     /// A `magnet:` link that does not parse.
-    #[error("bad magnet link: {0}")]
+    #[error("bad magnet link")]
     BadMagnet(#[from] minibit_core::magnet::MagnetError),
     /// The torrent was added from a magnet link and its metadata (the
     /// file list) has not arrived yet.

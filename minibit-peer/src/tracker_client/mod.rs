@@ -23,6 +23,7 @@ use minibit_core::wire::PeerId;
 use thiserror::Error;
 use tracing::info;
 
+use crate::error_chain::one_line;
 use crate::http::{ClientError, FetchError, client};
 use udp::{UdpConfig, UdpError, UdpTracker};
 
@@ -95,9 +96,9 @@ impl AnnounceError {
     pub fn failures(&self) -> Vec<(&str, String)> {
         match self {
             Self::AllFailed(all) => all.iter().flat_map(Self::failures).collect(),
-            Self::Fetch { url, source } => vec![(url, causes(source))],
-            Self::Response { url, source } => vec![(url, causes(source))],
-            Self::Udp { url, source } => vec![(url, causes(source))],
+            Self::Fetch { url, source } => vec![(url, one_line(source))],
+            Self::Response { url, source } => vec![(url, one_line(source))],
+            Self::Udp { url, source } => vec![(url, one_line(source))],
             Self::Unsupported { url } => vec![(url, "unsupported scheme".to_owned())],
         }
     }
@@ -111,17 +112,6 @@ fn summary(all: &[AnnounceError]) -> String {
         let _ = write!(line, "{sep}{url} ({cause})");
     }
     line
-}
-
-/// `error: cause: cause...` in one line.
-fn causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let _ = write!(text, ": {cause}");
-        source = cause.source();
-    }
-    text
 }
 
 /// The answer of [`TrackerClient::announce_to_first`].
@@ -310,7 +300,7 @@ impl TrackerClient {
                     });
                 }
                 Err(e) => {
-                    info!("tracker failed: {}", causes(&e));
+                    info!("tracker failed: {}", one_line(&e));
                     failures.push(e);
                 }
             }
