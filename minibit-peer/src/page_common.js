@@ -46,6 +46,34 @@ async function api(method, url, body, type) {
   return response.status === 204 ? null : response.json();
 }
 
+// `n` bytes for people, in binary units as the command line prints them:
+// "512 B", "30.80 MiB" (a no-break space before the unit: the pages'
+// policy allows no inline style to keep a cell on one line).
+function bytes(n) {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i += 1;
+  }
+  return i === 0 ? Math.round(n) + "\u00a0B" : n.toFixed(2) + "\u00a0" + units[i];
+}
+
+// Shows `n` bytes (per second with `perSecond`) in `element` for people;
+// its title and data-bytes keep the exact figure.
+function showBytes(element, n, perSecond) {
+  const exact = Math.round(n);
+  element.textContent = bytes(n) + (perSecond ? "/s" : "");
+  element.title = exact + (perSecond ? " bytes/s" : " bytes");
+  element.dataset.bytes = exact;
+  return element;
+}
+
+// A new cell at the end of `row` showing `n` bytes, as showBytes.
+function bytesCell(row, n, perSecond) {
+  return showBytes(row.insertCell(), n, perSecond);
+}
+
 // The login URL pasted into a tab that already shows the page only
 // changes the fragment: no reload, so take the token from here too.
 window.addEventListener("hashchange", () => {

@@ -324,6 +324,14 @@ async fn add_watch_pause_resume_and_remove_through_the_page() {
     .await;
     let file = page.find(Locator::Css("#files tbody tr")).await.unwrap();
     assert!(file.text().await.unwrap().contains("holiday.bin"));
+    // Sizes for people, the exact figure in the title.
+    let size = format!("tr[data-info-hash='{info_hash}'] td.size");
+    assert_eq!(text_of(&page, &size).await.unwrap(), "683.59 KiB");
+    let size = page.find(Locator::Css(&size)).await.unwrap();
+    assert_eq!(
+        size.attr("title").await.unwrap().as_deref(),
+        Some("700000 bytes")
+    );
 
     click(&page, &info_hash, "pause").await;
     eventually("paused", || async {

@@ -73,7 +73,8 @@ async function refreshSeeder() {
       continue;
     }
     const status = await response.json();
-    cell.textContent = Math.round(status.upload_rate) + " (" + status.peers + " peers)";
+    showBytes(cell, status.upload_rate, true);
+    cell.textContent += "\u00a0(" + status.peers + (status.peers === 1 ? "\u00a0peer)" : "\u00a0peers)");
     paintAvailability(canvas, status.availability);
   }
 }

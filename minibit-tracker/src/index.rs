@@ -17,6 +17,7 @@
 //! the page is served with a Content-Security-Policy that allows only
 //! this origin's scripts and no framing.
 
+use indicatif::HumanBytes;
 use minibit_core::magnet::Magnet;
 use minibit_core::metainfo::{InfoHash, Metainfo};
 use minibit_core::tracker::ScrapeStats;
@@ -73,20 +74,21 @@ pub fn render(
             escape(query)
         );
     } else {
-        page.push_str("<table id=\"torrents\">\n<tr><th>name</th><th>size (bytes)</th><th>info-hash</th><th>seeders</th><th>leechers</th><th>completed</th><th>announces per minute</th><th>seeder upload (bytes/s)</th><th>availability among the seeder's peers</th><th>magnet</th><th></th></tr>\n");
+        page.push_str("<table id=\"torrents\">\n<tr><th>name</th><th>size</th><th>info-hash</th><th>seeders</th><th>leechers</th><th>completed</th><th>announces per minute</th><th>seeder upload</th><th>availability among the seeder's peers</th><th>magnet</th><th></th></tr>\n");
         for Row {
             entry,
             stats,
             announces_per_minute,
         } in catalogued
         {
+            let info_hash = entry.info_hash;
+            let name = escape(&entry.name);
             let _ = writeln!(
                 page,
-                "<tr data-info-hash=\"{3}\"><td><a href=\"/torrents/{}.torrent\">{}</a></td><td>{}</td><td>{}</td>{}<td class=\"announces\">{announces_per_minute:.1}</td><td class=\"upload\" data-info-hash=\"{3}\"></td><td><canvas class=\"availability\" data-info-hash=\"{3}\" width=\"160\" height=\"12\"></canvas></td><td>{}</td><td><button class=\"remove\" data-info-hash=\"{3}\" data-name=\"{1}\" hidden>remove</button></td></tr>",
+                "<tr data-info-hash=\"{info_hash}\"><td><a href=\"/torrents/{}.torrent\">{name}</a></td><td title=\"{} bytes\">{}</td><td>{info_hash}</td>{}<td class=\"announces\">{announces_per_minute:.1}</td><td class=\"upload\" data-info-hash=\"{info_hash}\"></td><td><canvas class=\"availability\" data-info-hash=\"{info_hash}\" width=\"160\" height=\"12\"></canvas></td><td>{}</td><td><button class=\"remove\" data-info-hash=\"{info_hash}\" data-name=\"{name}\" hidden>remove</button></td></tr>",
                 utf8_percent_encode(&entry.name, URL_ESCAPE),
-                escape(&entry.name),
                 entry.size,
-                entry.info_hash,
+                HumanBytes(entry.size).to_string().replace(' ', "&nbsp;"),
                 counts(stats),
                 magnet_link(&entry.torrent)
                     .map(|link| format!("<a href=\"{}\">magnet</a>", escape(&link)))
@@ -156,7 +158,7 @@ mod tests {
         let entry = CatalogueEntry {
             name: "<b>Holiday & co</b>".into(),
             info_hash: InfoHash([0xab; 20]),
-            size: 10,
+            size: 3 << 20,
             piece_length: 16_384,
             torrent: Bytes::new(),
             data: None,
@@ -202,6 +204,10 @@ mod tests {
                 InfoHash([0xab; 20])
             )),
             "{page}"
+        );
+        assert!(
+            page.contains("<td title=\"3145728 bytes\">3.00&nbsp;MiB</td>"),
+            "sizes for people: {page}"
         );
         assert!(page.contains("<script src=\"/index.js\" defer></script>"));
         let empty = render(&[], &[], "");

@@ -85,12 +85,23 @@ async fn start_leecher(base: &str, dir: &Path) -> SessionHandle {
     Session::start(config).await.unwrap()
 }
 
-/// The row's seeder upload cell shows a rate above 0 with one peer, and
+/// The row's seeder upload cell shows a rate above 0 (for people, the
+/// exact bytes/s in its `data-bytes`) with one peer, and
 /// its availability heat map's title some piece with one copy among the
 /// seeder's peers.
 async fn see_the_seeder_upload(page: &Client, info_hash: &str) {
     eventually("the seeder's upload and the leecher's pieces", || async {
-        let upload = text_of(page, &format!("td.upload[data-info-hash='{info_hash}']")).await?;
+        let cell = format!("td.upload[data-info-hash='{info_hash}']");
+        let upload = text_of(page, &cell).await?;
+        let rate: u64 = page
+            .find(Locator::Css(&cell))
+            .await
+            .ok()?
+            .attr("data-bytes")
+            .await
+            .ok()??
+            .parse()
+            .ok()?;
         let heat = page
             .find(Locator::Css(&format!(
                 "canvas.availability[data-info-hash='{info_hash}']"
@@ -100,9 +111,8 @@ async fn see_the_seeder_upload(page: &Client, info_hash: &str) {
             .attr("title")
             .await
             .ok()??;
-        let rate: u64 = upload.split(' ').next()?.parse().ok()?;
         (rate > 0
-            && upload.ends_with("(1 peers)")
+            && upload.ends_with("B/s (1 peer)")
             && heat.ends_with(" to 1 copies among the seeder's peers"))
         .then_some(())
     })

@@ -66,6 +66,7 @@ function draw(list) {
   const body = document.querySelector("#torrents tbody");
   body.replaceChildren();
   document.getElementById("empty").hidden = list.length > 0;
+  document.getElementById("torrents").hidden = list.length === 0;
   for (const t of list) {
     const row = body.insertRow();
     row.dataset.infoHash = t.info_hash;
@@ -86,11 +87,11 @@ function draw(list) {
     const td = row.insertCell();
     td.className = "progress";
     td.append(bar, " " + (t.progress * 100).toFixed(1) + " %");
-    cell(row, Math.round(t.download_rate));
-    cell(row, Math.round(t.upload_rate));
+    bytesCell(row, t.download_rate, true);
+    bytesCell(row, t.upload_rate, true);
     cell(row, t.peers);
     cell(row, eta(t.eta));
-    cell(row, t.size);
+    bytesCell(row, t.size).className = "size";
     const actions = row.insertCell();
     const path = "/api/torrents/" + t.info_hash;
     if (t.state === "paused") {
@@ -132,6 +133,7 @@ async function showSubscriptions() {
   const body = document.querySelector("#subscriptions tbody");
   body.replaceChildren();
   document.getElementById("no-subscriptions").hidden = list.length > 0;
+  document.getElementById("subscriptions").hidden = list.length === 0;
   for (const s of list) {
     const row = body.insertRow();
     cell(row, s.tracker).className = "tracker";
@@ -184,8 +186,8 @@ function drawPeers(peers) {
     cell(row, p.client === null ? "" : p.client).className = "client";
     cell(row, p.flags).className = "flags";
     cell(row, (p.progress * 100).toFixed(1) + " %");
-    cell(row, Math.round(p.download_rate));
-    cell(row, Math.round(p.upload_rate));
+    bytesCell(row, p.download_rate, true);
+    bytesCell(row, p.upload_rate, true);
   }
 }
 
@@ -241,7 +243,7 @@ async function showDetail() {
   const body = document.querySelector("#files tbody");
   if (filesShown === t.info_hash) {
     t.files.forEach((f, i) => {
-      body.rows[i].cells[3].textContent = f.have;
+      showBytes(body.rows[i].cells[3], f.have);
     });
     return;
   }
@@ -255,8 +257,8 @@ async function showDetail() {
     box.dataset.priority = f.priority;
     row.insertCell().append(box);
     cell(row, f.path);
-    cell(row, f.size);
-    cell(row, f.have);
+    bytesCell(row, f.size);
+    bytesCell(row, f.have);
   }
 }
 
