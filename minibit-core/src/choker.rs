@@ -189,6 +189,10 @@ pub struct ChokeChanges {
 /// interest or leaves is not replaced before it ends (its slot goes to the
 /// regular ranking), so a peer that never uploads (always interested,
 /// always waiting) is not handed the slot each time a holder is done.
+/// The period turns over only at a [`Choker::rechoke`] round, never when
+/// [`Choker::fill_free_slots`] fills a slot between rounds; a leecher
+/// that finds no candidate starts no period (so a start with nobody
+/// interested yet does not leave the slot empty for a whole period).
 ///
 /// Seeding: peers that ever sent us a block (reciprocation credit from
 /// our leeching days) come before peers that never did; within each
@@ -258,6 +262,41 @@ impl Choker {
     /// peers that want little from us), never more than
     /// `2 × slots + giver_slots`.
     pub fn rechoke(&mut self, now: Instant, seeding: bool, peers: &[PeerStats]) -> ChokeChanges {
+        self.rechoke_inner(now, seeding, peers, true)
+    }
+
+    /// Between rechoke rounds: the peers to unchoke now that a slot is
+    /// free (a giver slot not taken, or a peer that lost interest or
+    /// left). Nobody is choked, the optimistic period is not rotated (it
+    /// turns over only at a [`Choker::rechoke`], so an event between
+    /// rounds never ends it without a successor), and a choked peer that
+    /// never sent us a block is no candidate (a free rider gets no more
+    /// than the rounds give it).
+    pub fn fill_free_slots(
+        &mut self,
+        now: Instant,
+        seeding: bool,
+        peers: &[PeerStats],
+    ) -> Vec<PeerKey> {
+        let candidates: Vec<PeerStats> = peers
+            .iter()
+            .map(|&stats| PeerStats {
+                interested: stats.interested && !(stats.choked && stats.downloaded == 0),
+                ..stats
+            })
+            .collect();
+        self.rechoke_inner(now, seeding, &candidates, false).unchoke
+    }
+
+    /// [`Choker::rechoke`]; the optimistic period turns over only when
+    /// `rotate` is set.
+    fn rechoke_inner(
+        &mut self,
+        now: Instant,
+        seeding: bool,
+        peers: &[PeerStats],
+        rotate: bool,
+    ) -> ChokeChanges {
         if self.config.slots == 0 {
             self.optimistic = None;
             return Self::changes(peers, &HashSet::new());
@@ -267,9 +306,10 @@ impl Choker {
         // left is not replaced before the period ends (a free rider, always
         // interested, would otherwise be handed the slot again and again);
         // its slot goes to the regular ranking meanwhile.
-        let period_running = self.optimistic_since.is_some_and(|since| {
-            now.saturating_duration_since(since) < self.config.optimistic_interval
-        });
+        let period_running = !rotate
+            || self.optimistic_since.is_some_and(|since| {
+                now.saturating_duration_since(since) < self.config.optimistic_interval
+            });
         let keep_optimistic = self
             .optimistic
             .filter(|&key| period_running && interested.iter().any(|p| p.peer == key));
@@ -315,7 +355,13 @@ impl Choker {
             self.optimistic = self
                 .choose_optimistic(now, &interested, &unchoked, previous)
                 .or_else(|| self.choose_optimistic(now, &interested, &unchoked, None));
-            self.optimistic_since = Some(now);
+            // A leecher with no candidate (nobody interested yet, at the
+            // start) starts no period, so the next rechoke tries again.
+            self.optimistic_since = if seeding {
+                Some(now)
+            } else {
+                self.optimistic.map(|_| now)
+            };
         }
         unchoked.extend(self.optimistic);
 
@@ -659,6 +705,71 @@ mod tests {
         // block), and the optimistic one.
         assert!(!peers[3].choked);
         assert_eq!(unchoked(&peers).len(), 5);
+    }
+
+    /// Peers `0..givers` sent us blocks (rate 1000 + key); the rest never did.
+    fn givers_and_others(t0: Instant, givers: usize, all: usize) -> Vec<PeerStats> {
+        (0..all)
+            .map(|i| {
+                let gave = i < givers;
+                PeerStats {
+                    downloaded: if gave { 1 << 20 } else { 0 },
+                    ..peer(i, t0, if gave { 1000.0 + i as f64 } else { 0.0 })
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn filling_free_slots_between_rounds_never_turns_the_optimistic_period_over() {
+        let t0 = epoch();
+        let mut choker = Choker::new(ChokerConfig::default(), 3);
+        // Five givers leave six of the eleven regular and giver slots free.
+        let mut peers = givers_and_others(t0, 5, 20);
+        let start = t0 + secs(100);
+        let changes = choker.rechoke(start, false, &peers);
+        apply(&mut peers, &changes);
+        let holder = choker.optimistic().expect("an optimistic unchoke");
+        assert!(holder.0 >= 5, "{holder:?}");
+        // After the period, a slot fill between rounds (a peer that sent
+        // us a block became interested) keeps the holder and chokes nobody:
+        // every choked peer that never sent a block is masked there, so a
+        // turnover would leave the slot empty until the next period.
+        let newcomer = (5..20).find(|&k| PeerKey(k) != holder).unwrap();
+        peers[newcomer].downloaded = 16_384;
+        let later = start + secs(35);
+        let unchoke = choker.fill_free_slots(later, false, &peers);
+        assert_eq!(unchoke, vec![PeerKey(newcomer)]);
+        assert_eq!(choker.optimistic(), Some(holder));
+        // The next round turns it over.
+        let changes = choker.rechoke(start + secs(40), false, &peers);
+        let next = choker.optimistic().expect("a new optimistic unchoke");
+        assert_ne!(next, holder);
+        assert!(changes.unchoke.contains(&next) || !peers[next.0].choked);
+    }
+
+    #[test]
+    fn a_leecher_with_nobody_interested_starts_no_optimistic_period() {
+        let t0 = epoch();
+        let mut choker = Choker::new(ChokerConfig::default(), 4);
+        let mut peers = givers_and_others(t0, 11, 14);
+        for p in &mut peers {
+            p.interested = false;
+        }
+        let changes = choker.rechoke(t0 + secs(1), false, &peers);
+        apply(&mut peers, &changes);
+        assert_eq!(choker.optimistic(), None);
+        // Ten seconds on, everyone is interested: eleven givers fill the
+        // regular and giver slots and one of the others is drawn at once,
+        // not 30 s after the empty start.
+        for p in &mut peers {
+            p.interested = true;
+        }
+        let changes = choker.rechoke(t0 + secs(11), false, &peers);
+        apply(&mut peers, &changes);
+        let holder = choker.optimistic().expect("an optimistic unchoke");
+        assert!(holder.0 >= 11, "{holder:?}");
+        assert_eq!(unchoked(&peers).len(), 12);
     }
 
     #[test]

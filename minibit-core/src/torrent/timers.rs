@@ -54,35 +54,40 @@ impl Torrent {
     /// Asks the choker who gets the upload slots and sends the changes;
     /// also refreshes who is snubbed.
     pub(super) fn rechoke(&mut self, now: Instant) {
-        self.rechoke_with(now, true);
-    }
-
-    /// As [`Torrent::rechoke`]; with `choke` false only unchokes are sent
-    /// (a peer the choker would now choke keeps its slot until the next
-    /// round) and a choked peer that never sent us a block is no
-    /// candidate (it waits for the round).
-    fn rechoke_with(&mut self, now: Instant, choke: bool) {
-        let mut stats: Vec<PeerStats> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| !p.closing)
-            .map(|(_, p)| p.choker_stats(now, &self.have))
-            .collect();
-        for stat in &mut stats {
-            if self.choker.is_snubbed(now, stat) {
-                self.peers[stat.peer.0].snubbed = true;
-            }
-            if !choke && stat.choked && stat.downloaded == 0 {
-                stat.interested = false;
-            }
-        }
+        let stats = self.choker_stats(now);
         let changes = self.choker.rechoke(now, self.is_finished(), &stats);
-        for key in changes.choke.into_iter().filter(|_| choke) {
+        for key in changes.choke {
             self.choke(now, key);
         }
         for key in changes.unchoke {
             self.unchoke(now, key);
         }
+    }
+
+    /// Unchokes whom the choker puts in free slots between rounds
+    /// ([`crate::choker::Choker::fill_free_slots`]).
+    fn fill_free_slots(&mut self, now: Instant) {
+        let stats = self.choker_stats(now);
+        for key in self.choker.fill_free_slots(now, self.is_finished(), &stats) {
+            self.unchoke(now, key);
+        }
+    }
+
+    /// What the choker needs of every connected peer; also refreshes who
+    /// is snubbed.
+    fn choker_stats(&mut self, now: Instant) -> Vec<PeerStats> {
+        let stats: Vec<PeerStats> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| !p.closing)
+            .map(|(_, p)| p.choker_stats(now, &self.have))
+            .collect();
+        for stat in &stats {
+            if self.choker.is_snubbed(now, stat) {
+                self.peers[stat.peer.0].snubbed = true;
+            }
+        }
+        stats
     }
 
     /// Rechokes at once when an upload slot is free (a newly interested
@@ -91,10 +96,8 @@ impl Torrent {
     /// that lost interest or left frees its slot at once, as in libtorrent
     /// and Transmission). While leeching, a giver slot
     /// ([`crate::choker::Choker::giver_slots`]) not taken is free too:
-    /// the peers the choker now adds are unchoked, nobody is choked
-    /// before the next round, and a choked peer that never sent us a
-    /// block is no candidate (a free rider gets no more than the rounds
-    /// give it).
+    /// then only the free slots are filled
+    /// ([`crate::choker::Choker::fill_free_slots`]).
     pub(super) fn rechoke_if_slot_free(&mut self, now: Instant) {
         let unchoked = self
             .peers
@@ -106,7 +109,7 @@ impl Torrent {
         } else if !self.is_finished()
             && unchoked < self.config.unchoke_slots + self.choker.giver_slots()
         {
-            self.rechoke_with(now, false);
+            self.fill_free_slots(now);
         }
     }
 
