@@ -514,6 +514,19 @@ mod tests {
         }
     }
 
+    /// Peers `0..givers` sent us blocks (rate 1000 + key); the rest never did.
+    fn givers_and_others(t0: Instant, givers: usize, all: usize) -> Vec<PeerStats> {
+        (0..all)
+            .map(|i| {
+                let gave = i < givers;
+                PeerStats {
+                    downloaded: if gave { 1 << 20 } else { 0 },
+                    ..peer(i, t0, if gave { 1000.0 + i as f64 } else { 0.0 })
+                }
+            })
+            .collect()
+    }
+
     /// Applies `changes` to `peers` as the torrent would.
     fn apply(peers: &mut [PeerStats], changes: &ChokeChanges) {
         for p in peers {
@@ -705,19 +718,6 @@ mod tests {
         // block), and the optimistic one.
         assert!(!peers[3].choked);
         assert_eq!(unchoked(&peers).len(), 5);
-    }
-
-    /// Peers `0..givers` sent us blocks (rate 1000 + key); the rest never did.
-    fn givers_and_others(t0: Instant, givers: usize, all: usize) -> Vec<PeerStats> {
-        (0..all)
-            .map(|i| {
-                let gave = i < givers;
-                PeerStats {
-                    downloaded: if gave { 1 << 20 } else { 0 },
-                    ..peer(i, t0, if gave { 1000.0 + i as f64 } else { 0.0 })
-                }
-            })
-            .collect()
     }
 
     #[test]
@@ -948,15 +948,7 @@ mod tests {
         assert_eq!(choker.giver_slots(), 2 * 4);
         // 0..14 upload to us (13 fastest) and want much of ours; 14..20
         // never sent us a block.
-        let mut peers: Vec<PeerStats> = (0..20)
-            .map(|i| {
-                let gave = i < 14;
-                PeerStats {
-                    downloaded: if gave { 1 << 20 } else { 0 },
-                    ..peer(i, t0, if gave { 1000.0 + i as f64 } else { 0.0 })
-                }
-            })
-            .collect();
+        let mut peers = givers_and_others(t0, 14, 20);
         let changes = choker.rechoke(t0 + secs(100), false, &peers);
         apply(&mut peers, &changes);
         let open = unchoked(&peers);
